@@ -1,0 +1,77 @@
+"""The one error taxonomy every gateway adapter raises; vendor errors are wrapped into these."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class. `message` is safe to show a shopper; `detail` is for operators' logs only."""
+
+    code = "GATEWAY_ERROR"
+
+    def __init__(self, message: str, *, detail: str = "", reference: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        self.reference = reference
+
+
+class PaymentDeclined(GatewayError):
+    """The issuer or gateway refused the payment; `decline_code` is normalized (see DECLINE_CODES)."""
+
+    code = "CARD_DECLINED"
+
+    def __init__(
+        self, message: str, *, decline_code: str, detail: str = "", reference: str | None = None
+    ) -> None:
+        super().__init__(message, detail=detail, reference=reference)
+        self.decline_code = decline_code
+
+
+class CustomerActionRequired(GatewayError):
+    """The customer must act (e.g. 3-D Secure) before the payment can go on."""
+
+    code = "AUTHENTICATION_REQUIRED"
+
+
+class GatewayUnavailable(GatewayError):
+    """Timeout, connection failure, rate limit or 5xx: the outcome is unknown until read back.
+
+    Retry with the same idempotency key; never assume nothing happened.
+    """
+
+    code = "GATEWAY_UNAVAILABLE"
+
+
+class InvalidGatewayRequest(GatewayError):
+    code = "INVALID_INPUT"
+
+
+class GatewayIdempotencyConflict(GatewayError):
+    """The idempotency key was already used with other parameters."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+
+
+class NotSupported(GatewayError):
+    code = "NOT_SUPPORTED"
+
+
+class GatewayConfigurationError(GatewayError):
+    """Bad credentials or setup: an operator must fix it; shoppers only see a generic message."""
+
+    code = "GATEWAY_UNAVAILABLE"
+
+
+# Normalized decline codes → the stable GraphQL error code shown to clients.
+DECLINE_CODES: dict[str, str] = {
+    "generic_decline": "CARD_DECLINED",
+    "card_declined": "CARD_DECLINED",
+    "insufficient_funds": "INSUFFICIENT_FUNDS",
+    "expired_card": "EXPIRED_CARD",
+    "processing_error": "PROCESSING_ERROR",
+    "authentication_required": "AUTHENTICATION_REQUIRED",
+}
+
+
+def client_code_for_decline(decline_code: str) -> str:
+    return DECLINE_CODES.get(decline_code, "CARD_DECLINED")
