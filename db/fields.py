@@ -13,7 +13,7 @@ def money_field(**kwargs: Any) -> fields.BigIntField:
     return fields.BigIntField(default=0, **kwargs)
 
 
-def currency_field() -> fields.CharField:
+def currency_field() -> fields.CharField[str]:
     return fields.CharField(max_length=3)
 
 

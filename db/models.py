@@ -8,6 +8,8 @@ Money is BigInt minor units plus an ISO-4217 code. Status columns are written on
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+from uuid import UUID
 
 from tortoise import fields
 from tortoise.models import Model
@@ -65,7 +67,7 @@ class Customer(Model):
     id = fields.UUIDField(primary_key=True)
     external_id = fields.CharField(max_length=255, unique=True)
     email = fields.CharField(max_length=320, null=True)
-    gateway_references = fields.JSONField(default=dict)
+    gateway_references: Any = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -90,6 +92,7 @@ class Price(Model):
     product: fields.ForeignKeyRelation[Product] = fields.ForeignKeyField(
         "models.Product", related_name="prices", on_delete=fields.RESTRICT
     )
+    product_id: UUID
     lookup_key = fields.CharField(max_length=100, unique=True, null=True)
     currency = currency_field()
     unit_amount = money_field()
@@ -108,6 +111,7 @@ class Order(Model):
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="orders", on_delete=fields.RESTRICT
     )
+    customer_id: UUID
     status = enum_field(OrderStatus, default=OrderStatus.PENDING)
     currency = currency_field()
     total_amount = money_field()
@@ -130,9 +134,11 @@ class LineItem(Model):
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
         "models.Order", related_name="line_items", on_delete=fields.CASCADE
     )
+    order_id: UUID
     price: fields.ForeignKeyRelation[Price] = fields.ForeignKeyField(
         "models.Price", related_name="line_items", on_delete=fields.RESTRICT
     )
+    price_id: UUID
     product_name = fields.CharField(max_length=200)
     quantity = fields.IntField()
     currency = currency_field()
@@ -148,6 +154,7 @@ class Payment(Model):
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
         "models.Order", related_name="payments", on_delete=fields.RESTRICT
     )
+    order_id: UUID
     gateway = fields.CharField(max_length=32)
     gateway_reference = fields.CharField(max_length=255, null=True, db_index=True)
     # Sent to the gateway on every call about this payment; derived from our id, so it is unique.
@@ -162,7 +169,7 @@ class Payment(Model):
     amount_refunded = money_field()
     decline_code = fields.CharField(max_length=64, null=True)
     failure_message = fields.CharField(max_length=500, null=True)
-    next_action = fields.JSONField(null=True)
+    next_action: Any = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -180,6 +187,7 @@ class PaymentEvent(AppendOnlyModel):
     payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
         "models.Payment", related_name="events", on_delete=fields.RESTRICT
     )
+    payment_id: UUID
     type = enum_field(PaymentEventType)
     dedupe_key = fields.CharField(max_length=255)
     source = enum_field(EventSource)
@@ -187,7 +195,7 @@ class PaymentEvent(AppendOnlyModel):
     status_after = enum_field(PaymentStatus)
     amount = money_field()
     currency = currency_field()
-    data = fields.JSONField(default=dict)
+    data: Any = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -200,6 +208,7 @@ class Refund(Model):
     payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
         "models.Payment", related_name="refunds", on_delete=fields.RESTRICT
     )
+    payment_id: UUID
     gateway_reference = fields.CharField(max_length=255, null=True, db_index=True)
     idempotency_key = fields.CharField(max_length=128, unique=True)
     status = enum_field(RefundStatus, default=RefundStatus.PENDING)
@@ -223,7 +232,7 @@ class WebhookEvent(Model):
     event_type = fields.CharField(max_length=128)
     status = enum_field(WebhookStatus, default=WebhookStatus.RECEIVED)
     attempts = fields.IntField(default=0)
-    headers = fields.JSONField(default=dict)
+    headers: Any = fields.JSONField(default=dict)
     body = fields.TextField()
     source_ip = fields.CharField(max_length=64, null=True)
     received_at = fields.DatetimeField(auto_now_add=True, db_index=True)
@@ -245,9 +254,9 @@ class IdempotencyRecord(Model):
     key = fields.CharField(max_length=255)
     request_hash = fields.CharField(max_length=64)
     state = enum_field(IdempotencyState, default=IdempotencyState.IN_PROGRESS)
-    response = fields.JSONField(null=True)
+    response: Any = fields.JSONField(null=True)
     # Ids created by the first attempt, so a retry after a crash resumes instead of starting over.
-    recovery_point = fields.JSONField(default=dict)
+    recovery_point: Any = fields.JSONField(default=dict)
     locked_until = fields.DatetimeField()
     expires_at = fields.DatetimeField(db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -272,7 +281,7 @@ class AuditRecord(AppendOnlyModel):
     reason = fields.CharField(max_length=500, default="")
     request_id = fields.CharField(max_length=64, null=True)
     source_ip = fields.CharField(max_length=64, null=True)
-    data = fields.JSONField(default=dict)
+    data: Any = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -1,6 +1,6 @@
 """Detection and redaction of anything that looks like a payment card number (PAN).
 
-A match is 13–19 digits (optionally grouped by single spaces or dashes) that is Luhn-valid and
+A match is 13-19 digits (optionally grouped by single spaces or dashes) that is Luhn-valid and
 starts with a card network's prefix, so order numbers and parcel tracking numbers pass. This
 module must never log, store or return the number it finds.
 """
@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-# Digits optionally separated by one space or dash; bounded so we never scan inside longer digit runs.
-_CANDIDATE = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+# Digits optionally separated by one space or dash; bounded so we never scan inside longer digit runs
+# or dash-joined groups (a card is never glued to more digits by a dash).
+_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# UUIDs (our ids) are dash-joined hex groups that can be all digits; they are never card numbers.
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -47,6 +50,7 @@ def _has_network_prefix(digits: str) -> bool:
 
 
 def _card_spans(text: str) -> Iterator[tuple[int, int]]:
+    text = _UUID.sub(lambda m: "u" * len(m.group()), text)
     for match in _CANDIDATE.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
         if _has_network_prefix(digits) and _luhn_valid(digits):

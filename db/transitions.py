@@ -1,0 +1,285 @@
+"""The only place that changes order and payment statuses.
+
+It knows the allowed moves, applies what a gateway said (an API answer, a webhook or a
+reconciliation read) idempotently by dedupe key, never moves a payment backwards, appends a
+ledger event and an audit record for every real change, and derives the order's status from its
+payments. A client callback or redirect never reaches this module; only server-to-server facts do.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from db.models import AuditRecord, EventSource, Order, Payment, PaymentEvent, PaymentEventType
+from db.unit_of_work import StatusChange, UnitOfWork
+from domain.statuses import OrderStatus, PaymentStatus
+
+logger = logging.getLogger(__name__)
+
+P = PaymentStatus
+O = OrderStatus  # noqa: E741
+
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    P.PENDING: frozenset({P.REQUIRES_ACTION, P.PROCESSING, P.AUTHORIZED, P.PAID, P.FAILED, P.CANCELED}),
+    P.REQUIRES_ACTION: frozenset({P.PROCESSING, P.AUTHORIZED, P.PAID, P.FAILED, P.CANCELED}),
+    P.PROCESSING: frozenset({P.REQUIRES_ACTION, P.AUTHORIZED, P.PAID, P.FAILED, P.CANCELED}),
+    P.AUTHORIZED: frozenset({P.PAID, P.CANCELED}),
+    P.PAID: frozenset(),
+    # A gateway that later reports money taken on a payment we saw fail is believed: losing track of
+    # captured money is worse than a surprising move, and the audit trail shows it.
+    P.FAILED: frozenset({P.AUTHORIZED, P.PAID}),
+    P.CANCELED: frozenset(),
+}
+
+ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    O.PENDING: frozenset({O.REQUIRES_ACTION, O.PROCESSING, O.AUTHORIZED, O.PAID, O.CANCELED}),
+    O.REQUIRES_ACTION: frozenset({O.PENDING, O.PROCESSING, O.AUTHORIZED, O.PAID, O.CANCELED}),
+    O.PROCESSING: frozenset({O.PENDING, O.REQUIRES_ACTION, O.AUTHORIZED, O.PAID, O.CANCELED}),
+    O.AUTHORIZED: frozenset({O.PENDING, O.PAID, O.CANCELED}),
+    O.PAID: frozenset({O.PARTIALLY_REFUNDED, O.REFUNDED, O.DISPUTED}),
+    O.PARTIALLY_REFUNDED: frozenset({O.REFUNDED, O.DISPUTED}),
+    O.REFUNDED: frozenset({O.DISPUTED}),
+    O.DISPUTED: frozenset({O.PAID, O.PARTIALLY_REFUNDED, O.REFUNDED}),
+    O.CANCELED: frozenset(),
+}
+
+ORDER_FINAL: frozenset[OrderStatus] = frozenset({O.PAID, O.REFUNDED, O.CANCELED})
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, entity: str, before: str, after: str) -> None:
+        super().__init__(f"{entity} cannot move from {before} to {after}")
+        self.before = before
+        self.after = after
+
+
+def can_move_payment(before: PaymentStatus, after: PaymentStatus) -> bool:
+    return after in PAYMENT_TRANSITIONS[before]
+
+
+def can_move_order(before: OrderStatus, after: OrderStatus) -> bool:
+    return after in ORDER_TRANSITIONS[before]
+
+
+def require_payment_move(before: PaymentStatus, after: PaymentStatus) -> None:
+    if not can_move_payment(before, after):
+        raise IllegalTransition("payment", before, after)
+
+
+def require_order_move(before: OrderStatus, after: OrderStatus) -> None:
+    if not can_move_order(before, after):
+        raise IllegalTransition("order", before, after)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentUpdate:
+    """What a server-to-server source says about a payment, already normalized."""
+
+    status: PaymentStatus
+    gateway_reference: str | None = None
+    amount_authorized: int | None = None
+    amount_captured: int | None = None
+    amount_refunded: int | None = None
+    next_action: dict[str, Any] | None = None
+    decline_code: str | None = None
+    failure_message: str | None = None
+    gateway_status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused a change, for the audit trail."""
+
+    name: str  # "customer:<sub>", "admin:<sub>", "gateway:<name>", "system:reconciliation"
+    request_id: str | None = None
+    source_ip: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentChangeResult:
+    changed: bool
+    payment: Payment
+    order: Order
+
+
+_EVENT_FOR_STATUS: dict[PaymentStatus, PaymentEventType] = {
+    P.REQUIRES_ACTION: PaymentEventType.REQUIRES_ACTION,
+    P.PROCESSING: PaymentEventType.PROCESSING,
+    P.AUTHORIZED: PaymentEventType.AUTHORIZED,
+    P.PAID: PaymentEventType.CAPTURED,
+    P.FAILED: PaymentEventType.FAILED,
+    P.CANCELED: PaymentEventType.VOIDED,
+}
+
+
+async def lock_order(order_id: UUID, uow: UnitOfWork) -> Order:
+    return await Order.filter(id=order_id).using_db(uow.connection).select_for_update().get()
+
+
+async def lock_payment(payment_id: UUID, uow: UnitOfWork) -> tuple[Order, Payment]:
+    """Lock the payment's order, then the payment (the documented lock order)."""
+    row = await Payment.filter(id=payment_id).using_db(uow.connection).only("id", "order_id").first()
+    if row is None:
+        raise LookupError(f"payment {payment_id} not found")
+    order = await lock_order(row.order_id, uow)
+    payment = await Payment.filter(id=payment_id).using_db(uow.connection).select_for_update().get()
+    return order, payment
+
+
+async def record_payment_created(payment: Payment, order: Order, actor: Actor, uow: UnitOfWork) -> None:
+    """Ledger and audit for a payment row just inserted as PENDING; the order follows."""
+    await PaymentEvent.create(
+        payment=payment,
+        type=PaymentEventType.CREATED,
+        dedupe_key="created",
+        source=EventSource.API,
+        status_before=None,
+        status_after=payment.status,
+        amount=payment.amount,
+        currency=payment.currency,
+        using_db=uow.connection,
+    )
+    await _audit(actor, "payment.created", "payment", payment.id, None, payment.status, payment, uow)
+    await _sync_order_status(order, actor, uow)
+
+
+async def apply_payment_update(
+    order: Order,
+    payment: Payment,
+    update: PaymentUpdate,
+    *,
+    source: EventSource,
+    actor: Actor,
+    dedupe_key: str | None = None,
+    uow: UnitOfWork,
+) -> PaymentChangeResult:
+    """Apply one fact about a payment whose order and row are locked in `uow`.
+
+    Idempotent by (payment, dedupe_key): a webhook passes its event id; API answers and reads
+    default to a key naming the fact itself, so the same fact from two sources applies once. A fact
+    that would move the payment backwards is stale and changes nothing.
+    """
+    before = payment.status
+    key = dedupe_key or _fact_key(before, update)
+    if await PaymentEvent.filter(payment_id=payment.id, dedupe_key=key).using_db(uow.connection).exists():
+        return PaymentChangeResult(False, payment, order)
+
+    status_moves = update.status != before
+    if status_moves and not can_move_payment(before, update.status):
+        logger.info(
+            "stale payment update ignored",
+            extra={"payment_id": str(payment.id), "before": before, "after": update.status, "source": source},
+        )
+        return PaymentChangeResult(False, payment, order)
+
+    captured_before = payment.amount_captured
+    new_authorized = max(payment.amount_authorized, update.amount_authorized or 0)
+    new_captured = max(payment.amount_captured, update.amount_captured or 0)
+    amounts_move = new_authorized != payment.amount_authorized or new_captured != captured_before
+    if not status_moves and not amounts_move:
+        return PaymentChangeResult(False, payment, order)
+
+    payment.status = update.status
+    payment.amount_authorized = new_authorized
+    payment.amount_captured = new_captured
+    if update.gateway_reference and not payment.gateway_reference:
+        payment.gateway_reference = update.gateway_reference
+    payment.next_action = update.next_action if update.status is P.REQUIRES_ACTION else None
+    if update.status is P.FAILED:
+        payment.decline_code = update.decline_code
+        payment.failure_message = update.failure_message
+    await payment.save(using_db=uow.connection)
+
+    event_type = _EVENT_FOR_STATUS.get(update.status, PaymentEventType.PROCESSING)
+    ledger_amount = (
+        new_captured - captured_before
+        if event_type is PaymentEventType.CAPTURED
+        else (new_authorized if event_type is PaymentEventType.AUTHORIZED else 0)
+    )
+    await PaymentEvent.create(
+        payment_id=payment.id,
+        type=event_type,
+        dedupe_key=key,
+        source=source,
+        status_before=before,
+        status_after=update.status,
+        amount=ledger_amount,
+        currency=payment.currency,
+        data={"gateway_status": update.gateway_status, "decline_code": update.decline_code},
+        using_db=uow.connection,
+    )
+    await _audit(
+        actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow
+    )
+    if status_moves:
+        uow.changes.append(StatusChange("payment", payment.id, order.id, before, update.status))
+    await _sync_order_status(order, actor, uow)
+    return PaymentChangeResult(True, payment, order)
+
+
+def _fact_key(before: PaymentStatus, update: PaymentUpdate) -> str:
+    return f"fact:{before}>{update.status}:{update.amount_authorized or 0}:{update.amount_captured or 0}"
+
+
+def derive_order_status(order: Order, payments: list[Payment]) -> OrderStatus:
+    """The order's status as a function of its payments; CANCELED is the only sticky manual state."""
+    if order.status in (O.CANCELED, O.DISPUTED):
+        return OrderStatus(order.status)
+    captured = sum(p.amount_captured for p in payments if p.status is P.PAID)
+    if captured > 0:
+        refunded = sum(p.amount_refunded for p in payments if p.status is P.PAID)
+        if refunded >= captured:
+            return O.REFUNDED
+        return O.PARTIALLY_REFUNDED if refunded > 0 else O.PAID
+    statuses = {p.status for p in payments}
+    if P.AUTHORIZED in statuses:
+        return O.AUTHORIZED
+    if P.REQUIRES_ACTION in statuses:
+        return O.REQUIRES_ACTION
+    if statuses & {P.PENDING, P.PROCESSING}:
+        return O.PROCESSING
+    return O.PENDING
+
+
+async def _sync_order_status(order: Order, actor: Actor, uow: UnitOfWork) -> None:
+    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+    after = derive_order_status(order, payments)
+    before = order.status
+    if after == before:
+        return
+    require_order_move(before, after)
+    order.status = after
+    await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
+    await _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
+    uow.changes.append(StatusChange("order", order.id, order.id, before, after))
+
+
+async def _audit(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: UUID,
+    before: str | None,
+    after: str | None,
+    entity: Payment | Order,
+    uow: UnitOfWork,
+) -> None:
+    amount = entity.amount if isinstance(entity, Payment) else entity.total_amount
+    await AuditRecord.create(
+        actor=actor.name,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        status_before=before,
+        status_after=after,
+        amount=amount,
+        currency=entity.currency,
+        reason=actor.reason,
+        request_id=actor.request_id,
+        source_ip=actor.source_ip,
+        using_db=uow.connection,
+    )

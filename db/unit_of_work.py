@@ -1,0 +1,54 @@
+"""One database transaction plus the status changes it made, announced only after it commits.
+
+Lock order inside a transaction, always: order → payment → refund. Taking rows in one order
+everywhere is what keeps concurrent checkouts, captures and webhooks from deadlocking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    entity: str  # "order" | "payment" | "refund"
+    entity_id: UUID
+    order_id: UUID
+    status_before: str | None
+    status_after: str
+
+
+ChangeListener = Callable[[list[StatusChange]], Awaitable[None]]
+
+_listeners: list[ChangeListener] = []
+
+
+def add_change_listener(listener: ChangeListener) -> None:
+    """Called once at start-up (pub/sub, outbox dispatch); listeners run after each commit."""
+    _listeners.append(listener)
+
+
+def remove_change_listener(listener: ChangeListener) -> None:
+    _listeners.remove(listener)
+
+
+@dataclass
+class UnitOfWork:
+    connection: BaseDBAsyncClient
+    changes: list[StatusChange] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+    async with in_transaction() as connection:
+        uow = UnitOfWork(connection=connection)
+        yield uow
+    if uow.changes:
+        for listener in list(_listeners):
+            await listener(uow.changes)

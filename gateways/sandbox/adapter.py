@@ -1,0 +1,135 @@
+"""`SandboxGateway`: PayQL's `PaymentGateway` over the in-process sandbox processor.
+
+The reference adapter other gateways copy: it calls the processor, maps results through
+`transformers.py` and raises only `gateways.errors`. It never touches PayQL's database or settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from gateways.errors import (
+    GatewayIdempotencyConflict,
+    GatewayUnavailable,
+    InvalidGatewayRequest,
+    NotSupported,
+    PaymentDeclined,
+)
+from gateways.sandbox.errors import (
+    SandboxCardDeclined,
+    SandboxIdempotencyError,
+    SandboxInvalidRequest,
+    SandboxTimeout,
+    SandboxUnavailable,
+)
+from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.transformers import capture_mode, payment_result, refund_result
+from gateways.types import (
+    CaptureRequest,
+    ChargeRequest,
+    PaymentResult,
+    RefundRequest,
+    RefundResult,
+    VoidRequest,
+)
+
+_T = TypeVar("_T")
+
+
+class SandboxGateway:
+    name: str = "sandbox"
+
+    def __init__(self, processor: SandboxProcessor, public_base_url: str) -> None:
+        self._processor = processor
+        self._public_base_url = public_base_url.rstrip("/")
+
+    async def charge(self, request: ChargeRequest) -> PaymentResult:
+        intent = await _translated(
+            self._processor.create_payment_intent(
+                amount=request.amount.amount,
+                currency=request.amount.currency,
+                payment_method=request.payment_method,
+                idempotency_key=request.idempotency_key,
+                capture_method=capture_mode(request.capture_method),
+                return_url=request.return_url,
+                description=request.description,
+                customer=request.customer_reference,
+                metadata=request.metadata,
+            )
+        )
+        return payment_result(intent, public_base_url=self._public_base_url)
+
+    async def retrieve(self, reference: str) -> PaymentResult:
+        intent = await _translated(self._processor.retrieve(reference), reference=reference)
+        return payment_result(intent, public_base_url=self._public_base_url)
+
+    async def capture(self, request: CaptureRequest) -> PaymentResult:
+        if not request.final:
+            raise NotSupported(
+                "Capturing a payment in several parts is not supported.",
+                detail="the sandbox, like a default Stripe account, has no multicapture",
+                reference=request.reference,
+            )
+        intent = await _translated(
+            self._processor.capture(
+                request.reference,
+                idempotency_key=request.idempotency_key,
+                amount_to_capture=request.amount.amount,
+                currency=request.amount.currency,
+            ),
+            reference=request.reference,
+        )
+        return payment_result(intent, public_base_url=self._public_base_url)
+
+    async def void(self, request: VoidRequest) -> PaymentResult:
+        intent = await _translated(
+            self._processor.cancel(request.reference, idempotency_key=request.idempotency_key),
+            reference=request.reference,
+        )
+        return payment_result(intent, public_base_url=self._public_base_url)
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        refund = await _translated(
+            self._processor.refund(
+                request.reference,
+                idempotency_key=request.idempotency_key,
+                amount=request.amount.amount,
+                currency=request.amount.currency,
+                reason=request.reason,
+            ),
+            reference=request.reference,
+        )
+        return refund_result(refund)
+
+    async def aclose(self) -> None:
+        await self._processor.aclose()
+
+
+async def _translated(call: Awaitable[_T], *, reference: str | None = None) -> _T:
+    """Await a processor call, turning its failures into `gateways.errors`."""
+    try:
+        return await call
+    except SandboxCardDeclined as exc:
+        raise PaymentDeclined(
+            exc.message,
+            decline_code=exc.decline_code,
+            detail=f"sandbox declined {exc.payment_intent_id}: {exc.decline_code}",
+            reference=exc.payment_intent_id,
+        ) from exc
+    except SandboxInvalidRequest as exc:
+        raise InvalidGatewayRequest(exc.message, detail=f"sandbox {exc.code}", reference=reference) from exc
+    except SandboxIdempotencyError as exc:
+        raise GatewayIdempotencyConflict(
+            exc.message, detail="sandbox idempotency", reference=reference
+        ) from exc
+    except SandboxTimeout as exc:
+        raise GatewayUnavailable(
+            "The payment provider did not answer in time.",
+            detail=f"{exc.message} It may have acted: read it back, or retry with the same key.",
+            reference=reference,
+        ) from exc
+    except SandboxUnavailable as exc:
+        raise GatewayUnavailable(
+            "The payment provider is unavailable.", detail=exc.message, reference=reference
+        ) from exc

@@ -1,0 +1,225 @@
+"""The sandbox's HTTP endpoints, for the app to mount under `/sandbox` (never in production: the app decides).
+
+`POST /tokens` is the one place a card number arrives (a browser's test card): it must never be logged,
+kept or echoed; only the token's brand, last4 and behaviour survive. The other routes drive the 3-D
+Secure step, the fault switches and the test clock.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from domain.money import Money
+from gateways.sandbox.errors import SandboxError, SandboxInvalidRequest, SandboxTimeout, SandboxUnavailable
+from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxPaymentIntent
+from gateways.sandbox.processor import SandboxProcessor
+
+_MAX_BODY = 16 * 1024
+_FORM = "application/x-www-form-urlencoded"
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def sandbox_routes(processor: SandboxProcessor) -> list[Route]:
+    """The routes, with paths relative to the `/sandbox` mount (e.g. `/tokens`, `/authenticate/{pi_id}`)."""
+
+    async def create_token(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            number = body.get("number")
+            if not isinstance(number, str):
+                raise _BadRequest("number must be a string.")
+            token = await processor.tokenize_card(
+                number, _int(body, "exp_month"), _int(body, "exp_year"), _string(body, "cvc")
+            )
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        except SandboxError as exc:
+            return _processor_error(exc)
+        return JSONResponse({"id": token.id, "brand": token.behaviour.brand, "last4": token.behaviour.last4})
+
+    async def authentication_page(request: Request) -> Response:
+        try:
+            intent = await processor.retrieve(request.path_params["pi_id"])
+        except SandboxError as exc:
+            return _page("Sandbox 3-D Secure", f"<p>{html.escape(exc.message)}</p>", _status_for(exc)[0])
+        return _page("Sandbox 3-D Secure", _authentication_body(intent))
+
+    async def authenticate(request: Request) -> Response:
+        from_page = request.headers.get("content-type", "").startswith(_FORM)
+        try:
+            fields = await (_form(request) if from_page else _json_object(request))
+            outcome = fields.get("outcome")
+            if outcome not in ("succeed", "fail"):
+                raise _BadRequest("outcome must be 'succeed' or 'fail'.")
+            intent = await processor.complete_authentication(
+                request.path_params["pi_id"], succeed=outcome == "succeed"
+            )
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        except SandboxError as exc:
+            return _processor_error(exc)
+        if not from_page:
+            return JSONResponse({"id": intent.id, "status": intent.status.value})
+        if intent.return_url is None:
+            status = html.escape(intent.status.value)
+            return _page("Sandbox 3-D Secure", f"<p>Done: the payment is now <b>{status}</b>.</p>")
+        succeeded = intent.status in (IntentStatus.SUCCEEDED, IntentStatus.REQUIRES_CAPTURE)
+        # Stripe's redirect parameters, so a shop's return page reads the sandbox like the real thing.
+        target = _with_query(
+            intent.return_url,
+            payment_intent=intent.id,
+            redirect_status="succeeded" if succeeded else "failed",
+        )
+        return RedirectResponse(target, status_code=303)
+
+    async def arm_fault(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            mode, count = _string(body, "mode"), _int(body, "count")
+            try:
+                processor.arm_fault(mode, count)
+            except ValueError as exc:
+                raise _BadRequest(str(exc)) from None
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        return JSONResponse({"mode": mode, "count": count})
+
+    async def clear_faults(_request: Request) -> Response:
+        processor.clear_faults()
+        return Response(status_code=204)
+
+    async def advance_clock(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            seconds = _int(body, "seconds")
+            if seconds < 0:
+                raise _BadRequest("The sandbox clock only moves forward: seconds must be >= 0.")
+            now = await processor.advance_clock(seconds)
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        except SandboxError as exc:
+            return _processor_error(exc)
+        return JSONResponse({"now": now})
+
+    return [
+        Route("/tokens", create_token, methods=["POST"]),
+        Route("/authenticate/{pi_id}", authentication_page, methods=["GET"]),
+        Route("/authenticate/{pi_id}", authenticate, methods=["POST"]),
+        Route("/faults", arm_fault, methods=["POST"]),
+        Route("/faults", clear_faults, methods=["DELETE"]),
+        Route("/clock/advance", advance_clock, methods=["POST"]),
+    ]
+
+
+def _authentication_body(intent: SandboxPaymentIntent) -> str:
+    amount = html.escape(str(Money(intent.amount, intent.currency)))
+    intro = f"<p>Payment <code>{html.escape(intent.id)}</code> of <b>{amount}</b>.</p>"
+    if intent.status is not IntentStatus.REQUIRES_ACTION:
+        return intro + f"<p>Nothing to authenticate: the payment is {html.escape(intent.status.value)}.</p>"
+    # No `action`: the form posts back to this very URL, wherever the app mounted the sandbox.
+    return intro + (
+        '<form method="post">'
+        '<button type="submit" name="outcome" value="succeed">Complete</button> '
+        '<button type="submit" name="outcome" value="fail">Fail</button>'
+        "</form>"
+    )
+
+
+def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    document = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title></head>"
+        f'<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">'
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
+    return HTMLResponse(document, status_code=status_code, headers=_PAGE_HEADERS)
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
+    return urlunsplit(parts._replace(query=query))
+
+
+def _error(status_code: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
+
+
+def _status_for(exc: SandboxError) -> tuple[int, str]:
+    if isinstance(exc, SandboxInvalidRequest):
+        return (404 if exc.code == "resource_missing" else 400), exc.code
+    if isinstance(exc, SandboxTimeout):
+        return 504, "processor_timeout"
+    if isinstance(exc, SandboxUnavailable):
+        return 503, "processor_unavailable"
+    return 400, "invalid_request"
+
+
+def _processor_error(exc: SandboxError) -> JSONResponse:
+    status_code, code = _status_for(exc)
+    return _error(status_code, code, exc.message)
+
+
+async def _body(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > _MAX_BODY:
+            raise _BadRequest("The request body is too large.", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_object(request: Request) -> JsonDict:
+    try:
+        value = json.loads(await _body(request))
+    except (ValueError, UnicodeDecodeError):
+        # The decoder's message can quote the body, and the body may hold a card number: say nothing of it.
+        raise _BadRequest("The body must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise _BadRequest("The body must be a JSON object.")
+    return {str(key): item for key, item in value.items()}
+
+
+async def _form(request: Request) -> JsonDict:
+    # Parsed by hand: Starlette's form parser needs python-multipart, which PayQL does not install.
+    try:
+        pairs = parse_qsl((await _body(request)).decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise _BadRequest("The form is not valid UTF-8.") from None
+    return dict(pairs)
+
+
+def _int(body: JsonDict, name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _BadRequest(f"{name} must be an integer.")
+    return value
+
+
+def _string(body: JsonDict, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise _BadRequest(f"{name} must be a string.")
+    return value

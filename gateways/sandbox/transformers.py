@@ -1,0 +1,91 @@
+"""The one place sandbox processor objects and statuses are mapped to and from PayQL's gateway types.
+
+An unknown sandbox status maps to PENDING, never to a success. Nothing here calls the processor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from domain.money import Money
+from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
+from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
+from gateways.types import NextAction, PaymentResult, RefundResult
+
+_PAYMENT_STATUSES: Final[Mapping[str, PaymentStatus]] = MappingProxyType(
+    {
+        IntentStatus.REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
+        IntentStatus.PROCESSING: PaymentStatus.PROCESSING,
+        IntentStatus.REQUIRES_CAPTURE: PaymentStatus.AUTHORIZED,
+        IntentStatus.SUCCEEDED: PaymentStatus.PAID,
+        IntentStatus.CANCELED: PaymentStatus.CANCELED,
+        IntentStatus.REQUIRES_PAYMENT_METHOD: PaymentStatus.FAILED,
+    }
+)
+
+# Stripe's refund statuses; the sandbox's refunds succeed at once, the others are its vocabulary.
+_REFUND_STATUSES: Final[Mapping[str, RefundStatus]] = MappingProxyType(
+    {
+        "pending": RefundStatus.PENDING,
+        "succeeded": RefundStatus.SUCCEEDED,
+        "failed": RefundStatus.FAILED,
+        "canceled": RefundStatus.CANCELED,
+    }
+)
+
+_CAPTURE_MODES: Final[Mapping[CaptureMethod, CaptureMode]] = MappingProxyType(
+    {CaptureMethod.AUTOMATIC: CaptureMode.AUTOMATIC, CaptureMethod.MANUAL: CaptureMode.MANUAL}
+)
+
+
+def payment_status(gateway_status: str) -> PaymentStatus:
+    """The sandbox payment intent status as a PayQL status; anything unknown is PENDING."""
+    return _PAYMENT_STATUSES.get(gateway_status, PaymentStatus.PENDING)
+
+
+def refund_status(gateway_status: str) -> RefundStatus:
+    return _REFUND_STATUSES.get(gateway_status, RefundStatus.PENDING)
+
+
+def capture_mode(method: CaptureMethod) -> CaptureMode:
+    return _CAPTURE_MODES[method]
+
+
+def authentication_url(public_base_url: str, payment_intent_id: str) -> str:
+    """Where the shopper completes the sandbox's 3-D Secure step (served by `routes.py`)."""
+    return f"{public_base_url.rstrip('/')}/sandbox/authenticate/{payment_intent_id}"
+
+
+def payment_result(intent: SandboxPaymentIntent, *, public_base_url: str) -> PaymentResult:
+    next_action = None
+    if intent.status is IntentStatus.REQUIRES_ACTION:
+        next_action = NextAction(
+            type=NextActionType.REDIRECT,
+            redirect_url=authentication_url(public_base_url, intent.id),
+            client_secret=intent.client_secret,
+        )
+    return PaymentResult(
+        reference=intent.id,
+        status=payment_status(intent.status),
+        amount=Money(intent.amount, intent.currency),
+        # Held now or already turned into a capture: a partial capture's released rest is not authorized.
+        amount_authorized=intent.amount_capturable + intent.amount_received,
+        amount_captured=intent.amount_received,
+        amount_refunded=intent.amount_refunded,
+        next_action=next_action,
+        gateway_status=intent.status.value,
+        decline_code=intent.decline_code,
+        decline_message=intent.decline_message,
+    )
+
+
+def refund_result(refund: SandboxRefund) -> RefundResult:
+    return RefundResult(
+        reference=refund.id,
+        payment_reference=refund.payment_intent,
+        status=refund_status(refund.status),
+        amount=Money(refund.amount, refund.currency),
+        gateway_status=refund.status,
+    )

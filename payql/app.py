@@ -1,0 +1,89 @@
+"""The ASGI application: /graphql (HTTP and websockets), health checks and, outside production, /sandbox.
+
+`create_app` builds everything that can be built before serving; the lifespan opens the database
+and the services and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from gateways.sandbox.routes import sandbox_routes
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from tortoise import connections
+
+from db.config import close_database, open_database
+from payql.graphql_view import PayQLGraphQL
+from payql.logging_setup import configure_logging
+from payql.settings import Settings
+from payql.wiring import Services, build_services, sandbox_processor
+from schema.assembly import build_schema
+
+
+async def healthz(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(_: Request) -> JSONResponse:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def create_app(settings: Settings) -> Starlette:
+    configure_logging(settings.log_level)
+    schema = build_schema(
+        max_depth=settings.graphql_max_depth,
+        max_aliases=settings.graphql_max_aliases,
+        max_tokens=settings.graphql_max_tokens,
+    )
+    sandbox = sandbox_processor(settings)
+    state: dict[str, Services] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await open_database(settings.database_url)
+        services = await build_services(settings, sandbox)
+        state["services"] = services
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.aclose()
+            await close_database()
+
+    graphql = PayQLGraphQL(
+        services=lambda: state["services"],
+        schema=schema,
+        graphql_ide=None if settings.is_production else "graphiql",
+        allow_queries_via_get=False,
+        connection_init_wait_timeout=timedelta(seconds=10),
+        allowed_origins=settings.cors_origins,
+    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    if sandbox is not None:
+        routes.append(Mount("/sandbox", routes=sandbox_routes(sandbox)))
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            max_age=600,
+        )
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

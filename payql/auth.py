@@ -1,0 +1,68 @@
+"""Bearer JWT authentication: `sub` is the customer, role `admin` marks merchant staff.
+
+Tokens are verified with an HS256 secret or a JWKS URL (keys fetched and cached by PyJWT).
+A token is never logged; a bad token is an anonymous caller, never an error page with details.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from payql.settings import Settings
+from resolvers.context import Principal
+
+ADMIN_ROLE = "admin"
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
+        self._jwks = (
+            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
+        )
+        self._audience = settings.jwt_audience
+        self._issuer = settings.jwt_issuer
+
+    def principal_from_header(self, authorization: str | None) -> Principal | None:
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        return self.principal_from_token(token.strip())
+
+    def principal_from_token(self, token: str) -> Principal | None:
+        try:
+            if self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+                algorithms = ["RS256", "ES256"]
+            elif self._secret is not None:
+                key, algorithms = self._secret, ["HS256"]
+            else:
+                return None
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["sub", "exp"], "verify_aud": self._audience is not None},
+            )
+        except jwt.PyJWTError:
+            return None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            return None
+        roles = claims.get("roles") or ([claims["role"]] if "role" in claims else [])
+        return Principal(subject=subject, is_admin=ADMIN_ROLE in roles)
+
+
+def mint_token(secret: str, subject: str, *, admin: bool = False, ttl_seconds: int = 24 * 3600) -> str:
+    """Development helper behind `payql token`; production tokens come from the merchant's IdP."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
+    if admin:
+        claims["roles"] = [ADMIN_ROLE]
+    return jwt.encode(claims, secret, algorithm="HS256")

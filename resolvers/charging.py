@@ -1,0 +1,225 @@
+"""Charging an order: create the payment row, call the gateway, apply its answer.
+
+The payment row (and its gateway idempotency key, derived from our payment id) is committed
+before the gateway is called, and no database lock is held during the call. An order with a
+payment in flight or succeeded is never charged again, whatever idempotency key a client sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from db import transitions
+from db.idempotency import Claim, save_recovery_point
+from db.models import EventSource, Order, Payment
+from db.transitions import PaymentUpdate
+from db.unit_of_work import UnitOfWork, unit_of_work
+from domain.card_numbers import looks_like_card_number
+from domain.money import Money
+from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, CaptureMethod, OrderStatus, PaymentStatus
+from gateways.base import PaymentGateway
+from gateways.errors import (
+    CustomerActionRequired,
+    GatewayError,
+    GatewayIdempotencyConflict,
+    GatewayUnavailable,
+    InvalidGatewayRequest,
+    NotSupported,
+    PaymentDeclined,
+    client_code_for_decline,
+)
+from gateways.registry import UnknownGateway
+from gateways.types import ChargeRequest, PaymentResult
+from resolvers.context import Caller, Deps
+from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.outcome import Disposition, Outcome, UserErrorData
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYMENT_METHOD_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentChoice:
+    gateway: str
+    payment_method: str
+    capture_method: CaptureMethod
+
+
+def resolve_gateway(deps: Deps, name: str) -> PaymentGateway:
+    try:
+        return deps.gateways.get(name)
+    except UnknownGateway:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, f"Unknown payment gateway {name!r}.", "gateway") from None
+
+
+def validate_payment_method(payment_method: str) -> str:
+    value = payment_method.strip()
+    if not value or len(value) > MAX_PAYMENT_METHOD_LENGTH or looks_like_card_number(value):
+        raise UseCaseError(
+            ErrorCode.INVALID_INPUT,
+            "Send a payment method token from the payment form, never card details.",
+            "paymentMethod",
+        )
+    return value
+
+
+def refuse_if_not_payable(order: Order, payments: list[Payment]) -> None:
+    if any(p.status in PAYMENT_SUCCEEDED for p in payments) or order.status not in (
+        OrderStatus.PENDING,
+        OrderStatus.PROCESSING,
+        OrderStatus.REQUIRES_ACTION,
+    ):
+        if order.status is OrderStatus.CANCELED:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "This order was canceled.")
+        raise UseCaseError(ErrorCode.ALREADY_PAID, "This order is already paid.")
+    if any(p.status in PAYMENT_IN_FLIGHT for p in payments):
+        raise UseCaseError(ErrorCode.PAYMENT_IN_PROGRESS, "A payment for this order is already in progress.")
+
+
+async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uow: UnitOfWork) -> Payment:
+    """Insert a PENDING payment for a locked, payable order (raises if it is not payable)."""
+    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+    refuse_if_not_payable(order, payments)
+    payment_id = uuid.uuid4()
+    payment = await Payment.create(
+        id=payment_id,
+        order_id=order.id,
+        gateway=choice.gateway,
+        idempotency_key=f"payql-payment-{payment_id}-1",
+        capture_method=choice.capture_method,
+        payment_method=choice.payment_method,
+        currency=order.currency,
+        amount=order.total_amount,
+        using_db=uow.connection,
+    )
+    await transitions.record_payment_created(payment, order, caller.actor(), uow)
+    return payment
+
+
+def update_from_result(result: PaymentResult) -> PaymentUpdate:
+    next_action = None
+    if result.next_action is not None:
+        next_action = {
+            "type": str(result.next_action.type),
+            "redirect_url": result.next_action.redirect_url,
+            "client_secret": result.next_action.client_secret,
+        }
+    return PaymentUpdate(
+        status=result.status,
+        gateway_reference=result.reference,
+        amount_authorized=result.amount_authorized,
+        amount_captured=result.amount_captured,
+        next_action=next_action,
+        decline_code=result.decline_code,
+        failure_message=result.decline_message,
+        gateway_status=result.gateway_status,
+    )
+
+
+async def apply_update(
+    payment_id: uuid.UUID, update: PaymentUpdate, caller: Caller, source: EventSource
+) -> Payment:
+    async with unit_of_work() as uow:
+        order, payment = await transitions.lock_payment(payment_id, uow)
+        result = await transitions.apply_payment_update(
+            order, payment, update, source=source, actor=caller.actor(), uow=uow
+        )
+    return result.payment
+
+
+async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, caller: Caller) -> Outcome:
+    """Send a committed PENDING payment to its gateway and record the answer."""
+    request = ChargeRequest(
+        amount=Money(payment.amount, payment.currency),
+        payment_method=payment.payment_method,
+        capture_method=CaptureMethod(payment.capture_method),
+        idempotency_key=payment.idempotency_key,
+        description=f"Order {payment.order_id}",
+        metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
+    )
+    outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
+    try:
+        result = await gateway.charge(request)
+    except PaymentDeclined as declined:
+        await apply_update(
+            payment.id,
+            PaymentUpdate(
+                status=PaymentStatus.FAILED,
+                gateway_reference=declined.reference,
+                decline_code=declined.decline_code,
+                failure_message=declined.message,
+            ),
+            caller,
+            EventSource.API,
+        )
+        code = ErrorCode(client_code_for_decline(declined.decline_code))
+        outcome.errors.append(UserErrorData(code, declined.message, "paymentMethod"))
+        return outcome
+    except GatewayUnavailable as unavailable:
+        logger.warning("gateway unavailable; payment outcome unknown", extra={"payment_id": str(payment.id)})
+        outcome.errors.append(
+            UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE)
+        )
+        outcome.disposition = Disposition.RELEASE
+        return outcome
+    except (
+        InvalidGatewayRequest,
+        GatewayIdempotencyConflict,
+        NotSupported,
+        CustomerActionRequired,
+    ) as refused:
+        await apply_update(
+            payment.id,
+            PaymentUpdate(
+                status=PaymentStatus.FAILED,
+                gateway_reference=refused.reference,
+                failure_message=refused.message,
+            ),
+            caller,
+            EventSource.API,
+        )
+        outcome.errors.append(
+            UserErrorData(_CODE_FOR_REFUSAL[type(refused)], refused.message, "paymentMethod")
+        )
+        return outcome
+    except GatewayError as other:
+        logger.error(
+            "gateway error: %s", other.detail or other.message, extra={"payment_id": str(payment.id)}
+        )
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, _UNAVAILABLE_MESSAGE))
+        outcome.disposition = Disposition.RELEASE
+        return outcome
+
+    updated = await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
+    outcome.next_action = updated.next_action
+    return outcome
+
+
+_UNAVAILABLE_MESSAGE = "The payment service did not answer. Retry with the same idempotency key."
+
+_CODE_FOR_REFUSAL: dict[type[GatewayError], ErrorCode] = {
+    InvalidGatewayRequest: ErrorCode.INVALID_INPUT,
+    GatewayIdempotencyConflict: ErrorCode.IDEMPOTENCY_CONFLICT,
+    NotSupported: ErrorCode.NOT_SUPPORTED,
+    CustomerActionRequired: ErrorCode.AUTHENTICATION_REQUIRED,
+}
+
+
+async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome | None:
+    """After a crash or an unknown outcome, continue with the payment the first copy created."""
+    payment_id = claim.recovery_point.get("payment_id")
+    if payment_id is None:
+        return None
+    payment = await Payment.get(id=payment_id)
+    if payment.status is not PaymentStatus.PENDING:
+        return Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
+    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), deps, caller)
+
+
+async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> None:
+    await save_recovery_point(
+        claim, {"order_id": str(payment.order_id), "payment_id": str(payment.id)}, uow.connection
+    )

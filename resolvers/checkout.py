@@ -1,0 +1,139 @@
+"""Checkout: price a cart from our own catalog, create the order, then charge it.
+
+The client never sends an amount. The order, its line items and the payment row are committed
+in one transaction before the gateway is called.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from db.idempotency import Claim
+from db.models import Customer, LineItem, Order, Price, PriceType
+from db.unit_of_work import unit_of_work
+from resolvers.charging import (
+    PaymentChoice,
+    charge_payment,
+    create_payment,
+    remember_payment,
+    resolve_gateway,
+    resume_or_charge,
+    validate_payment_method,
+)
+from resolvers.context import Caller, Deps
+from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.outcome import Outcome, run_idempotent
+
+MAX_LINE_ITEMS = 50
+MAX_QUANTITY = 999
+
+
+@dataclass(frozen=True, slots=True)
+class CartItem:
+    price_id: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    items: list[CartItem]
+    choice: PaymentChoice
+    idempotency_key: str
+    return_url: str | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        return {
+            "items": [(item.price_id, item.quantity) for item in self.items],
+            "gateway": self.choice.gateway,
+            "payment_method": self.choice.payment_method,
+            "capture_method": str(self.choice.capture_method),
+            "return_url": self.return_url,
+        }
+
+
+async def checkout(deps: Deps, caller: Caller, request: CheckoutRequest) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
+        resumed = await resume_or_charge(claim, deps, caller)
+        if resumed is not None:
+            return resumed
+        return await _create_and_charge(deps, caller, request, claim)
+
+    return await run_idempotent(
+        deps, caller, "checkout", request.idempotency_key, request.fingerprint(), handler
+    )
+
+
+async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]]]:
+    """Look every price up in the catalog; one currency per order."""
+    if not items:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "The cart is empty.", "items")
+    if len(items) > MAX_LINE_ITEMS:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINE_ITEMS} lines per order.", "items")
+    price_ids: list[uuid.UUID] = []
+    for index, item in enumerate(items):
+        if not 1 <= item.quantity <= MAX_QUANTITY:
+            raise UseCaseError(
+                ErrorCode.INVALID_INPUT, f"Quantity must be 1 to {MAX_QUANTITY}.", f"items.{index}.quantity"
+            )
+        try:
+            price_ids.append(uuid.UUID(item.price_id))
+        except ValueError:
+            raise UseCaseError(ErrorCode.NOT_FOUND, "No such price.", f"items.{index}.priceId") from None
+    prices = {p.id: p for p in await Price.filter(id__in=price_ids, active=True).select_related("product")}
+    lines: list[tuple[Price, int]] = []
+    for index, (price_id, item) in enumerate(zip(price_ids, items, strict=True)):
+        price = prices.get(price_id)
+        if price is None or not price.product.active:
+            raise UseCaseError(ErrorCode.NOT_FOUND, "No such price.", f"items.{index}.priceId")
+        if price.type is not PriceType.ONE_TIME:
+            raise UseCaseError(
+                ErrorCode.INVALID_INPUT,
+                "Recurring prices are bought with a subscription.",
+                f"items.{index}.priceId",
+            )
+        lines.append((price, item.quantity))
+    currencies = {price.currency for price, _ in lines}
+    if len(currencies) != 1:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "All items of an order must share one currency.", "items")
+    return currencies.pop(), lines
+
+
+async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
+    principal = caller.require_principal()
+    gateway = resolve_gateway(deps, request.choice.gateway)
+    choice = PaymentChoice(
+        request.choice.gateway,
+        validate_payment_method(request.choice.payment_method),
+        request.choice.capture_method,
+    )
+    currency, lines = await price_cart(request.items)
+    customer, _ = await Customer.get_or_create(external_id=principal.subject)
+    async with unit_of_work() as uow:
+        order = await Order.create(
+            customer=customer,
+            currency=currency,
+            total_amount=sum(price.unit_amount * quantity for price, quantity in lines),
+            return_url=request.return_url,
+            checkout_ip=caller.source_ip,
+            checkout_user_agent=(caller.user_agent or "")[:512] or None,
+            using_db=uow.connection,
+        )
+        await LineItem.bulk_create(
+            [
+                LineItem(
+                    order_id=order.id,
+                    price_id=price.id,
+                    product_name=price.product.name,
+                    quantity=quantity,
+                    currency=price.currency,
+                    unit_amount=price.unit_amount,
+                    total_amount=price.unit_amount * quantity,
+                )
+                for price, quantity in lines
+            ],
+            using_db=uow.connection,
+        )
+        payment = await create_payment(order, choice, caller, uow)
+        await remember_payment(claim, payment, uow)
+    return await charge_payment(payment, gateway, deps, caller)

@@ -1,0 +1,60 @@
+"""What a use case needs to know about its caller and its collaborators, passed in explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from db.transitions import Actor
+from gateways.registry import GatewayRegistry
+from resolvers.errors import ErrorCode, UseCaseError
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    is_admin: bool = False
+
+    @property
+    def actor_name(self) -> str:
+        return f"{'admin' if self.is_admin else 'customer'}:{self.subject}"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal | None
+    request_id: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise UseCaseError(ErrorCode.UNAUTHENTICATED, "Sign in to continue.")
+        return self.principal
+
+    def require_admin(self) -> Principal:
+        principal = self.require_principal()
+        if not principal.is_admin:
+            raise UseCaseError(ErrorCode.FORBIDDEN, "Only merchant staff can do this.")
+        return principal
+
+    def actor(self, reason: str = "") -> Actor:
+        name = self.principal.actor_name if self.principal else "anonymous"
+        return Actor(name=name, request_id=self.request_id, source_ip=self.source_ip, reason=reason)
+
+
+class RateLimiter(Protocol):
+    async def hit(self, principal_key: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentPolicy:
+    idempotency_ttl_seconds: int
+    idempotency_lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    gateways: GatewayRegistry
+    rate_limiter: RateLimiter
+    policy: PaymentPolicy

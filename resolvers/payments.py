@@ -1,0 +1,177 @@
+"""Paying an existing order again, capturing, voiding and re-reading payments.
+
+Capture and void are for merchant staff. `complete_payment` asks the gateway (server to server)
+what happened after a customer action; the customer's redirect itself proves nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from db import transitions
+from db.idempotency import Claim
+from db.models import EventSource, Order, Payment
+from db.unit_of_work import unit_of_work
+from domain.money import Money
+from domain.statuses import PaymentStatus
+from gateways.errors import GatewayError, GatewayUnavailable
+from gateways.types import CaptureRequest, PaymentResult, VoidRequest
+from resolvers.charging import (
+    PaymentChoice,
+    apply_update,
+    charge_payment,
+    create_payment,
+    remember_payment,
+    resolve_gateway,
+    resume_or_charge,
+    update_from_result,
+    validate_payment_method,
+)
+from resolvers.context import Caller, Deps
+from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
+
+
+def parse_id(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise UseCaseError(ErrorCode.NOT_FOUND, "Not found.", field) from None
+
+
+async def load_owned_order(caller: Caller, order_id: str) -> Order:
+    """The order if the caller may see it; someone else's order is reported as not found."""
+    principal = caller.require_principal()
+    order = await Order.get_or_none(id=parse_id(order_id, "orderId")).select_related("customer")
+    if order is None or (not principal.is_admin and order.customer.external_id != principal.subject):
+        raise UseCaseError(ErrorCode.NOT_FOUND, "No such order.", "orderId")
+    return order
+
+
+async def load_owned_payment(caller: Caller, payment_id: str) -> Payment:
+    principal = caller.require_principal()
+    payment = await Payment.get_or_none(id=parse_id(payment_id, "paymentId")).select_related(
+        "order__customer"
+    )
+    if payment is None or (
+        not principal.is_admin and payment.order.customer.external_id != principal.subject
+    ):
+        raise UseCaseError(ErrorCode.NOT_FOUND, "No such payment.", "paymentId")
+    return payment
+
+
+@dataclass(frozen=True, slots=True)
+class PayOrderRequest:
+    order_id: str
+    choice: PaymentChoice
+    idempotency_key: str
+
+
+async def pay_order(deps: Deps, caller: Caller, request: PayOrderRequest) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
+        resumed = await resume_or_charge(claim, deps, caller)
+        if resumed is not None:
+            return resumed
+        order = await load_owned_order(caller, request.order_id)
+        gateway = resolve_gateway(deps, request.choice.gateway)
+        choice = PaymentChoice(
+            request.choice.gateway,
+            validate_payment_method(request.choice.payment_method),
+            request.choice.capture_method,
+        )
+        async with unit_of_work() as uow:
+            locked = await transitions.lock_order(order.id, uow)
+            payment = await create_payment(locked, choice, caller, uow)
+            await remember_payment(claim, payment, uow)
+        return await charge_payment(payment, gateway, deps, caller)
+
+    fingerprint = {
+        "order_id": request.order_id,
+        "gateway": request.choice.gateway,
+        "payment_method": request.choice.payment_method,
+        "capture_method": str(request.choice.capture_method),
+    }
+    return await run_idempotent(deps, caller, "payOrder", request.idempotency_key, fingerprint, handler)
+
+
+async def capture_payment(
+    deps: Deps, caller: Caller, payment_id: str, amount: int | None, idempotency_key: str
+) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
+        caller.require_admin()
+        payment = await load_owned_payment(caller, payment_id)
+        if payment.status is not PaymentStatus.AUTHORIZED or not payment.gateway_reference:
+            raise UseCaseError(
+                ErrorCode.INVALID_STATE, "Only an authorized payment can be captured.", "paymentId"
+            )
+        capture_amount = payment.amount_authorized if amount is None else amount
+        if not 0 < capture_amount <= payment.amount_authorized:
+            raise UseCaseError(
+                ErrorCode.INVALID_INPUT,
+                f"Capture between 1 and {payment.amount_authorized} minor units.",
+                "amount",
+            )
+        gateway = resolve_gateway(deps, payment.gateway)
+        request = CaptureRequest(
+            reference=payment.gateway_reference,
+            amount=Money(capture_amount, payment.currency),
+            idempotency_key=f"{payment.idempotency_key}-capture-{claim.record_id}",
+        )
+        return await _call_and_apply(payment, caller, lambda: gateway.capture(request))
+
+    fingerprint = {"payment_id": payment_id, "amount": amount}
+    return await run_idempotent(deps, caller, "capturePayment", idempotency_key, fingerprint, handler)
+
+
+async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotency_key: str) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
+        caller.require_admin()
+        payment = await load_owned_payment(caller, payment_id)
+        if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.REQUIRES_ACTION) or not (
+            payment.gateway_reference
+        ):
+            raise UseCaseError(
+                ErrorCode.INVALID_STATE, "Only an uncaptured payment can be canceled.", "paymentId"
+            )
+        gateway = resolve_gateway(deps, payment.gateway)
+        request = VoidRequest(
+            reference=payment.gateway_reference,
+            idempotency_key=f"{payment.idempotency_key}-void-{claim.record_id}",
+        )
+        return await _call_and_apply(payment, caller, lambda: gateway.void(request))
+
+    return await run_idempotent(
+        deps, caller, "cancelPayment", idempotency_key, {"payment_id": payment_id}, handler
+    )
+
+
+async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outcome:
+    """Re-read a payment from its gateway and apply what the gateway says (safe to repeat)."""
+    try:
+        payment = await load_owned_payment(caller, payment_id)
+    except UseCaseError as error:
+        return Outcome.failure(error)
+    if not payment.gateway_reference:
+        return Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
+    gateway = resolve_gateway(deps, payment.gateway)
+    return await _call_and_apply(payment, caller, lambda: gateway.retrieve(payment.gateway_reference or ""))
+
+
+async def _call_and_apply(
+    payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]
+) -> Outcome:
+    outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
+    try:
+        result = await call()
+    except GatewayUnavailable as unavailable:
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
+        outcome.disposition = Disposition.RELEASE
+        return outcome
+    except GatewayError as refused:
+        outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, refused.message))
+        return outcome
+    updated = await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
+    outcome.next_action = updated.next_action
+    return outcome

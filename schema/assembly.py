@@ -1,0 +1,41 @@
+"""Build the one Strawberry schema, with the caches and limits on, once at start-up."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from schema.extensions import RefuseCardNumbers, should_mask_error
+from schema.mutations import Mutation
+from schema.queries import Query
+from schema.scalars import SCALAR_MAP
+from schema.subscriptions import Subscription
+
+
+def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        # Factories, not instances: a fresh extension per request; the parser and validation
+        # caches live at module level and are shared by every request.
+        extensions=[
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            # After ValidationCache: it adds its error to the validation errors, it does not replace them.
+            RefuseCardNumbers,
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+        ],
+    )

@@ -1,0 +1,71 @@
+"""Mutation fields: thin adapters from inputs to the use cases in `resolvers`."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.statuses import CaptureMethod
+from resolvers import payments
+from resolvers.charging import PaymentChoice
+from resolvers.checkout import CartItem, CheckoutRequest, checkout
+from schema.inputs import (
+    CancelPaymentInput,
+    CapturePaymentInput,
+    CheckoutInput,
+    CompletePaymentInput,
+    PayOrderInput,
+)
+from schema.payloads import payment_payload
+from schema.types import GraphQLInfo, PaymentPayload
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create an order from catalog prices and pay it.")
+    async def checkout(self, info: GraphQLInfo, input: CheckoutInput) -> PaymentPayload:
+        request = CheckoutRequest(
+            items=[CartItem(str(item.price_id), item.quantity) for item in input.items],
+            choice=PaymentChoice(input.gateway, input.payment_method, CaptureMethod(input.capture_method)),
+            idempotency_key=input.idempotency_key,
+            return_url=input.return_url,
+        )
+        outcome = await checkout(info.context.deps, info.context.caller, request)
+        return await payment_payload(outcome)
+
+    @strawberry.mutation(description="Pay an existing unpaid order again, e.g. with another card.")
+    async def pay_order(self, info: GraphQLInfo, input: PayOrderInput) -> PaymentPayload:
+        request = payments.PayOrderRequest(
+            order_id=str(input.order_id),
+            choice=PaymentChoice(input.gateway, input.payment_method, CaptureMethod(input.capture_method)),
+            idempotency_key=input.idempotency_key,
+        )
+        return await payment_payload(
+            await payments.pay_order(info.context.deps, info.context.caller, request)
+        )
+
+    @strawberry.mutation(description="Staff only: capture all or part of an authorized payment.")
+    async def capture_payment(self, info: GraphQLInfo, input: CapturePaymentInput) -> PaymentPayload:
+        outcome = await payments.capture_payment(
+            info.context.deps,
+            info.context.caller,
+            str(input.payment_id),
+            int(input.amount) if input.amount is not None else None,
+            input.idempotency_key,
+        )
+        return await payment_payload(outcome)
+
+    @strawberry.mutation(description="Staff only: void an authorized, uncaptured payment.")
+    async def cancel_payment(self, info: GraphQLInfo, input: CancelPaymentInput) -> PaymentPayload:
+        outcome = await payments.cancel_payment(
+            info.context.deps, info.context.caller, str(input.payment_id), input.idempotency_key
+        )
+        return await payment_payload(outcome)
+
+    @strawberry.mutation(
+        description="Ask the gateway for the payment's state after a customer action (e.g. 3-D Secure)."
+    )
+    async def complete_payment(self, info: GraphQLInfo, input: CompletePaymentInput) -> PaymentPayload:
+        outcome = await payments.complete_payment(
+            info.context.deps, info.context.caller, str(input.payment_id)
+        )
+        return await payment_payload(outcome)

@@ -1,0 +1,28 @@
+"""Turning a use-case outcome into a mutation payload: re-read the order and payment it names."""
+
+from __future__ import annotations
+
+from db.models import Order, Payment
+from resolvers.errors import UseCaseError
+from resolvers.outcome import Outcome
+from schema.types import NextAction, OrderType, PaymentPayload, PaymentType, UserError
+
+
+async def payment_payload(outcome: Outcome) -> PaymentPayload:
+    order = await Order.get_or_none(id=outcome.order_id) if outcome.order_id else None
+    payment = await Payment.get_or_none(id=outcome.payment_id) if outcome.payment_id else None
+    return PaymentPayload(
+        order=OrderType.from_model(order) if order else None,
+        payment=PaymentType.from_model(payment) if payment else None,
+        next_action=NextAction.from_json(outcome.next_action),
+        user_errors=[UserError(code=e.code, message=e.message, field=e.field) for e in outcome.errors],
+    )
+
+
+def error_payload(error: UseCaseError) -> PaymentPayload:
+    return PaymentPayload(
+        order=None,
+        payment=None,
+        next_action=None,
+        user_errors=[UserError(code=error.code, message=error.message, field=error.field)],
+    )

@@ -1,0 +1,63 @@
+"""Query fields: the catalog, one order, a page of orders, the configured gateways."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+
+from domain.statuses import OrderStatus
+from resolvers import orders
+from resolvers.errors import UseCaseError
+from schema.types import (
+    GraphQLInfo,
+    OrderConnection,
+    OrderEdge,
+    OrderStatusEnum,
+    OrderType,
+    PageInfo,
+    ProductType,
+)
+
+
+def public_error(error: UseCaseError) -> GraphQLError:
+    """Queries have no payload to carry user errors; they raise a coded GraphQL error instead."""
+    return GraphQLError(error.message, extensions={"code": str(error.code), "field": error.field})
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Active products with their active prices.")
+    async def products(self) -> list[ProductType]:
+        return [ProductType.from_model(p) for p in await orders.list_products()]
+
+    @strawberry.field(description="Payment gateways this server can charge through.")
+    def gateways(self, info: GraphQLInfo) -> list[str]:
+        return info.context.deps.gateways.names()
+
+    @strawberry.field
+    async def order(self, info: GraphQLInfo, id: strawberry.ID) -> OrderType:
+        try:
+            return OrderType.from_model(await orders.get_order(info.context.caller, str(id)))
+        except UseCaseError as error:
+            raise public_error(error) from None
+
+    @strawberry.field(description="Newest first. Customers see their own orders; staff see all.")
+    async def orders(
+        self,
+        info: GraphQLInfo,
+        first: int = 20,
+        after: str | None = None,
+        status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
+    ) -> OrderConnection:
+        try:
+            page = await orders.list_orders(
+                info.context.caller, first, after, OrderStatus(status) if status else None
+            )
+        except UseCaseError as error:
+            raise public_error(error) from None
+        return OrderConnection(
+            edges=[
+                OrderEdge(cursor=orders.encode_cursor(o), node=OrderType.from_model(o)) for o in page.orders
+            ],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )

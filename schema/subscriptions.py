@@ -1,0 +1,30 @@
+"""Subscription fields over websockets (graphql-transport-ws)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from resolvers.errors import UseCaseError
+from resolvers.order_status import watch_order
+from schema.queries import public_error
+from schema.types import GraphQLInfo, OrderType
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The order's current state, then every change; completes after a final state."
+    )
+    async def order_status(
+        self, info: GraphQLInfo, order_id: strawberry.ID
+    ) -> AsyncGenerator[OrderType, None]:
+        stream = watch_order(info.context.caller, str(order_id), info.context.broker.subscribe)
+        try:
+            async for order in stream:
+                yield OrderType.from_model(order)
+        except UseCaseError as error:
+            raise public_error(error) from None
+        finally:
+            await stream.aclose()

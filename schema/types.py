@@ -1,0 +1,226 @@
+"""GraphQL object types, built from models; lists of children come through per-request DataLoaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import LineItem, Order, Payment, Price, PriceType, Product, RecurringInterval
+from domain.money import Money as DomainMoney
+from domain.statuses import CaptureMethod, NextActionType, OrderStatus, PaymentStatus
+from resolvers.errors import ErrorCode
+from schema.context import GraphQLContext
+from schema.scalars import MinorUnits
+
+OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
+PaymentStatusEnum = strawberry.enum(PaymentStatus, name="PaymentStatus")
+CaptureMethodEnum = strawberry.enum(CaptureMethod, name="CaptureMethod")
+NextActionTypeEnum = strawberry.enum(NextActionType, name="NextActionType")
+ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
+PriceTypeEnum = strawberry.enum(PriceType, name="PriceType")
+RecurringIntervalEnum = strawberry.enum(RecurringInterval, name="RecurringInterval")
+
+GraphQLInfo = Info[GraphQLContext, None]
+
+
+@strawberry.type(description="An exact amount: integer minor units plus an ISO-4217 currency.")
+class Money:
+    amount: MinorUnits
+    currency: str
+    exponent: int = strawberry.field(description="Decimal digits of the minor unit (JPY 0, USD 2, KWD 3).")
+    decimal: str = strawberry.field(description="The amount in major units as an exact decimal string.")
+
+    @classmethod
+    def of(cls, amount: int, currency: str) -> Money:
+        money = DomainMoney(amount, currency)
+        return cls(
+            amount=MinorUnits(money.amount),
+            currency=money.currency,
+            exponent=money.exponent,
+            decimal=money.decimal_string(),
+        )
+
+
+@strawberry.type
+class UserError:
+    code: ErrorCodeEnum  # type: ignore[valid-type]
+    message: str
+    field: str | None = None
+
+
+@strawberry.type
+class NextAction:
+    type: NextActionTypeEnum  # type: ignore[valid-type]
+    redirect_url: str | None = None
+    client_secret: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> NextAction | None:
+        if not data:
+            return None
+        return cls(
+            type=NextActionType(data["type"]),
+            redirect_url=data.get("redirect_url"),
+            client_secret=data.get("client_secret"),
+        )
+
+
+@strawberry.type(name="Price")
+class PriceType_:
+    id: strawberry.ID
+    product_id: strawberry.ID
+    lookup_key: str | None
+    unit_amount: Money
+    type: PriceTypeEnum  # type: ignore[valid-type]
+    recurring_interval: RecurringIntervalEnum | None  # type: ignore[valid-type]
+    recurring_interval_count: int
+
+    @classmethod
+    def from_model(cls, price: Price) -> PriceType_:
+        return cls(
+            id=strawberry.ID(str(price.id)),
+            product_id=strawberry.ID(str(price.product_id)),
+            lookup_key=price.lookup_key,
+            unit_amount=Money.of(price.unit_amount, price.currency),
+            type=price.type,
+            recurring_interval=price.recurring_interval,
+            recurring_interval_count=price.recurring_interval_count,
+        )
+
+
+@strawberry.type(name="Product")
+class ProductType:
+    id: strawberry.ID
+    name: str
+    description: str
+    prices: list[PriceType_]
+
+    @classmethod
+    def from_model(cls, product: Product) -> ProductType:
+        prices = sorted(product.prices, key=lambda p: (p.currency, p.unit_amount))
+        return cls(
+            id=strawberry.ID(str(product.id)),
+            name=product.name,
+            description=product.description,
+            prices=[PriceType_.from_model(p) for p in prices if p.active],
+        )
+
+
+@strawberry.type(name="LineItem")
+class LineItemType:
+    id: strawberry.ID
+    price_id: strawberry.ID
+    product_name: str
+    quantity: int
+    unit_amount: Money
+    total: Money
+
+    @classmethod
+    def from_model(cls, item: LineItem) -> LineItemType:
+        return cls(
+            id=strawberry.ID(str(item.id)),
+            price_id=strawberry.ID(str(item.price_id)),
+            product_name=item.product_name,
+            quantity=item.quantity,
+            unit_amount=Money.of(item.unit_amount, item.currency),
+            total=Money.of(item.total_amount, item.currency),
+        )
+
+
+@strawberry.type(name="Payment")
+class PaymentType:
+    id: strawberry.ID
+    order_id: strawberry.ID
+    gateway: str
+    gateway_reference: str | None
+    status: PaymentStatusEnum  # type: ignore[valid-type]
+    capture_method: CaptureMethodEnum  # type: ignore[valid-type]
+    amount: Money
+    amount_authorized: Money
+    amount_captured: Money
+    amount_refunded: Money
+    decline_code: str | None
+    failure_message: str | None
+    next_action: NextAction | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, payment: Payment) -> PaymentType:
+        currency = payment.currency
+        return cls(
+            id=strawberry.ID(str(payment.id)),
+            order_id=strawberry.ID(str(payment.order_id)),
+            gateway=payment.gateway,
+            gateway_reference=payment.gateway_reference,
+            status=payment.status,
+            capture_method=payment.capture_method,
+            amount=Money.of(payment.amount, currency),
+            amount_authorized=Money.of(payment.amount_authorized, currency),
+            amount_captured=Money.of(payment.amount_captured, currency),
+            amount_refunded=Money.of(payment.amount_refunded, currency),
+            decline_code=payment.decline_code,
+            failure_message=payment.failure_message,
+            next_action=NextAction.from_json(payment.next_action),
+            created_at=payment.created_at,
+        )
+
+
+@strawberry.type(name="Order")
+class OrderType:
+    id: strawberry.ID
+    status: OrderStatusEnum  # type: ignore[valid-type]
+    total: Money
+    created_at: datetime
+    updated_at: datetime
+    order_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def line_items(self, info: GraphQLInfo) -> list[LineItemType]:
+        items = await info.context.loaders.line_items.load(self.order_id)
+        return [LineItemType.from_model(item) for item in items]
+
+    @strawberry.field
+    async def payments(self, info: GraphQLInfo) -> list[PaymentType]:
+        payments = await info.context.loaders.payments.load(self.order_id)
+        return [PaymentType.from_model(payment) for payment in payments]
+
+    @classmethod
+    def from_model(cls, order: Order) -> OrderType:
+        return cls(
+            id=strawberry.ID(str(order.id)),
+            status=order.status,
+            total=Money.of(order.total_amount, order.currency),
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+            order_id=order.id,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class OrderEdge:
+    cursor: str
+    node: OrderType
+
+
+@strawberry.type
+class OrderConnection:
+    edges: list[OrderEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="The result of a money-moving mutation.")
+class PaymentPayload:
+    order: OrderType | None
+    payment: PaymentType | None
+    next_action: NextAction | None
+    user_errors: list[UserError]

@@ -1,0 +1,144 @@
+"""Checkout on the sandbox gateway, end to end over HTTP: pay, decline, 3-D Secure, pay again."""
+
+from __future__ import annotations
+
+import pytest
+
+from db.models import AuditRecord, Order, Payment, PaymentEvent
+from tests.testkit import (
+    CHECKOUT,
+    COMPLETE,
+    PAY_ORDER,
+    Shopper,
+    checkout_input,
+    make_price,
+    new_key,
+)
+
+
+async def test_checkout_with_visa_pays_the_order_from_catalog_prices(shopper: Shopper) -> None:
+    price = await make_price(1999, "USD")
+    data = await shopper.data(CHECKOUT, {"input": checkout_input(price, quantity=3)})
+    result = data["checkout"]
+    assert result["userErrors"] == []
+    assert result["order"]["status"] == "PAID"
+    assert result["order"]["total"] == {"amount": 5997, "currency": "USD", "decimal": "59.97", "exponent": 2}
+    assert result["payment"]["status"] == "PAID"
+    assert result["payment"]["amountCaptured"]["amount"] == 5997
+    order = await Order.get(id=result["order"]["id"])
+    assert order.total_amount == 5997
+    events = await PaymentEvent.filter(payment_id=result["payment"]["id"]).order_by("id")
+    assert [e.type for e in events] == ["CREATED", "CAPTURED"]
+    assert events[-1].amount == 5997
+    audits = await AuditRecord.filter(entity_id=result["order"]["id"]).values_list("status_after", flat=True)
+    assert "PAID" in audits
+
+
+async def test_checkout_schema_has_no_amount_input(shopper: Shopper) -> None:
+    price = await make_price(500)
+    variables = {"input": {**checkout_input(price), "amount": 1}}
+    body = await shopper.gql(CHECKOUT, variables)
+    assert body["data"] is None
+    assert "amount" in body["errors"][0]["message"]
+    assert await Order.filter(total_amount=1).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "code", "decline_code"),
+    [
+        ("pm_card_chargeDeclined", "CARD_DECLINED", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "INSUFFICIENT_FUNDS", "insufficient_funds"),
+        ("pm_card_chargeDeclinedExpiredCard", "EXPIRED_CARD", "expired_card"),
+        ("pm_card_chargeDeclinedProcessingError", "PROCESSING_ERROR", "processing_error"),
+    ],
+)
+async def test_declines_map_to_user_errors_and_capture_nothing(
+    shopper: Shopper, payment_method: str, code: str, decline_code: str
+) -> None:
+    price = await make_price(1200)
+    result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, payment_method)}))["checkout"]
+    assert [e["code"] for e in result["userErrors"]] == [code]
+    assert result["userErrors"][0]["message"]
+    assert result["order"]["status"] == "PENDING"
+    assert result["payment"]["status"] == "FAILED"
+    assert result["payment"]["declineCode"] == decline_code
+    assert result["payment"]["amountCaptured"]["amount"] == 0
+    payment = await Payment.get(id=result["payment"]["id"])
+    assert payment.amount_captured == 0 and payment.amount_authorized == 0
+
+
+async def test_three_d_secure_needs_action_then_pays_after_it(shopper: Shopper) -> None:
+    price = await make_price(4200)
+    result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_authenticationRequired")}))[
+        "checkout"
+    ]
+    assert result["userErrors"] == []
+    assert result["order"]["status"] == "REQUIRES_ACTION"
+    assert result["nextAction"]["type"] == "REDIRECT"
+    redirect = result["nextAction"]["redirectUrl"]
+    assert redirect.startswith(str(shopper.http.base_url)) and "/sandbox/authenticate/" in redirect
+
+    # The redirect back from the bank proves nothing; the order is still waiting.
+    assert (await Order.get(id=result["order"]["id"])).status == "REQUIRES_ACTION"
+    answer = await shopper.http.post(redirect, json={"outcome": "succeed"})
+    assert answer.status_code == 200, answer.text
+
+    completed = (await shopper.data(COMPLETE, {"input": {"paymentId": result["payment"]["id"]}}))["completePayment"]
+    assert completed["userErrors"] == []
+    assert completed["payment"]["status"] == "PAID"
+    assert completed["order"]["status"] == "PAID"
+
+
+async def test_failed_authentication_leaves_the_order_payable(shopper: Shopper) -> None:
+    price = await make_price(4200)
+    result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_authenticationRequired")}))[
+        "checkout"
+    ]
+    await shopper.http.post(result["nextAction"]["redirectUrl"], json={"outcome": "fail"})
+    completed = (await shopper.data(COMPLETE, {"input": {"paymentId": result["payment"]["id"]}}))["completePayment"]
+    assert completed["payment"]["status"] == "FAILED"
+    assert completed["order"]["status"] == "PENDING"
+
+
+async def test_pay_order_after_a_decline_pays_the_same_order(shopper: Shopper) -> None:
+    price = await make_price(800)
+    declined = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_chargeDeclined")}))["checkout"]
+    order_id = declined["order"]["id"]
+    paid = (
+        await shopper.data(
+            PAY_ORDER,
+            {"input": {"orderId": order_id, "paymentMethod": "pm_card_visa", "idempotencyKey": new_key()}},
+        )
+    )["payOrder"]
+    assert paid["userErrors"] == []
+    assert paid["order"]["id"] == order_id
+    assert paid["order"]["status"] == "PAID"
+    assert [p["status"] for p in paid["order"]["payments"]] == ["FAILED", "PAID"]
+
+    again = (
+        await shopper.data(
+            PAY_ORDER,
+            {"input": {"orderId": order_id, "paymentMethod": "pm_card_visa", "idempotencyKey": new_key()}},
+        )
+    )["payOrder"]
+    assert [e["code"] for e in again["userErrors"]] == ["ALREADY_PAID"]
+    assert await Payment.filter(order_id=order_id).count() == 2
+
+
+async def test_unknown_price_and_bad_quantity_change_nothing(shopper: Shopper) -> None:
+    price = await make_price(800)
+    before = await Order.all().count()
+    bad_price = checkout_input(price)
+    bad_price["items"][0]["priceId"] = "00000000-0000-0000-0000-000000000000"
+    result = (await shopper.data(CHECKOUT, {"input": bad_price}))["checkout"]
+    assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("NOT_FOUND", "items.0.priceId")]
+    result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, quantity=0)}))["checkout"]
+    assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("INVALID_INPUT", "items.0.quantity")]
+    assert await Order.all().count() == before
+
+
+async def test_anonymous_checkout_is_refused(shopper: Shopper) -> None:
+    price = await make_price(800)
+    response = await shopper.http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout_input(price)}})
+    result = response.json()["data"]["checkout"]
+    assert [e["code"] for e in result["userErrors"]] == ["UNAUTHENTICATED"]

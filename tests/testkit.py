@@ -1,0 +1,94 @@
+"""Helpers shared by the tests: a GraphQL client over real HTTP, tokens and a catalog factory."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from db.models import Price, PriceType, Product
+from payql.auth import mint_token
+
+TEST_JWT_SECRET = "payql-test-secret-0123456789abcdef0123456789"
+
+
+def token_for(subject: str, *, admin: bool = False) -> str:
+    return mint_token(TEST_JWT_SECRET, subject, admin=admin)
+
+
+@dataclass
+class Shopper:
+    """A GraphQL caller with its own identity."""
+
+    http: httpx.AsyncClient
+    subject: str
+    admin: bool = False
+
+    @property
+    def token(self) -> str:
+        return token_for(self.subject, admin=self.admin)
+
+    async def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers={"authorization": f"Bearer {self.token}"},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self.gql(query, variables)
+        assert "errors" not in body, body
+        result: dict[str, Any] = body["data"]
+        return result
+
+
+async def make_price(amount: int, currency: str = "USD", name: str | None = None) -> Price:
+    product = await Product.create(name=name or f"Test product {uuid.uuid4().hex[:6]}")
+    return await Price.create(product=product, currency=currency, unit_amount=amount, type=PriceType.ONE_TIME)
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+ORDER_FIELDS = """
+  id status total { amount currency decimal exponent }
+  lineItems { productName quantity unitAmount { amount currency } total { amount currency } }
+  payments { id status gateway gatewayReference declineCode
+             amount { amount currency } amountCaptured { amount } amountAuthorized { amount } }
+"""
+
+PAYLOAD = f"""
+  order {{ {ORDER_FIELDS} }}
+  payment {{ id status declineCode amount {{ amount currency }} amountCaptured {{ amount }} }}
+  nextAction {{ type redirectUrl clientSecret }}
+  userErrors {{ code field message }}
+"""
+
+CHECKOUT = f"mutation($input: CheckoutInput!) {{ checkout(input: $input) {{ {PAYLOAD} }} }}"
+PAY_ORDER = f"mutation($input: PayOrderInput!) {{ payOrder(input: $input) {{ {PAYLOAD} }} }}"
+CAPTURE = f"mutation($input: CapturePaymentInput!) {{ capturePayment(input: $input) {{ {PAYLOAD} }} }}"
+CANCEL = f"mutation($input: CancelPaymentInput!) {{ cancelPayment(input: $input) {{ {PAYLOAD} }} }}"
+COMPLETE = f"mutation($input: CompletePaymentInput!) {{ completePayment(input: $input) {{ {PAYLOAD} }} }}"
+
+
+def checkout_input(
+    price: Price,
+    payment_method: str = "pm_card_visa",
+    *,
+    quantity: int = 1,
+    key: str | None = None,
+    capture_method: str = "AUTOMATIC",
+) -> dict[str, Any]:
+    return {
+        "items": [{"priceId": str(price.id), "quantity": quantity}],
+        "gateway": "sandbox",
+        "paymentMethod": payment_method,
+        "captureMethod": capture_method,
+        "idempotencyKey": key or new_key(),
+    }
