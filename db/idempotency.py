@@ -104,17 +104,11 @@ async def claim_or_replay(
 async def save_recovery_point(claim: Claim, data: dict[str, Any], connection: BaseDBAsyncClient) -> None:
     """Record what the request created, in the same transaction that created it."""
     claim.recovery_point.update(data)
-    await (
-        IdempotencyRecord.filter(id=claim.record_id)
-        .using_db(connection)
-        .update(recovery_point=claim.recovery_point)
-    )
+    await IdempotencyRecord.filter(id=claim.record_id).using_db(connection).update(recovery_point=claim.recovery_point)
 
 
 async def complete(claim: Claim, response: dict[str, Any]) -> None:
-    await IdempotencyRecord.filter(id=claim.record_id).update(
-        state=IdempotencyState.COMPLETED, response=response
-    )
+    await IdempotencyRecord.filter(id=claim.record_id).update(state=IdempotencyState.COMPLETED, response=response)
 
 
 async def release(claim: Claim) -> None:

@@ -212,9 +212,7 @@ async def apply_payment_update(
         data={"gateway_status": update.gateway_status, "decline_code": update.decline_code},
         using_db=uow.connection,
     )
-    await _audit(
-        actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow
-    )
+    await _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
     if status_moves:
         uow.changes.append(StatusChange("payment", payment.id, order.id, before, update.status))
     await _sync_order_status(order, actor, uow)

@@ -20,9 +20,7 @@ class PaymentDeclined(GatewayError):
 
     code = "CARD_DECLINED"
 
-    def __init__(
-        self, message: str, *, decline_code: str, detail: str = "", reference: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, decline_code: str, detail: str = "", reference: str | None = None) -> None:
         super().__init__(message, detail=detail, reference=reference)
         self.decline_code = decline_code
 

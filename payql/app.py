@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from gateways.sandbox.routes import sandbox_routes
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from tortoise import connections
 
 from db.config import close_database, open_database
+from gateways.sandbox.routes import sandbox_routes
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
 from payql.settings import Settings

@@ -19,9 +19,7 @@ ADMIN_ROLE = "admin"
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
-        self._jwks = (
-            jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
-        )
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url, cache_keys=True) if settings.jwt_jwks_url else None
         self._audience = settings.jwt_audience
         self._issuer = settings.jwt_issuer
 

@@ -25,9 +25,7 @@ def _ensure_data_folder(settings: Settings) -> None:
     from pathlib import Path
 
     for url_path in (
-        (settings.database_url.removeprefix("sqlite://"),)
-        if settings.database_url.startswith("sqlite://")
-        else ()
+        (settings.database_url.removeprefix("sqlite://"),) if settings.database_url.startswith("sqlite://") else ()
     ):
         if url_path != ":memory:":
             Path(url_path).parent.mkdir(parents=True, exist_ok=True)

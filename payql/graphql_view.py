@@ -28,9 +28,7 @@ class PayQLGraphQL(GraphQL[GraphQLContext, None]):
         super().__init__(**kwargs)
         self._services = services
 
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket
-    ) -> GraphQLContext:
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         client = request.client
         if isinstance(request, WebSocket):
             principal = None

@@ -21,9 +21,7 @@ from redis.asyncio import Redis
 class Broker(Protocol):
     async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
 
-    def subscribe(
-        self, channel: str
-    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
+    def subscribe(self, channel: str) -> contextlib.AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]:
         """Subscribe first, then read state: nothing published after entering is missed."""
         ...
 

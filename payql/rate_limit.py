@@ -8,14 +8,21 @@ from __future__ import annotations
 from limits import parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 
 
 class PaymentRateLimiter:
-    def __init__(self, limit: str, redis_url: str | None, prefix: str) -> None:
+    def __init__(self, limit: str, redis: Redis | None, prefix: str) -> None:
         self._limit = parse(limit)
+        # Shares the app's Redis connection pool, so closing the app closes its connections too.
         self._storage: Storage = (
-            RedisStorage(redis_url, implementation="redispy", key_prefix=prefix + "ratelimit")
-            if redis_url
+            RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix=prefix + "ratelimit",
+                connection_pool=redis.connection_pool,
+            )
+            if redis is not None
             else MemoryStorage()
         )
         self._limiter = MovingWindowRateLimiter(self._storage)

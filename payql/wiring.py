@@ -64,9 +64,7 @@ async def build_services(settings: Settings, sandbox: SandboxProcessor | None) -
     broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else InMemoryBroker()
     deps = Deps(
         gateways=GatewayRegistry(gateways),
-        rate_limiter=PaymentRateLimiter(
-            settings.payment_rate_limit, settings.redis_url, settings.redis_key_prefix
-        ),
+        rate_limiter=PaymentRateLimiter(settings.payment_rate_limit, redis, settings.redis_key_prefix),
         policy=PaymentPolicy(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             idempotency_lease_seconds=settings.idempotency_lease_seconds,

@@ -119,9 +119,7 @@ def update_from_result(result: PaymentResult) -> PaymentUpdate:
     )
 
 
-async def apply_update(
-    payment_id: uuid.UUID, update: PaymentUpdate, caller: Caller, source: EventSource
-) -> Payment:
+async def apply_update(payment_id: uuid.UUID, update: PaymentUpdate, caller: Caller, source: EventSource) -> Payment:
     async with unit_of_work() as uow:
         order, payment = await transitions.lock_payment(payment_id, uow)
         result = await transitions.apply_payment_update(
@@ -160,9 +158,7 @@ async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, 
         return outcome
     except GatewayUnavailable as unavailable:
         logger.warning("gateway unavailable; payment outcome unknown", extra={"payment_id": str(payment.id)})
-        outcome.errors.append(
-            UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE)
-        )
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE))
         outcome.disposition = Disposition.RELEASE
         return outcome
     except (
@@ -181,14 +177,10 @@ async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, 
             caller,
             EventSource.API,
         )
-        outcome.errors.append(
-            UserErrorData(_CODE_FOR_REFUSAL[type(refused)], refused.message, "paymentMethod")
-        )
+        outcome.errors.append(UserErrorData(_CODE_FOR_REFUSAL[type(refused)], refused.message, "paymentMethod"))
         return outcome
     except GatewayError as other:
-        logger.error(
-            "gateway error: %s", other.detail or other.message, extra={"payment_id": str(payment.id)}
-        )
+        logger.error("gateway error: %s", other.detail or other.message, extra={"payment_id": str(payment.id)})
         outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, _UNAVAILABLE_MESSAGE))
         outcome.disposition = Disposition.RELEASE
         return outcome
@@ -220,6 +212,4 @@ async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome 
 
 
 async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> None:
-    await save_recovery_point(
-        claim, {"order_id": str(payment.order_id), "payment_id": str(payment.id)}, uow.connection
-    )
+    await save_recovery_point(claim, {"order_id": str(payment.order_id), "payment_id": str(payment.id)}, uow.connection)

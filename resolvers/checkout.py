@@ -59,9 +59,7 @@ async def checkout(deps: Deps, caller: Caller, request: CheckoutRequest) -> Outc
             return resumed
         return await _create_and_charge(deps, caller, request, claim)
 
-    return await run_idempotent(
-        deps, caller, "checkout", request.idempotency_key, request.fingerprint(), handler
-    )
+    return await run_idempotent(deps, caller, "checkout", request.idempotency_key, request.fingerprint(), handler)
 
 
 async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]]]:

@@ -64,10 +64,7 @@ class Outcome:
             order_id=UUID(data["order_id"]) if data.get("order_id") else None,
             payment_id=UUID(data["payment_id"]) if data.get("payment_id") else None,
             next_action=data.get("next_action"),
-            errors=[
-                UserErrorData(ErrorCode(e["code"]), e["message"], e.get("field"))
-                for e in data.get("errors", [])
-            ],
+            errors=[UserErrorData(ErrorCode(e["code"]), e["message"], e.get("field")) for e in data.get("errors", [])],
         )
 
 
@@ -93,9 +90,7 @@ async def run_idempotent(
                 "idempotencyKey",
             )
         if not await deps.rate_limiter.hit(principal.actor_name):
-            raise UseCaseError(
-                ErrorCode.RATE_LIMITED, "Too many payment requests. Wait a minute and try again."
-            )
+            raise UseCaseError(ErrorCode.RATE_LIMITED, "Too many payment requests. Wait a minute and try again.")
     except UseCaseError as error:
         return Outcome.failure(error)
 
@@ -119,9 +114,7 @@ async def run_idempotent(
         )
     except idempotency.RequestStillInProgress:
         return Outcome.failure(
-            UseCaseError(
-                ErrorCode.PAYMENT_IN_PROGRESS, "This request is still being processed; retry shortly."
-            )
+            UseCaseError(ErrorCode.PAYMENT_IN_PROGRESS, "This request is still being processed; retry shortly.")
         )
     if isinstance(claimed, idempotency.Replay):
         return Outcome.from_json(claimed.response)

@@ -52,12 +52,8 @@ async def load_owned_order(caller: Caller, order_id: str) -> Order:
 
 async def load_owned_payment(caller: Caller, payment_id: str) -> Payment:
     principal = caller.require_principal()
-    payment = await Payment.get_or_none(id=parse_id(payment_id, "paymentId")).select_related(
-        "order__customer"
-    )
-    if payment is None or (
-        not principal.is_admin and payment.order.customer.external_id != principal.subject
-    ):
+    payment = await Payment.get_or_none(id=parse_id(payment_id, "paymentId")).select_related("order__customer")
+    if payment is None or (not principal.is_admin and payment.order.customer.external_id != principal.subject):
         raise UseCaseError(ErrorCode.NOT_FOUND, "No such payment.", "paymentId")
     return payment
 
@@ -103,9 +99,7 @@ async def capture_payment(
         caller.require_admin()
         payment = await load_owned_payment(caller, payment_id)
         if payment.status is not PaymentStatus.AUTHORIZED or not payment.gateway_reference:
-            raise UseCaseError(
-                ErrorCode.INVALID_STATE, "Only an authorized payment can be captured.", "paymentId"
-            )
+            raise UseCaseError(ErrorCode.INVALID_STATE, "Only an authorized payment can be captured.", "paymentId")
         capture_amount = payment.amount_authorized if amount is None else amount
         if not 0 < capture_amount <= payment.amount_authorized:
             raise UseCaseError(
@@ -132,9 +126,7 @@ async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotenc
         if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.REQUIRES_ACTION) or not (
             payment.gateway_reference
         ):
-            raise UseCaseError(
-                ErrorCode.INVALID_STATE, "Only an uncaptured payment can be canceled.", "paymentId"
-            )
+            raise UseCaseError(ErrorCode.INVALID_STATE, "Only an uncaptured payment can be canceled.", "paymentId")
         gateway = resolve_gateway(deps, payment.gateway)
         request = VoidRequest(
             reference=payment.gateway_reference,
@@ -142,9 +134,7 @@ async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotenc
         )
         return await _call_and_apply(payment, caller, lambda: gateway.void(request))
 
-    return await run_idempotent(
-        deps, caller, "cancelPayment", idempotency_key, {"payment_id": payment_id}, handler
-    )
+    return await run_idempotent(deps, caller, "cancelPayment", idempotency_key, {"payment_id": payment_id}, handler)
 
 
 async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outcome:
@@ -159,9 +149,7 @@ async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outco
     return await _call_and_apply(payment, caller, lambda: gateway.retrieve(payment.gateway_reference or ""))
 
 
-async def _call_and_apply(
-    payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]
-) -> Outcome:
+async def _call_and_apply(payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]) -> Outcome:
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     try:
         result = await call()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
@@ -12,6 +11,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.mutations import Mutation

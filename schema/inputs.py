@@ -19,9 +19,7 @@ class CartItemInput:
 class CheckoutInput:
     items: list[CartItemInput]
     gateway: str = "sandbox"
-    payment_method: str = strawberry.field(
-        description="A token from the gateway's payment form, never a card."
-    )
+    payment_method: str = strawberry.field(description="A token from the gateway's payment form, never a card.")
     capture_method: CaptureMethodEnum = CaptureMethod.AUTOMATIC  # type: ignore[valid-type]
     idempotency_key: str
     return_url: str | None = None

@@ -39,9 +39,7 @@ class Mutation:
             choice=PaymentChoice(input.gateway, input.payment_method, CaptureMethod(input.capture_method)),
             idempotency_key=input.idempotency_key,
         )
-        return await payment_payload(
-            await payments.pay_order(info.context.deps, info.context.caller, request)
-        )
+        return await payment_payload(await payments.pay_order(info.context.deps, info.context.caller, request))
 
     @strawberry.mutation(description="Staff only: capture all or part of an authorized payment.")
     async def capture_payment(self, info: GraphQLInfo, input: CapturePaymentInput) -> PaymentPayload:
@@ -65,7 +63,5 @@ class Mutation:
         description="Ask the gateway for the payment's state after a customer action (e.g. 3-D Secure)."
     )
     async def complete_payment(self, info: GraphQLInfo, input: CompletePaymentInput) -> PaymentPayload:
-        outcome = await payments.complete_payment(
-            info.context.deps, info.context.caller, str(input.payment_id)
-        )
+        outcome = await payments.complete_payment(info.context.deps, info.context.caller, str(input.payment_id))
         return await payment_payload(outcome)

@@ -50,14 +50,10 @@ class Query:
         status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
     ) -> OrderConnection:
         try:
-            page = await orders.list_orders(
-                info.context.caller, first, after, OrderStatus(status) if status else None
-            )
+            page = await orders.list_orders(info.context.caller, first, after, OrderStatus(status) if status else None)
         except UseCaseError as error:
             raise public_error(error) from None
         return OrderConnection(
-            edges=[
-                OrderEdge(cursor=orders.encode_cursor(o), node=OrderType.from_model(o)) for o in page.orders
-            ],
+            edges=[OrderEdge(cursor=orders.encode_cursor(o), node=OrderType.from_model(o)) for o in page.orders],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )

@@ -14,12 +14,8 @@ from schema.types import GraphQLInfo, OrderType
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(
-        description="The order's current state, then every change; completes after a final state."
-    )
-    async def order_status(
-        self, info: GraphQLInfo, order_id: strawberry.ID
-    ) -> AsyncGenerator[OrderType, None]:
+    @strawberry.subscription(description="The order's current state, then every change; completes after a final state.")
+    async def order_status(self, info: GraphQLInfo, order_id: strawberry.ID) -> AsyncGenerator[OrderType, None]:
         stream = watch_order(info.context.caller, str(order_id), info.context.broker.subscribe)
         try:
             async for order in stream:

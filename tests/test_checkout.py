@@ -139,6 +139,8 @@ async def test_unknown_price_and_bad_quantity_change_nothing(shopper: Shopper) -
 
 async def test_anonymous_checkout_is_refused(shopper: Shopper) -> None:
     price = await make_price(800)
-    response = await shopper.http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout_input(price)}})
+    response = await shopper.http.post(
+        "/graphql", json={"query": CHECKOUT, "variables": {"input": checkout_input(price)}}
+    )
     result = response.json()["data"]["checkout"]
     assert [e["code"] for e in result["userErrors"]] == ["UNAUTHENTICATED"]

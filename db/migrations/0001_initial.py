@@ -88,9 +88,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "response",
-                    fields.JSONField(
-                        null=True, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
-                    ),
+                    fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads),
                 ),
                 (
                     "recovery_point",
@@ -200,9 +198,7 @@ class Migration(migrations.Migration):
                 ("failure_message", fields.CharField(null=True, max_length=500)),
                 (
                     "next_action",
-                    fields.JSONField(
-                        null=True, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
-                    ),
+                    fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads),
                 ),
                 ("created_at", fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
                 ("updated_at", fields.DatetimeField(auto_now=True, auto_now_add=False)),

@@ -39,9 +39,7 @@ async def create_triggers(apps: Any, schema_editor: Any) -> None:
 async def drop_triggers(apps: Any, schema_editor: Any) -> None:
     if schema_editor.DIALECT == "postgres":
         for table in APPEND_ONLY_TABLES:
-            await schema_editor.client.execute_script(
-                f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};"
-            )
+            await schema_editor.client.execute_script(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};")
         await schema_editor.client.execute_script("DROP FUNCTION IF EXISTS payql_refuse_change();")
     elif schema_editor.DIALECT == "sqlite":
         for table in APPEND_ONLY_TABLES:

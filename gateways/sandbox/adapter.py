@@ -120,9 +120,7 @@ async def _translated(call: Awaitable[_T], *, reference: str | None = None) -> _
     except SandboxInvalidRequest as exc:
         raise InvalidGatewayRequest(exc.message, detail=f"sandbox {exc.code}", reference=reference) from exc
     except SandboxIdempotencyError as exc:
-        raise GatewayIdempotencyConflict(
-            exc.message, detail="sandbox idempotency", reference=reference
-        ) from exc
+        raise GatewayIdempotencyConflict(exc.message, detail="sandbox idempotency", reference=reference) from exc
     except SandboxTimeout as exc:
         raise GatewayUnavailable(
             "The payment provider did not answer in time.",

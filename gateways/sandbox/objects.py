@@ -38,6 +38,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_sbx_{secrets.token_hex(12)}"
 
 
+def new_client_secret(payment_intent_id: str) -> str:
+    return f"{payment_intent_id}_secret_{secrets.token_hex(12)}"
+
+
 def make_event(event_type: str, obj: JsonDict, created: int) -> JsonDict:
     return {
         "id": new_id("evt"),

@@ -37,6 +37,7 @@ from gateways.sandbox.objects import (
     SandboxCardToken,
     SandboxPaymentIntent,
     SandboxRefund,
+    new_client_secret,
     new_id,
 )
 from gateways.sandbox.state import Changes, SandboxState
@@ -140,7 +141,7 @@ class SandboxProcessor:
                 status=IntentStatus.REQUIRES_PAYMENT_METHOD,
                 capture_method=check.capture_mode(capture_method),
                 payment_method=payment_method,
-                client_secret=f"{intent_id}_secret_{new_id('cs').removeprefix('cs_sbx_')}",
+                client_secret=new_client_secret(intent_id),
                 created=changes.now,
                 description=check.text(description, "description", 1000),
                 return_url=check.return_url(return_url),
@@ -202,9 +203,7 @@ class SandboxProcessor:
             check.require_within(
                 check.positive_amount(amount, "amount_to_capture"), intent.amount_capturable, "capturable"
             )
-            captured = replace(
-                intent, status=IntentStatus.SUCCEEDED, amount_received=amount, amount_capturable=0
-            )
+            captured = replace(intent, status=IntentStatus.SUCCEEDED, amount_received=amount, amount_capturable=0)
             changes.put_intent(captured, "payment_intent.succeeded")
             return captured
 
@@ -219,9 +218,7 @@ class SandboxProcessor:
         def cancel(changes: Changes) -> SandboxPaymentIntent:
             intent = self._intent(payment_intent_id)
             check.require_status(intent, IntentStatus.REQUIRES_CAPTURE, IntentStatus.REQUIRES_ACTION)
-            canceled = replace(
-                intent, status=IntentStatus.CANCELED, amount_capturable=0, canceled_at=changes.now
-            )
+            canceled = replace(intent, status=IntentStatus.CANCELED, amount_capturable=0, canceled_at=changes.now)
             changes.put_intent(canceled, "payment_intent.canceled")
             return canceled
 
@@ -304,18 +301,14 @@ class SandboxProcessor:
         def tokenize(changes: Changes) -> SandboxCardToken:
             behaviour = behaviour_for_card_number(number) if isinstance(number, str) else None
             if behaviour is None:
-                raise SandboxInvalidRequest(
-                    "Only sandbox test card numbers are accepted.", code="card_number_not_test"
-                )
+                raise SandboxInvalidRequest("Only sandbox test card numbers are accepted.", code="card_number_not_test")
             year = check.expiry_year(exp_month, exp_year, changes.now)
             check.cvc(cvc)
             token = SandboxCardToken(
                 id=new_id("pm"), behaviour=behaviour, exp_month=exp_month, exp_year=year, created=changes.now
             )
             changes.tokens[token.id] = token
-            _log.info(
-                "sandbox card token %s created (%s ending %s)", token.id, behaviour.brand, behaviour.last4
-            )
+            _log.info("sandbox card token %s created (%s ending %s)", token.id, behaviour.brand, behaviour.last4)
             return token
 
         return await self._call(tokenize)
@@ -367,8 +360,7 @@ class SandboxProcessor:
         if record is not None:
             if record.fingerprint != fingerprint:
                 raise SandboxIdempotencyError(
-                    "Keys for idempotent requests can only be used with the same parameters they were "
-                    "first used with."
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with."
                 )
             if record.error is not None:
                 raise SandboxCardDeclined.from_dict(record.error)
@@ -433,15 +425,11 @@ def _declined(intent: SandboxPaymentIntent, decline_code: str) -> SandboxPayment
     )
 
 
-def _decline(
-    changes: Changes, intent: SandboxPaymentIntent, decline_code: str, *event_types: str
-) -> NoReturn:
+def _decline(changes: Changes, intent: SandboxPaymentIntent, decline_code: str, *event_types: str) -> NoReturn:
     """Record the declined intent, then raise the decline that carries its id."""
     declined = _declined(intent, decline_code)
     changes.put_intent(declined, *event_types, "payment_intent.payment_failed")
-    raise SandboxCardDeclined(
-        decline_message(decline_code), payment_intent_id=declined.id, decline_code=decline_code
-    )
+    raise SandboxCardDeclined(decline_message(decline_code), payment_intent_id=declined.id, decline_code=decline_code)
 
 
 def _created(event: JsonDict) -> int:

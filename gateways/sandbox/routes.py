@@ -68,9 +68,7 @@ def sandbox_routes(processor: SandboxProcessor) -> list[Route]:
             outcome = fields.get("outcome")
             if outcome not in ("succeed", "fail"):
                 raise _BadRequest("outcome must be 'succeed' or 'fail'.")
-            intent = await processor.complete_authentication(
-                request.path_params["pi_id"], succeed=outcome == "succeed"
-            )
+            intent = await processor.complete_authentication(request.path_params["pi_id"], succeed=outcome == "succeed")
         except _BadRequest as exc:
             return _error(exc.status, "invalid_request", exc.message)
         except SandboxError as exc:

@@ -78,8 +78,7 @@ class SandboxStateFile:
     def _load(self) -> StoredState:
         connection = self._connect()
         objects = [
-            (kind, _decode(body))
-            for kind, body in connection.execute("SELECT kind, body FROM objects ORDER BY rowid")
+            (kind, _decode(body)) for kind, body in connection.execute("SELECT kind, body FROM objects ORDER BY rowid")
         ]
         events = [_decode(body) for (body,) in connection.execute("SELECT body FROM events ORDER BY seq")]
         row = connection.execute("SELECT value FROM settings WHERE name = 'clock_offset'").fetchone()

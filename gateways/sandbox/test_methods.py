@@ -49,8 +49,7 @@ _DECLINE_MESSAGES: Final[Mapping[str, str]] = MappingProxyType(
         "expired_card": "Your card has expired.",
         "processing_error": "An error occurred while processing your card. Try again in a little bit.",
         "authentication_required": (
-            "We are unable to authenticate your payment method. "
-            "Please choose a different payment method and try again."
+            "We are unable to authenticate your payment method. Please choose a different payment method and try again."
         ),
     }
 )

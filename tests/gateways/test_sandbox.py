@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -136,9 +137,7 @@ async def test_authentication_failed_is_failed_with_authentication_required(
 async def test_authentication_with_manual_capture_is_authorized(
     gateway: SandboxGateway, processor: SandboxProcessor
 ) -> None:
-    result = await gateway.charge(
-        charge_request("k1", payment_method="pm_card_authenticationRequired", manual=True)
-    )
+    result = await gateway.charge(charge_request("k1", payment_method="pm_card_authenticationRequired", manual=True))
 
     await processor.complete_authentication(result.reference, succeed=True)
 
@@ -158,7 +157,9 @@ async def test_manual_capture_in_full(gateway: SandboxGateway) -> None:
     assert (captured.amount_authorized, captured.amount_captured) == (1000, 1000)
 
 
-async def test_partial_capture_releases_the_rest_and_refuses_a_second_capture(gateway: SandboxGateway) -> None:
+async def test_partial_capture_releases_the_rest_and_refuses_a_second_capture(
+    gateway: SandboxGateway,
+) -> None:
     authorized = await gateway.charge(charge_request("k1", manual=True))
 
     captured = await gateway.capture(CaptureRequest(authorized.reference, Money(600, "USD"), "cap-1"))
@@ -289,9 +290,7 @@ async def test_same_key_same_request_replays_the_same_result(
     assert [intent.id for intent in await processor.list_payment_intents()] == [first.reference]
 
 
-async def test_same_key_other_parameters_is_a_conflict(
-    gateway: SandboxGateway, processor: SandboxProcessor
-) -> None:
+async def test_same_key_other_parameters_is_a_conflict(gateway: SandboxGateway, processor: SandboxProcessor) -> None:
     await gateway.charge(charge_request("order-1-attempt-1", amount=1000))
 
     with pytest.raises(GatewayIdempotencyConflict):
@@ -300,9 +299,7 @@ async def test_same_key_other_parameters_is_a_conflict(
     assert len(await processor.list_payment_intents()) == 1
 
 
-async def test_a_replayed_decline_is_the_same_decline(
-    gateway: SandboxGateway, processor: SandboxProcessor
-) -> None:
+async def test_a_replayed_decline_is_the_same_decline(gateway: SandboxGateway, processor: SandboxProcessor) -> None:
     request = charge_request("k1", payment_method="pm_card_chargeDeclinedInsufficientFunds")
     with pytest.raises(PaymentDeclined) as first:
         await gateway.charge(request)
@@ -336,14 +333,31 @@ async def test_a_key_is_bound_to_one_operation(gateway: SandboxGateway) -> None:
         await gateway.void(VoidRequest(authorized.reference, "shared-key"))
 
 
-async def test_fifty_concurrent_charges_with_one_key_make_one_intent(
-    gateway: SandboxGateway, processor: SandboxProcessor
-) -> None:
+@pytest.mark.parametrize("durable", [False, True])
+async def test_fifty_concurrent_charges_with_one_key_make_one_intent(tmp_path: Path, durable: bool) -> None:
+    processor = SandboxProcessor(state_path=tmp_path / "sandbox.sqlite3" if durable else None)
+    gateway = SandboxGateway(processor, BASE_URL)
+
     results = await asyncio.gather(*(gateway.charge(charge_request("same-key")) for _ in range(50)))
 
     assert {result.reference for result in results} == {results[0].reference}
     assert all(result.status is PaymentStatus.PAID for result in results)
     assert len(await processor.list_payment_intents()) == 1
+    await gateway.aclose()
+
+
+async def test_concurrent_charges_with_their_own_keys_are_all_kept(tmp_path: Path) -> None:
+    path = tmp_path / "sandbox.sqlite3"
+    gateway = SandboxGateway(SandboxProcessor(state_path=path), BASE_URL)
+
+    results = await asyncio.gather(*(gateway.charge(charge_request(f"key-{n}", amount=100 + n)) for n in range(30)))
+    await gateway.aclose()
+
+    reopened = SandboxProcessor(state_path=path)
+    stored = {intent.id: intent.amount for intent in await reopened.list_payment_intents()}
+    assert stored == {result.reference: result.amount.amount for result in results}
+    assert sorted(stored.values()) == list(range(100, 130))
+    await reopened.aclose()
 
 
 async def test_unavailable_fault_does_nothing(gateway: SandboxGateway, processor: SandboxProcessor) -> None:
