@@ -20,7 +20,7 @@ class PaymentRateLimiter:
                 "async+redis://",
                 implementation="redispy",
                 key_prefix=prefix + "ratelimit",
-                connection_pool=redis.connection_pool,
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]  # limits types **options too narrowly
             )
             if redis is not None
             else MemoryStorage()
