@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-# Digits optionally separated by one space or dash; bounded so we never scan inside longer digit runs
-# or dash-joined groups (a card is never glued to more digits by a dash).
-_CANDIDATE = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# Digits optionally separated by one space or dash; bounded so we never scan inside longer digit runs.
+_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 # UUIDs (our ids) are dash-joined hex groups that can be all digits; they are never card numbers.
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 

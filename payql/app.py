@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> Starlette:
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
+        introspection=not settings.is_production,
     )
     sandbox = sandbox_processor(settings)
     state: dict[str, Services] = {}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from strawberry.extensions import (
+    DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -20,22 +24,25 @@ from schema.scalars import SCALAR_MAP
 from schema.subscriptions import Subscription
 
 
-def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int) -> strawberry.Schema:
+def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspection: bool) -> strawberry.Schema:
+    # Factories, not instances: a fresh extension per request. The parser and validation caches
+    # live at module level, keyed by size, so every request shares them.
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: ParserCache(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        # After ValidationCache: it adds its error to the validation errors, it does not replace them.
+        RefuseCardNumbers,
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        # Factories, not instances: a fresh extension per request; the parser and validation
-        # caches live at module level and are shared by every request.
-        extensions=[
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
-            # After ValidationCache: it adds its error to the validation errors, it does not replace them.
-            RefuseCardNumbers,
-            lambda: QueryDepthLimiter(max_depth=max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
-        ],
+        extensions=extensions,
     )

@@ -12,15 +12,17 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 
 from db.migrate import apply_migrations
 from payql.app import create_app
+from gateways.sandbox.processor import SandboxProcessor
 from payql.settings import Settings
+from payql.wiring import Services
 from tests.backends import Backend, backend_name, create_backend, destroy_backend
 from tests.testkit import TEST_JWT_SECRET, Shopper
 
@@ -67,8 +69,12 @@ def server_settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-async def server(server_settings: Settings) -> AsyncIterator[str]:
-    app = create_app(server_settings)
+def app(server_settings: Settings) -> Starlette:
+    return create_app(server_settings)
+
+
+@pytest.fixture(scope="session")
+async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str]:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=server_settings.port, log_config=None, lifespan="on", ws="websockets-sansio"
     )
@@ -81,6 +87,18 @@ async def server(server_settings: Settings) -> AsyncIterator[str]:
     yield server_settings.public_base_url
     uvicorn_server.should_exit = True
     await task
+
+
+@pytest.fixture(scope="session")
+def services(app: Starlette, server: str) -> Services:
+    running: Services = app.state.services
+    return running
+
+
+@pytest.fixture(scope="session")
+def sandbox(services: Services) -> SandboxProcessor:
+    assert services.sandbox is not None
+    return services.sandbox
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +120,3 @@ def other_shopper(http: httpx.AsyncClient) -> Shopper:
 @pytest.fixture
 def admin(http: httpx.AsyncClient) -> Shopper:
     return Shopper(http, f"staff-{uuid.uuid4().hex[:6]}", admin=True)
-
-
-@pytest.fixture
-def sandbox_dir(tmp_path: Path) -> Path:
-    return tmp_path
