@@ -19,8 +19,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from db.migrate import apply_migrations
-from payql.app import create_app
 from gateways.sandbox.processor import SandboxProcessor
+from payql.app import create_app
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.backends import Backend, backend_name, create_backend, destroy_backend
