@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make run   - install, migrate, seed a demo catalog and serve the API on embedded defaults
+#   make test  - install and run the whole test suite (embedded, then PostgreSQL + Redis when reachable)
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install run test lint format
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/payql migrate
+	$(VENV)/bin/payql seed-demo
+	$(VENV)/bin/payql serve
+
+test: install
+	$(VENV)/bin/python -m tests.run_suites $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
