@@ -1,0 +1,75 @@
+"""A gateway that times out or fails mid-charge: the outcome is unknown, nothing is lost, and a
+retry with the same idempotency key resumes the same payment instead of charging again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from db.models import Order, Payment
+from gateways.sandbox.processor import SandboxProcessor
+from tests.testkit import CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key
+
+
+@pytest.fixture
+def faults(sandbox: SandboxProcessor) -> Iterator[SandboxProcessor]:
+    yield sandbox
+    sandbox.clear_faults()
+
+
+async def intents_for(sandbox: SandboxProcessor, order_id: str) -> list:  # type: ignore[type-arg]
+    return [i for i in await sandbox.list_payment_intents() if i.metadata.get("payql_order_id") == order_id]
+
+
+async def test_timeout_after_the_gateway_charged_is_resumed_with_the_same_key(
+    shopper: Shopper, faults: SandboxProcessor
+) -> None:
+    price = await make_price(3100)
+    variables = {"input": checkout_input(price)}
+    faults.arm_fault("timeout", 1)
+    first = (await shopper.data(CHECKOUT, variables))["checkout"]
+    assert [e["code"] for e in first["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+    order_id = first["order"]["id"]
+    # The processor did charge; we do not know it yet, so the order stays in flight, never failed.
+    assert first["payment"]["status"] == "PENDING"
+    assert len(await intents_for(faults, order_id)) == 1
+
+    retried = (await shopper.data(CHECKOUT, variables))["checkout"]
+    assert retried["userErrors"] == []
+    assert retried["order"]["id"] == order_id
+    assert retried["order"]["status"] == "PAID"
+    assert await Payment.filter(order_id=order_id).count() == 1
+    charged = await intents_for(faults, order_id)
+    assert len(charged) == 1 and charged[0].amount_received == 3100
+
+
+async def test_unavailable_before_charging_is_resumed_and_charges_once(
+    shopper: Shopper, faults: SandboxProcessor
+) -> None:
+    price = await make_price(1300)
+    variables = {"input": checkout_input(price)}
+    faults.arm_fault("unavailable", 1)
+    first = (await shopper.data(CHECKOUT, variables))["checkout"]
+    assert [e["code"] for e in first["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+    assert await intents_for(faults, first["order"]["id"]) == []
+    retried = (await shopper.data(CHECKOUT, variables))["checkout"]
+    assert retried["order"]["id"] == first["order"]["id"] and retried["order"]["status"] == "PAID"
+    assert len(await intents_for(faults, first["order"]["id"])) == 1
+
+
+async def test_an_order_with_an_unknown_outcome_cannot_be_paid_with_another_key(
+    shopper: Shopper, faults: SandboxProcessor
+) -> None:
+    price = await make_price(1300)
+    faults.arm_fault("timeout", 1)
+    first = (await shopper.data(CHECKOUT, {"input": checkout_input(price)}))["checkout"]
+    order_id = first["order"]["id"]
+    other = (
+        await shopper.data(
+            PAY_ORDER, {"input": {"orderId": order_id, "paymentMethod": "pm_card_visa", "idempotencyKey": new_key()}}
+        )
+    )["payOrder"]
+    assert [e["code"] for e in other["userErrors"]] == ["PAYMENT_IN_PROGRESS"]
+    assert len(await intents_for(faults, order_id)) == 1
+    assert (await Order.get(id=order_id)).status == "PROCESSING"
