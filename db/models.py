@@ -63,6 +63,13 @@ class IdempotencyState(StrEnum):
     COMPLETED = "COMPLETED"
 
 
+class OutboxStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    DEAD = "DEAD"
+
+
 class Customer(Model):
     id = fields.UUIDField(primary_key=True)
     external_id = fields.CharField(max_length=255, unique=True)
@@ -286,3 +293,23 @@ class AuditRecord(AppendOnlyModel):
 
     class Meta:
         table = "audit_records"
+
+
+class OutboxMessage(Model):
+    """A side effect (an email, a notification) written in the same transaction as the change that
+    caused it, and dispatched at least once afterwards. Unique by dedupe key: one receipt per order."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=64)
+    dedupe_key = fields.CharField(max_length=255, unique=True)
+    payload: Any = fields.JSONField(default=dict)
+    status = enum_field(OutboxStatus, default=OutboxStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_messages"
+        indexes = (("status", "next_attempt_at"),)

@@ -2,8 +2,9 @@
 
 It knows the allowed moves, applies what a gateway said (an API answer, a webhook or a
 reconciliation read) idempotently by dedupe key, never moves a payment backwards, appends a
-ledger event and an audit record for every real change, and derives the order's status from its
-payments. A client callback or redirect never reaches this module; only server-to-server facts do.
+ledger event and an audit record for every real change, derives the order's status from its
+payments, and writes the side effects of a change (a receipt when an order is paid) to the outbox
+in the same transaction. A client callback or redirect never reaches this module; only server-to-server facts do.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from uuid import UUID
 
 from db.models import AuditRecord, EventSource, Order, Payment, PaymentEvent, PaymentEventType
+from db.outbox import add_message
 from db.unit_of_work import StatusChange, UnitOfWork
-from domain.statuses import OrderStatus, PaymentStatus
+from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -176,16 +178,23 @@ async def apply_payment_update(
         )
         return PaymentChangeResult(False, payment, order)
 
-    captured_before = payment.amount_captured
+    captured_before, refunded_before = payment.amount_captured, payment.amount_refunded
     new_authorized = max(payment.amount_authorized, update.amount_authorized or 0)
-    new_captured = max(payment.amount_captured, update.amount_captured or 0)
-    amounts_move = new_authorized != payment.amount_authorized or new_captured != captured_before
+    new_captured = max(captured_before, update.amount_captured or 0)
+    # A refund reported before the success it follows is kept: amounts only grow, whatever the order.
+    new_refunded = max(refunded_before, update.amount_refunded or 0)
+    amounts_move = (new_authorized, new_captured, new_refunded) != (
+        payment.amount_authorized,
+        captured_before,
+        refunded_before,
+    )
     if not status_moves and not amounts_move:
         return PaymentChangeResult(False, payment, order)
 
     payment.status = update.status
     payment.amount_authorized = new_authorized
     payment.amount_captured = new_captured
+    payment.amount_refunded = new_refunded
     if update.gateway_reference and not payment.gateway_reference:
         payment.gateway_reference = update.gateway_reference
     payment.next_action = update.next_action if update.status is P.REQUIRES_ACTION else None
@@ -194,24 +203,31 @@ async def apply_payment_update(
         payment.failure_message = update.failure_message
     await payment.save(using_db=uow.connection)
 
-    event_type = _EVENT_FOR_STATUS.get(update.status, PaymentEventType.PROCESSING)
-    ledger_amount = (
-        new_captured - captured_before
-        if event_type is PaymentEventType.CAPTURED
-        else (new_authorized if event_type is PaymentEventType.AUTHORIZED else 0)
-    )
-    await PaymentEvent.create(
-        payment_id=payment.id,
-        type=event_type,
-        dedupe_key=key,
-        source=source,
-        status_before=before,
-        status_after=update.status,
-        amount=ledger_amount,
-        currency=payment.currency,
-        data={"gateway_status": update.gateway_status, "decline_code": update.decline_code},
-        using_db=uow.connection,
-    )
+    entries: list[tuple[PaymentEventType, int]] = []
+    if status_moves:
+        event_type = _EVENT_FOR_STATUS.get(update.status, PaymentEventType.PROCESSING)
+        amount = {
+            PaymentEventType.CAPTURED: new_captured - captured_before,
+            PaymentEventType.AUTHORIZED: new_authorized,
+        }.get(event_type, 0)
+        entries.append((event_type, amount))
+    elif new_captured > captured_before:
+        entries.append((PaymentEventType.CAPTURED, new_captured - captured_before))
+    if new_refunded > refunded_before:
+        entries.append((PaymentEventType.REFUNDED, new_refunded - refunded_before))
+    for index, (event_type, amount) in enumerate(entries):
+        await PaymentEvent.create(
+            payment_id=payment.id,
+            type=event_type,
+            dedupe_key=key if index == 0 else f"{key}:{event_type.lower()}",
+            source=source,
+            status_before=before,
+            status_after=update.status,
+            amount=amount,
+            currency=payment.currency,
+            data={"gateway_status": update.gateway_status, "decline_code": update.decline_code},
+            using_db=uow.connection,
+        )
     await _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
     if status_moves:
         uow.changes.append(StatusChange("payment", payment.id, order.id, before, update.status))
@@ -219,8 +235,24 @@ async def apply_payment_update(
     return PaymentChangeResult(True, payment, order)
 
 
+async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bool:
+    """Cancel a locked order that has no payment in flight or succeeded; False if it must stay."""
+    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+    if any(p.status in PAYMENT_IN_FLIGHT or p.status in PAYMENT_SUCCEEDED for p in payments):
+        return False
+    before = order.status
+    if not can_move_order(before, O.CANCELED):
+        return False
+    order.status = O.CANCELED
+    await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
+    await _audit(actor, "order.canceled", "order", order.id, before, O.CANCELED, order, uow)
+    uow.changes.append(StatusChange("order", order.id, order.id, before, O.CANCELED))
+    return True
+
+
 def _fact_key(before: PaymentStatus, update: PaymentUpdate) -> str:
-    return f"fact:{before}>{update.status}:{update.amount_authorized or 0}:{update.amount_captured or 0}"
+    amounts = f"{update.amount_authorized or 0}:{update.amount_captured or 0}:{update.amount_refunded or 0}"
+    return f"fact:{before}>{update.status}:{amounts}"
 
 
 def derive_order_status(order: Order, payments: list[Payment]) -> OrderStatus:
@@ -254,6 +286,8 @@ async def _sync_order_status(order: Order, actor: Actor, uow: UnitOfWork) -> Non
     await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
     await _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, after))
+    if after is O.PAID:
+        await add_message(uow, "receipt", f"receipt:{order.id}", {"order_id": str(order.id)})
 
 
 async def _audit(

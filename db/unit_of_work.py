@@ -24,13 +24,22 @@ class StatusChange:
     status_after: str
 
 
-ChangeListener = Callable[[list[StatusChange]], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class CommittedWork:
+    """What a committed transaction changed: status changes to announce, outbox rows to dispatch."""
+
+    changes: list[StatusChange]
+    outbox_ids: list[int]
+
+
+ChangeListener = Callable[[CommittedWork], Awaitable[None]]
 
 _listeners: list[ChangeListener] = []
 
 
 def add_change_listener(listener: ChangeListener) -> None:
-    """Called once at start-up (pub/sub, outbox dispatch); listeners run after each commit."""
+    """Called once at start-up (pub/sub, outbox dispatch); listeners run after each commit that
+    changed something. A listener must not raise: what it misses, the sweeper finds."""
     _listeners.append(listener)
 
 
@@ -42,6 +51,7 @@ def remove_change_listener(listener: ChangeListener) -> None:
 class UnitOfWork:
     connection: BaseDBAsyncClient
     changes: list[StatusChange] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -49,6 +59,7 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     async with in_transaction() as connection:
         uow = UnitOfWork(connection=connection)
         yield uow
-    if uow.changes:
+    if uow.changes or uow.outbox_ids:
+        work = CommittedWork(list(uow.changes), list(uow.outbox_ids))
         for listener in list(_listeners):
-            await listener(uow.changes)
+            await listener(work)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-# Digits optionally separated by one space or dash; bounded so we never scan inside longer digit runs.
-_CANDIDATE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+# A run of digit groups joined by single spaces or dashes ("4242 4242 4242 4242 12", "4242424242424242").
+_RUN = re.compile(r"\d+(?:[ -]\d+)*")
+_GROUP = re.compile(r"\d+")
+_MIN_DIGITS, _MAX_DIGITS = 13, 19
 # UUIDs (our ids) are dash-joined hex groups that can be all digits; they are never card numbers.
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 
@@ -49,11 +51,30 @@ def _has_network_prefix(digits: str) -> bool:
 
 
 def _card_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of card numbers: whole groups of a run whose digits form a PAN.
+
+    A card may sit beside other groups of the same run (its expiry "12" or CVC "123", a quantity
+    before it), so every sequence of consecutive groups is tried; digits inside one unbroken group
+    are never split, so long reference numbers do not yield accidental matches.
+    """
     text = _UUID.sub(lambda m: "u" * len(m.group()), text)
-    for match in _CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if _has_network_prefix(digits) and _luhn_valid(digits):
-            yield match.span()
+    for run in _RUN.finditer(text):
+        groups = [(m.start() + run.start(), m.end() + run.start(), m.group()) for m in _GROUP.finditer(run.group())]
+        first = 0
+        while first < len(groups):
+            found = None
+            digits = ""
+            for last in range(first, len(groups)):
+                digits += groups[last][2]
+                if len(digits) > _MAX_DIGITS:
+                    break
+                if len(digits) >= _MIN_DIGITS and _has_network_prefix(digits) and _luhn_valid(digits):
+                    found = last
+            if found is None:
+                first += 1
+                continue
+            yield groups[first][0], groups[found][1]
+            first = found + 1
 
 
 def looks_like_card_number(text: str) -> bool:

@@ -11,10 +11,13 @@ from typing import Protocol, runtime_checkable
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
+    EventEffect,
     PaymentResult,
     RefundRequest,
     RefundResult,
+    VerifiedEvent,
     VoidRequest,
+    WebhookDelivery,
 )
 
 
@@ -35,6 +38,25 @@ class PaymentGateway(Protocol):
     async def void(self, request: VoidRequest) -> PaymentResult: ...
 
     async def refund(self, request: RefundRequest) -> RefundResult: ...
+
+    async def find_payment(self, payql_payment_id: str) -> PaymentResult | None:
+        """Find a payment by the PayQL payment id we put in its metadata (after a lost answer)."""
+        ...
+
+    async def list_payments(self, created_gte: int) -> list[PaymentResult]:
+        """The gateway's own list of payments created since `created_gte`, for reconciliation."""
+        ...
+
+    async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
+        """Check the signature with every configured secret and the timestamp window.
+
+        Raises `WebhookRejected`; never returns an unverified event.
+        """
+        ...
+
+    def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
+        """Map a verified event onto normalized effects; unknown types → `EventIgnored`."""
+        ...
 
     async def aclose(self) -> None:
         """Release network clients and worker threads."""

@@ -73,3 +73,12 @@ DECLINE_CODES: dict[str, str] = {
 
 def client_code_for_decline(decline_code: str) -> str:
     return DECLINE_CODES.get(decline_code, "CARD_DECLINED")
+
+
+class WebhookRejected(Exception):
+    """A delivery that must not be applied: bad or missing signature, stale or future timestamp,
+    malformed body. `reason` is for operators' logs; the sender only gets a 4xx."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
@@ -58,6 +59,9 @@ class PaymentResult:
     reference: str
     status: PaymentStatus
     amount: Money
+    # Our payment id as we sent it in the gateway's metadata, when the gateway echoes it back.
+    payql_payment_id: str | None = None
+    created: int | None = None
     amount_authorized: int = 0
     amount_captured: int = 0
     amount_refunded: int = 0
@@ -75,3 +79,50 @@ class RefundResult:
     amount: Money
     gateway_status: str = ""
     failure_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """A delivery exactly as it reached us: the raw body is what the signature covers."""
+
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    received_at: int  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedEvent:
+    """A delivery whose signature checked out, parsed just enough to store it once by id."""
+
+    event_id: str
+    event_type: str
+    created: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentObserved:
+    """The event says something about one payment; `result` is its state as the event carries it.
+
+    `stale_possible` is True when the event's copy of the object may be older than the truth
+    (every event can be, but some types are re-read by design); the pipeline then re-reads the
+    payment through `PaymentGateway.retrieve` before applying it.
+    """
+
+    result: PaymentResult
+    stale_possible: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RefundObserved:
+    result: RefundResult
+
+
+@dataclass(frozen=True, slots=True)
+class EventIgnored:
+    """Stored and acknowledged, but nothing to apply (an event type we do not act on)."""
+
+    reason: str
+
+
+EventEffect = PaymentObserved | RefundObserved | EventIgnored

@@ -23,8 +23,9 @@ from gateways.sandbox.routes import sandbox_routes
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
 from payql.settings import Settings
-from payql.wiring import Services, build_services, sandbox_processor
+from payql.wiring import Services, build_sandbox, build_services
 from schema.assembly import build_schema
+from webhooks.endpoint import webhook_routes
 
 
 async def healthz(_: Request) -> JSONResponse:
@@ -47,7 +48,7 @@ def create_app(settings: Settings) -> Starlette:
         max_tokens=settings.graphql_max_tokens,
         introspection=not settings.is_production,
     )
-    sandbox = sandbox_processor(settings)
+    sandbox = build_sandbox(settings)
     state: dict[str, Services] = {}
 
     @asynccontextmanager
@@ -76,8 +77,11 @@ def create_app(settings: Settings) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
+    routes += webhook_routes(
+        gateways=lambda: state["services"].deps.gateways, on_stored=lambda: state["services"].enqueue_webhook
+    )
     if sandbox is not None:
-        routes.append(Mount("/sandbox", routes=sandbox_routes(sandbox)))
+        routes.append(Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer)))
     middleware = [
         Middleware(
             CORSMiddleware,

@@ -54,13 +54,18 @@ class TokenVerifier:
         if not isinstance(subject, str) or not subject:
             return None
         roles = claims.get("roles") or ([claims["role"]] if "role" in claims else [])
-        return Principal(subject=subject, is_admin=ADMIN_ROLE in roles)
+        email = claims.get("email")
+        return Principal(subject=subject, is_admin=ADMIN_ROLE in roles, email=email if isinstance(email, str) else None)
 
 
-def mint_token(secret: str, subject: str, *, admin: bool = False, ttl_seconds: int = 24 * 3600) -> str:
+def mint_token(
+    secret: str, subject: str, *, admin: bool = False, email: str | None = None, ttl_seconds: int = 24 * 3600
+) -> str:
     """Development helper behind `payql token`; production tokens come from the merchant's IdP."""
     now = int(time.time())
     claims: dict[str, object] = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
     if admin:
         claims["roles"] = [ADMIN_ROLE]
+    if email:
+        claims["email"] = email
     return jwt.encode(claims, secret, algorithm="HS256")

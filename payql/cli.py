@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 import uvicorn
 
 from payql.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from db.models import WebhookEvent
+    from jobs.reconcile import ReconciliationReport
+    from payql.wiring import Sandbox, Services
+
+T = TypeVar("T")
 
 app = typer.Typer(help="PayQL: a self-hosted GraphQL payment API server.", no_args_is_help=True)
 
@@ -77,8 +88,165 @@ def seed_demo() -> None:
     typer.echo(f"demo catalog ready ({asyncio.run(run())} prices created)")
 
 
+async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Open the database and the services without serving jobs or webhooks, run `work`, close."""
+    from db.config import close_database, open_database
+    from payql.wiring import build_services
+
+    await open_database(settings.database_url)
+    try:
+        services = await build_services(settings, _cli_sandbox(settings), serve_jobs=False)
+        try:
+            return await work(services)
+        finally:
+            await services.aclose()
+    finally:
+        await close_database()
+
+
+def _cli_sandbox(settings: Settings) -> Sandbox | None:
+    """The sandbox's state without its webhook deliverer: a CLI command must not deliver events."""
+    from payql.wiring import build_sandbox
+
+    sandbox = build_sandbox(settings)
+    return None if sandbox is None else dataclasses.replace(sandbox, deliverer=None)
+
+
 @app.command()
-def token(sub: str = typer.Option(..., help="The customer id (JWT sub)."), admin: bool = False) -> None:
+def worker() -> None:
+    """Run background jobs from Redis (production): webhook processing, outbox, sweeper, reconciliation."""
+    settings = _settings()
+    if not settings.redis_url:
+        typer.echo("payql worker needs PAYQL_REDIS_URL; the embedded default runs jobs inside `payql serve`", err=True)
+        raise typer.Exit(2)
+    from jobs.worker import run_worker
+
+    async def run(services: Services) -> None:
+        await run_worker(
+            settings.redis_url or "",
+            services.jobs.specs(),
+            cron=[("sweep", "* * * * *"), ("reconcile", "*/5 * * * *")],
+            name=f"{settings.redis_key_prefix}jobs",
+        )
+
+    asyncio.run(_with_services(settings, run))
+
+
+webhooks_app = typer.Typer(help="Look at stored webhook deliveries and replay them.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    failed: bool = typer.Option(False, "--failed", help="Only FAILED and DEAD events."),
+    limit: int = typer.Option(50, help="How many, newest first."),
+) -> None:
+    """List stored webhook events."""
+    settings = _settings()
+
+    async def run(_: Services) -> list[WebhookEvent]:
+        from db.models import WebhookEvent, WebhookStatus
+
+        query = WebhookEvent.all()
+        if failed:
+            query = query.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD])
+        return await query.order_by("-id").limit(limit)
+
+    for row in asyncio.run(_with_services(settings, run)):
+        error = (row.last_error or "").strip().splitlines()[-1:] or [""]
+        typer.echo(
+            f"{row.id}\t{row.gateway}\t{row.event_type}\t{row.event_id}\t{row.status}\t"
+            f"attempts={row.attempts}\t{row.received_at:%Y-%m-%d %H:%M:%S}\t{error[0][:120]}"
+        )
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    event_id: int | None = typer.Argument(None, help="The stored event's id (see `payql webhooks list`)."),
+    failed: bool = typer.Option(False, "--failed", help="Replay every FAILED and DEAD event."),
+) -> None:
+    """Process stored events again from a fresh attempt count (idempotent: applied at most once)."""
+    if (event_id is None) == (not failed):
+        typer.echo("give an event id or --failed", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+
+    async def run(services: Services) -> list[tuple[int, str]]:
+        from db.models import WebhookEvent, WebhookStatus
+        from webhooks.store import reset_for_replay
+
+        ids: list[int] = (
+            [row.id for row in await WebhookEvent.filter(status__in=[WebhookStatus.FAILED, WebhookStatus.DEAD])]
+            if failed
+            else [event_id or 0]
+        )
+        results = []
+        for row_id in ids:
+            if not await reset_for_replay(row_id):
+                results.append((row_id, "unknown event"))
+                continue
+            await services.jobs.process_webhook(row_id)
+            row = await WebhookEvent.get(id=row_id)
+            results.append((row_id, str(row.status)))
+        return results
+
+    outcomes = asyncio.run(_with_services(settings, run))
+    for row_id, status in outcomes:
+        typer.echo(f"{row_id}\t{status}")
+    if any(status not in ("PROCESSED", "IGNORED") for _, status in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    since: datetime | None = typer.Option(None, help="Start of the window (ISO 8601); default: 2 days ago."),
+) -> None:
+    """Settle payments stuck in flight and compare ours with each gateway's records."""
+    settings = _settings()
+    window_start = since or datetime.now(UTC) - timedelta(seconds=settings.reconcile_window_seconds)
+    if window_start.tzinfo is None:
+        window_start = window_start.replace(tzinfo=UTC)
+
+    async def run(services: Services) -> ReconciliationReport:
+        from jobs.reconcile import reconcile
+
+        return await reconcile(
+            services.deps.gateways,
+            since=window_start,
+            orphan_age=timedelta(seconds=settings.orphan_age_seconds),
+            order_expiry=timedelta(seconds=settings.order_expiry_seconds),
+        )
+
+    report = asyncio.run(_with_services(settings, run))
+    for key, value in report.counts().items():
+        typer.echo(f"{key}: {value}")
+    for item in report.discrepancies:
+        typer.echo(
+            f"discrepancy\t{item.kind}\t{item.gateway}\t{item.reference}\t{item.payment_id}\t{item.ours}\t{item.theirs}"
+        )
+    if report.discrepancies or report.unreachable_gateways:
+        raise typer.Exit(1)
+
+
+@app.command()
+def mailbox(limit: int = 20) -> None:
+    """Show the newest emails of the embedded default's local mailbox."""
+    settings = _settings()
+    from notifications.mailer import MailboxMailer
+
+    messages = MailboxMailer(settings.mailbox_path).list_messages()[-limit:]
+    for message in messages:
+        typer.echo(f"--- {message['Date']}  to {message['To']}  {message['Subject']}")
+        body = message.get_body(preferencelist=("plain",))
+        typer.echo(body.get_content() if body is not None else "")
+
+
+@app.command()
+def token(
+    sub: str = typer.Option(..., help="The customer id (JWT sub)."),
+    admin: bool = False,
+    email: str | None = typer.Option(None, help="Where receipts go."),
+) -> None:
     """Mint a development JWT for trying the API in GraphiQL."""
     settings = _settings()
     if settings.is_production or settings.jwt_secret is None:
@@ -86,4 +254,4 @@ def token(sub: str = typer.Option(..., help="The customer id (JWT sub)."), admin
         raise typer.Exit(2)
     from payql.auth import mint_token
 
-    sys.stdout.write(mint_token(settings.jwt_secret.get_secret_value(), sub, admin=admin) + "\n")
+    sys.stdout.write(mint_token(settings.jwt_secret.get_secret_value(), sub, admin=admin, email=email) + "\n")

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import sys
 
-from domain.card_numbers import redact_card_numbers
+from domain.card_numbers import contains_card_number, redact_card_numbers
 
 
 class CardNumberRedactionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A bad format string: logging reports it itself; still never let a PAN through.
+            message = f"{record.msg} {record.args}"
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         record.msg = redact_card_numbers(message)
@@ -22,8 +26,12 @@ class CardNumberRedactionFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact_card_numbers(record.exc_text)
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
+            if key in _STANDARD_ATTRS or key in ("message", "asctime"):
+                continue
+            if isinstance(value, str):
                 setattr(record, key, redact_card_numbers(value))
+            elif contains_card_number(value):
+                setattr(record, key, redact_card_numbers(str(value)))
         return True
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -66,6 +66,30 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("PAYQL_PAYPAL_CLIENT_SECRET", "PAYPAL_CLIENT_SECRET")
     )
 
+    # Jobs: "in-process" (embedded default) or "redis" (saq; `payql worker` consumes).
+    job_queue: Literal["in-process", "redis"] | None = None
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    sweep_interval_seconds: float = Field(default=30.0, ge=0)
+    sweep_grace_seconds: float = Field(default=30.0, ge=0)
+    reconcile_interval_seconds: float = Field(default=300.0, ge=0)
+    reconcile_window_seconds: int = Field(default=2 * 24 * 3600, ge=60)
+    orphan_age_seconds: int = Field(default=15 * 60, ge=0)
+    order_expiry_seconds: int = Field(default=24 * 3600, ge=60)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    # The sandbox posts its signed webhooks to our own /webhooks/sandbox, like a real processor.
+    sandbox_deliver_webhooks: bool = True
+
+    # Email: SMTP in production; without PAYQL_SMTP_HOST messages land in a local mailbox folder.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_sender: str = "PayQL <payments@localhost>"
+    mailbox_path: Path = Path("data/mailbox")
+
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"
@@ -86,8 +110,16 @@ class Settings(BaseSettings):
             problems.append("PAYQL_GATEWAYS: the sandbox gateway is for development only")
         if self.database_url.startswith("sqlite"):
             problems.append("PAYQL_DATABASE_URL: production needs PostgreSQL")
+        if self.smtp_host is None:
+            problems.append("PAYQL_SMTP_HOST: production sends email through SMTP")
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _redis_queue_needs_redis(self) -> Self:
+        if self.job_queue == "redis" and not self.redis_url:
+            raise ValueError("PAYQL_JOB_QUEUE=redis needs PAYQL_REDIS_URL")
         return self
 
     @field_validator("cors_origins", "gateways", "sandbox_webhook_secrets", mode="before")
@@ -100,6 +132,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def effective_job_queue(self) -> str:
+        return self.job_queue or ("redis" if self.redis_url else "in-process")
 
 
 def load_settings() -> Settings:

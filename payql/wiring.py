@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis.asyncio import Redis
 
-from db.unit_of_work import StatusChange, add_change_listener, remove_change_listener
+from db.unit_of_work import CommittedWork, add_change_listener, remove_change_listener
 from gateways.base import PaymentGateway
 from gateways.registry import GatewayRegistry
 from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.webhook_delivery import WebhookDeliverer
+from jobs.definitions import JobContext, SchedulePolicy
+from jobs.in_process import InProcessQueue
+from jobs.periodic import PeriodicJobs
+from jobs.queue import JobQueue
+from jobs.saq_queue import SaqJobQueue
+from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import PaymentRateLimiter
 from payql.settings import Settings
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.order_status import order_channel
+from webhooks.store import RetryPolicy
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigurationError(RuntimeError):
@@ -29,41 +41,129 @@ class Services:
     deps: Deps
     broker: Broker
     tokens: TokenVerifier
+    jobs: JobContext
+    queue: JobQueue
     sandbox: SandboxProcessor | None
     redis: Redis | None
+    deliverer: WebhookDeliverer | None = None
+    periodic: PeriodicJobs | None = None
 
-    async def publish_changes(self, changes: list[StatusChange]) -> None:
-        for order_id in dict.fromkeys(change.order_id for change in changes):
-            await self.broker.publish(order_channel(order_id), {"order_id": str(order_id)})
+    async def after_commit(self, work: CommittedWork) -> None:
+        """Announce status changes and dispatch new outbox messages; never raises (the sweeper
+        finds what this misses)."""
+        try:
+            for order_id in dict.fromkeys(change.order_id for change in work.changes):
+                await self.broker.publish(order_channel(order_id), {"order_id": str(order_id)})
+            for message_id in work.outbox_ids:
+                await self.queue.enqueue("dispatch_outbox_message", key=f"outbox:{message_id}", message_id=message_id)
+        except Exception:
+            logger.exception("after-commit notification failed; the sweeper will catch up")
+
+    async def enqueue_webhook(self, event_row_id: int) -> None:
+        try:
+            await self.queue.enqueue("process_webhook_event", key=f"webhook:{event_row_id}", event_row_id=event_row_id)
+        except Exception:
+            logger.exception("could not queue webhook event %s; the sweeper will", event_row_id)
 
     async def aclose(self) -> None:
-        remove_change_listener(self.publish_changes)
+        remove_change_listener(self.after_commit)
+        if self.periodic is not None:
+            await self.periodic.aclose()
+        if self.deliverer is not None:
+            await self.deliverer.aclose()
+        await self.queue.aclose()
         await self.deps.gateways.aclose()
         await self.broker.aclose()
         if self.redis is not None:
             await self.redis.aclose()
 
 
-def sandbox_processor(settings: Settings) -> SandboxProcessor | None:
-    """The in-process sandbox, when configured; never in production (settings refuse it there)."""
+@dataclass(frozen=True)
+class Sandbox:
+    """The in-process sandbox processor and the deliverer of its signed webhooks (not started yet)."""
+
+    processor: SandboxProcessor
+    deliverer: WebhookDeliverer | None
+
+
+def build_sandbox(settings: Settings) -> Sandbox | None:
+    """The sandbox, when configured; never in production (settings refuse it there)."""
     if "sandbox" not in settings.gateways or settings.is_production:
         return None
-    return SandboxProcessor(state_path=settings.sandbox_state_path)
+    processor = SandboxProcessor(state_path=settings.sandbox_state_path)
+    deliverer = None
+    if settings.sandbox_deliver_webhooks:
+        deliverer = WebhookDeliverer(
+            processor,
+            f"{settings.public_base_url.rstrip('/')}/webhooks/sandbox",
+            settings.sandbox_webhook_secrets[0],
+        )
+    return Sandbox(processor, deliverer)
 
 
-async def build_services(settings: Settings, sandbox: SandboxProcessor | None) -> Services:
+def build_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            start_tls=settings.smtp_starttls,
+            sender=settings.mail_sender,
+        )
+    return MailboxMailer(settings.mailbox_path, sender=settings.mail_sender)
+
+
+def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobContext:
+    return JobContext(
+        gateways=gateways,
+        mailer=build_mailer(settings),
+        retry=RetryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            base_delay_seconds=settings.webhook_retry_base_seconds,
+            max_delay_seconds=settings.webhook_retry_max_seconds,
+        ),
+        schedule=SchedulePolicy(
+            sweep_grace_seconds=settings.sweep_grace_seconds,
+            reconcile_window=timedelta(seconds=settings.reconcile_window_seconds),
+            orphan_age=timedelta(seconds=settings.orphan_age_seconds),
+            order_expiry=timedelta(seconds=settings.order_expiry_seconds),
+            outbox_max_attempts=settings.outbox_max_attempts,
+        ),
+    )
+
+
+async def build_gateways(settings: Settings, sandbox: SandboxProcessor | None) -> GatewayRegistry:
     gateways: list[PaymentGateway] = []
     for name in settings.gateways:
         if name == "sandbox" and sandbox is not None:
             await sandbox.open()
-            gateways.append(SandboxGateway(sandbox, public_base_url=settings.public_base_url))
+            gateways.append(
+                SandboxGateway(
+                    sandbox, public_base_url=settings.public_base_url, webhook_secrets=settings.sandbox_webhook_secrets
+                )
+            )
         else:
             raise ConfigurationError(f"PAYQL_GATEWAYS: gateway {name!r} is not available in this build")
+    return GatewayRegistry(gateways)
 
+
+async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_jobs: bool = True) -> Services:
+    """Everything a PayQL process needs. `serve_jobs` starts in-process jobs and periodic timers
+    (the web server on the embedded default); a `payql worker` or a CLI command passes False."""
+    registry = await build_gateways(settings, sandbox.processor if sandbox else None)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else InMemoryBroker()
+    jobs = build_job_context(settings, registry)
+    queue: JobQueue
+    if settings.effective_job_queue == "redis" and settings.redis_url:
+        queue = SaqJobQueue(settings.redis_url, jobs.specs(), name=f"{settings.redis_key_prefix}jobs")
+    else:
+        queue = InProcessQueue(jobs.specs())
+    jobs.queue = queue
+    await queue.start()
     deps = Deps(
-        gateways=GatewayRegistry(gateways),
+        gateways=registry,
         rate_limiter=PaymentRateLimiter(settings.payment_rate_limit, redis, settings.redis_key_prefix),
         policy=PaymentPolicy(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
@@ -75,8 +175,18 @@ async def build_services(settings: Settings, sandbox: SandboxProcessor | None) -
         deps=deps,
         broker=broker,
         tokens=TokenVerifier(settings),
-        sandbox=sandbox,
+        jobs=jobs,
+        queue=queue,
+        sandbox=sandbox.processor if sandbox else None,
         redis=redis,
     )
-    add_change_listener(services.publish_changes)
+    add_change_listener(services.after_commit)
+    if serve_jobs and isinstance(queue, InProcessQueue):
+        services.periodic = PeriodicJobs(
+            queue, {"sweep": settings.sweep_interval_seconds, "reconcile": settings.reconcile_interval_seconds}
+        )
+        services.periodic.start()
+    if serve_jobs and sandbox is not None and sandbox.deliverer is not None:
+        services.deliverer = sandbox.deliverer
+        await services.deliverer.start()
     return services

@@ -21,7 +21,7 @@ from resolvers.charging import (
     resume_or_charge,
     validate_payment_method,
 )
-from resolvers.context import Caller, Deps
+from resolvers.context import Caller, Deps, Principal
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.outcome import Outcome, run_idempotent
 
@@ -97,6 +97,15 @@ async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]
     return currencies.pop(), lines
 
 
+async def customer_for(principal: Principal) -> Customer:
+    """The caller's customer row, created on first use; the email follows the identity provider's."""
+    customer, _ = await Customer.get_or_create(external_id=principal.subject, defaults={"email": principal.email})
+    if principal.email and customer.email != principal.email:
+        customer.email = principal.email
+        await customer.save(update_fields=["email"])
+    return customer
+
+
 async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
     principal = caller.require_principal()
     gateway = resolve_gateway(deps, request.choice.gateway)
@@ -106,7 +115,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
         request.choice.capture_method,
     )
     currency, lines = await price_cart(request.items)
-    customer, _ = await Customer.get_or_create(external_id=principal.subject)
+    customer = await customer_for(principal)
     async with unit_of_work() as uow:
         order = await Order.create(
             customer=customer,

@@ -14,6 +14,7 @@ from resolvers.errors import ErrorCode, UseCaseError
 class Principal:
     subject: str
     is_admin: bool = False
+    email: str | None = None
 
     @property
     def actor_name(self) -> str:

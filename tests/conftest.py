@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,22 +19,19 @@ from starlette.applications import Starlette
 
 from db.migrate import apply_migrations
 from gateways.sandbox.processor import SandboxProcessor
+from jobs.saq_queue import SaqJobQueue
+from jobs.worker import build_worker
 from payql.app import create_app
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.backends import Backend, backend_name, create_backend, destroy_backend
-from tests.testkit import TEST_JWT_SECRET, Shopper
+from tests.ports import free_port
+from tests.smtp_server import SmtpServer
+from tests.testkit import TEST_JWT_SECRET, TEST_OLD_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET, Shopper
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"payql test backend: {backend_name()}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +47,16 @@ async def backend(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bac
 
 
 @pytest.fixture(scope="session")
-def server_settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+async def mail_server() -> AsyncIterator[SmtpServer]:
+    """The SMTP server the test PayQL server sends its email to."""
+    server = SmtpServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     port = free_port()
     return Settings(
         environment="development",
@@ -65,6 +70,17 @@ def server_settings(backend: Backend, tmp_path_factory: pytest.TempPathFactory) 
         payment_rate_limit=os.environ.get("PAYQL_TEST_RATE_LIMIT", "100000/minute"),
         cors_origins=["https://shop.example"],
         idempotency_lease_seconds=30,
+        sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET, TEST_OLD_WEBHOOK_SECRET],
+        smtp_host="127.0.0.1",
+        smtp_port=mail_server.port,
+        smtp_starttls=False,
+        webhook_retry_base_seconds=0.05,
+        webhook_retry_max_seconds=0.2,
+        webhook_max_attempts=4,
+        sweep_interval_seconds=0,
+        reconcile_interval_seconds=0,
+        sweep_grace_seconds=0,
+        orphan_age_seconds=0,
     )
 
 
@@ -84,7 +100,21 @@ async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    # With Redis the jobs go to saq, as in production; a worker runs them in the test loop.
+    services: Services = app.state.services
+    worker = None
+    if isinstance(services.queue, SaqJobQueue):
+        worker = build_worker(
+            server_settings.redis_url or "", services.jobs.specs(), name=f"{server_settings.redis_key_prefix}jobs"
+        )
+        await worker.queue.connect()
+        worker_task = asyncio.create_task(worker.start())
     yield server_settings.public_base_url
+    if worker is not None:
+        await worker.stop()
+        worker_task.cancel()
+        await asyncio.gather(worker_task, return_exceptions=True)
+        await worker.queue.disconnect()
     uvicorn_server.should_exit = True
     await task
 

@@ -43,9 +43,7 @@ async def unreachable_servers() -> list[str]:
 def run_pytest(backend: str, args: list[str]) -> tuple[int, dict[str, int]]:
     print(f"\n=== PayQL tests on the {backend} backend ===", flush=True)
     env = {**os.environ, "PAYQL_TEST_BACKEND": backend}
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter running pytest
-        [sys.executable, "-m", "pytest", *args], env=env, stdout=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *args], env=env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     last = ""
     for line in process.stdout:

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from db.models import Price, PriceType, Product
+from jobs.in_process import InProcessQueue
+from jobs.saq_queue import SaqJobQueue
 from payql.auth import mint_token
+from payql.wiring import Services
 
 TEST_JWT_SECRET = "payql-test-secret-0123456789abcdef0123456789"
+TEST_WEBHOOK_SECRET = "whsec_payql_test_current"
+TEST_OLD_WEBHOOK_SECRET = "whsec_payql_test_previous"
 
 
 def token_for(subject: str, *, admin: bool = False) -> str:
-    return mint_token(TEST_JWT_SECRET, subject, admin=admin)
+    return mint_token(TEST_JWT_SECRET, subject, admin=admin, email=email_of(subject))
+
+
+def email_of(subject: str) -> str:
+    return f"{subject}@shoppers.example"
 
 
 @dataclass
@@ -92,3 +103,33 @@ def checkout_input(
         "captureMethod": capture_method,
         "idempotencyKey": key or new_key(),
     }
+
+
+async def settle(services: Services, timeout: float = 20.0) -> None:
+    """Wait until the sandbox has delivered its webhooks and every queued job has run."""
+
+    async def quiet() -> None:
+        while True:
+            if services.deliverer is not None:
+                await services.deliverer.idle()
+            if isinstance(services.queue, InProcessQueue):
+                await services.queue.drain()
+                busy = 0
+            else:
+                assert isinstance(services.queue, SaqJobQueue)
+                busy = await services.queue.saq_queue.count("queued") + await services.queue.saq_queue.count("active")
+            if not busy and (services.deliverer is None or not services.deliverer.status()["pending"]):
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(quiet(), timeout)
+
+
+async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 20.0) -> None:
+    """Poll an async condition until it holds (for effects of background jobs)."""
+
+    async def poll() -> None:
+        while not await check():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)

@@ -1,6 +1,7 @@
 """Refuse UPDATE and DELETE on the ledger and audit tables inside the database itself.
 
-PostgreSQL gets a trigger; SQLite gets BEFORE UPDATE/DELETE triggers that RAISE(ABORT).
+PostgreSQL gets a trigger raising restrict_violation (23001), SQLite BEFORE UPDATE/DELETE triggers
+that RAISE(ABORT): both surface as an IntegrityError.
 """
 
 from typing import Any
@@ -13,7 +14,7 @@ APPEND_ONLY_TABLES = ("payment_events", "audit_records")
 POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION payql_refuse_change() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION '% rows are append-only', TG_TABLE_NAME USING ERRCODE = 'P0001';
+    RAISE EXCEPTION '% rows are append-only', TG_TABLE_NAME USING ERRCODE = '23001';
 END;
 $$ LANGUAGE plpgsql;
 """

@@ -2,11 +2,12 @@
 
 The reference adapter other gateways copy: it calls the processor, maps results through
 `transformers.py` and raises only `gateways.errors`. It never touches PayQL's database or settings.
+Webhooks are verified with `signing.py` against every configured secret (so secrets can rotate).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 from gateways.errors import (
@@ -24,14 +25,25 @@ from gateways.sandbox.errors import (
     SandboxUnavailable,
 )
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.transformers import capture_mode, payment_result, refund_result
+from gateways.sandbox.signing import SIGNATURE_HEADER, verify_signature
+from gateways.sandbox.transformers import (
+    PAYQL_PAYMENT_ID,
+    capture_mode,
+    event_effects,
+    payment_result,
+    refund_result,
+    verified_event,
+)
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
+    EventEffect,
     PaymentResult,
     RefundRequest,
     RefundResult,
+    VerifiedEvent,
     VoidRequest,
+    WebhookDelivery,
 )
 
 _T = TypeVar("_T")
@@ -40,9 +52,12 @@ _T = TypeVar("_T")
 class SandboxGateway:
     name: str = "sandbox"
 
-    def __init__(self, processor: SandboxProcessor, public_base_url: str) -> None:
+    def __init__(self, processor: SandboxProcessor, public_base_url: str, webhook_secrets: Sequence[str] = ()) -> None:
+        if isinstance(webhook_secrets, str):
+            raise TypeError("webhook_secrets is a sequence of secrets, not one string")
         self._processor = processor
         self._public_base_url = public_base_url.rstrip("/")
+        self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         intent = await _translated(
@@ -101,6 +116,26 @@ class SandboxGateway:
             reference=request.reference,
         )
         return refund_result(refund)
+
+    async def find_payment(self, payql_payment_id: str) -> PaymentResult | None:
+        """The newest payment intent whose metadata carries `payql_payment_id`, if any."""
+        intents = await _translated(self._processor.list_payment_intents())
+        matching = [intent for intent in intents if intent.metadata.get(PAYQL_PAYMENT_ID) == payql_payment_id]
+        if not matching:
+            return None
+        return payment_result(matching[-1], public_base_url=self._public_base_url)
+
+    async def list_payments(self, created_gte: int) -> list[PaymentResult]:
+        intents = await _translated(self._processor.list_payment_intents(created_gte))
+        return [payment_result(intent, public_base_url=self._public_base_url) for intent in intents]
+
+    async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
+        headers = {name.lower(): value for name, value in delivery.headers.items()}
+        verify_signature(headers.get(SIGNATURE_HEADER), delivery.body, self._webhook_secrets, now=delivery.received_at)
+        return verified_event(delivery.body)
+
+    def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
+        return event_effects(event, public_base_url=self._public_base_url)
 
     async def aclose(self) -> None:
         await self._processor.aclose()

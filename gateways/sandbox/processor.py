@@ -12,7 +12,7 @@ import copy
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
@@ -321,6 +321,18 @@ class SandboxProcessor:
             return [copy.deepcopy(e) for e in events if created_gte is None or _created(e) >= created_gte]
 
         return await self._call(select)
+
+    async def unacknowledged_events(self) -> list[JsonDict]:
+        """Events no webhook endpoint has acknowledged yet, in commit order (what a deliverer resends)."""
+        async with self._lock:
+            await self._state.ensure_loaded(self.clock)
+            return copy.deepcopy(self._state.unacknowledged_events())
+
+    async def acknowledge_events(self, event_ids: Sequence[str]) -> None:
+        """Mark events as delivered, durably; a webhook deliverer's bookkeeping, never hit by armed faults."""
+        async with self._lock:
+            await self._state.ensure_loaded(self.clock)
+            await self._state.acknowledge(list(event_ids))
 
     # -- machinery ---------------------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 
 `POST /tokens` is the one place a card number arrives (a browser's test card): it must never be logged,
 kept or echoed; only the token's brand, last4 and behaviour survive. The other routes drive the 3-D
-Secure step, the fault switches and the test clock.
+Secure step, the fault switches, the test clock and, given a webhook deliverer, its switches.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from domain.money import Money
 from gateways.sandbox.errors import SandboxError, SandboxInvalidRequest, SandboxTimeout, SandboxUnavailable
 from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxPaymentIntent
 from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.webhook_delivery import WebhookDeliverer
 
 _MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"
@@ -36,8 +38,11 @@ class _BadRequest(Exception):
         self.status = status
 
 
-def sandbox_routes(processor: SandboxProcessor) -> list[Route]:
-    """The routes, with paths relative to the `/sandbox` mount (e.g. `/tokens`, `/authenticate/{pi_id}`)."""
+def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | None = None) -> list[Route]:
+    """The routes, with paths relative to the `/sandbox` mount (e.g. `/tokens`, `/authenticate/{pi_id}`).
+
+    With a `deliverer`, `/webhooks/switches` flips its test switches too.
+    """
 
     async def create_token(request: Request) -> Response:
         try:
@@ -116,7 +121,7 @@ def sandbox_routes(processor: SandboxProcessor) -> list[Route]:
             return _processor_error(exc)
         return JSONResponse({"now": now})
 
-    return [
+    routes = [
         Route("/tokens", create_token, methods=["POST"]),
         Route("/authenticate/{pi_id}", authentication_page, methods=["GET"]),
         Route("/authenticate/{pi_id}", authenticate, methods=["POST"]),
@@ -124,6 +129,61 @@ def sandbox_routes(processor: SandboxProcessor) -> list[Route]:
         Route("/faults", clear_faults, methods=["DELETE"]),
         Route("/clock/advance", advance_clock, methods=["POST"]),
     ]
+    if deliverer is not None:
+        routes += _webhook_switch_routes(deliverer)
+    return routes
+
+
+_SWITCHES = ("duplicate", "delay", "drop", "hold", "release")
+
+
+def _webhook_switch_routes(deliverer: WebhookDeliverer) -> list[Route]:
+    """`POST /webhooks/switches` flips one switch per request; `DELETE` turns them all off."""
+
+    async def set_switch(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            named = [name for name in _SWITCHES if name in body]
+            allowed = {*named, "reverse"} if named == ["release"] else set(named)
+            if len(named) != 1 or set(body) - allowed:
+                raise _BadRequest(
+                    "Send exactly one of duplicate, delay, drop, hold or release (reverse goes with release)."
+                )
+            _flip(deliverer, named[0], body)
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        return JSONResponse(deliverer.status())
+
+    async def reset_switches(_request: Request) -> Response:
+        deliverer.switches.reset()
+        return JSONResponse(deliverer.status())
+
+    return [
+        Route("/webhooks/switches", set_switch, methods=["POST"]),
+        Route("/webhooks/switches", reset_switches, methods=["DELETE"]),
+    ]
+
+
+def _flip(deliverer: WebhookDeliverer, name: str, body: JsonDict) -> None:
+    switches = deliverer.switches
+    try:
+        if name == "duplicate":
+            switches.duplicate(_int(body, "duplicate"))
+        elif name == "delay":
+            switches.delay(_number(body, "delay"))
+        elif name == "drop":
+            switches.drop(_int(body, "drop"))
+        elif name == "hold":
+            if body["hold"] is not True:
+                raise _BadRequest("hold must be true (use release to stop holding).")
+            switches.hold()
+        else:
+            reverse = body.get("reverse", False)
+            if body["release"] is not True or not isinstance(reverse, bool):
+                raise _BadRequest("release must be true, and reverse a boolean.")
+            switches.release(reverse=reverse)
+    except ValueError as exc:
+        raise _BadRequest(str(exc)) from None
 
 
 def _authentication_body(intent: SandboxPaymentIntent) -> str:
@@ -214,6 +274,13 @@ def _int(body: JsonDict, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _BadRequest(f"{name} must be an integer.")
     return value
+
+
+def _number(body: JsonDict, name: str) -> float:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _BadRequest(f"{name} must be a number.")
+    return float(value)
 
 
 def _string(body: JsonDict, name: str) -> str:

@@ -69,6 +69,7 @@ class SandboxState:
         self.tokens: dict[str, SandboxCardToken] = {}
         self.records: dict[str, IdempotencyRecord] = {}
         self.events: list[JsonDict] = []
+        self.acknowledged: set[str] = set()  # events a webhook endpoint acknowledged
 
     async def ensure_loaded(self, clock: SandboxClock) -> None:
         """Read the state file unless already done; a stored clock offset moves `clock` forward to it."""
@@ -92,6 +93,7 @@ class SandboxState:
             raise SandboxUnavailable(f"the sandbox state file is corrupt: {exc}") from exc
         self.intents, self.refunds, self.tokens = fresh.intents, fresh.refunds, fresh.tokens
         self.records, self.events = fresh.records, stored.events
+        self.acknowledged = set(stored.acknowledged)
         if stored.clock_offset > clock.offset:
             clock.advance(stored.clock_offset - clock.offset)
         self._loaded = True
@@ -111,6 +113,24 @@ class SandboxState:
             await self._file.write(changes.state_write())
         except SandboxUnavailable:
             # Memory now holds what the file refused; the file is the truth, so the next call reloads it.
+            await self.close()
+            raise
+
+    def unacknowledged_events(self) -> list[JsonDict]:
+        return [event for event in self.events if event["id"] not in self.acknowledged]
+
+    async def acknowledge(self, event_ids: list[str]) -> None:
+        """Record that these events reached a webhook endpoint (or were dropped on purpose)."""
+        fresh = [event_id for event_id in event_ids if event_id not in self.acknowledged]
+        if not fresh:
+            return
+        self.acknowledged.update(fresh)
+        if self._file is None:
+            return
+        try:
+            await self._file.write(StateWrite(acknowledged=fresh))
+        except SandboxUnavailable:
+            # As in `commit`: the file is the truth, so the next call reloads it (without these acks).
             await self.close()
             raise
 

@@ -2,8 +2,9 @@
 
 Every sqlite3 call runs in a worker thread (`anyio.to_thread.run_sync`), never on the event loop. A
 write is one transaction committed before the processor answers, so a server killed with SIGKILL finds
-on restart every change it reported. Card numbers and CVCs never reach this file. Callers serialize
-access (the processor's lock); this class does no locking of its own.
+on restart every change it reported. Card numbers and CVCs never reach this file. `event_acks` lists
+the events a webhook endpoint acknowledged, so a restarted deliverer sends only the others. Callers
+serialize access (the processor's lock); this class does no locking of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_acks (event_id TEXT PRIMARY KEY);
 """
 
 
@@ -32,6 +34,7 @@ class StoredState:
     objects: list[tuple[str, JsonDict]]  # (kind, body) in first-written order
     events: list[JsonDict]
     clock_offset: int
+    acknowledged: frozenset[str] = frozenset()  # ids of events a webhook endpoint answered 2xx
 
 
 @dataclass(slots=True)
@@ -39,6 +42,7 @@ class StateWrite:
     objects: list[tuple[str, str, JsonDict]] = field(default_factory=list)  # (kind, id, body)
     events: list[JsonDict] = field(default_factory=list)
     clock_offset: int | None = None
+    acknowledged: list[str] = field(default_factory=list)  # event ids
 
 
 class SandboxStateFile:
@@ -82,7 +86,10 @@ class SandboxStateFile:
         ]
         events = [_decode(body) for (body,) in connection.execute("SELECT body FROM events ORDER BY seq")]
         row = connection.execute("SELECT value FROM settings WHERE name = 'clock_offset'").fetchone()
-        return StoredState(objects=objects, events=events, clock_offset=int(row[0]) if row else 0)
+        acknowledged = frozenset(str(event_id) for (event_id,) in connection.execute("SELECT event_id FROM event_acks"))
+        return StoredState(
+            objects=objects, events=events, clock_offset=int(row[0]) if row else 0, acknowledged=acknowledged
+        )
 
     def _write(self, change: StateWrite) -> None:
         connection = self._connect()
@@ -103,6 +110,10 @@ class SandboxStateFile:
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     (change.clock_offset,),
                 )
+            connection.executemany(
+                "INSERT INTO event_acks (event_id) VALUES (?) ON CONFLICT (event_id) DO NOTHING",
+                [(event_id,) for event_id in change.acknowledged],
+            )
         except BaseException:
             connection.execute("ROLLBACK")
             raise

@@ -1,18 +1,48 @@
 """The one place sandbox processor objects and statuses are mapped to and from PayQL's gateway types.
 
-An unknown sandbox status maps to PENDING, never to a success. Nothing here calls the processor.
+An unknown sandbox status maps to PENDING, never to a success; an unknown event type is ignored, with a
+reason. Nothing here calls the processor.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
+from gateways.errors import WebhookRejected
 from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
-from gateways.types import NextAction, PaymentResult, RefundResult
+from gateways.types import (
+    EventEffect,
+    EventIgnored,
+    NextAction,
+    PaymentObserved,
+    PaymentResult,
+    RefundObserved,
+    RefundResult,
+    VerifiedEvent,
+)
+
+# The metadata key under which PayQL sends its own payment id with a charge.
+PAYQL_PAYMENT_ID: Final = "payql_payment_id"
+
+# Event types whose `data.object` is a payment intent (`charge.refunded` carries it with `amount_refunded`).
+_PAYMENT_EVENTS: Final = frozenset(
+    {
+        "payment_intent.created",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.canceled",
+        "payment_intent.processing",
+        "charge.refunded",
+    }
+)
+_REFUND_EVENTS: Final = frozenset({"refund.created", "refund.updated"})
 
 _PAYMENT_STATUSES: Final[Mapping[str, PaymentStatus]] = MappingProxyType(
     {
@@ -70,6 +100,8 @@ def payment_result(intent: SandboxPaymentIntent, *, public_base_url: str) -> Pay
         reference=intent.id,
         status=payment_status(intent.status),
         amount=Money(intent.amount, intent.currency),
+        payql_payment_id=intent.metadata.get(PAYQL_PAYMENT_ID),
+        created=intent.created,
         # Held now or already turned into a capture: a partial capture's released rest is not authorized.
         amount_authorized=intent.amount_capturable + intent.amount_received,
         amount_captured=intent.amount_received,
@@ -89,3 +121,40 @@ def refund_result(refund: SandboxRefund) -> RefundResult:
         amount=Money(refund.amount, refund.currency),
         gateway_status=refund.status,
     )
+
+
+def verified_event(body: bytes) -> VerifiedEvent:
+    """Parse a delivery body whose signature checked out: a JSON object with `id`, `type` and `created`."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected("body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise WebhookRejected("body is not a JSON object")
+    event_id, event_type, created = value.get("id"), value.get("type"), value.get("created")
+    if not isinstance(event_id, str) or not event_id:
+        raise WebhookRejected("event has no string id")
+    if not isinstance(event_type, str) or not event_type:
+        raise WebhookRejected("event has no string type")
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise WebhookRejected("event has no integer created")
+    return VerifiedEvent(event_id=event_id, event_type=event_type, created=created, payload=value)
+
+
+def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEffect]:
+    """What a verified sandbox event says, as normalized effects; anything else is `EventIgnored`."""
+    kind = event.event_type
+    if kind not in _PAYMENT_EVENTS and kind not in _REFUND_EVENTS:
+        return [EventIgnored(f"unhandled event type {kind!r}")]
+    data = event.payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        return [EventIgnored(f"{kind} event {event.event_id} carries no object")]
+    try:
+        if kind in _REFUND_EVENTS:
+            return [RefundObserved(refund_result(SandboxRefund.from_dict(obj)))]
+        intent = SandboxPaymentIntent.from_dict(obj)
+    except (KeyError, ValueError) as exc:
+        # Signed by the sandbox yet unreadable: a sender bug. Said so; the reconciliation read still sees the truth.
+        return [EventIgnored(f"{kind} event {event.event_id} carries a malformed object: {exc!r}")]
+    return [PaymentObserved(payment_result(intent, public_base_url=public_base_url))]

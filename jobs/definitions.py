@@ -1,0 +1,77 @@
+"""The jobs PayQL runs, bound to the process's services; the same list feeds both queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from gateways.registry import GatewayRegistry
+from jobs.queue import JobQueue, JobSpec
+from jobs.reconcile import reconcile
+from jobs.sweeper import sweep_once
+from notifications.dispatch import dispatch_outbox_message, due_outbox_ids
+from notifications.mailer import Mailer
+from webhooks.processing import process_webhook_event
+from webhooks.store import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePolicy:
+    sweep_grace_seconds: float = 30.0
+    reconcile_window: timedelta = timedelta(days=2)
+    orphan_age: timedelta = timedelta(minutes=15)
+    order_expiry: timedelta = timedelta(days=1)
+    outbox_max_attempts: int = 8
+
+
+@dataclass
+class JobContext:
+    gateways: GatewayRegistry
+    mailer: Mailer
+    retry: RetryPolicy
+    schedule: SchedulePolicy
+    queue: JobQueue | None = field(default=None)
+
+    def require_queue(self) -> JobQueue:
+        if self.queue is None:
+            raise RuntimeError("job queue not attached")
+        return self.queue
+
+    async def process_webhook(self, event_row_id: int) -> None:
+        await process_webhook_event(
+            event_row_id, gateways=self.gateways, policy=self.retry, schedule_retry=self.schedule_webhook_retry
+        )
+
+    async def schedule_webhook_retry(self, event_row_id: int, delay: float) -> None:
+        await self.require_queue().enqueue(
+            "process_webhook_event",
+            key=f"webhook:{event_row_id}",
+            delay_seconds=delay,
+            event_row_id=event_row_id,
+        )
+
+    async def dispatch_outbox(self, message_id: int) -> None:
+        await dispatch_outbox_message(message_id, mailer=self.mailer, max_attempts=self.schedule.outbox_max_attempts)
+
+    async def sweep(self) -> None:
+        await sweep_once(
+            self.require_queue(),
+            webhook_grace_seconds=self.schedule.sweep_grace_seconds,
+            due_outbox_ids=due_outbox_ids,
+        )
+
+    async def reconcile(self) -> None:
+        await reconcile(
+            self.gateways,
+            since=datetime.now(UTC) - self.schedule.reconcile_window,
+            orphan_age=self.schedule.orphan_age,
+            order_expiry=self.schedule.order_expiry,
+        )
+
+    def specs(self) -> list[JobSpec]:
+        return [
+            JobSpec("process_webhook_event", self.process_webhook, timeout_seconds=self.retry.lease_seconds),
+            JobSpec("dispatch_outbox_message", self.dispatch_outbox, timeout_seconds=60),
+            JobSpec("sweep", self.sweep, timeout_seconds=300),
+            JobSpec("reconcile", self.reconcile, timeout_seconds=1800),
+        ]

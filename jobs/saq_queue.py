@@ -1,0 +1,127 @@
+"""The Redis-backed queue: saq over Redis, consumed by `payql worker` processes (`jobs.worker`).
+
+It behaves like the embedded `InProcessQueue`:
+
+- One waiting job per key. saq refuses a key while its job is queued, scheduled or running. A
+  key whose job is already *running* gets one rerun queued under `<key>#rerun`, because the
+  in-process queue frees a key once its run starts. So a job can queue its own retry under its own key.
+- No saq-level retries (saq's `retries=1` means a single attempt). PayQL job functions record
+  their own failure in the database and schedule their own retry. The database is the truth:
+  the sweeper job re-enqueues work that Redis lost (a restart, a FLUSHALL, a crashed worker).
+- One run may take `JobSpec.timeout_seconds`, rounded up to whole seconds (saq's unit).
+- A delay is rounded up to the whole second, and the worker looks for due jobs every second,
+  so a delayed job starts up to about two seconds late, never early.
+- `enqueue` does not raise when Redis is unreachable. It logs the error and drops the job,
+  which the sweeper finds again.
+
+Job kwargs must be JSON values (a job carries ids, not objects).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from saq import Job, Status
+from saq.job import TERMINAL_STATUSES
+from saq.queue.redis import RedisQueue
+from saq.types import Context
+
+from jobs.queue import JobSpec
+
+logger = logging.getLogger(__name__)
+
+RERUN_SUFFIX = "#rerun"
+ONE_ATTEMPT = 1  # saq's `retries` counts attempts: 1 is one run and no retry
+SOCKET_TIMEOUT_SECONDS = 5.0  # the worker's blocking dequeue must wait for less than this
+
+SaqFunction = Callable[..., Awaitable[None]]
+
+
+def redis_client(redis_url: str) -> aioredis.Redis:
+    """A Redis client with explicit timeouts, so an unreachable Redis fails fast instead of hanging."""
+    client: aioredis.Redis = aioredis.from_url(
+        redis_url, socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=SOCKET_TIMEOUT_SECONDS
+    )
+    return client
+
+
+def saq_function(spec: JobSpec) -> SaqFunction:
+    """`spec.function(**kwargs)` in saq's `(ctx, **kwargs)` shape, named after the job."""
+
+    async def run(ctx: Context, **kwargs: Any) -> None:
+        await spec.function(**kwargs)
+
+    # saq names cron jobs (and functions registered without a name) by `__qualname__`.
+    run.__name__ = run.__qualname__ = spec.name
+    return run
+
+
+def saq_timeout(spec: JobSpec) -> int:
+    """saq counts timeouts in whole seconds, and 0 would disable the timeout."""
+    return max(1, math.ceil(spec.timeout_seconds))
+
+
+class SaqJobQueue:
+    """Enqueue PayQL jobs on a saq queue in Redis. `name` prefixes every key (`saq:<name>:...`)."""
+
+    def __init__(self, redis_url: str, jobs: list[JobSpec], *, name: str = "payql") -> None:
+        self._jobs = {job.name: job for job in jobs}
+        self._queue = RedisQueue(redis_client(redis_url), name=name)
+        self._closed = False
+
+    @property
+    def saq_queue(self) -> RedisQueue:
+        """The underlying saq queue (job records, counts), for tests and diagnostics."""
+        return self._queue
+
+    async def enqueue(self, job: str, *, key: str, delay_seconds: float = 0.0, **kwargs: Any) -> None:
+        if self._closed:
+            return
+        spec = self._jobs[job]
+        scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
+        try:
+            await self._offer(spec, key, scheduled, kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            logger.error("job %s (%s) not queued, Redis is unreachable: %s; the sweeper will find it", job, key, error)
+
+    async def _offer(self, spec: JobSpec, key: str, scheduled: int, kwargs: dict[str, Any]) -> None:
+        for saq_key in (key, key + RERUN_SUFFIX):
+            for _ in range(2):
+                # A Job, not `enqueue(name, **kwargs)`: saq would take kwargs named like Job fields
+                # (`status`, `meta`, `timeout`...) as job settings instead of function arguments.
+                saq_job = Job(
+                    function=spec.name,
+                    kwargs=dict(kwargs),
+                    key=saq_key,
+                    timeout=saq_timeout(spec),
+                    retries=ONE_ATTEMPT,
+                    scheduled=scheduled,
+                )
+                if await self._queue.enqueue(saq_job) is not None:
+                    return
+                holder = await self._queue.job(saq_key)
+                if holder is None or holder.status in TERMINAL_STATUSES:
+                    continue  # it ended between the two calls: offer again
+                if holder.status != Status.ACTIVE:
+                    return  # already waiting: one waiting job per key
+                break  # running: queue a rerun under the next key
+        logger.info("job %s (%s) not queued: it is running and its rerun is running too", spec.name, key)
+
+    async def start(self) -> None:
+        """Connect only: `payql worker` processes consume. An unreachable Redis is logged, not fatal."""
+        await self._queue.connect()
+        try:
+            await self._queue.redis.ping()
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            logger.warning("Redis for the job queue %s is unreachable: %s", self._queue.name, error)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._queue.disconnect()

@@ -1,0 +1,221 @@
+"""`payql worker`: run the jobs queued by `SaqJobQueue`, and the periodic jobs from cron entries.
+
+Why the sweep is replaced (saq 0.26.4, `RedisQueue.sweep` and `Worker.process`):
+
+A worker takes a job in two steps, and the two are not atomic. First `dequeue` moves the job id
+from the `queued` list to the `active` list (BLMOVE) and reads the job. Then `Worker.process`
+writes the job back with status ACTIVE. Between the two steps the job sits in `active` with
+status QUEUED.
+
+`sweep` reads every job in `active`. It treats any job whose stored status is not ACTIVE (or
+that has run past its timeout) as abandoned by a dead worker. It aborts that job: status
+ABORTING, plus an abort marker that blocks the key for 5 s. It waits up to 5 s for the job to
+end, then retries it (if `retries > attempts`) or marks it ABORTED. It cannot tell "abandoned"
+apart from "being taken right now".
+
+A worker sweeps as soon as it starts: the upkeep loop sweeps before its first sleep. At the same
+moment its `concurrency` process tasks take their first jobs, and the jobs queued before the
+worker started are exactly the ones being taken. So the start-up sweep catches some of them in
+that window. Depending on the interleaving, such a job is
+- marked ABORTED although it ran;
+- cancelled mid-run by the worker's abort check (every second it cancels running jobs whose
+  stored status is ABORTING), and not run again with our single attempt;
+- run twice (the sweep's retry);
+- or left ABORTING.
+Later sweeps can hit the same race, only more rarely (saq issue #277).
+
+The guard (`WorkerRedisQueue.sweep`): a job in `active` that looks abandoned is swept only if
+the previous sweep saw the very same record there. saq's sweep lock keeps sweeps at least
+`lock` seconds apart, so that job has sat unchanged for that long and no worker is in the middle
+of taking it. The first sightings are stored in Redis (`saq:<name>:sweep_suspects`), so the
+check works across workers and restarts. Jobs that really were abandoned are still recovered
+by saq's own steps, one sweep later.
+
+The second guard (`WorkerRedisQueue.dequeue`): when Redis is unreachable, saq's process tasks
+fail to dequeue at once and start again at once, which spins a CPU for as long as the outage
+lasts. Each failed dequeue now pauses for a second first. The redis client reconnects by itself
+once the server is back (an empty dataset after a restart loses the queued jobs; the sweeper
+re-enqueues their work from the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT
+from saq import CronJob, Job, Status, Worker
+from saq.queue.redis import RedisQueue
+from saq.types import Context
+
+from jobs.queue import JobSpec
+from jobs.saq_queue import ONE_ATTEMPT, SaqFunction, redis_client, saq_function, saq_timeout
+
+logger = logging.getLogger(__name__)
+
+LifecycleHook = Callable[[], Awaitable[None]]
+
+# How long one blocking dequeue waits. It stays under the client's socket timeout
+# (SOCKET_TIMEOUT_SECONDS): with saq's default (0, wait forever) every idle dequeue ends in a
+# client-side timeout, and a job the server moved to `active` just then would be stranded there.
+DEQUEUE_TIMEOUT_SECONDS = 1.0
+REDIS_DOWN_PAUSE_SECONDS = 1.0
+
+# saq's own sweep script, except that it answers nil (not an empty list) while another sweep holds the lock.
+_SNAPSHOT_ACTIVE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    return false
+end
+redis.call('SETEX', KEYS[1], ARGV[1], 1)
+local id_jobs = {}
+for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    id_jobs[i] = {v, redis.call('GET', v)}
+end
+return id_jobs
+"""
+
+
+class WorkerRedisQueue(RedisQueue):
+    """saq's Redis queue for workers: the sweep leaves alone a job a worker may be taking right
+    now, and a dequeue during a Redis outage pauses instead of spinning."""
+
+    _snapshot_script: AsyncScript | None = None
+    _redis_down = False
+
+    async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:  # noqa: ASYNC109 - saq's signature
+        try:
+            job = await super().dequeue(timeout, poll_interval)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            if not self._redis_down:
+                logger.error("queue %s: Redis is unreachable, retrying every second: %s", self.name, error)
+                self._redis_down = True
+            await asyncio.sleep(REDIS_DOWN_PAUSE_SECONDS)
+            return None
+        if self._redis_down:
+            logger.warning("queue %s: Redis is reachable again", self.name)
+            self._redis_down = False
+        return job
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        if self._snapshot_script is None:
+            self._snapshot_script = self.redis.register_script(_SNAPSHOT_ACTIVE)
+        snapshot = await self._snapshot_script(
+            keys=[self.namespace("sweep"), self.namespace("active")], args=[lock], client=self.redis
+        )
+        if snapshot is None:
+            return []  # another sweep ran less than `lock` seconds ago
+        suspects_key = self.namespace("sweep_suspects")
+        seen_before = await self.redis.hgetall(suspects_key)
+        suspects: dict[EncodableT, EncodableT] = {}
+        swept: list[str] = []
+        for job_id, job_bytes in snapshot:
+            job = self.deserialize(job_bytes)
+            if job is not None and job.status == Status.ACTIVE and not job.stuck:
+                continue
+            if job is not None and seen_before.get(job_id) != job_bytes:
+                suspects[job_id] = job_bytes  # perhaps being taken right now: judge it next sweep
+                continue
+            swept.append(job_id.decode())
+            await self._sweep_job(job_id.decode(), job, abort)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(suspects_key)
+            if suspects:
+                pipe.hset(suspects_key, mapping=suspects)
+                pipe.expire(suspects_key, 3 * lock)
+            await pipe.execute()
+        return swept
+
+    async def _sweep_job(self, job_id: str, job: Job | None, abort: float) -> None:
+        """What saq's sweep does with one abandoned job."""
+        if job is None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lrem(self.namespace("active"), 0, job_id)
+                pipe.zrem(self.namespace("incomplete"), job_id)
+                await pipe.execute()
+            logger.info("Sweeping missing job %s", job_id)
+            return
+        logger.info("Sweeping job %s", job.info())
+        await self.abort(job, error=self.swept_error_message)
+        try:
+            await job.refresh(abort)
+        except TimeoutError:
+            logger.info("Could not abort job %s", job_id)
+        if job.retryable:
+            await self.retry(job, error=self.swept_error_message)
+        else:
+            await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+
+
+def _without_context(hook: LifecycleHook) -> Callable[[Context], Awaitable[None]]:
+    async def call(ctx: Context) -> None:
+        await hook()
+
+    return call
+
+
+def build_worker(
+    redis_url: str,
+    jobs: list[JobSpec],
+    *,
+    cron: Sequence[tuple[str, str]] = (),
+    concurrency: int = 10,
+    startup: LifecycleHook | None = None,
+    shutdown: LifecycleHook | None = None,
+    name: str = "payql",
+) -> Worker[Context]:
+    """A saq worker for the jobs queued by `SaqJobQueue(redis_url, jobs, name=name)`.
+
+    `cron` entries are (job name, cron expression), evaluated in UTC; a 6th field counts seconds.
+    A periodic job is queued under the key `cron:<job name>`, so only one waits at a time across
+    all workers. `startup`/`shutdown` run once around the worker's life (open and close the
+    database there).
+    """
+    specs = {spec.name: spec for spec in jobs}
+    functions: dict[str, SaqFunction] = {spec.name: saq_function(spec) for spec in jobs}
+    cron_jobs: list[CronJob[Context]] = []
+    for job_name, expression in cron:
+        if job_name not in specs:
+            raise ValueError(f"cron entry {expression!r} names an unknown job {job_name!r}")
+        cron_jobs.append(
+            CronJob(
+                functions[job_name],
+                cron=expression,
+                unique=True,
+                timeout=saq_timeout(specs[job_name]),
+                retries=ONE_ATTEMPT,
+            )
+        )
+    return Worker(
+        WorkerRedisQueue(redis_client(redis_url), name=name),
+        functions=list(functions.items()),
+        cron_jobs=cron_jobs,
+        concurrency=concurrency,
+        startup=_without_context(startup) if startup else None,
+        shutdown=_without_context(shutdown) if shutdown else None,
+        dequeue_timeout=DEQUEUE_TIMEOUT_SECONDS,
+    )
+
+
+async def run_worker(
+    redis_url: str,
+    jobs: list[JobSpec],
+    *,
+    cron: Sequence[tuple[str, str]] = (),
+    concurrency: int = 10,
+    startup: LifecycleHook | None = None,
+    shutdown: LifecycleHook | None = None,
+    name: str = "payql",
+) -> None:
+    """Work until SIGINT/SIGTERM or cancellation. Jobs still running then are put back in the queue."""
+    worker = build_worker(
+        redis_url, jobs, cron=cron, concurrency=concurrency, startup=startup, shutdown=shutdown, name=name
+    )
+    await worker.queue.connect()
+    try:
+        await worker.start()
+    finally:
+        await worker.queue.disconnect()

@@ -1,0 +1,167 @@
+"""The emails PayQL sends, one template function per outbox `kind`.
+
+A template reads what it needs from the database and returns an `Email` (recipient, subject,
+plain text and an optional HTML alternative); `render` wraps it into a MIME message with a
+Message-ID derived from the outbox dedupe key, so every retry of one message carries the same id.
+
+To add a kind (payment failed, dunning, trial ending, dispute), write one function:
+
+    @template("payment_failed")
+    async def payment_failed(payload: Mapping[str, Any]) -> Email: ...
+
+A template raises `Undeliverable` when retrying cannot help (no recipient, the order is gone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+from uuid import UUID
+
+from db.models import Customer, LineItem, Order, Payment
+from domain.money import Money
+
+DEDUPE_KEY_HEADER = "X-PayQL-Dedupe-Key"
+MESSAGE_ID_DOMAIN = "outbox.payql"
+
+
+class Undeliverable(Exception):
+    """The message can never be sent as it stands; the dispatcher marks it DEAD with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+Template = Callable[[Mapping[str, Any]], Awaitable[Email]]
+
+TEMPLATES: dict[str, Template] = {}
+
+
+def template(kind: str) -> Callable[[Template], Template]:
+    """Register the template function for outbox messages of `kind`."""
+
+    def register(function: Template) -> Template:
+        if kind in TEMPLATES:
+            raise ValueError(f"a template for {kind!r} exists already")
+        TEMPLATES[kind] = function
+        return function
+
+    return register
+
+
+def message_id_for(dedupe_key: str) -> str:
+    """A Message-ID that is the same on every attempt of one outbox message."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:40]
+    return f"<{digest}@{MESSAGE_ID_DOMAIN}>"
+
+
+async def render(kind: str, dedupe_key: str, payload: Mapping[str, Any]) -> EmailMessage:
+    """The MIME message for one outbox message. From is left to the mailer."""
+    function = TEMPLATES.get(kind)
+    if function is None:
+        raise Undeliverable(f"no template for kind {kind!r}")
+    content = await function(payload)
+    message = EmailMessage()
+    try:
+        message["To"] = content.to
+    except (ValueError, IndexError) as exc:  # a malformed address; the email module says which
+        raise Undeliverable(f"invalid recipient address: {exc}") from exc
+    message["Subject"] = content.subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = message_id_for(dedupe_key)
+    message[DEDUPE_KEY_HEADER] = dedupe_key
+    message.set_content(content.text)
+    if content.html is not None:
+        message.add_alternative(content.html, subtype="html")
+    return message
+
+
+def money(amount: int, currency: str) -> str:
+    """'19.99 USD', '1500 JPY', '1.250 KWD': the currency's own exponent, never a float."""
+    return str(Money(amount, currency))
+
+
+async def recipient_of(customer_id: UUID) -> str:
+    customer = await Customer.get_or_none(id=customer_id)
+    email = (customer.email or "").strip() if customer else ""
+    if not email:
+        raise Undeliverable("no recipient")
+    return email
+
+
+def _uuid_from(payload: Mapping[str, Any], key: str) -> UUID:
+    try:
+        return UUID(str(payload[key]))
+    except (KeyError, ValueError) as exc:
+        raise Undeliverable(f"payload needs a valid {key!r}") from exc
+
+
+def _payment_reference(payment: Payment) -> str:
+    return f"{payment.gateway} {payment.gateway_reference or payment.id}"
+
+
+@template("receipt")
+async def receipt(payload: Mapping[str, Any]) -> Email:
+    """Payload {"order_id"} (and optionally "payment_id"): the order's lines, totals and payment."""
+    order = await Order.get_or_none(id=_uuid_from(payload, "order_id"))
+    if order is None:
+        raise Undeliverable("order not found")
+    to = await recipient_of(order.customer_id)
+    lines = await LineItem.filter(order_id=order.id).order_by("product_name", "id")
+    payments = Payment.filter(order_id=order.id)
+    if "payment_id" in payload:
+        payment = await payments.filter(id=_uuid_from(payload, "payment_id")).first()
+    else:
+        payment = await payments.filter(amount_captured__gt=0).order_by("-created_at").first()
+
+    total = money(order.total_amount, order.currency)
+    rows = [
+        (
+            str(line.quantity),
+            line.product_name,
+            money(line.unit_amount, line.currency),
+            money(line.total_amount, line.currency),
+        )
+        for line in lines
+    ]
+    text = [f"Thank you for your order {order.id}.", "", "Items:"]
+    text += [f"  {qty} x {name} at {unit} = {line_total}" for qty, name, unit, line_total in rows]
+    text += ["", f"Total: {total}"]
+    if payment is not None:
+        text.append(f"Paid: {money(payment.amount_captured, payment.currency)}")
+        text.append(f"Payment reference: {_payment_reference(payment)}")
+    text += ["", "Keep this email as your receipt."]
+
+    e = html.escape
+    cells = "".join(
+        f"<tr><td>{e(qty)}</td><td>{e(name)}</td><td>{e(unit)}</td><td>{e(line_total)}</td></tr>"
+        for qty, name, unit, line_total in rows
+    )
+    parts = [
+        f"<p>Thank you for your order <code>{e(str(order.id))}</code>.</p>",
+        "<table><thead><tr><th>Qty</th><th>Item</th><th>Unit price</th><th>Amount</th></tr></thead>",
+        f"<tbody>{cells}</tbody></table>",
+        f"<p><strong>Total: {e(total)}</strong></p>",
+    ]
+    if payment is not None:
+        parts.append(f"<p>Paid: {e(money(payment.amount_captured, payment.currency))}<br>")
+        parts.append(f"Payment reference: <code>{e(_payment_reference(payment))}</code></p>")
+    parts.append("<p>Keep this email as your receipt.</p>")
+
+    return Email(
+        to=to,
+        subject=f"Your receipt for order {str(order.id)[:8].upper()}",
+        text="\n".join(text) + "\n",
+        html="<html><body>" + "".join(parts) + "</body></html>\n",
+    )

@@ -1,0 +1,121 @@
+"""Test jobs that record their runs, and a saq worker running as a task in the test loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from saq import Status, Worker
+from saq.queue import Queue
+
+from jobs.queue import JobSpec
+from jobs.worker import build_worker
+
+NAME = "payql-test"
+
+# saq 0.26.4 writes with `setex` (job records, abort markers, worker stats), which redis-py 8.1
+# deprecates. Raised as an error, the warning breaks saq's own writes mid-job. Only that warning,
+# only from saq's Redis queue, is ignored; test modules apply it with `pytestmark`.
+SAQ_SETEX_DEPRECATION = pytest.mark.filterwarnings(
+    r"ignore:Call to deprecated setex\.:DeprecationWarning:saq\.queue\.redis"
+)
+
+
+@dataclass
+class Run:
+    job: str
+    kwargs: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+class Runs:
+    """Every run of the test jobs, in order."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+
+    def record(self, job: str, kwargs: dict[str, Any]) -> None:
+        self.runs.append(Run(job, kwargs))
+
+    def of(self, job: str, **match: Any) -> list[Run]:
+        return [run for run in self.runs if run.job == job and all(run.kwargs.get(k) == v for k, v in match.items())]
+
+    async def wait_for(self, job: str, count: int = 1, timeout: float = 30.0, **match: Any) -> list[Run]:
+        await wait_until(lambda: len(self.of(job, **match)) >= count, timeout)
+        return self.of(job, **match)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def wait_for_status(queue: Queue, key: str, status: Status, timeout: float = 30.0) -> None:
+    """Wait until saq's record of the job under `key` has `status`."""
+    seen: list[Status | None] = []
+
+    async def poll() -> None:
+        while True:
+            job = await queue.job(key)
+            seen.append(None if job is None else job.status)
+            if seen[-1] == status:
+                return
+            await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"job {key} is {seen[-1] if seen else None}, not {status}") from None
+
+
+def recording_specs(runs: Runs) -> list[JobSpec]:
+    """`record` records its kwargs; `slow` sleeps `seconds` first; `boom` records then raises;
+    `overrun` sleeps past its 1 s timeout."""
+
+    async def record(**kwargs: Any) -> None:
+        runs.record("record", kwargs)
+
+    async def slow(seconds: float, **kwargs: Any) -> None:
+        await asyncio.sleep(seconds)
+        runs.record("slow", kwargs)
+
+    async def boom(**kwargs: Any) -> None:
+        runs.record("boom", kwargs)
+        raise RuntimeError("boom")
+
+    async def overrun(**kwargs: Any) -> None:
+        runs.record("overrun", kwargs)
+        await asyncio.sleep(60)
+        runs.record("overrun-finished", kwargs)
+
+    return [
+        JobSpec("record", record),
+        JobSpec("slow", slow),
+        JobSpec("boom", boom),
+        JobSpec("overrun", overrun, timeout_seconds=1),
+    ]
+
+
+@asynccontextmanager
+async def running_worker(
+    redis_url: str, specs: list[JobSpec], *, concurrency: int = 10, cron: Sequence[tuple[str, str]] = ()
+) -> AsyncIterator[Worker[Any]]:
+    worker = build_worker(redis_url, specs, cron=cron, concurrency=concurrency, name=NAME)
+    worker.SIGNALS = []  # leave SIGINT and SIGTERM to pytest
+    await worker.queue.connect()
+    task = asyncio.create_task(worker.start(), name="saq-worker")
+    try:
+        yield worker
+        assert not task.done(), "the worker stopped on its own"
+    finally:
+        await worker.stop()
+        await asyncio.wait_for(task, 30)
+        await worker.queue.disconnect()

@@ -1,0 +1,175 @@
+"""The saq worker against a real Redis: the sweep guard, cron entries, a Redis restart, FLUSHALL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from saq import Job, Status
+from saq.queue.redis import RedisQueue
+from saq.utils import now
+
+from jobs.queue import JobSpec
+from jobs.saq_queue import SaqJobQueue, redis_client
+from jobs.worker import WorkerRedisQueue, build_worker
+from tests.jobs.conftest import RedisServer
+from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, recording_specs, running_worker, wait_for_status
+
+pytestmark = [SAQ_SETEX_DEPRECATION]
+
+
+@pytest.fixture
+def runs() -> Runs:
+    return Runs()
+
+
+@pytest.fixture
+def specs(runs: Runs) -> list[JobSpec]:
+    return recording_specs(runs)
+
+
+@pytest.fixture
+async def queue(redis_server: RedisServer, specs: list[JobSpec]) -> AsyncIterator[SaqJobQueue]:
+    queue = SaqJobQueue(redis_server.url, specs, name=NAME)
+    await queue.start()
+    yield queue
+    await queue.aclose()
+
+
+async def test_jobs_queued_before_the_worker_started_all_run_once(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs
+) -> None:
+    """The start-up sweep races the first dequeues; unguarded, some of these jobs are aborted,
+    cancelled mid-run or run twice. Each job outlives the worker's 1 s abort check."""
+    keys = [f"early:{n}" for n in range(30)]
+    for n, key in enumerate(keys):
+        await queue.enqueue("slow", key=key, seconds=1.5, n=n)
+    async with running_worker(redis_server.url, specs, concurrency=len(keys)):
+        await runs.wait_for("slow", count=len(keys), timeout=60)
+        for key in keys:
+            await wait_for_status(queue.saq_queue, key, Status.COMPLETE)
+    assert sorted(run.kwargs["n"] for run in runs.of("slow")) == list(range(len(keys)))
+    for job in await queue.saq_queue.jobs(keys):
+        assert job is not None
+        assert (job.status, job.error, job.attempts) == (Status.COMPLETE, None, 1)
+
+
+async def take_without_marking_active(queue: RedisQueue) -> None:
+    """A worker's first dequeue step: the job id moves to `active`, its record still says QUEUED."""
+    await queue.redis.lmove(queue.namespace("queued"), queue.namespace("active"), "LEFT", "RIGHT")
+
+
+async def release_sweep_lock(queue: RedisQueue) -> None:
+    """As if `lock` seconds had passed since the last sweep."""
+    await queue.redis.delete(queue.namespace("sweep"))
+
+
+async def test_plain_saq_sweep_aborts_a_job_being_taken(redis_server: RedisServer) -> None:
+    """The problem the guard exists for. Should this fail after a saq upgrade, saq no longer
+    sweeps a job mid-dequeue and `WorkerRedisQueue` may go."""
+    queue = RedisQueue(redis_client(redis_server.url), name=NAME)
+    try:
+        await queue.enqueue(Job("record", key="k", retries=1))
+        await take_without_marking_active(queue)
+        assert await queue.sweep(lock=60, abort=0.1) == [f"saq:job:{NAME}:k"]
+    finally:
+        await queue.disconnect()
+
+
+async def test_the_guarded_sweep_leaves_a_job_being_taken(redis_server: RedisServer) -> None:
+    queue = WorkerRedisQueue(redis_client(redis_server.url), name=NAME)
+    try:
+        await queue.enqueue(Job("record", key="k", retries=1))
+        await take_without_marking_active(queue)
+        assert await queue.sweep(lock=60, abort=0.1) == []
+        job = await queue.job("k")
+        assert job is not None
+        assert job.status == Status.QUEUED
+        assert job.error is None
+        await job.update(status=Status.ACTIVE, started=now())  # the worker's second step
+        await release_sweep_lock(queue)
+        assert await queue.sweep(lock=60, abort=0.1) == []
+        assert await queue.count("active") == 1
+        assert await queue.redis.exists(queue.namespace("sweep_suspects")) == 0
+    finally:
+        await queue.disconnect()
+
+
+async def test_the_guarded_sweep_requeues_a_job_abandoned_mid_dequeue(
+    redis_server: RedisServer, specs: list[JobSpec], runs: Runs
+) -> None:
+    """A worker died between its two dequeue steps: the next sweep but one puts the job back."""
+    queue = WorkerRedisQueue(redis_client(redis_server.url), name=NAME)
+    try:
+        await queue.enqueue(Job("record", key="k", kwargs={"n": 1}, retries=1))
+        await take_without_marking_active(queue)
+        assert await queue.sweep(lock=60, abort=0.1) == []
+        await release_sweep_lock(queue)
+        assert await queue.sweep(lock=60, abort=0.1) == [f"saq:job:{NAME}:k"]
+        assert (await queue.count("active"), await queue.count("queued")) == (0, 1)
+        await wait_for_status(queue, "k", Status.QUEUED)
+        async with running_worker(redis_server.url, specs):
+            await runs.wait_for("record", n=1)
+            await wait_for_status(queue, "k", Status.COMPLETE)
+    finally:
+        await queue.disconnect()
+
+
+async def test_a_cron_entry_runs_its_job(redis_server: RedisServer, specs: list[JobSpec], runs: Runs) -> None:
+    async with running_worker(redis_server.url, specs, cron=[("record", "* * * * * *")]) as worker:
+        await runs.wait_for("record", count=2, timeout=30)  # every second
+        job = await worker.queue.job("cron:record")
+        assert job is not None
+        assert (job.retries, job.timeout) == (1, 60)
+
+
+def test_a_cron_entry_naming_an_unknown_job_is_refused(redis_server: RedisServer, specs: list[JobSpec]) -> None:
+    with pytest.raises(ValueError, match="unknown job 'nope'"):
+        build_worker(redis_server.url, specs, cron=[("nope", "* * * * *")])
+
+
+async def test_after_a_redis_restart_enqueue_works_again(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs
+) -> None:
+    async with running_worker(redis_server.url, specs):
+        await queue.enqueue("record", key="before", n=1)
+        await runs.wait_for("record", n=1)
+
+        redis_server.stop()
+        await queue.enqueue("record", key="during", n=2)  # logged and dropped: the sweeper finds it
+
+        redis_server.start()  # same port, empty dataset
+        await queue.enqueue("record", key="after", n=3)
+        await runs.wait_for("record", n=3, timeout=60)
+    assert [run.kwargs["n"] for run in runs.of("record")] == [1, 3]
+
+
+async def test_a_dequeue_while_redis_is_down_pauses_and_finds_nothing(redis_server: RedisServer) -> None:
+    """saq starts a process task again as soon as one returns: raising here would spin a CPU."""
+    queue = WorkerRedisQueue(redis_client(redis_server.url), name=NAME)
+    try:
+        redis_server.stop()
+        assert await asyncio.wait_for(queue.dequeue(timeout=1), 30) is None
+        redis_server.start()
+        await queue.enqueue(Job("record", key="k", retries=1))
+        job = await asyncio.wait_for(queue.dequeue(timeout=1), 30)
+        assert job is not None
+        assert job.key == "k"
+    finally:
+        await queue.disconnect()
+
+
+async def test_flushall_loses_queued_jobs_and_the_same_key_can_be_queued_again(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs
+) -> None:
+    """Redis is not the truth: the sweeper re-enqueues, from the database, the work a flush lost."""
+    await queue.enqueue("record", key="outbox:9", n=1)
+    redis_server.flushall()
+    assert await queue.saq_queue.job("outbox:9") is None
+    await queue.enqueue("record", key="marker", n=2)
+    async with running_worker(redis_server.url, specs, concurrency=1):
+        await runs.wait_for("record", n=2)
+        assert runs.of("record", n=1) == []  # lost with the flush
+        await queue.enqueue("record", key="outbox:9", n=1)  # what the sweeper does
+        await runs.wait_for("record", n=1)

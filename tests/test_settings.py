@@ -1,0 +1,206 @@
+"""Settings from the environment: sane defaults, one clear error per bad variable, and production
+refuses development secrets, the sandbox gateway and SQLite."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from payql.settings import (
+    DEV_JWT_SECRET,
+    DEV_SANDBOX_WEBHOOK_SECRET,
+    Environment,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+
+VENDOR_ALIASES = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET")
+GOOD_SECRET = "k3y-" + "x" * 40
+POSTGRES_URL = "postgres://payql:pw@db.internal:5432/payql"
+
+
+@pytest.fixture(autouse=True)
+def empty_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("PAYQL_") or name.upper() in VENDOR_ALIASES:
+            monkeypatch.delenv(name)
+
+
+def production(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None:
+    """A production environment that is valid unless `overrides` break it (None unsets a variable)."""
+    values = {
+        "PAYQL_ENVIRONMENT": "production",
+        "PAYQL_JWT_SECRET": GOOD_SECRET,
+        "PAYQL_GATEWAYS": "stripe",
+        "PAYQL_DATABASE_URL": POSTGRES_URL,
+        "PAYQL_SMTP_HOST": "smtp.example.com",
+    } | overrides
+    for name, value in values.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+def settings_error(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    return str(caught.value)
+
+
+def test_defaults_work_with_no_environment() -> None:
+    settings = load_settings()
+    assert settings.environment is Environment.DEVELOPMENT
+    assert not settings.is_production
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8000
+    assert settings.database_url.startswith("sqlite://")
+    assert settings.redis_url is None
+    assert settings.gateways == ["sandbox"]
+    assert settings.cors_origins == ["http://localhost:5173", "http://127.0.0.1:5173"]
+    assert settings.jwt_secret is not None
+    assert settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+    assert settings.sandbox_webhook_secrets == [DEV_SANDBOX_WEBHOOK_SECRET]
+    assert settings.stripe_secret_key is None
+    assert settings.idempotency_ttl_seconds == 24 * 3600
+
+
+def test_values_come_from_payql_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYQL_PORT", "9100")
+    monkeypatch.setenv("PAYQL_REDIS_URL", "redis://cache:6379/2")
+    monkeypatch.setenv("PAYQL_IDEMPOTENCY_LEASE_SECONDS", "2.5")
+    settings = load_settings()
+    assert settings.port == 9100
+    assert settings.redis_url == "redis://cache:6379/2"
+    assert settings.idempotency_lease_seconds == 2.5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PAYQL_PORT", "abc"),
+        ("PAYQL_PORT", "0"),
+        ("PAYQL_PORT", "70000"),
+        ("PAYQL_ENVIRONMENT", "staging"),
+        ("PAYQL_IDEMPOTENCY_TTL_SECONDS", "5"),
+        ("PAYQL_IDEMPOTENCY_LEASE_SECONDS", "-1"),
+        ("PAYQL_GRAPHQL_MAX_DEPTH", "deep"),
+        ("PAYQL_GRAPHQL_MAX_TOKENS", "10"),
+    ],
+)
+def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    message = settings_error(monkeypatch, **{variable: value})
+    assert variable in message
+    assert message.count("PAYQL_") == 1, message
+
+
+def test_every_bad_variable_is_named_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, PAYQL_PORT="abc", PAYQL_GRAPHQL_MAX_ALIASES="0")
+    assert "PAYQL_PORT" in message
+    assert "PAYQL_GRAPHQL_MAX_ALIASES" in message
+
+
+def test_settings_error_does_not_chain_the_pydantic_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYQL_PORT", "abc")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_production_with_development_defaults_names_each_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(monkeypatch, PAYQL_ENVIRONMENT="production")
+    assert "PAYQL_JWT_SECRET" in message
+    assert "PAYQL_GATEWAYS" in message
+    assert "PAYQL_DATABASE_URL" in message
+    assert "PAYQL_SMTP_HOST" in message
+    assert DEV_JWT_SECRET not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"PAYQL_JWT_SECRET": DEV_JWT_SECRET}, "PAYQL_JWT_SECRET"),
+        ({"PAYQL_JWT_SECRET": "short-secret"}, "PAYQL_JWT_SECRET"),
+        ({"PAYQL_GATEWAYS": "stripe,sandbox"}, "PAYQL_GATEWAYS"),
+        ({"PAYQL_GATEWAYS": "sandbox"}, "PAYQL_GATEWAYS"),
+        ({"PAYQL_DATABASE_URL": "sqlite://data/payql.sqlite3"}, "PAYQL_DATABASE_URL"),
+        ({"PAYQL_DATABASE_URL": "sqlite://:memory:"}, "PAYQL_DATABASE_URL"),
+        ({"PAYQL_SMTP_HOST": None}, "PAYQL_SMTP_HOST"),
+    ],
+)
+def test_production_refuses_one_development_setting(
+    monkeypatch: pytest.MonkeyPatch, override: dict[str, str | None], variable: str
+) -> None:
+    production(monkeypatch, **override)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert variable in message
+    others = {"PAYQL_JWT_SECRET", "PAYQL_GATEWAYS", "PAYQL_DATABASE_URL", "PAYQL_SMTP_HOST"} - {variable}
+    assert not any(other in message for other in others), message
+
+
+def test_production_with_real_settings_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch)
+    settings = load_settings()
+    assert settings.is_production
+    assert settings.gateways == ["stripe"]
+
+
+def test_production_accepts_a_jwks_url_instead_of_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch)
+    monkeypatch.delenv("PAYQL_JWT_SECRET")
+    monkeypatch.setenv("PAYQL_JWT_JWKS_URL", "https://id.example/.well-known/jwks.json")
+    assert load_settings().is_production
+
+
+def test_production_is_checked_for_settings_built_in_code_too() -> None:
+    with pytest.raises(ValueError, match="PAYQL_GATEWAYS"):
+        Settings(
+            environment="production", jwt_secret=GOOD_SECRET, database_url=POSTGRES_URL, smtp_host="smtp.example.com"
+        )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://a.example,https://b.example", ["https://a.example", "https://b.example"]),
+        (" https://a.example , https://b.example ,, ", ["https://a.example", "https://b.example"]),
+        ("https://only.example", ["https://only.example"]),
+        ("", []),
+    ],
+)
+def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch, raw: str, expected: list[str]) -> None:
+    monkeypatch.setenv("PAYQL_CORS_ORIGINS", raw)
+    assert load_settings().cors_origins == expected
+
+
+def test_other_list_settings_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYQL_GATEWAYS", "stripe, paypal")
+    monkeypatch.setenv("PAYQL_SANDBOX_WEBHOOK_SECRETS", "whsec_new,whsec_old")
+    settings = load_settings()
+    assert settings.gateways == ["stripe", "paypal"]
+    assert settings.sandbox_webhook_secrets == ["whsec_new", "whsec_old"]
+
+
+def test_stripe_secret_key_accepts_the_vendor_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_vendor_name")
+    monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "pk_test_vendor_name")
+    settings = load_settings()
+    assert settings.stripe_secret_key is not None
+    assert settings.stripe_secret_key.get_secret_value() == "sk_test_vendor_name"
+    assert settings.stripe_publishable_key == "pk_test_vendor_name"
+    assert "sk_test_vendor_name" not in repr(settings)
+
+
+def test_the_payql_name_wins_over_the_vendor_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_vendor_name")
+    monkeypatch.setenv("PAYQL_STRIPE_SECRET_KEY", "sk_test_payql_name")
+    settings = load_settings()
+    assert settings.stripe_secret_key is not None
+    assert settings.stripe_secret_key.get_secret_value() == "sk_test_payql_name"

@@ -1,0 +1,75 @@
+"""`POST /webhooks/{gateway}`: read the raw body (bounded), verify it with the gateway's adapter,
+store it once, answer 2xx, and queue its processing.
+
+A forged, stale or malformed delivery gets a 4xx and is neither stored nor applied; the reason is
+logged for operators and never sent back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateways.errors import WebhookRejected
+from gateways.registry import GatewayRegistry, UnknownGateway
+from gateways.types import WebhookDelivery
+from webhooks.store import store_delivery
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 512 * 1024
+
+OnStored = Callable[[int], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def webhook_routes(gateways: Callable[[], GatewayRegistry], on_stored: Callable[[], OnStored]) -> list[Route]:
+    async def receive(request: Request) -> JSONResponse:
+        name = request.path_params["gateway"]
+        try:
+            gateway = gateways().get(name)
+        except UnknownGateway:
+            return JSONResponse({"error": "unknown gateway"}, status_code=404)
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return JSONResponse({"error": "payload too large"}, status_code=413)
+        except ClientDisconnect:
+            return JSONResponse({"error": "incomplete body"}, status_code=400)
+        delivery = WebhookDelivery(
+            headers={k.lower(): v for k, v in request.headers.items()}, body=body, received_at=int(time.time())
+        )
+        source_ip = request.client.host if request.client else None
+        try:
+            event = await gateway.verify_webhook(delivery)
+        except WebhookRejected as rejected:
+            logger.warning("webhook rejected for %s from %s: %s", name, source_ip, rejected.reason)
+            return JSONResponse({"error": "rejected"}, status_code=400)
+        row, created = await store_delivery(name, event, delivery, source_ip)
+        if created:
+            await on_stored()(row.id)
+        return JSONResponse({"received": True, "duplicate": not created})
+
+    return [Route("/webhooks/{gateway}", receive, methods=["POST"])]

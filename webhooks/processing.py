@@ -1,0 +1,104 @@
+"""Applying a stored webhook event: interpret it with its gateway, re-read what may be stale, and
+drive the same transitions the resolvers use, idempotently by event id.
+
+A failure is recorded on the event with its traceback and retried with backoff; after the last
+attempt the event is dead until an operator replays it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from db import transitions
+from db.models import EventSource, Payment, WebhookEvent, WebhookStatus
+from db.transitions import Actor
+from db.unit_of_work import unit_of_work
+from gateways.base import PaymentGateway
+from gateways.registry import GatewayRegistry
+from gateways.types import EventIgnored, PaymentObserved, PaymentResult, RefundObserved, VerifiedEvent
+from resolvers.charging import update_from_result
+from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_failed
+
+logger = logging.getLogger(__name__)
+
+ScheduleRetry = Callable[[int, float], Awaitable[None]]
+
+
+class UnknownPayment(LookupError):
+    """The event names a payment we never created (another integration on the same account)."""
+
+
+async def process_webhook_event(
+    event_row_id: int, *, gateways: GatewayRegistry, policy: RetryPolicy, schedule_retry: ScheduleRetry
+) -> None:
+    row = await claim_for_processing(event_row_id, policy)
+    if row is None:
+        return
+    try:
+        applied = await apply_event(row, gateways.get(row.gateway))
+    except Exception as error:
+        delay = await mark_failed(row, error, policy)
+        logger.warning(
+            "webhook event %s (%s %s) failed on attempt %d%s",
+            row.id,
+            row.gateway,
+            row.event_type,
+            row.attempts,
+            "" if delay is None else f"; retrying in {delay:.1f}s",
+        )
+        if delay is not None:
+            await schedule_retry(row.id, delay)
+        return
+    await mark_done(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
+
+
+async def apply_event(row: WebhookEvent, gateway: PaymentGateway) -> bool:
+    """Apply every effect of the event; False when there was nothing to apply."""
+    payload = json.loads(row.body)
+    event = VerifiedEvent(row.event_id, row.event_type, int(payload.get("created", 0)), payload)
+    applied = False
+    for effect in gateway.interpret_event(event):
+        if isinstance(effect, EventIgnored):
+            continue
+        if isinstance(effect, PaymentObserved):
+            await _apply_payment(row, gateway, effect)
+            applied = True
+        elif isinstance(effect, RefundObserved):
+            # Refund entities arrive with the refunds issue; the payment's own event carries the amount.
+            applied = True
+    return applied
+
+
+async def _find_payment(gateway: str, result: PaymentResult) -> Payment:
+    if result.payql_payment_id:
+        payment = await Payment.get_or_none(id=result.payql_payment_id, gateway=gateway)
+        if payment is not None:
+            return payment
+    payment = await Payment.get_or_none(gateway=gateway, gateway_reference=result.reference)
+    if payment is None:
+        raise UnknownPayment(f"no {gateway} payment {result.reference}")
+    return payment
+
+
+async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved) -> None:
+    try:
+        payment = await _find_payment(row.gateway, effect.result)
+    except UnknownPayment:
+        logger.info("webhook event %s is about a payment PayQL did not create; ignored", row.id)
+        return
+    # An event's copy of the object can be older than the truth (events arrive out of order), so
+    # the gateway is asked again; the answer, not the event, is applied.
+    result = await gateway.retrieve(effect.result.reference) if effect.stale_possible else effect.result
+    async with unit_of_work() as uow:
+        order, locked = await transitions.lock_payment(payment.id, uow)
+        await transitions.apply_payment_update(
+            order,
+            locked,
+            update_from_result(result),
+            source=EventSource.WEBHOOK,
+            actor=Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}"),
+            dedupe_key=f"webhook:{row.event_id}",
+            uow=uow,
+        )

@@ -1,0 +1,118 @@
+"""Storing verified deliveries exactly once, and moving stored events through their own lifecycle.
+
+The webhook_events table is the truth: a job only carries a row id, and the sweeper finds any row
+whose job was lost.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from db.models import WebhookEvent, WebhookStatus
+from gateways.types import VerifiedEvent, WebhookDelivery
+
+# Never keep credentials that a proxy may have forwarded with the delivery.
+_DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+FINAL_STATUSES = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED, WebhookStatus.DEAD})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay_seconds: float = 5.0
+    max_delay_seconds: float = 3600.0
+    # How long one processing attempt may hold an event before the sweeper may take it again.
+    lease_seconds: float = 120.0
+
+    def delay_after(self, attempts: int) -> float:
+        """Exponential backoff with full jitter, so retries of many events do not arrive together."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def store_delivery(
+    gateway: str, event: VerifiedEvent, delivery: WebhookDelivery, source_ip: str | None
+) -> tuple[WebhookEvent, bool]:
+    """Insert the delivery once; a duplicate returns the row already stored and False."""
+    headers = {k: v for k, v in delivery.headers.items() if k not in _DROPPED_HEADERS}
+    try:
+        async with in_transaction():
+            row = await WebhookEvent.create(
+                gateway=gateway,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                headers=headers,
+                body=delivery.body.decode("utf-8"),
+                source_ip=source_ip,
+            )
+        return row, True
+    except IntegrityError:
+        existing = await WebhookEvent.get(gateway=gateway, event_id=event.event_id)
+        return existing, False
+
+
+async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> WebhookEvent | None:
+    """Take the event for one attempt, or None if it is final or another attempt holds it."""
+    async with in_transaction() as connection:
+        row = await WebhookEvent.filter(id=event_row_id).using_db(connection).select_for_update().first()
+        if row is None or row.status in FINAL_STATUSES:
+            return None
+        current = now()
+        if row.next_attempt_at is not None and row.next_attempt_at > current:
+            return None
+        row.attempts += 1
+        row.next_attempt_at = current + timedelta(seconds=policy.lease_seconds)
+        await row.save(using_db=connection, update_fields=["attempts", "next_attempt_at"])
+        return row
+
+
+async def mark_done(row: WebhookEvent, status: WebhookStatus) -> None:
+    await WebhookEvent.filter(id=row.id).update(
+        status=status, processed_at=now(), next_attempt_at=None, last_error=None
+    )
+
+
+async def mark_failed(row: WebhookEvent, error: BaseException, policy: RetryPolicy) -> float | None:
+    """Record the failure with its traceback; returns the retry delay, or None once it is dead."""
+    detail = "".join(traceback.format_exception(error))[-8000:]
+    if row.attempts >= policy.max_attempts:
+        await WebhookEvent.filter(id=row.id).update(status=WebhookStatus.DEAD, next_attempt_at=None, last_error=detail)
+        return None
+    delay = policy.delay_after(row.attempts)
+    await WebhookEvent.filter(id=row.id).update(
+        status=WebhookStatus.FAILED, next_attempt_at=now() + timedelta(seconds=delay), last_error=detail
+    )
+    return delay
+
+
+async def reset_for_replay(event_row_id: int) -> bool:
+    """An operator's replay: the event starts a fresh series of attempts. False if unknown."""
+    updated = await WebhookEvent.filter(id=event_row_id).update(
+        status=WebhookStatus.RECEIVED, attempts=0, next_attempt_at=None, processed_at=None
+    )
+    return updated == 1
+
+
+async def due_event_ids(grace_seconds: float, limit: int = 500) -> list[int]:
+    """Events whose job may have been lost: received a while ago and unprocessed, failed and due,
+    or held by an attempt whose lease ran out."""
+    current = now()
+    received_before = current - timedelta(seconds=grace_seconds)
+    rows = (
+        await WebhookEvent.filter(status__in=[WebhookStatus.RECEIVED, WebhookStatus.FAILED])
+        .filter(received_at__lte=received_before)
+        .order_by("id")
+        .limit(limit)
+        .values_list("id", "next_attempt_at")
+    )
+    return [row_id for row_id, next_at in rows if next_at is None or next_at <= current]
