@@ -36,11 +36,15 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     P.CANCELED: frozenset(),
 }
 
+_REFUNDED = (O.PARTIALLY_REFUNDED, O.REFUNDED)
+
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    O.PENDING: frozenset({O.REQUIRES_ACTION, O.PROCESSING, O.AUTHORIZED, O.PAID, O.CANCELED}),
-    O.REQUIRES_ACTION: frozenset({O.PENDING, O.PROCESSING, O.AUTHORIZED, O.PAID, O.CANCELED}),
-    O.PROCESSING: frozenset({O.PENDING, O.REQUIRES_ACTION, O.AUTHORIZED, O.PAID, O.CANCELED}),
-    O.AUTHORIZED: frozenset({O.PENDING, O.PAID, O.CANCELED}),
+    # We may learn of a capture and its refund together (events out of order, a reconciliation
+    # read), so an unpaid order can go straight to (partially) refunded.
+    O.PENDING: frozenset({O.REQUIRES_ACTION, O.PROCESSING, O.AUTHORIZED, O.PAID, *_REFUNDED, O.CANCELED}),
+    O.REQUIRES_ACTION: frozenset({O.PENDING, O.PROCESSING, O.AUTHORIZED, O.PAID, *_REFUNDED, O.CANCELED}),
+    O.PROCESSING: frozenset({O.PENDING, O.REQUIRES_ACTION, O.AUTHORIZED, O.PAID, *_REFUNDED, O.CANCELED}),
+    O.AUTHORIZED: frozenset({O.PENDING, O.PAID, *_REFUNDED, O.CANCELED}),
     O.PAID: frozenset({O.PARTIALLY_REFUNDED, O.REFUNDED, O.DISPUTED}),
     O.PARTIALLY_REFUNDED: frozenset({O.REFUNDED, O.DISPUTED}),
     O.REFUNDED: frozenset({O.DISPUTED}),

@@ -24,6 +24,7 @@ from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
 from payql.settings import Settings
 from payql.wiring import Services, build_sandbox, build_services
+from resolvers import fault_points
 from schema.assembly import build_schema
 from webhooks.endpoint import webhook_routes
 
@@ -48,6 +49,8 @@ def create_app(settings: Settings) -> Starlette:
         max_tokens=settings.graphql_max_tokens,
         introspection=not settings.is_production,
     )
+    if settings.fault_point and not settings.is_production:
+        fault_points.arm(settings.fault_point, settings.fault_marker_path)
     sandbox = build_sandbox(settings)
     state: dict[str, Services] = {}
 

@@ -120,6 +120,9 @@ def worker() -> None:
         typer.echo("payql worker needs PAYQL_REDIS_URL; the embedded default runs jobs inside `payql serve`", err=True)
         raise typer.Exit(2)
     from jobs.worker import run_worker
+    from payql.logging_setup import configure_logging
+
+    configure_logging(settings.log_level)
 
     async def run(services: Services) -> None:
         await run_worker(

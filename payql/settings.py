@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     mail_sender: str = "PayQL <payments@localhost>"
     mailbox_path: Path = Path("data/mailbox")
 
+    # Crash tests only: freeze the process at this named point (see resolvers/fault_points.py).
+    fault_point: str | None = None
+    fault_marker_path: Path = Path("data/fault-point-reached")
+
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"
@@ -110,6 +114,8 @@ class Settings(BaseSettings):
             problems.append("PAYQL_GATEWAYS: the sandbox gateway is for development only")
         if self.database_url.startswith("sqlite"):
             problems.append("PAYQL_DATABASE_URL: production needs PostgreSQL")
+        if self.fault_point is not None:
+            problems.append("PAYQL_FAULT_POINT: crash-test fault points are for development only")
         if self.smtp_host is None:
             problems.append("PAYQL_SMTP_HOST: production sends email through SMTP")
         if problems:

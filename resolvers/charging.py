@@ -32,6 +32,7 @@ from gateways.errors import (
 )
 from gateways.registry import UnknownGateway
 from gateways.types import ChargeRequest, PaymentResult
+from resolvers import fault_points
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.outcome import Disposition, Outcome, UserErrorData
@@ -112,6 +113,7 @@ def update_from_result(result: PaymentResult) -> PaymentUpdate:
         gateway_reference=result.reference,
         amount_authorized=result.amount_authorized,
         amount_captured=result.amount_captured,
+        amount_refunded=result.amount_refunded,
         next_action=next_action,
         decline_code=result.decline_code,
         failure_message=result.decline_message,
@@ -185,6 +187,8 @@ async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, 
         outcome.disposition = Disposition.RELEASE
         return outcome
 
+    # The gateway has the money and we have not recorded it yet: where a crash hurts most.
+    fault_points.reach("after_gateway_charge")
     updated = await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
     outcome.next_action = updated.next_action
     return outcome

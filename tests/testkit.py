@@ -117,7 +117,7 @@ async def settle(services: Services, timeout: float = 20.0) -> None:
                 busy = 0
             else:
                 assert isinstance(services.queue, SaqJobQueue)
-                busy = await services.queue.saq_queue.count("queued") + await services.queue.saq_queue.count("active")
+                busy = await services.queue.saq_queue.count("incomplete")
             if not busy and (services.deliverer is None or not services.deliverer.status()["pending"]):
                 return
             await asyncio.sleep(0.05)

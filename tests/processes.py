@@ -1,0 +1,68 @@
+"""Running PayQL as real subprocesses (`payql serve`, `payql worker`, CLI commands) for tests
+that kill, restart or inspect a server from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+PAYQL = str(Path(sys.executable).parent / "payql")
+
+
+def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([PAYQL, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"payql {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class PayQLProcess:
+    """One `payql <command>` subprocess whose output goes to a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([PAYQL, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    async def wait_healthy(self, base_url: str, timeout: float = 60) -> None:
+        async def poll() -> None:
+            async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
+                while True:
+                    assert self.process is not None and self.process.poll() is None, self.log()
+                    try:
+                        if (await client.get("/readyz")).status_code == 200:
+                            return
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(poll(), timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook, no flush, no goodbye."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
