@@ -1,0 +1,27 @@
+# PayQL production image: `payql migrate` then `payql serve`; run `payql worker` from the same image.
+FROM python:3.11-slim AS build
+ENV UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/app/.venv UV_COMPILE_BYTECODE=1
+RUN pip install --no-cache-dir "uv==0.13.8"
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY domain ./domain
+COPY gateways ./gateways
+COPY db ./db
+COPY resolvers ./resolvers
+COPY schema ./schema
+COPY webhooks ./webhooks
+COPY jobs ./jobs
+COPY notifications ./notifications
+COPY payql ./payql
+RUN uv sync --frozen --no-dev
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 payql
+WORKDIR /app
+COPY --from=build /app /app
+ENV PATH="/app/.venv/bin:$PATH" PAYQL_ENVIRONMENT=production PAYQL_HOST=0.0.0.0 PAYQL_PORT=8000
+USER payql
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
+CMD ["sh", "-c", "payql migrate && payql serve"]
