@@ -151,7 +151,11 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "settings"
-            variable = f"PAYQL_{field.upper()}" if field != "settings" else "PAYQL_* settings"
-            lines.append(f"{variable}: {error['msg']}")
+            field = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if field:
+                lines.append(f"PAYQL_{field.upper()}: {message}")
+            else:
+                # Cross-field checks already name their variables, one problem per "; ".
+                lines.extend(message.split("; "))
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

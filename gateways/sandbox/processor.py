@@ -1,8 +1,11 @@
 """`SandboxProcessor`: an in-process payment processor with its own state, modelled on Stripe.
 
 Every operation runs under one asyncio.Lock and commits all its changes (objects, idempotency record,
-events) as one unit, written through to the state file before it answers. Nothing here may block the
-event loop, keep a card number or CVC, or let an event listener's failure undo a committed change.
+events) as one unit, written through to the state file before it answers. Several processes may share
+one state file (`payql serve` and `payql worker`): each operation first catches up with what the
+others committed, and a changing one holds the file's write lock throughout (see `state.py`). Nothing
+here may block the event loop, keep a card number or CVC, or let an event listener's failure undo a
+committed change.
 """
 
 from __future__ import annotations
@@ -62,8 +65,11 @@ class SandboxProcessor:
     """The sandbox processor. Amounts are `int` minor units; currencies are upper-case ISO-4217 codes.
 
     With `state_path`, state is loaded on `open()` (or the first call) and written through on every
-    change; without it, state lives in memory only. `on_event` is awaited with each Stripe-shaped event
-    after the call that caused it committed; like Stripe's, events may arrive out of order.
+    change, and what other processes sharing the file commit is read before every call; without it,
+    state lives in memory only. `on_event` is awaited with each Stripe-shaped event after the call that
+    caused it committed; like Stripe's, events may arrive out of order. Events committed by another
+    process sharing the file reach `on_event` after the first call (or `refresh()`) that sees them;
+    those already in the file when it is first read do not (`unacknowledged_events` lists them).
     """
 
     def __init__(self, *, clock: SandboxClock | None = None, state_path: Path | None = None) -> None:
@@ -75,10 +81,19 @@ class SandboxProcessor:
 
     # -- lifecycle and test controls ---------------------------------------------------------------
 
+    @property
+    def state_path(self) -> Path | None:
+        """The state file (which other processes may share), or None when state lives in memory only."""
+        return self._state.path
+
     async def open(self) -> None:
         """Load the state file now rather than on the first call."""
-        async with self._lock:
-            await self._state.ensure_loaded(self.clock)
+        await self._transact(_read_nothing, writes=False)
+
+    async def refresh(self) -> None:
+        """Catch up with what other processes sharing the state file committed, passing their events
+        to `on_event` (every other call does this too; a webhook deliverer calls this when idle)."""
+        await self._transact(_read_nothing, writes=False)
 
     async def aclose(self) -> None:
         """Close the state file; a later call opens it again."""
@@ -98,11 +113,13 @@ class SandboxProcessor:
             raise TypeError("seconds must be an int")
         if seconds < 0:
             raise ValueError("the sandbox clock only moves forward")
-        async with self._lock:
-            await self._state.ensure_loaded(self.clock)
-            # Saved first: should we be cancelled mid-write, the file runs ahead of memory, never behind.
-            await self._state.save_clock_offset(self.clock.offset + seconds)
-            return self.clock.advance(seconds)
+
+        def advance(changes: Changes) -> None:
+            # From the offset as the file has it now: another process may have moved the clock too.
+            changes.clock_offset = self.clock.offset + seconds
+
+        await self._transact(advance, writes=True)
+        return self.clock.now()
 
     # -- payment intents ---------------------------------------------------------------------------
 
@@ -164,7 +181,7 @@ class SandboxProcessor:
         )
 
     async def retrieve(self, payment_intent_id: str) -> SandboxPaymentIntent:
-        return await self._call(lambda _changes: self._intent(payment_intent_id))
+        return await self._call(lambda _changes: self._intent(payment_intent_id), writes=False)
 
     async def list_payment_intents(self, created_gte: int | None = None) -> list[SandboxPaymentIntent]:
         """Every payment intent (or those created at or after `created_gte`), oldest first."""
@@ -174,7 +191,7 @@ class SandboxProcessor:
             chosen = [i for i in intents if created_gte is None or i.created >= created_gte]
             return sorted(chosen, key=lambda intent: intent.created)
 
-        return await self._call(select)
+        return await self._call(select, writes=False)
 
     async def capture(
         self,
@@ -320,42 +337,52 @@ class SandboxProcessor:
             events = self._state.events
             return [copy.deepcopy(e) for e in events if created_gte is None or _created(e) >= created_gte]
 
-        return await self._call(select)
+        return await self._call(select, writes=False)
 
     async def unacknowledged_events(self) -> list[JsonDict]:
-        """Events no webhook endpoint has acknowledged yet, in commit order (what a deliverer resends)."""
-        async with self._lock:
-            await self._state.ensure_loaded(self.clock)
-            return copy.deepcopy(self._state.unacknowledged_events())
+        """Events no webhook endpoint has acknowledged yet, in commit order (what a deliverer resends).
+
+        With a shared state file this includes events other processes committed.
+        """
+        return await self._transact(lambda _changes: copy.deepcopy(self._state.unacknowledged_events()), writes=False)
 
     async def acknowledge_events(self, event_ids: Sequence[str]) -> None:
         """Mark events as delivered, durably; a webhook deliverer's bookkeeping, never hit by armed faults."""
-        async with self._lock:
-            await self._state.ensure_loaded(self.clock)
-            await self._state.acknowledge(list(event_ids))
+        ids = list(dict.fromkeys(event_ids))
+
+        def acknowledge(changes: Changes) -> None:
+            changes.acknowledged = [event_id for event_id in ids if event_id not in self._state.acknowledged]
+
+        if ids:
+            await self._transact(acknowledge, writes=True)
 
     # -- machinery ---------------------------------------------------------------------------------
 
-    async def _call(self, operation: Callable[[Changes], _T]) -> _T:
-        """Run one operation: the armed fault, the operation, then one commit of all it changed."""
+    async def _call(self, operation: Callable[[Changes], _T], *, writes: bool = True) -> _T:
+        """Run one operation: the armed fault, the operation, then one commit of all it changed.
+
+        `writes=False` marks an operation that only reads: it does not take the state file's write lock.
+        """
         async with self._lock:
-            await self._state.ensure_loaded(self.clock)
             fault = self._faults.take()
             if fault is FaultMode.UNAVAILABLE:
                 raise SandboxUnavailable("The sandbox processor is unavailable (armed fault).")
-            changes = Changes(now=self.clock.now())
-            outcome: _T | SandboxError
-            try:
-                outcome = operation(changes)
-            except SandboxError as exc:
-                outcome = exc
-            await self._state.commit(changes)
-        await self._deliver(changes.events)
+            outcome = await self._state.run(self.clock, operation, writes=writes)
+        await self._deliver([*outcome.discovered, *outcome.changes.events])
         if fault is FaultMode.TIMEOUT:
             raise SandboxTimeout("The sandbox processor did not answer in time (armed fault).")
-        if isinstance(outcome, SandboxError):
-            raise outcome
-        return outcome
+        if isinstance(outcome.result, SandboxError):
+            raise outcome.result
+        return outcome.result
+
+    async def _transact(self, operation: Callable[[Changes], _T], *, writes: bool) -> _T:
+        """Like `_call`, without the armed faults (bookkeeping and test controls are never hit)."""
+        async with self._lock:
+            outcome = await self._state.run(self.clock, operation, writes=writes)
+        await self._deliver([*outcome.discovered, *outcome.changes.events])
+        if isinstance(outcome.result, SandboxError):
+            raise outcome.result
+        return outcome.result
 
     def _idempotent(
         self,
@@ -417,6 +444,10 @@ class SandboxProcessor:
             # Not echoed: a client that sends a card number here by mistake must not find it in logs.
             raise SandboxInvalidRequest("No such PaymentMethod.", code="resource_missing")
         return behaviour
+
+
+def _read_nothing(_changes: Changes) -> None:
+    return None
 
 
 def _authorized(intent: SandboxPaymentIntent) -> tuple[SandboxPaymentIntent, str]:

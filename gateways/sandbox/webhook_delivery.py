@@ -9,6 +9,11 @@ Durability: an event counts as delivered once the endpoint answered 2xx, and the
 that in its state file (`acknowledge_events`). `start()` queues every event not yet acknowledged, so a
 server killed mid-delivery (even with SIGKILL) sends its webhooks after the restart; one that gave up
 after `max_attempts` is also tried again then. `switches` make deliveries misbehave on purpose (tests).
+
+One deliverer per state file: when another process shares the file (`payql worker`), the events it
+commits reach this deliverer through the processor's `on_event` at this process's next processor
+call, or at the latest after `poll_interval` seconds (`processor.refresh()`, one cheap query when
+nothing changed).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ class WebhookDeliverer:
         base_delay: float = 0.2,
         max_delay: float = 30.0,
         request_timeout: float = 10.0,
+        poll_interval: float = 1.0,
     ) -> None:
         if not signing_secret:
             raise ValueError("signing_secret must not be empty")
@@ -64,6 +70,8 @@ class WebhookDeliverer:
             raise ValueError("max_attempts must be >= 1")
         if base_delay < 0 or max_delay < base_delay:
             raise ValueError("delays must satisfy 0 <= base_delay <= max_delay")
+        if not poll_interval > 0:
+            raise ValueError("poll_interval must be > 0")
         self.processor = processor
         self.endpoint_url = endpoint_url
         self.switches = WebhookSwitches(self._flush_held)
@@ -74,7 +82,9 @@ class WebhookDeliverer:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._request_timeout = request_timeout
+        self._poll_interval = poll_interval
         self._worker: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -99,6 +109,8 @@ class WebhookDeliverer:
         # Listening first, then reading the backlog: an event in between is offered twice, taken once.
         self.processor.on_event = self._on_event
         self._worker = asyncio.create_task(self._run(), name="sandbox-webhook-deliverer")
+        if self.processor.state_path is not None:  # another process may commit events to the file
+            self._poller = asyncio.create_task(self._poll(), name="sandbox-webhook-poller")
         try:
             backlog = await self.processor.unacknowledged_events()
         except BaseException:
@@ -111,11 +123,11 @@ class WebhookDeliverer:
         """Stop listening and sending; what was not acknowledged is sent after the next `start()`."""
         if self.processor.on_event == self._on_event:
             self.processor.on_event = None
-        tasks = [*self._timers, *([self._worker] if self._worker is not None else [])]
+        tasks = [*self._timers, *(task for task in (self._worker, self._poller) if task is not None)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._worker = None
+        self._worker = self._poller = None
         if self._http is not None and self._given_http is None:
             await self._http.aclose()
         self._http = None
@@ -178,6 +190,17 @@ class WebhookDeliverer:
         held, self._held = self._held, []
         for delivery in reversed(held) if reverse else held:
             self._queue.put_nowait(delivery)
+
+    async def _poll(self) -> None:
+        """Catch up with the state file now and then: the processor passes others' events to `_on_event`."""
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            try:
+                await self.processor.refresh()
+            except SandboxError as exc:
+                _log.warning("sandbox webhook: the state file could not be read for new events: %s", exc.message)
+            except Exception:
+                _log.exception("sandbox webhook: looking for new events failed")
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
