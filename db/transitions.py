@@ -46,8 +46,9 @@ ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     O.PROCESSING: frozenset({O.PENDING, O.REQUIRES_ACTION, O.AUTHORIZED, O.PAID, *_REFUNDED, O.CANCELED}),
     O.AUTHORIZED: frozenset({O.PENDING, O.PAID, *_REFUNDED, O.CANCELED}),
     O.PAID: frozenset({O.PARTIALLY_REFUNDED, O.REFUNDED, O.DISPUTED}),
-    O.PARTIALLY_REFUNDED: frozenset({O.REFUNDED, O.DISPUTED}),
-    O.REFUNDED: frozenset({O.DISPUTED}),
+    # A refund that fails after succeeding gives the money back to the order: back one step.
+    O.PARTIALLY_REFUNDED: frozenset({O.PAID, O.REFUNDED, O.DISPUTED}),
+    O.REFUNDED: frozenset({O.PAID, O.PARTIALLY_REFUNDED, O.DISPUTED}),
     O.DISPUTED: frozenset({O.PAID, O.PARTIALLY_REFUNDED, O.REFUNDED}),
     O.CANCELED: frozenset(),
 }
@@ -257,6 +258,11 @@ async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bo
 def _fact_key(before: PaymentStatus, update: PaymentUpdate) -> str:
     amounts = f"{update.amount_authorized or 0}:{update.amount_captured or 0}:{update.amount_refunded or 0}"
     return f"fact:{before}>{update.status}:{amounts}"
+
+
+async def sync_order_status(order: Order, actor: Actor, uow: UnitOfWork) -> None:
+    """Re-derive a locked order's status after its payments' amounts changed (refunds)."""
+    await _sync_order_status(order, actor, uow)
 
 
 def derive_order_status(order: Order, payments: list[Payment]) -> OrderStatus:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from db.idempotency import purge_expired
 from gateways.registry import GatewayRegistry
 from jobs.queue import JobQueue, JobSpec
 from jobs.reconcile import reconcile
@@ -54,6 +55,7 @@ class JobContext:
         await dispatch_outbox_message(message_id, mailer=self.mailer, max_attempts=self.schedule.outbox_max_attempts)
 
     async def sweep(self) -> None:
+        await purge_expired()
         await sweep_once(
             self.require_queue(),
             webhook_grace_seconds=self.schedule.sweep_grace_seconds,

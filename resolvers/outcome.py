@@ -42,6 +42,7 @@ class Disposition(StrEnum):
 class Outcome:
     order_id: UUID | None = None
     payment_id: UUID | None = None
+    refund_id: UUID | None = None
     next_action: dict[str, Any] | None = None
     errors: list[UserErrorData] = field(default_factory=list)
     disposition: Disposition = Disposition.COMPLETE
@@ -54,6 +55,7 @@ class Outcome:
         return {
             "order_id": str(self.order_id) if self.order_id else None,
             "payment_id": str(self.payment_id) if self.payment_id else None,
+            "refund_id": str(self.refund_id) if self.refund_id else None,
             "next_action": self.next_action,
             "errors": [asdict(error) for error in self.errors],
         }
@@ -63,6 +65,7 @@ class Outcome:
         return cls(
             order_id=UUID(data["order_id"]) if data.get("order_id") else None,
             payment_id=UUID(data["payment_id"]) if data.get("payment_id") else None,
+            refund_id=UUID(data["refund_id"]) if data.get("refund_id") else None,
             next_action=data.get("next_action"),
             errors=[UserErrorData(ErrorCode(e["code"]), e["message"], e.get("field")) for e in data.get("errors", [])],
         )

@@ -52,3 +52,20 @@ class CancelPaymentInput:
 @strawberry.input
 class CompletePaymentInput:
     payment_id: strawberry.ID
+
+
+@strawberry.input
+class RefundPaymentInput:
+    payment_id: strawberry.ID
+    amount: MinorUnits | None = strawberry.field(
+        default=None, description="Minor units to refund; all that is left of the capture when omitted."
+    )
+    reason: str = ""
+    idempotency_key: str
+
+
+@strawberry.input
+class CancelOrderInput:
+    order_id: strawberry.ID
+    reason: str = ""
+    idempotency_key: str

@@ -5,18 +5,20 @@ from __future__ import annotations
 import strawberry
 
 from domain.statuses import CaptureMethod
-from resolvers import payments
+from resolvers import payments, refunds
 from resolvers.charging import PaymentChoice
 from resolvers.checkout import CartItem, CheckoutRequest, checkout
 from schema.inputs import (
+    CancelOrderInput,
     CancelPaymentInput,
     CapturePaymentInput,
     CheckoutInput,
     CompletePaymentInput,
     PayOrderInput,
+    RefundPaymentInput,
 )
-from schema.payloads import payment_payload
-from schema.types import GraphQLInfo, PaymentPayload
+from schema.payloads import payment_payload, refund_payload
+from schema.types import GraphQLInfo, PaymentPayload, RefundPayload
 
 
 @strawberry.type
@@ -65,3 +67,25 @@ class Mutation:
     async def complete_payment(self, info: GraphQLInfo, input: CompletePaymentInput) -> PaymentPayload:
         outcome = await payments.complete_payment(info.context.deps, info.context.caller, str(input.payment_id))
         return await payment_payload(outcome)
+
+    @strawberry.mutation(
+        description="Staff only: refund a captured payment (all that is left when no amount); "
+        "an uncaptured authorization is voided instead."
+    )
+    async def refund_payment(self, info: GraphQLInfo, input: RefundPaymentInput) -> RefundPayload:
+        outcome = await refunds.refund_payment(
+            info.context.deps,
+            info.context.caller,
+            str(input.payment_id),
+            int(input.amount) if input.amount is not None else None,
+            input.reason,
+            input.idempotency_key,
+        )
+        return await refund_payload(outcome)
+
+    @strawberry.mutation(description="Staff only: cancel an order, refunding or voiding what was paid.")
+    async def cancel_order(self, info: GraphQLInfo, input: CancelOrderInput) -> RefundPayload:
+        outcome = await refunds.cancel_order(
+            info.context.deps, info.context.caller, str(input.order_id), input.reason, input.idempotency_key
+        )
+        return await refund_payload(outcome)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from db.models import Order, Payment
+from db.models import Order, Payment, Refund
 from resolvers.errors import UseCaseError
 from resolvers.outcome import Outcome
-from schema.types import NextAction, OrderType, PaymentPayload, PaymentType, UserError
+from schema.types import NextAction, OrderType, PaymentPayload, PaymentType, RefundPayload, RefundType, UserError
 
 
 async def payment_payload(outcome: Outcome) -> PaymentPayload:
@@ -25,4 +25,15 @@ def error_payload(error: UseCaseError) -> PaymentPayload:
         payment=None,
         next_action=None,
         user_errors=[UserError(code=error.code, message=error.message, field=error.field)],
+    )
+
+
+async def refund_payload(outcome: Outcome) -> RefundPayload:
+    payment_payload_ = await payment_payload(outcome)
+    refund = await Refund.get_or_none(id=outcome.refund_id) if outcome.refund_id else None
+    return RefundPayload(
+        refund=RefundType.from_model(refund) if refund else None,
+        payment=payment_payload_.payment,
+        order=payment_payload_.order,
+        user_errors=payment_payload_.user_errors,
     )

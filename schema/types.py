@@ -9,9 +9,9 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from db.models import LineItem, Order, Payment, Price, PriceType, Product, RecurringInterval
+from db.models import LineItem, Order, Payment, Price, PriceType, Product, RecurringInterval, Refund
 from domain.money import Money as DomainMoney
-from domain.statuses import CaptureMethod, NextActionType, OrderStatus, PaymentStatus
+from domain.statuses import CaptureMethod, NextActionType, OrderStatus, PaymentStatus, RefundStatus
 from resolvers.errors import ErrorCode
 from schema.context import GraphQLContext
 from schema.scalars import MinorUnits
@@ -21,6 +21,7 @@ PaymentStatusEnum = strawberry.enum(PaymentStatus, name="PaymentStatus")
 CaptureMethodEnum = strawberry.enum(CaptureMethod, name="CaptureMethod")
 NextActionTypeEnum = strawberry.enum(NextActionType, name="NextActionType")
 ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
+RefundStatusEnum = strawberry.enum(RefundStatus, name="RefundStatus")
 PriceTypeEnum = strawberry.enum(PriceType, name="PriceType")
 RecurringIntervalEnum = strawberry.enum(RecurringInterval, name="RecurringInterval")
 
@@ -223,4 +224,37 @@ class PaymentPayload:
     order: OrderType | None
     payment: PaymentType | None
     next_action: NextAction | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(name="Refund")
+class RefundType:
+    id: strawberry.ID
+    payment_id: strawberry.ID
+    status: RefundStatusEnum  # type: ignore[valid-type]
+    amount: Money
+    reason: str
+    failure_reason: str | None
+    gateway_reference: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, refund: Refund) -> RefundType:
+        return cls(
+            id=strawberry.ID(str(refund.id)),
+            payment_id=strawberry.ID(str(refund.payment_id)),
+            status=refund.status,
+            amount=Money.of(refund.amount, refund.currency),
+            reason=refund.reason,
+            failure_reason=refund.failure_reason,
+            gateway_reference=refund.gateway_reference,
+            created_at=refund.created_at,
+        )
+
+
+@strawberry.type(description="The result of a refund or an order cancellation.")
+class RefundPayload:
+    refund: RefundType | None
+    payment: PaymentType | None
+    order: OrderType | None
     user_errors: list[UserError]

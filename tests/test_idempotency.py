@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from db.models import IdempotencyRecord, Order, Payment
 from gateways.sandbox.processor import SandboxProcessor
@@ -120,3 +121,17 @@ async def test_twenty_concurrent_pay_order_calls_charge_once(shopper: Shopper, s
     # The declined attempt and the one successful attempt: two sandbox intents, one of them charged.
     intents = [await sandbox.retrieve(i) for i in await sandbox_intents_for(sandbox, order_id)]
     assert sorted(i.amount_received for i in intents) == [0, 900]
+
+
+async def test_an_expired_key_is_forgotten_and_purged(shopper: Shopper, services) -> None:  # type: ignore[no-untyped-def]
+    price = await make_price(700)
+    key = new_key()
+    first = (await shopper.data(CHECKOUT, {"input": checkout_input(price, key=key)}))["checkout"]
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    await IdempotencyRecord.filter(key=key).update(expires_at=past)
+    # Past its window the key is free: another cart with it is a new request, not a conflict.
+    other = (await shopper.data(CHECKOUT, {"input": checkout_input(price, quantity=2, key=key)}))["checkout"]
+    assert other["userErrors"] == [] and other["order"]["id"] != first["order"]["id"]
+    await IdempotencyRecord.filter(key=key).update(expires_at=past)
+    await services.jobs.sweep()
+    assert not await IdempotencyRecord.filter(key=key).exists()

@@ -12,13 +12,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from db import transitions
-from db.models import EventSource, Payment, WebhookEvent, WebhookStatus
+from db.models import EventSource, Payment, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
 from gateways.base import PaymentGateway
 from gateways.registry import GatewayRegistry
 from gateways.types import EventIgnored, PaymentObserved, PaymentResult, RefundObserved, VerifiedEvent
 from resolvers.charging import update_from_result
+from resolvers.refunds import apply_refund_result
 from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_failed
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway) -> bool:
             await _apply_payment(row, gateway, effect)
             applied = True
         elif isinstance(effect, RefundObserved):
-            # Refund entities arrive with the refunds issue; the payment's own event carries the amount.
+            await _apply_refund(row, effect)
             applied = True
     return applied
 
@@ -102,3 +103,14 @@ async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: Pay
             dedupe_key=f"webhook:{row.event_id}",
             uow=uow,
         )
+
+
+async def _apply_refund(row: WebhookEvent, effect: RefundObserved) -> None:
+    refund = await Refund.get_or_none(gateway_reference=effect.result.reference, payment__gateway=row.gateway)
+    if refund is None:
+        # Not (yet) known by reference: a refund made at the gateway directly, or one whose API
+        # answer is still on its way. The payment's own event carries its amount either way.
+        logger.info("webhook event %s is about a refund PayQL does not know yet; left to the payment", row.id)
+        return
+    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
+    await apply_refund_result(refund.id, effect.result, actor, EventSource.WEBHOOK)

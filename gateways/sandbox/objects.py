@@ -32,6 +32,7 @@ class CaptureMode(StrEnum):
 
 
 REFUND_SUCCEEDED = "succeeded"
+REFUND_FAILED = "failed"
 
 
 def new_id(prefix: str) -> str:

@@ -32,6 +32,7 @@ from gateways.sandbox.errors import (
 )
 from gateways.sandbox.faults import FaultMode, FaultSwitch
 from gateways.sandbox.objects import (
+    REFUND_FAILED,
     REFUND_SUCCEEDED,
     CaptureMode,
     IdempotencyRecord,
@@ -311,6 +312,29 @@ class SandboxProcessor:
         return await self._call(
             lambda changes: self._idempotent(changes, idempotency_key, request, SandboxRefund, refund)
         )
+
+    async def fail_refund(self, refund_id: str) -> SandboxRefund:
+        """Test switch: a refund that succeeded is returned by the bank days later.
+
+        Emits `refund.updated` (the refund, now failed) and `charge.refunded` (the payment intent,
+        whose `amount_refunded` goes back down), as Stripe does for a failed refund.
+        """
+
+        def fail(changes: Changes) -> SandboxRefund:
+            refund = self._state.refunds.get(refund_id)
+            if refund is None:
+                raise SandboxInvalidRequest("No such refund.", code="resource_missing")
+            if refund.status != REFUND_SUCCEEDED:
+                raise SandboxInvalidRequest("Only a succeeded refund can fail.", code="refund_not_succeeded")
+            failed = replace(refund, status=REFUND_FAILED)
+            changes.put_refund(failed, "refund.updated")
+            intent = self._intent(refund.payment_intent)
+            changes.put_intent(
+                replace(intent, amount_refunded=intent.amount_refunded - refund.amount), "charge.refunded"
+            )
+            return failed
+
+        return await self._call(fail)
 
     async def tokenize_card(self, number: str, exp_month: int, exp_year: int, cvc: str) -> SandboxCardToken:
         """Turn a test card into a reusable `pm_sbx_…` token; any other number is refused, never echoed."""
