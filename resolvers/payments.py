@@ -113,7 +113,7 @@ async def capture_payment(
             amount=Money(capture_amount, payment.currency),
             idempotency_key=f"{payment.idempotency_key}-capture-{claim.record_id}",
         )
-        return await _call_and_apply(payment, caller, lambda: gateway.capture(request))
+        return await call_and_apply(payment, caller, lambda: gateway.capture(request))
 
     fingerprint = {"payment_id": payment_id, "amount": amount}
     return await run_idempotent(deps, caller, "capturePayment", idempotency_key, fingerprint, handler)
@@ -132,7 +132,7 @@ async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotenc
             reference=payment.gateway_reference,
             idempotency_key=f"{payment.idempotency_key}-void-{claim.record_id}",
         )
-        return await _call_and_apply(payment, caller, lambda: gateway.void(request))
+        return await call_and_apply(payment, caller, lambda: gateway.void(request))
 
     return await run_idempotent(deps, caller, "cancelPayment", idempotency_key, {"payment_id": payment_id}, handler)
 
@@ -146,10 +146,10 @@ async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outco
     if not payment.gateway_reference:
         return Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
     gateway = resolve_gateway(deps, payment.gateway)
-    return await _call_and_apply(payment, caller, lambda: gateway.retrieve(payment.gateway_reference or ""))
+    return await call_and_apply(payment, caller, lambda: gateway.retrieve(payment.gateway_reference or ""))
 
 
-async def _call_and_apply(payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]) -> Outcome:
+async def call_and_apply(payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]) -> Outcome:
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     try:
         result = await call()

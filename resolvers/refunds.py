@@ -18,11 +18,11 @@ from domain.money import Money
 from domain.statuses import PaymentStatus, RefundStatus
 from gateways.errors import GatewayError, GatewayUnavailable
 from gateways.types import RefundRequest, RefundResult, VoidRequest
-from resolvers.charging import apply_update, resolve_gateway, update_from_result
+from resolvers.charging import resolve_gateway
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
-from resolvers.payments import load_owned_order, load_owned_payment
+from resolvers.payments import call_and_apply, load_owned_order, load_owned_payment
 
 
 async def refund_payment(
@@ -130,16 +130,6 @@ async def apply_refund_result(
 
 
 async def _void(deps: Deps, caller: Caller, payment: Payment, key: str) -> Outcome:
-    outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     gateway = resolve_gateway(deps, payment.gateway)
-    try:
-        result = await gateway.void(VoidRequest(reference=payment.gateway_reference or "", idempotency_key=key))
-    except GatewayUnavailable as unavailable:
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
-        outcome.disposition = Disposition.RELEASE
-        return outcome
-    except GatewayError as refused:
-        outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, refused.message))
-        return outcome
-    await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
-    return outcome
+    request = VoidRequest(reference=payment.gateway_reference or "", idempotency_key=key)
+    return await call_and_apply(payment, caller, lambda: gateway.void(request))
