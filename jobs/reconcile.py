@@ -4,7 +4,8 @@
 reference, or by our payment id when the gateway's answer was lost) and moved to their true
 state; a payment the gateway never saw fails, and unpaid orders past their expiry are canceled.
 (b) Compare our payments of a window with the gateway's list and report every discrepancy,
-repairing what is a legal forward move. Every run leaves an audit record with its counts.
+repairing what is a legal forward move. (c) Check that every payment's ledger sums to its stored
+amounts. Every run leaves an audit record with its counts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from db import transitions
+from db.ledger import ledger_mismatches
 from db.models import AuditRecord, EventSource, Order, Payment
 from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
@@ -31,7 +33,7 @@ ACTOR = Actor(name="system:reconciliation", reason="reconciliation")
 
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
-    kind: str  # missing_ours | missing_theirs | status_mismatch | amount_mismatch
+    kind: str  # missing_ours | missing_theirs | status_mismatch | amount_mismatch | ledger_mismatch
     gateway: str
     reference: str | None
     payment_id: str | None
@@ -177,6 +179,17 @@ async def reconcile(
     await settle_orphans(gateways, orphan_age, report)
     await expire_unpaid_orders(order_expiry, report)
     await compare_with_gateways(gateways, report)
+    for mismatch in await ledger_mismatches(since):
+        report.discrepancies.append(
+            Discrepancy(
+                "ledger_mismatch",
+                "ledger",
+                None,
+                str(mismatch.payment_id),
+                f"captured {mismatch.stored_captured}, refunded {mismatch.stored_refunded}",
+                f"captured {mismatch.ledger_captured}, refunded {mismatch.ledger_refunded}",
+            )
+        )
     await AuditRecord.create(
         actor=ACTOR.name,
         action="reconciliation.run",

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
@@ -15,6 +16,7 @@ import uvicorn
 from payql.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from db.ledger import LedgerMismatch
     from db.models import WebhookEvent
     from jobs.reconcile import ReconciliationReport
     from payql.wiring import Sandbox, Services
@@ -33,8 +35,6 @@ def _settings() -> Settings:
 
 
 def _ensure_data_folder(settings: Settings) -> None:
-    from pathlib import Path
-
     for url_path in (
         (settings.database_url.removeprefix("sqlite://"),) if settings.database_url.startswith("sqlite://") else ()
     ):
@@ -228,6 +228,52 @@ def reconcile_command(
             f"discrepancy\t{item.kind}\t{item.gateway}\t{item.reference}\t{item.payment_id}\t{item.ours}\t{item.theirs}"
         )
     if report.discrepancies or report.unreachable_gateways:
+        raise typer.Exit(1)
+
+
+audit_app = typer.Typer(help="The append-only audit trail and ledger.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+def audit_export(
+    since: datetime = typer.Option(..., help="Start (ISO 8601)."),
+    output: Path | None = typer.Option(None, help="CSV file to write; standard output by default."),
+) -> None:
+    """Write the audit trail since a moment as CSV."""
+    settings = _settings()
+    start = since if since.tzinfo else since.replace(tzinfo=UTC)
+
+    async def run(_: Services) -> int:
+        from resolvers.audit import export_csv
+
+        if output is None:
+            return await export_csv(start, sys.stdout)
+        with output.open("w", newline="") as handle:
+            return await export_csv(start, handle)
+
+    count = asyncio.run(_with_services(settings, run))
+    typer.echo(f"{count} audit records exported", err=True)
+
+
+@audit_app.command("check-ledger")
+def audit_check_ledger() -> None:
+    """Prove that, for every payment, the ledger sums equal the stored captured and refunded amounts."""
+    settings = _settings()
+
+    async def run(_: Services) -> list[LedgerMismatch]:
+        from db.ledger import ledger_mismatches
+
+        return await ledger_mismatches()
+
+    mismatches = asyncio.run(_with_services(settings, run))
+    for item in mismatches:
+        typer.echo(
+            f"{item.payment_id}\tstored captured={item.stored_captured} refunded={item.stored_refunded}"
+            f"\tledger captured={item.ledger_captured} refunded={item.ledger_refunded}"
+        )
+    typer.echo(f"{len(mismatches)} payments whose ledger does not balance")
+    if mismatches:
         raise typer.Exit(1)
 
 

@@ -6,9 +6,10 @@ import strawberry
 from graphql import GraphQLError
 
 from domain.statuses import OrderStatus
-from resolvers import orders
+from resolvers import audit, orders
 from resolvers.errors import UseCaseError
 from schema.types import (
+    AuditRecordType,
     GraphQLInfo,
     OrderConnection,
     OrderEdge,
@@ -57,3 +58,11 @@ class Query:
             edges=[OrderEdge(cursor=orders.encode_cursor(o), node=OrderType.from_model(o)) for o in page.orders],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
+
+    @strawberry.field(description="Staff only: the audit trail of one order, payment or refund, newest first.")
+    async def audit_log(self, info: GraphQLInfo, entity_id: strawberry.ID, limit: int = 100) -> list[AuditRecordType]:
+        try:
+            records = await audit.audit_log(info.context.caller, str(entity_id), limit)
+        except UseCaseError as error:
+            raise public_error(error) from None
+        return [AuditRecordType.from_model(record) for record in records]

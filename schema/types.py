@@ -9,7 +9,7 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from db.models import LineItem, Order, Payment, Price, PriceType, Product, RecurringInterval, Refund
+from db.models import AuditRecord, LineItem, Order, Payment, Price, PriceType, Product, RecurringInterval, Refund
 from domain.money import Money as DomainMoney
 from domain.statuses import CaptureMethod, NextActionType, OrderStatus, PaymentStatus, RefundStatus
 from resolvers.errors import ErrorCode
@@ -258,3 +258,37 @@ class RefundPayload:
     payment: PaymentType | None
     order: OrderType | None
     user_errors: list[UserError]
+
+
+@strawberry.type(name="AuditRecord", description="Who did what to which entity, when and why (append-only).")
+class AuditRecordType:
+    id: strawberry.ID
+    created_at: datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    status_before: str | None
+    status_after: str | None
+    amount: Money | None
+    reason: str
+    request_id: str | None
+    source_ip: str | None
+
+    @classmethod
+    def from_model(cls, record: AuditRecord) -> AuditRecordType:
+        amount = Money.of(record.amount, record.currency) if record.amount is not None and record.currency else None
+        return cls(
+            id=strawberry.ID(str(record.id)),
+            created_at=record.created_at,
+            actor=record.actor,
+            action=record.action,
+            entity_type=record.entity_type,
+            entity_id=record.entity_id,
+            status_before=record.status_before,
+            status_after=record.status_after,
+            amount=amount,
+            reason=record.reason,
+            request_id=record.request_id,
+            source_ip=record.source_ip,
+        )

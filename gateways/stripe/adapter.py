@@ -1,0 +1,221 @@
+"""`StripeGateway`: PayQL's `PaymentGateway` over Stripe PaymentIntents, through the official SDK (async).
+
+Shaped like the sandbox adapter: `client.py` is the plumbing, `transformers.py` maps Stripe's objects,
+`errors.py` maps Stripe's errors. Every mutating call carries the request's idempotency key. The adapter
+never touches PayQL's database or settings: its configuration is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final
+
+import stripe
+from stripe.params import (
+    PaymentIntentCaptureParams,
+    PaymentIntentCreateParams,
+    PaymentIntentListParams,
+    PaymentIntentSearchParams,
+    RefundCreateParams,
+)
+
+from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported
+from gateways.sandbox.signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, verify_signature
+from gateways.stripe.client import StripeApi
+from gateways.stripe.errors import translated
+from gateways.stripe.transformers import (
+    PAYQL_PAYMENT_ID,
+    capture_method,
+    event_effects,
+    payment_result,
+    refund_reason,
+    refund_result,
+    verified_event,
+)
+from gateways.types import (
+    CaptureRequest,
+    ChargeRequest,
+    EventEffect,
+    PaymentResult,
+    RefundRequest,
+    RefundResult,
+    VerifiedEvent,
+    VoidRequest,
+    WebhookDelivery,
+)
+
+# Ask for the latest charge with every intent, so refunds (`amount_refunded`) come in the same answer.
+_EXPAND: Final = ["latest_charge"]
+# How many of the newest intents `find_payment` scans when search cannot answer.
+FIND_SCAN_LIMIT: Final = 100
+_SEARCHABLE_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+
+
+class StripeGateway:
+    name: str = "stripe"
+
+    def __init__(
+        self,
+        secret_key: str,
+        *,
+        webhook_secrets: Sequence[str],
+        base_url: str | None = None,
+        timeout: float = 30,
+    ) -> None:
+        if isinstance(webhook_secrets, str):
+            raise TypeError("webhook_secrets is a sequence of secrets, not one string")
+        self._api = StripeApi(secret_key, base_url=base_url, timeout=timeout)
+        self._stripe = self._api.client
+        self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
+
+    async def charge(self, request: ChargeRequest) -> PaymentResult:
+        """Create and confirm a PaymentIntent for a card PaymentMethod in one call."""
+        params: PaymentIntentCreateParams = {
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.lower(),
+            "payment_method": request.payment_method,
+            "confirm": True,
+            "capture_method": capture_method(request.capture_method),
+            "metadata": dict(request.metadata),
+            "expand": _EXPAND,
+        }
+        if request.return_url:
+            params["return_url"] = request.return_url
+        else:
+            # Without a return URL, only methods that never redirect: otherwise Stripe refuses to confirm.
+            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
+        if request.description:
+            params["description"] = request.description
+        if request.customer_reference:
+            params["customer"] = request.customer_reference
+        intent = await translated(
+            self._stripe.v1.payment_intents.create_async(params, {"idempotency_key": request.idempotency_key})
+        )
+        return _payment(intent)
+
+    async def retrieve(self, reference: str) -> PaymentResult:
+        intent = await translated(
+            self._stripe.v1.payment_intents.retrieve_async(reference, {"expand": _EXPAND}), reference=reference
+        )
+        return _payment(intent, reference=reference)
+
+    async def capture(self, request: CaptureRequest) -> PaymentResult:
+        if not request.final:
+            raise NotSupported(
+                "Capturing a payment in several parts is not supported.",
+                detail="multicapture is not enabled for this adapter",
+                reference=request.reference,
+            )
+        params: PaymentIntentCaptureParams = {"amount_to_capture": request.amount.amount, "expand": _EXPAND}
+        intent = await translated(
+            self._stripe.v1.payment_intents.capture_async(
+                request.reference, params, {"idempotency_key": request.idempotency_key}
+            ),
+            reference=request.reference,
+        )
+        return _payment(intent, reference=request.reference)
+
+    async def void(self, request: VoidRequest) -> PaymentResult:
+        intent = await translated(
+            self._stripe.v1.payment_intents.cancel_async(
+                request.reference, {"expand": _EXPAND}, {"idempotency_key": request.idempotency_key}
+            ),
+            reference=request.reference,
+        )
+        return _payment(intent, reference=request.reference)
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        params: RefundCreateParams = {"payment_intent": request.reference, "amount": request.amount.amount}
+        reason = refund_reason(request.reason)
+        if reason is not None:
+            params["reason"] = reason
+        elif request.reason:
+            params["metadata"] = {"payql_reason": request.reason[:500]}
+        refund = await translated(
+            self._stripe.v1.refunds.create_async(params, {"idempotency_key": request.idempotency_key}),
+            reference=request.reference,
+        )
+        try:
+            return refund_result(refund.to_dict(), payment_reference=request.reference)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _unreadable(exc, request.reference) from exc
+
+    async def find_payment(self, payql_payment_id: str) -> PaymentResult | None:
+        """The newest PaymentIntent whose metadata carries `payql_payment_id`, if any.
+
+        Search first; Stripe's search index lags writes by up to a minute and is unavailable in some
+        regions (and in localstripe), so a miss or a refusal falls back to scanning the newest intents.
+        """
+        if _SEARCHABLE_ID.fullmatch(payql_payment_id):
+            query = f"metadata['{PAYQL_PAYMENT_ID}']:'{payql_payment_id}'"
+            try:
+                search: PaymentIntentSearchParams = {"query": query, "limit": 10, "expand": ["data.latest_charge"]}
+                found = await translated(self._stripe.v1.payment_intents.search_async(search))
+            except InvalidGatewayRequest:
+                found = None
+            if found is not None:
+                matches = [_payment(intent) for intent in found.data]
+                matches = [result for result in matches if result.payql_payment_id == payql_payment_id]
+                if matches:
+                    return max(matches, key=lambda result: result.created or 0)
+        page = await translated(
+            self._stripe.v1.payment_intents.list_async({"limit": FIND_SCAN_LIMIT, "expand": ["data.latest_charge"]})
+        )
+        matches = [_payment(intent) for intent in page.data]
+        matches = [result for result in matches if result.payql_payment_id == payql_payment_id]
+        return max(matches, key=lambda result: result.created or 0) if matches else None
+
+    async def list_payments(self, created_gte: int) -> list[PaymentResult]:
+        """Every PaymentIntent created at or after `created_gte`, all pages.
+
+        If the server refuses the `created` filter (localstripe does), the list is read unfiltered and
+        filtered here: slower, still correct.
+        """
+        params: PaymentIntentListParams = {"limit": 100, "expand": ["data.latest_charge"]}
+        try:
+            intents = await self._all_intents({**params, "created": {"gte": created_gte}})
+        except InvalidGatewayRequest:
+            intents = await self._all_intents(params)
+        results = [_payment(intent) for intent in intents]
+        return [result for result in results if result.created is None or result.created >= created_gte]
+
+    async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
+        headers = {name.lower(): value for name, value in delivery.headers.items()}
+        verify_signature(
+            headers.get(SIGNATURE_HEADER),
+            delivery.body,
+            self._webhook_secrets,
+            now=delivery.received_at,
+            tolerance=TOLERANCE_SECONDS,
+        )
+        return verified_event(delivery.body)
+
+    def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
+        return event_effects(event)
+
+    async def aclose(self) -> None:
+        await self._api.aclose()
+
+    async def _all_intents(self, params: PaymentIntentListParams) -> list[stripe.PaymentIntent]:
+        async def collect() -> list[stripe.PaymentIntent]:
+            first = await self._stripe.v1.payment_intents.list_async(params)
+            return [intent async for intent in first.auto_paging_iter()]
+
+        return await translated(collect())
+
+
+def _payment(intent: stripe.PaymentIntent, *, reference: str | None = None) -> PaymentResult:
+    """Map an SDK PaymentIntent; an answer we cannot read is an unknown outcome, never a vendor exception."""
+    try:
+        return payment_result(intent.to_dict())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _unreadable(exc, reference) from exc
+
+
+def _unreadable(exc: Exception, reference: str | None) -> GatewayUnavailable:
+    return GatewayUnavailable(
+        "The payment provider gave an answer we could not read.",
+        detail=f"outcome unknown: unreadable Stripe object ({exc!r}); read it back",
+        reference=reference,
+    )

@@ -1,0 +1,43 @@
+"""One PayPal emulator per test (uvicorn on a random local port) and a `PayPalGateway` pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gateways.paypal import PayPalGateway
+from tests.paypal_emulator import PayPalEmulator, running_emulator
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[PayPalEmulator]:
+    async with running_emulator() as running:
+        yield running
+
+
+def make_gateway(emulator: PayPalEmulator, **overrides: object) -> PayPalGateway:
+    options: dict[str, object] = {
+        "webhook_id": emulator.webhook_id,
+        "base_url": emulator.base_url,
+        "cert_host_allowlist": ("127.0.0.1",),
+        "allow_http_cert_url": True,
+        "timeout": 2,
+    }
+    options.update(overrides)
+    return PayPalGateway(emulator.client_id, emulator.client_secret, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def gateway(emulator: PayPalEmulator) -> AsyncIterator[PayPalGateway]:
+    gw = make_gateway(emulator)
+    yield gw
+    await gw.aclose()
+
+
+async def approve(emulator: PayPalEmulator, order_id: str) -> None:
+    """The buyer approves on PayPal's page (the emulator's test-only endpoint)."""
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{emulator.base_url}/emulator/orders/{order_id}/approve")
+    assert response.status_code == 200, response.text
