@@ -32,7 +32,7 @@ CsvList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PAYQL_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="PAYQL_", extra="ignore", frozen=True, populate_by_name=True)
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite://data/payql.sqlite3"
@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     paypal_client_secret: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("PAYQL_PAYPAL_CLIENT_SECRET", "PAYPAL_CLIENT_SECRET")
     )
+    # Stripe signs each endpoint's webhooks with its own secret; list several while rotating.
+    stripe_webhook_secrets: CsvList = Field(
+        default_factory=list, validation_alias=AliasChoices("PAYQL_STRIPE_WEBHOOK_SECRETS", "STRIPE_WEBHOOK_SECRETS")
+    )
+    # Only to point the SDK elsewhere (tests use localstripe); unset means api.stripe.com.
+    stripe_api_base: str | None = None
+    paypal_webhook_ids: CsvList = Field(
+        default_factory=list, validation_alias=AliasChoices("PAYQL_PAYPAL_WEBHOOK_IDS", "PAYPAL_WEBHOOK_ID")
+    )
+    paypal_live: bool = False
+    paypal_api_base: str | None = None
 
     # Jobs: "in-process" (embedded default) or "redis" (saq; `payql worker` consumes).
     job_queue: Literal["in-process", "redis"] | None = None
@@ -123,12 +134,39 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _enabled_gateways_have_credentials(self) -> Self:
+        problems: list[str] = []
+        if "stripe" in self.gateways:
+            if self.stripe_secret_key is None:
+                problems.append("PAYQL_STRIPE_SECRET_KEY: required when stripe is in PAYQL_GATEWAYS")
+            if not self.stripe_webhook_secrets:
+                problems.append("PAYQL_STRIPE_WEBHOOK_SECRETS: required when stripe is in PAYQL_GATEWAYS")
+        if "paypal" in self.gateways:
+            if not self.paypal_client_id or self.paypal_client_secret is None:
+                problems.append("PAYQL_PAYPAL_CLIENT_ID/PAYQL_PAYPAL_CLIENT_SECRET: required when paypal is enabled")
+            if not self.paypal_webhook_ids:
+                problems.append("PAYQL_PAYPAL_WEBHOOK_IDS: required when paypal is in PAYQL_GATEWAYS")
+        unknown = set(self.gateways) - {"sandbox", "stripe", "paypal"}
+        if unknown:
+            problems.append(f"PAYQL_GATEWAYS: unknown gateway(s) {', '.join(sorted(unknown))}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _redis_queue_needs_redis(self) -> Self:
         if self.job_queue == "redis" and not self.redis_url:
             raise ValueError("PAYQL_JOB_QUEUE=redis needs PAYQL_REDIS_URL")
         return self
 
-    @field_validator("cors_origins", "gateways", "sandbox_webhook_secrets", mode="before")
+    @field_validator(
+        "cors_origins",
+        "gateways",
+        "sandbox_webhook_secrets",
+        "stripe_webhook_secrets",
+        "paypal_webhook_ids",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

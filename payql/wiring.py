@@ -10,10 +10,13 @@ from redis.asyncio import Redis
 
 from db.unit_of_work import CommittedWork, add_change_listener, remove_change_listener
 from gateways.base import PaymentGateway
+from gateways.paypal.adapter import PayPalGateway
+from gateways.paypal.client import PRODUCTION_BASE_URL as PAYPAL_LIVE_BASE_URL
 from gateways.registry import GatewayRegistry
 from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.sandbox.webhook_delivery import WebhookDeliverer
+from gateways.stripe.adapter import StripeGateway
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.periodic import PeriodicJobs
@@ -143,8 +146,25 @@ async def build_gateways(settings: Settings, sandbox: SandboxProcessor | None) -
                     sandbox, public_base_url=settings.public_base_url, webhook_secrets=settings.sandbox_webhook_secrets
                 )
             )
+        elif name == "stripe" and settings.stripe_secret_key is not None:
+            gateways.append(
+                StripeGateway(
+                    settings.stripe_secret_key.get_secret_value(),
+                    webhook_secrets=settings.stripe_webhook_secrets,
+                    base_url=settings.stripe_api_base,
+                )
+            )
+        elif name == "paypal" and settings.paypal_client_id and settings.paypal_client_secret is not None:
+            gateways.append(
+                PayPalGateway(
+                    settings.paypal_client_id,
+                    settings.paypal_client_secret.get_secret_value(),
+                    webhook_id=settings.paypal_webhook_ids,
+                    base_url=settings.paypal_api_base or (PAYPAL_LIVE_BASE_URL if settings.paypal_live else None),
+                )
+            )
         else:
-            raise ConfigurationError(f"PAYQL_GATEWAYS: gateway {name!r} is not available in this build")
+            raise ConfigurationError(f"PAYQL_GATEWAYS: gateway {name!r} is not configured")
     return GatewayRegistry(gateways)
 
 

@@ -36,6 +36,8 @@ def production(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None
         "PAYQL_GATEWAYS": "stripe",
         "PAYQL_DATABASE_URL": POSTGRES_URL,
         "PAYQL_SMTP_HOST": "smtp.example.com",
+        "PAYQL_STRIPE_SECRET_KEY": "sk_live_payql",
+        "PAYQL_STRIPE_WEBHOOK_SECRETS": "whsec_live",
     } | overrides
     for name, value in values.items():
         if value is None:
@@ -183,9 +185,16 @@ def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch, raw: 
 def test_other_list_settings_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAYQL_GATEWAYS", "stripe, paypal")
     monkeypatch.setenv("PAYQL_SANDBOX_WEBHOOK_SECRETS", "whsec_new,whsec_old")
+    monkeypatch.setenv("PAYQL_STRIPE_SECRET_KEY", "sk_test_payql")
+    monkeypatch.setenv("PAYQL_STRIPE_WEBHOOK_SECRETS", "whsec_a, whsec_b")
+    monkeypatch.setenv("PAYQL_PAYPAL_CLIENT_ID", "client")
+    monkeypatch.setenv("PAYQL_PAYPAL_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("PAYQL_PAYPAL_WEBHOOK_IDS", "WH-1,WH-2")
     settings = load_settings()
     assert settings.gateways == ["stripe", "paypal"]
     assert settings.sandbox_webhook_secrets == ["whsec_new", "whsec_old"]
+    assert settings.stripe_webhook_secrets == ["whsec_a", "whsec_b"]
+    assert settings.paypal_webhook_ids == ["WH-1", "WH-2"]
 
 
 def test_stripe_secret_key_accepts_the_vendor_name(monkeypatch: pytest.MonkeyPatch) -> None:

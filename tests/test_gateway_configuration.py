@@ -1,0 +1,69 @@
+"""Enabling Stripe or PayPal is configuration only: settings name what is missing, and the
+registry builds each adapter from its credentials."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gateways.errors import WebhookRejected
+from gateways.sandbox.signing import sign
+from gateways.types import WebhookDelivery
+from payql.settings import Settings, SettingsError, load_settings
+from payql.wiring import build_gateways
+
+FIXTURE = Path(__file__).parent / "fixtures" / "stripe" / "payment_intent.succeeded.json"
+
+
+@pytest.mark.parametrize(
+    ("gateways", "missing"),
+    [
+        ("sandbox,stripe", ["PAYQL_STRIPE_SECRET_KEY", "PAYQL_STRIPE_WEBHOOK_SECRETS"]),
+        ("paypal", ["PAYQL_PAYPAL_CLIENT_ID/PAYQL_PAYPAL_CLIENT_SECRET", "PAYQL_PAYPAL_WEBHOOK_IDS"]),
+        ("sandbox,adyen", ["PAYQL_GATEWAYS"]),
+    ],
+)
+def test_an_enabled_gateway_without_credentials_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch, gateways: str, missing: list[str]
+) -> None:
+    monkeypatch.setenv("PAYQL_GATEWAYS", gateways)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    for variable in missing:
+        assert f"  {variable}:" in str(refused.value)
+
+
+async def test_stripe_is_built_from_its_vendor_named_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYQL_GATEWAYS", "stripe")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_payql")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_new,whsec_old")
+    settings = load_settings()
+    registry = await build_gateways(settings, None)
+    try:
+        assert registry.names() == ["stripe"]
+        stripe = registry.get("stripe")
+        body = FIXTURE.read_bytes()
+        for secret in ("whsec_new", "whsec_old"):
+            now = int(time.time())
+            delivery = WebhookDelivery({"stripe-signature": sign(secret, now, body)}, body, now)
+            assert (await stripe.verify_webhook(delivery)).event_type == "payment_intent.succeeded"
+        forged = WebhookDelivery(
+            {"stripe-signature": sign("whsec_other", int(time.time()), body)}, body, int(time.time())
+        )
+        with pytest.raises(WebhookRejected):
+            await stripe.verify_webhook(forged)
+    finally:
+        await registry.aclose()
+
+
+async def test_paypal_is_built_from_its_credentials() -> None:
+    settings = Settings(
+        gateways=["paypal"], paypal_client_id="client", paypal_client_secret="secret", paypal_webhook_ids=["WH-1"]
+    )
+    registry = await build_gateways(settings, None)
+    try:
+        assert registry.get("paypal").name == "paypal"
+    finally:
+        await registry.aclose()
