@@ -188,6 +188,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         policy=PaymentPolicy(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             idempotency_lease_seconds=settings.idempotency_lease_seconds,
+            return_origins=frozenset(origin.rstrip("/") for origin in settings.cors_origins),
         ),
     )
     services = Services(

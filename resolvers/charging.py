@@ -138,6 +138,7 @@ async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, 
         capture_method=CaptureMethod(payment.capture_method),
         idempotency_key=payment.idempotency_key,
         description=f"Order {payment.order_id}",
+        return_url=(await Order.get(id=payment.order_id).only("id", "return_url")).return_url,
         metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
     )
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
@@ -211,7 +212,13 @@ async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome 
         return None
     payment = await Payment.get(id=payment_id)
     if payment.status is not PaymentStatus.PENDING:
-        return Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
+        resumed = Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
+        if payment.status is PaymentStatus.FAILED:
+            code = ErrorCode(client_code_for_decline(payment.decline_code or "generic_decline"))
+            resumed.errors.append(
+                UserErrorData(code, payment.failure_message or "The payment failed.", "paymentMethod")
+            )
+        return resumed
     return await charge_payment(payment, resolve_gateway(deps, payment.gateway), deps, caller)
 
 

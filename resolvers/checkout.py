@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from db.idempotency import Claim
 from db.models import Customer, LineItem, Order, Price, PriceType
@@ -97,6 +98,19 @@ async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]
     return currencies.pop(), lines
 
 
+def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str | None:
+    """An absolute http(s) URL on one of the SPAs' origins; anything else would be an open redirect."""
+    if url is None:
+        return None
+    parsed = urlsplit(url.strip())
+    origin = f"{parsed.scheme}://{parsed.netloc}"
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000 or origin not in allowed_origins:
+        raise UseCaseError(
+            ErrorCode.INVALID_INPUT, "The return URL must be a page of this shop's own site.", "returnUrl"
+        )
+    return url.strip()
+
+
 async def customer_for(principal: Principal) -> Customer:
     """The caller's customer row, created on first use; the email follows the identity provider's."""
     customer, _ = await Customer.get_or_create(external_id=principal.subject, defaults={"email": principal.email})
@@ -114,6 +128,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
         validate_payment_method(request.choice.payment_method),
         request.choice.capture_method,
     )
+    return_url = validate_return_url(request.return_url, deps.policy.return_origins)
     currency, lines = await price_cart(request.items)
     customer = await customer_for(principal)
     async with unit_of_work() as uow:
@@ -121,7 +136,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
             customer=customer,
             currency=currency,
             total_amount=sum(price.unit_amount * quantity for price, quantity in lines),
-            return_url=request.return_url,
+            return_url=return_url,
             checkout_ip=caller.source_ip,
             checkout_user_agent=(caller.user_agent or "")[:512] or None,
             using_db=uow.connection,

@@ -52,6 +52,8 @@ class RateLimiter(Protocol):
 class PaymentPolicy:
     idempotency_ttl_seconds: int
     idempotency_lease_seconds: float
+    # Where a gateway may send the shopper back to: the SPAs' origins, never an arbitrary site.
+    return_origins: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

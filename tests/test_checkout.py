@@ -144,3 +144,23 @@ async def test_anonymous_checkout_is_refused(shopper: Shopper) -> None:
     )
     result = response.json()["data"]["checkout"]
     assert [e["code"] for e in result["userErrors"]] == ["UNAUTHENTICATED"]
+
+
+async def test_the_return_url_must_be_on_the_shops_own_site(shopper: Shopper) -> None:
+    price = await make_price(500)
+    for url in ("https://evil.example/phish", "javascript:alert(1)", "//shop.example/return"):
+        result = (await shopper.data(CHECKOUT, {"input": checkout_input(price) | {"returnUrl": url}}))["checkout"]
+        assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("INVALID_INPUT", "returnUrl")]
+    ok = (
+        await shopper.data(
+            CHECKOUT,
+            {
+                "input": checkout_input(price, "pm_card_authenticationRequired")
+                | {"returnUrl": "https://shop.example/done"}
+            },
+        )
+    )["checkout"]
+    assert ok["userErrors"] == []
+    # The sandbox's 3-D Secure page sends the shopper back there (the redirect itself moves nothing).
+    page = await shopper.http.post(ok["nextAction"]["redirectUrl"], data={"outcome": "succeed"})
+    assert page.status_code == 303 and page.headers["location"].startswith("https://shop.example/done?")
