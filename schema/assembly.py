@@ -16,7 +16,9 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
+from schema.analytics import AnalyticsQuery
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.mutations import Mutation
 from schema.queries import Query
@@ -40,7 +42,7 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspec
     if not introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=Query,
+        query=merge_types("Query", (Query, AnalyticsQuery)),
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
