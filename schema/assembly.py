@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -31,7 +32,7 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspec
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
-    limits = [depth_rule(max_depth, None, None), alias_rule(max_aliases)]
+    limits: list[type[ASTValidationRule]] = [depth_rule(max_depth, None, None), alias_rule(max_aliases)]
     # Factories, not instances: a fresh extension per request. The parser and validation caches
     # live at module level, keyed by size, so every request shares them.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
