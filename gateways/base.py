@@ -33,6 +33,13 @@ class PaymentGateway(Protocol):
         """Read the payment's current state from the gateway (the reconciliation read)."""
         ...
 
+    async def complete(self, reference: str, *, capture: bool, idempotency_key: str) -> PaymentResult:
+        """Capture (or authorize) a payment the customer approved (`awaiting_completion`).
+
+        Gateways without a separate approval step raise `NotSupported`.
+        """
+        ...
+
     async def capture(self, request: CaptureRequest) -> PaymentResult: ...
 
     async def void(self, request: VoidRequest) -> PaymentResult: ...

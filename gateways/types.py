@@ -62,6 +62,9 @@ class PaymentResult:
     # Our payment id as we sent it in the gateway's metadata, when the gateway echoes it back.
     payql_payment_id: str | None = None
     created: int | None = None
+    # The customer has approved (PayPal): nothing moves until the server captures or authorizes
+    # with `PaymentGateway.complete`. Whoever learns it first (the SPA's completePayment, the
+    # approval webhook, reconciliation) completes; the gateway's idempotency makes the rest no-ops.
     amount_authorized: int = 0
     amount_captured: int = 0
     amount_refunded: int = 0
@@ -69,6 +72,7 @@ class PaymentResult:
     gateway_status: str = ""
     decline_code: str | None = None
     decline_message: str | None = None
+    awaiting_completion: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from domain.statuses import PAYMENT_IN_FLIGHT, OrderStatus, PaymentStatus
 from gateways.errors import GatewayError
 from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.types import PaymentResult
-from resolvers.charging import update_from_result
+from resolvers.charging import complete_if_approved, update_from_result
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,11 @@ async def settle_orphans(gateways: GatewayRegistry, older_than: timedelta, repor
             )
             if await _apply(payment, update):
                 report.failed_unsent += 1
+            continue
+        try:
+            result = await complete_if_approved(gateway, payment, result)
+        except GatewayError as error:
+            logger.warning("reconciliation could not complete payment %s: %s", payment.id, error.message)
             continue
         if await _apply(payment, update_from_result(result)):
             report.settled += 1

@@ -121,6 +121,18 @@ def update_from_result(result: PaymentResult) -> PaymentUpdate:
     )
 
 
+async def complete_if_approved(gateway: PaymentGateway, payment: Payment, result: PaymentResult) -> PaymentResult:
+    """Capture or authorize a payment the customer approved (PayPal), once: the key derives from
+    our payment, so the SPA, the approval webhook and reconciliation all make the same call."""
+    if not result.awaiting_completion:
+        return result
+    return await gateway.complete(
+        result.reference,
+        capture=payment.capture_method == CaptureMethod.AUTOMATIC,
+        idempotency_key=f"{payment.idempotency_key}-complete",
+    )
+
+
 async def apply_update(payment_id: uuid.UUID, update: PaymentUpdate, caller: Caller, source: EventSource) -> Payment:
     async with unit_of_work() as uow:
         order, payment = await transitions.lock_payment(payment_id, uow)

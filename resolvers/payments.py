@@ -22,6 +22,7 @@ from resolvers.charging import (
     PaymentChoice,
     apply_update,
     charge_payment,
+    complete_if_approved,
     create_payment,
     remember_payment,
     resolve_gateway,
@@ -146,7 +147,12 @@ async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outco
     if not payment.gateway_reference:
         return Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
     gateway = resolve_gateway(deps, payment.gateway)
-    return await call_and_apply(payment, caller, lambda: gateway.retrieve(payment.gateway_reference or ""))
+
+    async def read_and_complete() -> PaymentResult:
+        result = await gateway.retrieve(payment.gateway_reference or "")
+        return await complete_if_approved(gateway, payment, result)
+
+    return await call_and_apply(payment, caller, read_and_complete)
 
 
 async def call_and_apply(payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]) -> Outcome:

@@ -18,7 +18,7 @@ from db.unit_of_work import unit_of_work
 from gateways.base import PaymentGateway
 from gateways.registry import GatewayRegistry
 from gateways.types import EventIgnored, PaymentObserved, PaymentResult, RefundObserved, VerifiedEvent
-from resolvers.charging import update_from_result
+from resolvers.charging import complete_if_approved, update_from_result
 from resolvers.refunds import apply_refund_result
 from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_failed
 
@@ -92,6 +92,7 @@ async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: Pay
     # An event's copy of the object can be older than the truth (events arrive out of order), so
     # the gateway is asked again; the answer, not the event, is applied.
     result = await gateway.retrieve(effect.result.reference) if effect.stale_possible else effect.result
+    result = await complete_if_approved(gateway, payment, result)
     async with unit_of_work() as uow:
         order, locked = await transitions.lock_payment(payment.id, uow)
         await transitions.apply_payment_update(

@@ -109,7 +109,7 @@ class PayPalGateway:
     async def retrieve(self, reference: str) -> PaymentResult:
         return _mapped(payment_result, await self._order(reference), reference)
 
-    async def complete(self, reference: str, capture: bool, *, idempotency_key: str | None = None) -> PaymentResult:
+    async def complete(self, reference: str, *, capture: bool, idempotency_key: str | None = None) -> PaymentResult:
         """Capture (`capture=True`) or authorize an APPROVED order; the same key (default: the order) is idempotent."""
         operation = "capture-order" if capture else "authorize-order"
         rid = request_id(operation, idempotency_key or reference)

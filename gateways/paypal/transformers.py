@@ -205,6 +205,7 @@ def payment_result(order: Mapping[str, Any]) -> PaymentResult:
         gateway_status=f"{kind.upper()}_{gateway_status}",
         decline_code="generic_decline" if declined else None,
         decline_message=f"PayPal {kind} {gateway_status}" if declined else None,
+        awaiting_completion=kind == "order" and gateway_status == "APPROVED",
     )
 
 

@@ -79,6 +79,9 @@ class SandboxGateway:
         intent = await _translated(self._processor.retrieve(reference), reference=reference)
         return payment_result(intent, public_base_url=self._public_base_url)
 
+    async def complete(self, reference: str, *, capture: bool, idempotency_key: str) -> PaymentResult:
+        raise NotSupported("This gateway has no separate approval step to complete.", reference=reference)
+
     async def capture(self, request: CaptureRequest) -> PaymentResult:
         if not request.final:
             raise NotSupported(

@@ -100,6 +100,9 @@ class StripeGateway:
         )
         return _payment(intent, reference=reference)
 
+    async def complete(self, reference: str, *, capture: bool, idempotency_key: str) -> PaymentResult:
+        raise NotSupported("This gateway has no separate approval step to complete.", reference=reference)
+
     async def capture(self, request: CaptureRequest) -> PaymentResult:
         if not request.final:
             raise NotSupported(
