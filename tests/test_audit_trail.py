@@ -9,10 +9,11 @@ import time
 from db.ledger import ledger_mismatches
 from db.models import Payment
 from payql.settings import Settings
+from payql.wiring import Services
 from tests.processes import run_cli
 from tests.test_cli import cli_env
 from tests.test_refunds import REFUND
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
 
 AUDIT = """query($id: ID!) { auditLog(entityId: $id) {
   actor action entityType entityId statusBefore statusAfter amount { amount currency } requestId sourceIp } }"""
@@ -59,7 +60,7 @@ async def test_audit_export_writes_csv(
 
 
 async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
-    server: str, server_settings: Settings, shopper: Shopper, admin: Shopper
+    server: str, server_settings: Settings, shopper: Shopper, admin: Shopper, services: Services
 ) -> None:
     order = await refunded_order(shopper, admin)
     payment_id = order["payment"]["id"]
@@ -67,6 +68,11 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
     # Other tests write payment rows by hand, so only this payment's absence is asserted.
     before = run_cli(cli_env(server_settings), "audit", "check-ledger", check=False)
     assert payment_id not in before.stdout and "payments whose ledger does not balance" in before.stdout
+    # Let the sandbox's webhooks for this payment land first, and hold new ones while the row is
+    # tampered with: a re-read from the gateway would rightly "repair" it and write to the ledger.
+    await settle(services)
+    assert services.deliverer is not None
+    services.deliverer.switches.hold()
     await Payment.filter(id=payment_id).update(amount_captured=5_999)
     try:
         [mismatch] = [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]
@@ -76,3 +82,5 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
         assert result.returncode == 1 and payment_id in result.stdout
     finally:
         await Payment.filter(id=payment_id).update(amount_captured=6_000)
+        services.deliverer.switches.reset()
+        await settle(services)

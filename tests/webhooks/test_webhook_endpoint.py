@@ -70,8 +70,8 @@ async def test_a_rotated_secret_is_still_accepted(http: httpx.AsyncClient) -> No
         pytest.param(lambda body: None, id="missing-signature"),
         pytest.param(lambda body: sign("whsec_not_ours", int(time.time()), body), id="wrong-secret"),
         pytest.param(lambda body: f"t={int(time.time())},v1={'0' * 64}", id="forged"),
-        pytest.param(lambda body: sign(TEST_WEBHOOK_SECRET, int(time.time()) - 301, body), id="stale"),
-        pytest.param(lambda body: sign(TEST_WEBHOOK_SECRET, int(time.time()) + 301, body), id="future"),
+        pytest.param(lambda body: sign(TEST_WEBHOOK_SECRET, int(time.time()) - 400, body), id="stale"),
+        pytest.param(lambda body: sign(TEST_WEBHOOK_SECRET, int(time.time()) + 400, body), id="future"),
         pytest.param(lambda body: "v1=deadbeef", id="garbled"),
     ],
 )
