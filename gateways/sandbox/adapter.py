@@ -25,14 +25,13 @@ from gateways.sandbox.errors import (
     SandboxUnavailable,
 )
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.signing import SIGNATURE_HEADER, verify_signature
+from gateways.sandbox.signing import SIGNATURE_HEADER, verified_event, verify_signature
 from gateways.sandbox.transformers import (
     PAYQL_PAYMENT_ID,
     capture_mode,
     event_effects,
     payment_result,
     refund_result,
-    verified_event,
 )
 from gateways.types import (
     CaptureRequest,

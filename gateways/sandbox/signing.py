@@ -1,5 +1,7 @@
 """Webhook signatures in Stripe's scheme, shared by the sandbox's deliverer (signs) and adapter (verifies).
 
+Also the parsing of a verified body into an event, shared by the sandbox and Stripe adapters.
+
 The header is `t=<unix seconds>,v1=<hex HMAC-SHA256 of f"{t}.{raw body}">`, possibly with several `v1`
 entries (one per secret while a secret rotates) and other schemes, which are ignored. Verification tries
 every configured secret against every `v1` entry in constant time, then checks the timestamp window.
@@ -9,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Sequence
 from typing import Final
 
 from gateways.errors import WebhookRejected
+from gateways.types import VerifiedEvent
 
 SIGNATURE_HEADER: Final = "stripe-signature"
 TOLERANCE_SECONDS: Final = 300
@@ -73,3 +77,21 @@ def _parse(header: str) -> tuple[int, list[bytes]]:
     if not candidates:
         raise WebhookRejected(f"{SIGNATURE_HEADER} header has no v1 signature")
     return int(timestamps[0]), candidates
+
+
+def verified_event(body: bytes) -> VerifiedEvent:
+    """Parse a delivery body whose signature checked out: a JSON object with `id`, `type` and `created`."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected("body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise WebhookRejected("body is not a JSON object")
+    event_id, event_type, created = value.get("id"), value.get("type"), value.get("created")
+    if not isinstance(event_id, str) or not event_id:
+        raise WebhookRejected("event has no string id")
+    if not isinstance(event_type, str) or not event_type:
+        raise WebhookRejected("event has no string type")
+    if isinstance(created, bool) or not isinstance(created, int):
+        raise WebhookRejected("event has no integer created")
+    return VerifiedEvent(event_id=event_id, event_type=event_type, created=created, payload=value)

@@ -6,14 +6,12 @@ reason. Nothing here calls the processor.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
-from gateways.errors import WebhookRejected
 from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
 from gateways.types import (
     EventEffect,
@@ -121,24 +119,6 @@ def refund_result(refund: SandboxRefund) -> RefundResult:
         amount=Money(refund.amount, refund.currency),
         gateway_status=refund.status,
     )
-
-
-def verified_event(body: bytes) -> VerifiedEvent:
-    """Parse a delivery body whose signature checked out: a JSON object with `id`, `type` and `created`."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise WebhookRejected("body is not a JSON object")
-    event_id, event_type, created = value.get("id"), value.get("type"), value.get("created")
-    if not isinstance(event_id, str) or not event_id:
-        raise WebhookRejected("event has no string id")
-    if not isinstance(event_type, str) or not event_type:
-        raise WebhookRejected("event has no string type")
-    if isinstance(created, bool) or not isinstance(created, int):
-        raise WebhookRejected("event has no integer created")
-    return VerifiedEvent(event_id=event_id, event_type=event_type, created=created, payload=value)
 
 
 def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEffect]:

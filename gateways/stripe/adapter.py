@@ -21,7 +21,7 @@ from stripe.params import (
 )
 
 from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported
-from gateways.sandbox.signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, verify_signature
+from gateways.sandbox.signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, verified_event, verify_signature
 from gateways.stripe.client import StripeApi
 from gateways.stripe.errors import translated
 from gateways.stripe.transformers import (
@@ -31,7 +31,6 @@ from gateways.stripe.transformers import (
     payment_result,
     refund_reason,
     refund_result,
-    verified_event,
 )
 from gateways.types import (
     CaptureRequest,

@@ -8,14 +8,13 @@ with a reason.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
-from gateways.errors import DECLINE_CODES, WebhookRejected
+from gateways.errors import DECLINE_CODES
 from gateways.types import (
     EventEffect,
     EventIgnored,
@@ -217,24 +216,6 @@ def refund_result(refund: Mapping[str, Any], *, payment_reference: str | None = 
         gateway_status=status,
         failure_reason=_optional_str(refund, "failure_reason"),
     )
-
-
-def verified_event(body: bytes) -> VerifiedEvent:
-    """Parse a delivery body whose signature checked out: a JSON object with `id`, `type` and `created`."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise WebhookRejected("body is not a JSON object")
-    event_id, event_type, created = value.get("id"), value.get("type"), value.get("created")
-    if not isinstance(event_id, str) or not event_id:
-        raise WebhookRejected("event has no string id")
-    if not isinstance(event_type, str) or not event_type:
-        raise WebhookRejected("event has no string type")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise WebhookRejected("event has no integer created")
-    return VerifiedEvent(event_id=event_id, event_type=event_type, created=created, payload=value)
 
 
 def event_effects(event: VerifiedEvent) -> list[EventEffect]:
