@@ -130,7 +130,10 @@ async def test_cancelling_a_paid_order_refunds_it_once_even_double_clicked(shopp
         return result
 
     clicks = await asyncio.gather(cancel(key), cancel(key), cancel(new_key()))
-    assert clicks[0] == clicks[1]
+    # The two copies with one key are one request: same order, same refund (a replay shows the
+    # entities as they are now, so only their identities are compared).
+    same_key = [(c["order"]["id"], (c["refund"] or {}).get("id")) for c in clicks[:2]]
+    assert same_key[0] == same_key[1]
     assert all(c["userErrors"] == [] for c in clicks)
     assert await Refund.filter(payment__order_id=order_id).count() == 1
     assert (await Order.get(id=order_id)).status == "REFUNDED"
