@@ -22,6 +22,12 @@ def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.C
     return result
 
 
+async def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`run_cli` off the event loop: the test server shares this loop and must keep serving (and
+    finish its open transactions) while the command runs, or the two would wait on each other."""
+    return await asyncio.to_thread(run_cli, env, *args, check=check)
+
+
 class PayQLProcess:
     """One `payql <command>` subprocess whose output goes to a log file."""
 

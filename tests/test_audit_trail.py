@@ -10,7 +10,7 @@ from db.ledger import ledger_mismatches
 from db.models import Payment
 from payql.settings import Settings
 from payql.wiring import Services
-from tests.processes import run_cli
+from tests.processes import cli
 from tests.test_cli import cli_env
 from tests.test_refunds import REFUND
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
@@ -51,7 +51,7 @@ async def test_audit_export_writes_csv(
 ) -> None:
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 5))
     order = await refunded_order(shopper, admin)
-    result = run_cli(cli_env(server_settings), "audit", "export", "--since", since)
+    result = await cli(cli_env(server_settings), "audit", "export", "--since", since)
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     mine = [row for row in rows if row["entity_id"] == order["payment"]["id"]]
     assert {row["action"] for row in mine} >= {"payment.created", "payment.paid"}
@@ -66,7 +66,7 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
     payment_id = order["payment"]["id"]
     assert not [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]
     # Other tests write payment rows by hand, so only this payment's absence is asserted.
-    before = run_cli(cli_env(server_settings), "audit", "check-ledger", check=False)
+    before = await cli(cli_env(server_settings), "audit", "check-ledger", check=False)
     assert payment_id not in before.stdout and "payments whose ledger does not balance" in before.stdout
     # Let the sandbox's webhooks for this payment land first, and hold new ones while the row is
     # tampered with: a re-read from the gateway would rightly "repair" it and write to the ledger.
@@ -78,7 +78,7 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
         [mismatch] = [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]
         assert (mismatch.stored_captured, mismatch.ledger_captured) == (5_999, 6_000)
         assert (mismatch.stored_refunded, mismatch.ledger_refunded) == (1_250, 1_250)
-        result = run_cli(cli_env(server_settings), "audit", "check-ledger", check=False)
+        result = await cli(cli_env(server_settings), "audit", "check-ledger", check=False)
         assert result.returncode == 1 and payment_id in result.stdout
     finally:
         await Payment.filter(id=payment_id).update(amount_captured=6_000)

@@ -13,7 +13,7 @@ from db.models import WebhookEvent, WebhookStatus
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.types import VerifiedEvent, WebhookDelivery
 from payql.settings import Settings
-from tests.processes import run_cli
+from tests.processes import cli
 from tests.testkit import TEST_JWT_SECRET
 from webhooks.store import store_delivery
 
@@ -33,29 +33,29 @@ def cli_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def test_token_mints_a_verifiable_development_jwt(server_settings: Settings) -> None:
-    out = run_cli(cli_env(server_settings), "token", "--sub", "alice", "--admin", "--email", "a@example.com").stdout
+async def test_token_mints_a_verifiable_development_jwt(server_settings: Settings) -> None:
+    out = (await cli(cli_env(server_settings), "token", "--sub", "alice", "--admin", "--email", "a@example.com")).stdout
     claims = jwt.decode(out.strip(), TEST_JWT_SECRET, algorithms=["HS256"])
     assert (claims["sub"], claims["roles"], claims["email"]) == ("alice", ["admin"], "a@example.com")
 
 
-def test_token_is_refused_in_production(server_settings: Settings) -> None:
+async def test_token_is_refused_in_production(server_settings: Settings) -> None:
     env = cli_env(server_settings) | {"PAYQL_ENVIRONMENT": "production"}
-    result = run_cli(env, "token", "--sub", "alice", check=False)
+    result = await cli(env, "token", "--sub", "alice", check=False)
     assert result.returncode == 2
     assert "  PAYQL_GATEWAYS: the sandbox gateway is for development only" in result.stderr.splitlines()
 
 
-def test_bad_settings_name_the_variable(server_settings: Settings) -> None:
-    result = run_cli(cli_env(server_settings) | {"PAYQL_PORT": "eighty"}, "migrate", check=False)
+async def test_bad_settings_name_the_variable(server_settings: Settings) -> None:
+    result = await cli(cli_env(server_settings) | {"PAYQL_PORT": "eighty"}, "migrate", check=False)
     assert result.returncode == 2 and "PAYQL_PORT" in result.stderr
 
 
-def test_migrate_and_seed_demo_are_safe_to_repeat(server: str, server_settings: Settings) -> None:
+async def test_migrate_and_seed_demo_are_safe_to_repeat(server: str, server_settings: Settings) -> None:
     env = cli_env(server_settings)
-    assert "up to date" in run_cli(env, "migrate").stdout
-    run_cli(env, "seed-demo")
-    assert "(0 prices created)" in run_cli(env, "seed-demo").stdout
+    assert "up to date" in (await cli(env, "migrate")).stdout
+    await cli(env, "seed-demo")
+    assert "(0 prices created)" in (await cli(env, "seed-demo")).stdout
 
 
 async def dead_event(sandbox: SandboxProcessor) -> WebhookEvent:
@@ -74,14 +74,14 @@ async def dead_event(sandbox: SandboxProcessor) -> WebhookEvent:
 async def test_webhooks_list_and_replay(server: str, server_settings: Settings, sandbox: SandboxProcessor) -> None:
     row = await dead_event(sandbox)
     env = cli_env(server_settings)
-    listed = run_cli(env, "webhooks", "list", "--failed").stdout
+    listed = (await cli(env, "webhooks", "list", "--failed")).stdout
     line = next(line for line in listed.splitlines() if line.startswith(f"{row.id}\t"))
     assert "DEAD" in line and "attempts=8" in line and "boom: it broke" in line
-    replayed = run_cli(env, "webhooks", "replay", str(row.id))
+    replayed = await cli(env, "webhooks", "replay", str(row.id))
     assert replayed.stdout.strip() == f"{row.id}\tIGNORED"
     refreshed = await WebhookEvent.get(id=row.id)
     assert (refreshed.status, refreshed.attempts) == ("IGNORED", 1)
-    assert run_cli(env, "webhooks", "replay", check=False).returncode == 2
+    assert (await cli(env, "webhooks", "replay", check=False)).returncode == 2
 
 
 @pytest.mark.parametrize("missing", [True, False])
@@ -94,10 +94,10 @@ async def test_reconcile_reports_a_charge_we_do_not_know(
         await sandbox.create_payment_intent(
             amount=777, currency="usd", payment_method="pm_card_visa", idempotency_key=uuid.uuid4().hex
         )
-        result = run_cli(env, "reconcile", check=False)
+        result = await cli(env, "reconcile", check=False)
         assert result.returncode == 1
         assert "discrepancy\tmissing_ours\tsandbox" in result.stdout
     else:
         since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 3600))
-        result = run_cli(env, "reconcile", "--since", since)
+        result = await cli(env, "reconcile", "--since", since)
         assert "checked: 0" in result.stdout

@@ -19,7 +19,7 @@ import pytest
 from gateways.sandbox.processor import SandboxProcessor
 from tests.backends import Backend, create_backend, destroy_backend
 from tests.ports import free_port
-from tests.processes import PayQLProcess, run_cli
+from tests.processes import PayQLProcess, cli
 from tests.smtp_server import SmtpServer
 from tests.testkit import CHECKOUT, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, email_of, token_for
 
@@ -73,8 +73,8 @@ async def test_sigkill_between_gateway_success_and_commit_loses_nothing(
     }
     if isolated_backend.redis_url:
         env |= {"PAYQL_REDIS_URL": isolated_backend.redis_url, "PAYQL_REDIS_KEY_PREFIX": isolated_backend.redis_prefix}
-    run_cli(env, "migrate")
-    run_cli(env, "seed-demo")
+    await cli(env, "migrate")
+    await cli(env, "seed-demo")
     worker = PayQLProcess(env, tmp_path / "worker.log", "worker") if isolated_backend.redis_url else None
     first = PayQLProcess(env | {"PAYQL_FAULT_POINT": "after_gateway_charge"}, tmp_path / "first.log", "serve")
     second = PayQLProcess(env, tmp_path / "second.log", "serve")
