@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +28,7 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus
 from gateways.sandbox import SandboxGateway, SandboxProcessor, WebhookDeliverer, sandbox_routes
 from gateways.types import ChargeRequest, PaymentObserved, WebhookDelivery
+from tests.asgi_server import serving as serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec_delivery_test"
@@ -91,22 +91,9 @@ def unused_port() -> int:
 
 @asynccontextmanager
 async def serving(receiver: Receiver) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", ws="none", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/hook"
 
 
 @pytest.fixture
@@ -272,20 +259,8 @@ async def failed_attempts(deliverer: WebhookDeliverer, *, at_least: int) -> None
 @asynccontextmanager
 async def serving_on(receiver: Receiver, port: int) -> AsyncIterator[None]:
     app = Starlette(routes=[Route("/hook", receiver.endpoint, methods=["POST"])])
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="off", ws="none", access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
+    async with serve_app(app, port=port):
         yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_second_listener_is_refused(processor: SandboxProcessor, deliverer: WebhookDeliverer) -> None:

@@ -7,24 +7,21 @@ without `redis-server` fails these tests with the reason; they are never skipped
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO
 
 import pytest
 import redis
 
+from jobs.queue import JobSpec
+from jobs.saq_queue import SaqJobQueue
+from tests.jobs.saqkit import NAME, Runs, recording_specs
+from tests.ports import free_port
+
 START_TIMEOUT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class RedisServer:
@@ -109,3 +106,22 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# Fixtures shared by the saq queue and worker tests: recording jobs and a queue on the throwaway server.
+@pytest.fixture
+def runs() -> Runs:
+    return Runs()
+
+
+@pytest.fixture
+def specs(runs: Runs) -> list[JobSpec]:
+    return recording_specs(runs)
+
+
+@pytest.fixture
+async def queue(redis_server: RedisServer, specs: list[JobSpec]) -> AsyncIterator[SaqJobQueue]:
+    queue = SaqJobQueue(redis_server.url, specs, name=NAME)
+    await queue.start()
+    yield queue
+    await queue.aclose()

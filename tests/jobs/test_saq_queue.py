@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
-import pytest
 from saq import Status
 
 from jobs.queue import JobSpec
@@ -14,24 +12,6 @@ from tests.jobs.conftest import RedisServer
 from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, recording_specs, running_worker, wait_for_status
 
 pytestmark = [SAQ_SETEX_DEPRECATION]
-
-
-@pytest.fixture
-def runs() -> Runs:
-    return Runs()
-
-
-@pytest.fixture
-def specs(runs: Runs) -> list[JobSpec]:
-    return recording_specs(runs)
-
-
-@pytest.fixture
-async def queue(redis_server: RedisServer, specs: list[JobSpec]) -> AsyncIterator[SaqJobQueue]:
-    queue = SaqJobQueue(redis_server.url, specs, name=NAME)
-    await queue.start()
-    yield queue
-    await queue.aclose()
 
 
 async def test_a_worker_runs_an_enqueued_job_with_its_kwargs(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from saq import Job, Status
@@ -14,27 +13,9 @@ from jobs.queue import JobSpec
 from jobs.saq_queue import SaqJobQueue, redis_client
 from jobs.worker import WorkerRedisQueue, build_worker
 from tests.jobs.conftest import RedisServer
-from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, recording_specs, running_worker, wait_for_status
+from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, running_worker, wait_for_status
 
 pytestmark = [SAQ_SETEX_DEPRECATION]
-
-
-@pytest.fixture
-def runs() -> Runs:
-    return Runs()
-
-
-@pytest.fixture
-def specs(runs: Runs) -> list[JobSpec]:
-    return recording_specs(runs)
-
-
-@pytest.fixture
-async def queue(redis_server: RedisServer, specs: list[JobSpec]) -> AsyncIterator[SaqJobQueue]:
-    queue = SaqJobQueue(redis_server.url, specs, name=NAME)
-    await queue.start()
-    yield queue
-    await queue.aclose()
 
 
 async def test_jobs_queued_before_the_worker_started_all_run_once(

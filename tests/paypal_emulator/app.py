@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import secrets
-import socket
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from tests.asgi_server import serving
 from tests.paypal_emulator import render
 from tests.paypal_emulator.errors import PayPalError, api_error, invalid_client, invalid_token
 from tests.paypal_emulator.ledger import Authorization, Capture, Ledger, Order, Refund
@@ -326,20 +325,10 @@ async def _json(request: Request, *, optional: bool = False) -> Any:
 async def running_emulator(emulator: PayPalEmulator | None = None) -> AsyncIterator[PayPalEmulator]:
     """Serve an emulator with uvicorn on a random local port in the running loop; `base_url` is set inside."""
     emulator = emulator or PayPalEmulator()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    emulator.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    emulator.ledger.base_url = emulator.base_url
-    server = uvicorn.Server(uvicorn.Config(emulator.app, log_config=None, lifespan="off", ws="none", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield emulator
-    finally:
-        await emulator.drain()
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving(emulator.app) as base_url:
+        emulator.base_url = base_url
+        emulator.ledger.base_url = base_url
+        try:
+            yield emulator
+        finally:
+            await emulator.drain()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from starlette.applications import Starlette
@@ -27,6 +24,7 @@ from domain.statuses import CaptureMethod, PaymentStatus
 from gateways.errors import WebhookRejected
 from gateways.paypal import PayPalGateway
 from gateways.types import ChargeRequest, EventIgnored, PaymentObserved, VerifiedEvent, WebhookDelivery
+from tests.asgi_server import serving
 from tests.gateways.paypal.conftest import approve, make_gateway
 from tests.paypal_emulator import PayPalEmulator
 from tests.paypal_emulator.webhooks import Delivery, signed_message
@@ -294,15 +292,5 @@ def _sign_raw(emulator: PayPalEmulator, body: bytes) -> WebhookDelivery:
 
 @asynccontextmanager
 async def _serving(app: Starlette) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off", ws="none", access_log=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with serving(app) as base_url:
+        yield base_url

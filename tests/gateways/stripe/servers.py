@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
-
 from gateways.types import WebhookDelivery
-from tests.ports import free_port
+from tests.asgi_server import serving
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -25,18 +23,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 @asynccontextmanager
 async def serve(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> AsyncIterator[str]:
     """Serve `app` on a free local port for the duration of the block; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(app) as base_url:
+        yield base_url
 
 
 async def _read(receive: Receive) -> bytes:
