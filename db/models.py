@@ -1,5 +1,5 @@
-"""Tortoise models: the catalog, orders, payments and their ledger, refunds, webhook deliveries,
-idempotency records and the audit log.
+"""Tortoise models: the catalog, orders, payments and their ledger, refunds, disputes, subscriptions
+and their invoices, webhook deliveries, idempotency records and the audit log.
 
 Money is BigInt minor units plus an ISO-4217 code. Status columns are written only by
 `db.transitions`; ledger and audit rows are append-only.
@@ -16,7 +16,15 @@ from tortoise.models import Model
 
 from db.append_only import AppendOnlyModel
 from db.fields import currency_field, enum_field, money_field
-from domain.statuses import CaptureMethod, OrderStatus, PaymentStatus, RefundStatus
+from domain.statuses import (
+    CaptureMethod,
+    DisputeStatus,
+    InvoiceStatus,
+    OrderStatus,
+    PaymentStatus,
+    RefundStatus,
+    SubscriptionStatus,
+)
 
 
 class PriceType(StrEnum):
@@ -48,6 +56,8 @@ class PaymentEventType(StrEnum):
     VOIDED = "VOIDED"
     REFUNDED = "REFUNDED"
     REFUND_REVERSED = "REFUND_REVERSED"
+    DISPUTE_WITHDRAWN = "DISPUTE_WITHDRAWN"  # the disputed amount taken back by the card network
+    DISPUTE_REINSTATED = "DISPUTE_REINSTATED"  # a won dispute gives it back
 
 
 class WebhookStatus(StrEnum):
@@ -106,6 +116,9 @@ class Price(Model):
     type = enum_field(PriceType)
     recurring_interval = enum_field(RecurringInterval, null=True)
     recurring_interval_count = fields.IntField(default=1)
+    # Recurring prices billed in arrears on reported usage x unit amount. Nullable only so SQLite can
+    # add the column to existing rows: NULL means licensed (billed per period in advance).
+    metered = fields.BooleanField(null=True)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -313,3 +326,169 @@ class OutboxMessage(Model):
     class Meta:
         table = "outbox_messages"
         indexes = (("status", "next_attempt_at"),)
+
+
+class Dispute(Model):
+    """A chargeback on one payment, mirrored from the gateway, with the evidence we gathered for it."""
+
+    id = fields.UUIDField(primary_key=True)
+    payment: fields.ForeignKeyRelation[Payment] = fields.ForeignKeyField(
+        "models.Payment", related_name="disputes", on_delete=fields.RESTRICT
+    )
+    payment_id: UUID
+    gateway = fields.CharField(max_length=32)
+    gateway_reference = fields.CharField(max_length=255)
+    status = enum_field(DisputeStatus, default=DisputeStatus.NEEDS_RESPONSE)
+    reason = fields.CharField(max_length=100, default="")
+    currency = currency_field()
+    amount = money_field()
+    evidence_due_by = fields.DatetimeField(null=True, db_index=True)
+    # Gathered when the dispute is created and completed by the merchant's notes and fulfillments.
+    evidence: Any = fields.JSONField(default=dict)
+    evidence_submitted_at = fields.DatetimeField(null=True)
+    due_soon_flagged_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "disputes"
+        unique_together = (("gateway", "gateway_reference"),)
+
+
+class DisputeNote(Model):
+    id = fields.BigIntField(primary_key=True)
+    dispute: fields.ForeignKeyRelation[Dispute] = fields.ForeignKeyField(
+        "models.Dispute", related_name="notes", on_delete=fields.RESTRICT
+    )
+    dispute_id: UUID
+    author = fields.CharField(max_length=255)
+    body = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "dispute_notes"
+
+
+class Fulfillment(Model):
+    """A shipment (or delivery of a service) the merchant recorded for an order: dispute evidence."""
+
+    id = fields.BigIntField(primary_key=True)
+    order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="fulfillments", on_delete=fields.RESTRICT
+    )
+    order_id: UUID
+    carrier = fields.CharField(max_length=100)
+    tracking_number = fields.CharField(max_length=100)
+    shipped_at = fields.DatetimeField(null=True)
+    recorded_by = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "fulfillments"
+
+
+class Subscription(Model):
+    """A customer's subscription to one recurring price, mirrored from the gateway's billing engine.
+
+    The gateway's state is the truth. `gateway_updated` is when the gateway last changed the copy we
+    applied, so an older copy (a late event) never overwrites a newer one. The dunning columns belong
+    to our retry schedule.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "models.Customer", related_name="subscriptions", on_delete=fields.RESTRICT
+    )
+    customer_id: UUID
+    price: fields.ForeignKeyRelation[Price] = fields.ForeignKeyField(
+        "models.Price", related_name="subscriptions", on_delete=fields.RESTRICT
+    )
+    price_id: UUID
+    pending_price: fields.ForeignKeyNullableRelation[Price] = fields.ForeignKeyField(
+        "models.Price", related_name="pending_subscriptions", on_delete=fields.RESTRICT, null=True
+    )
+    pending_price_id: UUID | None
+    gateway = fields.CharField(max_length=32)
+    gateway_reference = fields.CharField(max_length=255, null=True)
+    idempotency_key = fields.CharField(max_length=128, unique=True)
+    status = enum_field(SubscriptionStatus, default=SubscriptionStatus.INCOMPLETE)
+    currency = currency_field()
+    unit_amount = money_field()
+    payment_method = fields.CharField(max_length=255)
+    trial_end = fields.DatetimeField(null=True)
+    current_period_start = fields.DatetimeField(null=True)
+    current_period_end = fields.DatetimeField(null=True)
+    cancel_at_period_end = fields.BooleanField(default=False)
+    canceled_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    gateway_updated = fields.BigIntField(default=0)
+    failed_attempts = fields.IntField(default=0)
+    next_retry_at = fields.BigIntField(null=True, db_index=True)  # the billing clock's epoch seconds
+    grace_until = fields.BigIntField(null=True)  # the billing clock's epoch seconds
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    invoices: fields.ReverseRelation[Invoice]
+
+    class Meta:
+        table = "subscriptions"
+        unique_together = (("gateway", "gateway_reference"),)
+        indexes = (("customer_id", "created_at"), ("status", "next_retry_at"))
+
+
+class Invoice(Model):
+    """One invoice of a subscription. Its payment is an ordinary order and payment (`order`), so the
+    ledger, receipts, refunds and disputes work for renewals exactly as for one-time purchases."""
+
+    id = fields.UUIDField(primary_key=True)
+    subscription: fields.ForeignKeyRelation[Subscription] = fields.ForeignKeyField(
+        "models.Subscription", related_name="invoices", on_delete=fields.RESTRICT
+    )
+    subscription_id: UUID
+    order: fields.ForeignKeyNullableRelation[Order] = fields.ForeignKeyField(
+        "models.Order", related_name="invoices", on_delete=fields.RESTRICT, null=True
+    )
+    order_id: UUID | None
+    gateway = fields.CharField(max_length=32)
+    gateway_reference = fields.CharField(max_length=255)
+    status = enum_field(InvoiceStatus, default=InvoiceStatus.OPEN)
+    billing_reason = fields.CharField(max_length=64, default="")
+    currency = currency_field()
+    amount_due = money_field()
+    amount_paid = money_field()
+    period_start = fields.DatetimeField(null=True)
+    period_end = fields.DatetimeField(null=True)
+    attempt_count = fields.IntField(default=0)
+    payment_reference = fields.CharField(max_length=255, null=True)
+    next_action: Any = fields.JSONField(null=True)
+    decline_code = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "invoices"
+        unique_together = (("gateway", "gateway_reference"),)
+
+
+class UsageRecord(Model):
+    """Metered usage reported for a subscription, once per idempotency key."""
+
+    id = fields.BigIntField(primary_key=True)
+    subscription: fields.ForeignKeyRelation[Subscription] = fields.ForeignKeyField(
+        "models.Subscription", related_name="usage_records", on_delete=fields.RESTRICT
+    )
+    subscription_id: UUID
+    price: fields.ForeignKeyRelation[Price] = fields.ForeignKeyField(
+        "models.Price", related_name="usage_records", on_delete=fields.RESTRICT
+    )
+    price_id: UUID
+    quantity = fields.BigIntField()
+    timestamp = fields.DatetimeField()
+    idempotency_key = fields.CharField(max_length=128)
+    gateway_reference = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "usage_records"
+        unique_together = (("subscription_id", "idempotency_key"),)

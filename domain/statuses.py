@@ -38,6 +38,32 @@ class RefundStatus(StrEnum):
     CANCELED = "CANCELED"
 
 
+class SubscriptionStatus(StrEnum):
+    INCOMPLETE = "INCOMPLETE"  # created; the first invoice is not paid yet
+    INCOMPLETE_EXPIRED = "INCOMPLETE_EXPIRED"  # the first invoice was never paid: ended, nothing owed
+    TRIALING = "TRIALING"
+    ACTIVE = "ACTIVE"
+    PAST_DUE = "PAST_DUE"  # a renewal failed; dunning retries it, access kept during the grace period
+    PAUSED = "PAUSED"  # collection paused by the merchant or the customer: no invoices, no access
+    UNPAID = "UNPAID"  # retries exhausted and the policy keeps the subscription (no access)
+    CANCELED = "CANCELED"
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "DRAFT"
+    OPEN = "OPEN"  # finalized and waiting for payment (or for the customer's action)
+    PAID = "PAID"
+    UNCOLLECTIBLE = "UNCOLLECTIBLE"
+    VOID = "VOID"
+
+
+class DisputeStatus(StrEnum):
+    NEEDS_RESPONSE = "NEEDS_RESPONSE"  # funds withdrawn; evidence due by `evidence_due_by`
+    UNDER_REVIEW = "UNDER_REVIEW"  # evidence submitted, the issuer decides
+    WON = "WON"  # funds reinstated
+    LOST = "LOST"  # funds stay with the cardholder
+
+
 class CaptureMethod(StrEnum):
     AUTOMATIC = "AUTOMATIC"
     MANUAL = "MANUAL"
@@ -52,3 +78,8 @@ PAYMENT_IN_FLIGHT: frozenset[PaymentStatus] = frozenset(
     {PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.PROCESSING}
 )
 PAYMENT_SUCCEEDED: frozenset[PaymentStatus] = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.PAID})
+
+SUBSCRIPTION_ENDED: frozenset[SubscriptionStatus] = frozenset(
+    {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED}
+)
+DISPUTE_CLOSED: frozenset[DisputeStatus] = frozenset({DisputeStatus.WON, DisputeStatus.LOST})

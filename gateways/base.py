@@ -11,6 +11,8 @@ from typing import Protocol, runtime_checkable
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
+    DisputeEvidence,
+    DisputeResult,
     EventEffect,
     PaymentResult,
     RefundRequest,
@@ -52,6 +54,14 @@ class PaymentGateway(Protocol):
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
         """The gateway's own list of payments created since `created_gte`, for reconciliation."""
+        ...
+
+    async def retrieve_dispute(self, reference: str) -> DisputeResult:
+        """Read a dispute's current state (webhooks about disputes may be stale)."""
+        ...
+
+    async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
+        """Send the evidence and submit it for the issuer's review (UNDER_REVIEW)."""
         ...
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gateways.base import PaymentGateway
+from gateways.billing import BillingGateway
+from gateways.errors import NotSupported
 
 
 class UnknownGateway(LookupError):
@@ -20,6 +22,13 @@ class GatewayRegistry:
             return self._gateways[name]
         except KeyError:
             raise UnknownGateway(name) from None
+
+    def billing(self, name: str) -> BillingGateway:
+        """The gateway's billing engine; `NotSupported` when it does not bill subscriptions."""
+        gateway = self.get(name)
+        if not isinstance(gateway, BillingGateway):
+            raise NotSupported(f"the {name} gateway does not support subscriptions")
+        return gateway
 
     def names(self) -> list[str]:
         return sorted(self._gateways)

@@ -22,10 +22,10 @@ from strawberry.tools import merge_types
 
 from schema.analytics import AnalyticsQuery
 from schema.extensions import RefuseCardNumbers, should_mask_error
+from schema.live_updates import Subscription
 from schema.mutations import Mutation
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
-from schema.subscriptions import Subscription
 
 
 def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspection: bool) -> strawberry.Schema:

@@ -37,6 +37,8 @@ from gateways.paypal.webhooks import DEFAULT_CERT_HOSTS, WebhookVerifier
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
+    DisputeEvidence,
+    DisputeResult,
     EventEffect,
     PaymentResult,
     RefundRequest,
@@ -176,6 +178,12 @@ class PayPalGateway:
         )
 
     # --- webhooks --------------------------------------------------------------------------------------------
+    async def retrieve_dispute(self, reference: str) -> DisputeResult:
+        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+
+    async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
+        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
         headers = {name.lower(): value for name, value in delivery.headers.items()}
         await self._verifier.verify(headers, delivery.body, received_at=delivery.received_at)

@@ -36,6 +36,8 @@ from gateways.sandbox.transformers import (
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
+    DisputeEvidence,
+    DisputeResult,
     EventEffect,
     PaymentResult,
     RefundRequest,
@@ -130,6 +132,12 @@ class SandboxGateway:
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
         intents = await _translated(self._processor.list_payment_intents(created_gte))
         return [payment_result(intent, public_base_url=self._public_base_url) for intent in intents]
+
+    async def retrieve_dispute(self, reference: str) -> DisputeResult:
+        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+
+    async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
+        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
         headers = {name.lower(): value for name, value in delivery.headers.items()}

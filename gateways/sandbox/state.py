@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio.to_thread
 
@@ -39,6 +39,26 @@ _NOT_LOADED = -1  # the version a process has seen before it read the file: a fi
 _T = TypeVar("_T")
 
 
+class StoredObject(Protocol):
+    """A sandbox object kept under a registered kind (subscriptions, invoices, disputes, ...)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def to_dict(self) -> JsonDict: ...
+
+
+# kind -> a decoder from the stored JSON; the kinds beyond the four built-in ones register here.
+_KINDS: dict[str, Callable[[JsonDict], Any]] = {}
+
+
+def register_kind(kind: str, decode: Callable[[JsonDict], Any]) -> None:
+    """Let `Changes.put` store objects of `kind` and the state file read them back with `decode`."""
+    if kind in (_INTENT, _REFUND, _TOKEN, _IDEMPOTENCY):
+        raise ValueError(f"{kind} is a built-in kind")
+    _KINDS[kind] = decode
+
+
 @dataclass(slots=True)
 class Changes:
     """What one call changed, stamped with the one clock reading the call uses throughout."""
@@ -48,6 +68,8 @@ class Changes:
     refunds: dict[str, SandboxRefund] = field(default_factory=dict)
     tokens: dict[str, SandboxCardToken] = field(default_factory=dict)
     records: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    # Registered kinds: kind -> id -> object.
+    objects: dict[str, dict[str, StoredObject]] = field(default_factory=dict)
     events: list[JsonDict] = field(default_factory=list)
     clock_offset: int | None = None  # the test clock's new offset
     acknowledged: list[str] = field(default_factory=list)  # events a webhook endpoint acknowledged
@@ -62,7 +84,15 @@ class Changes:
         for event_type in event_types:
             self.emit(event_type, refund)
 
-    def emit(self, event_type: str, obj: SandboxPaymentIntent | SandboxRefund) -> None:
+    def put(self, kind: str, obj: StoredObject, *event_types: str) -> None:
+        """Store an object of a registered kind and emit `event_types` about it."""
+        if kind not in _KINDS:
+            raise KeyError(f"unregistered sandbox object kind {kind}")
+        self.objects.setdefault(kind, {})[obj.id] = obj
+        for event_type in event_types:
+            self.emit(event_type, obj)
+
+    def emit(self, event_type: str, obj: StoredObject) -> None:
         self.events.append(make_event(event_type, obj.to_dict(), self.now))
 
     def is_empty(self) -> bool:
@@ -71,6 +101,7 @@ class Changes:
             or self.refunds
             or self.tokens
             or self.records
+            or self.objects
             or self.events
             or self.clock_offset is not None
             or self.acknowledged
@@ -82,6 +113,8 @@ class Changes:
         objects += [(_REFUND, key, value.to_dict()) for key, value in self.refunds.items()]
         objects += [(_TOKEN, key, value.to_dict()) for key, value in self.tokens.items()]
         objects += [(_IDEMPOTENCY, key, value.to_dict()) for key, value in self.records.items()]
+        for kind, stored in self.objects.items():
+            objects += [(kind, key, value.to_dict()) for key, value in stored.items()]
         return StateWrite(
             objects=objects,
             events=list(self.events),
@@ -109,8 +142,17 @@ class SandboxState:
         self.refunds: dict[str, SandboxRefund] = {}
         self.tokens: dict[str, SandboxCardToken] = {}
         self.records: dict[str, IdempotencyRecord] = {}
+        self.objects: dict[str, dict[str, Any]] = {}
         self.events: list[JsonDict] = []
         self.acknowledged: set[str] = set()  # events a webhook endpoint acknowledged
+
+    def get(self, kind: str, object_id: str) -> Any:
+        """The object of a registered kind with this id, or None."""
+        return self.objects.get(kind, {}).get(object_id)
+
+    def all(self, kind: str) -> list[Any]:
+        """Every object of a registered kind, in the order first stored."""
+        return list(self.objects.get(kind, {}).values())
 
     @property
     def path(self) -> Path | None:
@@ -184,7 +226,7 @@ class SandboxState:
             raise SandboxUnavailable(f"the sandbox state file is corrupt: {exc}") from exc
         fresh = _decoded(stored)
         if full:
-            self.intents, self.refunds, self.tokens, self.records = {}, {}, {}, {}
+            self.intents, self.refunds, self.tokens, self.records, self.objects = {}, {}, {}, {}, {}
             self.events, self.acknowledged = [], set()
         fresh.clock_offset = stored.clock_offset
         fresh.acknowledged = list(stored.acknowledged)
@@ -198,6 +240,8 @@ class SandboxState:
         self.refunds.update(changes.refunds)
         self.tokens.update(changes.tokens)
         self.records.update(changes.records)
+        for kind, stored in changes.objects.items():
+            self.objects.setdefault(kind, {}).update(stored)
         self.events.extend(changes.events)
         self.acknowledged.update(changes.acknowledged)
         if changes.clock_offset is not None and changes.clock_offset > clock.offset:
@@ -244,6 +288,11 @@ def _decoded(stored: StoredState) -> Changes:
             elif kind == _IDEMPOTENCY:
                 record = IdempotencyRecord.from_dict(body)
                 fresh.records[record.key] = record
+            elif kind in _KINDS:
+                obj = _KINDS[kind](body)
+                fresh.objects.setdefault(kind, {})[obj.id] = obj
+            else:
+                raise ValueError(f"unknown object kind {kind}")
         for event in stored.events:
             if not isinstance(event.get("id"), str):
                 raise ValueError("a stored event has no id")

@@ -35,6 +35,8 @@ from gateways.stripe.transformers import (
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
+    DisputeEvidence,
+    DisputeResult,
     EventEffect,
     PaymentResult,
     RefundRequest,
@@ -181,6 +183,12 @@ class StripeGateway:
             intents = await self._all_intents(params)
         results = [_payment(intent) for intent in intents]
         return [result for result in results if result.created is None or result.created >= created_gte]
+
+    async def retrieve_dispute(self, reference: str) -> DisputeResult:
+        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+
+    async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
+        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
         headers = {name.lower(): value for name, value in delivery.headers.items()}
