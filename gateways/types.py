@@ -168,13 +168,16 @@ class PlanPrice:
 @dataclass(frozen=True, slots=True)
 class SubscriptionRequest:
     payql_subscription_id: str
-    customer_id: str  # ours; the adapter creates the gateway's customer on first use and remembers it
+    customer_id: str  # ours
     customer_email: str | None
     price: PlanPrice
     payment_method: str
     idempotency_key: str
     trial_days: int = 0
     return_url: str | None = None
+    # The gateway's customer remembered from an earlier call (Customer.gateway_references); None on
+    # first use, when the adapter creates one and returns it as `SubscriptionResult.customer_reference`.
+    gateway_customer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
