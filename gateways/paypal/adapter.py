@@ -14,22 +14,27 @@ Copies the sandbox adapter's shape: HTTP plumbing in `client.py`, wire mapping i
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from gateways.errors import GatewayError, GatewayUnavailable, InvalidGatewayRequest, NotSupported
+from gateways.errors import InvalidGatewayRequest, NotSupported
+from gateways.paypal.billing import PayPalBilling
+from gateways.paypal.billing_transformers import billing_effects, is_billing_event
+from gateways.paypal.calls import mapped
 from gateways.paypal.client import SANDBOX_BASE_URL, PayPalClient
-from gateways.paypal.errors import translate
+from gateways.paypal.dispute_transformers import DISPUTE_EVENTS, dispute_effects, dispute_result, evidence_request
 from gateways.paypal.transformers import (
+    CAPTURE_PREFIX,
     amount_wire,
     capture_id_of_refund,
     event_effects,
+    link,
     money,
     order_request,
     payment_result,
     payments_of,
     refund_result,
+    related_order,
     request_id,
     verified_event,
 )
@@ -48,14 +53,12 @@ from gateways.types import (
     WebhookDelivery,
 )
 
-_T = TypeVar("_T")
-
 # `ChargeRequest.payment_method` may name an order the buyer already approved (e.g. through PayPal's JS buttons).
 APPROVED_ORDER_PREFIX = "paypal_order:"
 _PREFER = "return=representation"
 
 
-class PayPalGateway:
+class PayPalGateway(PayPalBilling):
     name: str = "paypal"
 
     def __init__(
@@ -73,6 +76,8 @@ class PayPalGateway:
         token_clock_skew: int = 60,
     ) -> None:
         webhook_ids = (webhook_id,) if isinstance(webhook_id, str) else tuple(webhook_id)
+        self._plan_ids: dict[tuple[str, int], str] = {}
+        self._plans: dict[str, dict[str, Any]] = {}
         self._client = PayPalClient(
             client_id,
             client_secret,
@@ -106,10 +111,13 @@ class PayPalGateway:
             lambda sdk: sdk.orders.create_order({"body": body, "paypal_request_id": rid, "prefer": _PREFER}),
             request_id=rid,
         )
-        return _mapped(payment_result, order, None)
+        return mapped(payment_result, order, None)
 
     async def retrieve(self, reference: str) -> PaymentResult:
-        return _mapped(payment_result, await self._order(reference), reference)
+        """Read the order; a `paypal_capture:` reference (from a refund or dispute event) is resolved to its order."""
+        if reference.startswith(CAPTURE_PREFIX):
+            reference = await self._order_of_capture(reference.removeprefix(CAPTURE_PREFIX))
+        return mapped(payment_result, await self._order(reference), reference)
 
     async def complete(self, reference: str, *, capture: bool, idempotency_key: str | None = None) -> PaymentResult:
         """Capture (`capture=True`) or authorize an APPROVED order; the same key (default: the order) is idempotent."""
@@ -120,12 +128,12 @@ class PayPalGateway:
             order = await self._json(lambda sdk: sdk.orders.capture_order(options), reference, rid)
         else:
             order = await self._json(lambda sdk: sdk.orders.authorize_order(options), reference, rid)
-        return _mapped(payment_result, order, reference)
+        return mapped(payment_result, order, reference)
 
     async def capture(self, request: CaptureRequest) -> PaymentResult:
         """Capture (part of) the order's authorization; `final=False` leaves the rest capturable."""
         order = await self._order(request.reference)
-        authorization_id = _mapped(lambda o: _live_authorization(o, request.reference), order, request.reference)
+        authorization_id = mapped(lambda o: _live_authorization(o, request.reference), order, request.reference)
         rid = request_id("capture", request.idempotency_key)
         options = {
             "authorization_id": authorization_id,
@@ -138,6 +146,12 @@ class PayPalGateway:
 
     async def void(self, request: VoidRequest) -> PaymentResult:
         order = await self._order(request.reference)
+        if payments_of(order)["captures"]:
+            raise InvalidGatewayRequest(
+                "This PayPal payment is captured: refund it instead.",
+                detail=f"order {request.reference} has captures; PayPal voids only uncaptured authorizations",
+                reference=request.reference,
+            )
         if not payments_of(order)["authorizations"]:
             raise NotSupported(
                 "This PayPal payment cannot be canceled.",
@@ -145,7 +159,7 @@ class PayPalGateway:
                 "an unapproved order expires by itself",
                 reference=request.reference,
             )
-        authorization_id = _mapped(lambda o: _live_authorization(o, request.reference), order, request.reference)
+        authorization_id = mapped(lambda o: _live_authorization(o, request.reference), order, request.reference)
         rid = request_id("void", request.idempotency_key)
         options = {"authorization_id": authorization_id, "paypal_request_id": rid, "prefer": _PREFER}
         await self._call(lambda sdk: sdk.payments.void_payment(options), request.reference, rid)
@@ -154,42 +168,66 @@ class PayPalGateway:
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Refund `amount` from one capture of the order: the first whose refundable rest covers it."""
         order = await self._order(request.reference)
-        capture_id = _mapped(lambda o: _refundable_capture(o, request), order, request.reference)
+        capture_id = mapped(lambda o: _refundable_capture(o, request), order, request.reference)
         rid = request_id("refund", request.idempotency_key)
         body: dict[str, Any] = {"amount": amount_wire(request.amount)}
+        payql_payment_id = mapped(payment_result, order, request.reference).payql_payment_id
+        if payql_payment_id:
+            # PayPal's refund objects (and so PAYMENT.CAPTURE.REFUNDED) name no order: they carry this back.
+            body["custom_id"] = payql_payment_id
         if request.reason:
             body["note_to_payer"] = request.reason[:255]
         options = {"capture_id": capture_id, "paypal_request_id": rid, "prefer": _PREFER, "body": body}
         refund = await self._json(lambda sdk: sdk.payments.refund_captured_payment(options), request.reference, rid)
-        return _mapped(functools.partial(refund_result, order_id=request.reference), refund, request.reference)
+        return mapped(functools.partial(refund_result, order_id=request.reference), refund, request.reference)
 
     async def find_payment(self, payql_payment_id: str) -> PaymentResult | None:
-        """Always None: PayPal cannot list or search orders by `custom_id`.
+        """Always None: PayPal cannot look an order up by its `custom_id`.
 
-        Transaction Search lags by hours and only sees completed transactions. A lost `charge` answer is recovered
-        by repeating it with the same idempotency key: PayPal-Request-Id makes PayPal answer the same order.
+        A lost `charge` answer is recovered by repeating it with the same idempotency key: PayPal-Request-Id makes
+        PayPal answer the same order. Transaction Search (`/v1/reporting/transactions`) cannot stand in: it only
+        lists completed money movements, up to three hours late, and never an order still awaiting approval, which
+        is exactly what a lost answer leaves behind.
         """
         return None
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
         raise NotSupported(
             "Listing PayPal payments is not supported.",
-            detail="Orders v2 has no list call; reconciliation reads each known order with retrieve()",
+            detail="Orders v2 has no list call, and Transaction Search lists only completed transactions up to 3 "
+            "hours late (every recent or unapproved order would look missing); reconciliation reads each known "
+            "order with retrieve()",
         )
 
-    # --- webhooks --------------------------------------------------------------------------------------------
+    # --- disputes --------------------------------------------------------------------------------------------
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
-        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+        """The dispute, with the disputed capture resolved to its order (our payment reference)."""
+        dispute = await self._rest("GET", f"/v1/customer/disputes/{reference}", reference=reference)
+        capture = mapped(dispute_result, dispute, reference).payment_reference.removeprefix(CAPTURE_PREFIX)
+        order_id = await self._order_of_capture(capture) if capture else None
+        return mapped(lambda d: dispute_result(d, payment_reference=order_id), dispute, reference)
 
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
-        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+        """Provide the evidence (multipart, as PayPal takes it); the dispute goes UNDER_REVIEW."""
+        body = evidence_request(evidence)
+        if not body["evidences"]:
+            raise InvalidGatewayRequest("No evidence to submit.", reference=reference)
+        await self._rest(
+            "POST", f"/v1/customer/disputes/{reference}/provide-evidence", reference=reference, multipart_json=body
+        )
+        return await self.retrieve_dispute(reference)
 
+    # --- webhooks --------------------------------------------------------------------------------------------
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
         headers = {name.lower(): value for name, value in delivery.headers.items()}
         await self._verifier.verify(headers, delivery.body, received_at=delivery.received_at)
         return verified_event(delivery.body)
 
     def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
+        if is_billing_event(event.event_type):
+            return billing_effects(event)
+        if event.event_type in DISPUTE_EVENTS:
+            return dispute_effects(event)
         return event_effects(event)
 
     async def aclose(self) -> None:
@@ -200,41 +238,35 @@ class PayPalGateway:
     async def _order(self, reference: str) -> dict[str, Any]:
         return await self._json(lambda sdk: sdk.orders.get_order({"id": reference}), reference)
 
-    async def _call(self, fn: Callable[[Any], _T], reference: str | None = None, request_id: str | None = None) -> _T:
-        try:
-            return await self._client.call(fn)
-        except GatewayError:
-            raise
-        except Exception as exc:  # the SDK and requests raise many types; all are translated
-            raise translate(exc, reference=reference, request_id=request_id) from exc
-
-    async def _json(
-        self, fn: Callable[[Any], Any], reference: str | None = None, request_id: str | None = None
-    ) -> dict[str, Any]:
-        response = await self._call(fn, reference, request_id)
-        try:
-            value = json.loads(response.text)
-        except (TypeError, ValueError):
-            value = None
-        if not isinstance(value, dict):
-            raise GatewayUnavailable(
-                "The payment provider sent an unreadable answer.",
-                detail=f"paypal {response.status_code}: not a JSON object; read it back",
-                reference=reference,
+    async def _order_of_capture(self, capture_id: str) -> str:
+        """The order a capture belongs to: its `related_ids.order_id`, else up its links (capture → authorization
+        → order)."""
+        capture = await self._json(
+            lambda sdk: sdk.payments.get_captured_payment({"capture_id": capture_id}), capture_id
+        )
+        order_id = related_order(capture)
+        if order_id is None:
+            up = link(capture, "up") or ""
+            if "/authorizations/" in up:
+                authorization_id = up.rstrip("/").rsplit("/", 1)[-1]
+                authorization = await self._json(
+                    lambda sdk: sdk.payments.get_authorized_payment({"authorization_id": authorization_id}),
+                    capture_id,
+                )
+                order_id = related_order(authorization) or _last_segment(link(authorization, "up"), "/orders/")
+            else:
+                order_id = _last_segment(up, "/orders/")
+        if order_id is None:
+            raise InvalidGatewayRequest(
+                "The payment provider names no order for this capture.", detail=capture_id, reference=capture_id
             )
-        return value
+        return order_id
 
 
-def _mapped(transform: Callable[[dict[str, Any]], _T], wire: dict[str, Any], reference: str | None) -> _T:
-    """Map a PayPal object, turning a shape we cannot read into `GatewayUnavailable` (read it back later)."""
-    try:
-        return transform(wire)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise GatewayUnavailable(
-            "The payment provider sent an unreadable answer.",
-            detail=f"paypal answer not understood: {exc!r}; read it back",
-            reference=reference,
-        ) from exc
+def _last_segment(href: str | None, marker: str) -> str | None:
+    if not href or marker not in href:
+        return None
+    return href.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _live_authorization(order: Mapping[str, Any], reference: str) -> str:

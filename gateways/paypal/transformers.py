@@ -24,12 +24,16 @@ from gateways.types import (
     NextAction,
     PaymentObserved,
     PaymentResult,
+    RefundObserved,
     RefundResult,
     VerifiedEvent,
 )
 
 # PayQL's payment id travels as the purchase unit's `custom_id` (PayPal echoes it on captures and events).
 PAYQL_PAYMENT_ID: Final = "payql_payment_id"
+
+# A payment reference that names a capture rather than an order (`PayPalGateway.retrieve` resolves it).
+CAPTURE_PREFIX: Final = "paypal_capture:"
 
 # Captures that moved money (refunds are tracked by amounts, not by status).
 _SETTLED_CAPTURES: Final = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
@@ -138,7 +142,7 @@ def order_request(request: ChargeRequest) -> dict[str, Any]:
     return body
 
 
-def _epoch(timestamp: Any) -> int | None:
+def epoch(timestamp: Any) -> int | None:
     if not isinstance(timestamp, str):
         return None
     try:
@@ -147,7 +151,7 @@ def _epoch(timestamp: Any) -> int | None:
         return None
 
 
-def _link(obj: Mapping[str, Any], *rels: str) -> str | None:
+def link(obj: Mapping[str, Any], *rels: str) -> str | None:
     for link in obj.get("links") or ():
         if isinstance(link, Mapping) and link.get("rel") in rels:
             return str(link.get("href"))
@@ -162,7 +166,7 @@ def payments_of(order: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def capture_id_of_refund(refund: Mapping[str, Any]) -> str | None:
-    up = _link(refund, "up")
+    up = link(refund, "up")
     return up.rstrip("/").rsplit("/", 1)[-1] if up else None
 
 
@@ -188,7 +192,7 @@ def payment_result(order: Mapping[str, Any]) -> PaymentResult:
         held = max(money(authorizations[-1]["amount"]).amount - captured, 0)
     status = payment_status(kind, gateway_status)
     next_action = None
-    redirect = _link(order, "approve", "payer-action")
+    redirect = link(order, "approve", "payer-action")
     if status is PaymentStatus.REQUIRES_ACTION and redirect and order.get("status") != "APPROVED":
         next_action = NextAction(type=NextActionType.REDIRECT, redirect_url=redirect)
     declined = status is PaymentStatus.FAILED
@@ -197,7 +201,7 @@ def payment_result(order: Mapping[str, Any]) -> PaymentResult:
         status=status,
         amount=amount,
         payql_payment_id=unit.get("custom_id"),
-        created=_epoch(order.get("create_time")),
+        created=epoch(order.get("create_time")),
         amount_authorized=held + captured,
         amount_captured=captured,
         amount_refunded=refunded,
@@ -230,7 +234,7 @@ def verified_event(body: bytes) -> VerifiedEvent:
         raise WebhookRejected("body is not valid JSON") from None
     if not isinstance(value, dict):
         raise WebhookRejected("body is not a JSON object")
-    event_id, event_type, created = value.get("id"), value.get("event_type"), _epoch(value.get("create_time"))
+    event_id, event_type, created = value.get("id"), value.get("event_type"), epoch(value.get("create_time"))
     if not isinstance(event_id, str) or not event_id:
         raise WebhookRejected("event has no string id")
     if not isinstance(event_type, str) or not event_type:
@@ -260,27 +264,47 @@ def event_effects(event: VerifiedEvent) -> list[EventEffect]:
         return [EventIgnored(f"{kind} event {event.event_id} carries a malformed resource: {exc!r}")]
     if result is None:
         return [EventIgnored(f"{kind} event {event.event_id} names no order; reconciliation reads it")]
-    return [PaymentObserved(result, stale_possible=True)]
+    effects: list[EventEffect] = []
+    if kind in _REFUND_EVENTS:
+        # A refund we made is found by its id; the payment's own re-read carries the refunded amount.
+        effects.append(RefundObserved(refund_result(resource, order_id=result.reference)))
+    effects.append(PaymentObserved(result, stale_possible=True))
+    return effects
+
+
+def related_order(resource: Mapping[str, Any]) -> str | None:
+    """`supplementary_data.related_ids.order_id` of a capture or authorization, when PayPal includes it."""
+    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    order_id = related.get("order_id")
+    return order_id if isinstance(order_id, str) and order_id else None
 
 
 def _event_result(kind: str, resource: Mapping[str, Any]) -> PaymentResult | None:
     if kind in _ORDER_EVENTS:
         return payment_result(resource)
-    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
-    order_id = related.get("order_id")
-    if not isinstance(order_id, str) or not order_id:
-        return None
     amount = money(resource["amount"])
     gateway_status = str(resource.get("status"))
     if kind in _REFUND_EVENTS:
-        # The resource is the refund (or reversal): the payment stays captured, less this amount.
+        # The resource is the refund (or reversal), which names no order, only its capture (the `up` link):
+        # the re-read (`PayPalGateway.retrieve`) resolves the capture to its order. Refunds we make carry our
+        # payment id as their custom_id, which is how the payment is found before that.
+        capture_id = capture_id_of_refund(resource)
+        order_id = related_order(resource) or (f"{CAPTURE_PREFIX}{capture_id}" if capture_id else None)
+        if order_id is None:
+            return None
         return PaymentResult(
             reference=order_id,
             status=PaymentStatus.PAID,
             amount=amount,
+            payql_payment_id=resource.get("custom_id"),
             amount_refunded=amount.amount if gateway_status == "COMPLETED" else 0,
             gateway_status=f"REFUND_{gateway_status}",
         )
+    order_id = related_order(resource)
+    if order_id is None:
+        if kind not in _CAPTURE_EVENTS:
+            return None
+        order_id = f"{CAPTURE_PREFIX}{resource['id']}"
     object_kind = "capture" if kind in _CAPTURE_EVENTS else "authorization"
     status = payment_status(object_kind, gateway_status)
     captured = amount.amount if object_kind == "capture" and gateway_status in _SETTLED_CAPTURES else 0
@@ -289,7 +313,7 @@ def _event_result(kind: str, resource: Mapping[str, Any]) -> PaymentResult | Non
         status=status,
         amount=amount,
         payql_payment_id=resource.get("custom_id"),
-        created=_epoch(resource.get("create_time")),
+        created=epoch(resource.get("create_time")),
         amount_authorized=amount.amount if status in (PaymentStatus.AUTHORIZED, PaymentStatus.PAID) else 0,
         amount_captured=captured,
         gateway_status=f"{object_kind.upper()}_{gateway_status}",

@@ -11,7 +11,6 @@ import pytest
 
 from domain.money import Money
 from domain.statuses import CaptureMethod
-from gateways.errors import NotSupported
 from gateways.paypal import transformers as paypal_transformers
 from gateways.sandbox import SandboxGateway, SandboxProcessor
 from gateways.sandbox import transformers as sandbox_transformers
@@ -130,7 +129,6 @@ def _paypal_harness(request: pytest.FixtureRequest) -> GatewayHarness:
             for kind in ("order", "authorization", "capture")
         },
         refund_status_functions={"refund": paypal_transformers.refund_status},
-        void_after_capture_error=NotSupported,
     )
     return built
 

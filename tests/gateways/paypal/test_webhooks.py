@@ -20,10 +20,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from domain.money import Money
-from domain.statuses import CaptureMethod, PaymentStatus
+from domain.statuses import CaptureMethod, PaymentStatus, RefundStatus
 from gateways.errors import WebhookRejected
 from gateways.paypal import PayPalGateway
-from gateways.types import ChargeRequest, EventIgnored, PaymentObserved, VerifiedEvent, WebhookDelivery
+from gateways.types import ChargeRequest, EventIgnored, PaymentObserved, RefundObserved, VerifiedEvent, WebhookDelivery
 from tests.asgi_server import serving
 from tests.gateways.paypal.conftest import approve, make_gateway
 from tests.paypal_emulator import PayPalEmulator
@@ -243,22 +243,41 @@ def _order(status: str) -> dict[str, Any]:
 def test_interpret_event(
     gateway: PayPalGateway, event_type: str, resource: dict[str, Any], status: PaymentStatus
 ) -> None:
-    (effect,) = gateway.interpret_event(_event(event_type, resource))
+    effect = gateway.interpret_event(_event(event_type, resource))[-1]
     assert isinstance(effect, PaymentObserved) and effect.stale_possible
     assert effect.result.reference == "ORDER1" and effect.result.status is status
     assert effect.result.amount == Money(1000, "USD")
 
 
 def test_refund_events_carry_the_refunded_amount(gateway: PayPalGateway) -> None:
-    (effect,) = gateway.interpret_event(_event("PAYMENT.CAPTURE.REFUNDED", _resource("COMPLETED")))
-    assert isinstance(effect, PaymentObserved) and effect.result.amount_refunded == 1000
+    refund, payment = gateway.interpret_event(_event("PAYMENT.CAPTURE.REFUNDED", _resource("COMPLETED")))
+    assert isinstance(refund, RefundObserved) and refund.result.reference == "R1"
+    assert refund.result.status is RefundStatus.SUCCEEDED and refund.result.amount == Money(1000, "USD")
+    assert isinstance(payment, PaymentObserved) and payment.result.amount_refunded == 1000
+
+
+def test_a_refund_event_without_an_order_names_its_capture(gateway: PayPalGateway) -> None:
+    """PayPal's refund objects name their capture only (the `up` link) and carry the custom_id we gave them."""
+    resource = _resource("COMPLETED", order_id=None)
+    resource["custom_id"] = "pay_7"
+    resource["links"] = [{"href": "https://api-m.paypal.com/v2/payments/captures/CAP9", "rel": "up", "method": "GET"}]
+    refund, payment = gateway.interpret_event(_event("PAYMENT.CAPTURE.REFUNDED", resource))
+    assert isinstance(refund, RefundObserved) and isinstance(payment, PaymentObserved)
+    assert payment.result.reference == "paypal_capture:CAP9" and payment.result.payql_payment_id == "pay_7"
+
+
+def test_a_capture_event_without_an_order_names_the_capture(gateway: PayPalGateway) -> None:
+    (effect,) = gateway.interpret_event(_event("PAYMENT.CAPTURE.COMPLETED", _resource("COMPLETED", order_id=None)))
+    assert isinstance(effect, PaymentObserved) and effect.result.reference == "paypal_capture:R1"
 
 
 @pytest.mark.parametrize(
     ("event_type", "resource"),
     [
-        ("BILLING.SUBSCRIPTION.CREATED", {"id": "I-1"}),
-        ("PAYMENT.CAPTURE.COMPLETED", _resource("COMPLETED", order_id=None)),
+        ("PAYMENT.AUTHORIZATION.CREATED", _resource("CREATED", order_id=None)),
+        ("PAYMENT.SALE.COMPLETED", {"id": "S1", "state": "completed"}),
+        ("CUSTOMER.DISPUTE.CREATED", {"status": "OPEN"}),
+        ("MERCHANT.ONBOARDING.COMPLETED", {"id": "X"}),
         ("PAYMENT.CAPTURE.COMPLETED", {"id": "R1", "supplementary_data": {"related_ids": {"order_id": "O"}}}),
     ],
 )
