@@ -1,33 +1,44 @@
 """`StripeGateway`: PayQL's `PaymentGateway` over Stripe PaymentIntents, through the official SDK (async).
 
 Shaped like the sandbox adapter: `client.py` is the plumbing, `transformers.py` maps Stripe's objects,
-`errors.py` maps Stripe's errors. Every mutating call carries the request's idempotency key. The adapter
-never touches PayQL's database or settings: its configuration is passed in.
+`errors.py` maps Stripe's errors, `billing.py` adds the subscription verbs and `events.py` is the webhook
+table. Every mutating call carries the request's idempotency key. The adapter never touches PayQL's
+database or settings: its configuration is passed in.
+
+A payment made on a hosted Checkout page is known to PayQL by the *session's* id (`cs_...`): the session
+exists before its PaymentIntent does. Every verb taking a payment reference accepts one and works on the
+session's PaymentIntent (voiding a session nobody paid expires it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Final
 
 import stripe
 from stripe.params import (
+    DisputeUpdateParams,
     PaymentIntentCaptureParams,
     PaymentIntentCreateParams,
     PaymentIntentListParams,
     PaymentIntentSearchParams,
     RefundCreateParams,
 )
+from stripe.params.checkout import SessionCreateParams
 
 from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported
+from gateways.hosted import HostedCheckoutRequest
 from gateways.sandbox.signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, verified_event, verify_signature
+from gateways.stripe.billing import StripeBilling
+from gateways.stripe.billing_transformers import checkout_session_result, dispute_result
 from gateways.stripe.client import StripeApi
 from gateways.stripe.errors import translated
+from gateways.stripe.events import event_effects
 from gateways.stripe.transformers import (
     PAYQL_PAYMENT_ID,
     capture_method,
-    event_effects,
     payment_result,
     refund_reason,
     refund_result,
@@ -51,9 +62,19 @@ _EXPAND: Final = ["latest_charge"]
 # How many of the newest intents `find_payment` scans when search cannot answer.
 FIND_SCAN_LIMIT: Final = 100
 _SEARCHABLE_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+CHECKOUT_SESSION_PREFIX: Final = "cs_"
+# Stripe accepts a Checkout Session expiring 30 minutes to 24 hours after it is created.
+CHECKOUT_MIN_EXPIRY_SECONDS: Final = 30 * 60
+CHECKOUT_MAX_EXPIRY_SECONDS: Final = 24 * 3600
+# The expiry counts from our payment's creation, plus this margin, so that retries with the same key (same
+# parameters) still clear Stripe's 30-minute minimum for a while after the first attempt.
+CHECKOUT_EXPIRY_MARGIN_SECONDS: Final = 5 * 60
+_SESSION_EXPAND: Final = ["payment_intent", "payment_intent.latest_charge"]
+# Our evidence fields are named after Stripe's: all of them are sent, the empty ones left out.
+_EVIDENCE_FIELDS: Final = tuple(field.name for field in dataclasses.fields(DisputeEvidence))
 
 
-class StripeGateway:
+class StripeGateway(StripeBilling):
     name: str = "stripe"
 
     def __init__(
@@ -63,12 +84,16 @@ class StripeGateway:
         webhook_secrets: Sequence[str],
         base_url: str | None = None,
         timeout: float = 30,
+        checkout_expiry_seconds: int = CHECKOUT_MIN_EXPIRY_SECONDS,
     ) -> None:
         if isinstance(webhook_secrets, str):
             raise TypeError("webhook_secrets is a sequence of secrets, not one string")
+        if not CHECKOUT_MIN_EXPIRY_SECONDS <= checkout_expiry_seconds <= CHECKOUT_MAX_EXPIRY_SECONDS:
+            raise ValueError("checkout_expiry_seconds must be 1800 to 86400 (Stripe's limits)")
         self._api = StripeApi(secret_key, base_url=base_url, timeout=timeout)
         self._stripe = self._api.client
         self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
+        self._checkout_expiry_seconds = checkout_expiry_seconds
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         """Create and confirm a PaymentIntent for a card PaymentMethod in one call."""
@@ -95,7 +120,50 @@ class StripeGateway:
         )
         return _payment(intent)
 
+    async def create_hosted_checkout(self, request: HostedCheckoutRequest) -> PaymentResult:
+        """A Checkout Session (mode payment) priced line by line from our order, with an explicit expiry."""
+        metadata = dict(request.metadata)
+        params: SessionCreateParams = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": line.unit_amount.currency.lower(),
+                        "unit_amount": line.unit_amount.amount,
+                        "product_data": {"name": line.name[:250] or "Item"},
+                    },
+                    "quantity": line.quantity,
+                }
+                for line in request.line_items
+            ],
+            "expires_at": request.started_at + self._checkout_expiry_seconds + CHECKOUT_EXPIRY_MARGIN_SECONDS,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata, "capture_method": capture_method(request.capture_method)},
+        }
+        if PAYQL_PAYMENT_ID in metadata:
+            params["client_reference_id"] = metadata[PAYQL_PAYMENT_ID]
+        if request.description:
+            params["payment_intent_data"]["description"] = request.description
+        total = sum(line.unit_amount.amount * line.quantity for line in request.line_items)
+        if total != request.amount.amount:
+            raise InvalidGatewayRequest(
+                "The order's lines do not add up to its total.",
+                detail=f"line items total {total}, payment amount {request.amount.amount}",
+            )
+        session = await translated(
+            self._stripe.v1.checkout.sessions.create_async(params, {"idempotency_key": request.idempotency_key})
+        )
+        return _session(session)
+
     async def retrieve(self, reference: str) -> PaymentResult:
+        if reference.startswith(CHECKOUT_SESSION_PREFIX):
+            session = await translated(
+                self._stripe.v1.checkout.sessions.retrieve_async(reference, {"expand": _SESSION_EXPAND}),
+                reference=reference,
+            )
+            return _session(session, reference=reference)
         intent = await translated(
             self._stripe.v1.payment_intents.retrieve_async(reference, {"expand": _EXPAND}), reference=reference
         )
@@ -114,23 +182,39 @@ class StripeGateway:
         params: PaymentIntentCaptureParams = {"amount_to_capture": request.amount.amount, "expand": _EXPAND}
         intent = await translated(
             self._stripe.v1.payment_intents.capture_async(
-                request.reference, params, {"idempotency_key": request.idempotency_key}
+                await self._intent_id(request.reference), params, {"idempotency_key": request.idempotency_key}
             ),
             reference=request.reference,
         )
         return _payment(intent, reference=request.reference)
 
     async def void(self, request: VoidRequest) -> PaymentResult:
+        if request.reference.startswith(CHECKOUT_SESSION_PREFIX):
+            session = await translated(
+                self._stripe.v1.checkout.sessions.retrieve_async(request.reference), reference=request.reference
+            )
+            if session.status == "open":
+                # Nobody paid yet: closing the page is the void.
+                expired = await translated(
+                    self._stripe.v1.checkout.sessions.expire_async(
+                        request.reference, {"expand": _SESSION_EXPAND}, {"idempotency_key": request.idempotency_key}
+                    ),
+                    reference=request.reference,
+                )
+                return _session(expired, reference=request.reference)
         intent = await translated(
             self._stripe.v1.payment_intents.cancel_async(
-                request.reference, {"expand": _EXPAND}, {"idempotency_key": request.idempotency_key}
+                await self._intent_id(request.reference),
+                {"expand": _EXPAND},
+                {"idempotency_key": request.idempotency_key},
             ),
             reference=request.reference,
         )
         return _payment(intent, reference=request.reference)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        params: RefundCreateParams = {"payment_intent": request.reference, "amount": request.amount.amount}
+        intent_id = await self._intent_id(request.reference)
+        params: RefundCreateParams = {"payment_intent": intent_id, "amount": request.amount.amount}
         reason = refund_reason(request.reason)
         if reason is not None:
             params["reason"] = reason
@@ -141,7 +225,7 @@ class StripeGateway:
             reference=request.reference,
         )
         try:
-            return refund_result(refund.to_dict(), payment_reference=request.reference)
+            return refund_result(refund.to_dict(), payment_reference=intent_id)
         except (KeyError, TypeError, ValueError) as exc:
             raise _unreadable(exc, request.reference) from exc
 
@@ -185,10 +269,25 @@ class StripeGateway:
         return [result for result in results if result.created is None or result.created >= created_gte]
 
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
-        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+        dispute = await translated(
+            self._stripe.v1.disputes.retrieve_async(reference, {"expand": ["payment_intent"]}), reference=reference
+        )
+        return _dispute(dispute, reference)
 
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
-        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+        """Send the non-empty evidence fields and submit them (`submit=true`): no more edits after this.
+
+        Stripe's dispute update takes no idempotency key of ours that would matter: sending the same
+        evidence twice is harmless, and a second submit of a dispute under review is refused.
+        """
+        fields = {name: getattr(evidence, name) for name in _EVIDENCE_FIELDS if getattr(evidence, name)}
+        params: DisputeUpdateParams = {
+            "evidence": fields,  # type: ignore[typeddict-item]  # keys are Stripe's own evidence field names
+            "submit": True,
+            "expand": ["payment_intent"],
+        }
+        dispute = await translated(self._stripe.v1.disputes.update_async(reference, params), reference=reference)
+        return _dispute(dispute, reference)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
         headers = {name.lower(): value for name, value in delivery.headers.items()}
@@ -207,6 +306,17 @@ class StripeGateway:
     async def aclose(self) -> None:
         await self._api.aclose()
 
+    async def _intent_id(self, reference: str) -> str:
+        """The PaymentIntent behind a reference: itself, or a hosted Checkout Session's."""
+        if not reference.startswith(CHECKOUT_SESSION_PREFIX):
+            return reference
+        session = await translated(self._stripe.v1.checkout.sessions.retrieve_async(reference), reference=reference)
+        intent = session.payment_intent
+        intent_id = intent if isinstance(intent, str) else intent.id if intent is not None else None
+        if intent_id is None:
+            raise InvalidGatewayRequest("Nothing was paid on this checkout page yet.", reference=reference)
+        return intent_id
+
     async def _all_intents(self, params: PaymentIntentListParams) -> list[stripe.PaymentIntent]:
         async def collect() -> list[stripe.PaymentIntent]:
             first = await self._stripe.v1.payment_intents.list_async(params)
@@ -219,6 +329,20 @@ def _payment(intent: stripe.PaymentIntent, *, reference: str | None = None) -> P
     """Map an SDK PaymentIntent; an answer we cannot read is an unknown outcome, never a vendor exception."""
     try:
         return payment_result(intent.to_dict())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _unreadable(exc, reference) from exc
+
+
+def _session(session: stripe.checkout.Session, *, reference: str | None = None) -> PaymentResult:
+    try:
+        return checkout_session_result(session.to_dict())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _unreadable(exc, reference) from exc
+
+
+def _dispute(dispute: stripe.Dispute, reference: str) -> DisputeResult:
+    try:
+        return dispute_result(dispute.to_dict())
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(exc, reference) from exc
 
