@@ -74,6 +74,7 @@ class SandboxPaymentIntent:
     decline_code: str | None = None
     decline_message: str | None = None
     canceled_at: int | None = None
+    invoice: str | None = None  # the billing engine's invoice this intent collects
 
     def to_dict(self) -> JsonDict:
         error: JsonDict | None = None
@@ -103,6 +104,7 @@ class SandboxPaymentIntent:
             "customer": self.customer,
             "metadata": dict(self.metadata),
             "last_payment_error": error,
+            "invoice": self.invoice,
             "livemode": False,
         }
 
@@ -128,6 +130,7 @@ class SandboxPaymentIntent:
             decline_code=None if error is None else _str(error, "decline_code"),
             decline_message=None if error is None else _str(error, "message"),
             canceled_at=_opt_int(data, "canceled_at"),
+            invoice=_opt_str(data, "invoice"),
         )
 
 
