@@ -255,6 +255,31 @@ async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bo
     return True
 
 
+async def mark_order_disputed(order: Order, actor: Actor, uow: UnitOfWork) -> bool:
+    """A chargeback was opened on one of the locked order's payments: the order is DISPUTED (sticky)
+    until the dispute is won. False when the order was not paid (nothing to dispute) or is already so."""
+    return await _move_order(order, O.DISPUTED, actor, uow)
+
+
+async def release_disputed_order(order: Order, actor: Actor, uow: UnitOfWork) -> bool:
+    """A won chargeback: the locked order goes back to the status its payments give it."""
+    if order.status is not O.DISPUTED:
+        return False
+    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+    return await _move_order(order, _status_from_payments(payments), actor, uow)
+
+
+async def _move_order(order: Order, after: OrderStatus, actor: Actor, uow: UnitOfWork) -> bool:
+    before = order.status
+    if before == after or not can_move_order(before, after):
+        return False
+    order.status = after
+    await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
+    await _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
+    uow.changes.append(StatusChange("order", order.id, order.id, before, after))
+    return True
+
+
 def _fact_key(before: PaymentStatus, update: PaymentUpdate) -> str:
     amounts = f"{update.amount_authorized or 0}:{update.amount_captured or 0}:{update.amount_refunded or 0}"
     return f"fact:{before}>{update.status}:{amounts}"
@@ -269,6 +294,10 @@ def derive_order_status(order: Order, payments: list[Payment]) -> OrderStatus:
     """The order's status as a function of its payments; CANCELED is the only sticky manual state."""
     if order.status in (O.CANCELED, O.DISPUTED):
         return OrderStatus(order.status)
+    return _status_from_payments(payments)
+
+
+def _status_from_payments(payments: list[Payment]) -> OrderStatus:
     captured = sum(p.amount_captured for p in payments if p.status is P.PAID)
     if captured > 0:
         refunded = sum(p.amount_refunded for p in payments if p.status is P.PAID)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from db.idempotency import purge_expired
 from gateways.registry import GatewayRegistry
+from jobs.dispute_deadlines import flag_disputes_due_soon
 from jobs.queue import JobQueue, JobSpec
 from jobs.reconcile import reconcile
 from jobs.sweeper import sweep_once
@@ -23,6 +24,8 @@ class SchedulePolicy:
     orphan_age: timedelta = timedelta(minutes=15)
     order_expiry: timedelta = timedelta(days=1)
     outbox_max_attempts: int = 8
+    dispute_warning: timedelta = timedelta(days=3)  # flag disputes without evidence due within this
+    merchant_email: str | None = None  # who is told of disputes due soon
 
 
 @dataclass
@@ -70,10 +73,14 @@ class JobContext:
             order_expiry=self.schedule.order_expiry,
         )
 
+    async def flag_disputes_due_soon(self) -> None:
+        await flag_disputes_due_soon(warning=self.schedule.dispute_warning, merchant_email=self.schedule.merchant_email)
+
     def specs(self) -> list[JobSpec]:
         return [
             JobSpec("process_webhook_event", self.process_webhook, timeout_seconds=self.retry.lease_seconds),
             JobSpec("dispatch_outbox_message", self.dispatch_outbox, timeout_seconds=60),
             JobSpec("sweep", self.sweep, timeout_seconds=300),
             JobSpec("reconcile", self.reconcile, timeout_seconds=1800),
+            JobSpec("flag_disputes_due_soon", self.flag_disputes_due_soon, timeout_seconds=600),
         ]

@@ -24,7 +24,7 @@ from email.utils import format_datetime
 from typing import Any
 from uuid import UUID
 
-from db.models import Customer, LineItem, Order, Payment
+from db.models import Customer, Dispute, LineItem, Order, Payment
 from domain.money import Money
 
 DEDUPE_KEY_HEADER = "X-PayQL-Dedupe-Key"
@@ -164,4 +164,33 @@ async def receipt(payload: Mapping[str, Any]) -> Email:
         subject=f"Your receipt for order {str(order.id)[:8].upper()}",
         text="\n".join(text) + "\n",
         html="<html><body>" + "".join(parts) + "</body></html>\n",
+    )
+
+
+@template("dispute_due_soon")
+async def dispute_due_soon(payload: Mapping[str, Any]) -> Email:
+    """Payload {"dispute_id", "to"}: tells the merchant a dispute's evidence is due soon and not yet sent."""
+    dispute = await Dispute.get_or_none(id=_uuid_from(payload, "dispute_id"))
+    if dispute is None:
+        raise Undeliverable("dispute not found")
+    to = str(payload.get("to") or "").strip()
+    if not to:
+        raise Undeliverable("no recipient")
+    payment = await Payment.get(id=dispute.payment_id)
+    due = dispute.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC") if dispute.evidence_due_by else "soon"
+    amount = money(dispute.amount, dispute.currency)
+    text = [
+        f"A dispute ({dispute.reason or 'no reason given'}) of {amount} on order {payment.order_id} "
+        "needs your evidence.",
+        f"Evidence is due by {due}. Without it the dispute is lost and the money stays with the cardholder.",
+        "",
+        f"Dispute: {dispute.id} ({dispute.gateway} {dispute.gateway_reference})",
+        f"Payment: {_payment_reference(payment)}",
+        "",
+        "Record fulfillments and notes, then submit the evidence (submitDisputeEvidence).",
+    ]
+    return Email(
+        to=to,
+        subject=f"Dispute evidence due {due}: {amount} on order {str(payment.order_id)[:8].upper()}",
+        text="\n".join(text) + "\n",
     )

@@ -128,7 +128,7 @@ def worker() -> None:
         await run_worker(
             settings.redis_url or "",
             services.jobs.specs(),
-            cron=[("sweep", "* * * * *"), ("reconcile", "*/5 * * * *")],
+            cron=[("sweep", "* * * * *"), ("reconcile", "*/5 * * * *"), ("flag_disputes_due_soon", "0 * * * *")],
             name=f"{settings.redis_key_prefix}jobs",
         )
 

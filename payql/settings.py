@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     mail_sender: str = "PayQL <payments@localhost>"
     mailbox_path: Path = Path("data/mailbox")
 
+    # Disputes: flag (and email PAYQL_MERCHANT_EMAIL about) those without evidence due within this many days.
+    dispute_warning_days: int = Field(default=3, ge=0)
+    dispute_check_interval_seconds: float = Field(default=3600.0, ge=0)
+    merchant_email: str | None = None
+
     # Crash tests only: freeze the process at this named point (see resolvers/fault_points.py).
     fault_point: str | None = None
     fault_marker_path: Path = Path("data/fault-point-reached")

@@ -132,6 +132,8 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             orphan_age=timedelta(seconds=settings.orphan_age_seconds),
             order_expiry=timedelta(seconds=settings.order_expiry_seconds),
             outbox_max_attempts=settings.outbox_max_attempts,
+            dispute_warning=timedelta(days=settings.dispute_warning_days),
+            merchant_email=settings.merchant_email,
         ),
     )
 
@@ -204,7 +206,12 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):
         services.periodic = PeriodicJobs(
-            queue, {"sweep": settings.sweep_interval_seconds, "reconcile": settings.reconcile_interval_seconds}
+            queue,
+            {
+                "sweep": settings.sweep_interval_seconds,
+                "reconcile": settings.reconcile_interval_seconds,
+                "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
+            },
         )
         services.periodic.start()
     if serve_jobs and sandbox is not None and sandbox.deliverer is not None:

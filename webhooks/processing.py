@@ -11,13 +11,20 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from db import transitions
+from db import disputes, transitions
 from db.models import EventSource, Payment, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
 from gateways.base import PaymentGateway
 from gateways.registry import GatewayRegistry
-from gateways.types import EventIgnored, PaymentObserved, PaymentResult, RefundObserved, VerifiedEvent
+from gateways.types import (
+    DisputeObserved,
+    EventIgnored,
+    PaymentObserved,
+    PaymentResult,
+    RefundObserved,
+    VerifiedEvent,
+)
 from resolvers.charging import complete_if_approved, update_from_result
 from resolvers.refunds import apply_refund_result
 from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_failed
@@ -69,6 +76,8 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway) -> bool:
         elif isinstance(effect, RefundObserved):
             await _apply_refund(row, effect)
             applied = True
+        elif isinstance(effect, DisputeObserved):
+            applied = await _apply_dispute(row, gateway, effect) or applied
     return applied
 
 
@@ -115,3 +124,15 @@ async def _apply_refund(row: WebhookEvent, effect: RefundObserved) -> None:
         return
     actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     await apply_refund_result(refund.id, effect.result, actor, EventSource.WEBHOOK)
+
+
+async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved) -> bool:
+    payment = await disputes.find_disputed_payment(row.gateway, effect.result)
+    if payment is None:
+        logger.info("webhook event %s is about a dispute on a payment PayQL did not create; ignored", row.id)
+        return False
+    # As for payments: the gateway's current copy is applied, not the event's (which may be older).
+    result = await gateway.retrieve_dispute(effect.result.reference) if effect.stale_possible else effect.result
+    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
+    await disputes.apply_dispute_result(payment, result, source=EventSource.WEBHOOK, actor=actor)
+    return True

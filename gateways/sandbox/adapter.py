@@ -8,6 +8,7 @@ Webhooks are verified with `signing.py` against every configured secret (so secr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from dataclasses import asdict
 from typing import TypeVar
 
 from gateways.errors import (
@@ -29,6 +30,7 @@ from gateways.sandbox.signing import SIGNATURE_HEADER, verified_event, verify_si
 from gateways.sandbox.transformers import (
     PAYQL_PAYMENT_ID,
     capture_mode,
+    dispute_result,
     event_effects,
     payment_result,
     refund_result,
@@ -134,10 +136,13 @@ class SandboxGateway:
         return [payment_result(intent, public_base_url=self._public_base_url) for intent in intents]
 
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
-        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+        dispute = await _translated(self._processor.retrieve_dispute(reference), reference=reference)
+        return dispute_result(dispute)
 
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
-        raise NotSupported("Disputes are not supported by this gateway yet.", reference=reference)
+        fields = {name: text for name, text in asdict(evidence).items() if text}
+        dispute = await _translated(self._processor.submit_dispute_evidence(reference, fields), reference=reference)
+        return dispute_result(dispute)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
         headers = {name.lower(): value for name, value in delivery.headers.items()}

@@ -20,8 +20,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from gateways.sandbox import disputes
 from gateways.sandbox import validation as check
 from gateways.sandbox.clock import SandboxClock
+from gateways.sandbox.disputes import SandboxDispute
 from gateways.sandbox.errors import (
     SandboxCardDeclined,
     SandboxError,
@@ -335,6 +337,34 @@ class SandboxProcessor:
             return failed
 
         return await self._call(fail)
+
+    # -- disputes (see disputes.py) ------------------------------------------------------------------
+
+    async def create_dispute(self, payment_intent_id: str, reason: str, amount: int | None = None) -> SandboxDispute:
+        """Test switch: the cardholder disputes a succeeded payment (all of the capture by default).
+
+        Emits `charge.dispute.created` and `charge.dispute.funds_withdrawn`.
+        """
+        return await self._transact(
+            lambda changes: disputes.open_dispute(
+                self._state, changes, self._intent(payment_intent_id), reason, amount
+            ),
+            writes=True,
+        )
+
+    async def retrieve_dispute(self, dispute_id: str) -> SandboxDispute:
+        return await self._call(lambda _changes: disputes.find(self._state, dispute_id), writes=False)
+
+    async def submit_dispute_evidence(self, dispute_id: str, evidence: Mapping[str, str]) -> SandboxDispute:
+        """Submit the merchant's evidence once; emits `charge.dispute.updated` (now `under_review`)."""
+        return await self._call(lambda changes: disputes.submit_evidence(self._state, changes, dispute_id, evidence))
+
+    async def close_dispute(self, dispute_id: str, *, won: bool) -> SandboxDispute:
+        """Test switch: the issuer decides. Emits `charge.dispute.closed`, and for a won dispute
+        `charge.dispute.funds_reinstated`."""
+        return await self._transact(
+            lambda changes: disputes.close(self._state, changes, dispute_id, won=won), writes=True
+        )
 
     async def tokenize_card(self, number: str, exp_month: int, exp_year: int, cvc: str) -> SandboxCardToken:
         """Turn a test card into a reusable `pm_sbx_…` token; any other number is refused, never echoed."""

@@ -2,7 +2,7 @@
 
 `POST /tokens` is the one place a card number arrives (a browser's test card): it must never be logged,
 kept or echoed; only the token's brand, last4 and behaviour survive. The other routes drive the 3-D
-Secure step, the fault switches, the test clock and, given a webhook deliverer, its switches.
+Secure step, test disputes, the fault switches, the test clock and, given a webhook deliverer, its switches.
 """
 
 from __future__ import annotations
@@ -121,8 +121,36 @@ def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | No
             return _processor_error(exc)
         return JSONResponse({"now": now})
 
+    async def create_dispute(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            amount = None if body.get("amount") is None else _int(body, "amount")
+            dispute = await processor.create_dispute(
+                _string(body, "payment_intent"), _string(body, "reason") if "reason" in body else "general", amount
+            )
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        except SandboxError as exc:
+            return _processor_error(exc)
+        return JSONResponse(dispute.to_dict())
+
+    async def close_dispute(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            won = body.get("won")
+            if not isinstance(won, bool):
+                raise _BadRequest("won must be a boolean.")
+            dispute = await processor.close_dispute(request.path_params["dp_id"], won=won)
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        except SandboxError as exc:
+            return _processor_error(exc)
+        return JSONResponse(dispute.to_dict())
+
     routes = [
         Route("/tokens", create_token, methods=["POST"]),
+        Route("/disputes", create_dispute, methods=["POST"]),
+        Route("/disputes/{dp_id}/close", close_dispute, methods=["POST"]),
         Route("/authenticate/{pi_id}", authentication_page, methods=["GET"]),
         Route("/authenticate/{pi_id}", authenticate, methods=["POST"]),
         Route("/faults", arm_fault, methods=["POST"]),

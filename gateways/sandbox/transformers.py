@@ -11,9 +11,12 @@ from types import MappingProxyType
 from typing import Final
 
 from domain.money import Money
-from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
+from domain.statuses import CaptureMethod, DisputeStatus, NextActionType, PaymentStatus, RefundStatus
+from gateways.sandbox.disputes import DisputeState, SandboxDispute
 from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
 from gateways.types import (
+    DisputeObserved,
+    DisputeResult,
     EventEffect,
     EventIgnored,
     NextAction,
@@ -41,7 +44,15 @@ _PAYMENT_EVENTS: Final = frozenset(
     }
 )
 _REFUND_EVENTS: Final = frozenset({"refund.created", "refund.updated"})
-
+_DISPUTE_EVENTS: Final = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
 _PAYMENT_STATUSES: Final[Mapping[str, PaymentStatus]] = MappingProxyType(
     {
         IntentStatus.REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
@@ -63,6 +74,16 @@ _REFUND_STATUSES: Final[Mapping[str, RefundStatus]] = MappingProxyType(
     }
 )
 
+# An unknown dispute status still needs a response: it never reads as won.
+_DISPUTE_STATUSES: Final[Mapping[str, DisputeStatus]] = MappingProxyType(
+    {
+        DisputeState.NEEDS_RESPONSE: DisputeStatus.NEEDS_RESPONSE,
+        DisputeState.UNDER_REVIEW: DisputeStatus.UNDER_REVIEW,
+        DisputeState.WON: DisputeStatus.WON,
+        DisputeState.LOST: DisputeStatus.LOST,
+    }
+)
+
 _CAPTURE_MODES: Final[Mapping[CaptureMethod, CaptureMode]] = MappingProxyType(
     {CaptureMethod.AUTOMATIC: CaptureMode.AUTOMATIC, CaptureMethod.MANUAL: CaptureMode.MANUAL}
 )
@@ -75,6 +96,10 @@ def payment_status(gateway_status: str) -> PaymentStatus:
 
 def refund_status(gateway_status: str) -> RefundStatus:
     return _REFUND_STATUSES.get(gateway_status, RefundStatus.PENDING)
+
+
+def dispute_status(gateway_status: str) -> DisputeStatus:
+    return _DISPUTE_STATUSES.get(gateway_status, DisputeStatus.NEEDS_RESPONSE)
 
 
 def capture_mode(method: CaptureMethod) -> CaptureMode:
@@ -121,9 +146,24 @@ def refund_result(refund: SandboxRefund) -> RefundResult:
     )
 
 
+def dispute_result(dispute: SandboxDispute) -> DisputeResult:
+    return DisputeResult(
+        reference=dispute.id,
+        payment_reference=dispute.payment_intent,
+        status=dispute_status(dispute.status),
+        amount=Money(dispute.amount, dispute.currency),
+        reason=dispute.reason,
+        evidence_due_by=dispute.due_by,
+        created=dispute.created,
+        gateway_status=dispute.status.value,
+    )
+
+
 def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEffect]:
     """What a verified sandbox event says, as normalized effects; anything else is `EventIgnored`."""
     kind = event.event_type
+    if kind in _DISPUTE_EVENTS:
+        return _dispute_effects(event)
     if kind not in _PAYMENT_EVENTS and kind not in _REFUND_EVENTS:
         return [EventIgnored(f"unhandled event type {kind!r}")]
     data = event.payload.get("data")
@@ -138,3 +178,14 @@ def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEf
         # Signed by the sandbox yet unreadable: a sender bug. Said so; the reconciliation read still sees the truth.
         return [EventIgnored(f"{kind} event {event.event_id} carries a malformed object: {exc!r}")]
     return [PaymentObserved(payment_result(intent, public_base_url=public_base_url))]
+
+
+def _dispute_effects(event: VerifiedEvent) -> list[EventEffect]:
+    data = event.payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    try:
+        if not isinstance(obj, dict):
+            raise ValueError("no object")
+        return [DisputeObserved(dispute_result(SandboxDispute.from_dict(obj)))]
+    except (KeyError, ValueError) as exc:
+        return [EventIgnored(f"{event.event_type} event {event.event_id} carries a malformed dispute: {exc!r}")]
