@@ -18,6 +18,7 @@ from gateways.errors import (
     NotSupported,
     PaymentDeclined,
 )
+from gateways.sandbox.billing_adapter import SandboxBillingAdapter
 from gateways.sandbox.errors import (
     SandboxCardDeclined,
     SandboxIdempotencyError,
@@ -52,7 +53,9 @@ from gateways.types import (
 _T = TypeVar("_T")
 
 
-class SandboxGateway:
+class SandboxGateway(SandboxBillingAdapter):
+    """Payments here; subscriptions (`BillingGateway`) in `SandboxBillingAdapter`."""
+
     name: str = "sandbox"
 
     def __init__(self, processor: SandboxProcessor, public_base_url: str, webhook_secrets: Sequence[str] = ()) -> None:

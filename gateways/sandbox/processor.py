@@ -22,6 +22,8 @@ from typing import NoReturn, TypeVar
 
 from gateways.sandbox import disputes
 from gateways.sandbox import validation as check
+from gateways.sandbox.billing import SandboxBilling
+from gateways.sandbox.billing_objects import SandboxInvoice, SandboxSubscription, SandboxUsageRecord
 from gateways.sandbox.clock import SandboxClock
 from gateways.sandbox.disputes import SandboxDispute
 from gateways.sandbox.errors import (
@@ -61,7 +63,9 @@ _log = logging.getLogger(__name__)
 EventListener = Callable[[JsonDict], Awaitable[None]]
 
 _T = TypeVar("_T")
-_Replayable = TypeVar("_Replayable", SandboxPaymentIntent, SandboxRefund)
+_Replayable = TypeVar(
+    "_Replayable", SandboxPaymentIntent, SandboxRefund, SandboxSubscription, SandboxInvoice, SandboxUsageRecord
+)
 
 
 class SandboxProcessor:
@@ -81,6 +85,8 @@ class SandboxProcessor:
         self._lock = asyncio.Lock()
         self._faults = FaultSwitch()
         self._state = SandboxState(state_path)
+        # Subscriptions on per-customer test clocks (billing.py); it runs its calls through this processor.
+        self.billing = SandboxBilling(self)
 
     # -- lifecycle and test controls ---------------------------------------------------------------
 
@@ -255,9 +261,11 @@ class SandboxProcessor:
             if not succeed:
                 failed = _declined(intent, "authentication_required")
                 changes.put_intent(failed, "payment_intent.payment_failed")
+                self.billing.after_authentication(changes, failed)
                 return failed
             authorized, event_type = _authorized(intent)
             changes.put_intent(authorized, event_type)
+            self.billing.after_authentication(changes, authorized)  # an invoice's payment settles its invoice
             return authorized
 
         return await self._call(complete)

@@ -121,6 +121,19 @@ def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | No
             return _processor_error(exc)
         return JSONResponse({"now": now})
 
+    async def advance_customer_clock(request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            seconds = _int(body, "seconds")
+            if seconds < 0:
+                raise _BadRequest("A test clock only moves forward: seconds must be >= 0.")
+            now = await processor.billing.advance_customer_clock(request.path_params["customer_id"], seconds)
+        except _BadRequest as exc:
+            return _error(exc.status, "invalid_request", exc.message)
+        except SandboxError as exc:
+            return _processor_error(exc)
+        return JSONResponse({"now": now})
+
     async def create_dispute(request: Request) -> Response:
         try:
             body = await _json_object(request)
@@ -156,6 +169,7 @@ def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | No
         Route("/faults", arm_fault, methods=["POST"]),
         Route("/faults", clear_faults, methods=["DELETE"]),
         Route("/clock/advance", advance_clock, methods=["POST"]),
+        Route("/customers/{customer_id}/clock/advance", advance_customer_clock, methods=["POST"]),
     ]
     if deliverer is not None:
         routes += _webhook_switch_routes(deliverer)

@@ -12,6 +12,7 @@ from typing import Final
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, DisputeStatus, NextActionType, PaymentStatus, RefundStatus
+from gateways.sandbox.billing_transformers import billing_event_effects, is_billing_event
 from gateways.sandbox.disputes import DisputeState, SandboxDispute
 from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
 from gateways.types import (
@@ -53,6 +54,7 @@ _DISPUTE_EVENTS: Final = frozenset(
         "charge.dispute.funds_reinstated",
     }
 )
+
 _PAYMENT_STATUSES: Final[Mapping[str, PaymentStatus]] = MappingProxyType(
     {
         IntentStatus.REQUIRES_ACTION: PaymentStatus.REQUIRES_ACTION,
@@ -162,6 +164,8 @@ def dispute_result(dispute: SandboxDispute) -> DisputeResult:
 def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEffect]:
     """What a verified sandbox event says, as normalized effects; anything else is `EventIgnored`."""
     kind = event.event_type
+    if is_billing_event(kind):
+        return billing_event_effects(event, public_base_url=public_base_url)
     if kind in _DISPUTE_EVENTS:
         return _dispute_effects(event)
     if kind not in _PAYMENT_EVENTS and kind not in _REFUND_EVENTS:
