@@ -3,6 +3,10 @@
 The payment row (and its gateway idempotency key, derived from our payment id) is committed
 before the gateway is called, and no database lock is held during the call. An order with a
 payment in flight or succeeded is never charged again, whatever idempotency key a client sends.
+
+A hosted-checkout payment (the gateway's own payment page) is the same flow: its payment row says
+`HOSTED_CHECKOUT_METHOD` instead of a payment method token, and the gateway answers with a page to
+redirect to; the shopper coming back proves nothing, the webhook or a read does.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from db import transitions
 from db.idempotency import Claim, save_recovery_point
-from db.models import EventSource, Order, Payment
+from db.models import EventSource, LineItem, Order, Payment
 from db.transitions import PaymentUpdate
 from db.unit_of_work import UnitOfWork, unit_of_work
 from domain.card_numbers import looks_like_card_number
@@ -30,6 +35,7 @@ from gateways.errors import (
     PaymentDeclined,
     client_code_for_decline,
 )
+from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.registry import UnknownGateway
 from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
@@ -40,6 +46,8 @@ from resolvers.outcome import Disposition, Outcome, UserErrorData
 logger = logging.getLogger(__name__)
 
 MAX_PAYMENT_METHOD_LENGTH = 255
+# What a hosted-checkout payment row records instead of a payment method token (the shopper picks one on the page).
+HOSTED_CHECKOUT_METHOD = "hosted_checkout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class PaymentChoice:
     gateway: str
     payment_method: str
     capture_method: CaptureMethod
+    hosted: bool = False
 
 
 def resolve_gateway(deps: Deps, name: str) -> PaymentGateway:
@@ -65,6 +74,22 @@ def validate_payment_method(payment_method: str) -> str:
             "paymentMethod",
         )
     return value
+
+
+def validated_choice(gateway: PaymentGateway, choice: PaymentChoice, return_url: str | None) -> PaymentChoice:
+    """The choice as it will be stored: a checked token, or the hosted-checkout marker.
+
+    A hosted page needs a gateway that has one and a return URL to send the shopper back to.
+    """
+    if not choice.hosted:
+        return PaymentChoice(choice.gateway, validate_payment_method(choice.payment_method), choice.capture_method)
+    if not isinstance(gateway, HostedCheckoutGateway):
+        raise UseCaseError(
+            ErrorCode.INVALID_INPUT, f"The {choice.gateway} gateway has no hosted checkout page.", "hostedCheckout"
+        )
+    if not return_url:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "A hosted checkout needs a return URL.", "returnUrl")
+    return PaymentChoice(choice.gateway, HOSTED_CHECKOUT_METHOD, choice.capture_method, hosted=True)
 
 
 def refuse_if_not_payable(order: Order, payments: list[Payment]) -> None:
@@ -142,20 +167,51 @@ async def apply_update(payment_id: uuid.UUID, update: PaymentUpdate, caller: Cal
     return result.payment
 
 
+async def hosted_checkout(payment: Payment, gateway: PaymentGateway, return_url: str | None) -> PaymentResult:
+    """Open the gateway's payment page for the order's lines; REQUIRES_ACTION with a REDIRECT."""
+    if not isinstance(gateway, HostedCheckoutGateway) or not return_url:
+        raise NotSupported("This gateway has no hosted checkout page.")
+    lines = await LineItem.filter(order_id=payment.order_id).order_by("id")
+    request = HostedCheckoutRequest(
+        amount=Money(payment.amount, payment.currency),
+        line_items=tuple(
+            HostedLineItem(line.product_name, Money(line.unit_amount, line.currency), line.quantity) for line in lines
+        ),
+        capture_method=CaptureMethod(payment.capture_method),
+        idempotency_key=payment.idempotency_key,
+        success_url=_with_query(return_url, payql_checkout="success"),
+        cancel_url=_with_query(return_url, payql_checkout="cancel"),
+        started_at=int(payment.created_at.timestamp()),
+        description=f"Order {payment.order_id}",
+        metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
+    )
+    return await gateway.create_hosted_checkout(request)
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
+    return urlunsplit(parts._replace(query=query))
+
+
 async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, caller: Caller) -> Outcome:
     """Send a committed PENDING payment to its gateway and record the answer."""
+    return_url = (await Order.get(id=payment.order_id).only("id", "return_url")).return_url
     request = ChargeRequest(
         amount=Money(payment.amount, payment.currency),
         payment_method=payment.payment_method,
         capture_method=CaptureMethod(payment.capture_method),
         idempotency_key=payment.idempotency_key,
         description=f"Order {payment.order_id}",
-        return_url=(await Order.get(id=payment.order_id).only("id", "return_url")).return_url,
+        return_url=return_url,
         metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
     )
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     try:
-        result = await gateway.charge(request)
+        if payment.payment_method == HOSTED_CHECKOUT_METHOD:
+            result = await hosted_checkout(payment, gateway, return_url)
+        else:
+            result = await gateway.charge(request)
     except PaymentDeclined as declined:
         await apply_update(
             payment.id,

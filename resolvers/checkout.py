@@ -20,7 +20,7 @@ from resolvers.charging import (
     remember_payment,
     resolve_gateway,
     resume_or_charge,
-    validate_payment_method,
+    validated_choice,
 )
 from resolvers.context import Caller, Deps, Principal
 from resolvers.errors import ErrorCode, UseCaseError
@@ -50,6 +50,7 @@ class CheckoutRequest:
             "payment_method": self.choice.payment_method,
             "capture_method": str(self.choice.capture_method),
             "return_url": self.return_url,
+            **({"hosted_checkout": True} if self.choice.hosted else {}),
         }
 
 
@@ -123,12 +124,8 @@ async def customer_for(principal: Principal) -> Customer:
 async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
     principal = caller.require_principal()
     gateway = resolve_gateway(deps, request.choice.gateway)
-    choice = PaymentChoice(
-        request.choice.gateway,
-        validate_payment_method(request.choice.payment_method),
-        request.choice.capture_method,
-    )
     return_url = validate_return_url(request.return_url, deps.policy.return_origins)
+    choice = validated_choice(gateway, request.choice, return_url)
     currency, lines = await price_cart(request.items)
     customer = await customer_for(principal)
     async with unit_of_work() as uow:

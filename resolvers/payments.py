@@ -28,7 +28,7 @@ from resolvers.charging import (
     resolve_gateway,
     resume_or_charge,
     update_from_result,
-    validate_payment_method,
+    validated_choice,
 )
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
@@ -73,11 +73,7 @@ async def pay_order(deps: Deps, caller: Caller, request: PayOrderRequest) -> Out
             return resumed
         order = await load_owned_order(caller, request.order_id)
         gateway = resolve_gateway(deps, request.choice.gateway)
-        choice = PaymentChoice(
-            request.choice.gateway,
-            validate_payment_method(request.choice.payment_method),
-            request.choice.capture_method,
-        )
+        choice = validated_choice(gateway, request.choice, order.return_url)
         async with unit_of_work() as uow:
             locked = await transitions.lock_order(order.id, uow)
             payment = await create_payment(locked, choice, caller, uow)
@@ -89,6 +85,7 @@ async def pay_order(deps: Deps, caller: Caller, request: PayOrderRequest) -> Out
         "gateway": request.choice.gateway,
         "payment_method": request.choice.payment_method,
         "capture_method": str(request.choice.capture_method),
+        **({"hosted_checkout": True} if request.choice.hosted else {}),
     }
     return await run_idempotent(deps, caller, "payOrder", request.idempotency_key, fingerprint, handler)
 

@@ -8,6 +8,11 @@ from domain.statuses import CaptureMethod
 from schema.scalars import MinorUnits
 from schema.types import CaptureMethodEnum
 
+_HOSTED_CHECKOUT = (
+    "Pay on the gateway's own page (Stripe Checkout): nextAction is a REDIRECT to it; the order's "
+    "returnUrl is where the shopper comes back. Gateways without such a page refuse it."
+)
+
 
 @strawberry.input
 class CartItemInput:
@@ -19,19 +24,23 @@ class CartItemInput:
 class CheckoutInput:
     items: list[CartItemInput]
     gateway: str = "sandbox"
-    payment_method: str = strawberry.field(description="A token from the gateway's payment form, never a card.")
+    payment_method: str = strawberry.field(
+        default="", description="A token from the gateway's payment form, never a card; none with hostedCheckout."
+    )
     capture_method: CaptureMethodEnum = CaptureMethod.AUTOMATIC  # type: ignore[valid-type]
     idempotency_key: str
     return_url: str | None = None
+    hosted_checkout: bool = strawberry.field(default=False, description=_HOSTED_CHECKOUT)
 
 
 @strawberry.input
 class PayOrderInput:
     order_id: strawberry.ID
     gateway: str = "sandbox"
-    payment_method: str
+    payment_method: str = ""
     capture_method: CaptureMethodEnum = CaptureMethod.AUTOMATIC  # type: ignore[valid-type]
     idempotency_key: str
+    hosted_checkout: bool = strawberry.field(default=False, description=_HOSTED_CHECKOUT)
 
 
 @strawberry.input

@@ -27,7 +27,9 @@ class Mutation:
     async def checkout(self, info: GraphQLInfo, input: CheckoutInput) -> PaymentPayload:
         request = CheckoutRequest(
             items=[CartItem(str(item.price_id), item.quantity) for item in input.items],
-            choice=PaymentChoice(input.gateway, input.payment_method, CaptureMethod(input.capture_method)),
+            choice=PaymentChoice(
+                input.gateway, input.payment_method, CaptureMethod(input.capture_method), input.hosted_checkout
+            ),
             idempotency_key=input.idempotency_key,
             return_url=input.return_url,
         )
@@ -38,7 +40,9 @@ class Mutation:
     async def pay_order(self, info: GraphQLInfo, input: PayOrderInput) -> PaymentPayload:
         request = payments.PayOrderRequest(
             order_id=str(input.order_id),
-            choice=PaymentChoice(input.gateway, input.payment_method, CaptureMethod(input.capture_method)),
+            choice=PaymentChoice(
+                input.gateway, input.payment_method, CaptureMethod(input.capture_method), input.hosted_checkout
+            ),
             idempotency_key=input.idempotency_key,
         )
         return await payment_payload(await payments.pay_order(info.context.deps, info.context.caller, request))
