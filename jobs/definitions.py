@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from db.idempotency import purge_expired
+from domain.dunning import BillingPolicy
 from gateways.registry import GatewayRegistry
 from jobs.dispute_deadlines import flag_disputes_due_soon
+from jobs.dunning import run_dunning
 from jobs.queue import JobQueue, JobSpec
 from jobs.reconcile import reconcile
 from jobs.sweeper import sweep_once
@@ -35,6 +37,7 @@ class JobContext:
     retry: RetryPolicy
     schedule: SchedulePolicy
     queue: JobQueue | None = field(default=None)
+    billing: BillingPolicy = field(default_factory=BillingPolicy)
 
     def require_queue(self) -> JobQueue:
         if self.queue is None:
@@ -43,7 +46,11 @@ class JobContext:
 
     async def process_webhook(self, event_row_id: int) -> None:
         await process_webhook_event(
-            event_row_id, gateways=self.gateways, policy=self.retry, schedule_retry=self.schedule_webhook_retry
+            event_row_id,
+            gateways=self.gateways,
+            policy=self.retry,
+            schedule_retry=self.schedule_webhook_retry,
+            billing=self.billing,
         )
 
     async def schedule_webhook_retry(self, event_row_id: int, delay: float) -> None:
@@ -73,6 +80,9 @@ class JobContext:
             order_expiry=self.schedule.order_expiry,
         )
 
+    async def dunning(self) -> None:
+        await run_dunning(self.gateways, self.billing)
+
     async def flag_disputes_due_soon(self) -> None:
         await flag_disputes_due_soon(warning=self.schedule.dispute_warning, merchant_email=self.schedule.merchant_email)
 
@@ -83,4 +93,5 @@ class JobContext:
             JobSpec("sweep", self.sweep, timeout_seconds=300),
             JobSpec("reconcile", self.reconcile, timeout_seconds=1800),
             JobSpec("flag_disputes_due_soon", self.flag_disputes_due_soon, timeout_seconds=600),
+            JobSpec("dunning", self.dunning, timeout_seconds=1800),
         ]

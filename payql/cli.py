@@ -128,7 +128,12 @@ def worker() -> None:
         await run_worker(
             settings.redis_url or "",
             services.jobs.specs(),
-            cron=[("sweep", "* * * * *"), ("reconcile", "*/5 * * * *"), ("flag_disputes_due_soon", "0 * * * *")],
+            cron=[
+                ("sweep", "* * * * *"),
+                ("reconcile", "*/5 * * * *"),
+                ("dunning", "*/5 * * * *"),
+                ("flag_disputes_due_soon", "0 * * * *"),
+            ],
             name=f"{settings.redis_key_prefix}jobs",
         )
 
@@ -258,7 +263,7 @@ def audit_export(
 
 @audit_app.command("check-ledger")
 def audit_check_ledger() -> None:
-    """Prove that, for every payment, the ledger sums equal the stored captured and refunded amounts."""
+    """Prove that, for every payment, the ledger sums equal the stored captured, refunded and disputed amounts."""
     settings = _settings()
 
     async def run(_: Services) -> list[LedgerMismatch]:
@@ -270,7 +275,8 @@ def audit_check_ledger() -> None:
     for item in mismatches:
         typer.echo(
             f"{item.payment_id}\tstored captured={item.stored_captured} refunded={item.stored_refunded}"
-            f"\tledger captured={item.ledger_captured} refunded={item.ledger_refunded}"
+            f" disputed={item.stored_disputed}\tledger captured={item.ledger_captured}"
+            f" refunded={item.ledger_refunded} disputed={item.ledger_disputed}"
         )
     typer.echo(f"{len(mismatches)} payments whose ledger does not balance")
     if mismatches:

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     mail_sender: str = "PayQL <payments@localhost>"
     mailbox_path: Path = Path("data/mailbox")
 
+    # Dunning: days between retries of a failed renewal ("1,3,5,7"), days of access kept while past
+    # due, what happens after the last retry, and the SPA page where customers update their card.
+    dunning_retry_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 3, 5, 7])
+    dunning_grace_days: int = Field(default=7, ge=0)
+    dunning_final_action: Literal["CANCEL", "UNPAID"] = "CANCEL"
+    dunning_interval_seconds: float = Field(default=300.0, ge=0)
+    billing_update_payment_url: str = ""
+
     # Disputes: flag (and email PAYQL_MERCHANT_EMAIL about) those without evidence due within this many days.
     dispute_warning_days: int = Field(default=3, ge=0)
     dispute_check_interval_seconds: float = Field(default=3600.0, ge=0)
@@ -176,6 +184,20 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("dunning_retry_days", mode="before")
+    @classmethod
+    def _comma_separated_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(item) for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("dunning_retry_days")
+    @classmethod
+    def _whole_days(cls, value: list[int]) -> list[int]:
+        if any(days < 1 for days in value):
+            raise ValueError("retry intervals are whole days of at least 1")
         return value
 
     @property

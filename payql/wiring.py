@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 
+from db.subscriptions import subscription_channel
 from db.unit_of_work import CommittedWork, add_change_listener, remove_change_listener
 from gateways.base import PaymentGateway
 from gateways.paypal.adapter import PayPalGateway
@@ -17,6 +18,7 @@ from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from gateways.stripe.adapter import StripeGateway
+from domain.dunning import BillingPolicy, FinalAction
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.periodic import PeriodicJobs
@@ -55,8 +57,14 @@ class Services:
         """Announce status changes and dispatch new outbox messages; never raises (the sweeper
         finds what this misses)."""
         try:
-            for order_id in dict.fromkeys(change.order_id for change in work.changes):
-                await self.broker.publish(order_channel(order_id), {"order_id": str(order_id)})
+            channels = dict.fromkeys(
+                subscription_channel(change.entity_id)
+                if change.entity == "subscription"
+                else order_channel(change.order_id)
+                for change in work.changes
+            )
+            for channel in channels:
+                await self.broker.publish(channel, {"channel": channel})
             for message_id in work.outbox_ids:
                 await self.queue.enqueue("dispatch_outbox_message", key=f"outbox:{message_id}", message_id=message_id)
         except Exception:
@@ -135,6 +143,16 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             dispute_warning=timedelta(days=settings.dispute_warning_days),
             merchant_email=settings.merchant_email,
         ),
+        billing=billing_policy(settings),
+    )
+
+
+def billing_policy(settings: Settings) -> BillingPolicy:
+    return BillingPolicy(
+        retry_days=tuple(settings.dunning_retry_days),
+        grace_days=settings.dunning_grace_days,
+        final_action=FinalAction(settings.dunning_final_action),
+        update_payment_url=settings.billing_update_payment_url,
     )
 
 
@@ -191,6 +209,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             idempotency_lease_seconds=settings.idempotency_lease_seconds,
             return_origins=frozenset(origin.rstrip("/") for origin in settings.cors_origins),
+            billing=jobs.billing,
         ),
     )
     services = Services(
@@ -206,12 +225,12 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):
         services.periodic = PeriodicJobs(
-            queue,
-            {
+            queue, {
                 "sweep": settings.sweep_interval_seconds,
                 "reconcile": settings.reconcile_interval_seconds,
+                "dunning": settings.dunning_interval_seconds,
                 "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
-            },
+            }
         )
         services.periodic.start()
     if serve_jobs and sandbox is not None and sandbox.deliverer is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from db.transitions import Actor
+from domain.dunning import BillingPolicy
 from gateways.registry import GatewayRegistry
 from resolvers.errors import ErrorCode, UseCaseError
 
@@ -54,6 +55,7 @@ class PaymentPolicy:
     idempotency_lease_seconds: float
     # Where a gateway may send the shopper back to: the SPAs' origins, never an arbitrary site.
     return_origins: frozenset[str] = frozenset()
+    billing: BillingPolicy = field(default_factory=BillingPolicy)
 
 
 @dataclass(frozen=True, slots=True)

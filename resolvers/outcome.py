@@ -43,6 +43,7 @@ class Outcome:
     order_id: UUID | None = None
     payment_id: UUID | None = None
     refund_id: UUID | None = None
+    subscription_id: UUID | None = None
     next_action: dict[str, Any] | None = None
     errors: list[UserErrorData] = field(default_factory=list)
     disposition: Disposition = Disposition.COMPLETE
@@ -56,6 +57,7 @@ class Outcome:
             "order_id": str(self.order_id) if self.order_id else None,
             "payment_id": str(self.payment_id) if self.payment_id else None,
             "refund_id": str(self.refund_id) if self.refund_id else None,
+            "subscription_id": str(self.subscription_id) if self.subscription_id else None,
             "next_action": self.next_action,
             "errors": [asdict(error) for error in self.errors],
         }
@@ -66,6 +68,7 @@ class Outcome:
             order_id=UUID(data["order_id"]) if data.get("order_id") else None,
             payment_id=UUID(data["payment_id"]) if data.get("payment_id") else None,
             refund_id=UUID(data["refund_id"]) if data.get("refund_id") else None,
+            subscription_id=UUID(data["subscription_id"]) if data.get("subscription_id") else None,
             next_action=data.get("next_action"),
             errors=[UserErrorData(ErrorCode(e["code"]), e["message"], e.get("field")) for e in data.get("errors", [])],
         )

@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.analytics import AnalyticsQuery
+from schema.billing import BillingMutation, BillingQuery
 from schema.disputes import DisputeMutation, DisputeQuery
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
@@ -48,8 +49,8 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspec
     if not introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=merge_types("Query", (Query, AnalyticsQuery, DisputeQuery)),
-        mutation=merge_types("Mutation", (Mutation, DisputeMutation)),
+        query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery)),
+        mutation=merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation)),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,

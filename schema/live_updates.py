@@ -8,11 +8,13 @@ import strawberry
 
 from resolvers.errors import UseCaseError
 from resolvers.order_status import watch_order
+from resolvers.subscription_status import watch_subscription
+from schema.billing import SubscriptionType
 from schema.queries import public_error
 from schema.types import GraphQLInfo, OrderType
 
 
-@strawberry.type
+@strawberry.type(name="LiveUpdates", description="Websocket fields (GraphQL's subscription root).")
 class Subscription:
     @strawberry.subscription(description="The order's current state, then every change; completes after a final state.")
     async def order_status(self, info: GraphQLInfo, order_id: strawberry.ID) -> AsyncGenerator[OrderType, None]:
@@ -20,6 +22,21 @@ class Subscription:
         try:
             async for order in stream:
                 yield OrderType.from_model(order)
+        except UseCaseError as error:
+            raise public_error(error) from None
+        finally:
+            await stream.aclose()
+
+    @strawberry.subscription(
+        description="The subscription's current state, then every change; completes once it has ended."
+    )
+    async def subscription_status(
+        self, info: GraphQLInfo, subscription_id: strawberry.ID
+    ) -> AsyncGenerator[SubscriptionType, None]:
+        stream = watch_subscription(info.context.caller, str(subscription_id), info.context.broker.subscribe)
+        try:
+            async for subscription in stream:
+                yield SubscriptionType.from_model(subscription)
         except UseCaseError as error:
             raise public_error(error) from None
         finally:

@@ -79,6 +79,8 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         webhook_max_attempts=4,
         sweep_interval_seconds=0,
         reconcile_interval_seconds=0,
+        dunning_interval_seconds=0,
+        billing_update_payment_url="https://shop.example/account/billing",
         sweep_grace_seconds=0,
         orphan_age_seconds=0,
     )

@@ -15,18 +15,31 @@ from db import disputes, transitions
 from db.models import EventSource, Payment, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
+from domain.dunning import BillingPolicy
 from gateways.base import PaymentGateway
+from gateways.billing import BillingGateway
 from gateways.registry import GatewayRegistry
 from gateways.types import (
     DisputeObserved,
     EventIgnored,
+    InvoiceObserved,
     PaymentObserved,
     PaymentResult,
     RefundObserved,
+    SubscriptionNotice,
+    SubscriptionNoticeKind,
+    SubscriptionObserved,
     VerifiedEvent,
 )
 from resolvers.charging import complete_if_approved, update_from_result
 from resolvers.refunds import apply_refund_result
+from resolvers.subscription_sync import (
+    UnknownSubscription,
+    find_subscription,
+    queue_trial_ending_email,
+    sync_invoice,
+    sync_subscription,
+)
 from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_failed
 
 logger = logging.getLogger(__name__)
@@ -39,13 +52,18 @@ class UnknownPayment(LookupError):
 
 
 async def process_webhook_event(
-    event_row_id: int, *, gateways: GatewayRegistry, policy: RetryPolicy, schedule_retry: ScheduleRetry
+    event_row_id: int,
+    *,
+    gateways: GatewayRegistry,
+    policy: RetryPolicy,
+    schedule_retry: ScheduleRetry,
+    billing: BillingPolicy,
 ) -> None:
     row = await claim_for_processing(event_row_id, policy)
     if row is None:
         return
     try:
-        applied = await apply_event(row, gateways.get(row.gateway))
+        applied = await apply_event(row, gateways.get(row.gateway), billing)
     except Exception as error:
         delay = await mark_failed(row, error, policy)
         logger.warning(
@@ -62,7 +80,7 @@ async def process_webhook_event(
     await mark_done(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
 
 
-async def apply_event(row: WebhookEvent, gateway: PaymentGateway) -> bool:
+async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:
     """Apply every effect of the event; False when there was nothing to apply."""
     payload = json.loads(row.body)
     event = VerifiedEvent(row.event_id, row.event_type, int(payload.get("created", 0)), payload)
@@ -78,6 +96,8 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway) -> bool:
             applied = True
         elif isinstance(effect, DisputeObserved):
             applied = await _apply_dispute(row, gateway, effect) or applied
+        elif isinstance(effect, SubscriptionObserved | InvoiceObserved | SubscriptionNotice):
+            applied = await _apply_billing(row, gateway, effect, billing) or applied
     return applied
 
 
@@ -124,6 +144,43 @@ async def _apply_refund(row: WebhookEvent, effect: RefundObserved) -> None:
         return
     actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     await apply_refund_result(refund.id, effect.result, actor, EventSource.WEBHOOK)
+
+
+async def _apply_billing(
+    row: WebhookEvent,
+    gateway: PaymentGateway,
+    effect: SubscriptionObserved | InvoiceObserved | SubscriptionNotice,
+    policy: BillingPolicy,
+) -> bool:
+    if not isinstance(gateway, BillingGateway):
+        logger.warning("webhook event %s is about billing, which the %s adapter does not do", row.id, row.gateway)
+        return False
+    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
+    try:
+        if isinstance(effect, SubscriptionNotice):
+            subscription = await find_subscription(row.gateway, effect.subscription_reference, None)
+            if effect.kind is SubscriptionNoticeKind.TRIAL_WILL_END:
+                await queue_trial_ending_email(subscription.id, policy)
+            return True
+        if isinstance(effect, SubscriptionObserved):
+            subscription = await find_subscription(
+                row.gateway, effect.result.reference, effect.result.payql_subscription_id
+            )
+            # The event's copy may be older than the truth: the gateway's current copy is applied.
+            result = (
+                await gateway.retrieve_subscription(effect.result.reference) if effect.stale_possible else effect.result
+            )
+            await sync_subscription(gateway, gateway, subscription.id, result, actor=actor, policy=policy)
+            return True
+        subscription = await find_subscription(
+            row.gateway, effect.result.subscription_reference, effect.result.payql_subscription_id
+        )
+        invoice = await gateway.retrieve_invoice(effect.result.reference) if effect.stale_possible else effect.result
+        await sync_invoice(gateway, gateway, subscription.id, invoice, actor=actor, policy=policy)
+        return True
+    except UnknownSubscription:
+        logger.info("webhook event %s is about a subscription PayQL did not create; ignored", row.id)
+        return False
 
 
 async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved) -> bool:

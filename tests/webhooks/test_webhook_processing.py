@@ -158,11 +158,11 @@ async def test_a_handler_that_fails_twice_is_retried_and_applied_once(
     real_apply = processing.apply_event
     failures: dict[str, int] = {}
 
-    async def flaky_apply(row: WebhookEvent, gateway: Any) -> bool:
+    async def flaky_apply(row: WebhookEvent, gateway: Any, billing: Any) -> bool:
         if row.event_id == succeeded["id"] and failures.get(row.event_id, 0) < 2:
             failures[row.event_id] = failures.get(row.event_id, 0) + 1
             raise ConnectionError("database hiccup")
-        return await real_apply(row, gateway)
+        return await real_apply(row, gateway, billing)
 
     monkeypatch.setattr(processing, "apply_event", flaky_apply)
     switches.drop(0)
@@ -186,10 +186,10 @@ async def test_a_poison_event_ends_dead_and_replay_applies_it_once_fixed(
     [succeeded] = await events_for(faults, payment, "payment_intent.succeeded")
     real_apply = processing.apply_event
 
-    async def poisoned(row: WebhookEvent, gateway: Any) -> bool:
+    async def poisoned(row: WebhookEvent, gateway: Any, billing: Any) -> bool:
         if row.event_id == succeeded["id"]:
             raise ValueError("cannot parse this event")
-        return await real_apply(row, gateway)
+        return await real_apply(row, gateway, billing)
 
     monkeypatch.setattr(processing, "apply_event", poisoned)
     switches.reset()

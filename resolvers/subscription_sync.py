@@ -1,0 +1,102 @@
+"""Bringing our mirror of a subscription up to what its gateway says, from any source: an API
+answer, a webhook, the dunning job or reconciliation. Resolvers and the webhook pipeline both call
+these; the state rules themselves live in `db.subscriptions`.
+
+Gateway reads happen outside database transactions; a transaction never waits on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from db import subscriptions as mirror
+from db import transitions
+from db.models import EventSource, Payment, Subscription
+from db.transitions import Actor
+from db.unit_of_work import unit_of_work
+from domain.dunning import BillingPolicy
+from gateways.base import PaymentGateway
+from gateways.billing import BillingGateway
+from gateways.types import InvoiceResult, SubscriptionResult
+from resolvers.charging import update_from_result
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownSubscription(LookupError):
+    """The gateway names a subscription PayQL did not create (another integration on the account)."""
+
+
+async def find_subscription(gateway: str, reference: str, payql_subscription_id: str | None) -> Subscription:
+    if payql_subscription_id:
+        try:
+            found = await Subscription.get_or_none(id=UUID(payql_subscription_id), gateway=gateway)
+        except ValueError:
+            found = None
+        if found is not None:
+            return found
+    found = await Subscription.get_or_none(gateway=gateway, gateway_reference=reference)
+    if found is None:
+        raise UnknownSubscription(f"no {gateway} subscription {reference}")
+    return found
+
+
+async def sync_subscription(
+    gateway: PaymentGateway,
+    billing: BillingGateway,
+    subscription_id: UUID,
+    result: SubscriptionResult,
+    *,
+    actor: Actor,
+    policy: BillingPolicy,
+) -> Subscription:
+    """Apply the gateway's copy of the subscription and of its latest invoice (with its payment)."""
+    now = await billing.billing_now(result.reference)
+    payment: Payment | None = None
+    async with unit_of_work() as uow:
+        subscription = await mirror.lock_subscription(subscription_id, uow)
+        await mirror.apply_subscription_result(subscription, result, actor=actor, uow=uow)
+        if result.latest_invoice is not None:
+            applied = await mirror.apply_invoice_result(
+                subscription, result.latest_invoice, now=now, policy=policy, actor=actor, uow=uow
+            )
+            payment = applied.payment
+    if payment is not None:
+        await sync_invoice_payment(gateway, payment, actor)
+    return subscription
+
+
+async def sync_invoice(
+    gateway: PaymentGateway,
+    billing: BillingGateway,
+    subscription_id: UUID,
+    result: InvoiceResult,
+    *,
+    actor: Actor,
+    policy: BillingPolicy,
+) -> None:
+    now = await billing.billing_now(result.subscription_reference)
+    async with unit_of_work() as uow:
+        subscription = await mirror.lock_subscription(subscription_id, uow)
+        applied = await mirror.apply_invoice_result(subscription, result, now=now, policy=policy, actor=actor, uow=uow)
+    if applied.payment is not None:
+        await sync_invoice_payment(gateway, applied.payment, actor)
+
+
+async def sync_invoice_payment(gateway: PaymentGateway, payment: Payment, actor: Actor) -> None:
+    """Read the invoice's payment from the gateway and apply it like any other payment."""
+    if payment.gateway_reference is None:
+        return
+    result = await gateway.retrieve(payment.gateway_reference)
+    async with unit_of_work() as uow:
+        order, locked = await transitions.lock_payment(payment.id, uow)
+        await transitions.apply_payment_update(
+            order, locked, update_from_result(result), source=EventSource.RECONCILIATION, actor=actor, uow=uow
+        )
+
+
+async def queue_trial_ending_email(subscription_id: UUID, policy: BillingPolicy) -> None:
+    async with unit_of_work() as uow:
+        subscription = await mirror.lock_subscription(subscription_id, uow)
+        await mirror.queue_trial_ending_email(subscription, policy, uow)

@@ -1,0 +1,482 @@
+"""Subscription use cases: subscribe, change plan, cancel, pause, resume, report usage, update the
+payment method, and the sandbox-only test clock.
+
+Every change goes to the gateway's billing engine first, with an idempotency key derived from our
+subscription and the client's idempotency record, and our mirror is then brought up to the
+gateway's answer through `resolvers.subscription_sync`. A client never sends an amount: prices come
+from our catalog, prorations from the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from db import subscriptions as mirror
+from db.idempotency import Claim, save_recovery_point
+from db.models import Customer, Price, PriceType, Subscription, UsageRecord
+from db.unit_of_work import unit_of_work
+from domain.dunning import grants_access
+from domain.money import Money
+from domain.statuses import SUBSCRIPTION_ENDED, InvoiceStatus, SubscriptionStatus
+from gateways.base import PaymentGateway
+from gateways.billing import BillingGateway
+from gateways.errors import (
+    GatewayError,
+    GatewayIdempotencyConflict,
+    GatewayUnavailable,
+    NotSupported,
+    client_code_for_decline,
+)
+from gateways.registry import UnknownGateway
+from gateways.sandbox.adapter import SandboxGateway
+from gateways.types import (
+    PlanChangeRequest,
+    PlanPrice,
+    ProrationMode,
+    ProrationPreview,
+    SubscriptionRequest,
+    SubscriptionResult,
+    UsageReport,
+)
+from resolvers.charging import validate_payment_method
+from resolvers.checkout import customer_for, validate_return_url
+from resolvers.context import Caller, Deps
+from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
+from resolvers.payments import parse_id
+from resolvers.subscription_sync import sync_subscription
+
+logger = logging.getLogger(__name__)
+
+MAX_TRIAL_DAYS = 730
+MAX_USAGE_QUANTITY = 1_000_000_000
+_CHANGEABLE = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE})
+_OWING = frozenset({SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE})
+
+GatewayCall = Callable[[BillingGateway, Subscription, str], Awaitable[SubscriptionResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSubscriptionRequest:
+    price_id: str
+    gateway: str
+    payment_method: str
+    idempotency_key: str
+    trial_days: int = 0
+    return_url: str | None = None
+
+    def fingerprint(self) -> dict[str, object]:
+        return {
+            "price_id": self.price_id,
+            "gateway": self.gateway,
+            "payment_method": self.payment_method,
+            "trial_days": self.trial_days,
+            "return_url": self.return_url,
+        }
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+async def load_owned_subscription(caller: Caller, subscription_id: str) -> Subscription:
+    """The subscription if the caller owns it or is staff; NOT_FOUND otherwise (never FORBIDDEN,
+    which would confirm that someone else's id exists)."""
+    principal = caller.require_principal()
+    found = await Subscription.get_or_none(id=parse_id(subscription_id, "subscriptionId")).select_related("customer")
+    if found is None or (not principal.is_admin and found.customer.external_id != principal.subject):
+        raise UseCaseError(ErrorCode.NOT_FOUND, "No such subscription.", "subscriptionId")
+    return found
+
+
+async def list_subscriptions(caller: Caller, *, everyone: bool, limit: int) -> list[Subscription]:
+    principal = caller.require_principal()
+    query = Subscription.all()
+    if everyone:
+        caller.require_admin()
+    else:
+        query = query.filter(customer__external_id=principal.subject)
+    return await query.order_by("-created_at").limit(max(1, min(limit, 200)))
+
+
+async def entitled_product_ids(deps: Deps, caller: Caller) -> list[uuid.UUID]:
+    """The products the caller may use now: from subscriptions that are trialing, active, or past due
+    within their grace period (on the subscription's own billing clock)."""
+    principal = caller.require_principal()
+    candidates = await Subscription.filter(
+        customer__external_id=principal.subject,
+        status__in=[SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE],
+    ).select_related("price")
+    products: dict[uuid.UUID, None] = {}
+    for subscription in candidates:
+        now = 0
+        if subscription.status is SubscriptionStatus.PAST_DUE and subscription.gateway_reference:
+            billing, _ = _billing(deps, subscription.gateway)
+            now = await billing.billing_now(subscription.gateway_reference)
+        if grants_access(SubscriptionStatus(subscription.status), subscription.grace_until, now):
+            products[subscription.price.product_id] = None
+    return list(products)
+
+
+async def has_access(deps: Deps, caller: Caller, product_id: str) -> bool:
+    return parse_id(product_id, "productId") in await entitled_product_ids(deps, caller)
+
+
+async def preview_plan_change(deps: Deps, caller: Caller, subscription_id: str, price_id: str) -> ProrationPreview:
+    subscription = await load_owned_subscription(caller, subscription_id)
+    price = await _new_price_for(subscription, price_id)
+    billing, _ = _billing(deps, subscription.gateway)
+    reference = _require_reference(subscription)
+    try:
+        return await billing.preview_plan_change(reference, await plan_price(price))
+    except GatewayError as error:
+        raise _use_case_error(error) from None
+
+
+# -- changing --------------------------------------------------------------------------------------
+
+
+async def create_subscription(deps: Deps, caller: Caller, request: CreateSubscriptionRequest) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
+        subscription_id = claim.recovery_point.get("subscription_id")
+        if subscription_id is not None:
+            existing = await Subscription.get(id=subscription_id)
+            if existing.gateway_reference is not None:
+                return await _current_outcome(existing)
+            return await _subscribe(deps, caller, existing, request)
+        return await _subscribe(deps, caller, await _create_row(deps, caller, request, claim), request)
+
+    return await run_idempotent(
+        deps, caller, "create_subscription", request.idempotency_key, request.fingerprint(), handler
+    )
+
+
+async def change_plan(
+    deps: Deps, caller: Caller, subscription_id: str, price_id: str, proration: ProrationMode, idempotency_key: str
+) -> Outcome:
+    async def call(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+        price = await _new_price_for(subscription, price_id)
+        request = PlanChangeRequest(_require_reference(subscription), await plan_price(price), proration, key)
+        return await billing.change_plan(request)
+
+    request = {"subscription_id": subscription_id, "price_id": price_id, "proration": proration.value}
+    return await _change(deps, caller, "change_subscription_plan", subscription_id, idempotency_key, request, call)
+
+
+async def cancel_subscription(
+    deps: Deps, caller: Caller, subscription_id: str, at_period_end: bool, idempotency_key: str
+) -> Outcome:
+    async def call(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+        if subscription.status in SUBSCRIPTION_ENDED:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "This subscription has ended already.")
+        reference = _require_reference(subscription)
+        return await billing.cancel_subscription(reference, at_period_end=at_period_end, idempotency_key=key)
+
+    request = {"subscription_id": subscription_id, "at_period_end": at_period_end}
+    return await _change(deps, caller, "cancel_subscription", subscription_id, idempotency_key, request, call)
+
+
+async def pause_subscription(deps: Deps, caller: Caller, subscription_id: str, idempotency_key: str) -> Outcome:
+    async def call(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+        if subscription.status not in _CHANGEABLE:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "Only a running subscription can be paused.")
+        return await billing.pause_subscription(_require_reference(subscription), idempotency_key=key)
+
+    request = {"subscription_id": subscription_id}
+    return await _change(deps, caller, "pause_subscription", subscription_id, idempotency_key, request, call)
+
+
+async def resume_subscription(deps: Deps, caller: Caller, subscription_id: str, idempotency_key: str) -> Outcome:
+    async def call(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+        if subscription.status is not SubscriptionStatus.PAUSED:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "Only a paused subscription can be resumed.")
+        return await billing.resume_subscription(_require_reference(subscription), idempotency_key=key)
+
+    request = {"subscription_id": subscription_id}
+    return await _change(deps, caller, "resume_subscription", subscription_id, idempotency_key, request, call)
+
+
+async def update_default_payment_method(
+    deps: Deps, caller: Caller, subscription_id: str, payment_method: str, idempotency_key: str
+) -> Outcome:
+    async def call(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+        token = validate_payment_method(payment_method)
+        if subscription.status in SUBSCRIPTION_ENDED:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "This subscription has ended already.")
+        reference = _require_reference(subscription)
+        updated = await billing.update_default_payment_method(reference, token, idempotency_key=key)
+        if subscription.status not in _OWING:
+            return updated
+        # A customer who fixed their card expects the debt collected now, not at the next retry.
+        owing = await subscription.invoices.filter(status=InvoiceStatus.OPEN).order_by("-created_at").first()
+        if owing is None:
+            return updated
+        await billing.pay_invoice(owing.gateway_reference, idempotency_key=f"{key}:pay")
+        return await billing.retrieve_subscription(reference)
+
+    request = {"subscription_id": subscription_id, "payment_method": payment_method}
+    return await _change(deps, caller, "update_default_payment_method", subscription_id, idempotency_key, request, call)
+
+
+async def report_usage(
+    deps: Deps,
+    caller: Caller,
+    subscription_id: str,
+    price_id: str,
+    quantity: int,
+    timestamp: datetime | None,
+    idempotency_key: str,
+) -> Outcome:
+    """Record metered usage once per key: the row's unique key is what makes a replay count once."""
+
+    async def handler(claim: Claim) -> Outcome:
+        if not 1 <= quantity <= MAX_USAGE_QUANTITY:
+            raise UseCaseError(ErrorCode.INVALID_INPUT, f"Quantity must be 1 to {MAX_USAGE_QUANTITY}.", "quantity")
+        subscription = await load_owned_subscription(caller, subscription_id)
+        if str(subscription.price_id) != price_id:
+            raise UseCaseError(ErrorCode.INVALID_INPUT, "This price is not on the subscription.", "priceId")
+        price = await Price.get(id=subscription.price_id)
+        if not price.metered:
+            raise UseCaseError(ErrorCode.INVALID_INPUT, "Usage is reported only for metered prices.", "priceId")
+        if subscription.status in SUBSCRIPTION_ENDED:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "This subscription has ended already.")
+        billing, _ = _billing(deps, subscription.gateway)
+        reference = _require_reference(subscription)
+        at = int(timestamp.timestamp()) if timestamp is not None else await billing.billing_now(reference)
+        record = await _usage_row(subscription, price, quantity, at, idempotency_key)
+        try:
+            gateway_reference = await billing.report_usage(
+                UsageReport(reference, str(price.id), quantity, at, f"usage-{record.id}")
+            )
+        except GatewayUnavailable as error:
+            return _unavailable(subscription, error)
+        except GatewayError as error:
+            raise _use_case_error(error) from None
+        await UsageRecord.filter(id=record.id).update(gateway_reference=gateway_reference)
+        return Outcome(subscription_id=subscription.id)
+
+    request = {"subscription_id": subscription_id, "price_id": price_id, "quantity": quantity, "at": str(timestamp)}
+    return await run_idempotent(deps, caller, "report_usage", idempotency_key, request, handler)
+
+
+async def advance_clock(deps: Deps, caller: Caller, subscription_id: str, seconds: int) -> tuple[Subscription, int]:
+    """Test-only: move the sandbox test clock of the subscription's customer and fire what came due;
+    returns the subscription and the clock's new time.
+
+    Only the sandbox has test clocks, and production never runs the sandbox (settings refuse it).
+    """
+    caller.require_admin()
+    subscription = await load_owned_subscription(caller, subscription_id)
+    try:
+        gateway = deps.gateways.get(subscription.gateway)
+    except UnknownGateway:
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, "Test clocks exist only in the sandbox.") from None
+    if not isinstance(gateway, SandboxGateway):
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, "Test clocks exist only in the sandbox.")
+    if not 0 < seconds <= 5 * 366 * 86_400:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "Advance by 1 second to 5 years.", "seconds")
+    now = await gateway.advance_customer_clock(str(subscription.customer_id), seconds)
+    return subscription, now
+
+
+# -- machinery -------------------------------------------------------------------------------------
+
+
+async def plan_price(price: Price) -> PlanPrice:
+    await price.fetch_related("product")
+    if price.recurring_interval is None:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "This price is not recurring.", "priceId")
+    return PlanPrice(
+        price_id=str(price.id),
+        product_id=str(price.product_id),
+        product_name=price.product.name,
+        unit_amount=Money(price.unit_amount, price.currency),
+        interval=price.recurring_interval.value,
+        interval_count=price.recurring_interval_count,
+        metered=bool(price.metered),
+    )
+
+
+async def _recurring_price(price_id: str) -> Price:
+    price = await Price.get_or_none(id=parse_id(price_id, "priceId"), active=True).select_related("product")
+    if price is None or not price.product.active:
+        raise UseCaseError(ErrorCode.NOT_FOUND, "No such price.", "priceId")
+    if price.type is not PriceType.RECURRING:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "One-time prices are bought with checkout.", "priceId")
+    return price
+
+
+async def _new_price_for(subscription: Subscription, price_id: str) -> Price:
+    price = await _recurring_price(price_id)
+    if price.id == subscription.price_id:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "The subscription is on this price already.", "priceId")
+    if price.currency != subscription.currency:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "A plan change keeps the subscription's currency.", "priceId")
+    if bool(price.metered) != bool((await Price.get(id=subscription.price_id)).metered):
+        raise UseCaseError(ErrorCode.INVALID_INPUT, "Metered and licensed plans cannot be swapped.", "priceId")
+    if subscription.status not in _CHANGEABLE:
+        raise UseCaseError(ErrorCode.INVALID_STATE, "Only a running subscription can change plan.")
+    return price
+
+
+async def _create_row(deps: Deps, caller: Caller, request: CreateSubscriptionRequest, claim: Claim) -> Subscription:
+    principal = caller.require_principal()
+    _billing(deps, request.gateway)
+    if not 0 <= request.trial_days <= MAX_TRIAL_DAYS:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, f"Trials last 0 to {MAX_TRIAL_DAYS} days.", "trialDays")
+    payment_method = validate_payment_method(request.payment_method)
+    validate_return_url(request.return_url, deps.policy.return_origins)
+    price = await _recurring_price(request.price_id)
+    customer = await customer_for(principal)
+    async with unit_of_work() as uow:
+        subscription_id = uuid.uuid4()
+        subscription = await Subscription.create(
+            id=subscription_id,
+            customer=customer,
+            price=price,
+            gateway=request.gateway,
+            idempotency_key=f"subscription-{subscription_id}",
+            currency=price.currency,
+            unit_amount=price.unit_amount,
+            payment_method=payment_method,
+            using_db=uow.connection,
+        )
+        await mirror.record_subscription_created(subscription, caller.actor("subscribe"), uow)
+        await save_recovery_point(claim, {"subscription_id": str(subscription.id)}, uow.connection)
+    return subscription
+
+
+async def _subscribe(
+    deps: Deps, caller: Caller, subscription: Subscription, request: CreateSubscriptionRequest
+) -> Outcome:
+    billing, gateway = _billing(deps, subscription.gateway)
+    customer = await Customer.get(id=subscription.customer_id)
+    price = await Price.get(id=subscription.price_id)
+    references = dict(customer.gateway_references or {})
+    gateway_request = SubscriptionRequest(
+        payql_subscription_id=str(subscription.id),
+        customer_id=str(customer.id),
+        customer_email=customer.email,
+        price=await plan_price(price),
+        payment_method=subscription.payment_method,
+        idempotency_key=subscription.idempotency_key,
+        trial_days=request.trial_days,
+        return_url=request.return_url,
+        gateway_customer=references.get(subscription.gateway),
+    )
+    try:
+        result = await billing.create_subscription(gateway_request)
+    except GatewayUnavailable as error:
+        return _unavailable(subscription, error)
+    except GatewayError as error:
+        async with unit_of_work() as uow:
+            locked = await mirror.lock_subscription(subscription.id, uow)
+            await mirror.move_subscription(
+                locked, SubscriptionStatus.INCOMPLETE_EXPIRED, actor=caller.actor(error.message), uow=uow
+            )
+        failed = _use_case_error(error)
+        outcome = Outcome(subscription_id=subscription.id)
+        outcome.errors.append(UserErrorData(failed.code, failed.message, failed.field))
+        return outcome
+    if result.customer_reference and references.get(subscription.gateway) != result.customer_reference:
+        references[subscription.gateway] = result.customer_reference
+        await Customer.filter(id=customer.id).update(gateway_references=references)
+    synced = await sync_subscription(
+        gateway, billing, subscription.id, result, actor=caller.actor("subscribe"), policy=deps.policy.billing
+    )
+    return await _current_outcome(synced)
+
+
+async def _change(
+    deps: Deps,
+    caller: Caller,
+    operation: str,
+    subscription_id: str,
+    idempotency_key: str,
+    request: dict[str, Any],
+    call: GatewayCall,
+) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
+        subscription = await load_owned_subscription(caller, subscription_id)
+        billing, gateway = _billing(deps, subscription.gateway)
+        # Derived from our entities: a retry of this request (same record) sends the same key.
+        key = f"{subscription.id}:{operation}:{claim.record_id}"
+        try:
+            result = await call(billing, subscription, key)
+        except GatewayUnavailable as error:
+            return _unavailable(subscription, error)
+        except GatewayError as error:
+            raise _use_case_error(error) from None
+        synced = await sync_subscription(
+            gateway, billing, subscription.id, result, actor=caller.actor(operation), policy=deps.policy.billing
+        )
+        return await _current_outcome(synced)
+
+    return await run_idempotent(deps, caller, operation, idempotency_key, request, handler)
+
+
+async def _current_outcome(subscription: Subscription) -> Outcome:
+    """The subscription as it is now, the action its latest open invoice waits for, and why it failed."""
+    fresh = await Subscription.get(id=subscription.id)
+    outcome = Outcome(subscription_id=fresh.id)
+    invoice = await fresh.invoices.all().order_by("-created_at").first()
+    if invoice is not None and invoice.status == "OPEN":
+        outcome.next_action = invoice.next_action
+        if invoice.decline_code and fresh.status is SubscriptionStatus.INCOMPLETE:
+            code = ErrorCode(client_code_for_decline(invoice.decline_code))
+            outcome.errors.append(UserErrorData(code, "The payment was declined.", "paymentMethod"))
+    return outcome
+
+
+async def _usage_row(subscription: Subscription, price: Price, quantity: int, at: int, key: str) -> UsageRecord:
+    try:
+        return await UsageRecord.create(
+            subscription_id=subscription.id,
+            price_id=price.id,
+            quantity=quantity,
+            timestamp=datetime.fromtimestamp(at, UTC),
+            idempotency_key=key,
+        )
+    except IntegrityError:
+        # A copy of this report after the first one lost its answer: the same row, sent again.
+        return await UsageRecord.get(subscription_id=subscription.id, idempotency_key=key)
+
+
+def _billing(deps: Deps, name: str) -> tuple[BillingGateway, PaymentGateway]:
+    try:
+        gateway = deps.gateways.get(name)
+        return deps.gateways.billing(name), gateway
+    except UnknownGateway:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, f"Unknown payment gateway {name!r}.", "gateway") from None
+    except NotSupported as error:
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, error.message, "gateway") from None
+
+
+def _require_reference(subscription: Subscription) -> str:
+    if subscription.gateway_reference is None:
+        raise UseCaseError(ErrorCode.INVALID_STATE, "This subscription was never created at its gateway.")
+    return subscription.gateway_reference
+
+
+def _unavailable(subscription: Subscription, error: GatewayError) -> Outcome:
+    logger.warning("billing gateway unavailable", extra={"subscription_id": str(subscription.id)})
+    message = error.message or "The payment service did not answer. Retry with the same idempotency key."
+    return Outcome(
+        subscription_id=subscription.id,
+        errors=[UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message)],
+        disposition=Disposition.RELEASE,
+    )
+
+
+def _use_case_error(error: GatewayError) -> UseCaseError:
+    if isinstance(error, NotSupported):
+        return UseCaseError(ErrorCode.NOT_SUPPORTED, error.message)
+    if isinstance(error, GatewayIdempotencyConflict):
+        return UseCaseError(ErrorCode.IDEMPOTENCY_CONFLICT, error.message, "idempotencyKey")
+    return UseCaseError(ErrorCode.INVALID_INPUT, error.message)
