@@ -5,8 +5,9 @@ Each call runs as one processor call (one lock, one commit, events after the com
 what came due on the customer's clock, then does its own work; mutating calls are idempotent per key
 through the processor's idempotency records. Subscription times are on the customer's test clock, an
 offset over the processor's clock that `advance_customer_clock` moves forward; event `created` stays on
-the processor's clock so signatures verify. Due work fires when a call or a clock advance reaches it
-(`run_due` catches every customer up). Nothing here may block the event loop or touch PayQL's database.
+the processor's clock so signatures verify. Due work fires when any call about the customer (reads too,
+as time passes on Stripe by itself) or a clock advance reaches it; `run_due` catches every customer up.
+Nothing here may block the event loop or touch PayQL's database.
 """
 
 from __future__ import annotations
@@ -63,12 +64,12 @@ class SandboxBilling:
         return await self._processor._transact(self._on_books(advance), writes=True)
 
     async def customer_now(self, subscription_id: str) -> int:
-        """The test clock the subscription is billed on."""
+        """The test clock the subscription is billed on (what came due by then fires first)."""
 
         def read(books: Books) -> int:
-            return books.customer_now(books.customer(books.subscription(subscription_id).customer))
+            return books.customer_now(books.customer(self._caught_up(books, subscription_id).customer))
 
-        return await self._processor._call(self._on_books(read), writes=False)
+        return await self._processor._call(self._on_books(read))
 
     async def run_due(self) -> None:
         """Fire what came due for every customer (the processor's own clock moved, or real time passed)."""
@@ -120,23 +121,30 @@ class SandboxBilling:
         return await self._mutate(idempotency_key, request, None, create)
 
     async def retrieve_subscription(self, subscription_id: str) -> BilledSubscription:
-        def read(books: Books) -> BilledSubscription:
-            return _billed(books, books.subscription(subscription_id))
+        """The subscription as of its customer's clock now: like time on Stripe, what came due has happened
+        (so a read can emit the events of renewals nobody asked about yet)."""
 
-        return await self._processor._call(self._on_books(read), writes=False)
+        def read(books: Books) -> BilledSubscription:
+            return _billed(books, self._caught_up(books, subscription_id))
+
+        return await self._processor._call(self._on_books(read))
 
     async def retrieve_invoice(self, invoice_id: str) -> SandboxInvoice:
-        return await self._processor._call(self._on_books(lambda books: books.invoice(invoice_id)), writes=False)
+        def read(books: Books) -> SandboxInvoice:
+            self._caught_up(books, books.invoice(invoice_id).subscription)
+            return books.invoice(invoice_id)
+
+        return await self._processor._call(self._on_books(read))
 
     async def preview_plan_change(self, subscription_id: str, price: PriceTerms) -> PlanChangeQuote:
         """What `change_plan(…, Proration.IMMEDIATE)` would charge now, and the next invoice; changes nothing
         (a price not seen before is priced without being created)."""
 
         def preview(books: Books) -> PlanChangeQuote:
-            sub = books.subscription(subscription_id)
+            sub = self._caught_up(books, subscription_id)
             return verbs.quote_plan_change(books, sub, verbs.preview_price(books, price), Proration.IMMEDIATE)
 
-        return await self._processor._call(self._on_books(preview), writes=False)
+        return await self._processor._call(self._on_books(preview))
 
     async def change_plan(
         self, subscription_id: str, price: PriceTerms, proration: str, *, idempotency_key: str

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from domain.statuses import InvoiceStatus, SubscriptionStatus
+from gateways.errors import GatewayUnavailable
 from gateways.sandbox import SandboxProcessor, sandbox_routes
 from gateways.sandbox.billing_periods import add_intervals, next_period_end, prorated
 from gateways.types import UsageReport
@@ -125,6 +126,32 @@ async def test_run_due_catches_up_after_the_processors_own_clock_moved() -> None
     renewed = await gateway.retrieve_subscription(created.reference)
     assert renewed.current_period_start == at(2027, 2, 1)
     assert renewed.latest_invoice is not None and renewed.latest_invoice.status is InvoiceStatus.PAID
+
+
+async def test_a_read_brings_the_subscription_up_to_its_clock() -> None:
+    processor = frozen_processor()
+    gateway = gateway_on(processor)
+    created = await gateway.create_subscription(subscription_request())
+    await processor.advance_clock(31 * DAY)  # like real time passing: nobody advanced the customer's clock
+
+    renewed = await gateway.retrieve_subscription(created.reference)
+
+    assert renewed.current_period_start == at(2027, 2, 1)
+    assert len(await events_of(processor, "invoice.paid")) == 2
+
+
+async def test_a_timed_out_create_is_answered_by_its_retry() -> None:
+    processor = frozen_processor()
+    gateway = gateway_on(processor)
+    processor.arm_fault("timeout")
+
+    with pytest.raises(GatewayUnavailable):
+        await gateway.create_subscription(subscription_request("flaky"))
+    retried = await gateway.create_subscription(subscription_request("flaky"))
+
+    assert retried.status is SubscriptionStatus.ACTIVE
+    assert len(await events_of(processor, "customer.subscription.created")) == 1
+    assert len(await processor.list_payment_intents()) == 1
 
 
 async def test_a_past_due_subscription_keeps_renewing_and_is_active_once_all_is_paid() -> None:
