@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     )
     # Only to point the SDK elsewhere (tests use localstripe); unset means api.stripe.com.
     stripe_api_base: str | None = None
+    # How long a hosted Checkout page stays payable; Stripe accepts 30 minutes to 24 hours.
+    stripe_checkout_expiry_seconds: int = Field(default=30 * 60, ge=30 * 60, le=24 * 3600)
     paypal_webhook_ids: CsvList = Field(
         default_factory=list, validation_alias=AliasChoices("PAYQL_PAYPAL_WEBHOOK_IDS", "PAYPAL_WEBHOOK_ID")
     )

@@ -172,6 +172,8 @@ async def build_gateways(settings: Settings, sandbox: SandboxProcessor | None) -
                     settings.stripe_secret_key.get_secret_value(),
                     webhook_secrets=settings.stripe_webhook_secrets,
                     base_url=settings.stripe_api_base,
+                    checkout_expiry_seconds=settings.stripe_checkout_expiry_seconds,
+                    publishable_key=settings.stripe_publishable_key,
                 )
             )
         elif name == "paypal" and settings.paypal_client_id and settings.paypal_client_secret is not None:

@@ -1,4 +1,4 @@
-"""Query fields: the catalog, one order, a page of orders, the configured gateways."""
+"""Query fields: the catalog, one order, a page of orders, the configured gateways and their public keys."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import strawberry
 from graphql import GraphQLError
 
 from domain.statuses import OrderStatus
-from resolvers import audit, orders
+from resolvers import audit, gateway_keys, orders
 from resolvers.errors import UseCaseError
 from schema.types import (
     AuditRecordType,
@@ -34,6 +34,12 @@ class Query:
     @strawberry.field(description="Payment gateways this server can charge through.")
     def gateways(self, info: GraphQLInfo) -> list[str]:
         return info.context.deps.gateways.names()
+
+    @strawberry.field(
+        description="Stripe's publishable key for Stripe.js and Elements (public); null when Stripe is not enabled."
+    )
+    def stripe_publishable_key(self, info: GraphQLInfo) -> str | None:
+        return gateway_keys.stripe_publishable_key(info.context.deps)
 
     @strawberry.field
     async def order(self, info: GraphQLInfo, id: strawberry.ID) -> OrderType:

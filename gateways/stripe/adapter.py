@@ -85,6 +85,7 @@ class StripeGateway(StripeBilling):
         base_url: str | None = None,
         timeout: float = 30,
         checkout_expiry_seconds: int = CHECKOUT_MIN_EXPIRY_SECONDS,
+        publishable_key: str | None = None,
     ) -> None:
         if isinstance(webhook_secrets, str):
             raise TypeError("webhook_secrets is a sequence of secrets, not one string")
@@ -94,6 +95,8 @@ class StripeGateway(StripeBilling):
         self._stripe = self._api.client
         self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
         self._checkout_expiry_seconds = checkout_expiry_seconds
+        # Public by design: Stripe.js in the shopper's browser needs it (never the secret key).
+        self.publishable_key = publishable_key or None
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         """Create and confirm a PaymentIntent for a card PaymentMethod in one call."""
