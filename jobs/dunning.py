@@ -41,7 +41,9 @@ async def run_dunning(gateways: GatewayRegistry, policy: BillingPolicy) -> Dunni
     )
     for subscription in due:
         try:
-            await _dun(subscription, gateways, policy, report)
+            # A retry that was the last one makes the final action due at once: it is taken in this run.
+            if await _dun(subscription, gateways, policy, report) == "retried":
+                await _dun(await Subscription.get(id=subscription.id), gateways, policy, report)
         except GatewayError as error:
             # Retried on the next run: the idempotency key makes a repeat of an answered call harmless.
             report.failed += 1
@@ -51,14 +53,17 @@ async def run_dunning(gateways: GatewayRegistry, policy: BillingPolicy) -> Dunni
 
 async def _dun(
     subscription: Subscription, gateways: GatewayRegistry, policy: BillingPolicy, report: DunningReport
-) -> None:
+) -> str | None:
+    """Retry the open invoice or take the final action, if due; says which ("retried", "ended")."""
+    if subscription.status is not SubscriptionStatus.PAST_DUE:
+        return None
     if subscription.gateway_reference is None or subscription.next_retry_at is None:
-        return
+        return None
     billing = gateways.billing(subscription.gateway)
     gateway = gateways.get(subscription.gateway)
     now = await billing.billing_now(subscription.gateway_reference)
     if subscription.next_retry_at > now:
-        return
+        return None
     invoice = (
         await Invoice.filter(subscription_id=subscription.id, status=InvoiceStatus.OPEN).order_by("-created_at").first()
     )
@@ -69,9 +74,10 @@ async def _dun(
         )
         await sync_invoice(gateway, billing, subscription.id, result, actor=ACTOR, policy=policy)
         report.retried += 1
-        return
+        return "retried"
     await _final_action(subscription, gateways, policy)
     report.final_actions += 1
+    return "ended"
 
 
 async def _final_action(subscription: Subscription, gateways: GatewayRegistry, policy: BillingPolicy) -> None:

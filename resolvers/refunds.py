@@ -32,12 +32,12 @@ async def refund_payment(
         caller.require_admin()
         resumed = claim.recovery_point.get("refund_id")
         if resumed is not None:
-            return await _send_refund(deps, caller, await Refund.get(id=resumed))
+            return await send_refund(deps, caller, await Refund.get(id=resumed))
         payment = await load_owned_payment(caller, payment_id)
         if payment.status is PaymentStatus.AUTHORIZED:
             return await _void(deps, caller, payment, f"{payment.idempotency_key}-void-{claim.record_id}")
         refund = await _create(payment, amount, reason, caller, claim)
-        return await _send_refund(deps, caller, refund)
+        return await send_refund(deps, caller, refund)
 
     fingerprint = {"payment_id": payment_id, "amount": amount, "reason": reason}
     return await run_idempotent(deps, caller, "refundPayment", idempotency_key, fingerprint, handler)
@@ -60,7 +60,7 @@ async def cancel_order(deps: Deps, caller: Caller, order_id: str, reason: str, i
                     if await refunds.refundable_amount(locked, uow) <= 0:
                         continue
                     refund = await refunds.create_refund(locked_order, locked, None, reason, caller.actor(reason), uow)
-                sent = await _send_refund(deps, caller, refund)
+                sent = await send_refund(deps, caller, refund)
                 outcome.refund_id = sent.refund_id
                 outcome.errors += sent.errors
                 if sent.disposition is Disposition.RELEASE:
@@ -85,7 +85,7 @@ async def _create(payment: Payment, amount: int | None, reason: str, caller: Cal
     return refund
 
 
-async def _send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
+async def send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
     payment = await Payment.get(id=refund.payment_id)
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id, refund_id=refund.id)
     if refund.status is not RefundStatus.PENDING:

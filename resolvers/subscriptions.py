@@ -14,13 +14,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from db import refunds, transitions
 from db import subscriptions as mirror
 from db.idempotency import Claim, save_recovery_point
-from db.models import Customer, Price, PriceType, Subscription, UsageRecord
+from db.models import Customer, Invoice, Payment, Price, PriceType, Refund, Subscription, UsageRecord
 from db.unit_of_work import unit_of_work
 from domain.dunning import grants_access
 from domain.money import Money
@@ -51,6 +53,7 @@ from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
 from resolvers.payments import parse_id
+from resolvers.refunds import send_refund
 from resolvers.subscription_sync import sync_subscription
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,12 @@ _CHANGEABLE = frozenset({SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING,
 _OWING = frozenset({SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID, SubscriptionStatus.INCOMPLETE})
 
 GatewayCall = Callable[[BillingGateway, Subscription, str], Awaitable[SubscriptionResult]]
+
+
+class RefundOnCancel(StrEnum):
+    NONE = "NONE"
+    PRORATED = "PRORATED"  # the unused share of the period's payment
+    FULL = "FULL"  # all that is left of the period's payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +179,100 @@ async def change_plan(
 
 
 async def cancel_subscription(
-    deps: Deps, caller: Caller, subscription_id: str, at_period_end: bool, idempotency_key: str
+    deps: Deps,
+    caller: Caller,
+    subscription_id: str,
+    at_period_end: bool,
+    idempotency_key: str,
+    refund: RefundOnCancel = RefundOnCancel.NONE,
 ) -> Outcome:
-    async def call(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+    """Cancel now or at the period end; staff canceling now may refund the unused part or all of the
+    period's payment. The refund is its own entity (a PENDING row first, then the gateway)."""
+
+    async def handler(claim: Claim) -> Outcome:
+        subscription = await load_owned_subscription(caller, subscription_id)
+        if refund is not RefundOnCancel.NONE:
+            caller.require_admin()
+            if at_period_end:
+                raise UseCaseError(ErrorCode.INVALID_INPUT, "A refund comes only with canceling now.", "refund")
+        resumed = claim.recovery_point.get("refund_id")
+        if resumed is not None:
+            sent = await send_refund(deps, caller, await Refund.get(id=resumed))
+            return _with_refund(await _current_outcome(subscription), sent)
         if subscription.status in SUBSCRIPTION_ENDED:
             raise UseCaseError(ErrorCode.INVALID_STATE, "This subscription has ended already.")
-        reference = _require_reference(subscription)
-        return await billing.cancel_subscription(reference, at_period_end=at_period_end, idempotency_key=key)
+        billing, gateway = _billing(deps, subscription.gateway)
+        try:
+            result = await billing.cancel_subscription(
+                _require_reference(subscription),
+                at_period_end=at_period_end,
+                idempotency_key=f"{subscription.id}:cancel_subscription:{claim.record_id}",
+            )
+        except GatewayUnavailable as error:
+            return _unavailable(subscription, error)
+        except GatewayError as error:
+            raise _use_case_error(error) from None
+        synced = await sync_subscription(
+            gateway, billing, subscription.id, result, actor=caller.actor("cancel"), policy=deps.policy.billing
+        )
+        outcome = await _current_outcome(synced)
+        if refund is RefundOnCancel.NONE:
+            return outcome
+        created = await _refund_unused(synced, refund, caller, claim)
+        if created is None:
+            return outcome
+        return _with_refund(outcome, await send_refund(deps, caller, created))
 
-    request = {"subscription_id": subscription_id, "at_period_end": at_period_end}
-    return await _change(deps, caller, "cancel_subscription", subscription_id, idempotency_key, request, call)
+    request = {"subscription_id": subscription_id, "at_period_end": at_period_end, "refund": refund.value}
+    return await run_idempotent(deps, caller, "cancel_subscription", idempotency_key, request, handler)
+
+
+async def _refund_unused(
+    subscription: Subscription, mode: RefundOnCancel, caller: Caller, claim: Claim
+) -> Refund | None:
+    """A PENDING refund of the paid invoice covering the period just cut short: all of what is left of
+    it (FULL) or the unused share of the period (PRORATED), never more than is refundable."""
+    fresh = await Subscription.get(id=subscription.id)
+    invoice = (
+        await Invoice.filter(subscription_id=fresh.id, status=InvoiceStatus.PAID, order_id__isnull=False)
+        .order_by("-period_start", "-created_at")
+        .first()
+    )
+    if invoice is None or invoice.order_id is None:
+        return None
+    payment = await Payment.filter(order_id=invoice.order_id).first()
+    if payment is None:
+        return None
+    reason = f"subscription {fresh.id} canceled: {mode.value.lower()} refund"
+    async with unit_of_work() as uow:
+        order, locked = await transitions.lock_payment(payment.id, uow)
+        available = await refunds.refundable_amount(locked, uow)
+        amount = available if mode is RefundOnCancel.FULL else min(available, _unused_share(fresh, invoice))
+        if amount <= 0:
+            return None
+        created = await refunds.create_refund(order, locked, amount, reason, caller.actor(reason), uow)
+        await save_recovery_point(claim, {"refund_id": str(created.id)}, uow.connection)
+    return created
+
+
+def _unused_share(subscription: Subscription, invoice: Invoice) -> int:
+    """The invoice's amount times the unused fraction of its period, rounded half up to minor units."""
+    start, end, stopped = invoice.period_start, invoice.period_end, subscription.ended_at or subscription.canceled_at
+    if start is None or end is None or stopped is None or end <= start:
+        return 0
+    unused = max(0.0, min((end - stopped).total_seconds(), (end - start).total_seconds()))
+    total = (end - start).total_seconds()
+    return int((invoice.amount_paid * int(unused) * 2 + int(total)) // (2 * int(total)))
+
+
+def _with_refund(outcome: Outcome, sent: Outcome) -> Outcome:
+    outcome.refund_id = sent.refund_id
+    outcome.payment_id = sent.payment_id
+    outcome.order_id = sent.order_id
+    outcome.errors += sent.errors
+    if sent.disposition is Disposition.RELEASE:
+        outcome.disposition = Disposition.RELEASE
+    return outcome
 
 
 async def pause_subscription(deps: Deps, caller: Caller, subscription_id: str, idempotency_key: str) -> Outcome:

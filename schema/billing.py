@@ -16,12 +16,14 @@ from gateways.types import ProrationMode
 from resolvers import subscriptions
 from resolvers.errors import UseCaseError
 from resolvers.outcome import Outcome
+from resolvers.subscriptions import RefundOnCancel
 from schema.queries import public_error
 from schema.types import GraphQLInfo, Money, NextAction, PriceType_, UserError
 
 SubscriptionStatusEnum = strawberry.enum(SubscriptionStatus, name="SubscriptionStatus")
 InvoiceStatusEnum = strawberry.enum(InvoiceStatus, name="InvoiceStatus")
 ProrationModeEnum = strawberry.enum(ProrationMode, name="ProrationMode")
+RefundOnCancelEnum = strawberry.enum(RefundOnCancel, name="RefundOnCancel")
 
 
 @strawberry.type(name="Invoice")
@@ -158,6 +160,10 @@ class ChangeSubscriptionPlanInput:
 class CancelSubscriptionInput:
     subscription_id: strawberry.ID
     at_period_end: bool = True
+    refund: RefundOnCancelEnum = strawberry.field(  # type: ignore[valid-type]
+        default=RefundOnCancel.NONE,
+        description="Staff canceling now: refund the unused share (PRORATED) or all (FULL) of the period.",
+    )
     idempotency_key: str
 
 
@@ -283,6 +289,7 @@ class BillingMutation:
                 str(input.subscription_id),
                 input.at_period_end,
                 input.idempotency_key,
+                RefundOnCancel(input.refund),
             )
         )
 
