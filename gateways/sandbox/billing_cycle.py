@@ -4,8 +4,9 @@ Due work (a trial's end and its notice, `invoice.upcoming`, renewals, cancellati
 an unpaid first invoice expiring) fires in time order on the customer's test clock, whenever a billing
 call or a clock advance reaches it, several periods at once after a long jump. The engine never retries
 a failed invoice by itself: PayQL's dunning calls `pay_invoice`. A `past_due` subscription keeps renewing
-(a new invoice each period, each charged once), which keeps the model simple. These functions run inside
-one processor call (see `billing_books.py`).
+(a new invoice each period, each charged once), which keeps the model simple. `invoice.upcoming` goes out
+three days before a renewal whose period is longer than that (a trial's end has `trial_will_end`
+instead). These functions run inside one processor call (see `billing_books.py`).
 """
 
 from __future__ import annotations
