@@ -21,6 +21,7 @@ from gateways.sandbox.billing_books import Books
 from gateways.sandbox.billing_cycle import after_authentication, run_due
 from gateways.sandbox.billing_objects import (
     CUSTOMER,
+    INVOICE,
     PAYQL_SUBSCRIPTION_ID,
     PriceTerms,
     SandboxCustomer,
@@ -243,6 +244,16 @@ class SandboxBilling:
         return await self._processor._call(pay)
 
     # -- hooks the processor calls inside its own calls ---------------------------------------------
+
+    def intent_before_authentication(self, changes: Changes, payment_intent_id: str) -> SandboxPaymentIntent | None:
+        """The intent as it is once the customer whose invoice it collects caught up (a first invoice that
+        expired meanwhile has canceled it), or None when it collects no invoice."""
+        books = self._books(changes)
+        intent = books.intent(payment_intent_id)
+        if intent is None or intent.invoice is None or books.get(INVOICE, intent.invoice) is None:
+            return None
+        self._caught_up(books, books.invoice(intent.invoice).subscription)
+        return books.intent(payment_intent_id)
 
     def after_authentication(self, changes: Changes, intent: SandboxPaymentIntent) -> None:
         """An invoice's payment intent was authenticated (or failed to be): settle the invoice."""

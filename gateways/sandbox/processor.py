@@ -256,7 +256,10 @@ class SandboxProcessor:
         """The shopper's 3-D Secure answer: authorized or paid, or failed with `authentication_required`."""
 
         def complete(changes: Changes) -> SandboxPaymentIntent:
-            intent = self._intent(payment_intent_id)
+            # An invoice's intent is read after its subscription caught up: an expired first invoice canceled it.
+            intent = self.billing.intent_before_authentication(changes, payment_intent_id) or self._intent(
+                payment_intent_id
+            )
             check.require_status(intent, IntentStatus.REQUIRES_ACTION)
             if not succeed:
                 failed = _declined(intent, "authentication_required")

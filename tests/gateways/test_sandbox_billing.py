@@ -10,6 +10,7 @@ from domain.statuses import InvoiceStatus, NextActionType, PaymentStatus, Subscr
 from gateways.billing import BillingGateway
 from gateways.errors import GatewayIdempotencyConflict, InvalidGatewayRequest
 from gateways.sandbox import SandboxGateway, SandboxProcessor
+from gateways.sandbox.errors import SandboxInvalidRequest
 from gateways.sandbox.objects import IntentStatus
 from gateways.types import PlanChangeRequest, ProrationMode, UsageReport
 from tests.gateways.billing_helpers import (
@@ -214,6 +215,21 @@ async def test_a_failed_authentication_keeps_the_invoice_open(
     assert still.latest_invoice is not None
     assert still.latest_invoice.status is InvoiceStatus.OPEN
     assert still.latest_invoice.decline_code == "authentication_required"
+
+
+async def test_an_authentication_after_the_first_invoice_expired_is_refused(
+    processor: SandboxProcessor, gateway: SandboxGateway
+) -> None:
+    created = await gateway.create_subscription(subscription_request(payment_method="pm_card_authenticationRequired"))
+    assert created.latest_invoice is not None and created.latest_invoice.payment_reference is not None
+    await processor.advance_clock(23 * 3600)  # time passed; nobody looked at the subscription meanwhile
+
+    with pytest.raises(SandboxInvalidRequest):
+        await processor.complete_authentication(created.latest_invoice.payment_reference, succeed=True)
+
+    expired = await gateway.retrieve_subscription(created.reference)
+    assert expired.status is SubscriptionStatus.INCOMPLETE_EXPIRED
+    assert (await processor.retrieve(created.latest_invoice.payment_reference)).status is IntentStatus.CANCELED
 
 
 async def test_a_declined_first_payment_is_incomplete_then_expires_after_23_hours(
