@@ -78,6 +78,7 @@ class JobContext:
             since=datetime.now(UTC) - self.schedule.reconcile_window,
             orphan_age=self.schedule.orphan_age,
             order_expiry=self.schedule.order_expiry,
+            billing=self.billing,
         )
 
     async def dunning(self) -> None:

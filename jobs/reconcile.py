@@ -20,10 +20,12 @@ from db.ledger import ledger_mismatches
 from db.models import AuditRecord, EventSource, Order, Payment
 from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
+from domain.dunning import BillingPolicy
 from domain.statuses import PAYMENT_IN_FLIGHT, OrderStatus, PaymentStatus
 from gateways.errors import GatewayError
 from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.types import PaymentResult
+from jobs.subscription_reconcile import reconcile_subscriptions
 from resolvers.charging import complete_if_approved, update_from_result
 
 logger = logging.getLogger(__name__)
@@ -33,10 +35,11 @@ ACTOR = Actor(name="system:reconciliation", reason="reconciliation")
 
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
-    kind: str  # missing_ours | missing_theirs | status_mismatch | amount_mismatch | ledger_mismatch
+    # missing_ours | missing_theirs | status_mismatch | amount_mismatch | ledger_mismatch | subscription_mismatch
+    kind: str
     gateway: str
     reference: str | None
-    payment_id: str | None
+    payment_id: str | None  # the subscription id for a subscription_mismatch
     ours: str | None
     theirs: str | None
 
@@ -179,11 +182,26 @@ async def reconcile(
     since: datetime,
     orphan_age: timedelta,
     order_expiry: timedelta,
+    billing: BillingPolicy | None = None,
 ) -> ReconciliationReport:
+    """With `billing` (the dunning policy repairs apply), subscriptions are reconciled too."""
     report = ReconciliationReport(since=since)
     await settle_orphans(gateways, orphan_age, report)
     await expire_unpaid_orders(order_expiry, report)
     await compare_with_gateways(gateways, report)
+    if billing is not None:
+        for drift in await reconcile_subscriptions(gateways, billing):
+            report.repaired += 1
+            report.discrepancies.append(
+                Discrepancy(
+                    "subscription_mismatch",
+                    drift.gateway,
+                    drift.reference,
+                    drift.subscription_id,
+                    drift.ours,
+                    drift.theirs,
+                )
+            )
     for mismatch in await ledger_mismatches(since):
         report.discrepancies.append(
             Discrepancy(

@@ -223,6 +223,7 @@ def reconcile_command(
             since=window_start,
             orphan_age=timedelta(seconds=settings.orphan_age_seconds),
             order_expiry=timedelta(seconds=settings.order_expiry_seconds),
+            billing=services.jobs.billing,
         )
 
     report = asyncio.run(_with_services(settings, run))
