@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from db.subscriptions import subscription_channel
 from db.unit_of_work import CommittedWork, add_change_listener, remove_change_listener
+from domain.dunning import BillingPolicy, FinalAction
 from gateways.base import PaymentGateway
 from gateways.paypal.adapter import PayPalGateway
 from gateways.paypal.client import PRODUCTION_BASE_URL as PAYPAL_LIVE_BASE_URL
@@ -18,7 +19,6 @@ from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from gateways.stripe.adapter import StripeGateway
-from domain.dunning import BillingPolicy, FinalAction
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.periodic import PeriodicJobs
@@ -227,12 +227,13 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):
         services.periodic = PeriodicJobs(
-            queue, {
+            queue,
+            {
                 "sweep": settings.sweep_interval_seconds,
                 "reconcile": settings.reconcile_interval_seconds,
                 "dunning": settings.dunning_interval_seconds,
                 "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
-            }
+            },
         )
         services.periodic.start()
     if serve_jobs and sandbox is not None and sandbox.deliverer is not None:
