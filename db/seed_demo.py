@@ -1,4 +1,4 @@
-"""A small demo catalog (USD, EUR, JPY; one-time and monthly) for `payql seed-demo`.
+"""A small demo catalog (USD, EUR, JPY; one-time, monthly and metered) for `payql seed-demo`.
 
 Idempotent: prices are keyed by lookup_key, so running it twice creates nothing new.
 """
@@ -18,6 +18,7 @@ class DemoPrice:
     currency: str
     unit_amount: int
     interval: RecurringInterval | None = None
+    metered: bool = False
 
 
 DEMO_CATALOG: dict[str, tuple[str, list[DemoPrice]]] = {
@@ -43,7 +44,12 @@ DEMO_CATALOG: dict[str, tuple[str, list[DemoPrice]]] = {
             DemoPrice("club_monthly_usd", "USD", 1900, RecurringInterval.MONTH),
             DemoPrice("club_monthly_eur", "EUR", 1800, RecurringInterval.MONTH),
             DemoPrice("club_monthly_jpy", "JPY", 2900, RecurringInterval.MONTH),
+            DemoPrice("club_premium_monthly_usd", "USD", 3900, RecurringInterval.MONTH),
         ],
+    ),
+    "Roastery API": (
+        "Pay per request, billed monthly in arrears.",
+        [DemoPrice("api_requests_usd", "USD", 2, RecurringInterval.MONTH, metered=True)],
     ),
 }
 
@@ -66,6 +72,7 @@ async def seed_demo_catalog() -> int:
                     unit_amount=demo.unit_amount,
                     type=PriceType.RECURRING if demo.interval else PriceType.ONE_TIME,
                     recurring_interval=demo.interval,
+                    metered=demo.metered or None,
                 )
                 created += 1
     return created

@@ -79,6 +79,7 @@ class PriceType_:
     type: PriceTypeEnum  # type: ignore[valid-type]
     recurring_interval: RecurringIntervalEnum | None  # type: ignore[valid-type]
     recurring_interval_count: int
+    metered: bool = strawberry.field(description="Recurring and billed on reported usage, in arrears.")
 
     @classmethod
     def from_model(cls, price: Price) -> PriceType_:
@@ -90,6 +91,7 @@ class PriceType_:
             type=price.type,
             recurring_interval=price.recurring_interval,
             recurring_interval_count=price.recurring_interval_count,
+            metered=bool(price.metered),
         )
 
 
