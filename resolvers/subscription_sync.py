@@ -12,12 +12,14 @@ from uuid import UUID
 
 from db import subscriptions as mirror
 from db import transitions
-from db.models import EventSource, Payment, Subscription
-from db.transitions import Actor
+from db.models import EventSource, Invoice, Payment, Subscription
+from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
 from domain.dunning import BillingPolicy
+from domain.statuses import InvoiceStatus, PaymentStatus
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
+from gateways.errors import InvalidGatewayRequest, NotSupported
 from gateways.types import InvoiceResult, SubscriptionResult
 from resolvers.charging import update_from_result
 
@@ -54,6 +56,7 @@ async def sync_subscription(
     """Apply the gateway's copy of the subscription and of its latest invoice (with its payment)."""
     now = await billing.billing_now(result.reference)
     payment: Payment | None = None
+    invoice: Invoice | None = None
     async with unit_of_work() as uow:
         subscription = await mirror.lock_subscription(subscription_id, uow)
         await mirror.apply_subscription_result(subscription, result, actor=actor, uow=uow)
@@ -61,9 +64,9 @@ async def sync_subscription(
             applied = await mirror.apply_invoice_result(
                 subscription, result.latest_invoice, now=now, policy=policy, actor=actor, uow=uow
             )
-            payment = applied.payment
-    if payment is not None:
-        await sync_invoice_payment(gateway, payment, actor)
+            invoice, payment = applied.invoice, applied.payment
+    if payment is not None and invoice is not None:
+        await sync_invoice_payment(gateway, invoice, payment, actor)
     return subscription
 
 
@@ -81,18 +84,34 @@ async def sync_invoice(
         subscription = await mirror.lock_subscription(subscription_id, uow)
         applied = await mirror.apply_invoice_result(subscription, result, now=now, policy=policy, actor=actor, uow=uow)
     if applied.payment is not None:
-        await sync_invoice_payment(gateway, applied.payment, actor)
+        await sync_invoice_payment(gateway, applied.invoice, applied.payment, actor)
 
 
-async def sync_invoice_payment(gateway: PaymentGateway, payment: Payment, actor: Actor) -> None:
-    """Read the invoice's payment from the gateway and apply it like any other payment."""
-    if payment.gateway_reference is None:
+async def sync_invoice_payment(gateway: PaymentGateway, invoice: Invoice, payment: Payment, actor: Actor) -> None:
+    """Bring the invoice's payment up to date like any other payment.
+
+    A paid invoice is itself the gateway's word that its payment was captured in full (PayPal's
+    billing cycles are sales, which its order API cannot read); otherwise the payment is read back.
+    """
+    if invoice.status is InvoiceStatus.PAID:
+        update = PaymentUpdate(
+            status=PaymentStatus.PAID,
+            amount_authorized=invoice.amount_paid,
+            amount_captured=invoice.amount_paid,
+            gateway_status="invoice_paid",
+        )
+    elif payment.gateway_reference is None:
         return
-    result = await gateway.retrieve(payment.gateway_reference)
+    else:
+        try:
+            update = update_from_result(await gateway.retrieve(payment.gateway_reference))
+        except (NotSupported, InvalidGatewayRequest) as error:
+            logger.info("invoice payment %s cannot be read back: %s", payment.id, error.message)
+            return
     async with unit_of_work() as uow:
         order, locked = await transitions.lock_payment(payment.id, uow)
         await transitions.apply_payment_update(
-            order, locked, update_from_result(result), source=EventSource.RECONCILIATION, actor=actor, uow=uow
+            order, locked, update, source=EventSource.RECONCILIATION, actor=actor, uow=uow
         )
 
 
