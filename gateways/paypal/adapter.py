@@ -71,6 +71,7 @@ class PayPalGateway(PayPalBilling):
         cert_host_allowlist: Sequence[str] = DEFAULT_CERT_HOSTS,
         allow_http_cert_url: bool = False,
         webhook_tolerance: int = 300,
+        webhook_trusted_roots: bytes | None = None,
         timeout: float = 30,
         max_concurrency: int = 8,
         token_clock_skew: int = 60,
@@ -91,6 +92,7 @@ class PayPalGateway(PayPalBilling):
             cert_host_allowlist=cert_host_allowlist,
             allow_http_cert_url=allow_http_cert_url,
             tolerance=webhook_tolerance,
+            trusted_roots=webhook_trusted_roots,
         )
 
     # --- payments --------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -113,7 +114,7 @@ class PayPalBilling(PayPalCalls):
 
     async def _plan(self, plan_id: str) -> dict[str, Any]:
         if plan_id not in self._plans:
-            self._plans[plan_id] = await self._json(lambda sdk: sdk.subscriptions.get_billing_plan({"id": plan_id}))
+            self._plans[plan_id] = await self._json(lambda sdk: sdk.subscriptions.get_billing_plan(plan_id))
         return self._plans[plan_id]
 
     # --- subscriptions ---------------------------------------------------------------------------------------
@@ -266,11 +267,19 @@ class PayPalBilling(PayPalCalls):
             "body": {"note": "Outstanding balance", "capture_type": "OUTSTANDING_BALANCE", "amount": balance},
         }
         try:
-            transaction = await self._json(lambda sdk: sdk.subscriptions.capture_subscription(options), sub_id, rid)
+            answer = await self._call(lambda sdk: sdk.subscriptions.capture_subscription(options), sub_id, rid)
         except PaymentDeclined as declined:
             return dataclasses.replace(
                 invoice, attempt_count=invoice.attempt_count + 1, decline_code=declined.decline_code
             )
+        try:
+            transaction = json.loads(answer.text or "")
+        except ValueError:
+            transaction = None
+        if not isinstance(transaction, dict):
+            # 202 Accepted (no body): PayPal collects asynchronously and PAYMENT.SALE.COMPLETED follows; read
+            # where it stands now.
+            return await self.retrieve_invoice(reference)
         paid = transaction.get("status") == "COMPLETED"
         return dataclasses.replace(
             invoice,

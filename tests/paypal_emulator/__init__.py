@@ -21,18 +21,22 @@ Reproduces (shapes, status codes and error bodies checked against the OpenAPI de
 - Negative testing: the `PayPal-Mock-Response: {"mock_application_codes": "INSTRUMENT_DECLINED"}` header, as the
   sandbox honours it, and `decline_next(issue)`; `fail_next(status, after_effect=, delay=, path=)` for
   429/5xx answers (optionally after the call took effect, i.e. a lost answer) and slow answers (timeouts).
-- Webhooks: an RSA key and a self-signed certificate made at start, served at PAYPAL-CERT-URL; events
-  (CHECKOUT.ORDER.APPROVED/COMPLETED, PAYMENT.CAPTURE.COMPLETED/REFUNDED, PAYMENT.AUTHORIZATION.CREATED/VOIDED)
-  POSTed to `webhook_url` with PAYPAL-TRANSMISSION-ID/-TIME/-SIG, PAYPAL-CERT-URL and PAYPAL-AUTH-ALGO
-  (SHA256withRSA over `transmission_id|transmission_time|webhook_id|crc32(body)`), and
-  `POST /v1/notifications/verify-webhook-signature`.
+- Webhooks: an RSA signing key whose certificate is issued by a test intermediate and root CA made at start;
+  PAYPAL-CERT-URL serves leaf + intermediate (tests trust the root, `signer.ca_pem()`; `signer.reissue` serves a
+  self-signed, foreign-CA or expired one instead); events (CHECKOUT.ORDER.APPROVED/COMPLETED,
+  PAYMENT.CAPTURE.COMPLETED/REFUNDED, PAYMENT.AUTHORIZATION.CREATED/VOIDED, BILLING.SUBSCRIPTION.*,
+  PAYMENT.SALE.COMPLETED/DENIED/REFUNDED, CUSTOMER.DISPUTE.CREATED/UPDATED/RESOLVED) POSTed to `webhook_url` with
+  PAYPAL-TRANSMISSION-ID/-TIME/-SIG, PAYPAL-CERT-URL and PAYPAL-AUTH-ALGO (SHA256withRSA over
+  `transmission_id|transmission_time|webhook_id|crc32(body)`), and `POST /v1/notifications/verify-webhook-signature`.
+  Refund resources name their capture only (the `up` link) and echo the refund's `custom_id`, as PayPal's do.
+- Catalog products, billing plans, subscriptions with buyer approval, billing cycles and their v1 sales: see
+  `subscriptions.py`. Disputes on captures with evidence: see `disputes.py`.
 
 Does not reproduce: a real buyer login or funding choice, multiple purchase units, PATCH, confirm-payment-source,
 vaulting, cards/3-D Secure, PENDING captures (eChecks, review holds), the 115% over-capture allowance, honouring
-window and authorization expiry, disputes and reversals (no PAYMENT.CAPTURE.REVERSED/DENIED is ever sent),
-webhook retries and the webhooks management API (one webhook is registered in-process), Transaction Search,
-rate limits other than injected ones, and PayPal's certificate chain (the certificate is self-signed).
-Refund resources carry `supplementary_data.related_ids.order_id`, which PayPal's refunds may not.
+window and authorization expiry, reversals (no PAYMENT.CAPTURE.REVERSED/DENIED is ever sent), webhook retries and
+the webhooks management API (one webhook is registered in-process), Transaction Search, and rate limits other
+than injected ones.
 """
 
 from tests.paypal_emulator.app import Fault, PayPalEmulator, running_emulator

@@ -21,9 +21,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from tests.asgi_server import serving
-from tests.paypal_emulator import render
+from tests.paypal_emulator import disputes, render, render_billing
+from tests.paypal_emulator.billing_routes import billing_routes
+from tests.paypal_emulator.disputes import Dispute, Disputes
 from tests.paypal_emulator.errors import PayPalError, api_error, invalid_client, invalid_token
+from tests.paypal_emulator.http import read_json as _json
 from tests.paypal_emulator.ledger import Authorization, Capture, Ledger, Order, Refund
+from tests.paypal_emulator.subscriptions import Billing, Sale, SaleRefund, Subscription
 from tests.paypal_emulator.webhooks import AUTH_ALGO, Delivery, WebhookSigner, event_body
 
 Handler = Callable[[Request], Awaitable[tuple[int, Any]]]
@@ -59,6 +63,8 @@ class PayPalEmulator:
         self.client_id, self.client_secret, self.token_ttl = client_id, client_secret, token_ttl
         self.base_url = ""
         self.ledger = Ledger(self._event)
+        self.billing = Billing(self._event)
+        self.disputes = Disputes(self.ledger, self._event)
         self.signer = WebhookSigner()
         self.webhook_id = f"WH-{secrets.token_hex(8).upper()}"
         self.webhook_url: str | None = None
@@ -117,6 +123,14 @@ class PayPalEmulator:
             resource_type, resource = "capture", render.capture(obj, base)
         elif isinstance(obj, Authorization):
             resource_type, resource = "authorization", render.authorization(obj, base)
+        elif isinstance(obj, Subscription):
+            resource_type, resource = "subscription", render_billing.subscription(obj, self.billing, base)
+        elif isinstance(obj, Sale):
+            resource_type, resource = "sale", render_billing.sale(obj, base)
+        elif isinstance(obj, SaleRefund):
+            resource_type, resource = "refund", render_billing.sale_refund(obj, base)
+        elif isinstance(obj, Dispute):
+            resource_type, resource = "dispute", disputes.render(obj, base)
         else:
             assert isinstance(obj, Refund)
             resource_type, resource = "refund", render.refund(obj, base)
@@ -169,6 +183,13 @@ class PayPalEmulator:
 
         return endpoint
 
+    def api(self, handler: Handler, *, mutating: bool = True) -> Callable[[Request], Awaitable[Response]]:
+        """An API route's endpoint: bearer auth, injected faults, PayPal-Request-Id replay (for `billing_routes`)."""
+        return self._api(handler, mutating=mutating)
+
+    def decline(self, request: Request) -> str | None:
+        return self._decline(request)
+
     def _decline(self, request: Request) -> str | None:
         mock = request.headers.get("paypal-mock-response")
         if mock:
@@ -199,6 +220,7 @@ class PayPalEmulator:
             Route("/v1/notifications/certs/{cert_id}", self._cert, methods=["GET"]),
             Route("/checkoutnow", self._approval_page, methods=["GET"]),
             Route("/emulator/orders/{id}/approve", self._approve, methods=["POST"]),
+            *billing_routes(self),
         ]
 
     async def _token(self, request: Request) -> Response:
@@ -309,16 +331,6 @@ class PayPalEmulator:
 
 def _error(exc: PayPalError) -> Response:
     return JSONResponse(exc.body, exc.status)
-
-
-async def _json(request: Request, *, optional: bool = False) -> Any:
-    raw = await request.body()
-    if not raw and optional:
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise api_error(400, "MALFORMED_REQUEST_JSON") from None
 
 
 @asynccontextmanager

@@ -108,6 +108,7 @@ class Refund:
     amount: Amount
     invoice_id: str | None
     note_to_payer: str | None
+    custom_id: str | None = None
     status: str = "COMPLETED"
     create_time: str = field(default_factory=now)
     update_time: str = field(default_factory=now)
@@ -293,7 +294,13 @@ class Ledger:
         if amount.value > remaining:
             raise api_error(422, "REFUND_AMOUNT_EXCEEDED", field="/amount/value", value=body["amount"]["value"])
         refund = Refund(
-            new_id(), capture.id, capture.order_id, amount, body.get("invoice_id"), body.get("note_to_payer")
+            new_id(),
+            capture.id,
+            capture.order_id,
+            amount,
+            body.get("invoice_id"),
+            body.get("note_to_payer"),
+            body.get("custom_id"),
         )
         self.refunds[refund.id] = refund
         self.orders[capture.order_id].refund_ids.append(refund.id)

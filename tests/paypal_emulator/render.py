@@ -73,8 +73,7 @@ def refund(ref: Refund, base: str) -> dict[str, Any]:
         **_optional(invoice_id=ref.invoice_id, note_to_payer=ref.note_to_payer),
         "create_time": ref.create_time,
         "update_time": ref.update_time,
-        # Not in PayPal's refund object; the emulator adds it so events can name their order (see __init__).
-        "supplementary_data": _related(ref.order_id),
+        **_optional(custom_id=ref.custom_id),
         "links": [
             _link(f"{base}/v2/payments/refunds/{ref.id}", "self"),
             _link(f"{base}/v2/payments/captures/{ref.capture_id}", "up"),

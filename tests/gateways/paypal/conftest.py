@@ -23,6 +23,7 @@ def make_gateway(emulator: PayPalEmulator, **overrides: object) -> PayPalGateway
         "base_url": emulator.base_url,
         "cert_host_allowlist": ("127.0.0.1",),
         "allow_http_cert_url": True,
+        "webhook_trusted_roots": emulator.signer.ca_pem(),
         "timeout": 2,
     }
     options.update(overrides)

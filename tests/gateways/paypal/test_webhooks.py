@@ -23,11 +23,19 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus, RefundStatus
 from gateways.errors import WebhookRejected
 from gateways.paypal import PayPalGateway
-from gateways.types import ChargeRequest, EventIgnored, PaymentObserved, RefundObserved, VerifiedEvent, WebhookDelivery
+from gateways.types import (
+    ChargeRequest,
+    EventIgnored,
+    PaymentObserved,
+    RefundObserved,
+    RefundRequest,
+    VerifiedEvent,
+    WebhookDelivery,
+)
 from tests.asgi_server import serving
 from tests.gateways.paypal.conftest import approve, make_gateway
 from tests.paypal_emulator import PayPalEmulator
-from tests.paypal_emulator.webhooks import Delivery, signed_message
+from tests.paypal_emulator.webhooks import CertKind, Delivery, signed_message
 
 
 def _delivery(signed: Delivery, **header_overrides: str) -> WebhookDelivery:
@@ -132,6 +140,56 @@ async def test_the_default_allowlist_refuses_a_local_cert_url(emulator: PayPalEm
             await gateway.verify_webhook(_delivery(signed))
     finally:
         await gateway.aclose()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("self-signed", "chain to a trusted root"),
+        ("other-ca", "chain to a trusted root"),
+        ("expired", "validity period"),
+        ("other-name", "not a PayPal name"),  # issued by the trusted CA, but not to PayPal
+    ],
+)
+async def test_a_certificate_off_the_trusted_chain_is_refused(
+    gateway: PayPalGateway, emulator: PayPalEmulator, kind: CertKind, reason: str
+) -> None:
+    """Same signing key, same allow-listed URL: only the certificate served there is wrong."""
+    emulator.signer.reissue(kind)
+    signed = emulator.sign({"id": "WH-6", "event_type": "X", "create_time": "2026-01-01T00:00:00Z"})
+    with pytest.raises(WebhookRejected, match=reason):
+        await gateway.verify_webhook(_delivery(signed))
+
+
+async def test_without_the_test_root_the_system_roots_refuse_the_emulator(emulator: PayPalEmulator) -> None:
+    """Production trusts the system roots, which never issued the emulator's test CA."""
+    gateway = make_gateway(emulator, webhook_trusted_roots=None)
+    try:
+        signed = emulator.sign({"id": "WH-7", "event_type": "X", "create_time": "2026-01-01T00:00:00Z"})
+        with pytest.raises(WebhookRejected, match="trusted root"):
+            await gateway.verify_webhook(_delivery(signed))
+    finally:
+        await gateway.aclose()
+
+
+async def test_a_refund_event_finds_its_payment_through_the_capture(
+    gateway: PayPalGateway, emulator: PayPalEmulator
+) -> None:
+    """PayPal's refund resource names only its capture: the effect carries our payment id (the refund's custom_id,
+    which the adapter sets) and a capture reference that the re-read resolves to the order."""
+    await _captured_events(gateway, emulator)
+    (order_id,) = emulator.ledger.orders
+    refund = await gateway.refund(RefundRequest(order_id, Money(500, "USD"), str(uuid.uuid4())))
+    event = next(e for e in emulator.events if e["event_type"] == "PAYMENT.CAPTURE.REFUNDED")
+    assert "supplementary_data" not in event["resource"]
+    verified = await gateway.verify_webhook(_delivery(emulator.sign(event)))
+    refunded, payment = gateway.interpret_event(verified)
+    assert isinstance(refunded, RefundObserved) and refunded.result.reference == refund.reference
+    assert isinstance(payment, PaymentObserved) and payment.result.payql_payment_id == "pay_9"
+    (capture_id,) = emulator.ledger.orders[order_id].capture_ids
+    assert payment.result.reference == f"paypal_capture:{capture_id}"
+    reread = await gateway.retrieve(payment.result.reference)
+    assert (reread.reference, reread.amount_refunded, reread.status) == (order_id, 500, PaymentStatus.PAID)
 
 
 @pytest.mark.parametrize("minutes", [-6, 6])
