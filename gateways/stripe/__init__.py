@@ -1,9 +1,12 @@
-"""The Stripe gateway: PaymentIntents through the official `stripe` SDK (async calls only).
+"""The Stripe gateway: PaymentIntents, hosted Checkout, Billing and disputes through the official `stripe` SDK
+(async calls only).
 
 `client.py` is the plumbing (one `StripeClient`, pinned API version, timeouts, no SDK retries),
-`transformers.py` maps Stripe's objects and statuses onto `gateways.types`, `errors.py` maps the SDK's
-errors onto `gateways.errors`, `adapter.py` implements the `PaymentGateway` protocol. Webhooks use
-Stripe's signature scheme, verified against every configured secret (`gateways.sandbox.signing`).
+`transformers.py` maps PaymentIntents, Charges and Refunds, `billing_transformers.py` maps subscriptions,
+invoices, Checkout Sessions and disputes, `events.py` is the webhook table, `errors.py` maps the SDK's errors
+onto `gateways.errors`, `billing.py` implements `BillingGateway` and `adapter.py` the `PaymentGateway` and
+`HostedCheckoutGateway` protocols. Webhooks use Stripe's signature scheme, verified against every configured
+secret (`gateways.sandbox.signing`).
 """
 
 from gateways.stripe.adapter import StripeGateway

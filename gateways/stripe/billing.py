@@ -56,7 +56,7 @@ from gateways.stripe.billing_transformers import (
     invoice_result,
     subscription_result,
 )
-from gateways.stripe.errors import translated
+from gateways.stripe.errors import gateway_error, translated
 from gateways.types import (
     InvoiceResult,
     PlanChangeRequest,
@@ -235,9 +235,12 @@ class StripeBilling:
                 reference=reference,
             )
         except PaymentDeclined as declined:
-            # A declined retry is an answer, not a failure: the invoice stays open with the reason.
+            # A declined retry is an answer, not a failure: the invoice stays open with the reason
+            # (or with the customer's next action, when the bank asks for 3-D Secure).
             unpaid = await self.retrieve_invoice(reference)
-            return dataclasses.replace(unpaid, decline_code=unpaid.decline_code or declined.decline_code)
+            if unpaid.next_action is not None or unpaid.decline_code is not None:
+                return unpaid
+            return dataclasses.replace(unpaid, decline_code=declined.decline_code)
         return await self._invoice(invoice.to_dict())
 
     async def update_default_payment_method(
@@ -299,7 +302,10 @@ class StripeBilling:
                         },
                         {
                             "items": [{"price": new_price}],
-                            "duration": {"interval": _interval(request.price), "interval_count": 1},
+                            "duration": {
+                                "interval": _interval(request.price),
+                                "interval_count": request.price.interval_count,
+                            },
                             # Entering this phase unsets the pending price on the subscription.
                             "metadata": {PAYQL_PENDING_PRICE_ID: ""},
                         },
@@ -397,7 +403,9 @@ class StripeBilling:
             return existing.id
         except stripe.InvalidRequestError as missing:
             if missing.code != "resource_missing":
-                await translated(_reraise(missing))
+                raise gateway_error(missing, reference=product_id) from missing
+        except stripe.StripeError as failed:
+            raise gateway_error(failed, reference=product_id) from failed
         created = await translated(
             self._stripe.v1.products.create_async(
                 {"id": product_id, "name": plan.product_name, "metadata": {PAYQL_PRODUCT_ID: plan.product_id}},
@@ -444,10 +452,6 @@ def _same_price(price: dict[str, Any], plan: PlanPrice) -> bool:
         and recurring.get("interval_count") == plan.interval_count
         and (recurring.get("usage_type") == "metered") == plan.metered
     )
-
-
-async def _reraise(exc: stripe.StripeError) -> None:
-    raise exc
 
 
 def _unreadable(exc: Exception, reference: object) -> GatewayUnavailable:

@@ -263,3 +263,25 @@ async def test_a_subscription_mode_checkout_is_not_a_payment_of_ours(gateway: St
     [effect] = await effects_of(gateway, "checkout.session.completed", body)
 
     assert isinstance(effect, EventIgnored)
+
+
+@pytest.mark.parametrize(
+    ("stripe_status", "status"),
+    [
+        ("draft", InvoiceStatus.DRAFT),
+        ("open", InvoiceStatus.OPEN),
+        ("paid", InvoiceStatus.PAID),
+        ("uncollectible", InvoiceStatus.UNCOLLECTIBLE),
+        ("void", InvoiceStatus.VOID),
+        ("something_new", InvoiceStatus.DRAFT),
+    ],
+)
+async def test_every_invoice_status_maps_and_an_unknown_one_is_never_paid(
+    gateway: StripeGateway, stripe_status: str, status: InvoiceStatus
+) -> None:
+    body = changed("invoice.paid", status=stripe_status)
+
+    [effect] = await effects_of(gateway, "invoice.paid", body)
+
+    assert isinstance(effect, InvoiceObserved)
+    assert effect.result.status is status

@@ -17,6 +17,7 @@ import pytest
 from domain.money import Money
 from domain.statuses import InvoiceStatus, NextActionType, SubscriptionStatus
 from gateways.billing import BillingGateway
+from gateways.errors import GatewayConfigurationError
 from gateways.stripe.adapter import StripeGateway
 from gateways.types import PlanChangeRequest, PlanPrice, ProrationMode, SubscriptionRequest, UsageReport
 from tests.gateways.stripe.recorded_stripe import (
@@ -446,3 +447,34 @@ async def test_a_read_is_stamped_with_the_time_it_was_read(billing: tuple[Record
     result = await gateway.retrieve_subscription(SUB)
 
     assert before <= result.updated <= int(time.time())
+
+
+async def test_paying_an_invoice_the_bank_wants_authenticated_hands_over_the_next_action(
+    billing: tuple[RecordedStripe, StripeGateway],
+) -> None:
+    server, gateway = billing
+    server.on("POST", f"/v1/invoices/{INVOICE}/pay", card_declined("authentication_required"))
+    server.on("GET", f"/v1/invoices/{INVOICE}", invoice(status="open"))
+    server.on("GET", f"/v1/payment_intents/{INTENT}", intent("requires_action"))
+
+    result = await gateway.pay_invoice(INVOICE, idempotency_key="dunning-5")
+
+    assert result.status is InvoiceStatus.OPEN
+    assert result.decline_code is None
+    assert result.next_action is not None
+    assert result.next_action.client_secret == "pi_3RecordedIntent0001_secret_invoice"
+
+
+async def test_a_catalog_read_refused_for_our_credentials_is_a_configuration_error(
+    billing: tuple[RecordedStripe, StripeGateway],
+) -> None:
+    server, gateway = billing
+    server.on("GET", "/v1/prices", listed())
+    server.on(
+        "GET", "/v1/products/.+", Answer.json(401, {"error": {"type": "invalid_request_error", "message": "bad"}})
+    )
+
+    with pytest.raises(GatewayConfigurationError):
+        await gateway.create_subscription(request(gateway_customer="cus_1RecordedCust001"))
+
+    assert server.sent("POST", "/v1/.*") == []
