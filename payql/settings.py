@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     mail_sender: str = "PayQL <payments@localhost>"
     mailbox_path: Path = Path("data/mailbox")
 
+    # cancelOrder: refund captured money (REFUND) or leave it to refundPayment (REFUSE); shipped orders.
+    cancel_order_captured: Literal["REFUND", "REFUSE"] = "REFUND"
+    cancel_order_after_fulfillment: bool = False
+
     # Dunning: days between retries of a failed renewal ("1,3,5,7"), days of access kept while past
     # due, what happens after the last retry, and the SPA page where customers update their card.
     dunning_retry_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 3, 5, 7])

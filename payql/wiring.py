@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from db.subscriptions import subscription_channel
 from db.unit_of_work import CommittedWork, add_change_listener, remove_change_listener
+from domain.cancel_policy import CancelPolicy, CapturedOnCancel
 from domain.dunning import BillingPolicy, FinalAction
 from gateways.base import PaymentGateway
 from gateways.paypal.adapter import PayPalGateway
@@ -212,6 +213,10 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
             idempotency_lease_seconds=settings.idempotency_lease_seconds,
             return_origins=frozenset(origin.rstrip("/") for origin in settings.cors_origins),
             billing=jobs.billing,
+            cancel=CancelPolicy(
+                captured=CapturedOnCancel(settings.cancel_order_captured),
+                allow_after_fulfillment=settings.cancel_order_after_fulfillment,
+            ),
         ),
     )
     services = Services(

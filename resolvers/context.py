@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from db.transitions import Actor
+from domain.cancel_policy import CancelPolicy
 from domain.dunning import BillingPolicy
 from gateways.registry import GatewayRegistry
 from resolvers.errors import ErrorCode, UseCaseError
@@ -56,6 +57,7 @@ class PaymentPolicy:
     # Where a gateway may send the shopper back to: the SPAs' origins, never an arbitrary site.
     return_origins: frozenset[str] = frozenset()
     billing: BillingPolicy = field(default_factory=BillingPolicy)
+    cancel: CancelPolicy = field(default_factory=CancelPolicy)
 
 
 @dataclass(frozen=True, slots=True)

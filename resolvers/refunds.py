@@ -11,9 +11,10 @@ import uuid
 
 from db import refunds, transitions
 from db.idempotency import Claim, save_recovery_point
-from db.models import EventSource, Payment, Refund
+from db.models import EventSource, Fulfillment, Payment, Refund
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
+from domain.cancel_policy import CancelPolicy, CapturedOnCancel
 from domain.money import Money
 from domain.statuses import PaymentStatus, RefundStatus
 from gateways.errors import GatewayError, GatewayUnavailable
@@ -49,8 +50,10 @@ async def cancel_order(deps: Deps, caller: Caller, order_id: str, reason: str, i
     async def handler(claim: Claim) -> Outcome:
         caller.require_admin()
         order = await load_owned_order(caller, order_id)
+        payments = await Payment.filter(order_id=order.id).order_by("created_at")
+        refuse_by_policy(deps.policy.cancel, payments, await Fulfillment.exists(order_id=order.id))
         outcome = Outcome(order_id=order.id)
-        for payment in await Payment.filter(order_id=order.id).order_by("created_at"):
+        for payment in payments:
             if payment.status is PaymentStatus.AUTHORIZED:
                 voided = await _void(deps, caller, payment, f"{payment.idempotency_key}-void-{claim.record_id}")
                 outcome.errors += voided.errors
@@ -72,6 +75,17 @@ async def cancel_order(deps: Deps, caller: Caller, order_id: str, reason: str, i
 
     fingerprint = {"order_id": order_id, "reason": reason}
     return await run_idempotent(deps, caller, "cancelOrder", idempotency_key, fingerprint, handler)
+
+
+def refuse_by_policy(policy: CancelPolicy, payments: list[Payment], fulfilled: bool) -> None:
+    """Refuse, before anything moves, a cancel the merchant's policy does not allow."""
+    if fulfilled and not policy.allow_after_fulfillment:
+        raise UseCaseError(
+            ErrorCode.INVALID_STATE, "This order has shipped: refund its payment once the goods are back."
+        )
+    captured = any(p.status is PaymentStatus.PAID and p.amount_captured > p.amount_refunded for p in payments)
+    if captured and policy.captured is CapturedOnCancel.REFUSE:
+        raise UseCaseError(ErrorCode.INVALID_STATE, "This order is paid: refund it with refundPayment.")
 
 
 async def _create(payment: Payment, amount: int | None, reason: str, caller: Caller, claim: Claim) -> Refund:
