@@ -9,17 +9,18 @@ the dispute is closed. The gateway is called with no transaction open; its answe
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from db import dispute_evidence, disputes
-from db.idempotency import Claim
-from db.models import Dispute, DisputeNote, EventSource, Fulfillment, Payment
-from db.transitions import Actor
+from db.idempotency import Claim, save_recovery_point
+from db.models import Dispute, DisputeNote, Fulfillment, Payment
+from db.unit_of_work import unit_of_work
 from domain.card_numbers import looks_like_card_number
 from domain.statuses import DISPUTE_CLOSED, DisputeStatus
+from gateways.base import PaymentGateway
 from gateways.errors import GatewayError, GatewayUnavailable, NotSupported
-from gateways.types import DisputeResult
+from gateways.types import DisputeEvidence, DisputeResult
 from resolvers.charging import resolve_gateway
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
@@ -95,32 +96,33 @@ async def add_note(caller: Caller, dispute_id: str, body: str) -> DisputeNote:
 async def submit_evidence(
     deps: Deps, caller: Caller, dispute_id: str, extra_text: str, idempotency_key: str
 ) -> Outcome:
-    async def handler(_claim: Claim) -> Outcome:
+    async def handler(claim: Claim) -> Outcome:
         dispute = await get_dispute(caller, dispute_id)
-        _require_open_for_evidence(dispute)
-        if len(extra_text) > MAX_EXTRA_TEXT:
-            raise UseCaseError(ErrorCode.INVALID_INPUT, f"Write at most {MAX_EXTRA_TEXT} characters.", "extraText")
         payment = await Payment.get(id=dispute.payment_id)
         outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
-        notes = [dispute_evidence.note_json(n) for n in await DisputeNote.filter(dispute_id=dispute.id).order_by("id")]
-        evidence = dispute_evidence.gateway_evidence(
-            dispute.evidence, await dispute_evidence.fulfillments(payment.order_id), notes, extra_text
-        )
         gateway = resolve_gateway(deps, dispute.gateway)
-        try:
-            result = await gateway.submit_dispute_evidence(dispute.gateway_reference, evidence)
-        except GatewayUnavailable as unavailable:
-            # It may have arrived: the next copy of this request resumes, and finds out.
-            outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
-            outcome.disposition = Disposition.RELEASE
+        sent = claim.recovery_point.get("evidence")
+        if sent is not None:
+            # A copy of a request whose answer was lost: the gateway knows whether the evidence arrived
+            # (its webhook may even have moved our mirror on already), so ask before sending it again.
+            evidence = DisputeEvidence(**sent)
+            try:
+                arrived = await _gateway_copy(gateway, dispute)
+            except GatewayError as unreadable:
+                outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unreadable.message))
+                outcome.disposition = Disposition.RELEASE
+                return outcome
+            result = arrived if arrived is not None else await _send(gateway, dispute, evidence, outcome)
+        else:
+            _require_open_for_evidence(dispute)
+            if len(extra_text) > MAX_EXTRA_TEXT:
+                raise UseCaseError(ErrorCode.INVALID_INPUT, f"Write at most {MAX_EXTRA_TEXT} characters.", "extraText")
+            evidence = await _evidence(dispute, payment, extra_text)
+            async with unit_of_work() as uow:
+                await save_recovery_point(claim, {"evidence": asdict(evidence)}, uow.connection)
+            result = await _send(gateway, dispute, evidence, outcome)
+        if result is None:
             return outcome
-        except NotSupported as unsupported:
-            raise UseCaseError(ErrorCode.NOT_SUPPORTED, unsupported.message) from None
-        except GatewayError as refused:
-            answered = await _already_answered(deps, dispute)
-            if answered is None:
-                raise UseCaseError(ErrorCode.INVALID_STATE, refused.message, "disputeId") from None
-            result = answered
         await disputes.record_evidence_submitted(dispute.id, result, evidence, caller.actor(extra_text[:200]))
         return outcome
 
@@ -135,20 +137,33 @@ def _require_open_for_evidence(dispute: Dispute) -> None:
         raise UseCaseError(ErrorCode.INVALID_STATE, "Evidence was already submitted for this dispute.", "disputeId")
 
 
-async def _already_answered(deps: Deps, dispute: Dispute) -> DisputeResult | None:
-    """After a refusal: the gateway's copy when it shows our evidence arrived (a retry after a lost answer)."""
+async def _evidence(dispute: Dispute, payment: Payment, extra_text: str) -> DisputeEvidence:
+    notes = [dispute_evidence.note_json(n) for n in await DisputeNote.filter(dispute_id=dispute.id).order_by("id")]
+    shipments = await dispute_evidence.fulfillments(payment.order_id)
+    return dispute_evidence.gateway_evidence(dispute.evidence, shipments, notes, extra_text)
+
+
+async def _send(
+    gateway: PaymentGateway, dispute: Dispute, evidence: DisputeEvidence, outcome: Outcome
+) -> DisputeResult | None:
+    """The gateway's answer; None (with the error on `outcome`) when it is unknown."""
     try:
-        result = await resolve_gateway(deps, dispute.gateway).retrieve_dispute(dispute.gateway_reference)
-    except GatewayError:
+        return await gateway.submit_dispute_evidence(dispute.gateway_reference, evidence)
+    except GatewayUnavailable as unavailable:
+        # It may have arrived: the next copy of this request (same key) finds out.
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
+        outcome.disposition = Disposition.RELEASE
         return None
-    if result.status is DisputeStatus.NEEDS_RESPONSE:
-        return None
-    # Apply what the gateway says (it may have closed meanwhile) so the mirror is right either way.
-    actor = Actor(name=f"gateway:{dispute.gateway}", reason="re-read after a refused evidence submission")
-    await disputes.apply_dispute_result(
-        await Payment.get(id=dispute.payment_id), result, source=EventSource.API, actor=actor
-    )
-    return result if result.status is DisputeStatus.UNDER_REVIEW else None
+    except NotSupported as unsupported:
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, unsupported.message) from None
+    except GatewayError as refused:
+        raise UseCaseError(ErrorCode.INVALID_STATE, refused.message, "disputeId") from None
+
+
+async def _gateway_copy(gateway: PaymentGateway, dispute: Dispute) -> DisputeResult | None:
+    """The gateway's dispute when it shows evidence arrived (no longer NEEDS_RESPONSE), else None."""
+    result = await gateway.retrieve_dispute(dispute.gateway_reference)
+    return None if result.status is DisputeStatus.NEEDS_RESPONSE else result
 
 
 def _text(value: str, field: str, limit: int) -> str:

@@ -172,6 +172,28 @@ async def test_submitted_evidence_reaches_the_gateway_and_a_won_dispute_gives_th
     assert [e["code"] for e in closed["submitDisputeEvidence"]["userErrors"]] == ["INVALID_STATE"]
 
 
+async def test_a_submission_whose_answer_was_lost_is_resumed_with_the_same_key(
+    shopper: Shopper, admin: Shopper, sandbox: SandboxProcessor, services: Services
+) -> None:
+    payment = await paid_payment(shopper, services)
+    dispute = await open_dispute(sandbox, services, payment)
+    submit = {"input": {"disputeId": str(dispute.id), "idempotencyKey": new_key(), "extraText": "Tracked parcel."}}
+    sandbox.arm_fault("timeout", 1)  # the processor takes the evidence, and the answer is lost
+    try:
+        lost = (await admin.data(SUBMIT, submit))["submitDisputeEvidence"]
+    finally:
+        sandbox.clear_faults()
+    assert [e["code"] for e in lost["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+    await settle(services)  # the gateway's own webhook says under review meanwhile
+
+    resumed = (await admin.data(SUBMIT, submit))["submitDisputeEvidence"]
+    assert resumed["userErrors"] == []
+    assert resumed["dispute"]["status"] == "UNDER_REVIEW" and resumed["dispute"]["evidenceSubmittedAt"]
+    assert "Tracked parcel." in resumed["dispute"]["evidence"]["submitted"]["fields"]["uncategorized_text"]
+    assert (await sandbox.retrieve_dispute(dispute.gateway_reference)).submission_count == 1
+    assert await AuditRecord.filter(entity_id=str(dispute.id), action="dispute.evidence_submitted").count() == 1
+
+
 async def test_a_lost_dispute_keeps_the_money_withdrawn(
     shopper: Shopper, sandbox: SandboxProcessor, services: Services
 ) -> None:
