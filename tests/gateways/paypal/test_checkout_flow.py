@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from db.models import Order, Payment, PaymentEvent
+from db.models import Order, Payment, PaymentEvent, WebhookEvent, WebhookStatus
 from gateways.paypal import PayPalGateway
 from payql.wiring import Services
 from tests.gateways.paypal.conftest import approve, make_gateway
 from tests.paypal_emulator import PayPalEmulator
-from tests.testkit import CHECKOUT, COMPLETE, Shopper, checkout_input, eventually, make_price, settle
+from tests.testkit import CHECKOUT, COMPLETE, Shopper, checkout_input, eventually, make_price, new_key, settle
+
+REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {
+  refund { id status } payment { amountRefunded { amount } } userErrors { code message } } }"""
 
 
 @pytest.fixture
@@ -106,3 +109,36 @@ async def test_spa_and_webhook_at_once_capture_once(
     assert all(r["completePayment"]["userErrors"] == [] for r in results)
     await settle(services)
     await assert_paid_once(emulator, payment_id, order_id)
+
+
+async def test_a_refund_webhook_finds_its_payment_through_the_capture(
+    paypal: PayPalGateway,
+    emulator: PayPalEmulator,
+    shopper: Shopper,
+    admin: Shopper,
+    server: str,
+    services: Services,
+) -> None:
+    """PayPal's refund events name only the capture. When the refund's answer is lost, the
+    PAYMENT.CAPTURE.REFUNDED event alone tells PayQL: the payment is found by the custom_id the
+    adapter gave the refund, and the re-read goes from the capture to its order."""
+    started = await start_paypal_checkout(shopper)
+    payment_id = started["payment"]["id"]
+    order_id = await reference_of(payment_id)
+    await approve(emulator, order_id)
+    assert (await shopper.data(COMPLETE, {"input": {"paymentId": payment_id}}))["completePayment"]["userErrors"] == []
+    await settle(services)
+
+    emulator.webhook_url = f"{server}/webhooks/paypal"
+    emulator.fail_next(500, after_effect=True, path="/refund", times=5)  # PayPal refunds; every answer is lost
+    variables = {"input": {"paymentId": payment_id, "amount": 1_000, "reason": "damaged", "idempotencyKey": new_key()}}
+    await admin.data(REFUND, variables)
+    assert len(emulator.ledger.refunds) == 1
+
+    async def refunded() -> bool:
+        return (await Payment.get(id=payment_id)).amount_refunded == 1_000
+
+    await eventually(refunded)
+    await settle(services)
+    event = await WebhookEvent.get(gateway="paypal", event_type="PAYMENT.CAPTURE.REFUNDED")
+    assert event.status is WebhookStatus.PROCESSED
