@@ -1,4 +1,5 @@
-"""PayPal (Orders v2 + Payments v2 through `paypal-server-sdk`): see `adapter.PayPalGateway`."""
+"""PayPal (Orders v2, Payments v2, Subscriptions v1 and Disputes v1 through `paypal-server-sdk`): see
+`adapter.PayPalGateway`."""
 
 from gateways.paypal.adapter import APPROVED_ORDER_PREFIX, PayPalGateway
 

@@ -4,11 +4,15 @@ PayPal needs the buyer's approval on PayPal's own pages, so `charge` creates an 
 REQUIRES_ACTION with a REDIRECT to its `approve` link. Once approved (the buyer came back, or a
 CHECKOUT.ORDER.APPROVED event arrived) the order is still REQUIRES_ACTION until `complete` captures it (automatic
 capture) or authorizes it (manual capture; then `capture`/`void` act on the authorization). The payment
-reference is the order id throughout. Every mutating call carries a PayPal-Request-Id derived from the caller's
-idempotency key, so a retry after a timeout or a 5xx cannot move money twice.
+reference is the order id throughout; refund and dispute events can only name a capture (`paypal_capture:<id>`),
+which `retrieve` and `retrieve_dispute` resolve to its order. Every mutating call carries a PayPal-Request-Id
+derived from the caller's idempotency key, so a retry after a timeout or a 5xx cannot move money twice.
 
-Copies the sandbox adapter's shape: HTTP plumbing in `client.py`, wire mapping in `transformers.py`, errors in
-`errors.py`, webhook verification in `webhooks.py`. Never touches PayQL's database or settings.
+Also a `BillingGateway` (subscriptions, in `billing.py`) and the dispute verbs (Disputes v1).
+
+Copies the sandbox adapter's shape: HTTP plumbing in `client.py` (and `rest.py` for endpoints the SDK lacks), wire
+mapping in `transformers.py`, `billing_transformers.py` and `dispute_transformers.py`, errors in `errors.py`,
+webhook verification in `webhooks.py`. Never touches PayQL's database or settings.
 """
 
 from __future__ import annotations
