@@ -26,7 +26,7 @@ from stripe.params import (
     PaymentIntentSearchParams,
     RefundCreateParams,
 )
-from stripe.params.checkout import SessionCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionListParams
 
 from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported
 from gateways.hosted import HostedCheckoutRequest
@@ -255,20 +255,27 @@ class StripeGateway(StripeBilling):
         )
         matches = [_payment(intent) for intent in page.data]
         matches = [result for result in matches if result.payql_payment_id == payql_payment_id]
+        if not matches:
+            # A hosted checkout nobody paid yet has a session and no PaymentIntent.
+            matches = [s for s in await self._sessions(None) if s.payql_payment_id == payql_payment_id]
         return max(matches, key=lambda result: result.created or 0) if matches else None
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
-        """Every PaymentIntent created at or after `created_gte`, all pages.
+        """Every PaymentIntent and hosted Checkout Session created at or after `created_gte`, all pages.
 
-        If the server refuses the `created` filter (localstripe does), the list is read unfiltered and
-        filtered here: slower, still correct.
+        A payment made on a hosted page is listed once, as its session (PayQL knows it by the session's
+        id), not again as the session's PaymentIntent. If the server refuses the `created` filter
+        (localstripe does), the list is read unfiltered and filtered here: slower, still correct.
         """
         params: PaymentIntentListParams = {"limit": 100, "expand": ["data.latest_charge"]}
         try:
             intents = await self._all_intents({**params, "created": {"gte": created_gte}})
         except InvalidGatewayRequest:
             intents = await self._all_intents(params)
+        sessions = await self._sessions(created_gte)
+        hosted = {session.payql_payment_id for session in sessions if session.payql_payment_id}
         results = [_payment(intent) for intent in intents]
+        results = [result for result in results if result.payql_payment_id not in hosted] + sessions
         return [result for result in results if result.created is None or result.created >= created_gte]
 
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
@@ -319,6 +326,27 @@ class StripeGateway(StripeBilling):
         if intent_id is None:
             raise InvalidGatewayRequest("Nothing was paid on this checkout page yet.", reference=reference)
         return intent_id
+
+    async def _sessions(self, created_gte: int | None) -> list[PaymentResult]:
+        """Checkout Sessions in payment mode: those created since `created_gte` (all pages), or the newest.
+
+        Servers without Checkout (localstripe) answer with an error: then there are none to list.
+        """
+        params: SessionListParams = {"limit": FIND_SCAN_LIMIT, "expand": ["data.payment_intent"]}
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+
+        async def collect() -> list[stripe.checkout.Session]:
+            first = await self._stripe.v1.checkout.sessions.list_async(params)
+            if created_gte is None:
+                return list(first.data)
+            return [session async for session in first.auto_paging_iter()]
+
+        try:
+            sessions = await translated(collect())
+        except (InvalidGatewayRequest, GatewayUnavailable):
+            return []
+        return [_session(session) for session in sessions if session.mode == "payment"]
 
     async def _all_intents(self, params: PaymentIntentListParams) -> list[stripe.PaymentIntent]:
         async def collect() -> list[stripe.PaymentIntent]:

@@ -16,7 +16,7 @@ from gateways.errors import InvalidGatewayRequest
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.stripe.adapter import StripeGateway
 from gateways.types import DisputeEvidence, RefundRequest, VoidRequest
-from tests.gateways.stripe.recorded_stripe import RecordedStripe, recorded
+from tests.gateways.stripe.recorded_stripe import RecordedStripe, listed, recorded
 from tests.gateways.stripe.servers import serve
 
 SESSION = "cs_test_recorded0001"
@@ -235,3 +235,40 @@ async def test_evidence_is_sent_and_submitted(stripe_server: tuple[RecordedStrip
         "submit": "true",
         "expand[0]": "payment_intent",
     }
+
+
+async def test_reconciliation_lists_a_hosted_payment_once_as_its_session(
+    stripe_server: tuple[RecordedStripe, StripeGateway],
+) -> None:
+    server, gateway = stripe_server
+    hosted_intent = recorded("payment_intent", created=STARTED_AT, metadata={"payql_payment_id": "pay_recorded_1"})
+    card_intent = recorded(
+        "payment_intent", id="pi_3RecordedIntent0002", created=STARTED_AT, metadata={"payql_payment_id": "pay_card"}
+    )
+    unpaid = recorded("checkout.session", id="cs_test_unpaid", client_reference_id="pay_unpaid", metadata={})
+    paid = recorded("checkout.session", status="complete", payment_status="paid", payment_intent=hosted_intent)
+    server.on("GET", "/v1/payment_intents", listed(hosted_intent, card_intent))
+    server.on("GET", "/v1/checkout/sessions", listed(paid, unpaid))
+
+    results = await gateway.list_payments(STARTED_AT - 60)
+
+    assert sorted((r.reference, r.payql_payment_id, r.status) for r in results) == [
+        ("cs_test_recorded0001", "pay_recorded_1", PaymentStatus.PAID),
+        ("cs_test_unpaid", "pay_unpaid", PaymentStatus.REQUIRES_ACTION),
+        ("pi_3RecordedIntent0002", "pay_card", PaymentStatus.PAID),
+    ]
+    assert server.only("GET", "/v1/checkout/sessions").form["created[gte]"] == str(STARTED_AT - 60)
+
+
+async def test_a_lost_answer_for_an_unpaid_hosted_payment_is_found_as_its_session(
+    stripe_server: tuple[RecordedStripe, StripeGateway],
+) -> None:
+    server, gateway = stripe_server
+    server.on("GET", "/v1/payment_intents/search", listed())
+    server.on("GET", "/v1/payment_intents", listed())
+    server.on("GET", "/v1/checkout/sessions", listed(recorded("checkout.session")))
+
+    found = await gateway.find_payment("pay_recorded_1")
+
+    assert found is not None
+    assert (found.reference, found.status) == (SESSION, PaymentStatus.REQUIRES_ACTION)

@@ -32,13 +32,16 @@ async def test_list_payments_follows_every_page_with_the_created_filter(
     stripe.answers += [
         _page([_intent(3), _intent(2)], has_more=True),
         _page([_intent(1)], has_more=False),
+        _page([], has_more=False),  # no hosted Checkout Sessions
     ]
 
     listed = await gateway.list_payments(1_764_000_000)
 
     assert [result.reference for result in listed] == ["pi_0003", "pi_0002", "pi_0001"]
     assert all(result.status is PaymentStatus.PAID for result in listed)
-    first, second = stripe.requests
+    first, second, sessions = stripe.requests
+    assert sessions.path == "/v1/checkout/sessions"
+    assert sessions.form["created[gte]"] == "1764000000"
     assert first.form["created[gte]"] == "1764000000"
     assert first.form["limit"] == "100"
     assert second.form["starting_after"] == "pi_0002"
@@ -105,8 +108,9 @@ async def test_an_id_that_cannot_be_quoted_safely_is_never_put_in_a_search_query
     scripted: tuple[ScriptedStripe, StripeGateway],
 ) -> None:
     stripe, gateway = scripted
-    stripe.answers.append(_page([_intent(1)], has_more=False))
+    stripe.answers += [_page([_intent(1)], has_more=False), _page([], has_more=False)]
 
     assert await gateway.find_payment("x' OR metadata['a']:'b") is None
-    [only] = stripe.requests
+    only, sessions = stripe.requests
     assert only.path == "/v1/payment_intents"
+    assert sessions.path == "/v1/checkout/sessions"
