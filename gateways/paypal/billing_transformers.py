@@ -222,17 +222,17 @@ def outstanding_invoice(sub: Mapping[str, Any]) -> InvoiceResult | None:
 
 
 def subscription_result(sub: Mapping[str, Any], *, plan: Mapping[str, Any] | None = None) -> SubscriptionResult:
-    """A subscription (read with `fields=plan`, or with `plan` given) as ours. `latest_invoice` is the approval
-    invoice, or the outstanding balance of a failed cycle once there is one."""
+    """A subscription (with its plan, inline or given) as ours. `latest_invoice` is the outstanding balance of a
+    failed cycle once there is one, else the approval invoice (None when the plan is unknown)."""
     plan = plan if plan is not None else sub.get("plan")
     status = subscription_status(sub)
     billing_info = sub.get("billing_info") or {}
     last_payment = billing_info.get("last_payment") or {}
     next_billing = epoch(billing_info.get("next_billing_time"))
-    first_amount = regular_amount(plan) or Money(0, "USD")
-    if has_trial(plan):
-        first_amount = Money(0, first_amount.currency)
-    latest = outstanding_invoice(sub) or approval_invoice(sub, first_amount)
+    latest = outstanding_invoice(sub)
+    first_amount = regular_amount(plan)
+    if latest is None and first_amount is not None:  # without the plan (an event's copy) the amount is unknown
+        latest = approval_invoice(sub, Money(0, first_amount.currency) if has_trial(plan) else first_amount)
     subscriber = sub.get("subscriber") or {}
     changed = epoch(sub.get("status_update_time"))
     ended = changed if sub.get("status") in _ENDED else None
