@@ -9,13 +9,15 @@ decides. A gateway without a hosted page refuses the flow with a clear error.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from db.models import Order, Payment
+from db.models import Order, Payment, WebhookEvent
 from domain.statuses import CaptureMethod, OrderStatus, PaymentStatus
 from gateways.registry import GatewayRegistry
 from gateways.stripe.adapter import StripeGateway
@@ -27,7 +29,9 @@ from resolvers.payments import PayOrderRequest, complete_payment, pay_order
 from tests.gateways.stripe.recorded_stripe import RecordedStripe, recorded
 from tests.gateways.stripe.servers import Answer, serve
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key
+from webhooks.processing import apply_event
 
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "stripe"
 SESSION_URL = "https://checkout.stripe.com/c/pay/cs_test_recorded0001"
 RETURN_URL = "https://shop.example/orders/return?step=2"
 
@@ -175,3 +179,43 @@ async def test_a_gateway_without_a_hosted_page_refuses_it(shopper: Shopper, http
 
     assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [("INVALID_INPUT", "hostedCheckout")]
     assert payload["payment"] is None
+
+
+@pytest.mark.parametrize(
+    ("event_type", "session_changes", "status"),
+    [
+        ("checkout.session.completed", {"status": "complete", "payment_status": "paid"}, PaymentStatus.PAID),
+        ("checkout.session.expired", {"status": "expired", "payment_intent": None}, PaymentStatus.CANCELED),
+    ],
+)
+async def test_the_checkout_webhook_is_applied_from_a_fresh_read_of_the_session(
+    stripe_deps: tuple[RecordedStripe, Deps],
+    event_type: str,
+    session_changes: dict[str, object],
+    status: PaymentStatus,
+) -> None:
+    server, deps = stripe_deps
+    session_id = new_session_id()
+    server.on("POST", "/v1/checkout/sessions", recorded("checkout.session", id=session_id, url=SESSION_URL))
+    mug = await make_price(2000, "USD")
+    outcome = await checkout(
+        deps,
+        caller(),
+        CheckoutRequest([CartItem(str(mug.id), 1)], hosted(), idempotency_key=new_key(), return_url=RETURN_URL),
+    )
+    payment_id = str(outcome.payment_id)
+    intent = recorded("payment_intent", metadata={"payql_payment_id": payment_id})
+    read = recorded("checkout.session", id=session_id, **{"payment_intent": intent, **session_changes})
+    server.on("GET", f"/v1/checkout/sessions/{session_id}", read)
+    event = json.loads((FIXTURES / f"{event_type}.json").read_text())
+    # The event's own copy says nothing was paid yet: what is applied is the read, not the copy.
+    event["data"]["object"].update(id=session_id, client_reference_id=payment_id, metadata={}, status="open")
+    row = await WebhookEvent.create(
+        gateway="stripe", event_id=f"evt_{uuid.uuid4().hex}", event_type=event_type, body=json.dumps(event)
+    )
+
+    applied = await apply_event(row, deps.gateways.get("stripe"), deps.policy.billing)
+
+    assert applied is True
+    assert (await Payment.get(id=payment_id)).status is status
+    assert len(server.sent("GET", f"/v1/checkout/sessions/{session_id}")) == 1
