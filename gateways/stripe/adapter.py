@@ -13,6 +13,8 @@ session's PaymentIntent (voiding a session nobody paid expires it).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from typing import Final
@@ -287,16 +289,22 @@ class StripeGateway(StripeBilling):
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
         """Send the non-empty evidence fields and submit them (`submit=true`): no more edits after this.
 
-        Stripe's dispute update takes no idempotency key of ours that would matter: sending the same
-        evidence twice is harmless, and a second submit of a dispute under review is refused.
+        The idempotency key is derived from the dispute and the evidence itself, so a retry of the same
+        submission is answered once, and different evidence is never mistaken for a retry.
         """
         fields = {name: getattr(evidence, name) for name in _EVIDENCE_FIELDS if getattr(evidence, name)}
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
         params: DisputeUpdateParams = {
             "evidence": fields,  # type: ignore[typeddict-item]  # keys are Stripe's own evidence field names
             "submit": True,
             "expand": ["payment_intent"],
         }
-        dispute = await translated(self._stripe.v1.disputes.update_async(reference, params), reference=reference)
+        dispute = await translated(
+            self._stripe.v1.disputes.update_async(
+                reference, params, {"idempotency_key": f"payql-dispute-{reference}-evidence-{digest}"}
+            ),
+            reference=reference,
+        )
         return _dispute(dispute, reference)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:

@@ -6,6 +6,7 @@ objects; the tests check the adapter's reading of them and what the SDK sent.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -226,9 +227,14 @@ async def test_evidence_is_sent_and_submitted(stripe_server: tuple[RecordedStrip
     )
 
     result = await gateway.submit_dispute_evidence(DISPUTE, evidence)
+    await gateway.submit_dispute_evidence(DISPUTE, evidence)
+    await gateway.submit_dispute_evidence(DISPUTE, dataclasses.replace(evidence, shipping_tracking_number="1Z998"))
 
     assert result.status is DisputeStatus.UNDER_REVIEW
-    assert server.only("POST", f"/v1/disputes/{DISPUTE}").form == {
+    first, retry, other = (sent.headers["idempotency-key"] for sent in server.sent("POST", f"/v1/disputes/{DISPUTE}"))
+    assert first == retry != other
+    assert first.startswith(f"payql-dispute-{DISPUTE}-evidence-")
+    assert server.sent("POST", f"/v1/disputes/{DISPUTE}")[0].form == {
         "evidence[product_description]": "A blue mug",
         "evidence[customer_email_address]": "shopper@example.com",
         "evidence[shipping_tracking_number]": "1Z999",
