@@ -31,6 +31,7 @@ Like the rest of the adapter, nothing here touches PayQL's database.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from typing import Any, Final
 
@@ -134,7 +135,11 @@ class StripeBilling:
         return await self._invoice(invoice.to_dict())
 
     async def preview_plan_change(self, reference: str, price: PlanPrice) -> ProrationPreview:
-        """Two previews: the proration invoice a change now would create, and the renewal after it."""
+        """Two previews: the proration invoice a change now would create, and the renewal after it.
+
+        The subscription is not touched; the new plan's Stripe Price is created if it does not exist yet
+        (catalog sync, idempotent), since a preview needs one.
+        """
         item = await self._item_id(reference)
         new_price = await self._stripe_price(price)
         now = int(time.time())
@@ -355,9 +360,10 @@ class StripeBilling:
         params: CustomerCreateParams = {"metadata": {PAYQL_CUSTOMER_ID: request.customer_id}}
         if request.customer_email:
             params["email"] = request.customer_email
-        customer = await translated(
-            self._stripe.v1.customers.create_async(params, {"idempotency_key": f"payql-customer-{request.customer_id}"})
-        )
+        # One key per customer and email: concurrent first subscriptions share one Stripe customer.
+        email = hashlib.sha256((request.customer_email or "").encode()).hexdigest()[:16]
+        key = f"payql-customer-{request.customer_id}-{email}"
+        customer = await translated(self._stripe.v1.customers.create_async(params, {"idempotency_key": key}))
         return customer.id
 
     async def _attach(self, payment_method: str, customer: str, key: str) -> None:
