@@ -13,7 +13,7 @@ import pytest
 from domain.money import Money
 from domain.statuses import InvoiceStatus, NextActionType, RefundStatus, SubscriptionStatus
 from gateways.billing import BillingGateway
-from gateways.errors import NotSupported
+from gateways.errors import InvalidGatewayRequest, NotSupported
 from gateways.paypal import PayPalGateway
 from gateways.types import (
     EventEffect,
@@ -92,6 +92,21 @@ async def test_creation_waits_for_the_buyer_with_the_approve_link(
     (plan,) = emulator.billing.plans.values()
     assert emulator.billing.subscriptions[created.reference].plan_id == plan.id
     assert emulator.events[-1]["event_type"] == "BILLING.SUBSCRIPTION.CREATED"
+
+
+async def test_the_approval_invoice_is_open_until_the_buyer_approves_then_void(
+    gateway: PayPalGateway, emulator: PayPalEmulator
+) -> None:
+    created = await gateway.create_subscription(_request())
+    assert created.latest_invoice is not None
+    reference = created.latest_invoice.reference
+    pending = await gateway.retrieve_invoice(reference)
+    assert pending.status is InvoiceStatus.OPEN and pending.next_action is not None
+    with pytest.raises(InvalidGatewayRequest, match="approve"):
+        await gateway.pay_invoice(reference, idempotency_key="pay-approval")
+    await _emulator_post(emulator, f"/emulator/subscriptions/{created.reference}/approve")
+    approved = await gateway.retrieve_invoice(reference)
+    assert approved.status is InvoiceStatus.VOID and approved.next_action is None and approved.amount_paid == 0
 
 
 async def test_plans_are_found_again_by_a_fresh_adapter(gateway: PayPalGateway, emulator: PayPalEmulator) -> None:
