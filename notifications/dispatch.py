@@ -27,8 +27,8 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from db.models import OutboxMessage, OutboxStatus
-from notifications.mailer import Mailer, PermanentSendError
 from notifications import billing_templates
+from notifications.mailer import Mailer, PermanentSendError
 from notifications.templates import Undeliverable, render
 
 logger = logging.getLogger(__name__)
