@@ -7,25 +7,14 @@ Webhooks are verified with `signing.py` against every configured secret (so secr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TypeVar
 
 from gateways.errors import (
-    GatewayIdempotencyConflict,
-    GatewayUnavailable,
-    InvalidGatewayRequest,
     NotSupported,
-    PaymentDeclined,
 )
 from gateways.sandbox.billing_adapter import SandboxBillingAdapter
-from gateways.sandbox.errors import (
-    SandboxCardDeclined,
-    SandboxIdempotencyError,
-    SandboxInvalidRequest,
-    SandboxTimeout,
-    SandboxUnavailable,
-)
+from gateways.sandbox.error_translation import translated
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.sandbox.signing import SIGNATURE_HEADER, verified_event, verify_signature
 from gateways.sandbox.transformers import (
@@ -50,8 +39,6 @@ from gateways.types import (
     WebhookDelivery,
 )
 
-_T = TypeVar("_T")
-
 
 class SandboxGateway(SandboxBillingAdapter):
     """Payments here; subscriptions (`BillingGateway`) in `SandboxBillingAdapter`."""
@@ -66,7 +53,7 @@ class SandboxGateway(SandboxBillingAdapter):
         self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
-        intent = await _translated(
+        intent = await translated(
             self._processor.create_payment_intent(
                 amount=request.amount.amount,
                 currency=request.amount.currency,
@@ -82,7 +69,7 @@ class SandboxGateway(SandboxBillingAdapter):
         return payment_result(intent, public_base_url=self._public_base_url)
 
     async def retrieve(self, reference: str) -> PaymentResult:
-        intent = await _translated(self._processor.retrieve(reference), reference=reference)
+        intent = await translated(self._processor.retrieve(reference), reference=reference)
         return payment_result(intent, public_base_url=self._public_base_url)
 
     async def complete(self, reference: str, *, capture: bool, idempotency_key: str) -> PaymentResult:
@@ -95,7 +82,7 @@ class SandboxGateway(SandboxBillingAdapter):
                 detail="the sandbox, like a default Stripe account, has no multicapture",
                 reference=request.reference,
             )
-        intent = await _translated(
+        intent = await translated(
             self._processor.capture(
                 request.reference,
                 idempotency_key=request.idempotency_key,
@@ -107,14 +94,14 @@ class SandboxGateway(SandboxBillingAdapter):
         return payment_result(intent, public_base_url=self._public_base_url)
 
     async def void(self, request: VoidRequest) -> PaymentResult:
-        intent = await _translated(
+        intent = await translated(
             self._processor.cancel(request.reference, idempotency_key=request.idempotency_key),
             reference=request.reference,
         )
         return payment_result(intent, public_base_url=self._public_base_url)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        refund = await _translated(
+        refund = await translated(
             self._processor.refund(
                 request.reference,
                 idempotency_key=request.idempotency_key,
@@ -128,23 +115,23 @@ class SandboxGateway(SandboxBillingAdapter):
 
     async def find_payment(self, payql_payment_id: str) -> PaymentResult | None:
         """The newest payment intent whose metadata carries `payql_payment_id`, if any."""
-        intents = await _translated(self._processor.list_payment_intents())
+        intents = await translated(self._processor.list_payment_intents())
         matching = [intent for intent in intents if intent.metadata.get(PAYQL_PAYMENT_ID) == payql_payment_id]
         if not matching:
             return None
         return payment_result(matching[-1], public_base_url=self._public_base_url)
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
-        intents = await _translated(self._processor.list_payment_intents(created_gte))
+        intents = await translated(self._processor.list_payment_intents(created_gte))
         return [payment_result(intent, public_base_url=self._public_base_url) for intent in intents]
 
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
-        dispute = await _translated(self._processor.retrieve_dispute(reference), reference=reference)
+        dispute = await translated(self._processor.retrieve_dispute(reference), reference=reference)
         return dispute_result(dispute)
 
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
         fields = {name: text for name, text in asdict(evidence).items() if text}
-        dispute = await _translated(self._processor.submit_dispute_evidence(reference, fields), reference=reference)
+        dispute = await translated(self._processor.submit_dispute_evidence(reference, fields), reference=reference)
         return dispute_result(dispute)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
@@ -157,30 +144,3 @@ class SandboxGateway(SandboxBillingAdapter):
 
     async def aclose(self) -> None:
         await self._processor.aclose()
-
-
-async def _translated(call: Awaitable[_T], *, reference: str | None = None) -> _T:
-    """Await a processor call, turning its failures into `gateways.errors`."""
-    try:
-        return await call
-    except SandboxCardDeclined as exc:
-        raise PaymentDeclined(
-            exc.message,
-            decline_code=exc.decline_code,
-            detail=f"sandbox declined {exc.payment_intent_id}: {exc.decline_code}",
-            reference=exc.payment_intent_id,
-        ) from exc
-    except SandboxInvalidRequest as exc:
-        raise InvalidGatewayRequest(exc.message, detail=f"sandbox {exc.code}", reference=reference) from exc
-    except SandboxIdempotencyError as exc:
-        raise GatewayIdempotencyConflict(exc.message, detail="sandbox idempotency", reference=reference) from exc
-    except SandboxTimeout as exc:
-        raise GatewayUnavailable(
-            "The payment provider did not answer in time.",
-            detail=f"{exc.message} It may have acted: read it back, or retry with the same key.",
-            reference=reference,
-        ) from exc
-    except SandboxUnavailable as exc:
-        raise GatewayUnavailable(
-            "The payment provider is unavailable.", detail=exc.message, reference=reference
-        ) from exc

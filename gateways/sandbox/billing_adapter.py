@@ -7,10 +7,6 @@ idempotency conflicts and outages are translated. It never touches PayQL's datab
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
-from gateways.errors import GatewayIdempotencyConflict, GatewayUnavailable, InvalidGatewayRequest
 from gateways.sandbox.billing_transformers import (
     billed_result,
     invoice_result,
@@ -18,12 +14,7 @@ from gateways.sandbox.billing_transformers import (
     proration,
     proration_preview,
 )
-from gateways.sandbox.errors import (
-    SandboxIdempotencyError,
-    SandboxInvalidRequest,
-    SandboxTimeout,
-    SandboxUnavailable,
-)
+from gateways.sandbox.error_translation import translated
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.types import (
     InvoiceResult,
@@ -35,8 +26,6 @@ from gateways.types import (
     UsageReport,
 )
 
-_T = TypeVar("_T")
-
 
 class SandboxBillingAdapter:
     _processor: SandboxProcessor
@@ -44,13 +33,13 @@ class SandboxBillingAdapter:
 
     async def advance_customer_clock(self, customer_id: str, seconds: int) -> int:
         """Test control: move one customer's test clock (ours or the sandbox's id); returns its new now."""
-        return await _translated(self._processor.billing.advance_customer_clock(customer_id, seconds))
+        return await translated(self._processor.billing.advance_customer_clock(customer_id, seconds))
 
     async def billing_now(self, reference: str) -> int:
-        return await _translated(self._processor.billing.customer_now(reference), reference=reference)
+        return await translated(self._processor.billing.customer_now(reference), reference=reference)
 
     async def create_subscription(self, request: SubscriptionRequest) -> SubscriptionResult:
-        billed = await _translated(
+        billed = await translated(
             self._processor.billing.create_subscription(
                 payql_subscription_id=request.payql_subscription_id,
                 customer_id=request.customer_id,
@@ -65,21 +54,21 @@ class SandboxBillingAdapter:
         return billed_result(billed, public_base_url=self._public_base_url)
 
     async def retrieve_subscription(self, reference: str) -> SubscriptionResult:
-        billed = await _translated(self._processor.billing.retrieve_subscription(reference), reference=reference)
+        billed = await translated(self._processor.billing.retrieve_subscription(reference), reference=reference)
         return billed_result(billed, public_base_url=self._public_base_url)
 
     async def retrieve_invoice(self, reference: str) -> InvoiceResult:
-        invoice = await _translated(self._processor.billing.retrieve_invoice(reference), reference=reference)
+        invoice = await translated(self._processor.billing.retrieve_invoice(reference), reference=reference)
         return invoice_result(invoice, public_base_url=self._public_base_url)
 
     async def preview_plan_change(self, reference: str, price: PlanPrice) -> ProrationPreview:
-        quote = await _translated(
+        quote = await translated(
             self._processor.billing.preview_plan_change(reference, price_terms(price)), reference=reference
         )
         return proration_preview(quote)
 
     async def change_plan(self, request: PlanChangeRequest) -> SubscriptionResult:
-        billed = await _translated(
+        billed = await translated(
             self._processor.billing.change_plan(
                 request.reference,
                 price_terms(request.price),
@@ -93,26 +82,26 @@ class SandboxBillingAdapter:
     async def cancel_subscription(
         self, reference: str, *, at_period_end: bool, idempotency_key: str
     ) -> SubscriptionResult:
-        billed = await _translated(
+        billed = await translated(
             self._processor.billing.cancel(reference, at_period_end=at_period_end, idempotency_key=idempotency_key),
             reference=reference,
         )
         return billed_result(billed, public_base_url=self._public_base_url)
 
     async def pause_subscription(self, reference: str, *, idempotency_key: str) -> SubscriptionResult:
-        billed = await _translated(
+        billed = await translated(
             self._processor.billing.pause(reference, idempotency_key=idempotency_key), reference=reference
         )
         return billed_result(billed, public_base_url=self._public_base_url)
 
     async def resume_subscription(self, reference: str, *, idempotency_key: str) -> SubscriptionResult:
-        billed = await _translated(
+        billed = await translated(
             self._processor.billing.resume(reference, idempotency_key=idempotency_key), reference=reference
         )
         return billed_result(billed, public_base_url=self._public_base_url)
 
     async def report_usage(self, report: UsageReport) -> str:
-        record = await _translated(
+        record = await translated(
             self._processor.billing.report_usage(
                 report.reference,
                 report.price_id,
@@ -125,7 +114,7 @@ class SandboxBillingAdapter:
         return record.id
 
     async def pay_invoice(self, reference: str, *, idempotency_key: str) -> InvoiceResult:
-        invoice = await _translated(
+        invoice = await translated(
             self._processor.billing.pay_invoice(reference, idempotency_key=idempotency_key), reference=reference
         )
         return invoice_result(invoice, public_base_url=self._public_base_url)
@@ -133,30 +122,10 @@ class SandboxBillingAdapter:
     async def update_default_payment_method(
         self, reference: str, payment_method: str, *, idempotency_key: str
     ) -> SubscriptionResult:
-        billed = await _translated(
+        billed = await translated(
             self._processor.billing.update_default_payment_method(
                 reference, payment_method, idempotency_key=idempotency_key
             ),
             reference=reference,
         )
         return billed_result(billed, public_base_url=self._public_base_url)
-
-
-async def _translated(call: Awaitable[_T], *, reference: str | None = None) -> _T:
-    """Await a billing call, turning the processor's failures into `gateways.errors`."""
-    try:
-        return await call
-    except SandboxInvalidRequest as exc:
-        raise InvalidGatewayRequest(exc.message, detail=f"sandbox {exc.code}", reference=reference) from exc
-    except SandboxIdempotencyError as exc:
-        raise GatewayIdempotencyConflict(exc.message, detail="sandbox idempotency", reference=reference) from exc
-    except SandboxTimeout as exc:
-        raise GatewayUnavailable(
-            "The payment provider did not answer in time.",
-            detail=f"{exc.message} It may have acted: read it back, or retry with the same key.",
-            reference=reference,
-        ) from exc
-    except SandboxUnavailable as exc:
-        raise GatewayUnavailable(
-            "The payment provider is unavailable.", detail=exc.message, reference=reference
-        ) from exc
