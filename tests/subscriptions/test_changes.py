@@ -252,3 +252,23 @@ async def test_only_staff_may_refund_on_cancel(shopper: Shopper) -> None:
     refused = (await shopper.data(CANCEL_WITH_REFUND, variables))["cancelSubscription"]
     assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
     assert (await Subscription.get(id=subscription_id)).status is SubscriptionStatus.ACTIVE
+
+
+async def test_a_first_payment_that_needs_authentication_returns_the_next_action(
+    shopper: Shopper, services: Services
+) -> None:
+    price = await recurring_price(1700)
+    started = await subscribe(shopper, price, "pm_card_authenticationRequired")
+    assert started["subscription"]["status"] == "INCOMPLETE"
+    assert started["userErrors"] == []
+    action = started["nextAction"]
+    assert action is not None and action["type"] in ("REDIRECT", "CONFIRM_WITH_SDK")
+    assert started["latestInvoice"]["nextAction"] == action
+    invoice = await Invoice.get(id=started["latestInvoice"]["id"])
+    answer = await shopper.http.post(f"/sandbox/authenticate/{invoice.payment_reference}", json={"outcome": "succeed"})
+    assert answer.status_code == 200, answer.text
+    await settle(services)
+    active = await current(shopper, started["subscription"]["id"])
+    assert active["status"] == "ACTIVE"
+    assert active["invoices"][0]["status"] == "PAID"
+    assert await has_access(shopper, price)
