@@ -21,7 +21,7 @@ from tortoise import connections
 from tortoise.expressions import RawSQL, Subquery
 from tortoise.functions import Count, Sum
 
-from db.models import Order, Payment, PaymentEvent, PaymentEventType
+from db.models import Dispute, Order, Payment, PaymentEvent, PaymentEventType
 from domain.statuses import PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
 from resolvers.context import Caller
 from resolvers.errors import ErrorCode, UseCaseError
@@ -207,23 +207,25 @@ async def decline_reasons(
 async def dispute_rate(
     caller: Caller, since: datetime, until: datetime, gateway: str | None = None
 ) -> list[DisputeRate]:
-    """Per currency: orders now DISPUTED over orders that were paid, for orders created in the window.
+    """Per currency: orders with a dispute (whatever its outcome) over orders that were paid, for
+    orders created in the window.
 
-    There is no Dispute model yet, so this reads the order status: an order counts as disputed
-    while its status is DISPUTED (a dispute that was later resolved and moved the order on is not
-    counted), and as paid when its status is PAID, PARTIALLY_REFUNDED, REFUNDED or DISPUTED. With
-    a gateway, only orders with at least one payment through that gateway count.
+    An order counts as paid when its status is PAID, PARTIALLY_REFUNDED, REFUNDED or DISPUTED (a
+    won dispute moves it back to PAID, and it still counts as disputed). With a gateway, only orders
+    with at least one payment through that gateway count.
     """
     caller.require_admin()
     window = check_window(since, until)
-    query = Order.filter(created_at__gte=window.since, created_at__lt=window.until, status__in=list(ORDER_WAS_PAID))
+    paid = Order.filter(created_at__gte=window.since, created_at__lt=window.until, status__in=list(ORDER_WAS_PAID))
     if gateway is not None:
-        query = query.filter(id__in=Subquery(Payment.filter(gateway=gateway).values("order_id")))
-    rows = await query.annotate(n=Count("id")).group_by("currency", "status").values_list("currency", "status", "n")
-    counts: dict[str, list[int]] = {}
-    for currency, status, n in rows:
-        slot = counts.setdefault(str(currency), [0, 0])
-        slot[1] += int(n)
-        if OrderStatus(status) is OrderStatus.DISPUTED:
-            slot[0] += int(n)
-    return [DisputeRate(currency, disputed, paid) for currency, (disputed, paid) in sorted(counts.items())]
+        paid = paid.filter(id__in=Subquery(Payment.filter(gateway=gateway).values("order_id")))
+    disputed_orders = Subquery(Payment.filter(id__in=Subquery(Dispute.all().values("payment_id"))).values("order_id"))
+    totals = await paid.annotate(n=Count("id")).group_by("currency").values_list("currency", "n")
+    disputed = await (
+        paid.filter(id__in=disputed_orders).annotate(n=Count("id")).group_by("currency").values_list("currency", "n")
+    )
+    with_dispute = {str(currency): int(n) for currency, n in disputed}
+    return [
+        DisputeRate(str(currency), with_dispute.get(str(currency), 0), int(n))
+        for currency, n in sorted(totals, key=lambda row: str(row[0]))
+    ]

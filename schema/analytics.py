@@ -71,7 +71,7 @@ class DeclineReason:
     count: int
 
 
-@strawberry.type(description="Disputed orders over paid orders in one currency (from order status).")
+@strawberry.type(description="Orders with a dispute (any outcome) over paid orders in one currency.")
 class DisputeRate:
     currency: str
     disputed: int

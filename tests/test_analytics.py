@@ -16,8 +16,8 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from db.models import Customer, EventSource, Order, Payment, PaymentEvent, PaymentEventType
-from domain.statuses import OrderStatus, PaymentStatus
+from db.models import Customer, Dispute, EventSource, Order, Payment, PaymentEvent, PaymentEventType
+from domain.statuses import DisputeStatus, OrderStatus, PaymentStatus
 from resolvers import analytics
 from resolvers.analytics import DeclineReason, DisputeRate, Outcome, RevenueDay
 from resolvers.context import Caller, Principal
@@ -82,6 +82,16 @@ class Builder:
             created_at=created_at,
         )
 
+    async def dispute(self, payment: Payment, status: DisputeStatus) -> None:
+        await Dispute.create(
+            payment=payment,
+            gateway=payment.gateway,
+            gateway_reference=f"dp_{uuid.uuid4().hex}",
+            status=status,
+            currency=payment.currency,
+            amount=payment.amount,
+        )
+
     async def event(self, payment: Payment, kind: PaymentEventType, amount: int, created_at: datetime) -> None:
         await PaymentEvent.create(
             payment=payment,
@@ -112,9 +122,11 @@ async def fx(server: str) -> Fixture:
     await build.event(p1, rev, 1_000, at(3))
     # JPY 5000 captured late on day 1; 700 refunded at 04:45 +05:00 on day 2, which is still day 1 in UTC.
     p2 = await build.payment(a, "JPY", 5_000, at(1, 23, 30), paid, OrderStatus.DISPUTED)
+    await build.dispute(p2, DisputeStatus.NEEDS_RESPONSE)
     await build.event(p2, cap, 5_000, at(1, 23, 30))
     await build.event(p2, ref, 700, at(2, 4, 45, tz=timezone(timedelta(hours=5))))
     p3 = await build.payment(a, "USD", 4_000, at(2, 12), paid, OrderStatus.PAID)
+    await build.dispute(p3, DisputeStatus.WON)  # won: the order is PAID again, and it was disputed
     await build.event(p3, cap, 4_000, at(2, 12))
     # Failures with decline codes; a FAILED ledger row never counts as revenue.
     p4 = await build.payment(a, "USD", 4_000, at(2, 13), failed, OrderStatus.PENDING, "insufficient_funds")
@@ -129,14 +141,17 @@ async def fx(server: str) -> Fixture:
     await build.event(p12, ref, 3_000, at(3, 6))
     # A second disputed order, in USD.
     p13 = await build.payment(a, "USD", 2_000, at(3, 10), paid, OrderStatus.DISPUTED)
+    await build.dispute(p13, DisputeStatus.UNDER_REVIEW)
     await build.event(p13, cap, 2_000, at(3, 10))
     # A canceled order is neither paid nor disputed.
     await build.payment(a, "USD", 800, at(3, 11), PaymentStatus.CANCELED, OrderStatus.CANCELED)
     # Outside the window: until is exclusive, since inclusive.
     p10 = await build.payment(a, "USD", 999, at(4), paid, OrderStatus.DISPUTED)
+    await build.dispute(p10, DisputeStatus.LOST)
     await build.event(p10, cap, 999, at(4))
     before = at(1) - timedelta(seconds=1)
     p11 = await build.payment(a, "USD", 555, before, paid, OrderStatus.DISPUTED)
+    await build.dispute(p11, DisputeStatus.NEEDS_RESPONSE)
     await build.event(p11, cap, 555, before)
     await build.payment(a, "USD", 555, before, failed, OrderStatus.PENDING, "card_declined")
 
@@ -205,8 +220,8 @@ async def test_decline_reasons_per_gateway(fx: Fixture) -> None:
 
 async def test_dispute_rate_per_currency(fx: Fixture) -> None:
     rates = await analytics.dispute_rate(STAFF, SINCE, UNTIL, fx.a)
-    assert rates == [DisputeRate("JPY", disputed=1, paid=2), DisputeRate("USD", disputed=1, paid=3)]
-    assert [r.rate for r in rates] == [0.5, 1 / 3]
+    assert rates == [DisputeRate("JPY", disputed=1, paid=2), DisputeRate("USD", disputed=2, paid=3)]
+    assert [r.rate for r in rates] == [0.5, 2 / 3]
     assert await analytics.dispute_rate(STAFF, SINCE, UNTIL, fx.b) == [DisputeRate("USD", disputed=0, paid=1)]
 
 
@@ -264,7 +279,7 @@ async def test_the_graphql_fields_report_money_per_currency(fx: Fixture) -> None
     ]
     assert data["disputeRate"] == [
         {"currency": "JPY", "disputed": 1, "paid": 2, "rate": 0.5},
-        {"currency": "USD", "disputed": 1, "paid": 3, "rate": 1 / 3},
+        {"currency": "USD", "disputed": 2, "paid": 3, "rate": 2 / 3},
     ]
 
 
