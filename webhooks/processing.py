@@ -184,12 +184,14 @@ async def _apply_billing(
 
 
 async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved) -> bool:
-    payment = await disputes.find_disputed_payment(row.gateway, effect.result)
+    # As for payments: the gateway's current copy is applied, not the event's (which may be older).
+    # It is read first because it may name our payment where the event does not (Stripe's events
+    # carry only the payment intent's id, and a hosted payment is known to us by its session).
+    result = await gateway.retrieve_dispute(effect.result.reference) if effect.stale_possible else effect.result
+    payment = await disputes.find_disputed_payment(row.gateway, result)
     if payment is None:
         logger.info("webhook event %s is about a dispute on a payment PayQL did not create; ignored", row.id)
         return False
-    # As for payments: the gateway's current copy is applied, not the event's (which may be older).
-    result = await gateway.retrieve_dispute(effect.result.reference) if effect.stale_possible else effect.result
     actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     await disputes.apply_dispute_result(payment, result, source=EventSource.WEBHOOK, actor=actor)
     return True

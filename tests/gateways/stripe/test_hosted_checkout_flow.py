@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from db.models import Order, Payment, WebhookEvent
+from db.models import Dispute, Order, Payment, WebhookEvent
 from domain.statuses import CaptureMethod, OrderStatus, PaymentStatus
 from gateways.registry import GatewayRegistry
 from gateways.stripe.adapter import StripeGateway
@@ -219,3 +219,49 @@ async def test_the_checkout_webhook_is_applied_from_a_fresh_read_of_the_session(
     assert applied is True
     assert (await Payment.get(id=payment_id)).status is status
     assert len(server.sent("GET", f"/v1/checkout/sessions/{session_id}")) == 1
+
+
+async def test_a_dispute_on_a_hosted_payment_is_found_through_the_read_of_the_dispute(
+    stripe_deps: tuple[RecordedStripe, Deps],
+) -> None:
+    """Stripe's dispute event names only the payment intent's id, and a hosted payment is known to us
+    by its session id: only the read of the dispute (its intent expanded, with our payment id in the
+    metadata) can tell whose it is."""
+    server, deps = stripe_deps
+    session_id = new_session_id()
+    server.on("POST", "/v1/checkout/sessions", recorded("checkout.session", id=session_id, url=SESSION_URL))
+    mug = await make_price(3000, "USD")
+    who = caller()
+    outcome = await checkout(
+        deps,
+        who,
+        CheckoutRequest([CartItem(str(mug.id), 1)], hosted(), idempotency_key=new_key(), return_url=RETURN_URL),
+    )
+    payment_id = str(outcome.payment_id)
+    intent_id = f"pi_{uuid.uuid4().hex[:24]}"
+    intent = recorded(
+        "payment_intent", id=intent_id, amount=3000, amount_received=3000, metadata={"payql_payment_id": payment_id}
+    )
+    paid = recorded("checkout.session", id=session_id, status="complete", payment_status="paid", payment_intent=intent)
+    server.on("GET", f"/v1/checkout/sessions/{session_id}", paid)
+    assert (await complete_payment(deps, who, payment_id)).errors == []
+
+    dispute_id = f"du_{uuid.uuid4().hex[:24]}"
+    server.on(
+        "GET",
+        f"/v1/disputes/{dispute_id}",
+        recorded("dispute", id=dispute_id, amount=3000, currency="usd", payment_intent=intent, status="needs_response"),
+    )
+    event = json.loads((FIXTURES / "charge.dispute.created.json").read_text())
+    event["data"]["object"].update(id=dispute_id, payment_intent=intent_id, amount=3000, metadata={})
+    row = await WebhookEvent.create(
+        gateway="stripe",
+        event_id=f"evt_{uuid.uuid4().hex}",
+        event_type="charge.dispute.created",
+        body=json.dumps(event),
+    )
+
+    assert await apply_event(row, deps.gateways.get("stripe"), deps.policy.billing) is True
+    dispute = await Dispute.get(gateway="stripe", gateway_reference=dispute_id)
+    assert str(dispute.payment_id) == payment_id
+    assert (await Order.get(id=(await Payment.get(id=payment_id)).order_id)).status is OrderStatus.DISPUTED
