@@ -16,15 +16,18 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tortoise.transactions import in_transaction
+
 from db import transitions
 from db.idempotency import Claim, save_recovery_point
-from db.models import EventSource, LineItem, Order, Payment
+from db.models import Customer, EventSource, LineItem, Order, Payment
 from db.transitions import PaymentUpdate
 from db.unit_of_work import UnitOfWork, unit_of_work
 from domain.card_numbers import looks_like_card_number
 from domain.money import Money
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, CaptureMethod, OrderStatus, PaymentStatus
 from gateways.base import PaymentGateway
+from gateways.customers import CustomerDirectory
 from gateways.errors import (
     CustomerActionRequired,
     GatewayError,
@@ -194,23 +197,44 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
+async def gateway_customer(gateway: PaymentGateway, customer_id: uuid.UUID) -> str | None:
+    """The gateway's customer for ours, created on first use and remembered; None for a gateway
+    that keeps no customers."""
+    if not isinstance(gateway, CustomerDirectory):
+        return None
+    customer = await Customer.get(id=customer_id)
+    known = (customer.gateway_references or {}).get(gateway.name)
+    if isinstance(known, str) and known:
+        return known
+    reference = await gateway.ensure_customer(str(customer.id), customer.email)
+    # Another request may have remembered one meanwhile: the gateway's idempotency gave both the same.
+    async with in_transaction() as connection:
+        locked = await Customer.filter(id=customer_id).using_db(connection).select_for_update().get()
+        references = dict(locked.gateway_references or {})
+        references[gateway.name] = reference
+        await Customer.filter(id=customer_id).using_db(connection).update(gateway_references=references)
+    return reference
+
+
 async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, caller: Caller) -> Outcome:
     """Send a committed PENDING payment to its gateway and record the answer."""
-    return_url = (await Order.get(id=payment.order_id).only("id", "return_url")).return_url
-    request = ChargeRequest(
-        amount=Money(payment.amount, payment.currency),
-        payment_method=payment.payment_method,
-        capture_method=CaptureMethod(payment.capture_method),
-        idempotency_key=payment.idempotency_key,
-        description=f"Order {payment.order_id}",
-        return_url=return_url,
-        metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
-    )
+    order = await Order.get(id=payment.order_id).only("id", "return_url", "customer_id")
+    return_url = order.return_url
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     try:
         if payment.payment_method == HOSTED_CHECKOUT_METHOD:
             result = await hosted_checkout(payment, gateway, return_url)
         else:
+            request = ChargeRequest(
+                amount=Money(payment.amount, payment.currency),
+                payment_method=payment.payment_method,
+                capture_method=CaptureMethod(payment.capture_method),
+                idempotency_key=payment.idempotency_key,
+                description=f"Order {payment.order_id}",
+                return_url=return_url,
+                customer_reference=await gateway_customer(gateway, order.customer_id),
+                metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
+            )
             result = await gateway.charge(request)
     except PaymentDeclined as declined:
         await apply_update(

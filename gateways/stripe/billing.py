@@ -104,7 +104,7 @@ class StripeBilling:
     async def create_subscription(self, request: SubscriptionRequest) -> SubscriptionResult:
         key = request.idempotency_key
         price = await self._stripe_price(request.price)
-        customer = request.gateway_customer or await self._create_customer(request)
+        customer = request.gateway_customer or await self.ensure_customer(request.customer_id, request.customer_email)
         await self._attach(request.payment_method, customer, f"{key}-attach")
         params: SubscriptionCreateParams = {
             "customer": customer,
@@ -356,13 +356,14 @@ class StripeBilling:
         subscription = await translated(self._stripe.v1.subscriptions.retrieve_async(reference), reference=reference)
         return str(subscription.to_dict()["items"]["data"][0]["id"])
 
-    async def _create_customer(self, request: SubscriptionRequest) -> str:
-        params: CustomerCreateParams = {"metadata": {PAYQL_CUSTOMER_ID: request.customer_id}}
-        if request.customer_email:
-            params["email"] = request.customer_email
-        # One key per customer and email: concurrent first subscriptions share one Stripe customer.
-        email = hashlib.sha256((request.customer_email or "").encode()).hexdigest()[:16]
-        key = f"payql-customer-{request.customer_id}-{email}"
+    async def ensure_customer(self, customer_id: str, email: str | None) -> str:
+        """The Stripe customer for our customer, created on first use (`gateways.customers`)."""
+        params: CustomerCreateParams = {"metadata": {PAYQL_CUSTOMER_ID: customer_id}}
+        if email:
+            params["email"] = email
+        # One key per customer and email: concurrent first purchases share one Stripe customer.
+        digest = hashlib.sha256((email or "").encode()).hexdigest()[:16]
+        key = f"payql-customer-{customer_id}-{digest}"
         customer = await translated(self._stripe.v1.customers.create_async(params, {"idempotency_key": key}))
         return customer.id
 

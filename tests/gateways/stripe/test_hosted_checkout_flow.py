@@ -39,6 +39,8 @@ RETURN_URL = "https://shop.example/orders/return?step=2"
 @pytest.fixture
 async def stripe_deps(services: Services) -> AsyncIterator[tuple[RecordedStripe, Deps]]:
     server = RecordedStripe()
+    # A card payment creates the shopper's Stripe customer first (remembered after that).
+    server.on("POST", "/v1/customers", recorded("customer", id=f"cus_{uuid.uuid4().hex[:14]}"))
     async with serve(server) as base_url:
         stripe = StripeGateway("sk_test_recorded_flow", webhook_secrets=["whsec_x"], base_url=base_url, timeout=5)
         yield server, dataclasses.replace(services.deps, gateways=GatewayRegistry([stripe]))
