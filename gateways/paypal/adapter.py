@@ -5,8 +5,10 @@ REQUIRES_ACTION with a REDIRECT to its `approve` link. Once approved (the buyer 
 CHECKOUT.ORDER.APPROVED event arrived) the order is still REQUIRES_ACTION until `complete` captures it (automatic
 capture) or authorizes it (manual capture; then `capture`/`void` act on the authorization). The payment
 reference is the order id throughout; refund and dispute events can only name a capture (`paypal_capture:<id>`),
-which `retrieve` and `retrieve_dispute` resolve to its order. Every mutating call carries a PayPal-Request-Id
-derived from the caller's idempotency key, so a retry after a timeout or a 5xx cannot move money twice.
+which `retrieve` and `retrieve_dispute` resolve to its order. A subscription cycle's payment is a v1 sale
+(`paypal_sale:<id>`), which `retrieve` and `refund` read and refund through `sales.py`. Every mutating call
+carries a PayPal-Request-Id derived from the caller's idempotency key, so a retry after a timeout or a 5xx cannot
+move money twice.
 
 Also a `BillingGateway` (subscriptions, in `billing.py`) and the dispute verbs (Disputes v1).
 
@@ -27,6 +29,7 @@ from gateways.paypal.billing_transformers import billing_effects, is_billing_eve
 from gateways.paypal.calls import mapped
 from gateways.paypal.client import SANDBOX_BASE_URL, PayPalClient
 from gateways.paypal.dispute_transformers import DISPUTE_EVENTS, dispute_effects, dispute_result, evidence_request
+from gateways.paypal.sales import PayPalSales, is_sale
 from gateways.paypal.transformers import (
     CAPTURE_PREFIX,
     amount_wire,
@@ -62,7 +65,7 @@ APPROVED_ORDER_PREFIX = "paypal_order:"
 _PREFER = "return=representation"
 
 
-class PayPalGateway(PayPalBilling):
+class PayPalGateway(PayPalBilling, PayPalSales):
     name: str = "paypal"
 
     def __init__(
@@ -121,6 +124,8 @@ class PayPalGateway(PayPalBilling):
 
     async def retrieve(self, reference: str) -> PaymentResult:
         """Read the order; a `paypal_capture:` reference (from a refund or dispute event) is resolved to its order."""
+        if is_sale(reference):
+            return await self._retrieve_sale(reference)
         if reference.startswith(CAPTURE_PREFIX):
             reference = await self._order_of_capture(reference.removeprefix(CAPTURE_PREFIX))
         return mapped(payment_result, await self._order(reference), reference)
@@ -172,7 +177,9 @@ class PayPalGateway(PayPalBilling):
         return await self.retrieve(request.reference)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        """Refund `amount` from one capture of the order: the first whose refundable rest covers it."""
+        """Refund `amount` from one capture of the order (the first whose refundable rest covers it), or from a sale."""
+        if is_sale(request.reference):
+            return await self._refund_sale(request)
         order = await self._order(request.reference)
         capture_id = mapped(lambda o: _refundable_capture(o, request), order, request.reference)
         rid = request_id("refund", request.idempotency_key)

@@ -36,6 +36,7 @@ from gateways.errors import InvalidGatewayRequest, NotSupported, PaymentDeclined
 from gateways.paypal.billing_transformers import (
     APPROVAL_SUFFIX,
     OUTSTANDING_MARK,
+    SALE_PREFIX,
     approval_invoice,
     has_trial,
     outstanding_invoice,
@@ -286,7 +287,7 @@ class PayPalBilling(PayPalCalls):
             status=InvoiceStatus.PAID if paid else InvoiceStatus.OPEN,
             amount_paid=money(balance).amount if paid else 0,
             attempt_count=invoice.attempt_count + 1,
-            payment_reference=str(transaction.get("id")) if paid else None,
+            payment_reference=f"{SALE_PREFIX}{transaction.get('id')}" if paid else None,
             decline_code=None if paid else "generic_decline",
         )
 

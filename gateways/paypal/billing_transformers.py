@@ -7,10 +7,12 @@ How PayPal's model maps onto ours:
   (`payql:price=<id>:trial=<days>`); a trial is a TRIAL billing cycle of the plan, so there is one plan per
   (price, trial days).
 - PayPal has no invoices. Each billing cycle's payment is a v1 *sale*: one sale is one paid (or denied) invoice
-  whose reference and payment reference are the sale id. The buyer's approval of a new subscription is the
-  invoice `<subscription id>:approval`, OPEN with the approve link while APPROVAL_PENDING and VOID afterwards (it
-  moves no money; the first cycle's payment is a sale). A failed cycle (BILLING.SUBSCRIPTION.PAYMENT.FAILED) is
-  the invoice `<subscription id>:outstanding:<failure time>`, OPEN while the subscription owes a balance.
+  whose reference is the sale id and whose payment reference is `SALE_PREFIX` + the sale id, so that
+  `PayPalGateway.retrieve`/`refund` know to read or refund a sale rather than an order. The buyer's approval of
+  a new subscription is the invoice `<subscription id>:approval`, OPEN with the approve link while
+  APPROVAL_PENDING and VOID afterwards (it moves no money; the first cycle's payment is a sale). A failed cycle
+  (BILLING.SUBSCRIPTION.PAYMENT.FAILED) is the invoice `<subscription id>:outstanding:<failure time>`, OPEN while the
+  subscription owes a balance.
 An unknown PayPal status never maps to a success.
 """
 
@@ -21,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from domain.money import Money
-from domain.statuses import InvoiceStatus, NextActionType, SubscriptionStatus
+from domain.statuses import InvoiceStatus, NextActionType, PaymentStatus, SubscriptionStatus
 from gateways.paypal.transformers import amount_wire, epoch, link, money, refund_status
 from gateways.types import (
     EventEffect,
@@ -29,6 +31,7 @@ from gateways.types import (
     InvoiceObserved,
     InvoiceResult,
     NextAction,
+    PaymentResult,
     PlanPrice,
     RefundObserved,
     RefundResult,
@@ -39,6 +42,8 @@ from gateways.types import (
 )
 
 APPROVAL_SUFFIX: Final = ":approval"
+# A payment reference that names a v1 sale (one billing cycle's payment) rather than an order.
+SALE_PREFIX: Final = "paypal_sale:"
 OUTSTANDING_MARK: Final = ":outstanding:"
 _PLAN_MARK: Final = "payql:price="
 
@@ -280,10 +285,44 @@ def sale_invoice(sale: Mapping[str, Any]) -> InvoiceResult:
         amount_paid=amount.amount if status is InvoiceStatus.PAID else 0,
         billing_reason="subscription_cycle",
         attempt_count=1,
-        payment_reference=str(sale["id"]),
+        payment_reference=f"{SALE_PREFIX}{sale['id']}",
         decline_code="generic_decline" if state == "denied" else None,
         created=epoch(sale.get("create_time")),
         payql_subscription_id=sale.get("custom") or None,
+    )
+
+
+def sale_amount_wire(amount: Money) -> dict[str, str]:
+    """Our money as a v1 amount `{total, currency}`."""
+    return {"total": amount.decimal_string(), "currency": amount.currency}
+
+
+_SALE_PAYMENT_STATUSES: Final[Mapping[str, PaymentStatus]] = {
+    "completed": PaymentStatus.PAID,
+    "partially_refunded": PaymentStatus.PAID,
+    "refunded": PaymentStatus.PAID,
+    "pending": PaymentStatus.PROCESSING,
+    "denied": PaymentStatus.FAILED,
+}
+
+
+def sale_payment_result(sale: Mapping[str, Any]) -> PaymentResult:
+    """A sale read back as the payment of its invoice. A v1 sale names no refunded total: only a fully
+    refunded one says how much (all of it); partial refunds are known from their own answers and events."""
+    state = str(sale.get("state") or "").lower()
+    status = _SALE_PAYMENT_STATUSES.get(state, PaymentStatus.PENDING)
+    amount = sale_amount(sale)
+    paid = amount.amount if status is PaymentStatus.PAID else 0
+    return PaymentResult(
+        reference=f"{SALE_PREFIX}{sale['id']}",
+        status=status,
+        amount=amount,
+        created=epoch(sale.get("create_time")),
+        amount_authorized=paid,
+        amount_captured=paid,
+        amount_refunded=paid if state == "refunded" else 0,
+        gateway_status=state,
+        decline_code="generic_decline" if status is PaymentStatus.FAILED else None,
     )
 
 
@@ -291,10 +330,20 @@ def sale_refund_result(refund: Mapping[str, Any]) -> RefundResult:
     state = str(refund.get("state") or "").upper()
     return RefundResult(
         reference=str(refund["id"]),
-        payment_reference=str(refund.get("sale_id") or ""),
+        payment_reference=f"{SALE_PREFIX}{refund['sale_id']}",
         status=refund_status(state),
         amount=sale_amount(refund),
         gateway_status=state,
+    )
+
+
+def _to_read_back(sale: Mapping[str, Any]) -> SubscriptionResult:
+    """Only which subscription a sale belongs to: never applied as it is (`stale_possible` makes it re-read)."""
+    return SubscriptionResult(
+        reference=str(sale["billing_agreement_id"]),
+        status=SubscriptionStatus.INCOMPLETE,
+        price_id=None,
+        payql_subscription_id=sale.get("custom") or None,
     )
 
 
@@ -321,14 +370,23 @@ def billing_effects(event: VerifiedEvent) -> list[EventEffect]:
             invoice = outstanding_invoice(resource)
             if invoice is None:
                 return [EventIgnored(f"{kind} event {event.event_id} names no failed payment")]
-            return [InvoiceObserved(invoice, event="payment_failed", stale_possible=True)]
+            # PayPal sends no BILLING.SUBSCRIPTION.UPDATED when a cycle fails: this event is also the only word
+            # that the subscription now owes (PAST_DUE).
+            return [
+                SubscriptionObserved(subscription_result(resource), stale_possible=True),
+                InvoiceObserved(invoice, event="payment_failed", stale_possible=True),
+            ]
         if kind in SALE_EVENTS:
             if not resource.get("billing_agreement_id"):
                 return [EventIgnored(f"{kind} event {event.event_id} is a sale outside any subscription")]
-            invoice = sale_invoice(resource)
             if kind == "PAYMENT.SALE.PENDING":
                 return [EventIgnored(f"{kind} event {event.event_id}: the sale's outcome follows")]
-            return [InvoiceObserved(invoice, event="paid" if kind == "PAYMENT.SALE.COMPLETED" else "payment_failed")]
+            if kind == "PAYMENT.SALE.DENIED":
+                # A denied cycle is owed as the subscription's outstanding balance, the one invoice dunning
+                # collects (BILLING.SUBSCRIPTION.PAYMENT.FAILED); the sale is not a second debt. The
+                # subscription is read back, with that balance.
+                return [SubscriptionObserved(_to_read_back(resource), stale_possible=True)]
+            return [InvoiceObserved(sale_invoice(resource), event="paid")]
         return [RefundObserved(sale_refund_result(resource))]
     except (KeyError, ValueError, TypeError) as exc:
         return [EventIgnored(f"{kind} event {event.event_id} carries a malformed resource: {exc!r}")]

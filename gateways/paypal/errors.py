@@ -36,6 +36,14 @@ _DECLINE_ISSUES: Final[dict[str, str]] = {
     "REFUND_FAILED_INSUFFICIENT_FUNDS": "insufficient_funds",
 }
 _ACTION_ISSUES: Final = frozenset({"PAYER_ACTION_REQUIRED"})
+_REFUND_EXCEEDED: Final = frozenset(
+    {
+        "REFUND_AMOUNT_EXCEEDED",
+        "CAPTURE_FULLY_REFUNDED",
+        "REFUND_EXCEEDED_TRANSACTION_AMOUNT",
+        "TRANSACTION_ALREADY_REFUNDED",
+    }
+)
 
 
 def error_body(exc: ApiException) -> dict[str, Any]:
@@ -94,13 +102,14 @@ def translate(exc: BaseException, *, reference: str | None, request_id: str | No
         return CustomerActionRequired(
             "The customer must complete the payment with PayPal.", detail=detail, reference=reference
         )
-    return InvalidGatewayRequest(_safe_message(issue, status), detail=detail, reference=reference)
+    # v1 endpoints (sales) put the specific reason in `name` and send no `details`.
+    return InvalidGatewayRequest(_safe_message(issue or name, status), detail=detail, reference=reference)
 
 
 def _safe_message(issue: str | None, status: int) -> str:
     if issue == "ORDER_NOT_APPROVED":
         return "The buyer has not approved the PayPal payment yet."
-    if issue in ("REFUND_AMOUNT_EXCEEDED", "CAPTURE_FULLY_REFUNDED"):
+    if issue in _REFUND_EXCEEDED:
         return "The refund is more than what is left to refund."
     if issue in ("MAX_CAPTURE_AMOUNT_EXCEEDED", "AUTHORIZATION_ALREADY_CAPTURED"):
         return "The capture is more than what is left authorized."

@@ -94,6 +94,12 @@ def api_error(
     return PayPalError(status, body)
 
 
+def v1_error(status: int, name: str, message: str) -> PayPalError:
+    """A v1 API error (Payments v1 sales): the reason is the `name`, with no `details`."""
+    link = f"https://developer.paypal.com/docs/api/payments/v1/#error-{name}"
+    return PayPalError(status, {"name": name, "message": message, "information_link": link, "debug_id": debug_id()})
+
+
 def not_found(field: str, value: str) -> PayPalError:
     return api_error(404, "INVALID_RESOURCE_ID", field=field, value=value)
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tests.paypal_emulator.errors import PayPalError, api_error, not_found
+from tests.paypal_emulator.errors import api_error, not_found, v1_error
 from tests.paypal_emulator.ledger import Amount, new_id, now
 
 _INTERVALS = {
@@ -337,12 +337,25 @@ class Billing:
         return self.sales[sale_id]
 
     def refund_sale(self, sale_id: str, body: Any) -> SaleRefund:
+        """All of what is left (no amount) or part of it; v1 answers its refusals with a 400 named for the reason."""
         sale = self.sale(sale_id)
+        if sale.state == "refunded":
+            raise v1_error(400, "TRANSACTION_ALREADY_REFUNDED", "Refund transaction refused - already refunded.")
+        if sale.state not in ("completed", "partially_refunded"):
+            raise v1_error(400, "TRANSACTION_REFUSED", "The request was refused.")
         left = sale.amount.value - sale.refunded
-        raw = (body or {}).get("amount") if isinstance(body, dict) else None
-        value = Decimal(str(raw["total"])) if isinstance(raw, dict) and raw.get("total") else left
-        if sale.state not in ("completed", "partially_refunded") or value > left or value <= 0:
-            raise PayPalError(400, {"name": "TRANSACTION_REFUSED", "message": "The request was refused."})
+        raw = body.get("amount") if isinstance(body, dict) else None
+        value = left
+        if raw is not None:
+            if not isinstance(raw, dict) or raw.get("currency") != sale.amount.currency:
+                raise v1_error(400, "VALIDATION_ERROR", "Invalid request - see details: amount/currency.")
+            value = Amount.parse({"currency_code": raw["currency"], "value": str(raw.get("total"))}, "/amount").value
+        if value > left:
+            raise v1_error(
+                400,
+                "REFUND_EXCEEDED_TRANSACTION_AMOUNT",
+                "Refund refused - the requested refund amount would exceed the amount of transaction being refunded.",
+            )
         refund = SaleRefund(new_id(), sale.id, Amount(sale.amount.currency, value))
         self.sale_refunds[refund.id] = refund
         sale.refunded += value

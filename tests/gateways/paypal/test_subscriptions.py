@@ -153,7 +153,7 @@ async def test_approval_activates_and_the_first_cycle_is_a_paid_sale(
     (paid,) = await _effects(gateway, emulator, "PAYMENT.SALE.COMPLETED")
     assert isinstance(paid, InvoiceObserved) and paid.event == "paid"
     (sale_id,) = emulator.billing.sales
-    assert paid.result.reference == sale_id and paid.result.payment_reference == sale_id
+    assert paid.result.reference == sale_id and paid.result.payment_reference == f"paypal_sale:{sale_id}"
     assert paid.result.subscription_reference == created.reference
     assert paid.result.status is InvoiceStatus.PAID and paid.result.amount_paid == 990
     assert paid.result.payql_subscription_id == "sub_ours_1"
@@ -219,7 +219,8 @@ async def test_a_failed_cycle_is_an_open_invoice_that_pay_invoice_collects(
 ) -> None:
     ref = (await _approved(gateway, emulator)).reference
     await _emulator_post(emulator, f"/emulator/subscriptions/{ref}/bill?outcome=failed")
-    (failed,) = await _effects(gateway, emulator, "BILLING.SUBSCRIPTION.PAYMENT.FAILED")
+    (owing, failed) = await _effects(gateway, emulator, "BILLING.SUBSCRIPTION.PAYMENT.FAILED")
+    assert isinstance(owing, SubscriptionObserved) and owing.result.status is SubscriptionStatus.PAST_DUE
     assert isinstance(failed, InvoiceObserved) and failed.event == "payment_failed"
     invoice = failed.result
     assert invoice.reference.startswith(f"{ref}:outstanding:") and invoice.status is InvoiceStatus.OPEN
@@ -239,13 +240,18 @@ async def test_a_failed_cycle_is_an_open_invoice_that_pay_invoice_collects(
     assert (await gateway.retrieve_subscription(ref)).status is SubscriptionStatus.ACTIVE
 
 
-async def test_a_denied_sale_is_a_failed_payment(gateway: PayPalGateway, emulator: PayPalEmulator) -> None:
+async def test_a_denied_sale_is_owed_as_the_outstanding_balance(
+    gateway: PayPalGateway, emulator: PayPalEmulator
+) -> None:
+    """Not a second invoice to dun: the event has the subscription read back, which owes the balance."""
     ref = (await _approved(gateway, emulator)).reference
     await _emulator_post(emulator, f"/emulator/subscriptions/{ref}/bill?outcome=denied")
     (denied,) = await _effects(gateway, emulator, "PAYMENT.SALE.DENIED")
-    assert isinstance(denied, InvoiceObserved) and denied.event == "payment_failed"
-    assert denied.result.status is InvoiceStatus.OPEN and denied.result.decline_code == "generic_decline"
-    assert denied.result.subscription_reference == ref
+    assert isinstance(denied, SubscriptionObserved) and denied.stale_possible
+    assert denied.result.reference == ref and denied.result.payql_subscription_id == "sub_ours_1"
+    reread = await gateway.retrieve_subscription(ref)
+    assert reread.status is SubscriptionStatus.PAST_DUE
+    assert reread.latest_invoice is not None and reread.latest_invoice.reference.startswith(f"{ref}:outstanding:")
 
 
 async def test_a_sale_refund_is_a_refund_of_that_payment(gateway: PayPalGateway, emulator: PayPalEmulator) -> None:
@@ -254,7 +260,7 @@ async def test_a_sale_refund_is_a_refund_of_that_payment(gateway: PayPalGateway,
     emulator.billing.refund_sale(sale_id, {"amount": {"total": "4.00", "currency": "USD"}})
     (refunded,) = await _effects(gateway, emulator, "PAYMENT.SALE.REFUNDED")
     assert isinstance(refunded, RefundObserved)
-    assert refunded.result.payment_reference == sale_id and refunded.result.amount == Money(400, "USD")
+    assert refunded.result.payment_reference == f"paypal_sale:{sale_id}" and refunded.result.amount == Money(400, "USD")
     assert refunded.result.status is RefundStatus.SUCCEEDED
 
 
