@@ -33,6 +33,7 @@ from typing import Any
 from domain.money import Money
 from domain.statuses import InvoiceStatus, NextActionType
 from gateways.errors import InvalidGatewayRequest, NotSupported, PaymentDeclined
+from gateways.paypal.billing_periods import cycle_end, regular_frequency
 from gateways.paypal.billing_transformers import (
     APPROVAL_SUFFIX,
     OUTSTANDING_MARK,
@@ -243,7 +244,18 @@ class PayPalBilling(PayPalCalls):
                 raise InvalidGatewayRequest("PayPal knows no such invoice.", detail=reference, reference=reference)
             return dataclasses.replace(invoice, reference=reference)
         sale = await self._rest("GET", f"/v1/payments/sale/{reference}", reference=reference)
-        return mapped(sale_invoice, sale, reference)
+        return await self._with_period(mapped(sale_invoice, sale, reference))
+
+    async def _with_period(self, invoice: InvoiceResult) -> InvoiceResult:
+        """A sale's invoice with the cycle it paid for (see `billing_periods.py`), from its subscription's plan."""
+        if not invoice.subscription_reference or invoice.created is None:
+            return invoice
+        sub = await self._subscription(invoice.subscription_reference)
+        frequency = regular_frequency(await self._plan(str(sub.get("plan_id")))) if sub.get("plan_id") else None
+        if frequency is None:
+            return invoice
+        end = cycle_end(invoice.created, *frequency)
+        return dataclasses.replace(invoice, period_start=invoice.created, period_end=end)
 
     async def pay_invoice(self, reference: str, *, idempotency_key: str) -> InvoiceResult:
         """Capture the subscription's outstanding balance; a decline leaves the invoice OPEN with its code."""

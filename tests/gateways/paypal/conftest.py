@@ -8,7 +8,9 @@ import httpx
 import pytest
 
 from gateways.paypal import PayPalGateway
+from payql.wiring import Services
 from tests.paypal_emulator import PayPalEmulator, running_emulator
+from tests.testkit import settle
 
 
 @pytest.fixture
@@ -42,3 +44,18 @@ async def approve(emulator: PayPalEmulator, order_id: str) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.post(f"{emulator.base_url}/emulator/orders/{order_id}/approve")
     assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+async def paypal_in_payql(
+    emulator: PayPalEmulator, services: Services, server: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[PayPalGateway]:
+    """The running PayQL server with a PayPal gateway pointed at the emulator, whose webhooks reach it."""
+    gateway = make_gateway(emulator)
+    # The session's server was configured with the sandbox only; add PayPal for this test.
+    monkeypatch.setitem(services.deps.gateways._gateways, "paypal", gateway)
+    emulator.webhook_url = f"{server}/webhooks/paypal"
+    yield gateway
+    await emulator.drain()
+    await settle(services)
+    await gateway.aclose()

@@ -9,7 +9,7 @@ refund of the sale; a failed cycle is dunned on our schedule.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,27 +19,12 @@ from db.ledger import ledger_mismatches, ledger_net_captured
 from db.models import Invoice, Order, Payment, PaymentEvent, Price, Refund, Subscription
 from gateways.paypal import PayPalGateway
 from payql.wiring import Services
-from tests.gateways.paypal.conftest import make_gateway
 from tests.paypal_emulator import PayPalEmulator
 from tests.smtp_server import SmtpServer
 from tests.subscriptions.kit import CANCEL, CREATE, PAUSE, RESUME, current, has_access, recurring_price
 from tests.testkit import Shopper, email_of, eventually, new_key, settle
 
 RETURN_URL = "https://shop.example/account/subscription"
-
-
-@pytest.fixture
-async def paypal(
-    emulator: PayPalEmulator, services: Services, server: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[PayPalGateway]:
-    gateway = make_gateway(emulator)
-    # The session's server was configured with the sandbox only; add PayPal for this test.
-    monkeypatch.setitem(services.deps.gateways._gateways, "paypal", gateway)
-    emulator.webhook_url = f"{server}/webhooks/paypal"
-    yield gateway
-    await emulator.drain()
-    await settle(services)
-    await gateway.aclose()
 
 
 async def subscribe_with_paypal(shopper: Shopper, price: Price) -> dict[str, Any]:
@@ -106,7 +91,7 @@ def state_of(subscription: dict[str, Any]) -> tuple[object, ...]:
 
 
 async def test_approve_bill_pause_resume_and_cancel_with_a_full_refund(
-    paypal: PayPalGateway, emulator: PayPalEmulator, shopper: Shopper, admin: Shopper, services: Services
+    paypal_in_payql: PayPalGateway, emulator: PayPalEmulator, shopper: Shopper, admin: Shopper, services: Services
 ) -> None:
     price = await recurring_price(1_250)
     created = await subscribe_with_paypal(shopper, price)
@@ -180,8 +165,48 @@ async def test_approve_bill_pause_resume_and_cancel_with_a_full_refund(
     await assert_balanced()
 
 
+async def test_staff_cancel_now_with_a_prorated_refund_of_the_sale(
+    paypal_in_payql: PayPalGateway,
+    emulator: PayPalEmulator,
+    shopper: Shopper,
+    admin: Shopper,
+    services: Services,
+    server: str,
+) -> None:
+    emulator.webhook_url = None  # held back until the sale is made to look ten days old
+    price = await recurring_price(3_000)
+    created = await subscribe_with_paypal(shopper, price)
+    subscription_id = created["subscription"]["id"]
+    await at_emulator(emulator, f"/emulator/subscriptions/{created['subscription']['gatewayReference']}/approve")
+    (sale,) = emulator.billing.sales.values()
+    sale.create_time = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    await deliver(emulator, server, list(emulator.events))
+    active = await wait_for_status(services, shopper, subscription_id, "ACTIVE")
+    (paid,) = [i for i in active["invoices"] if i["status"] == "PAID"]
+    start, end = datetime.fromisoformat(paid["periodStart"]), datetime.fromisoformat(paid["periodEnd"])
+    assert 28 <= (end - start).days <= 31  # one month of the plan, from the sale
+
+    variables = {
+        "input": {
+            "subscriptionId": subscription_id,
+            "atPeriodEnd": False,
+            "refund": "PRORATED",
+            "idempotencyKey": new_key(),
+        }
+    }
+    canceled = (await admin.data(CANCEL, variables))["cancelSubscription"]
+    assert canceled["userErrors"] == [] and canceled["subscription"]["status"] == "CANCELED"
+    payment = await Payment.get(gateway="paypal", gateway_reference=f"paypal_sale:{sale.id}")
+    refund = await Refund.get(payment_id=payment.id)
+    unused = (end - datetime.now(UTC)) / (end - start)
+    assert refund.status == "SUCCEEDED" and abs(refund.amount - 3_000 * unused) < 10
+    assert sale.state == "partially_refunded" and sale.refunded * 100 == refund.amount
+    assert (await Order.get(id=payment.order_id)).status == "PARTIALLY_REFUNDED"
+    await assert_balanced()
+
+
 async def test_webhooks_twice_and_in_reverse_order_leave_the_same_state(
-    paypal: PayPalGateway, emulator: PayPalEmulator, shopper: Shopper, services: Services, server: str
+    paypal_in_payql: PayPalGateway, emulator: PayPalEmulator, shopper: Shopper, services: Services, server: str
 ) -> None:
     emulator.webhook_url = None  # held back, then delivered by hand
     price = await recurring_price(800)
@@ -218,7 +243,7 @@ async def test_webhooks_twice_and_in_reverse_order_leave_the_same_state(
 @pytest.mark.parametrize("outcome", ["failed", "denied"])
 async def test_a_failed_cycle_is_past_due_and_dunned(
     outcome: str,
-    paypal: PayPalGateway,
+    paypal_in_payql: PayPalGateway,
     emulator: PayPalEmulator,
     shopper: Shopper,
     services: Services,
