@@ -18,8 +18,8 @@ from db.transitions import Actor
 from db.unit_of_work import unit_of_work
 from domain.dunning import BillingPolicy, FinalAction
 from domain.statuses import InvoiceStatus, SubscriptionStatus
-from gateways.errors import GatewayError
-from gateways.registry import GatewayRegistry
+from gateways.errors import GatewayError, NotSupported
+from gateways.registry import GatewayRegistry, UnknownGateway
 from resolvers.subscription_sync import sync_invoice, sync_subscription
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,10 @@ async def run_dunning(gateways: GatewayRegistry, policy: BillingPolicy) -> Dunni
             # A retry that was the last one makes the final action due at once: it is taken in this run.
             if await _dun(subscription, gateways, policy, report) == "retried":
                 await _dun(await Subscription.get(id=subscription.id), gateways, policy, report)
+        except (UnknownGateway, NotSupported) as error:
+            # A gateway taken out of the configuration: nothing can be collected through it here.
+            report.failed += 1
+            logger.warning("dunning subscription %s: its gateway is not available: %s", subscription.id, error)
         except GatewayError as error:
             # Retried on the next run: the idempotency key makes a repeat of an answered call harmless.
             report.failed += 1

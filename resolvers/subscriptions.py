@@ -126,7 +126,10 @@ async def entitled_product_ids(deps: Deps, caller: Caller) -> list[uuid.UUID]:
     for subscription in candidates:
         now = 0
         if subscription.status is SubscriptionStatus.PAST_DUE and subscription.gateway_reference:
-            billing, _ = _billing(deps, subscription.gateway)
+            try:
+                billing = deps.gateways.billing(subscription.gateway)
+            except (UnknownGateway, NotSupported):
+                continue  # its gateway was taken out of the configuration: its grace cannot be read
             now = await billing.billing_now(subscription.gateway_reference)
         if grants_access(SubscriptionStatus(subscription.status), subscription.grace_until, now):
             products[subscription.price.product_id] = None

@@ -64,7 +64,8 @@ async def make_price(amount: int, currency: str = "USD", name: str | None = None
 
 
 def new_key() -> str:
-    return uuid.uuid4().hex
+    # Hyphenated: 32 bare hex digits can hold a Luhn-valid run that the edge refuses as a card number.
+    return str(uuid.uuid4())
 
 
 ORDER_FIELDS = """

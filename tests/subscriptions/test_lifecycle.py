@@ -90,7 +90,8 @@ async def test_trial_renewals_failure_grace_and_recovery(
         past_due = await current(shopper, subscription_id)
         assert past_due["status"] == "PAST_DUE"
         assert past_due["failedAttempts"] == 1
-        assert _epoch(past_due["nextRetryAt"]) == failed_at + DAY
+        # A day after the failure; the clock runs on in real time, so a second may separate the two.
+        assert 0 <= _epoch(past_due["nextRetryAt"]) - (failed_at + DAY) <= 60
         assert await has_access(shopper, price)  # within the grace period
 
         await advance(admin, services, subscription_id, DAY)  # the first retry: declined again
