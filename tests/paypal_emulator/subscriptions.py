@@ -9,7 +9,8 @@ SUBSCRIPTION_STATUS_INVALID); EXPIRED (test-only); billing cycles on demand (tes
 sale (PAYMENT.SALE.COMPLETED), or fail (BILLING.SUBSCRIPTION.PAYMENT.FAILED, the amount left outstanding,
 suspended after `payment_failure_threshold` failures) or deny a sale (PAYMENT.SALE.DENIED); capture of the
 outstanding balance; revise to another plan of the same product, applied when the buyer approves it (test-only);
-sale refunds (PAYMENT.SALE.REFUNDED).
+sale refunds, full or partial (PAYMENT.SALE.REFUNDED; more than is left → 400 REFUND_EXCEEDED_TRANSACTION_AMOUNT,
+a refunded sale → 400 TRANSACTION_ALREADY_REFUNDED, v1 error bodies).
 
 Does not reproduce: real time passing (cycles are billed only when a test says so), setup fees, quantities,
 tiered pricing, plan PATCH/deactivate/update-pricing, subscription PATCH, the transactions list, PayPal's own
