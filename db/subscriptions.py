@@ -170,6 +170,15 @@ async def apply_invoice_result(
         .select_for_update()
         .first()
     )
+    if invoice is None and result.payment_reference:
+        # One gateway payment pays one invoice: a payment reported again under another reference (PayPal's
+        # sale that collected a failed cycle's balance) belongs to the invoice it already paid.
+        invoice = (
+            await Invoice.filter(subscription_id=subscription.id, payment_reference=result.payment_reference)
+            .using_db(uow.connection)
+            .select_for_update()
+            .first()
+        )
     if invoice is None:
         invoice = await Invoice.create(
             subscription_id=subscription.id,

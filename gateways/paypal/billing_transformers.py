@@ -386,7 +386,12 @@ def billing_effects(event: VerifiedEvent) -> list[EventEffect]:
                 # collects (BILLING.SUBSCRIPTION.PAYMENT.FAILED); the sale is not a second debt. The
                 # subscription is read back, with that balance.
                 return [SubscriptionObserved(_to_read_back(resource), stale_possible=True)]
-            return [InvoiceObserved(sale_invoice(resource), event="paid")]
+            # The subscription is read back too: a sale that collected an outstanding balance ends PAST_DUE, and
+            # PayPal announces that with nothing else.
+            return [
+                InvoiceObserved(sale_invoice(resource), event="paid"),
+                SubscriptionObserved(_to_read_back(resource), stale_possible=True),
+            ]
         return [RefundObserved(sale_refund_result(resource))]
     except (KeyError, ValueError, TypeError) as exc:
         return [EventIgnored(f"{kind} event {event.event_id} carries a malformed resource: {exc!r}")]

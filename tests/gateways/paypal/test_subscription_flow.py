@@ -9,6 +9,7 @@ refund of the sale; a failed cycle is dunned on our schedule.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,4 +268,21 @@ async def test_a_failed_cycle_is_past_due_and_dunned(
         return any(subject.startswith("Payment failed") for subject in subjects)
 
     await eventually(emailed)
+    await assert_balanced(subscription_id)
+
+    # PayPal has no test clock: the first retry is made due, as a day passing would.
+    await Subscription.filter(id=subscription_id).update(next_retry_at=int(time.time()) - 1)
+    await services.jobs.dunning()
+    await emulator.drain()
+    recovered = await wait_for_status(services, shopper, subscription_id, "ACTIVE")
+    assert (recovered["failedAttempts"], recovered["nextRetryAt"]) == (0, None)
+    assert emulator.billing.subscriptions[reference].outstanding == 0
+    # The collected sale pays the invoice of the failed cycle: no second invoice for the same money.
+    assert [i["status"] for i in recovered["invoices"] if i["billingReason"] == "subscription_cycle"] == ["PAID"] * 2
+    collected = [s for s in emulator.billing.sales.values() if s.state == "completed"]
+    assert len(collected) == 2  # the first cycle and the balance dunning collected
+    for sale in collected:
+        payment = await Payment.get(gateway="paypal", gateway_reference=f"paypal_sale:{sale.id}")
+        assert (payment.status, payment.amount_captured) == ("PAID", 1_500)
+        assert await PaymentEvent.filter(payment_id=payment.id, type="CAPTURED").count() == 1
     await assert_balanced(subscription_id)

@@ -150,7 +150,9 @@ async def test_approval_activates_and_the_first_cycle_is_a_paid_sale(
     assert current.current_period_end is not None and current.current_period_end > time.time()
     assert current.latest_invoice is not None and current.latest_invoice.status is InvoiceStatus.VOID
 
-    (paid,) = await _effects(gateway, emulator, "PAYMENT.SALE.COMPLETED")
+    (paid, owner) = await _effects(gateway, emulator, "PAYMENT.SALE.COMPLETED")
+    assert isinstance(owner, SubscriptionObserved) and owner.stale_possible
+    assert owner.result.reference == created.reference
     assert isinstance(paid, InvoiceObserved) and paid.event == "paid"
     (sale_id,) = emulator.billing.sales
     assert paid.result.reference == sale_id and paid.result.payment_reference == f"paypal_sale:{sale_id}"
