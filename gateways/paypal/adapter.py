@@ -19,13 +19,14 @@ webhook verification in `webhooks.py`. Never touches PayQL's database or setting
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateways.errors import InvalidGatewayRequest, NotSupported
 from gateways.paypal.billing import PayPalBilling
-from gateways.paypal.billing_transformers import billing_effects, is_billing_event
+from gateways.paypal.billing_transformers import SALE_PREFIX, billing_effects, is_billing_event
 from gateways.paypal.calls import mapped
 from gateways.paypal.client import SANDBOX_BASE_URL, PayPalClient
 from gateways.paypal.dispute_transformers import DISPUTE_EVENTS, dispute_effects, dispute_result, evidence_request
@@ -214,10 +215,18 @@ class PayPalGateway(PayPalBilling, PayPalSales):
 
     # --- disputes --------------------------------------------------------------------------------------------
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
-        """The dispute, with the disputed capture resolved to its order (our payment reference)."""
+        """The dispute, with the disputed transaction resolved to our payment reference: a capture to its order,
+        a subscription's sale to `SALE_PREFIX` + the sale (whose `custom` names our subscription, not a payment)."""
         dispute = await self._rest("GET", f"/v1/customer/disputes/{reference}", reference=reference)
-        capture = mapped(dispute_result, dispute, reference).payment_reference.removeprefix(CAPTURE_PREFIX)
-        order_id = await self._order_of_capture(capture) if capture else None
+        transaction = mapped(dispute_result, dispute, reference).payment_reference.removeprefix(CAPTURE_PREFIX)
+        try:
+            order_id = await self._order_of_capture(transaction) if transaction else None
+        except InvalidGatewayRequest:
+            if not await self._is_sale(transaction):
+                raise
+            sale = f"{SALE_PREFIX}{transaction}"
+            result = mapped(lambda d: dispute_result(d, payment_reference=sale), dispute, reference)
+            return dataclasses.replace(result, payql_payment_id=None)
         return mapped(lambda d: dispute_result(d, payment_reference=order_id), dispute, reference)
 
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:

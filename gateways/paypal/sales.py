@@ -27,6 +27,12 @@ class PayPalSales(PayPalCalls):
         sale = await self._rest("GET", f"/v1/payments/sale/{sale_id}", reference=reference)
         return mapped(sale_payment_result, sale, reference)
 
+    async def _is_sale(self, transaction_id: str) -> bool:
+        """Whether a disputed transaction is a sale (a subscription's) rather than a capture."""
+        return (
+            await self._rest_or_none("GET", f"/v1/payments/sale/{transaction_id}", reference=transaction_id) is not None
+        )
+
     async def _refund_sale(self, request: RefundRequest) -> RefundResult:
         """`POST /v1/payments/sale/{id}/refund` for `amount`; PayPal refuses more than is left unrefunded."""
         sale_id = request.reference.removeprefix(SALE_PREFIX)

@@ -64,7 +64,7 @@ class PayPalEmulator:
         self.base_url = ""
         self.ledger = Ledger(self._event)
         self.billing = Billing(self._event)
-        self.disputes = Disputes(self.ledger, self._event)
+        self.disputes = Disputes(self.ledger, self._event, self.billing)
         self.signer = WebhookSigner()
         self.webhook_id = f"WH-{secrets.token_hex(8).upper()}"
         self.webhook_url: str | None = None

@@ -1,12 +1,13 @@
 """The emulator's Disputes v1: a buyer's dispute on a capture (test-only), the seller's evidence, PayPal's decision
 (test-only), with the JSON PayPal answers (shapes from the Disputes v1 OpenAPI description).
 
-Reproduces: a dispute opened on a completed capture is WAITING_FOR_SELLER_RESPONSE with a
+Reproduces: a dispute opened on a completed capture, or on a subscription's sale, is WAITING_FOR_SELLER_RESPONSE with a
 `seller_response_due_date` ten days out and a `provide_evidence` link (CUSTOMER.DISPUTE.CREATED); evidence is
 accepted as PayPal takes it, a multipart/form-data `input` part holding `{"evidences": [...]}` (plain JSON too),
 only while the seller's response is awaited (else 422 NOT_AUTHORIZED-style `CANNOT_PROVIDE_EVIDENCE`), and moves
 the dispute UNDER_REVIEW (CUSTOMER.DISPUTE.UPDATED); PayPal's decision RESOLVED with a `dispute_outcome`
-(CUSTOMER.DISPUTE.RESOLVED). The disputed transaction carries the capture's custom_id as `custom`.
+(CUSTOMER.DISPUTE.RESOLVED). The disputed transaction carries the capture's custom_id (a sale's `custom`, the
+subscription's custom_id) as `custom`.
 
 Does not reproduce: inquiries and their escalation, offers, messages, appeals, accept-claim, documents
 (uploaded files are ignored), the money movements a decision makes, and the capture's status changing.
@@ -24,6 +25,7 @@ from typing import Any
 
 from tests.paypal_emulator.errors import api_error, not_found
 from tests.paypal_emulator.ledger import Amount, Ledger, new_id, now
+from tests.paypal_emulator.subscriptions import Billing
 
 Emit = Callable[[str, Any], None]
 
@@ -51,9 +53,10 @@ class Dispute:
 
 
 class Disputes:
-    def __init__(self, ledger: Ledger, emit: Emit) -> None:
+    def __init__(self, ledger: Ledger, emit: Emit, billing: Billing | None = None) -> None:
         self.disputes: dict[str, Dispute] = {}
         self._ledger = ledger
+        self._billing = billing
         self._emit = emit
 
     def dispute(self, dispute_id: str) -> Dispute:
@@ -62,17 +65,21 @@ class Disputes:
         return self.disputes[dispute_id]
 
     def open(self, capture_id: str, *, reason: str = "MERCHANDISE_OR_SERVICE_NOT_RECEIVED") -> Dispute:
-        """The buyer disputes a capture (test-only)."""
-        capture = self._ledger.capture(capture_id)
-        dispute = Dispute(
-            f"PP-D-{new_id(5)}",
-            capture.id,
-            capture.amount,
-            reason,
-            capture.custom_id,
-            capture.invoice_id,
-            capture.create_time,
-        )
+        """The buyer disputes a capture or a sale (test-only)."""
+        if self._billing is not None and capture_id in self._billing.sales:
+            sale = self._billing.sales[capture_id]
+            dispute = Dispute(f"PP-D-{new_id(5)}", sale.id, sale.amount, reason, sale.custom, None, sale.create_time)
+        else:
+            capture = self._ledger.capture(capture_id)
+            dispute = Dispute(
+                f"PP-D-{new_id(5)}",
+                capture.id,
+                capture.amount,
+                reason,
+                capture.custom_id,
+                capture.invoice_id,
+                capture.create_time,
+            )
         self.disputes[dispute.id] = dispute
         self._emit("CUSTOMER.DISPUTE.CREATED", dispute)
         return dispute

@@ -17,7 +17,9 @@ from gateways.paypal import PayPalGateway
 from payql.wiring import Services
 from tests.gateways.paypal.conftest import approve
 from tests.gateways.paypal.test_checkout_flow import reference_of, start_paypal_checkout
+from tests.gateways.paypal.test_subscription_flow import approved_and_active
 from tests.paypal_emulator import PayPalEmulator
+from tests.subscriptions.kit import recurring_price
 from tests.test_disputes import DISPUTE, SUBMIT
 from tests.testkit import COMPLETE, Shopper, eventually, new_key, settle
 
@@ -40,10 +42,14 @@ async def at_emulator(emulator: PayPalEmulator, path: str, body: dict[str, Any])
     return answer
 
 
-async def disputed(emulator: PayPalEmulator, services: Services, payment: Payment) -> Dispute:
-    """The buyer opens a dispute at PayPal on the payment's capture; PayQL hears of it by webhook."""
-    (capture_id,) = [c.id for c in emulator.ledger.captures.values() if c.order_id == payment.gateway_reference]
-    opened = await at_emulator(emulator, "/emulator/disputes", {"capture_id": capture_id, "reason": "UNAUTHORISED"})
+async def disputed(
+    emulator: PayPalEmulator, services: Services, payment: Payment, *, transaction_id: str | None = None
+) -> Dispute:
+    """The buyer opens a dispute at PayPal on the payment's capture (or a sale); PayQL hears of it by webhook."""
+    if transaction_id is None:
+        (transaction_id,) = [c.id for c in emulator.ledger.captures.values() if c.order_id == payment.gateway_reference]
+    body = {"capture_id": transaction_id, "reason": "UNAUTHORISED"}
+    opened = await at_emulator(emulator, "/emulator/disputes", body)
 
     async def arrived() -> bool:
         await emulator.drain()
@@ -120,5 +126,23 @@ async def test_a_paypal_dispute_lost_keeps_the_money_withdrawn(
     assert lost.status == "LOST"
     assert await PaymentEvent.filter(payment_id=payment.id, type="DISPUTE_WITHDRAWN").count() == 1
     assert await PaymentEvent.filter(payment_id=payment.id, type="DISPUTE_REINSTATED").count() == 0
+    assert await ledger_net_captured(payment.id) == 0
+    assert [m for m in await ledger_mismatches() if m.payment_id == payment.id] == []
+
+
+async def test_a_dispute_on_a_subscription_sale_reaches_its_payment(
+    paypal_in_payql: PayPalGateway, emulator: PayPalEmulator, shopper: Shopper, services: Services
+) -> None:
+    """A sale's `custom` names our subscription, not a payment: the dispute is matched through the sale."""
+    price = await recurring_price(1_100)
+    await approved_and_active(emulator, services, shopper, price)
+    (sale,) = emulator.billing.sales.values()
+    payment = await Payment.get(gateway="paypal", gateway_reference=f"paypal_sale:{sale.id}")
+    dispute = await disputed(emulator, services, payment, transaction_id=sale.id)
+    assert (dispute.payment_id, dispute.status, dispute.amount) == (payment.id, "NEEDS_RESPONSE", 1_100)
+    assert (await Order.get(id=payment.order_id)).status == "DISPUTED"
+    lost = await resolved(emulator, services, dispute, "RESOLVED_BUYER_FAVOUR")
+    assert lost.status == "LOST"
+    assert await PaymentEvent.filter(payment_id=payment.id, type="DISPUTE_WITHDRAWN").count() == 1
     assert await ledger_net_captured(payment.id) == 0
     assert [m for m in await ledger_mismatches() if m.payment_id == payment.id] == []
