@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from domain.money import Money
 from domain.statuses import DisputeStatus, InvoiceStatus, NextActionType, PaymentStatus, SubscriptionStatus
+from gateways.stripe.fields import field_int, field_optional_int, field_optional_str, field_reference, field_str
 from gateways.stripe.transformers import PAYQL_PAYMENT_ID, payment_result
 from gateways.types import DisputeResult, InvoiceResult, NextAction, PaymentResult, SubscriptionResult
 
@@ -99,20 +100,20 @@ def subscription_result(
     metadata = _metadata(subscription)
     paused = isinstance(subscription.get("pause_collection"), Mapping)
     invoice = subscription.get("latest_invoice")
-    status = _str(subscription, "status")
+    status = field_str(subscription, "status")
     return SubscriptionResult(
-        reference=_str(subscription, "id"),
+        reference=field_str(subscription, "id"),
         status=subscription_status(status, collection_paused=paused),
         price_id=plan_price_id(price) if price is not None else None,
         payql_subscription_id=metadata.get(PAYQL_SUBSCRIPTION_ID) or None,
-        customer_reference=_reference(subscription.get("customer")),
-        current_period_start=_optional_int(item, "current_period_start") if item is not None else None,
-        current_period_end=_optional_int(item, "current_period_end") if item is not None else None,
-        trial_end=_optional_int(subscription, "trial_end"),
+        customer_reference=field_reference(subscription.get("customer")),
+        current_period_start=field_optional_int(item, "current_period_start") if item is not None else None,
+        current_period_end=field_optional_int(item, "current_period_end") if item is not None else None,
+        trial_end=field_optional_int(subscription, "trial_end"),
         cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
-        canceled_at=_optional_int(subscription, "canceled_at"),
-        ended_at=_optional_int(subscription, "ended_at"),
-        default_payment_method=_reference(subscription.get("default_payment_method")),
+        canceled_at=field_optional_int(subscription, "canceled_at"),
+        ended_at=field_optional_int(subscription, "ended_at"),
+        default_payment_method=field_reference(subscription.get("default_payment_method")),
         pending_price_id=metadata.get(PAYQL_PENDING_PRICE_ID) or None,
         latest_invoice=invoice_result(invoice, intent=intent) if isinstance(invoice, Mapping) else None,
         updated=updated,
@@ -129,11 +130,11 @@ def invoice_result(invoice: Mapping[str, Any], *, intent: Mapping[str, Any] | No
     subscription = subscription_reference(invoice)
     if subscription is None:
         raise ValueError("invoice belongs to no subscription")
-    status = _str(invoice, "status")
+    status = field_str(invoice, "status")
     line = _first_line(invoice)
     period = line.get("period") if line is not None else None
     period = period if isinstance(period, Mapping) else invoice
-    payment_reference = _reference(intent.get("id")) if intent is not None else invoice_payment_intent(invoice)
+    payment_reference = field_reference(intent.get("id")) if intent is not None else invoice_payment_intent(invoice)
     next_action = None
     decline = None
     if intent is not None and status == "open":
@@ -142,25 +143,25 @@ def invoice_result(invoice: Mapping[str, Any], *, intent: Mapping[str, Any] | No
         if paid.status is PaymentStatus.REQUIRES_ACTION:
             next_action = NextAction(
                 type=NextActionType.CONFIRM_WITH_SDK,
-                client_secret=_confirmation_secret(invoice) or _optional_str(intent, "client_secret"),
+                client_secret=_confirmation_secret(invoice) or field_optional_str(intent, "client_secret"),
                 redirect_url=paid.next_action.redirect_url if paid.next_action else None,
             )
     details = _subscription_details(invoice)
     details_metadata = details.get("metadata") if details is not None else None
     return InvoiceResult(
-        reference=_str(invoice, "id"),
+        reference=field_str(invoice, "id"),
         subscription_reference=subscription,
         status=invoice_status(status),
-        amount_due=Money(_int(invoice, "amount_due"), _str(invoice, "currency")),
-        amount_paid=_int(invoice, "amount_paid"),
-        billing_reason=_optional_str(invoice, "billing_reason") or "",
-        period_start=_optional_int(period, "start" if period is not invoice else "period_start"),
-        period_end=_optional_int(period, "end" if period is not invoice else "period_end"),
-        attempt_count=_int(invoice, "attempt_count"),
+        amount_due=Money(field_int(invoice, "amount_due"), field_str(invoice, "currency")),
+        amount_paid=field_int(invoice, "amount_paid"),
+        billing_reason=field_optional_str(invoice, "billing_reason") or "",
+        period_start=field_optional_int(period, "start" if period is not invoice else "period_start"),
+        period_end=field_optional_int(period, "end" if period is not invoice else "period_end"),
+        attempt_count=field_int(invoice, "attempt_count"),
         payment_reference=payment_reference,
         next_action=next_action,
         decline_code=decline,
-        created=_optional_int(invoice, "created"),
+        created=field_optional_int(invoice, "created"),
         payql_subscription_id=_metadata_value(details_metadata, PAYQL_SUBSCRIPTION_ID),
     )
 
@@ -169,8 +170,8 @@ def subscription_reference(invoice: Mapping[str, Any]) -> str | None:
     """The subscription an invoice bills (`parent.subscription_details.subscription`), if any."""
     details = _subscription_details(invoice)
     if details is not None:
-        return _reference(details.get("subscription"))
-    return _reference(invoice.get("subscription"))  # shapes before the 2025 `parent` field
+        return field_reference(details.get("subscription"))
+    return field_reference(invoice.get("subscription"))  # shapes before the 2025 `parent` field
 
 
 def invoice_payment_intent(invoice: Mapping[str, Any]) -> str | None:
@@ -182,7 +183,7 @@ def invoice_payment_intent(invoice: Mapping[str, Any]) -> str | None:
     chosen: str | None = None
     for entry in data:
         payment = entry.get("payment") if isinstance(entry, Mapping) else None
-        reference = _reference(payment.get("payment_intent")) if isinstance(payment, Mapping) else None
+        reference = field_reference(payment.get("payment_intent")) if isinstance(payment, Mapping) else None
         if reference is not None and (chosen is None or entry.get("is_default")):
             chosen = reference
     return chosen
@@ -190,29 +191,29 @@ def invoice_payment_intent(invoice: Mapping[str, Any]) -> str | None:
 
 def plan_price_id(price: Mapping[str, Any]) -> str | None:
     """Our price id for a Stripe Price: its metadata, else its lookup key; None when it is not ours."""
-    return _metadata(price).get(PAYQL_PRICE_ID) or _optional_str(price, "lookup_key")
+    return _metadata(price).get(PAYQL_PRICE_ID) or field_optional_str(price, "lookup_key")
 
 
 def dispute_result(dispute: Mapping[str, Any]) -> DisputeResult:
     """A Dispute; `payment_intent` expanded gives our payment id from its metadata."""
     intent = dispute.get("payment_intent")
-    payment_reference = _reference(intent) or _reference(dispute.get("charge"))
+    payment_reference = field_reference(intent) or field_reference(dispute.get("charge"))
     if payment_reference is None:
         raise ValueError("dispute names no payment")
     details = dispute.get("evidence_details")
-    status = _str(dispute, "status")
+    status = field_str(dispute, "status")
     payql_payment_id = _metadata_value(
         intent.get("metadata") if isinstance(intent, Mapping) else None, PAYQL_PAYMENT_ID
     )
     return DisputeResult(
-        reference=_str(dispute, "id"),
+        reference=field_str(dispute, "id"),
         payment_reference=payment_reference,
         status=dispute_status(status),
-        amount=Money(_int(dispute, "amount"), _str(dispute, "currency")),
-        reason=_optional_str(dispute, "reason") or "general",
+        amount=Money(field_int(dispute, "amount"), field_str(dispute, "currency")),
+        reason=field_optional_str(dispute, "reason") or "general",
         payql_payment_id=payql_payment_id or _metadata(dispute).get(PAYQL_PAYMENT_ID) or None,
-        evidence_due_by=_optional_int(details, "due_by") if isinstance(details, Mapping) else None,
-        created=_optional_int(dispute, "created"),
+        evidence_due_by=field_optional_int(details, "due_by") if isinstance(details, Mapping) else None,
+        created=field_optional_int(dispute, "created"),
         gateway_status=status,
     )
 
@@ -225,23 +226,23 @@ def checkout_session_result(session: Mapping[str, Any]) -> PaymentResult:
     paid) or FAILED (the last attempt was declined). Without the intent, a completed session is only
     PROCESSING: the caller re-reads it (`stale_possible`), so nothing is marked paid from a copy.
     """
-    status = _str(session, "status")
-    payment_status = _optional_str(session, "payment_status") or "unpaid"
+    status = field_str(session, "status")
+    payment_status = field_optional_str(session, "payment_status") or "unpaid"
     intent = session.get("payment_intent")
     intent = intent if isinstance(intent, Mapping) else None
-    amount = Money(_int(session, "amount_total"), _str(session, "currency"))
-    payql_payment_id = _metadata(session).get(PAYQL_PAYMENT_ID) or _optional_str(session, "client_reference_id")
+    amount = Money(field_int(session, "amount_total"), field_str(session, "currency"))
+    payql_payment_id = _metadata(session).get(PAYQL_PAYMENT_ID) or field_optional_str(session, "client_reference_id")
     observed = payment_result(intent) if intent is not None else None
     base = PaymentResult(
-        reference=_str(session, "id"),
+        reference=field_str(session, "id"),
         status=PaymentStatus.PROCESSING,
         amount=amount,
         payql_payment_id=payql_payment_id,
-        created=_optional_int(session, "created"),
+        created=field_optional_int(session, "created"),
         gateway_status=f"checkout.{status}.{payment_status}",
     )
     if status == "open":
-        url = _optional_str(session, "url")
+        url = field_optional_str(session, "url")
         next_action = NextAction(type=NextActionType.REDIRECT, redirect_url=url) if url else None
         return _replace_status(base, PaymentStatus.REQUIRES_ACTION, next_action=next_action)
     if status == "expired":
@@ -321,7 +322,7 @@ def _subscription_details(invoice: Mapping[str, Any]) -> Mapping[str, Any] | Non
 
 def _confirmation_secret(invoice: Mapping[str, Any]) -> str | None:
     secret = invoice.get("confirmation_secret")
-    return _optional_str(secret, "client_secret") if isinstance(secret, Mapping) else None
+    return field_optional_str(secret, "client_secret") if isinstance(secret, Mapping) else None
 
 
 def _metadata(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -333,38 +334,4 @@ def _metadata(obj: Mapping[str, Any]) -> dict[str, str]:
 
 def _metadata_value(metadata: object, key: str) -> str | None:
     value = metadata.get(key) if isinstance(metadata, Mapping) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _reference(value: object) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
-
-
-def _int(obj: Mapping[str, Any], key: str) -> int:
-    value = obj.get(key)
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{key} is not an integer")
-    return value
-
-
-def _optional_int(obj: Mapping[str, Any], key: str) -> int | None:
-    value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(obj: Mapping[str, Any], key: str) -> str:
-    value = obj[key]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} is not a string")
-    return value
-
-
-def _optional_str(obj: Mapping[str, Any], key: str) -> str | None:
-    value = obj.get(key)
     return value if isinstance(value, str) and value else None

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from domain.money import Money
 from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
 from gateways.errors import DECLINE_CODES
+from gateways.stripe.fields import field_int, field_optional_int, field_optional_str, field_reference, field_str
 from gateways.types import (
     EventEffect,
     EventIgnored,
@@ -134,33 +135,33 @@ def decline_code(code: str | None, stripe_decline_code: str | None = None) -> st
 
 def payment_result(intent: Mapping[str, Any]) -> PaymentResult:
     """A PaymentIntent (with `latest_charge` as an id, an expanded object or absent) as a `PaymentResult`."""
-    status = _str(intent, "status")
-    amount = _int(intent, "amount")
+    status = field_str(intent, "status")
+    amount = field_int(intent, "amount")
     error = intent.get("last_payment_error")
     error = error if isinstance(error, Mapping) else None
     charge = intent.get("latest_charge")
     charge = charge if isinstance(charge, Mapping) else None
 
-    received = _optional_int(intent, "amount_received")
+    received = field_optional_int(intent, "amount_received")
     captured = received if received is not None else _charge_captured(charge)
-    capturable = _optional_int(intent, "amount_capturable")
+    capturable = field_optional_int(intent, "amount_capturable")
     if capturable is None:
         capturable = amount if status == "requires_capture" else 0
-    refunded = _int(charge, "amount_refunded") if charge is not None else _int(intent, "amount_refunded")
+    refunded = field_int(charge, "amount_refunded") if charge is not None else field_int(intent, "amount_refunded")
 
     next_action = None
     if status == "requires_action":
         next_action = NextAction(
             type=NextActionType.CONFIRM_WITH_SDK,
-            client_secret=_optional_str(intent, "client_secret"),
+            client_secret=field_optional_str(intent, "client_secret"),
             redirect_url=_redirect_url(intent.get("next_action")),
         )
     return PaymentResult(
-        reference=_str(intent, "id"),
+        reference=field_str(intent, "id"),
         status=payment_status(status, has_payment_error=error is not None),
-        amount=Money(amount, _str(intent, "currency")),
+        amount=Money(amount, field_str(intent, "currency")),
         payql_payment_id=_metadata_id(intent),
-        created=_optional_int(intent, "created"),
+        created=field_optional_int(intent, "created"),
         # Held now or already turned into a capture: a partial capture's released rest is not authorized.
         amount_authorized=capturable + captured,
         amount_captured=captured,
@@ -168,16 +169,16 @@ def payment_result(intent: Mapping[str, Any]) -> PaymentResult:
         next_action=next_action,
         gateway_status=status,
         decline_code=_error_decline_code(error),
-        decline_message=_optional_str(error, "message") if error else None,
+        decline_message=field_optional_str(error, "message") if error else None,
     )
 
 
 def charge_payment_result(charge: Mapping[str, Any]) -> PaymentResult:
     """A Charge's view of its PaymentIntent (for `charge.*` events); the caller re-reads the intent."""
-    intent_id = _reference(charge.get("payment_intent"))
+    intent_id = field_reference(charge.get("payment_intent"))
     if intent_id is None:
         raise ValueError("charge has no payment_intent (a legacy Charges API charge)")
-    status = _str(charge, "status")
+    status = field_str(charge, "status")
     captured = _charge_captured(charge)
     if status == "succeeded":
         payment = PaymentStatus.PAID if charge.get("captured") else PaymentStatus.AUTHORIZED
@@ -185,36 +186,36 @@ def charge_payment_result(charge: Mapping[str, Any]) -> PaymentResult:
         payment = PaymentStatus.FAILED
     else:
         payment = PaymentStatus.PROCESSING if status == "pending" else PaymentStatus.PENDING
-    amount = _int(charge, "amount")
+    amount = field_int(charge, "amount")
     return PaymentResult(
         reference=intent_id,
         status=payment,
-        amount=Money(amount, _str(charge, "currency")),
+        amount=Money(amount, field_str(charge, "currency")),
         payql_payment_id=_metadata_id(charge),
         created=None,  # the charge's own `created` is not the intent's
         # Once captured, only the captured part stays authorized (a partial capture releases the rest).
         amount_authorized=(captured if charge.get("captured") else amount) if status == "succeeded" else 0,
         amount_captured=captured,
-        amount_refunded=_int(charge, "amount_refunded"),
+        amount_refunded=field_int(charge, "amount_refunded"),
         gateway_status=f"charge.{status}",
-        decline_code=decline_code(_optional_str(charge, "failure_code")) if status == "failed" else None,
-        decline_message=_optional_str(charge, "failure_message") if status == "failed" else None,
+        decline_code=decline_code(field_optional_str(charge, "failure_code")) if status == "failed" else None,
+        decline_message=field_optional_str(charge, "failure_message") if status == "failed" else None,
     )
 
 
 def refund_result(refund: Mapping[str, Any], *, payment_reference: str | None = None) -> RefundResult:
     """A Refund as a `RefundResult`; `payment_reference` is used when the refund does not name its intent."""
-    reference = _reference(refund.get("payment_intent")) or payment_reference
+    reference = field_reference(refund.get("payment_intent")) or payment_reference
     if reference is None:
         raise ValueError("refund has no payment_intent")
-    status = _str(refund, "status")
+    status = field_str(refund, "status")
     return RefundResult(
-        reference=_str(refund, "id"),
+        reference=field_str(refund, "id"),
         payment_reference=reference,
         status=refund_status(status),
-        amount=Money(_int(refund, "amount"), _str(refund, "currency")),
+        amount=Money(field_int(refund, "amount"), field_str(refund, "currency")),
         gateway_status=status,
-        failure_reason=_optional_str(refund, "failure_reason"),
+        failure_reason=field_optional_str(refund, "failure_reason"),
     )
 
 
@@ -245,17 +246,17 @@ def event_effects(event: VerifiedEvent) -> list[EventEffect]:
 def _error_decline_code(error: Mapping[str, Any] | None) -> str | None:
     if error is None:
         return None
-    return decline_code(_optional_str(error, "code"), _optional_str(error, "decline_code"))
+    return decline_code(field_optional_str(error, "code"), field_optional_str(error, "decline_code"))
 
 
 def _charge_captured(charge: Mapping[str, Any] | None) -> int:
     if charge is None or charge.get("status") != "succeeded":
         return 0
-    captured = _optional_int(charge, "amount_captured")
+    captured = field_optional_int(charge, "amount_captured")
     if captured is not None:
         return captured
     # Older shapes (and localstripe) have no `amount_captured`: a captured charge captured its amount.
-    return _int(charge, "amount") if charge.get("captured") else 0
+    return field_int(charge, "amount") if charge.get("captured") else 0
 
 
 def _redirect_url(next_action: object) -> str | None:
@@ -270,39 +271,4 @@ def _redirect_url(next_action: object) -> str | None:
 def _metadata_id(obj: Mapping[str, Any]) -> str | None:
     metadata = obj.get("metadata")
     value = metadata.get(PAYQL_PAYMENT_ID) if isinstance(metadata, Mapping) else None
-    return value if isinstance(value, str) and value else None
-
-
-def _reference(value: object) -> str | None:
-    """An expandable field's id, whether Stripe sent the id or the expanded object."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
-        return str(value["id"])
-    return None
-
-
-def _int(obj: Mapping[str, Any] | None, key: str) -> int:
-    value = obj.get(key) if obj is not None else None
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{key} is not an integer")
-    return value
-
-
-def _optional_int(obj: Mapping[str, Any], key: str) -> int | None:
-    value = obj.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _str(obj: Mapping[str, Any], key: str) -> str:
-    value = obj[key]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} is not a string")
-    return value
-
-
-def _optional_str(obj: Mapping[str, Any] | None, key: str) -> str | None:
-    value = obj.get(key) if obj is not None else None
     return value if isinstance(value, str) and value else None
