@@ -19,6 +19,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
 from gateways.sandbox.objects import JsonDict
 
 # Seconds a writer waits for another process's write transaction before giving up (SandboxUnavailable).
@@ -167,7 +169,7 @@ class SandboxStateFile:
             # Worker threads differ from call to call; the caller makes the use sequential.
             connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             try:
-                connection.execute("PRAGMA journal_mode=WAL").fetchall()
+                _use_wal(connection)
                 connection.execute("PRAGMA synchronous=FULL")
                 _create_schema(connection)
             except BaseException:
@@ -175,6 +177,22 @@ class SandboxStateFile:
                 raise
             self._connection = connection
         return self._connection
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+# Switching a file to WAL needs it alone for a moment, and SQLite answers "locked" at once instead of
+# waiting when another process is switching it too (two processes opening an old file together).
+@retry(
+    retry=retry_if_exception(_is_locked),
+    wait=wait_exponential(multiplier=0.01, max=0.5),
+    stop=stop_after_delay(BUSY_TIMEOUT),
+    reraise=True,
+)
+def _use_wal(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
 def _create_schema(connection: sqlite3.Connection) -> None:
