@@ -73,12 +73,7 @@ async def apply_dispute_result(
 
 async def lock_dispute(dispute_id: uuid.UUID, uow: UnitOfWork) -> tuple[Order, Payment, Dispute]:
     """Lock order → payment → dispute, the documented order."""
-    row = await Dispute.filter(id=dispute_id).using_db(uow.connection).only("id", "payment_id").first()
-    if row is None:
-        raise LookupError(f"dispute {dispute_id} not found")
-    order, payment = await transitions.lock_payment(row.payment_id, uow)
-    dispute = await Dispute.filter(id=dispute_id).using_db(uow.connection).select_for_update().get()
-    return order, payment, dispute
+    return await transitions.lock_under_payment(Dispute, dispute_id, uow)
 
 
 async def record_evidence_submitted(

@@ -74,12 +74,7 @@ async def create_refund(
 
 async def lock_refund(refund_id: uuid.UUID, uow: UnitOfWork) -> tuple[Order, Payment, Refund]:
     """Lock order → payment → refund, the documented order."""
-    row = await Refund.filter(id=refund_id).using_db(uow.connection).only("id", "payment_id").first()
-    if row is None:
-        raise LookupError(f"refund {refund_id} not found")
-    order, payment = await transitions.lock_payment(row.payment_id, uow)
-    refund = await Refund.filter(id=refund_id).using_db(uow.connection).select_for_update().get()
-    return order, payment, refund
+    return await transitions.lock_under_payment(Refund, refund_id, uow)
 
 
 async def apply_refund_status(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from tortoise.models import Model
 
 from db.models import AuditRecord, EventSource, Order, Payment, PaymentEvent, PaymentEventType
 from db.outbox import add_message
@@ -20,6 +22,8 @@ from db.unit_of_work import StatusChange, UnitOfWork
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
 
 logger = logging.getLogger(__name__)
+
+_UnderPayment = TypeVar("_UnderPayment", bound=Model)
 
 P = PaymentStatus
 O = OrderStatus  # noqa: E741
@@ -135,6 +139,19 @@ async def lock_payment(payment_id: UUID, uow: UnitOfWork) -> tuple[Order, Paymen
     order = await lock_order(row.order_id, uow)
     payment = await Payment.filter(id=payment_id).using_db(uow.connection).select_for_update().get()
     return order, payment
+
+
+async def lock_under_payment(
+    model: type[_UnderPayment], row_id: UUID, uow: UnitOfWork
+) -> tuple[Order, Payment, _UnderPayment]:
+    """Lock a row that belongs to a payment (a refund, a dispute) after its order and payment: the
+    documented order → payment → child."""
+    found = await model.filter(id=row_id).using_db(uow.connection).first().values_list("payment_id", flat=True)
+    if found is None:
+        raise LookupError(f"{model.__name__.lower()} {row_id} not found")
+    order, payment = await lock_payment(UUID(str(found)), uow)
+    row = await model.filter(id=row_id).using_db(uow.connection).select_for_update().get()
+    return order, payment, row
 
 
 async def record_payment_created(payment: Payment, order: Order, actor: Actor, uow: UnitOfWork) -> None:
