@@ -207,13 +207,20 @@ async def gateway_customer(gateway: PaymentGateway, customer_id: uuid.UUID) -> s
     if isinstance(known, str) and known:
         return known
     reference = await gateway.ensure_customer(str(customer.id), customer.email)
-    # Another request may have remembered one meanwhile: the gateway's idempotency gave both the same.
+    await remember_gateway_customer(customer_id, gateway.name, reference)
+    return reference
+
+
+async def remember_gateway_customer(customer_id: uuid.UUID, gateway: str, reference: str) -> None:
+    """Store the gateway's customer reference beside the others, under the row's lock: another request
+    (for this gateway, whose idempotency gave it the same reference, or for another) may be storing too."""
     async with in_transaction() as connection:
         locked = await Customer.filter(id=customer_id).using_db(connection).select_for_update().get()
         references = dict(locked.gateway_references or {})
-        references[gateway.name] = reference
+        if references.get(gateway) == reference:
+            return
+        references[gateway] = reference
         await Customer.filter(id=customer_id).using_db(connection).update(gateway_references=references)
-    return reference
 
 
 async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, caller: Caller) -> Outcome:

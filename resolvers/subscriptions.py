@@ -47,7 +47,7 @@ from gateways.types import (
     SubscriptionResult,
     UsageReport,
 )
-from resolvers.charging import validate_payment_method
+from resolvers.charging import remember_gateway_customer, validate_payment_method
 from resolvers.checkout import customer_for, validate_return_url
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
@@ -454,7 +454,6 @@ async def _subscribe(
     billing, gateway = _billing(deps, subscription.gateway)
     customer = await Customer.get(id=subscription.customer_id)
     price = await Price.get(id=subscription.price_id)
-    references = dict(customer.gateway_references or {})
     gateway_request = SubscriptionRequest(
         payql_subscription_id=str(subscription.id),
         customer_id=str(customer.id),
@@ -464,7 +463,7 @@ async def _subscribe(
         idempotency_key=subscription.idempotency_key,
         trial_days=request.trial_days,
         return_url=request.return_url,
-        gateway_customer=references.get(subscription.gateway),
+        gateway_customer=(customer.gateway_references or {}).get(subscription.gateway),
     )
     try:
         result = await billing.create_subscription(gateway_request)
@@ -480,9 +479,8 @@ async def _subscribe(
         outcome = Outcome(subscription_id=subscription.id)
         outcome.errors.append(UserErrorData(failed.code, failed.message, failed.field))
         return outcome
-    if result.customer_reference and references.get(subscription.gateway) != result.customer_reference:
-        references[subscription.gateway] = result.customer_reference
-        await Customer.filter(id=customer.id).update(gateway_references=references)
+    if result.customer_reference:
+        await remember_gateway_customer(customer.id, subscription.gateway, result.customer_reference)
     synced = await sync_subscription(
         gateway, billing, subscription.id, result, actor=caller.actor("subscribe"), policy=deps.policy.billing
     )
