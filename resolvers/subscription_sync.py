@@ -54,15 +54,18 @@ async def sync_subscription(
     policy: BillingPolicy,
 ) -> Subscription:
     """Apply the gateway's copy of the subscription and of its latest invoice (with its payment)."""
-    now = await billing.billing_now(result.reference)
+    # The billing clock dates dunning facts, which only an invoice brings; it is read (a gateway call)
+    # before the transaction, and only then.
+    latest = result.latest_invoice
+    now = await billing.billing_now(result.reference) if latest is not None else None
     payment: Payment | None = None
     invoice: Invoice | None = None
     async with unit_of_work() as uow:
         subscription = await mirror.lock_subscription(subscription_id, uow)
         await mirror.apply_subscription_result(subscription, result, actor=actor, uow=uow)
-        if result.latest_invoice is not None:
+        if latest is not None and now is not None:
             applied = await mirror.apply_invoice_result(
-                subscription, result.latest_invoice, now=now, policy=policy, actor=actor, uow=uow
+                subscription, latest, now=now, policy=policy, actor=actor, uow=uow
             )
             invoice, payment = applied.invoice, applied.payment
     if payment is not None and invoice is not None:
