@@ -204,24 +204,15 @@ async def cancel_subscription(
             return _with_refund(await _current_outcome(subscription), sent)
         if subscription.status in SUBSCRIPTION_ENDED:
             raise UseCaseError(ErrorCode.INVALID_STATE, "This subscription has ended already.")
-        billing, gateway = _billing(deps, subscription.gateway)
-        try:
-            result = await billing.cancel_subscription(
-                _require_reference(subscription),
-                at_period_end=at_period_end,
-                idempotency_key=f"{subscription.id}:cancel_subscription:{claim.record_id}",
-            )
-        except GatewayUnavailable as error:
-            return _unavailable(subscription, error)
-        except GatewayError as error:
-            raise _use_case_error(error) from None
-        synced = await sync_subscription(
-            gateway, billing, subscription.id, result, actor=caller.actor("cancel"), policy=deps.policy.billing
-        )
-        outcome = await _current_outcome(synced)
-        if refund is RefundOnCancel.NONE:
+
+        async def cancel(billing: BillingGateway, subscription: Subscription, key: str) -> SubscriptionResult:
+            reference = _require_reference(subscription)
+            return await billing.cancel_subscription(reference, at_period_end=at_period_end, idempotency_key=key)
+
+        outcome = await _call_and_sync(deps, caller, "cancel_subscription", subscription, claim, cancel)
+        if refund is RefundOnCancel.NONE or outcome.errors:
             return outcome
-        created = await _refund_unused(synced, refund, caller, claim)
+        created = await _refund_unused(subscription, refund, caller, claim)
         if created is None:
             return outcome
         return _with_refund(outcome, await send_refund(deps, caller, created))
@@ -498,21 +489,28 @@ async def _change(
 ) -> Outcome:
     async def handler(claim: Claim) -> Outcome:
         subscription = await load_owned_subscription(caller, subscription_id)
-        billing, gateway = _billing(deps, subscription.gateway)
-        # Derived from our entities: a retry of this request (same record) sends the same key.
-        key = f"{subscription.id}:{operation}:{claim.record_id}"
-        try:
-            result = await call(billing, subscription, key)
-        except GatewayUnavailable as error:
-            return _unavailable(subscription, error)
-        except GatewayError as error:
-            raise _use_case_error(error) from None
-        synced = await sync_subscription(
-            gateway, billing, subscription.id, result, actor=caller.actor(operation), policy=deps.policy.billing
-        )
-        return await _current_outcome(synced)
+        return await _call_and_sync(deps, caller, operation, subscription, claim, call)
 
     return await run_idempotent(deps, caller, operation, idempotency_key, request, handler)
+
+
+async def _call_and_sync(
+    deps: Deps, caller: Caller, operation: str, subscription: Subscription, claim: Claim, call: GatewayCall
+) -> Outcome:
+    """One change at the gateway, then our mirror brought up to its answer."""
+    billing, gateway = _billing(deps, subscription.gateway)
+    # Derived from our entities: a retry of this request (same record) sends the same key.
+    key = f"{subscription.id}:{operation}:{claim.record_id}"
+    try:
+        result = await call(billing, subscription, key)
+    except GatewayUnavailable as error:
+        return _unavailable(subscription, error)
+    except GatewayError as error:
+        raise _use_case_error(error) from None
+    synced = await sync_subscription(
+        gateway, billing, subscription.id, result, actor=caller.actor(operation), policy=deps.policy.billing
+    )
+    return await _current_outcome(synced)
 
 
 async def _current_outcome(subscription: Subscription) -> Outcome:
