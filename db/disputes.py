@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from db import dispute_evidence, transitions
-from db.models import AuditRecord, Dispute, DisputeNote, EventSource, Fulfillment, Order, Payment, PaymentEvent
+from db.audit_trail import record_audit
+from db.models import Dispute, DisputeNote, EventSource, Fulfillment, Order, Payment, PaymentEvent
 from db.models import PaymentEventType as E
 from db.outbox import add_message
 from db.transitions import Actor
@@ -117,20 +118,17 @@ async def record_fulfillment(
             recorded_by=actor.name,
             using_db=uow.connection,
         )
-        await AuditRecord.create(
-            actor=actor.name,
-            action="order.fulfillment_recorded",
-            entity_type="order",
-            entity_id=str(order.id),
-            status_before=order.status,
-            status_after=order.status,
+        await record_audit(
+            actor,
+            "order.fulfillment_recorded",
+            "order",
+            order.id,
+            before=order.status,
+            after=order.status,
             amount=order.total_amount,
             currency=order.currency,
-            reason=actor.reason,
-            request_id=actor.request_id,
-            source_ip=actor.source_ip,
+            uow=uow,
             data={"fulfillment_id": fulfillment.id, "carrier": carrier, "tracking_number": tracking_number},
-            using_db=uow.connection,
         )
     return fulfillment
 
@@ -229,18 +227,15 @@ async def _audit(
     uow: UnitOfWork,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    await AuditRecord.create(
-        actor=actor.name,
-        action=action,
-        entity_type="dispute",
-        entity_id=str(dispute.id),
-        status_before=before,
-        status_after=after,
+    await record_audit(
+        actor,
+        action,
+        "dispute",
+        dispute.id,
+        before=before,
+        after=after,
         amount=dispute.amount,
         currency=dispute.currency,
-        reason=actor.reason,
-        request_id=actor.request_id,
-        source_ip=actor.source_ip,
+        uow=uow,
         data={"payment_id": str(dispute.payment_id), "gateway_reference": dispute.gateway_reference, **(extra or {})},
-        using_db=uow.connection,
     )

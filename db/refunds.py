@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 
 from db import transitions
-from db.models import AuditRecord, EventSource, Order, Payment, PaymentEvent, PaymentEventType, Refund
+from db.audit_trail import record_audit
+from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType, Refund
 from db.transitions import Actor
 from db.unit_of_work import StatusChange, UnitOfWork
 from domain.statuses import PaymentStatus, RefundStatus
@@ -141,18 +142,16 @@ async def _move_refunded(
 
 
 async def _audit(actor: Actor, action: str, refund: Refund, before: str | None, after: str, uow: UnitOfWork) -> None:
-    await AuditRecord.create(
-        actor=actor.name,
-        action=action,
-        entity_type="refund",
-        entity_id=str(refund.id),
-        status_before=before,
-        status_after=after,
+    await record_audit(
+        actor,
+        action,
+        "refund",
+        refund.id,
+        before=before,
+        after=after,
         amount=refund.amount,
         currency=refund.currency,
+        uow=uow,
         reason=actor.reason or refund.reason,
-        request_id=actor.request_id,
-        source_ip=actor.source_ip,
         data={"payment_id": str(refund.payment_id)},
-        using_db=uow.connection,
     )

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from db.models import AuditRecord, Invoice, LineItem, Order, Payment, Price, Subscription
+from db.audit_trail import record_audit
+from db.models import Invoice, LineItem, Order, Payment, Price, Subscription
 from db.outbox import add_message
 from db.transitions import Actor, record_payment_created
 from db.unit_of_work import StatusChange, UnitOfWork
@@ -365,18 +366,15 @@ async def _audit(
     uow: UnitOfWork,
     data: dict[str, Any] | None = None,
 ) -> None:
-    await AuditRecord.create(
-        actor=actor.name,
-        action=action,
-        entity_type="subscription",
-        entity_id=str(subscription.id),
-        status_before=before,
-        status_after=after,
+    await record_audit(
+        actor,
+        action,
+        "subscription",
+        subscription.id,
+        before=before,
+        after=after,
         amount=subscription.unit_amount,
         currency=subscription.currency,
-        reason=actor.reason,
-        request_id=actor.request_id,
-        source_ip=actor.source_ip,
-        data=data or {},
-        using_db=uow.connection,
+        uow=uow,
+        data=data,
     )

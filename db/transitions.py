@@ -16,7 +16,8 @@ from uuid import UUID
 
 from tortoise.models import Model
 
-from db.models import AuditRecord, EventSource, Order, Payment, PaymentEvent, PaymentEventType
+from db.audit_trail import record_audit
+from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType
 from db.outbox import add_message
 from db.unit_of_work import StatusChange, UnitOfWork
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
@@ -357,17 +358,14 @@ async def _audit(
     uow: UnitOfWork,
 ) -> None:
     amount = entity.amount if isinstance(entity, Payment) else entity.total_amount
-    await AuditRecord.create(
-        actor=actor.name,
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-        status_before=before,
-        status_after=after,
+    await record_audit(
+        actor,
+        action,
+        entity_type,
+        entity_id,
+        before=before,
+        after=after,
         amount=amount,
         currency=entity.currency,
-        reason=actor.reason,
-        request_id=actor.request_id,
-        source_ip=actor.source_ip,
-        using_db=uow.connection,
+        uow=uow,
     )

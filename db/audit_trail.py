@@ -1,0 +1,46 @@
+"""Writing one audit record: who (the actor, its request and address), did what, to which entity,
+with its status and amount before and after, and why. Every module that changes money or status
+writes through here, inside its own transaction; records are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from db.models import AuditRecord
+from db.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from db.transitions import Actor
+
+
+async def record_audit(
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    *,
+    before: str | None,
+    after: str | None,
+    amount: int,
+    currency: str,
+    uow: UnitOfWork,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """`reason` defaults to the actor's."""
+    await AuditRecord.create(
+        actor=actor.name,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        status_before=before,
+        status_after=after,
+        amount=amount,
+        currency=currency,
+        reason=actor.reason if reason is None else reason,
+        request_id=actor.request_id,
+        source_ip=actor.source_ip,
+        data=data or {},
+        using_db=uow.connection,
+    )
