@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import UTC, datetime
+from uuid import UUID
 
 import strawberry
 
-from db.models import Invoice, Price, Subscription
+from db.models import Invoice, Subscription
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.types import ProrationMode
 from resolvers import subscriptions
@@ -81,12 +82,12 @@ class SubscriptionType:
     updated_at: datetime
 
     @strawberry.field
-    async def price(self) -> PriceType_:
-        return PriceType_.from_model(await Price.get(id=str(self.price_id)))
+    async def price(self, info: GraphQLInfo) -> PriceType_:
+        return PriceType_.from_model(await info.context.loaders.prices.load(UUID(str(self.price_id))))
 
     @strawberry.field(description="Newest first.")
-    async def invoices(self) -> list[InvoiceType]:
-        rows = await Invoice.filter(subscription_id=str(self.id)).order_by("-created_at")
+    async def invoices(self, info: GraphQLInfo) -> list[InvoiceType]:
+        rows = await info.context.loaders.invoices.load(UUID(str(self.id)))
         return [InvoiceType.from_model(row) for row in rows]
 
     @classmethod

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from db.models import LineItem, Payment
+from db.models import Invoice, LineItem, Payment, Price
 from payql.pubsub import Broker
 from resolvers.context import Caller, Deps
 
@@ -28,6 +28,19 @@ async def _load_payments(order_ids: list[UUID]) -> list[list[Payment]]:
     return [by_order[order_id] for order_id in order_ids]
 
 
+async def _load_invoices(subscription_ids: list[UUID]) -> list[list[Invoice]]:
+    rows = await Invoice.filter(subscription_id__in=subscription_ids).order_by("-created_at")
+    by_subscription: dict[UUID, list[Invoice]] = {subscription_id: [] for subscription_id in subscription_ids}
+    for row in rows:
+        by_subscription[row.subscription_id].append(row)
+    return [by_subscription[subscription_id] for subscription_id in subscription_ids]
+
+
+async def _load_prices(price_ids: list[UUID]) -> list[Price]:
+    rows = {row.id: row for row in await Price.filter(id__in=price_ids)}
+    return [rows[price_id] for price_id in price_ids]
+
+
 @dataclass
 class Loaders:
     line_items: DataLoader[UUID, list[LineItem]] = field(
@@ -36,6 +49,10 @@ class Loaders:
     payments: DataLoader[UUID, list[Payment]] = field(
         default_factory=lambda: DataLoader(load_fn=_load_payments, cache=False)
     )
+    invoices: DataLoader[UUID, list[Invoice]] = field(
+        default_factory=lambda: DataLoader(load_fn=_load_invoices, cache=False)
+    )
+    prices: DataLoader[UUID, Price] = field(default_factory=lambda: DataLoader(load_fn=_load_prices, cache=False))
 
 
 @dataclass
