@@ -14,6 +14,4 @@ def fresh_address() -> str:
 
 
 def client_from(base_url: str, address: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url, transport=httpx.AsyncHTTPTransport(local_address=address), timeout=30
-    )
+    return httpx.AsyncClient(base_url=base_url, transport=httpx.AsyncHTTPTransport(local_address=address), timeout=30)

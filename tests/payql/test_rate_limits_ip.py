@@ -105,7 +105,9 @@ async def test_two_instances_sharing_redis_share_the_address_limits(
     backend: Backend, two_redis_clients: tuple[Redis, Redis]
 ) -> None:
     prefix = f"{backend.redis_prefix}{uuid.uuid4().hex}:"
-    first, second = (ClientIpLimits("3/minute", "1/minute", limits_storage(redis, prefix)) for redis in two_redis_clients)
+    first, second = (
+        ClientIpLimits("3/minute", "1/minute", limits_storage(redis, prefix)) for redis in two_redis_clients
+    )
     address = fresh_address()
     assert await first.wait_before(address, Authentication.NONE) is None
     assert await second.wait_before(address, Authentication.NONE) is None

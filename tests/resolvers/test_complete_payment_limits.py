@@ -78,9 +78,7 @@ async def test_concurrent_calls_for_one_payment_share_one_gateway_read(
     flight = CountingFlight()
     monkeypatch.setattr(payments, "_completing", flight)
 
-    calls = [
-        asyncio.create_task(shopper.data(COMPLETE, {"input": {"paymentId": payment_id}})) for _ in range(5)
-    ]
+    calls = [asyncio.create_task(shopper.data(COMPLETE, {"input": {"paymentId": payment_id}})) for _ in range(5)]
     await eventually(lambda: _true(flight.callers == 5 and len(reads) >= 1), timeout=10)
     release.set()
     answers = await asyncio.wait_for(asyncio.gather(*calls), 10)
