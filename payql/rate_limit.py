@@ -4,7 +4,7 @@ One storage per process: memory for the embedded default, Redis in production so
 across instances. Each limiter counts one kind of request per key (a principal, a client IP).
 A refusal notes how long the caller should wait; `RetryAfterMiddleware` turns that note into the
 HTTP response's `Retry-After` header, so a field-level RATE_LIMITED error carries it too.
-Nothing here decides *what* is limited: the view and the use cases call `hit`.
+The callers (the GraphQL view, the use cases) decide which requests count; nothing here reads them.
 """
 
 from __future__ import annotations

@@ -166,6 +166,7 @@ async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outco
     shared = await _completing.run(
         payment.id, lambda: call_and_apply(payment, caller, "payment check", read_and_complete)
     )
+    # Every waiter gets the same outcome; each its own copy, so none can change another's answer.
     return dataclasses.replace(shared, errors=list(shared.errors))
 
 

@@ -28,9 +28,6 @@ class SingleFlight(Generic[K, V]):
             task.add_done_callback(lambda done: self._forget(key, done))
         return await asyncio.shield(task)
 
-    def in_flight(self, key: K) -> bool:
-        return key in self._running
-
     def _forget(self, key: K, done: asyncio.Task[V]) -> None:
         if self._running.get(key) is done:
             del self._running[key]
