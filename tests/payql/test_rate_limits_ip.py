@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed
 
 from payql.rate_limit import Authentication, ClientIpLimits, limits_storage
+from payql.settings import SettingsError, load_settings
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.client_addresses import client_from, fresh_address
@@ -116,3 +117,11 @@ async def test_two_instances_sharing_redis_share_the_address_limits(
     assert await second.wait_before(address, Authentication.FAILED) is None
     assert await first.wait_before(address, Authentication.FAILED) is not None
     assert await first.wait_before(address, Authentication.VERIFIED) is None
+
+
+def test_a_limit_that_does_not_parse_fails_start_up_naming_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYQL_FAILED_AUTH_RATE_LIMIT", "lots")
+    with pytest.raises(SettingsError, match="PAYQL_FAILED_AUTH_RATE_LIMIT"):
+        load_settings()
+    monkeypatch.setenv("PAYQL_FAILED_AUTH_RATE_LIMIT", "10/minute")
+    assert load_settings().failed_auth_rate_limit == "10/minute"
