@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS: Final = 60.0
-RENEW_EVERY_SECONDS: Final = LEASE_SECONDS / 3
 
 # KEYS[1] the holder's set; ARGV: now, cap, lease seconds, slot id. 1 when the slot was taken.
 _TAKE_SLOT: Final = """
@@ -63,8 +62,9 @@ class ProcessLiveSlots:
 class RedisLiveSlots:
     """The cap across every instance sharing the Redis prefix."""
 
-    def __init__(self, cap: int, redis: Redis, prefix: str) -> None:
+    def __init__(self, cap: int, redis: Redis, prefix: str, *, lease_seconds: float = LEASE_SECONDS) -> None:
         self._cap = cap
+        self._lease_seconds = lease_seconds
         self._redis = redis
         self._prefix = prefix + "live-subscriptions:"
         self._take = redis.register_script(_TAKE_SLOT)
@@ -74,7 +74,7 @@ class RedisLiveSlots:
     @asynccontextmanager
     async def hold(self, holder: str) -> AsyncIterator[bool]:
         key, slot = self._prefix + holder, uuid.uuid4().hex
-        taken = await self._take(keys=[key], args=[time.time(), self._cap, LEASE_SECONDS, slot])
+        taken = await self._take(keys=[key], args=[time.time(), self._cap, self._lease_seconds, slot])
         if not taken:
             yield False
             return
@@ -90,15 +90,15 @@ class RedisLiveSlots:
 
     async def _renew_while_held(self) -> None:
         while self._held:
-            await asyncio.sleep(RENEW_EVERY_SECONDS)
+            await asyncio.sleep(self._lease_seconds / 3)
             try:
-                expiry = time.time() + LEASE_SECONDS
+                expiry = time.time() + self._lease_seconds
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for slot, key in list(self._held.items()):
                         pipe.zadd(key, {slot: expiry}, xx=True)
                     await pipe.execute()
             except Exception:
-                logger.exception("could not renew live subscription leases; they lapse in %s s", LEASE_SECONDS)
+                logger.exception("could not renew live subscription leases; they lapse in %s s", self._lease_seconds)
 
     async def aclose(self) -> None:
         if self._renewer is not None:

@@ -117,6 +117,36 @@ async def test_two_instances_sharing_redis_share_the_cap(
         await two.aclose()
 
 
+async def test_held_slots_are_renewed_and_a_crashed_instances_slots_lapse(
+    backend: Backend, two_redis_clients: tuple[Redis, Redis]
+) -> None:
+    prefix = f"{backend.redis_prefix}{uuid.uuid4().hex}:"
+    crashing, surviving = (RedisLiveSlots(1, redis, prefix, lease_seconds=1.0) for redis in two_redis_clients)
+    key = f"{prefix}live-subscriptions:customer:carol"
+    held = AsyncExitStack()
+    try:
+        assert await held.enter_async_context(crashing.hold("customer:carol"))
+        [(_, first_expiry)] = await two_redis_clients[1].zrange(key, 0, -1, withscores=True)
+
+        async def renewed_past_its_first_lease() -> bool:
+            [(_, expiry)] = await two_redis_clients[1].zrange(key, 0, -1, withscores=True)
+            return float(expiry) > float(first_expiry) + 1.0
+
+        await eventually(renewed_past_its_first_lease, timeout=10)
+        async with surviving.hold("customer:carol") as taken:
+            assert not taken  # renewed, so still counted after its first lease ran out
+
+        await crashing.aclose()  # the instance dies: no renewal, no release
+
+        async def lapsed() -> bool:
+            async with surviving.hold("customer:carol") as taken:
+                return taken
+
+        await eventually(lapsed, timeout=10)
+    finally:
+        await surviving.aclose()
+
+
 async def test_a_socket_stops_serving_when_its_token_expires(server: str, shopper: Shopper) -> None:
     order_id = await open_order_id(shopper)
     price = await make_price(300)
