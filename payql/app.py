@@ -16,12 +16,15 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
 
 from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
+from payql.rate_limit import RetryAfterMiddleware
+from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
 from payql.wiring import Services, build_sandbox, build_services
 from resolvers import fault_points
@@ -73,6 +76,8 @@ def create_app(settings: Settings) -> Starlette:
         allow_queries_via_get=False,
         connection_init_wait_timeout=timedelta(seconds=10),
         allowed_origins=settings.cors_origins,
+        # Only graphql-transport-ws: its handler ends a socket's session when the token expires.
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -86,12 +91,15 @@ def create_app(settings: Settings) -> Starlette:
     if sandbox is not None:
         routes.append(Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer)))
     middleware = [
+        # Pure ASGI, outermost: every HTTP answer (CORS preflights and 429s included) gets the headers.
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(RetryAfterMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["authorization", "content-type", "x-request-id"],
             max_age=600,
-        )
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -55,7 +55,13 @@ class TokenVerifier:
             return None
         roles = claims.get("roles") or ([claims["role"]] if "role" in claims else [])
         email = claims.get("email")
-        return Principal(subject=subject, is_admin=ADMIN_ROLE in roles, email=email if isinstance(email, str) else None)
+        expires_at = claims.get("exp")
+        return Principal(
+            subject=subject,
+            is_admin=ADMIN_ROLE in roles,
+            email=email if isinstance(email, str) else None,
+            expires_at=float(expires_at) if isinstance(expires_at, int | float) else None,
+        )
 
 
 def mint_token(

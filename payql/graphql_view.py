@@ -2,7 +2,9 @@
 
 HTTP requests carry `Authorization: Bearer …`; websockets carry it in the `connection_init`
 payload (browsers cannot set headers on a websocket). Cross-origin websocket handshakes are
-checked against the same allow-list as CORS.
+checked against the same allow-list as CORS. Before anything else, an anonymous request or one whose
+token fails counts against its client IP's limit (429 with Retry-After when over); a websocket lives
+no longer than its token (`ws_session`).
 """
 
 from __future__ import annotations
@@ -12,21 +14,64 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from payql.rate_limit import Authentication
+from payql.security_headers import graphiql_csp
 from payql.wiring import Services
+from payql.ws_session import ExpiringSessionHandler
 from resolvers.context import Caller
 from schema.context import GraphQLContext
 
+TOO_MANY_REQUESTS = "Too many requests from this address. Retry later."
+
 
 class PayQLGraphQL(GraphQL[GraphQLContext, None]):
+    graphql_transport_ws_handler_class = ExpiringSessionHandler
+
     def __init__(self, services: Callable[[], Services], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = await self.refuse_over_client_limit(Request(scope, receive))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def refuse_over_client_limit(self, request: Request) -> Response | None:
+        """429 with Retry-After when this client IP is over its limit of anonymous requests or of
+        failed authentications; None to serve the request."""
+        authorization = request.headers.get("authorization")
+        wait = await self._services().ip_limits.wait_before(
+            request.client.host if request.client else None, self._authentication(authorization)
+        )
+        if wait is None:
+            return None
+        return JSONResponse(
+            {"errors": [{"message": TOO_MANY_REQUESTS, "extensions": {"code": "RATE_LIMITED"}}]},
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
+
+    def _authentication(self, authorization: str | None) -> Authentication:
+        if authorization is None:
+            return Authentication.NONE
+        if self._services().tokens.principal_from_header(authorization) is None:
+            return Authentication.FAILED
+        return Authentication.VERIFIED
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        page = self.graphql_ide_html
+        websocket_origin = f"{'wss' if request.url.scheme == 'https' else 'ws'}://{request.url.netloc}"
+        return HTMLResponse(page, headers={"Content-Security-Policy": graphiql_csp(page, websocket_origin)})
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphQLContext:
         client = request.client
@@ -46,6 +91,7 @@ class PayQLGraphQL(GraphQL[GraphQLContext, None]):
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         params = context.connection_params or {}
         authorization = params.get("authorization") or params.get("Authorization")
+        await self.refuse_websocket_over_client_limit(context, None if authorization is None else str(authorization))
         if authorization is None:
             return None
         principal = self._services().tokens.principal_from_header(str(authorization))
@@ -58,3 +104,11 @@ class PayQLGraphQL(GraphQL[GraphQLContext, None]):
             user_agent=context.caller.user_agent,
         )
         return None
+
+    async def refuse_websocket_over_client_limit(self, context: GraphQLContext, authorization: str | None) -> None:
+        """A websocket's connection_init counts like an HTTP request against its client IP."""
+        wait = await self._services().ip_limits.wait_before(
+            context.caller.source_ip, self._authentication(authorization)
+        )
+        if wait is not None:
+            raise ConnectionRejectionError({"message": TOO_MANY_REQUESTS})

@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+from limits import parse as parse_limit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -131,6 +132,24 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=15, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)
     log_level: str = "INFO"
+
+    # Abuse limits ("N/second|minute|hour|day", shared through Redis when PAYQL_REDIS_URL is set):
+    # per client IP for anonymous requests and for failed authentications (a bad or expired token),
+    # per principal for completePayment (each call reads the gateway), and live subscriptions per
+    # principal (anonymous: per IP) across all connections and instances.
+    anonymous_rate_limit: str = "300/minute"
+    failed_auth_rate_limit: str = "30/minute"
+    complete_payment_rate_limit: str = "30/minute"
+    max_live_subscriptions: int = Field(default=20, ge=1)
+
+    @field_validator("anonymous_rate_limit", "failed_auth_rate_limit", "complete_payment_rate_limit")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError('write a limit as "30/minute" (per second, minute, hour or day)') from None
+        return value
 
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> Self:

@@ -27,8 +27,9 @@ from jobs.queue import JobQueue
 from jobs.saq_queue import SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
+from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
-from payql.rate_limit import PaymentRateLimiter
+from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.settings import Settings
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.order_status import order_channel
@@ -51,6 +52,8 @@ class Services:
     queue: JobQueue
     sandbox: SandboxProcessor | None
     redis: Redis | None
+    ip_limits: ClientIpLimits
+    live_slots: ProcessLiveSlots | RedisLiveSlots
     deliverer: WebhookDeliverer | None = None
     periodic: PeriodicJobs | None = None
 
@@ -86,6 +89,7 @@ class Services:
         await self.queue.aclose()
         await self.deps.gateways.aclose()
         await self.broker.aclose()
+        await self.live_slots.aclose()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -205,9 +209,13 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         queue = InProcessQueue(jobs.specs())
     jobs.queue = queue
     await queue.start()
+    limits = limits_storage(redis, settings.redis_key_prefix)
+    live_slots = build_live_slots(settings.max_live_subscriptions, redis, settings.redis_key_prefix)
     deps = Deps(
         gateways=registry,
-        rate_limiter=PaymentRateLimiter(settings.payment_rate_limit, redis, settings.redis_key_prefix),
+        rate_limiter=PaymentRateLimiter(settings.payment_rate_limit, redis, settings.redis_key_prefix, limits),
+        complete_limiter=KeyedRateLimiter(settings.complete_payment_rate_limit, limits, "complete-payment"),
+        live_subscriptions=live_slots,
         policy=PaymentPolicy(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             idempotency_lease_seconds=settings.idempotency_lease_seconds,
@@ -228,6 +236,8 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         queue=queue,
         sandbox=sandbox.processor if sandbox else None,
         redis=redis,
+        ip_limits=ClientIpLimits(settings.anonymous_rate_limit, settings.failed_auth_rate_limit, limits),
+        live_slots=live_slots,
     )
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,6 +18,8 @@ class Principal:
     subject: str
     is_admin: bool = False
     email: str | None = None
+    # The token's `exp` (Unix seconds): a websocket opened with it stops serving operations then.
+    expires_at: float | None = None
 
     @property
     def actor_name(self) -> str:
@@ -41,6 +44,11 @@ class Caller:
             raise UseCaseError(ErrorCode.FORBIDDEN, "Only merchant staff can do this.")
         return principal
 
+    @property
+    def limit_key(self) -> str:
+        """Whom a limit counts against: the principal, or for an anonymous caller its address."""
+        return self.principal.actor_name if self.principal else f"ip:{self.source_ip or 'unknown'}"
+
     def actor(self, reason: str = "") -> Actor:
         name = self.principal.actor_name if self.principal else "anonymous"
         return Actor(name=name, request_id=self.request_id, source_ip=self.source_ip, reason=reason)
@@ -48,6 +56,14 @@ class Caller:
 
 class RateLimiter(Protocol):
     async def hit(self, principal_key: str) -> bool: ...
+
+
+class LiveSubscriptionSlots(Protocol):
+    """A cap on live subscriptions per holder (`Caller.limit_key`), however many connections."""
+
+    def hold(self, holder: str) -> AbstractAsyncContextManager[bool]:
+        """Enter with True while a slot is held (released on exit), False when the holder is at its cap."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +81,6 @@ class Deps:
     gateways: GatewayRegistry
     rate_limiter: RateLimiter
     policy: PaymentPolicy
+    # completePayment reads the gateway on every call, so it has its own per-principal limit.
+    complete_limiter: RateLimiter
+    live_subscriptions: LiveSubscriptionSlots

@@ -6,6 +6,7 @@ what happened after a customer action; the customer's redirect itself proves not
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from resolvers.charging import (
 )
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.gateway_refusals import refusal_message
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
+from resolvers.single_flight import SingleFlight
 
 
 def parse_id(value: str, field: str) -> uuid.UUID:
@@ -111,7 +114,7 @@ async def capture_payment(
             amount=Money(capture_amount, payment.currency),
             idempotency_key=f"{payment.idempotency_key}-capture-{claim.record_id}",
         )
-        return await call_and_apply(payment, caller, lambda: gateway.capture(request))
+        return await call_and_apply(payment, caller, "capture", lambda: gateway.capture(request))
 
     fingerprint = {"payment_id": payment_id, "amount": amount}
     return await run_idempotent(deps, caller, "capturePayment", idempotency_key, fingerprint, handler)
@@ -130,14 +133,25 @@ async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotenc
             reference=payment.gateway_reference,
             idempotency_key=f"{payment.idempotency_key}-void-{claim.record_id}",
         )
-        return await call_and_apply(payment, caller, lambda: gateway.void(request))
+        return await call_and_apply(payment, caller, "void", lambda: gateway.void(request))
 
     return await run_idempotent(deps, caller, "cancelPayment", idempotency_key, {"payment_id": payment_id}, handler)
 
 
+# One per process on purpose: concurrent completePayment calls for one payment share one gateway
+# read here; across instances the per-principal limit bounds the reads instead.
+_completing: SingleFlight[uuid.UUID, Outcome] = SingleFlight()
+
+
 async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outcome:
-    """Re-read a payment from its gateway and apply what the gateway says (safe to repeat)."""
+    """Re-read a payment from its gateway and apply what the gateway says (safe to repeat).
+
+    Each call counts against the principal's completePayment limit; calls for a payment whose read
+    is already running wait for that read instead of starting another."""
     try:
+        principal = caller.require_principal()
+        if not await deps.complete_limiter.hit(principal.actor_name):
+            raise UseCaseError(ErrorCode.RATE_LIMITED, "Too many payment checks. Wait a minute and try again.")
         payment = await load_owned_payment(caller, payment_id)
     except UseCaseError as error:
         return Outcome.failure(error)
@@ -149,19 +163,27 @@ async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outco
         result = await gateway.retrieve(payment.gateway_reference or "")
         return await complete_if_approved(gateway, payment, result)
 
-    return await call_and_apply(payment, caller, read_and_complete)
+    shared = await _completing.run(
+        payment.id, lambda: call_and_apply(payment, caller, "payment check", read_and_complete)
+    )
+    # Every waiter gets the same outcome; each its own copy, so none can change another's answer.
+    return dataclasses.replace(shared, errors=list(shared.errors))
 
 
-async def call_and_apply(payment: Payment, caller: Caller, call: Callable[[], Awaitable[PaymentResult]]) -> Outcome:
+async def call_and_apply(
+    payment: Payment, caller: Caller, operation: str, call: Callable[[], Awaitable[PaymentResult]]
+) -> Outcome:
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     try:
         result = await call()
     except GatewayUnavailable as unavailable:
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
+        message = refusal_message(operation, unavailable, payment_id=payment.id)
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))
         outcome.disposition = Disposition.RELEASE
         return outcome
     except GatewayError as refused:
-        outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, refused.message))
+        message = refusal_message(operation, refused, payment_id=payment.id)
+        outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, message))
         return outcome
     updated = await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
     outcome.next_action = updated.next_action

@@ -22,6 +22,7 @@ from gateways.types import RefundRequest, RefundResult, VoidRequest
 from resolvers.charging import resolve_gateway
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.gateway_refusals import refusal_message
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
 from resolvers.payments import call_and_apply, load_owned_order, load_owned_payment
 
@@ -114,12 +115,14 @@ async def send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
     try:
         result = await gateway.refund(request)
     except GatewayUnavailable as unavailable:
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
+        message = refusal_message("refund", unavailable, payment_id=payment.id)
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))
         outcome.disposition = Disposition.RELEASE
         return outcome
     except GatewayError as refused:
-        await apply_refund_result(refund.id, None, caller.actor(), EventSource.API, failure=refused.message)
-        outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, refused.message, "amount"))
+        message = refusal_message("refund", refused, payment_id=payment.id)
+        await apply_refund_result(refund.id, None, caller.actor(), EventSource.API, failure=message)
+        outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, message, "amount"))
         return outcome
     await apply_refund_result(refund.id, result, caller.actor(), EventSource.API)
     return outcome
@@ -146,4 +149,4 @@ async def apply_refund_result(
 async def _void(deps: Deps, caller: Caller, payment: Payment, key: str) -> Outcome:
     gateway = resolve_gateway(deps, payment.gateway)
     request = VoidRequest(reference=payment.gateway_reference or "", idempotency_key=key)
-    return await call_and_apply(payment, caller, lambda: gateway.void(request))
+    return await call_and_apply(payment, caller, "void", lambda: gateway.void(request))

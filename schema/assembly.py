@@ -23,6 +23,7 @@ from strawberry.tools import merge_types
 from schema.analytics import AnalyticsQuery
 from schema.billing import BillingMutation, BillingQuery
 from schema.disputes import DisputeMutation, DisputeQuery
+from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
 from schema.mutations import Mutation
@@ -48,7 +49,7 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspec
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return PayQLSchema(
         query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery)),
         mutation=merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation)),
         subscription=Subscription,

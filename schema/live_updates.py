@@ -1,12 +1,13 @@
-"""Subscription fields over websockets (graphql-transport-ws)."""
+"""Subscription fields over websockets (graphql-transport-ws), each holding a live-subscription slot."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 
 import strawberry
 
-from resolvers.errors import UseCaseError
+from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.order_status import watch_order
 from resolvers.subscription_status import watch_subscription
 from schema.billing import SubscriptionType
@@ -14,18 +15,31 @@ from schema.queries import public_error
 from schema.types import GraphQLInfo, OrderType
 
 
+@asynccontextmanager
+async def live_slot(info: GraphQLInfo) -> AsyncIterator[None]:
+    """Hold one of the caller's live-subscription slots (per principal, anonymous: per IP, across
+    every connection) while the body runs; refuse with RATE_LIMITED when none is free."""
+    async with info.context.deps.live_subscriptions.hold(info.context.caller.limit_key) as held:
+        if not held:
+            raise public_error(
+                UseCaseError(ErrorCode.RATE_LIMITED, "Too many live updates are open. Close one and try again.")
+            )
+        yield
+
+
 @strawberry.type(name="LiveUpdates", description="Websocket fields (GraphQL's subscription root).")
 class Subscription:
     @strawberry.subscription(description="The order's current state, then every change; completes after a final state.")
     async def order_status(self, info: GraphQLInfo, order_id: strawberry.ID) -> AsyncGenerator[OrderType, None]:
-        stream = watch_order(info.context.caller, str(order_id), info.context.broker.subscribe)
-        try:
-            async for order in stream:
-                yield OrderType.from_model(order)
-        except UseCaseError as error:
-            raise public_error(error) from None
-        finally:
-            await stream.aclose()
+        async with live_slot(info):
+            stream = watch_order(info.context.caller, str(order_id), info.context.broker.subscribe)
+            try:
+                async for order in stream:
+                    yield OrderType.from_model(order)
+            except UseCaseError as error:
+                raise public_error(error) from None
+            finally:
+                await stream.aclose()
 
     @strawberry.subscription(
         description="The subscription's current state, then every change; completes once it has ended."
@@ -33,11 +47,12 @@ class Subscription:
     async def subscription_status(
         self, info: GraphQLInfo, subscription_id: strawberry.ID
     ) -> AsyncGenerator[SubscriptionType, None]:
-        stream = watch_subscription(info.context.caller, str(subscription_id), info.context.broker.subscribe)
-        try:
-            async for subscription in stream:
-                yield SubscriptionType.from_model(subscription)
-        except UseCaseError as error:
-            raise public_error(error) from None
-        finally:
-            await stream.aclose()
+        async with live_slot(info):
+            stream = watch_subscription(info.context.caller, str(subscription_id), info.context.broker.subscribe)
+            try:
+                async for subscription in stream:
+                    yield SubscriptionType.from_model(subscription)
+            except UseCaseError as error:
+                raise public_error(error) from None
+            finally:
+                await stream.aclose()

@@ -37,10 +37,13 @@ class GraphQLWebSocket:
 
 
 @asynccontextmanager
-async def graphql_ws(base_url: str, token: str | None, origin: str | None = None) -> AsyncIterator[GraphQLWebSocket]:
+async def graphql_ws(
+    base_url: str, token: str | None, origin: str | None = None, local_address: str | None = None
+) -> AsyncIterator[GraphQLWebSocket]:
     url = base_url.replace("http://", "ws://") + "/graphql"
     headers = {"Origin": origin} if origin else None
-    async with connect(url, subprotocols=["graphql-transport-ws"], additional_headers=headers) as connection:  # type: ignore[list-item]
+    bind = {"local_addr": (local_address, 0)} if local_address else {}
+    async with connect(url, subprotocols=["graphql-transport-ws"], additional_headers=headers, **bind) as connection:  # type: ignore[list-item,arg-type]
         payload = {"authorization": f"Bearer {token}"} if token else {}
         await connection.send(json.dumps({"type": "connection_init", "payload": payload}))
         ack = json.loads(await connection.recv())

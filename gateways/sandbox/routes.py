@@ -7,6 +7,8 @@ Secure step, test disputes, the fault switches, the test clock and, given a webh
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import math
@@ -24,9 +26,13 @@ from gateways.sandbox.webhook_delivery import WebhookDeliverer
 
 _MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"
+_PAGE_STYLE = "body{font-family:sans-serif;max-width:32rem;margin:3rem auto}"
+# Strict: no script at all, only our one stylesheet (by hash), forms post back to us, no framing.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "Content-Security-Policy": "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_PAGE_STYLE.encode()).digest()).decode()}'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
 }
 
@@ -246,8 +252,8 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title></head>"
-        f'<body style="font-family:sans-serif;max-width:32rem;margin:3rem auto">'
+        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head>"
+        "<body>"
         f"<h1>{html.escape(title)}</h1>{body}</body></html>"
     )
     return HTMLResponse(document, status_code=status_code, headers=_PAGE_HEADERS)

@@ -1,0 +1,72 @@
+"""When the gateway refuses a capture, void or refund, staff see our own words; the gateway's text
+reaches the operators' log only (not the userError, not the stored refund)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from db.models import Refund
+from gateways.errors import GatewayError, GatewayUnavailable, InvalidGatewayRequest, PaymentDeclined
+from payql.wiring import Services
+from tests.testkit import CANCEL, CAPTURE, CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
+
+GATEWAY_TEXT = "No such payment_intent: 'pi_internal_4711' on account acct_secret_99"
+
+REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {
+  refund { id status failureReason } userErrors { code field message } } }"""
+
+
+async def authorized_payment(shopper: Shopper, services: Services, capture: str) -> str:
+    price = await make_price(2500)
+    result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, capture_method=capture)}))["checkout"]
+    await settle(services)
+    payment_id: str = result["payment"]["id"]
+    return payment_id
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        InvalidGatewayRequest(GATEWAY_TEXT, detail="sandbox resource_missing"),
+        PaymentDeclined(GATEWAY_TEXT, decline_code="generic_decline"),
+        GatewayUnavailable(GATEWAY_TEXT),
+    ],
+    ids=["invalid", "declined", "unavailable"],
+)
+@pytest.mark.parametrize("operation", ["capture", "void", "refund"])
+async def test_staff_see_our_words_and_the_log_keeps_the_gateways(
+    services: Services,
+    shopper: Shopper,
+    admin: Shopper,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    operation: str,
+    raised: GatewayError,
+) -> None:
+    payment_id = await authorized_payment(shopper, services, "AUTOMATIC" if operation == "refund" else "MANUAL")
+
+    async def refuse(*_: Any) -> None:
+        raise raised
+
+    monkeypatch.setattr(services.deps.gateways.get("sandbox"), operation, refuse)
+    with caplog.at_level(logging.WARNING, logger="resolvers.gateway_refusals"):
+        if operation == "refund":
+            variables = {"input": {"paymentId": payment_id, "reason": "test", "idempotencyKey": new_key()}}
+            payload = (await admin.data(REFUND, variables))["refundPayment"]
+        else:
+            mutation, field = (CAPTURE, "capturePayment") if operation == "capture" else (CANCEL, "cancelPayment")
+            payload = (await admin.data(mutation, {"input": {"paymentId": payment_id, "idempotencyKey": new_key()}}))[
+                field
+            ]
+
+    [error] = payload["userErrors"]
+    assert error["code"] == ("GATEWAY_UNAVAILABLE" if isinstance(raised, GatewayUnavailable) else "INVALID_STATE")
+    assert operation in error["message"]
+    assert "pi_internal" not in str(payload) and "acct_secret" not in str(payload)
+    if operation == "refund" and not isinstance(raised, GatewayUnavailable):
+        stored = await Refund.get(id=payload["refund"]["id"])
+        assert stored.failure_reason is not None and "pi_internal" not in stored.failure_reason
+    assert any(GATEWAY_TEXT in record.getMessage() for record in caplog.records)
