@@ -18,12 +18,13 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from payql.graphql_request_parsing import BoundedJsonParsing
 from payql.wiring import Services
 from resolvers.context import Caller
 from schema.context import GraphQLContext
 
 
-class PayQLGraphQL(GraphQL[GraphQLContext, None]):
+class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
     def __init__(self, services: Callable[[], Services], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._services = services
