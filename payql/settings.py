@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"
+    # Per client address, on the sandbox's /sandbox/tokens (where a browser posts a test card number).
+    sandbox_tokenize_rate_limit: str = "30/minute"
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=15, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)

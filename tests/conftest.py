@@ -68,6 +68,7 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         jwt_secret=TEST_JWT_SECRET,
         sandbox_state_path=tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3",
         payment_rate_limit=os.environ.get("PAYQL_TEST_RATE_LIMIT", "100000/minute"),
+        sandbox_tokenize_rate_limit="100000/minute",
         cors_origins=["https://shop.example"],
         idempotency_lease_seconds=30,
         sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET, TEST_OLD_WEBHOOK_SECRET],
