@@ -14,8 +14,8 @@ from typing import Annotated, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_JWT_SECRET = "payql-development-only-jwt-secret-change-me"
-DEV_SANDBOX_WEBHOOK_SECRET = "whsec_payql_sandbox_development"
+# Development defaults of earlier versions, public in the repository: refused everywhere.
+PUBLISHED_SECRETS = frozenset({"payql-development-only-jwt-secret-change-me", "whsec_payql_sandbox_development"})
 
 
 class Environment(StrEnum):
@@ -44,14 +44,17 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: CsvList = Field(default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"])
 
-    jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
+    # Unset in development: payql/installation_secrets.py makes one per installation.
+    jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
     gateways: CsvList = Field(default_factory=lambda: ["sandbox"])
     sandbox_state_path: Path | None = Path("data/sandbox.sqlite3")
-    sandbox_webhook_secrets: CsvList = Field(default_factory=lambda: [DEV_SANDBOX_WEBHOOK_SECRET])
+    sandbox_webhook_secrets: CsvList = Field(default_factory=list)
+    # Where development keeps the secrets it makes per installation (JWT, sandbox webhooks); 0600.
+    development_secrets_path: Path = Path("data/development-secrets.json")
 
     stripe_secret_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("PAYQL_STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY")
@@ -140,7 +143,7 @@ class Settings(BaseSettings):
             return self
         problems: list[str] = []
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
-        if self.jwt_jwks_url is None and (secret is None or secret == DEV_JWT_SECRET or len(secret) < 32):
+        if self.jwt_jwks_url is None and (secret is None or len(secret) < 32):
             problems.append("PAYQL_JWT_SECRET: set a random secret of 32+ characters (or PAYQL_JWT_JWKS_URL)")
         if "sandbox" in self.gateways:
             problems.append("PAYQL_GATEWAYS: the sandbox gateway is for development only")
@@ -150,6 +153,19 @@ class Settings(BaseSettings):
             problems.append("PAYQL_FAULT_POINT: crash-test fault points are for development only")
         if self.smtp_host is None:
             problems.append("PAYQL_SMTP_HOST: production sends email through SMTP")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_published_secrets(self) -> Self:
+        problems: list[str] = []
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value() in PUBLISHED_SECRETS:
+            problems.append("PAYQL_JWT_SECRET: this value is public in PayQL's repository; unset it or set your own")
+        if PUBLISHED_SECRETS.intersection(self.sandbox_webhook_secrets):
+            problems.append(
+                "PAYQL_SANDBOX_WEBHOOK_SECRETS: this value is public in PayQL's repository; unset it or set your own"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
