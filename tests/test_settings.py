@@ -90,6 +90,8 @@ def test_values_come_from_payql_variables(monkeypatch: pytest.MonkeyPatch) -> No
         ("PAYQL_IDEMPOTENCY_LEASE_SECONDS", "-1"),
         ("PAYQL_GRAPHQL_MAX_DEPTH", "deep"),
         ("PAYQL_GRAPHQL_MAX_TOKENS", "10"),
+        ("PAYQL_SANDBOX_TOKENIZE_RATE_LIMIT", "lots"),
+        ("PAYQL_PAYMENT_RATE_LIMIT", "60 a minute"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -3,12 +3,15 @@ and change nothing: bodies that are not JSON objects, invalid UTF-8, absurd nest
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from db.models import Order
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key
+from tests.wsclient import graphql_ws
 
 
 async def post_raw(shopper: Shopper, body: bytes) -> tuple[int, str]:
@@ -79,3 +82,14 @@ async def test_a_nul_byte_in_a_variable_name_key_is_refused(shopper: Shopper) ->
     body = await shopper.gql("{ products { id } }", {"a\x00b": 1})
     assert body.get("data") is None, body
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_a_websocket_message_nested_ten_thousand_deep_closes_the_socket_with_4400(
+    server: str, shopper: Shopper
+) -> None:
+    async with graphql_ws(server, shopper.token) as ws:
+        await ws.connection.send('{"type": "ping", "payload": ' + "[" * 10_000 + "]" * 10_000 + "}")
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.connection.recv(), 10)
+    # Strawberry's own close for a message that is not JSON it accepts (the reason is its wording).
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
