@@ -31,7 +31,9 @@ _FORM = "application/x-www-form-urlencoded"
 _STALE_FORM = "This form did not come from this page, or is out of date: open the page again. Nothing changed."
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    # No framing: another site could overlay the page's buttons and make a shopper click them.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
 

@@ -107,6 +107,9 @@ async def test_the_3ds_page_form_carries_a_csrf_token_per_challenge(
     first_token, second_token = await form_token(http, first), await form_token(http, second)
     assert first_token != second_token
     assert await form_token(http, first) == first_token
+    page = await http.get(f"/sandbox/authenticate/{first}")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
 
 
 @pytest.mark.parametrize(
