@@ -24,6 +24,7 @@ from gateways.sandbox.routes import sandbox_routes
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
 from payql.rate_limit import RetryAfterMiddleware
+from payql.sandbox_guard import sandbox_guard
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
 from payql.wiring import Services, build_sandbox, build_services
@@ -89,7 +90,10 @@ def create_app(settings: Settings) -> Starlette:
         gateways=lambda: state["services"].deps.gateways, on_stored=lambda: state["services"].enqueue_webhook
     )
     if sandbox is not None:
-        routes.append(Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer)))
+        guard = sandbox_guard(settings, tokens=lambda: state["services"].tokens)
+        routes.append(
+            Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer, guard=guard))
+        )
     middleware = [
         # Pure ASGI, outermost: every HTTP answer (CORS preflights and 429s included) gets the headers.
         Middleware(SecurityHeadersMiddleware),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -27,8 +29,11 @@ app = typer.Typer(help="PayQL: a self-hosted GraphQL payment API server.", no_ar
 
 
 def _settings() -> Settings:
+    """The environment's settings; in development, missing secrets come from this installation's file."""
+    from payql.installation_secrets import with_installation_secrets
+
     try:
-        return load_settings()
+        return with_installation_secrets(load_settings())
     except SettingsError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
@@ -51,13 +56,43 @@ def serve(host: str | None = None, port: int | None = None) -> None:
     _ensure_data_folder(settings)
     from payql.app import create_app
 
+    app = create_app(settings)
+    _warn_if_development(settings, host or settings.host)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,
         log_config=None,
     )
+
+
+def _warn_if_development(settings: Settings, host: str) -> None:
+    """Say loudly, at every start, that this server is not fit to face the internet."""
+    if settings.is_production:
+        return
+    logger = logging.getLogger("payql")
+    logger.warning(
+        "DEVELOPMENT MODE (PAYQL_ENVIRONMENT=production is not set): the sandbox gateway and /sandbox are on, "
+        "tokens are signed with the development secret in %s unless PAYQL_JWT_SECRET is set, and "
+        "`payql token` mints admin tokens with it. Never deploy like this.",
+        settings.development_secrets_path,
+    )
+    if not _is_loopback(host):
+        logger.warning(
+            "DEVELOPMENT MODE ON A NON-LOOPBACK ADDRESS (%s): anyone who can reach this port reaches a development "
+            "server. Listen on 127.0.0.1 or set PAYQL_ENVIRONMENT=production.",
+            host,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @app.command()
@@ -306,7 +341,7 @@ def token(
     """Mint a development JWT for trying the API in GraphiQL."""
     settings = _settings()
     if settings.is_production or settings.jwt_secret is None:
-        typer.echo("payql token only works in development with PAYQL_JWT_SECRET set", err=True)
+        typer.echo("payql token only works in development with an HS256 secret (not with PAYQL_JWT_JWKS_URL)", err=True)
         raise typer.Exit(2)
     from payql.auth import mint_token
 

@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from payql.graphql_request_parsing import BoundedJsonParsing
 from payql.rate_limit import Authentication
 from payql.security_headers import graphiql_csp
 from payql.wiring import Services
@@ -31,7 +32,7 @@ from schema.context import GraphQLContext
 TOO_MANY_REQUESTS = "Too many requests from this address. Retry later."
 
 
-class PayQLGraphQL(GraphQL[GraphQLContext, None]):
+class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
     graphql_transport_ws_handler_class = ExpiringSessionHandler
 
     def __init__(self, services: Callable[[], Services], **kwargs: Any) -> None:

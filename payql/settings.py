@@ -15,8 +15,8 @@ from limits import parse as parse_limit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_JWT_SECRET = "payql-development-only-jwt-secret-change-me"
-DEV_SANDBOX_WEBHOOK_SECRET = "whsec_payql_sandbox_development"
+# Development defaults of earlier versions, public in the repository: refused everywhere.
+PUBLISHED_SECRETS = frozenset({"payql-development-only-jwt-secret-change-me", "whsec_payql_sandbox_development"})
 
 
 class Environment(StrEnum):
@@ -45,14 +45,17 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: CsvList = Field(default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"])
 
-    jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
+    # Unset in development: payql/installation_secrets.py makes one per installation.
+    jwt_secret: SecretStr | None = None
     jwt_jwks_url: str | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
     gateways: CsvList = Field(default_factory=lambda: ["sandbox"])
     sandbox_state_path: Path | None = Path("data/sandbox.sqlite3")
-    sandbox_webhook_secrets: CsvList = Field(default_factory=lambda: [DEV_SANDBOX_WEBHOOK_SECRET])
+    sandbox_webhook_secrets: CsvList = Field(default_factory=list)
+    # Where development keeps the secrets it makes per installation (JWT, sandbox webhooks); 0600.
+    development_secrets_path: Path = Path("data/development-secrets.json")
 
     stripe_secret_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("PAYQL_STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY")
@@ -128,6 +131,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"
+    # Per client address, on the sandbox's /sandbox/tokens (where a browser posts a test card number).
+    sandbox_tokenize_rate_limit: str = "30/minute"
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=15, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)
@@ -157,7 +162,7 @@ class Settings(BaseSettings):
             return self
         problems: list[str] = []
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
-        if self.jwt_jwks_url is None and (secret is None or secret == DEV_JWT_SECRET or len(secret) < 32):
+        if self.jwt_jwks_url is None and (secret is None or len(secret) < 32):
             problems.append("PAYQL_JWT_SECRET: set a random secret of 32+ characters (or PAYQL_JWT_JWKS_URL)")
         if "sandbox" in self.gateways:
             problems.append("PAYQL_GATEWAYS: the sandbox gateway is for development only")
@@ -167,6 +172,19 @@ class Settings(BaseSettings):
             problems.append("PAYQL_FAULT_POINT: crash-test fault points are for development only")
         if self.smtp_host is None:
             problems.append("PAYQL_SMTP_HOST: production sends email through SMTP")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_published_secrets(self) -> Self:
+        problems: list[str] = []
+        if self.jwt_secret is not None and self.jwt_secret.get_secret_value() in PUBLISHED_SECRETS:
+            problems.append("PAYQL_JWT_SECRET: this value is public in PayQL's repository; unset it or set your own")
+        if PUBLISHED_SECRETS.intersection(self.sandbox_webhook_secrets):
+            problems.append(
+                "PAYQL_SANDBOX_WEBHOOK_SECRETS: this value is public in PayQL's repository; unset it or set your own"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -209,6 +227,15 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("payment_rate_limit", "sandbox_tokenize_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as 30/minute") from None
         return value
 
     @field_validator("dunning_retry_days", mode="before")

@@ -106,6 +106,11 @@ def build_sandbox(settings: Settings) -> Sandbox | None:
     """The sandbox, when configured; never in production (settings refuse it there)."""
     if "sandbox" not in settings.gateways or settings.is_production:
         return None
+    if not settings.sandbox_webhook_secrets:
+        raise ConfigurationError(
+            "PAYQL_SANDBOX_WEBHOOK_SECRETS: the sandbox signs its webhooks with the first; "
+            "unset, `payql` makes one per installation"
+        )
     processor = SandboxProcessor(state_path=settings.sandbox_state_path)
     deliverer = None
     if settings.sandbox_deliver_webhooks:

@@ -27,6 +27,7 @@ from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
 from schema.mutations import Mutation
+from schema.nul_bytes import RefuseNulBytes
 from schema.queries import Query
 from schema.scalars import SCALAR_MAP
 
@@ -45,6 +46,7 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspec
         lambda: ValidationCache(maxsize=1024),
         # After ValidationCache: it adds its error to the validation errors, it does not replace them.
         RefuseCardNumbers,
+        RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
     ]
     if not introspection:

@@ -72,6 +72,7 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         anonymous_rate_limit="100000/minute",
         failed_auth_rate_limit="100000/minute",
         complete_payment_rate_limit="100000/minute",
+        sandbox_tokenize_rate_limit="100000/minute",
         cors_origins=["https://shop.example"],
         idempotency_lease_seconds=30,
         sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET, TEST_OLD_WEBHOOK_SECRET],

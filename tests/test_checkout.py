@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db.models import AuditRecord, Order, Payment, PaymentEvent
+from tests.gateways.sandbox_access import STAFF_HEADERS, form_token
 from tests.testkit import (
     CHECKOUT,
     COMPLETE,
@@ -80,7 +81,7 @@ async def test_three_d_secure_needs_action_then_pays_after_it(shopper: Shopper) 
 
     # The redirect back from the bank proves nothing; the order is still waiting.
     assert (await Order.get(id=result["order"]["id"])).status == "REQUIRES_ACTION"
-    answer = await shopper.http.post(redirect, json={"outcome": "succeed"})
+    answer = await shopper.http.post(redirect, json={"outcome": "succeed"}, headers=STAFF_HEADERS)
     assert answer.status_code == 200, answer.text
 
     completed = (await shopper.data(COMPLETE, {"input": {"paymentId": result["payment"]["id"]}}))["completePayment"]
@@ -94,7 +95,7 @@ async def test_failed_authentication_leaves_the_order_payable(shopper: Shopper) 
     result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_authenticationRequired")}))[
         "checkout"
     ]
-    await shopper.http.post(result["nextAction"]["redirectUrl"], json={"outcome": "fail"})
+    await shopper.http.post(result["nextAction"]["redirectUrl"], json={"outcome": "fail"}, headers=STAFF_HEADERS)
     completed = (await shopper.data(COMPLETE, {"input": {"paymentId": result["payment"]["id"]}}))["completePayment"]
     assert completed["payment"]["status"] == "FAILED"
     assert completed["order"]["status"] == "PENDING"
@@ -162,5 +163,7 @@ async def test_the_return_url_must_be_on_the_shops_own_site(shopper: Shopper) ->
     )["checkout"]
     assert ok["userErrors"] == []
     # The sandbox's 3-D Secure page sends the shopper back there (the redirect itself moves nothing).
-    page = await shopper.http.post(ok["nextAction"]["redirectUrl"], data={"outcome": "succeed"})
+    page_url = ok["nextAction"]["redirectUrl"]
+    form = {"outcome": "succeed", "csrf_token": await form_token(shopper.http, page_url.rsplit("/", 1)[1])}
+    page = await shopper.http.post(page_url, data=form)
     assert page.status_code == 303 and page.headers["location"].startswith("https://shop.example/done?")

@@ -20,6 +20,7 @@ from gateways.sandbox.disputes import EVIDENCE_WINDOW_SECONDS
 from gateways.sandbox.errors import SandboxInvalidRequest
 from gateways.sandbox.objects import JsonDict, SandboxPaymentIntent
 from gateways.types import DisputeEvidence, DisputeObserved, DisputeResult, VerifiedEvent
+from tests.gateways.sandbox_access import STAFF_HEADERS, guard_for_tests
 
 
 @pytest.fixture
@@ -29,8 +30,10 @@ def processor() -> SandboxProcessor:
 
 @pytest.fixture
 async def client(processor: SandboxProcessor) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor))])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payql.test") as client:
+    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor, guard=guard_for_tests()))])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://payql.test", headers=STAFF_HEADERS
+    ) as client:
         yield client
 
 

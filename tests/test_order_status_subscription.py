@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.gateways.sandbox_access import STAFF_HEADERS
 from tests.testkit import CHECKOUT, COMPLETE, PAY_ORDER, Shopper, checkout_input, make_price, new_key
 from tests.wsclient import graphql_ws
 
@@ -47,7 +48,9 @@ async def test_three_d_secure_completion_is_pushed_to_the_subscriber(shopper: Sh
     async with graphql_ws(server, shopper.token) as ws:
         watcher = asyncio.create_task(collect(ws.subscribe(ORDER_STATUS, {"id": started["order"]["id"]})))
         await asyncio.sleep(0.3)
-        await shopper.http.post(started["nextAction"]["redirectUrl"], json={"outcome": "succeed"})
+        await shopper.http.post(
+            started["nextAction"]["redirectUrl"], json={"outcome": "succeed"}, headers=STAFF_HEADERS
+        )
         await shopper.data(COMPLETE, {"input": {"paymentId": started["payment"]["id"]}})
         messages = await asyncio.wait_for(watcher, timeout=10)
     assert [m["payload"]["data"]["orderStatus"]["status"] for m in messages] == ["REQUIRES_ACTION", "PAID"]

@@ -8,8 +8,6 @@ import os
 import pytest
 
 from payql.settings import (
-    DEV_JWT_SECRET,
-    DEV_SANDBOX_WEBHOOK_SECRET,
     Environment,
     Settings,
     SettingsError,
@@ -64,9 +62,9 @@ def test_defaults_work_with_no_environment() -> None:
     assert settings.redis_url is None
     assert settings.gateways == ["sandbox"]
     assert settings.cors_origins == ["http://localhost:5173", "http://127.0.0.1:5173"]
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == DEV_JWT_SECRET
-    assert settings.sandbox_webhook_secrets == [DEV_SANDBOX_WEBHOOK_SECRET]
+    # Development's secrets are made per installation (payql/installation_secrets.py), never defaults.
+    assert settings.jwt_secret is None
+    assert settings.sandbox_webhook_secrets == []
     assert settings.stripe_secret_key is None
     assert settings.idempotency_ttl_seconds == 24 * 3600
 
@@ -92,6 +90,8 @@ def test_values_come_from_payql_variables(monkeypatch: pytest.MonkeyPatch) -> No
         ("PAYQL_IDEMPOTENCY_LEASE_SECONDS", "-1"),
         ("PAYQL_GRAPHQL_MAX_DEPTH", "deep"),
         ("PAYQL_GRAPHQL_MAX_TOKENS", "10"),
+        ("PAYQL_SANDBOX_TOKENIZE_RATE_LIMIT", "lots"),
+        ("PAYQL_PAYMENT_RATE_LIMIT", "60 a minute"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
@@ -120,13 +120,12 @@ def test_production_with_development_defaults_names_each_problem(monkeypatch: py
     assert "PAYQL_GATEWAYS" in message
     assert "PAYQL_DATABASE_URL" in message
     assert "PAYQL_SMTP_HOST" in message
-    assert DEV_JWT_SECRET not in message
 
 
 @pytest.mark.parametrize(
     ("override", "variable"),
     [
-        ({"PAYQL_JWT_SECRET": DEV_JWT_SECRET}, "PAYQL_JWT_SECRET"),
+        ({"PAYQL_JWT_SECRET": "payql-development-only-jwt-secret-change-me"}, "PAYQL_JWT_SECRET"),
         ({"PAYQL_JWT_SECRET": "short-secret"}, "PAYQL_JWT_SECRET"),
         ({"PAYQL_GATEWAYS": "stripe,sandbox"}, "PAYQL_GATEWAYS"),
         ({"PAYQL_GATEWAYS": "sandbox"}, "PAYQL_GATEWAYS"),

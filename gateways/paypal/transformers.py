@@ -7,7 +7,6 @@ PayQL's payment reference for PayPal is the **order id**; authorizations, captur
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -28,6 +27,7 @@ from gateways.types import (
     RefundResult,
     VerifiedEvent,
 )
+from gateways.webhook_json import webhook_object
 
 # PayQL's payment id travels as the purchase unit's `custom_id` (PayPal echoes it on captures and events).
 PAYQL_PAYMENT_ID: Final = "payql_payment_id"
@@ -228,12 +228,7 @@ def refund_result(refund: Mapping[str, Any], *, order_id: str) -> RefundResult:
 
 def verified_event(body: bytes) -> VerifiedEvent:
     """Parse a delivery whose signature checked out: a JSON object with `id`, `event_type` and `create_time`."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise WebhookRejected("body is not a JSON object")
+    value = webhook_object(body)
     event_id, event_type, created = value.get("id"), value.get("event_type"), epoch(value.get("create_time"))
     if not isinstance(event_id, str) or not event_id:
         raise WebhookRejected("event has no string id")

@@ -1,8 +1,10 @@
 """The sandbox's HTTP endpoints, for the app to mount under `/sandbox` (never in production: the app decides).
 
 `POST /tokens` is the one place a card number arrives (a browser's test card): it must never be logged,
-kept or echoed; only the token's brand, last4 and behaviour survive. The other routes drive the 3-D
-Secure step, test disputes, the fault switches, the test clock and, given a webhook deliverer, its switches.
+kept or echoed; only the token's brand, last4 and behaviour survive; it is rate limited per client.
+The 3-D Secure page is public, its form carries a per-challenge CSRF token. Every other route that
+changes state (the JSON 3-D Secure shortcut, test disputes, the fault switches, the test clocks and,
+given a webhook deliverer, its switches) needs a staff token: see route_guard.py.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import html
 import json
 import math
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
@@ -22,10 +25,12 @@ from domain.money import Money
 from gateways.sandbox.errors import SandboxError, SandboxInvalidRequest, SandboxTimeout, SandboxUnavailable
 from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxPaymentIntent
 from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.route_guard import STAFF_ONLY_MESSAGE, Handler, SandboxGuard
 from gateways.sandbox.webhook_delivery import WebhookDeliverer
 
 _MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"
+_STALE_FORM = "This form did not come from this page, or is out of date: open the page again. Nothing changed."
 _PAGE_STYLE = "body{font-family:sans-serif;max-width:32rem;margin:3rem auto}"
 # Strict: no script at all, only our one stylesheet (by hash), forms post back to us, no framing.
 _PAGE_HEADERS = {
@@ -33,6 +38,7 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; "
     f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_PAGE_STYLE.encode()).digest()).decode()}'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
 
@@ -44,10 +50,12 @@ class _BadRequest(Exception):
         self.status = status
 
 
-def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | None = None) -> list[Route]:
+def sandbox_routes(
+    processor: SandboxProcessor, deliverer: WebhookDeliverer | None = None, *, guard: SandboxGuard
+) -> list[Route]:
     """The routes, with paths relative to the `/sandbox` mount (e.g. `/tokens`, `/authenticate/{pi_id}`).
 
-    With a `deliverer`, `/webhooks/switches` flips its test switches too.
+    With a `deliverer`, `/webhooks/switches` flips its test switches too. `guard` locks them.
     """
 
     async def create_token(request: Request) -> Response:
@@ -70,12 +78,17 @@ def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | No
             intent = await processor.retrieve(request.path_params["pi_id"])
         except SandboxError as exc:
             return _page("Sandbox 3-D Secure", f"<p>{html.escape(exc.message)}</p>", _status_for(exc)[0])
-        return _page("Sandbox 3-D Secure", _authentication_body(intent))
+        return _page("Sandbox 3-D Secure", _authentication_body(intent, guard.form_token(intent.id)))
 
     async def authenticate(request: Request) -> Response:
+        # The page's form proves itself with its CSRF token; anything else is a script, which needs staff.
         from_page = request.headers.get("content-type", "").startswith(_FORM)
+        if not from_page and not guard.is_staff(request.headers.get("authorization")):
+            return _error(403, "forbidden", STAFF_ONLY_MESSAGE)
         try:
             fields = await (_form(request) if from_page else _json_object(request))
+            if from_page and not guard.form_token_matches(request.path_params["pi_id"], fields.get("csrf_token")):
+                return _page("Sandbox 3-D Secure", f"<p>{_STALE_FORM}</p>", 403)
             outcome = fields.get("outcome")
             if outcome not in ("succeed", "fail"):
                 raise _BadRequest("outcome must be 'succeed' or 'fail'.")
@@ -166,27 +179,28 @@ def sandbox_routes(processor: SandboxProcessor, deliverer: WebhookDeliverer | No
             return _processor_error(exc)
         return JSONResponse(dispute.to_dict())
 
+    staff = guard.staff_only
     routes = [
-        Route("/tokens", create_token, methods=["POST"]),
-        Route("/disputes", create_dispute, methods=["POST"]),
-        Route("/disputes/{dp_id}/close", close_dispute, methods=["POST"]),
+        Route("/tokens", guard.rate_limited(create_token), methods=["POST"]),
+        Route("/disputes", staff(create_dispute), methods=["POST"]),
+        Route("/disputes/{dp_id}/close", staff(close_dispute), methods=["POST"]),
         Route("/authenticate/{pi_id}", authentication_page, methods=["GET"]),
         Route("/authenticate/{pi_id}", authenticate, methods=["POST"]),
-        Route("/faults", arm_fault, methods=["POST"]),
-        Route("/faults", clear_faults, methods=["DELETE"]),
-        Route("/clock/advance", advance_clock, methods=["POST"]),
-        Route("/customers/{customer_id}/clock/advance", advance_customer_clock, methods=["POST"]),
+        Route("/faults", staff(arm_fault), methods=["POST"]),
+        Route("/faults", staff(clear_faults), methods=["DELETE"]),
+        Route("/clock/advance", staff(advance_clock), methods=["POST"]),
+        Route("/customers/{customer_id}/clock/advance", staff(advance_customer_clock), methods=["POST"]),
     ]
     if deliverer is not None:
-        routes += _webhook_switch_routes(deliverer)
+        routes += _webhook_switch_routes(deliverer, staff)
     return routes
 
 
 _SWITCHES = ("duplicate", "delay", "drop", "hold", "release")
 
 
-def _webhook_switch_routes(deliverer: WebhookDeliverer) -> list[Route]:
-    """`POST /webhooks/switches` flips one switch per request; `DELETE` turns them all off."""
+def _webhook_switch_routes(deliverer: WebhookDeliverer, staff: Callable[[Handler], Handler]) -> list[Route]:
+    """`POST /webhooks/switches` flips one switch per request; `DELETE` turns them all off (staff only)."""
 
     async def set_switch(request: Request) -> Response:
         try:
@@ -207,8 +221,8 @@ def _webhook_switch_routes(deliverer: WebhookDeliverer) -> list[Route]:
         return JSONResponse(deliverer.status())
 
     return [
-        Route("/webhooks/switches", set_switch, methods=["POST"]),
-        Route("/webhooks/switches", reset_switches, methods=["DELETE"]),
+        Route("/webhooks/switches", staff(set_switch), methods=["POST"]),
+        Route("/webhooks/switches", staff(reset_switches), methods=["DELETE"]),
     ]
 
 
@@ -234,7 +248,7 @@ def _flip(deliverer: WebhookDeliverer, name: str, body: JsonDict) -> None:
         raise _BadRequest(str(exc)) from None
 
 
-def _authentication_body(intent: SandboxPaymentIntent) -> str:
+def _authentication_body(intent: SandboxPaymentIntent, form_token: str) -> str:
     amount = html.escape(str(Money(intent.amount, intent.currency)))
     intro = f"<p>Payment <code>{html.escape(intent.id)}</code> of <b>{amount}</b>.</p>"
     if intent.status is not IntentStatus.REQUIRES_ACTION:
@@ -242,6 +256,7 @@ def _authentication_body(intent: SandboxPaymentIntent) -> str:
     # No `action`: the form posts back to this very URL, wherever the app mounted the sandbox.
     return intro + (
         '<form method="post">'
+        f'<input type="hidden" name="csrf_token" value="{html.escape(form_token)}">'
         '<button type="submit" name="outcome" value="succeed">Complete</button> '
         '<button type="submit" name="outcome" value="fail">Fail</button>'
         "</form>"

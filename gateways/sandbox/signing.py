@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from typing import Final
 
 from gateways.errors import WebhookRejected
 from gateways.types import VerifiedEvent
+from gateways.webhook_json import webhook_object
 
 SIGNATURE_HEADER: Final = "stripe-signature"
 TOLERANCE_SECONDS: Final = 300
@@ -81,12 +81,7 @@ def _parse(header: str) -> tuple[int, list[bytes]]:
 
 def verified_event(body: bytes) -> VerifiedEvent:
     """Parse a delivery body whose signature checked out: a JSON object with `id`, `type` and `created`."""
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected("body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise WebhookRejected("body is not a JSON object")
+    value = webhook_object(body)
     event_id, event_type, created = value.get("id"), value.get("type"), value.get("created")
     if not isinstance(event_id, str) or not event_id:
         raise WebhookRejected("event has no string id")

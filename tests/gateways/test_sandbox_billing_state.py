@@ -28,6 +28,7 @@ from tests.gateways.billing_helpers import (
     plan,
     subscription_request,
 )
+from tests.gateways.sandbox_access import STAFF_HEADERS, guard_for_tests
 
 
 @pytest.fixture
@@ -84,8 +85,10 @@ async def test_a_reopened_state_file_keeps_subscriptions_and_clocks(tmp_path: Pa
 @pytest.fixture
 async def client() -> AsyncIterator[tuple[httpx.AsyncClient, SandboxProcessor]]:
     processor = frozen_processor()
-    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor))])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as http:
+    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor, guard=guard_for_tests()))])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=STAFF_HEADERS
+    ) as http:
         yield http, processor
 
 

@@ -15,6 +15,7 @@ from starlette.routing import Mount
 from gateways.sandbox import SandboxProcessor, sandbox_routes
 from gateways.sandbox.errors import SandboxCardDeclined, SandboxUnavailable
 from gateways.sandbox.objects import IntentStatus
+from tests.gateways.sandbox_access import STAFF_HEADERS, form_token, guard_for_tests
 
 NEXT_YEAR = datetime.now(UTC).year + 1
 
@@ -26,9 +27,9 @@ def processor() -> SandboxProcessor:
 
 @pytest.fixture
 async def client(processor: SandboxProcessor) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor))])
+    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor, guard=guard_for_tests()))])
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://payql.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://payql.test", headers=STAFF_HEADERS) as client:
         yield client
 
 
@@ -201,7 +202,8 @@ async def test_the_page_form_redirects_to_the_return_url(
 ) -> None:
     pi_id = await _pending(processor, "https://shop.example.test/return?order=42")
 
-    response = await client.post(f"/sandbox/authenticate/{pi_id}", data={"outcome": outcome})
+    form = {"outcome": outcome, "csrf_token": await form_token(client, pi_id)}
+    response = await client.post(f"/sandbox/authenticate/{pi_id}", data=form)
 
     assert response.status_code == 303
     location = urlsplit(response.headers["location"])
@@ -218,7 +220,8 @@ async def test_the_page_form_without_return_url_shows_the_result(
 ) -> None:
     pi_id = await _pending(processor, None)
 
-    response = await client.post(f"/sandbox/authenticate/{pi_id}", data={"outcome": "succeed"})
+    form = {"outcome": "succeed", "csrf_token": await form_token(client, pi_id)}
+    response = await client.post(f"/sandbox/authenticate/{pi_id}", data=form)
 
     assert response.status_code == 200
     assert "succeeded" in response.text

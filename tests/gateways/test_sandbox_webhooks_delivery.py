@@ -29,6 +29,7 @@ from domain.statuses import CaptureMethod, PaymentStatus
 from gateways.sandbox import SandboxGateway, SandboxProcessor, WebhookDeliverer, sandbox_routes
 from gateways.types import ChargeRequest, PaymentObserved, WebhookDelivery
 from tests.asgi_server import serving as serve_app
+from tests.gateways.sandbox_access import STAFF_HEADERS, guard_for_tests
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec_delivery_test"
@@ -469,8 +470,10 @@ async def test_idle_waits_for_held_deliveries(processor: SandboxProcessor, deliv
 @pytest.fixture
 async def switch_client(processor: SandboxProcessor) -> AsyncIterator[tuple[httpx.AsyncClient, WebhookDeliverer]]:
     delivering = WebhookDeliverer(processor, "http://127.0.0.1:9/hook", SECRET)  # never started: switches only
-    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor, delivering))])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payql.test") as client:
+    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor, delivering, guard=guard_for_tests()))])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://payql.test", headers=STAFF_HEADERS
+    ) as client:
         yield client, delivering
 
 
@@ -535,7 +538,9 @@ async def test_switch_routes_refuse_bad_requests(
 
 
 async def test_switch_routes_exist_only_with_a_deliverer(processor: SandboxProcessor) -> None:
-    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor))])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payql.test") as client:
+    app = Starlette(routes=[Mount("/sandbox", routes=sandbox_routes(processor, guard=guard_for_tests()))])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://payql.test", headers=STAFF_HEADERS
+    ) as client:
         assert (await client.post("/sandbox/webhooks/switches", json={"hold": True})).status_code == 404
         assert (await client.delete("/sandbox/webhooks/switches")).status_code == 404

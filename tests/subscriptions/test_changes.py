@@ -9,6 +9,7 @@ from db.ledger import ledger_mismatches
 from db.models import Invoice, Order, Payment, Refund, Subscription, UsageRecord
 from domain.statuses import OrderStatus, RefundStatus, SubscriptionStatus
 from payql.wiring import Services
+from tests.gateways.sandbox_access import STAFF_HEADERS
 from tests.subscriptions.kit import (
     CANCEL,
     CHANGE,
@@ -265,7 +266,9 @@ async def test_a_first_payment_that_needs_authentication_returns_the_next_action
     assert action is not None and action["type"] in ("REDIRECT", "CONFIRM_WITH_SDK")
     assert started["latestInvoice"]["nextAction"] == action
     invoice = await Invoice.get(id=started["latestInvoice"]["id"])
-    answer = await shopper.http.post(f"/sandbox/authenticate/{invoice.payment_reference}", json={"outcome": "succeed"})
+    answer = await shopper.http.post(
+        f"/sandbox/authenticate/{invoice.payment_reference}", json={"outcome": "succeed"}, headers=STAFF_HEADERS
+    )
     assert answer.status_code == 200, answer.text
     await settle(services)
     active = await current(shopper, started["subscription"]["id"])

@@ -15,6 +15,7 @@ from domain.dunning import BillingPolicy, FinalAction
 from domain.statuses import PaymentStatus
 from jobs.dunning import run_dunning
 from payql.wiring import Services
+from tests.gateways.sandbox_access import STAFF_HEADERS
 from tests.smtp_server import SmtpServer
 from tests.subscriptions.kit import (
     ADVANCE,
@@ -134,7 +135,9 @@ async def test_a_renewal_that_needs_authentication_is_completed_by_the_customer(
     assert len(confirmations) == 1
 
     row = await Invoice.get(id=invoice["id"])
-    answer = await shopper.http.post(f"/sandbox/authenticate/{row.payment_reference}", json={"outcome": "succeed"})
+    answer = await shopper.http.post(
+        f"/sandbox/authenticate/{row.payment_reference}", json={"outcome": "succeed"}, headers=STAFF_HEADERS
+    )
     assert answer.status_code == 200, answer.text
     await settle(services)
     done = await current(shopper, subscription_id)

@@ -1,0 +1,26 @@
+"""The JSON object inside a webhook delivery whose signature checked out, read with bounded nesting.
+
+Shared by every gateway's webhook parser. A signature proves who sent the body, not that it is sane:
+a body nested thousands deep, not UTF-8 or not an object is a WebhookRejected (the endpoint answers
+400 and logs the reason), never a crash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.bounded_json import MalformedJson, loads_bounded
+from gateways.errors import WebhookRejected
+
+# Real events (Stripe's, PayPal's, the sandbox's) nest about ten levels; leave room for growth.
+MAX_WEBHOOK_DEPTH = 64
+
+
+def webhook_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = loads_bounded(body, max_depth=MAX_WEBHOOK_DEPTH)
+    except MalformedJson as exc:
+        raise WebhookRejected(str(exc)) from None
+    if not isinstance(value, dict):
+        raise WebhookRejected("body is not a JSON object")
+    return value

@@ -1,0 +1,56 @@
+"""Schema extension: refuse a NUL character in any text input, before any resolver runs.
+
+PostgreSQL cannot store U+0000 in text and SQLite silently can, so the same request would fail on
+one backend and pass on the other. Refusing it at the edge (every variable, key or value, and every
+string literal in the document) makes both answer INVALID_INPUT and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from graphql import GraphQLError, StringValueNode, visit
+from graphql.language import Visitor
+from strawberry.extensions import SchemaExtension
+
+NUL = "\x00"
+NUL_MESSAGE = "Text inputs must not contain NUL characters (U+0000)."
+
+
+def contains_nul(value: object) -> bool:
+    """Whether any string in a JSON-like value (dict keys included) holds a NUL; walks without recursion."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
+
+class _NulLiteralScanner(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_string_value(self, node: StringValueNode, *_args: object) -> None:
+        self.found = self.found or NUL in node.value
+
+
+class RefuseNulBytes(SchemaExtension):
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        found = contains_nul(context.variables or {}) or contains_nul(context.operation_name)
+        if not found and context.graphql_document is not None:
+            scanner = _NulLiteralScanner()
+            visit(context.graphql_document, scanner)
+            found = scanner.found
+        if found:
+            error = GraphQLError(NUL_MESSAGE, extensions={"code": "INVALID_INPUT"})
+            context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+        yield
