@@ -116,17 +116,16 @@ async def test_a_customer_email_is_sealed_in_the_row_and_read_plain(server: str)
     stored = await raw_column("customers", "email", customer.id)
     assert stored.startswith(PREFIX) and "Grace" not in stored
     assert (await Customer.get(id=customer.id)).email == "Grace@Example.com"
-    found = await Customer.filter(email_index=installed_data_keys().blind_index("grace@example.com"))
-    assert [c.id for c in found] == [customer.id]
+    assert [c.id for c in await Customer.with_email(" grace@example.COM")] == [customer.id]
+    assert await Customer.filter(email="Grace@Example.com").count() == 0  # the sealed column never matches
 
 
 async def test_changing_the_email_moves_its_blind_index(server: str) -> None:
     customer = await Customer.create(external_id=f"moves-{uuid.uuid4()}", email="first@example.com")
     customer.email = "second@example.com"
     await customer.save(update_fields=["email"])
-    assert await Customer.filter(email_index=installed_data_keys().blind_index("first@example.com")).count() == 0
-    found = await Customer.filter(email_index=installed_data_keys().blind_index("second@example.com"))
-    assert [c.id for c in found] == [customer.id]
+    assert await Customer.with_email("first@example.com").count() == 0
+    assert [c.id for c in await Customer.with_email("second@example.com")] == [customer.id]
 
 
 async def test_a_row_tampered_with_in_the_database_is_refused_on_read(server: str) -> None:
