@@ -6,6 +6,8 @@ from typing import Any
 
 from tortoise import Tortoise
 
+from db.encryption import DataKeys, install_data_keys
+
 MODEL_MODULES = ["db.models"]
 APP_LABEL = "models"
 
@@ -25,7 +27,9 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     }
 
 
-async def open_database(database_url: str) -> None:
+async def open_database(database_url: str, data_keys: DataKeys) -> None:
+    """Connect, with the keys that seal and open the personal data columns installed first."""
+    install_data_keys(data_keys)
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
 
 

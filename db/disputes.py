@@ -128,7 +128,7 @@ async def record_fulfillment(
             amount=order.total_amount,
             currency=order.currency,
             uow=uow,
-            data={"fulfillment_id": fulfillment.id, "carrier": carrier, "tracking_number": tracking_number},
+            data={"fulfillment_id": fulfillment.id, "carrier": carrier},  # the tracking number stays sealed in its row
         )
     return fulfillment
 

@@ -2,7 +2,9 @@
 and their invoices, webhook deliveries, idempotency records and the audit log.
 
 Money is BigInt minor units plus an ISO-4217 code. Status columns are written only by
-`db.transitions`; ledger and audit rows are append-only.
+`db.transitions`; ledger and audit rows are append-only. Personal data (a customer's email, the
+checkout's IP and user agent, evidence, notes, tracking numbers, gateway payloads, the caller's IP in
+the audit trail) is sealed at rest by the encrypted fields of `db.fields`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from uuid import UUID
 
 from tortoise import fields
 from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from db.append_only import AppendOnlyModel
-from db.fields import currency_field, enum_field, money_field
+from db.encryption import installed_data_keys
+from db.fields import EncryptedJSONField, EncryptedTextField, currency_field, enum_field, money_field
 from domain.statuses import (
     CaptureMethod,
     DisputeStatus,
@@ -83,12 +87,29 @@ class OutboxStatus(StrEnum):
 class Customer(Model):
     id = fields.UUIDField(primary_key=True)
     external_id = fields.CharField(max_length=255, unique=True)
-    email = fields.CharField(max_length=320, null=True)
+    email = EncryptedTextField(null=True, blind_index="email_index")
+    # The blind index of the email (db.encryption.DataKeys.blind_index): find a customer by email.
+    email_index = fields.CharField(max_length=64, null=True, db_index=True)
     gateway_references: Any = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "customers"
+
+    @classmethod
+    def with_email(cls, email: str) -> QuerySet[Customer]:
+        """Customers with this email (case and surrounding spaces aside), found by its blind index:
+        a filter on the sealed column itself never matches."""
+        return cls.filter(email_index=installed_data_keys().blind_index(email))
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        """Keep the email's blind index in step with the email on every save that writes it."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "email" in update_fields:
+            self.email_index = installed_data_keys().blind_index(self.email) if self.email else None
+            if update_fields is not None and "email_index" not in update_fields:
+                kwargs["update_fields"] = [*update_fields, "email_index"]
+        await super().save(*args, **kwargs)
 
 
 class Product(Model):
@@ -136,8 +157,8 @@ class Order(Model):
     currency = currency_field()
     total_amount = money_field()
     return_url = fields.CharField(max_length=2000, null=True)
-    checkout_ip = fields.CharField(max_length=64, null=True)
-    checkout_user_agent = fields.CharField(max_length=512, null=True)
+    checkout_ip = EncryptedTextField(null=True)
+    checkout_user_agent = EncryptedTextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -253,7 +274,7 @@ class WebhookEvent(Model):
     status = enum_field(WebhookStatus, default=WebhookStatus.RECEIVED)
     attempts = fields.IntField(default=0)
     headers: Any = fields.JSONField(default=dict)
-    body = fields.TextField()
+    body = EncryptedTextField()  # the gateway's event: customer emails, names, addresses
     source_ip = fields.CharField(max_length=64, null=True)
     received_at = fields.DatetimeField(auto_now_add=True, db_index=True)
     next_attempt_at = fields.DatetimeField(null=True)
@@ -276,7 +297,7 @@ class IdempotencyRecord(Model):
     state = enum_field(IdempotencyState, default=IdempotencyState.IN_PROGRESS)
     response: Any = fields.JSONField(null=True)
     # Ids created by the first attempt, so a retry after a crash resumes instead of starting over.
-    recovery_point: Any = fields.JSONField(default=dict)
+    recovery_point: Any = EncryptedJSONField(default=dict)  # may hold evidence sent to a gateway
     locked_until = fields.DatetimeField()
     expires_at = fields.DatetimeField(db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -300,7 +321,8 @@ class AuditRecord(AppendOnlyModel):
     currency = fields.CharField(max_length=3, null=True)
     reason = fields.CharField(max_length=500, default="")
     request_id = fields.CharField(max_length=64, null=True)
-    source_ip = fields.CharField(max_length=64, null=True)
+    # The one column the database lets change: re-sealed under a newer key by `payql keys rotate`.
+    source_ip = EncryptedTextField(null=True)
     data: Any = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
@@ -344,7 +366,7 @@ class Dispute(Model):
     amount = money_field()
     evidence_due_by = fields.DatetimeField(null=True, db_index=True)
     # Gathered when the dispute is created and completed by the merchant's notes and fulfillments.
-    evidence: Any = fields.JSONField(default=dict)
+    evidence: Any = EncryptedJSONField(default=dict)
     evidence_submitted_at = fields.DatetimeField(null=True)
     due_soon_flagged_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
@@ -363,7 +385,7 @@ class DisputeNote(Model):
     )
     dispute_id: UUID
     author = fields.CharField(max_length=255)
-    body = fields.TextField()
+    body = EncryptedTextField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -379,7 +401,7 @@ class Fulfillment(Model):
     )
     order_id: UUID
     carrier = fields.CharField(max_length=100)
-    tracking_number = fields.CharField(max_length=100)
+    tracking_number = EncryptedTextField()  # the carrier shows the recipient's name and address for it
     shipped_at = fields.DatetimeField(null=True)
     recorded_by = fields.CharField(max_length=255)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -21,6 +21,7 @@ from tortoise import connections
 
 from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
+from payql.data_keys import load_data_keys
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
 from payql.rate_limit import RetryAfterMiddleware
@@ -56,11 +57,12 @@ def create_app(settings: Settings) -> Starlette:
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
     sandbox = build_sandbox(settings)
+    data_keys = load_data_keys(settings)
     state: dict[str, Services] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await open_database(settings.database_url)
+        await open_database(settings.database_url, data_keys)
         services = await build_services(settings, sandbox)
         state["services"] = services
         app.state.services = services

@@ -1,4 +1,5 @@
-"""The `payql` command: serve, migrate, seed-demo and (development only) token."""
+"""The `payql` command: serve, migrate, seed-demo, keys, webhooks, reconcile, audit and (development
+only) token."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ import uvicorn
 from payql.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from collections import Counter
+
+    from db.encryption import DataKeys
     from db.ledger import LedgerMismatch
     from db.models import WebhookEvent
+    from db.reseal import ColumnReport
     from jobs.reconcile import ReconciliationReport
     from payql.wiring import Sandbox, Services
 
@@ -35,6 +40,17 @@ def _settings() -> Settings:
     try:
         return with_installation_secrets(load_settings())
     except SettingsError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+def _data_keys(settings: Settings) -> DataKeys:
+    from db.encryption import DataKeyError
+    from payql.data_keys import load_data_keys
+
+    try:
+        return load_data_keys(settings)
+    except (SettingsError, DataKeyError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
 
@@ -113,8 +129,10 @@ def seed_demo() -> None:
     from db.config import close_database, open_database
     from db.seed_demo import seed_demo_catalog
 
+    data_keys = _data_keys(settings)
+
     async def run() -> int:
-        await open_database(settings.database_url)
+        await open_database(settings.database_url, data_keys)
         try:
             return await seed_demo_catalog()
         finally:
@@ -128,7 +146,7 @@ async def _with_services(settings: Settings, work: Callable[[Services], Awaitabl
     from db.config import close_database, open_database
     from payql.wiring import build_services
 
-    await open_database(settings.database_url)
+    await open_database(settings.database_url, _data_keys(settings))
     try:
         services = await build_services(settings, _cli_sandbox(settings), serve_jobs=False)
         try:
@@ -316,6 +334,51 @@ def audit_check_ledger() -> None:
         )
     typer.echo(f"{len(mismatches)} payments whose ledger does not balance")
     if mismatches:
+        raise typer.Exit(1)
+
+
+keys_app = typer.Typer(help="The keys that encrypt personal data at rest.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new random data key (base64, 32 bytes) for PAYQL_DATA_KEYS or PAYQL_DATA_INDEX_KEY."""
+    from db.encryption import generate_key
+
+    typer.echo(generate_key())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch_size: int = typer.Option(500, min=1, help="Rows per transaction."),
+) -> None:
+    """Seal every personal data value with the current (first) key of PAYQL_DATA_KEYS, seal plaintext
+    left from before encryption and recompute blind indexes. Safe to repeat; exits 1 if a value opens
+    with no listed key (they are listed, and left untouched)."""
+    settings = _settings()
+    data_keys = _data_keys(settings)
+
+    async def run() -> tuple[list[ColumnReport], dict[str, Counter[str]]]:
+        from db.config import close_database, open_database
+        from db.reseal import key_usage, reseal_all
+
+        await open_database(settings.database_url, data_keys)
+        try:
+            return await reseal_all(data_keys, batch_size), await key_usage()
+        finally:
+            await close_database()
+
+    reports, usage = asyncio.run(run())
+    for report in reports:
+        name = report.column.associated_data
+        counts = f"{report.resealed} re-sealed, {report.reindexed} re-indexed, {len(report.unreadable)} unreadable"
+        typer.echo(f"{name}: {counts}")
+        for pk in report.unreadable:
+            typer.echo(f"unreadable\t{name}\t{pk}", err=True)
+    in_use = sorted({key for counts in usage.values() for key in counts})
+    typer.echo(f"current key {data_keys.current_id}; keys in use: {', '.join(in_use) or 'none'}")
+    if any(report.unreadable for report in reports):
         raise typer.Exit(1)
 
 

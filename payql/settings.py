@@ -12,8 +12,18 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from limits import parse as parse_limit
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from db.encryption import DataKeyError, decode_key
 
 # Development defaults of earlier versions, public in the repository: refused everywhere.
 PUBLISHED_SECRETS = frozenset({"payql-development-only-jwt-secret-change-me", "whsec_payql_sandbox_development"})
@@ -128,6 +138,14 @@ class Settings(BaseSettings):
     fault_point: str | None = None
     fault_marker_path: Path = Path("data/fault-point-reached")
 
+    # Personal data at rest: base64 32-byte AES-256-GCM keys, comma-separated, the current one first
+    # (older ones still open what they sealed until `payql keys rotate`), and the blind index key,
+    # which never rotates with them. Required in production; in development each key not given
+    # comes from `data_keys_file`, generated on first use.
+    data_keys: SecretStr | None = None
+    data_index_key: SecretStr | None = None
+    data_keys_file: Path = Path("data/data-keys")
+
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"
@@ -172,6 +190,15 @@ class Settings(BaseSettings):
             problems.append("PAYQL_FAULT_POINT: crash-test fault points are for development only")
         if self.smtp_host is None:
             problems.append("PAYQL_SMTP_HOST: production sends email through SMTP")
+        if self.data_keys is None:
+            problems.append(
+                "PAYQL_DATA_KEYS: production encrypts personal data; set one or more base64 32-byte keys"
+                " (comma-separated, current first; `payql keys generate` makes one)"
+            )
+        if self.data_index_key is None:
+            problems.append(
+                "PAYQL_DATA_INDEX_KEY: production needs the blind index key (a base64 32-byte key, never rotated)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -236,6 +263,23 @@ class Settings(BaseSettings):
             parse_limit(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a rate limit such as 30/minute") from None
+        return value
+
+    @field_validator("data_keys", "data_index_key")
+    @classmethod
+    def _base64_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = [part for part in value.get_secret_value().split(",") if part.strip()]
+        if not parts:
+            raise ValueError("empty; give base64 32-byte keys or leave it unset")
+        if info.field_name == "data_index_key" and len(parts) > 1:
+            raise ValueError("one key only: the blind index key does not rotate")
+        for position, part in enumerate(parts, start=1):
+            try:
+                decode_key(part)
+            except DataKeyError as error:
+                raise ValueError(f"key {position}: {error}") from None
         return value
 
     @field_validator("dunning_retry_days", mode="before")

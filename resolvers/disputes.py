@@ -123,7 +123,8 @@ async def submit_evidence(
             result = await _send(gateway, dispute, evidence, outcome)
         if result is None:
             return outcome
-        await disputes.record_evidence_submitted(dispute.id, result, evidence, caller.actor(extra_text[:200]))
+        # The text is evidence (personal data): sealed in the dispute's evidence, never in the plain audit trail.
+        await disputes.record_evidence_submitted(dispute.id, result, evidence, caller.actor())
         return outcome
 
     fingerprint = {"dispute_id": dispute_id, "extra_text": extra_text}

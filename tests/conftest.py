@@ -27,7 +27,14 @@ from payql.wiring import Services
 from tests.backends import Backend, backend_name, create_backend, destroy_backend
 from tests.ports import free_port
 from tests.smtp_server import SmtpServer
-from tests.testkit import TEST_JWT_SECRET, TEST_OLD_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET, Shopper
+from tests.testkit import (
+    TEST_DATA_INDEX_KEY,
+    TEST_DATA_KEY,
+    TEST_JWT_SECRET,
+    TEST_OLD_WEBHOOK_SECRET,
+    TEST_WEBHOOK_SECRET,
+    Shopper,
+)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -66,6 +73,8 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         port=port,
         public_base_url=f"http://127.0.0.1:{port}",
         jwt_secret=TEST_JWT_SECRET,
+        data_keys=TEST_DATA_KEY,
+        data_index_key=TEST_DATA_INDEX_KEY,
         sandbox_state_path=tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3",
         payment_rate_limit=os.environ.get("PAYQL_TEST_RATE_LIMIT", "100000/minute"),
         # Every test client shares 127.0.0.1; limit tests tighten these on their own address.

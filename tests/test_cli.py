@@ -14,7 +14,7 @@ from gateways.sandbox.processor import SandboxProcessor
 from gateways.types import VerifiedEvent, WebhookDelivery
 from payql.settings import Settings
 from tests.processes import cli
-from tests.testkit import TEST_JWT_SECRET
+from tests.testkit import TEST_DATA_KEY_ENV, TEST_JWT_SECRET
 from webhooks.store import store_delivery
 
 
@@ -27,7 +27,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "PAYQL_SANDBOX_WEBHOOK_SECRETS": ",".join(settings.sandbox_webhook_secrets),
         "PAYQL_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "PAYQL_JOB_QUEUE": "in-process",
-    }
+    } | TEST_DATA_KEY_ENV
     if settings.redis_url:
         env["PAYQL_REDIS_URL"] = settings.redis_url
     return env

@@ -21,7 +21,7 @@ from tests.backends import Backend, create_backend, destroy_backend
 from tests.ports import free_port
 from tests.processes import PayQLProcess, cli
 from tests.smtp_server import SmtpServer
-from tests.testkit import CHECKOUT, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, email_of, token_for
+from tests.testkit import CHECKOUT, TEST_DATA_KEY_ENV, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, email_of, token_for
 
 ORDERS = (
     "{ orders(first: 10) { edges { node { id status total { amount } payments { id status gatewayReference } } } } }"
@@ -70,7 +70,7 @@ async def test_sigkill_between_gateway_success_and_commit_loses_nothing(
         "PAYQL_SWEEP_GRACE_SECONDS": "1",
         "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
         "PAYQL_FAULT_MARKER_PATH": str(marker),
-    }
+    } | TEST_DATA_KEY_ENV
     if isolated_backend.redis_url:
         env |= {"PAYQL_REDIS_URL": isolated_backend.redis_url, "PAYQL_REDIS_KEY_PREFIX": isolated_backend.redis_prefix}
     await cli(env, "migrate")

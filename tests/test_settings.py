@@ -4,9 +4,13 @@ refuses development secrets, the sandbox gateway and SQLite."""
 from __future__ import annotations
 
 import os
+import stat
+from pathlib import Path
 
 import pytest
 
+from db.encryption import decode_key, generate_key
+from payql.data_keys import load_data_keys
 from payql.settings import (
     Environment,
     Settings,
@@ -17,6 +21,7 @@ from payql.settings import (
 VENDOR_ALIASES = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET")
 GOOD_SECRET = "k3y-" + "x" * 40
 POSTGRES_URL = "postgres://payql:pw@db.internal:5432/payql"
+DATA_KEY, OLD_DATA_KEY, INDEX_KEY = generate_key(), generate_key(), generate_key()
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +41,8 @@ def production(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None
         "PAYQL_SMTP_HOST": "smtp.example.com",
         "PAYQL_STRIPE_SECRET_KEY": "sk_live_payql",
         "PAYQL_STRIPE_WEBHOOK_SECRETS": "whsec_live",
+        "PAYQL_DATA_KEYS": f"{DATA_KEY},{OLD_DATA_KEY}",
+        "PAYQL_DATA_INDEX_KEY": INDEX_KEY,
     } | overrides
     for name, value in values.items():
         if value is None:
@@ -132,6 +139,8 @@ def test_production_with_development_defaults_names_each_problem(monkeypatch: py
         ({"PAYQL_DATABASE_URL": "sqlite://data/payql.sqlite3"}, "PAYQL_DATABASE_URL"),
         ({"PAYQL_DATABASE_URL": "sqlite://:memory:"}, "PAYQL_DATABASE_URL"),
         ({"PAYQL_SMTP_HOST": None}, "PAYQL_SMTP_HOST"),
+        ({"PAYQL_DATA_KEYS": None}, "PAYQL_DATA_KEYS"),
+        ({"PAYQL_DATA_INDEX_KEY": None}, "PAYQL_DATA_INDEX_KEY"),
     ],
 )
 def test_production_refuses_one_development_setting(
@@ -142,7 +151,14 @@ def test_production_refuses_one_development_setting(
         load_settings()
     message = str(caught.value)
     assert variable in message
-    others = {"PAYQL_JWT_SECRET", "PAYQL_GATEWAYS", "PAYQL_DATABASE_URL", "PAYQL_SMTP_HOST"} - {variable}
+    others = {
+        "PAYQL_JWT_SECRET",
+        "PAYQL_GATEWAYS",
+        "PAYQL_DATABASE_URL",
+        "PAYQL_SMTP_HOST",
+        "PAYQL_DATA_KEYS:",
+        "PAYQL_DATA_INDEX_KEY",
+    } - {variable, f"{variable}:"}
     assert not any(other in message for other in others), message
 
 
@@ -151,6 +167,42 @@ def test_production_with_real_settings_starts(monkeypatch: pytest.MonkeyPatch) -
     settings = load_settings()
     assert settings.is_production
     assert settings.gateways == ["stripe"]
+    keys = load_data_keys(settings)
+    assert keys.keys == (decode_key(DATA_KEY), decode_key(OLD_DATA_KEY)) and keys.index_key == decode_key(INDEX_KEY)
+
+
+def test_production_refuses_to_start_without_data_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, PAYQL_DATA_KEYS=None, PAYQL_DATA_INDEX_KEY=None)
+    message = settings_error(monkeypatch)
+    assert "PAYQL_DATA_KEYS: production encrypts personal data" in message
+    assert "PAYQL_DATA_INDEX_KEY: production needs the blind index key" in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("PAYQL_DATA_KEYS", "not base64!", "key 1: not base64"),
+        ("PAYQL_DATA_KEYS", f"{DATA_KEY},c2hvcnQ=", "key 2: a key is 32 bytes of base64, this one is 5"),
+        ("PAYQL_DATA_KEYS", " , ", "empty"),
+        ("PAYQL_DATA_INDEX_KEY", f"{INDEX_KEY},{DATA_KEY}", "one key only"),
+    ],
+)
+def test_a_malformed_data_key_is_named_but_never_shown(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    message = settings_error(monkeypatch, **{variable: value})
+    assert f"{variable}: {problem}" in message
+    assert DATA_KEY not in message and INDEX_KEY not in message
+
+
+def test_development_without_data_keys_generates_them_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PAYQL_DATA_KEYS_FILE", str(tmp_path / "keys" / "data-keys"))
+    first = load_data_keys(load_settings())
+    assert stat.S_IMODE((tmp_path / "keys" / "data-keys").stat().st_mode) == 0o600
+    assert load_data_keys(load_settings()) == first
+    monkeypatch.setenv("PAYQL_DATA_KEYS", DATA_KEY)
+    given = load_data_keys(load_settings())
+    assert given.keys == (decode_key(DATA_KEY),) and given.index_key == first.index_key
 
 
 def test_production_accepts_a_jwks_url_instead_of_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:

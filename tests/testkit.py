@@ -19,6 +19,10 @@ from payql.wiring import Services
 TEST_JWT_SECRET = "payql-test-secret-0123456789abcdef0123456789"
 TEST_WEBHOOK_SECRET = "whsec_payql_test_current"
 TEST_OLD_WEBHOOK_SECRET = "whsec_payql_test_previous"
+# base64 32-byte keys that seal the test server's personal data columns, and its blind index key.
+TEST_DATA_KEY = "cGF5cWwtdGVzdC1kYXRhLWtleS0wMDAwMDAwMDAwMDA="
+TEST_DATA_INDEX_KEY = "cGF5cWwtdGVzdC1pbmRleC1rZXktMDAwMDAwMDAwMDA="
+TEST_DATA_KEY_ENV = {"PAYQL_DATA_KEYS": TEST_DATA_KEY, "PAYQL_DATA_INDEX_KEY": TEST_DATA_INDEX_KEY}
 
 
 def token_for(subject: str, *, admin: bool = False) -> str:
