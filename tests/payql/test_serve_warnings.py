@@ -9,6 +9,7 @@ import pytest
 
 from payql import cli
 from payql.settings import Settings
+from tests.testkit import TEST_DATA_INDEX_KEY, TEST_DATA_KEY
 
 GOOD_SECRET = "k3y-" + "x" * 40
 
@@ -41,5 +42,7 @@ def test_production_does_not_warn(caplog: pytest.LogCaptureFixture) -> None:
         stripe_webhook_secrets=["whsec_live"],
         database_url="postgres://payql@db/payql",
         smtp_host="smtp.example.com",
+        data_keys=TEST_DATA_KEY,
+        data_index_key=TEST_DATA_INDEX_KEY,
     )
     assert warnings_at_start(caplog, production, "0.0.0.0") == []
