@@ -1,0 +1,297 @@
+"""Bound the work one GraphQL document can cause, and validate it, before any resolver runs.
+
+A document is measured first, in one walk that expands every fragment at most twice (memoized, so
+a fragment spread twice in each of forty fragments costs forty steps, not 2**40) and refuses
+fragment cycles. It is refused when, with its fragments expanded, it selects more fields than
+allowed (the depth and alias rules walk that expansion, spread by spread) or costs more than
+allowed: every field counts once per item of the lists above it, a list counting its
+first/last/limit argument (from the request's variables if it is one, else the schema's default)
+or, without one, the default list size.
+
+Only a document that passes is handed to the validation rules, through the shared LRU cache of
+validation results, with suggestions ("Did you mean …?") left out when asked. Nothing here may
+expand a fragment per spread, recurse without a bound, or run a resolver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLType,
+    InlineFragmentNode,
+    IntValueNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    validate,
+)
+from graphql.validation import ASTValidationRule
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# Arguments that say how many items a list field (or a connection's edges) returns.
+SIZE_ARGUMENTS = ("first", "last", "limit")
+# Selection sets and fragment spreads nested deeper than this are refused before the walk could
+# exhaust Python's recursion limit; the depth rule allows far less for fields alone.
+MAX_NESTING = 100
+VALIDATION_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    max_fields: int
+    max_cost: int
+    default_list_size: int
+
+
+@dataclass(frozen=True)
+class Expansion:
+    fields: int
+    cost: int
+
+
+class QueryTooComplex(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Measure:
+    """One walk over one document. Counts saturate just above the limits, so numbers stay small."""
+
+    def __init__(
+        self, schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limits: QueryLimits
+    ):
+        self.schema = schema
+        self.limits = limits
+        self.variables = variables
+        self.fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self.variable_defaults = _integer_variable_defaults(document)
+        # Keyed by (fragment, directly inside a sized connection): the only context a fragment's
+        # numbers depend on, so each fragment is walked at most twice.
+        self.memo: dict[tuple[str, bool], Expansion] = {}
+        self.in_progress: set[tuple[str, bool]] = set()
+
+    def saturate(self, fields: int, cost: int) -> Expansion:
+        return Expansion(min(fields, self.limits.max_fields + 1), min(cost, self.limits.max_cost + 1))
+
+    def selection_set(
+        self, node: SelectionSetNode, parent: GraphQLNamedType | None, sized: bool, nesting: int
+    ) -> Expansion:
+        if nesting > MAX_NESTING:
+            raise QueryTooComplex(f"This query nests selections more than {MAX_NESTING} levels deep.")
+        fields = cost = 0
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                part = self.field(selection, parent, sized, nesting)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = self.named_type(selection.type_condition) if selection.type_condition else parent
+                part = self.selection_set(selection.selection_set, condition, sized, nesting + 1)
+            elif isinstance(selection, FragmentSpreadNode):
+                part = self.fragment(selection.name.value, sized, nesting + 1)
+            else:  # pragma: no cover - graphql-core has no other selection kind
+                continue
+            fields, cost = fields + part.fields, cost + part.cost
+        return self.saturate(fields, cost)
+
+    def field(self, node: FieldNode, parent: GraphQLNamedType | None, sized: bool, nesting: int) -> Expansion:
+        if node.selection_set is None:
+            return Expansion(1, 1)
+        definition = _field_definition(parent, node.name.value)
+        if definition is None or (parent is not None and parent.name.startswith("__")):
+            # Unknown fields are left to validation; introspection is bounded by the schema itself.
+            multiplier, child_sized = 1, False
+            child_type = get_named_type(definition.type) if definition else None
+        else:
+            multiplier, child_sized = self.multiplier(node, definition, sized)
+            child_type = get_named_type(definition.type)
+        inner = self.selection_set(node.selection_set, child_type, child_sized, nesting + 1)
+        return self.saturate(1 + inner.fields, 1 + multiplier * inner.cost)
+
+    def fragment(self, name: str, sized: bool, nesting: int) -> Expansion:
+        key = (name, sized)
+        known = self.memo.get(key)
+        if known is not None:
+            return known
+        definition = self.fragments.get(name)
+        if definition is None:
+            return Expansion(0, 0)  # validation reports the unknown fragment
+        if key in self.in_progress:
+            raise QueryTooComplex(f"Fragment '{name}' spreads itself, so it never ends.")
+        self.in_progress.add(key)
+        expansion = self.selection_set(
+            definition.selection_set, self.named_type(definition.type_condition), sized, nesting
+        )
+        self.in_progress.discard(key)
+        self.memo[key] = expansion
+        return expansion
+
+    def multiplier(self, node: FieldNode, definition: GraphQLField, sized: bool) -> tuple[int, bool]:
+        """How many times the field's selections resolve, and whether they sit in a sized connection."""
+        size = self.size_argument(node, definition)
+        lists = _list_depth(definition.type)
+        if lists == 0:
+            # A connection (orders(first: 20) { edges … }): its size counts here, once, not again at edges.
+            return (1, False) if size is None else (size, True)
+        outer = size if size is not None else (1 if sized else self.limits.default_list_size)
+        return outer * self.limits.default_list_size ** (lists - 1), False
+
+    def size_argument(self, node: FieldNode, definition: GraphQLField) -> int | None:
+        given = {argument.name.value: argument.value for argument in node.arguments or ()}
+        for name in SIZE_ARGUMENTS:
+            argument = definition.args.get(name)
+            if argument is None:
+                continue
+            value = given.get(name)
+            if isinstance(value, IntValueNode):
+                return max(0, int(value.value))
+            if isinstance(value, VariableNode):
+                supplied = self.variables.get(value.name.value, self.variable_defaults.get(value.name.value))
+                if isinstance(supplied, int) and not isinstance(supplied, bool):
+                    return max(0, supplied)
+            if isinstance(argument.default_value, int):
+                return max(0, argument.default_value)
+            return None
+        return None
+
+    def named_type(self, node: NamedTypeNode) -> GraphQLNamedType | None:
+        return self.schema.get_type(node.name.value)
+
+
+def _field_definition(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
+    if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+        definition: GraphQLField | None = parent.fields.get(name)
+        return definition
+    return None
+
+
+def _list_depth(type_: GraphQLType) -> int:
+    depth = 0
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        depth += isinstance(type_, GraphQLList)
+        type_ = type_.of_type
+    return depth
+
+
+def _integer_variable_defaults(document: DocumentNode) -> dict[str, int]:
+    defaults: dict[str, int] = {}
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            for variable in definition.variable_definitions or ():
+                if isinstance(variable.default_value, IntValueNode):
+                    name = variable.variable.name.value
+                    defaults[name] = max(defaults.get(name, 0), int(variable.default_value.value))
+    return defaults
+
+
+def measure(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limits: QueryLimits
+) -> Expansion:
+    """The document's fields with fragments expanded (all operations together, or its largest
+    fragment) and its costliest operation. Raises QueryTooComplex for cycles and runaway nesting."""
+    walk = _Measure(schema, document, variables, limits)
+    operation_fields = fragment_fields = cost = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            root = schema.get_root_type(definition.operation)
+            expansion = walk.selection_set(definition.selection_set, root, False, 1)
+            operation_fields += expansion.fields
+            cost = max(cost, expansion.cost)
+        elif isinstance(definition, FragmentDefinitionNode):
+            fragment_fields = max(fragment_fields, walk.fragment(definition.name.value, False, 1).fields)
+    return walk.saturate(max(operation_fields, fragment_fields), cost)
+
+
+def refusal(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limits: QueryLimits
+) -> GraphQLError | None:
+    """The error that refuses this document, or None when it is within the limits."""
+    try:
+        expansion = measure(schema, document, variables, limits)
+    except QueryTooComplex as error:
+        message = error.message
+    else:
+        if expansion.fields > limits.max_fields:
+            message = (
+                f"This query selects more than {limits.max_fields} fields once its fragments are expanded. "
+                "Select fewer fields or send several smaller queries."
+            )
+        elif expansion.cost > limits.max_cost:
+            message = (
+                f"This query costs more than {limits.max_cost} (each field once per item of the lists above it; "
+                f"a list counts its first/last/limit, or {limits.default_list_size}). "
+                "Ask for smaller pages or fewer nested lists."
+            )
+        else:
+            return None
+    return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX})
+
+
+@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+def _validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    # Strawberry's own validate_document adds these two rules; it cannot hide suggestions.
+    return validate(
+        schema,
+        document,
+        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+        hide_suggestions=hide_suggestions,
+    )
+
+
+class BoundedValidation(SchemaExtension):
+    """Takes the place of strawberry's ValidationCache: measure, then validate through a shared cache.
+
+    graphql-core runs every validation rule in one pass, so a refusal has to come before that
+    pass: a rule of our own would run alongside the depth and alias rules, not ahead of them.
+    """
+
+    def __init__(self, limits: QueryLimits, *, hide_suggestions: bool) -> None:
+        super().__init__()
+        self.limits = limits
+        self.hide_suggestions = hide_suggestions
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema = context.schema._schema
+        document = context.graphql_document
+        assert document is not None  # strawberry parses before it validates
+        error = refusal(schema, document, context.variables or {}, self.limits)
+        if error is not None:
+            context.pre_execution_errors = [error]
+        else:
+            context.pre_execution_errors = _validate(schema, document, context.validation_rules, self.hide_suggestions)
+        yield
+
+
+class ExecutionWithoutSuggestions(StrawberryGraphQLCoreExecutionContext):
+    """Coerces variables without "Did you mean …?" (an unknown enum value or input field)."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        return super().build(*args, **{**kwargs, "hide_suggestions": True})
