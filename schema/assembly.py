@@ -26,7 +26,7 @@ from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
 from schema.mutations import Mutation
 from schema.queries import Query
-from schema.query_cost import BoundedValidation, ExecutionWithoutSuggestions, QueryLimits
+from schema.query_cost import BoundedValidation, ExecutionWithoutSuggestions, QueryLimits, limit_overlap_comparisons
 from schema.scalars import SCALAR_MAP
 
 
@@ -43,6 +43,7 @@ def build_schema(
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
     limits: list[type[ASTValidationRule]] = [depth_rule(max_depth, None, None), alias_rule(max_aliases)]
+    limit_overlap_comparisons()
     # Factories, not instances: a fresh extension per request. The parser and validation caches
     # live at module level, so every request shares them.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [

@@ -44,6 +44,8 @@ from graphql import (
     validate,
 )
 from graphql.validation import ASTValidationRule
+from graphql.validation.rules import overlapping_fields_can_be_merged
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -56,6 +58,11 @@ SIZE_ARGUMENTS = ("first", "last", "limit")
 # exhaust Python's recursion limit; the depth rule allows far less for fields alone.
 MAX_NESTING = 100
 VALIDATION_CACHE_SIZE = 1024
+# graphql-core's check that overlapping fields can merge compares same-named fields pairwise and
+# stops at a budget of comparisons: 500,000 by default, seconds of work (490 copies of
+# `products { id }` spend it all). Real documents spend under a hundred.
+OVERLAP_COMPARISON_BUDGET = 10_000
+TOO_MUCH_TO_VALIDATE = "Validation stopped: this query takes too much work to check. Send a smaller query."
 
 
 @dataclass(frozen=True)
@@ -264,6 +271,23 @@ def _validate(
     )
 
 
+def limit_overlap_comparisons() -> None:
+    """Lower graphql-core's comparison budget (a module setting it reads as each validation starts)."""
+    overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = OVERLAP_COMPARISON_BUDGET
+
+
+def _coded(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """An aborted validation (budget spent, or too many errors) says so with our code."""
+    if not any(isinstance(error, ValidationAbortedError) for error in errors):
+        return errors
+    return [
+        GraphQLError(TOO_MUCH_TO_VALIDATE, extensions={"code": QUERY_TOO_COMPLEX})
+        if isinstance(error, ValidationAbortedError)
+        else error
+        for error in errors
+    ]
+
+
 class BoundedValidation(SchemaExtension):
     """Takes the place of strawberry's ValidationCache: measure, then validate through a shared cache.
 
@@ -285,7 +309,9 @@ class BoundedValidation(SchemaExtension):
         if error is not None:
             context.pre_execution_errors = [error]
         else:
-            context.pre_execution_errors = _validate(schema, document, context.validation_rules, self.hide_suggestions)
+            context.pre_execution_errors = _coded(
+                _validate(schema, document, context.validation_rules, self.hide_suggestions)
+            )
         yield
 
 
