@@ -78,6 +78,14 @@ class Expansion:
     cost: int
 
 
+@dataclass(frozen=True)
+class Measurement:
+    fields: int
+    cost: int
+    # Variables given as a list's size: only a request that supplies one of them changes the cost.
+    sizing_variables: frozenset[str]
+
+
 class QueryTooComplex(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -99,6 +107,7 @@ class _Measure:
         # numbers depend on, so each fragment is walked at most twice.
         self.memo: dict[tuple[str, bool], Expansion] = {}
         self.in_progress: set[tuple[str, bool]] = set()
+        self.sizing_variables: set[str] = set()
 
     def saturate(self, fields: int, cost: int) -> Expansion:
         return Expansion(min(fields, self.limits.max_fields + 1), min(cost, self.limits.max_cost + 1))
@@ -174,6 +183,7 @@ class _Measure:
             if isinstance(value, IntValueNode):
                 return max(0, int(value.value))
             if isinstance(value, VariableNode):
+                self.sizing_variables.add(value.name.value)
                 supplied = self.variables.get(value.name.value, self.variable_defaults.get(value.name.value))
                 if isinstance(supplied, int) and not isinstance(supplied, bool):
                     return max(0, supplied)
@@ -214,7 +224,7 @@ def _integer_variable_defaults(document: DocumentNode) -> dict[str, int]:
 
 def measure(
     schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limits: QueryLimits
-) -> Expansion:
+) -> Measurement:
     """The document's fields with fragments expanded (all operations together, or its largest
     fragment) and its costliest operation. Raises QueryTooComplex for cycles and runaway nesting."""
     walk = _Measure(schema, document, variables, limits)
@@ -227,32 +237,52 @@ def measure(
             cost = max(cost, expansion.cost)
         elif isinstance(definition, FragmentDefinitionNode):
             fragment_fields = max(fragment_fields, walk.fragment(definition.name.value, False, 1).fields)
-    return walk.saturate(max(operation_fields, fragment_fields), cost)
+    total = walk.saturate(max(operation_fields, fragment_fields), cost)
+    return Measurement(total.fields, total.cost, frozenset(walk.sizing_variables))
 
 
 def refusal(
     schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limits: QueryLimits
 ) -> GraphQLError | None:
-    """The error that refuses this document, or None when it is within the limits."""
+    """The error that refuses this document, or None when it is within the limits.
+
+    The parser cache hands back the same document for the same text, so the verdict without
+    variables is cached; it is measured again only when the request sizes a list with a variable.
+    """
+    error, sizing_variables = _judged_without_variables(schema, document, limits)
+    if sizing_variables & variables.keys():
+        error, _ = _judge(schema, document, variables, limits)
+    return error
+
+
+def _judge(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limits: QueryLimits
+) -> tuple[GraphQLError | None, frozenset[str]]:
     try:
         expansion = measure(schema, document, variables, limits)
     except QueryTooComplex as error:
-        message = error.message
+        return GraphQLError(error.message, extensions={"code": QUERY_TOO_COMPLEX}), frozenset()
+    if expansion.fields > limits.max_fields:
+        message = (
+            f"This query selects more than {limits.max_fields} fields once its fragments are expanded. "
+            "Select fewer fields or send several smaller queries."
+        )
+    elif expansion.cost > limits.max_cost:
+        message = (
+            f"This query costs more than {limits.max_cost} (each field once per item of the lists above it; "
+            f"a list counts its first/last/limit, or {limits.default_list_size}). "
+            "Ask for smaller pages or fewer nested lists."
+        )
     else:
-        if expansion.fields > limits.max_fields:
-            message = (
-                f"This query selects more than {limits.max_fields} fields once its fragments are expanded. "
-                "Select fewer fields or send several smaller queries."
-            )
-        elif expansion.cost > limits.max_cost:
-            message = (
-                f"This query costs more than {limits.max_cost} (each field once per item of the lists above it; "
-                f"a list counts its first/last/limit, or {limits.default_list_size}). "
-                "Ask for smaller pages or fewer nested lists."
-            )
-        else:
-            return None
-    return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX})
+        return None, expansion.sizing_variables
+    return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX}), expansion.sizing_variables
+
+
+@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+def _judged_without_variables(
+    schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits
+) -> tuple[GraphQLError | None, frozenset[str]]:
+    return _judge(schema, document, {}, limits)
 
 
 @lru_cache(maxsize=VALIDATION_CACHE_SIZE)
