@@ -21,12 +21,13 @@ from strawberry.tools import merge_types
 
 from schema.analytics import AnalyticsQuery
 from schema.billing import BillingMutation, BillingQuery
+from schema.bounded_validation import BoundedValidation, ExecutionWithoutSuggestions, limit_overlap_comparisons
 from schema.disputes import DisputeMutation, DisputeQuery
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
 from schema.mutations import Mutation
 from schema.queries import Query
-from schema.query_cost import BoundedValidation, ExecutionWithoutSuggestions, QueryLimits, limit_overlap_comparisons
+from schema.query_cost import QueryLimits
 from schema.scalars import SCALAR_MAP
 
 

@@ -1,21 +1,18 @@
-"""Bound the work one GraphQL document can cause, and validate it, before any resolver runs.
+"""How much work a GraphQL document asks for, measured without expanding it, and the refusal.
 
-A document is measured first, in one walk that expands every fragment at most twice (memoized, so
-a fragment spread twice in each of forty fragments costs forty steps, not 2**40) and refuses
-fragment cycles. It is refused when, with its fragments expanded, it selects more fields than
-allowed (the depth and alias rules walk that expansion, spread by spread) or costs more than
-allowed: every field counts once per item of the lists above it, a list counting its
-first/last/limit argument (from the request's variables if it is one, else the schema's default)
-or, without one, the default list size.
-
-Only a document that passes is handed to the validation rules, through the shared LRU cache of
-validation results, with suggestions ("Did you mean …?") left out when asked. Nothing here may
-expand a fragment per spread, recurse without a bound, or run a resolver.
+One walk expands every fragment at most twice (memoized, so a fragment spread twice in each of
+forty fragments costs forty steps, not 2**40) and refuses fragment cycles and runaway nesting. A
+document is refused when, with its fragments expanded, it selects more fields than allowed (the
+depth and alias rules walk that expansion, spread by spread) or costs more than allowed: every
+field counts once per item of the lists above it, a list counting its first/last/limit argument
+(the request's variable if it is one, else the schema's default) or, without one, the default
+list size. Nothing here may expand a fragment per spread, recurse without a bound, or run a
+resolver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -41,15 +38,7 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_named_type,
-    validate,
 )
-from graphql.validation import ASTValidationRule
-from graphql.validation.rules import overlapping_fields_can_be_merged
-from graphql.validation.validate import ValidationAbortedError
-from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # Arguments that say how many items a list field (or a connection's edges) returns.
@@ -57,12 +46,8 @@ SIZE_ARGUMENTS = ("first", "last", "limit")
 # Selection sets and fragment spreads nested deeper than this are refused before the walk could
 # exhaust Python's recursion limit; the depth rule allows far less for fields alone.
 MAX_NESTING = 100
-VALIDATION_CACHE_SIZE = 1024
-# graphql-core's check that overlapping fields can merge compares same-named fields pairwise and
-# stops at a budget of comparisons: 500,000 by default, seconds of work (490 copies of
-# `products { id }` spend it all). Real documents spend under a hundred.
-OVERLAP_COMPARISON_BUDGET = 10_000
-TOO_MUCH_TO_VALIDATE = "Validation stopped: this query takes too much work to check. Send a smaller query."
+# One verdict per parsed document (the parser cache keeps documents by their text).
+VERDICT_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -278,76 +263,8 @@ def _judge(
     return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX}), expansion.sizing_variables
 
 
-@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+@lru_cache(maxsize=VERDICT_CACHE_SIZE)
 def _judged_without_variables(
     schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits
 ) -> tuple[GraphQLError | None, frozenset[str]]:
     return _judge(schema, document, {}, limits)
-
-
-@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
-def _validate(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    rules: tuple[type[ASTValidationRule], ...],
-    hide_suggestions: bool,
-) -> list[GraphQLError]:
-    # Strawberry's own validate_document adds these two rules; it cannot hide suggestions.
-    return validate(
-        schema,
-        document,
-        (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
-        hide_suggestions=hide_suggestions,
-    )
-
-
-def limit_overlap_comparisons() -> None:
-    """Lower graphql-core's comparison budget (a module setting it reads as each validation starts)."""
-    overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = OVERLAP_COMPARISON_BUDGET
-
-
-def _coded(errors: list[GraphQLError]) -> list[GraphQLError]:
-    """An aborted validation (budget spent, or too many errors) says so with our code."""
-    if not any(isinstance(error, ValidationAbortedError) for error in errors):
-        return errors
-    return [
-        GraphQLError(TOO_MUCH_TO_VALIDATE, extensions={"code": QUERY_TOO_COMPLEX})
-        if isinstance(error, ValidationAbortedError)
-        else error
-        for error in errors
-    ]
-
-
-class BoundedValidation(SchemaExtension):
-    """Takes the place of strawberry's ValidationCache: measure, then validate through a shared cache.
-
-    graphql-core runs every validation rule in one pass, so a refusal has to come before that
-    pass: a rule of our own would run alongside the depth and alias rules, not ahead of them.
-    """
-
-    def __init__(self, limits: QueryLimits, *, hide_suggestions: bool) -> None:
-        super().__init__()
-        self.limits = limits
-        self.hide_suggestions = hide_suggestions
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        schema = context.schema._schema
-        document = context.graphql_document
-        assert document is not None  # strawberry parses before it validates
-        error = refusal(schema, document, context.variables or {}, self.limits)
-        if error is not None:
-            context.pre_execution_errors = [error]
-        else:
-            context.pre_execution_errors = _coded(
-                _validate(schema, document, context.validation_rules, self.hide_suggestions)
-            )
-        yield
-
-
-class ExecutionWithoutSuggestions(StrawberryGraphQLCoreExecutionContext):
-    """Coerces variables without "Did you mean …?" (an unknown enum value or input field)."""
-
-    @classmethod
-    def build(cls, *args: Any, **kwargs: Any) -> Any:
-        return super().build(*args, **{**kwargs, "hide_suggestions": True})

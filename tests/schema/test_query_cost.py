@@ -76,7 +76,8 @@ async def test_a_forty_level_fragment_doubling_is_refused_before_validation() ->
 
 @pytest.mark.timeout(60)
 async def test_fragment_cycles_are_refused_before_the_rules_walk_every_path() -> None:
-    # Ten fragments that each spread the nine others: the alias rule alone would walk 10! paths.
+    # Ten fragments that each spread the nine others: the depth and alias rules would each walk
+    # all 9! paths through them (half a minute here) before graphql-core reports the cycle.
     names = [f"C{i}" for i in range(10)]
     fragments = " ".join(
         f"fragment {name} on Query {{ __typename {' '.join(f'...{other}' for other in names if other != name)} }}"
@@ -88,19 +89,6 @@ async def test_fragment_cycles_are_refused_before_the_rules_walk_every_path() ->
     result = await asyncio.wait_for(schema.execute(f"{{ ...C0 }} {fragments}"), 30)
     assert result.errors and [error.extensions for error in result.errors] == [{"code": QUERY_TOO_COMPLEX}]
     assert "spreads itself" in result.errors[0].message
-
-
-@pytest.mark.timeout(60)
-async def test_many_copies_of_one_field_stop_validation_early_with_a_clear_code() -> None:
-    # Checking that same-named fields merge compares every pair: 100 copies of `products { id }`
-    # (within the token and field limits) spend about 25,000 units, within graphql-core's own
-    # budget of 500,000 (seconds of work at 490 copies) but over ours.
-    schema = build_schema(
-        max_depth=12, max_aliases=15, max_tokens=2000, query_limits=DEFAULTS, introspection=True, suggestions=True
-    )
-    result = await asyncio.wait_for(schema.execute("{ " + "products { id } " * 100 + "}"), 30)
-    assert result.errors and [error.extensions for error in result.errors] == [{"code": QUERY_TOO_COMPLEX}]
-    assert "too much work" in result.errors[0].message
 
 
 @pytest.mark.timeout(120)

@@ -1,7 +1,9 @@
-"""Production answers a mistyped field, argument or enum value without suggesting the right one."""
+"""Validation stops early with a clear code, and production answers a mistyped field, argument or
+enum value without suggesting the right one."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from payql.app import create_app
 from payql.graphql_view import PayQLGraphQL
 from payql.settings import Settings
 from schema.assembly import build_schema
-from schema.query_cost import QueryLimits
+from schema.query_cost import QUERY_TOO_COMPLEX, QueryLimits
 
 LIMITS = QueryLimits(max_fields=1000, max_cost=50_000, default_list_size=10)
 
@@ -68,3 +70,16 @@ async def test_the_production_app_is_built_without_suggestions() -> None:
     view = graphql_route.endpoint
     assert isinstance(view, PayQLGraphQL)
     assert "Did you mean" not in await messages(view.schema, "{ ordr { id } }", {})  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(60)
+async def test_many_copies_of_one_field_stop_validation_early_with_a_clear_code() -> None:
+    # Checking that same-named fields merge compares every pair: 100 copies of `products { id }`
+    # (within the token and field limits) spend about 25,000 units, within graphql-core's own
+    # budget of 500,000 (seconds of work at 490 copies) but over ours.
+    schema = build_schema(
+        max_depth=12, max_aliases=15, max_tokens=2000, query_limits=LIMITS, introspection=True, suggestions=True
+    )
+    result = await asyncio.wait_for(schema.execute("{ " + "products { id } " * 100 + "}"), 30)
+    assert result.errors and [error.extensions for error in result.errors] == [{"code": QUERY_TOO_COMPLEX}]
+    assert "too much work" in result.errors[0].message
