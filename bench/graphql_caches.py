@@ -24,6 +24,7 @@ from schema.assembly import build_schema
 from schema.extensions import RefuseCardNumbers
 from schema.mutations import Mutation
 from schema.queries import Query
+from schema.query_cost import QueryLimits
 from schema.scalars import SCALAR_MAP
 
 QUERY = """mutation($input: CheckoutInput!) { checkout(input: $input) {
@@ -70,7 +71,14 @@ async def main() -> None:
         "no caches": await per_call_us(schema_without_caches()),
         "parser + validation caches": await per_call_us(schema_with_caches_only()),
         "PayQL schema (caches + limits + masking)": await per_call_us(
-            build_schema(max_depth=12, max_aliases=15, max_tokens=2000, introspection=True)
+            build_schema(
+                max_depth=12,
+                max_aliases=15,
+                max_tokens=2000,
+                query_limits=QueryLimits(max_fields=1000, max_cost=50_000, default_list_size=10),
+                introspection=True,
+                suggestions=True,
+            )
         ),
     }
     base = results["no caches"]

@@ -31,6 +31,7 @@ from payql.settings import Settings
 from payql.wiring import Services, build_sandbox, build_services
 from resolvers import fault_points
 from schema.assembly import build_schema
+from schema.query_cost import QueryLimits
 from webhooks.endpoint import webhook_routes
 
 
@@ -52,7 +53,13 @@ def create_app(settings: Settings) -> Starlette:
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
         max_tokens=settings.graphql_max_tokens,
+        query_limits=QueryLimits(
+            max_fields=settings.graphql_max_fields,
+            max_cost=settings.graphql_max_cost,
+            default_list_size=settings.graphql_default_list_size,
+        ),
         introspection=not settings.is_production,
+        suggestions=not settings.is_production,
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)

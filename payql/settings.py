@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=15, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)
+    # Fields a document selects once its fragments are expanded: what the validation rules walk.
+    graphql_max_fields: int = Field(default=1000, ge=10, le=10_000)
+    # Fields weighted by list sizes (first/last/limit, else the default list size): what execution walks.
+    graphql_max_cost: int = Field(default=50_000, ge=100, le=10_000_000)
+    graphql_default_list_size: int = Field(default=10, ge=1, le=1000)
     log_level: str = "INFO"
 
     # Abuse limits ("N/second|minute|hour|day", shared through Redis when PAYQL_REDIS_URL is set):

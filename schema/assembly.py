@@ -13,7 +13,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -22,6 +21,7 @@ from strawberry.tools import merge_types
 
 from schema.analytics import AnalyticsQuery
 from schema.billing import BillingMutation, BillingQuery
+from schema.bounded_validation import BoundedValidation, ExecutionWithoutSuggestions, limit_overlap_comparisons
 from schema.disputes import DisputeMutation, DisputeQuery
 from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
@@ -29,22 +29,35 @@ from schema.live_updates import Subscription
 from schema.mutations import Mutation
 from schema.nul_bytes import RefuseNulBytes
 from schema.queries import Query
+from schema.query_cost import QueryLimits
 from schema.scalars import SCALAR_MAP
 
 
-def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspection: bool) -> strawberry.Schema:
+def build_schema(
+    *,
+    max_depth: int,
+    max_aliases: int,
+    max_tokens: int,
+    query_limits: QueryLimits,
+    introspection: bool,
+    suggestions: bool,
+) -> strawberry.Schema:
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
     limits: list[type[ASTValidationRule]] = [depth_rule(max_depth, None, None), alias_rule(max_aliases)]
+    limit_overlap_comparisons()
     # Factories, not instances: a fresh extension per request. The parser and validation caches
-    # live at module level, keyed by size, so every request shares them.
+    # live at module level, so every request shares them.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(limits),
         lambda: ParserCache(maxsize=1024),
-        lambda: ValidationCache(maxsize=1024),
-        # After ValidationCache: it adds its error to the validation errors, it does not replace them.
+        # Refuses a document whose fragments expand too far, or that costs too much, before the
+        # rules above walk it; then validates through its cache (strawberry's ValidationCache
+        # cannot do the first step, nor hide suggestions).
+        lambda: BoundedValidation(query_limits, hide_suggestions=not suggestions),
+        # After BoundedValidation: it adds its error to the validation errors, it does not replace them.
         RefuseCardNumbers,
         RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
@@ -57,4 +70,5 @@ def build_schema(*, max_depth: int, max_aliases: int, max_tokens: int, introspec
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
+        execution_context_class=None if suggestions else ExecutionWithoutSuggestions,
     )

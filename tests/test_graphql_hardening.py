@@ -6,12 +6,17 @@ import pytest
 
 from resolvers import orders
 from schema.assembly import build_schema
+from schema.query_cost import QueryLimits
 from tests.testkit import Shopper
+
+LIMITS = QueryLimits(max_fields=1000, max_cost=50_000, default_list_size=10)
 
 
 async def test_queries_deeper_than_the_limit_are_refused() -> None:
     # Our own types are not recursive, so the limit is shown on a schema built with a low one.
-    schema = build_schema(max_depth=3, max_aliases=10, max_tokens=1000, introspection=True)
+    schema = build_schema(
+        max_depth=3, max_aliases=10, max_tokens=1000, query_limits=LIMITS, introspection=True, suggestions=True
+    )
     shallow = await schema.execute("{ products { id } }")
     assert shallow.errors is None or "depth" not in str(shallow.errors)
     deep = await schema.execute("{ orders { edges { node { payments { id } } } } }")
@@ -19,7 +24,9 @@ async def test_queries_deeper_than_the_limit_are_refused() -> None:
 
 
 async def test_production_schema_refuses_introspection() -> None:
-    schema = build_schema(max_depth=12, max_aliases=10, max_tokens=1000, introspection=False)
+    schema = build_schema(
+        max_depth=12, max_aliases=10, max_tokens=1000, query_limits=LIMITS, introspection=False, suggestions=True
+    )
     result = await schema.execute("{ __schema { types { name } } }")
     assert result.errors and "introspection" in result.errors[0].message.lower()
 
