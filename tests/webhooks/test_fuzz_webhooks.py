@@ -55,12 +55,25 @@ ZONES = st.sampled_from([UTC, None, timezone(timedelta(hours=14)), timezone(-tim
 header_bytes = st.lists(st.integers(0x21, 0xFF).filter(lambda b: b != 0x7F), max_size=120).map(bytes)
 header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=120)
 digits = st.integers(min_value=-(10**20), max_value=10**20).map(str)
+hex_signatures = st.text("0123456789abcdef", min_size=64, max_size=64)
 stripe_items = st.tuples(
     st.sampled_from(["t", "v1", "v0", "T", "", "v1 ", "t\t"]),
     st.sampled_from(["=", "", "=="]),
-    st.one_of(digits, header_text, st.text("0123456789abcdef", min_size=64, max_size=64)),
+    st.one_of(digits, header_text, hex_signatures),
 ).map("".join)
-stripe_signatures = st.one_of(st.none(), header_bytes, st.lists(stripe_items, max_size=6).map(",".join).map(str.encode))
+# Shaped like the real header (one t, one or more v1) with random values, so parsing gets past its first checks.
+well_formed_signatures = st.builds(
+    lambda moment, signatures, extra: ",".join([f"t={moment}", *(f"v1={s}" for s in signatures), *extra]),
+    st.one_of(digits, header_text, st.just(str(int(time.time())))),
+    st.lists(st.one_of(hex_signatures, header_text), min_size=1, max_size=3),
+    st.lists(stripe_items, max_size=2),
+)
+stripe_signatures = st.one_of(
+    st.none(),
+    header_bytes,
+    st.lists(stripe_items, max_size=6).map(",".join).map(str.encode),
+    well_formed_signatures.map(str.encode),
+)
 # Text without NUL: NUL characters are a known finding kept apart (see the end of this module).
 texts = st.text(st.characters(exclude_characters="\x00"), max_size=40)
 json_values = st.recursive(
