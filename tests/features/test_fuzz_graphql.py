@@ -185,7 +185,7 @@ QUERIES = [
     "mutation($input: CheckoutInput!) { checkout(input: $input) { userErrors { code } } }",
 ]
 # JSON nested a few levels at most: deeper nesting is a known finding kept apart below.
-texts = st.text(max_size=60)
+texts = st.text(st.characters(codec="utf-8"), max_size=60)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(texts, children, max_size=4),
