@@ -100,7 +100,7 @@ def load_schema(base_url: str, ids: dict[str, list[str]]) -> GraphQLSchema:
 def fuzz_field(
     client: httpx.Client, operation: APIOperation, mode: GenerationMode, examples: int, findings: list[Finding]
 ) -> int:
-    """Send `examples` cases of one field in one mode; record every 5xx or hang; return how many were sent."""
+    """Send `examples` cases of one field in one mode; record every 5xx, masked error or hang; return the count."""
     sent = 0
 
     @settings(

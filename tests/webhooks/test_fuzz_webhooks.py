@@ -5,6 +5,10 @@ Random bodies under random, malformed or missing signature headers must all be r
 object) or refused (anything else), never a 5xx. Every request must be answered within the hang
 bound: a timeout is a failure.
 
+Known findings being fixed in parallel (#11): a signed body that is JSON but not UTF-8, signed JSON
+nested past the recursion limit, and (on PostgreSQL) NUL characters in a signed event's id or type.
+The main tests leave those inputs out; each class has its own strict xfail at the end of this module.
+
 The budget is fixed and the generation derandomized, so a CI run is fast and repeatable. Hypothesis
 runs in a worker thread with a blocking client, because the server under test (and the PayPal
 emulator whose certificate it fetches) run in the test's own event loop and must keep serving.
