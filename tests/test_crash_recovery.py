@@ -21,7 +21,7 @@ from tests.backends import Backend, create_backend, destroy_backend
 from tests.ports import free_port
 from tests.processes import PayQLProcess, cli
 from tests.smtp_server import SmtpServer
-from tests.testkit import CHECKOUT, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, email_of, token_for
+from tests.testkit import CHECKOUT, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, email_of, new_key, token_for
 
 ORDERS = (
     "{ orders(first: 10) { edges { node { id status total { amount } payments { id status gatewayReference } } } } }"
@@ -91,7 +91,7 @@ async def test_sigkill_between_gateway_success_and_commit_loses_nothing(
             for p in product["prices"]
             if p["unitAmount"]["currency"] == "USD"
         )
-        key = uuid.uuid4().hex
+        key = new_key()
         variables = {
             "input": {"items": [{"priceId": price_id}], "paymentMethod": "pm_card_visa", "idempotencyKey": key}
         }
