@@ -41,6 +41,8 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     P.CANCELED: frozenset(),
 }
 
+FAILED_WITHOUT_REASON = "The payment failed."
+
 _REFUNDED = (O.PARTIALLY_REFUNDED, O.REFUNDED)
 
 ORDER_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -223,7 +225,8 @@ async def apply_payment_update(
     payment.next_action = update.next_action if update.status is P.REQUIRES_ACTION else None
     if update.status is P.FAILED:
         payment.decline_code = update.decline_code
-        payment.failure_message = update.failure_message
+        # Never empty: the one-live-payment index (migration 0005) tells a failed row by its reason.
+        payment.failure_message = update.failure_message or FAILED_WITHOUT_REASON
     await payment.save(using_db=uow.connection)
 
     entries: list[tuple[PaymentEventType, int]] = []

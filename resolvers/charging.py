@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from db import transitions
@@ -113,17 +114,23 @@ async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uo
     payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
     refuse_if_not_payable(order, payments)
     payment_id = uuid.uuid4()
-    payment = await Payment.create(
-        id=payment_id,
-        order_id=order.id,
-        gateway=choice.gateway,
-        idempotency_key=f"payql-payment-{payment_id}-1",
-        capture_method=choice.capture_method,
-        payment_method=choice.payment_method,
-        currency=order.currency,
-        amount=order.total_amount,
-        using_db=uow.connection,
-    )
+    try:
+        payment = await Payment.create(
+            id=payment_id,
+            order_id=order.id,
+            gateway=choice.gateway,
+            idempotency_key=f"payql-payment-{payment_id}-1",
+            capture_method=choice.capture_method,
+            payment_method=choice.payment_method,
+            currency=order.currency,
+            amount=order.total_amount,
+            using_db=uow.connection,
+        )
+    except IntegrityError:
+        # The database's one-live-payment index (migration 0005): another payment got in first.
+        raise UseCaseError(
+            ErrorCode.PAYMENT_IN_PROGRESS, "Another payment for this order is in progress or has succeeded."
+        ) from None
     await transitions.record_payment_created(payment, order, caller.actor(), uow)
     return payment
 

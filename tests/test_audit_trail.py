@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Awaitable, Callable
+
+import pytest
 
 from db.ledger import ledger_mismatches
-from db.models import Payment
+from db.models import Dispute, Payment
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.processes import cli
@@ -59,8 +62,38 @@ async def test_audit_export_writes_csv(
     assert "audit records exported" in result.stderr
 
 
+async def tamper(payment_id: str, amount: str) -> Callable[[], Awaitable[object]]:
+    """Make one stored amount of the payment disagree with its ledger; return how to undo it."""
+    if amount == "captured":
+        await Payment.filter(id=payment_id).update(amount_captured=5_999)
+        return lambda: Payment.filter(id=payment_id).update(amount_captured=6_000)
+    if amount == "refunded":
+        await Payment.filter(id=payment_id).update(amount_refunded=1_249)
+        return lambda: Payment.filter(id=payment_id).update(amount_refunded=1_250)
+    # A dispute the ledger never saw withdraw its amount.
+    dispute = await Dispute.create(
+        payment_id=payment_id, gateway="sandbox", gateway_reference=f"dp_{new_key()}", currency="KWD", amount=300
+    )
+    return lambda: Dispute.filter(id=dispute.id).delete()
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored", "ledger"),
+    [
+        ("captured", (5_999, 1_250, 0), (6_000, 1_250, 0)),
+        ("refunded", (6_000, 1_249, 0), (6_000, 1_250, 0)),
+        ("disputed", (6_000, 1_250, 300), (6_000, 1_250, 0)),
+    ],
+)
 async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
-    server: str, server_settings: Settings, shopper: Shopper, admin: Shopper, services: Services
+    server: str,
+    server_settings: Settings,
+    shopper: Shopper,
+    admin: Shopper,
+    services: Services,
+    amount: str,
+    stored: tuple[int, int, int],
+    ledger: tuple[int, int, int],
 ) -> None:
     order = await refunded_order(shopper, admin)
     payment_id = order["payment"]["id"]
@@ -73,14 +106,17 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
     await settle(services)
     assert services.deliverer is not None
     services.deliverer.switches.hold()
-    await Payment.filter(id=payment_id).update(amount_captured=5_999)
+    undo = await tamper(payment_id, amount)
     try:
         [mismatch] = [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]
-        assert (mismatch.stored_captured, mismatch.ledger_captured) == (5_999, 6_000)
-        assert (mismatch.stored_refunded, mismatch.ledger_refunded) == (1_250, 1_250)
+        assert (mismatch.stored_captured, mismatch.stored_refunded, mismatch.stored_disputed) == stored
+        assert (mismatch.ledger_captured, mismatch.ledger_refunded, mismatch.ledger_disputed) == ledger
         result = await cli(cli_env(server_settings), "audit", "check-ledger", check=False)
-        assert result.returncode == 1 and payment_id in result.stdout
+        assert result.returncode == 1
+        [line] = [line for line in result.stdout.splitlines() if line.startswith(payment_id)]
+        assert f"{amount}={dict(zip(('captured', 'refunded', 'disputed'), stored, strict=True))[amount]}" in line
     finally:
-        await Payment.filter(id=payment_id).update(amount_captured=6_000)
+        await undo()
         services.deliverer.switches.reset()
         await settle(services)
+    assert not [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import jwt
 
-from tests.testkit import CHECKOUT, ORDER_FIELDS, PAY_ORDER, Shopper, checkout_input, make_price, new_key
+from db.models import Payment
+from tests.testkit import (
+    CHECKOUT,
+    COMPLETE,
+    ORDER_FIELDS,
+    PAY_ORDER,
+    Shopper,
+    checkout_input,
+    make_price,
+    new_key,
+)
 
 ORDER = f"query($id: ID!) {{ order(id: $id) {{ {ORDER_FIELDS} }} }}"
 ORDERS = """query($first: Int!, $after: String, $status: OrderStatus) {
@@ -36,6 +46,21 @@ async def test_a_customer_cannot_pay_another_customers_order(shopper: Shopper, o
         )
     )["payOrder"]
     assert [e["code"] for e in result["userErrors"]] == ["NOT_FOUND"]
+
+
+async def test_a_customer_cannot_complete_another_customers_payment(shopper: Shopper, other_shopper: Shopper) -> None:
+    price = await make_price(1200)
+    started = await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_authenticationRequired")})
+    payment_id = started["checkout"]["payment"]["id"]
+    assert started["checkout"]["payment"]["status"] == "REQUIRES_ACTION"
+
+    theirs = (await other_shopper.data(COMPLETE, {"input": {"paymentId": payment_id}}))["completePayment"]
+
+    assert [e["code"] for e in theirs["userErrors"]] == ["NOT_FOUND"]
+    assert theirs["payment"] is None and theirs["order"] is None
+    assert (await Payment.get(id=payment_id)).status == "REQUIRES_ACTION"
+    mine = (await shopper.data(COMPLETE, {"input": {"paymentId": payment_id}}))["completePayment"]
+    assert mine["userErrors"] == [] and mine["payment"]["id"] == payment_id
 
 
 async def test_orders_are_paginated_newest_first_and_scoped_to_the_customer(

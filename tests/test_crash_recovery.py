@@ -9,6 +9,7 @@ receipt, and a client retry with the same idempotency key finds the same order.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,10 +19,19 @@ import pytest
 
 from gateways.sandbox.processor import SandboxProcessor
 from tests.backends import Backend, create_backend, destroy_backend
+from tests.db.test_migrations import raw
 from tests.ports import free_port
 from tests.processes import PayQLProcess, cli
 from tests.smtp_server import SmtpServer
-from tests.testkit import CHECKOUT, TEST_DATA_KEY_ENV, TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, email_of, token_for
+from tests.testkit import (
+    CHECKOUT,
+    TEST_DATA_KEY_ENV,
+    TEST_JWT_SECRET,
+    TEST_WEBHOOK_SECRET,
+    email_of,
+    new_key,
+    token_for,
+)
 
 ORDERS = (
     "{ orders(first: 10) { edges { node { id status total { amount } payments { id status gatewayReference } } } } }"
@@ -91,7 +101,7 @@ async def test_sigkill_between_gateway_success_and_commit_loses_nothing(
             for p in product["prices"]
             if p["unitAmount"]["currency"] == "USD"
         )
-        key = uuid.uuid4().hex
+        key = new_key()
         variables = {
             "input": {"items": [{"priceId": price_id}], "paymentMethod": "pm_card_visa", "idempotencyKey": key}
         }
@@ -116,8 +126,15 @@ async def test_sigkill_between_gateway_success_and_commit_loses_nothing(
         assert retried["order"]["id"] == order["id"] and retried["userErrors"] == []
         assert [p["status"] for p in order["payments"]] == ["PAID"]
         await asyncio.wait_for(_until(lambda: len(mail.messages_to(email_of(subject))) >= 1), 30)
-        await asyncio.sleep(2)  # room for a wrong second receipt to show up
+        # A wrong second receipt would be a second outbox row, or the first one sent again: wait until
+        # the outbox has sent everything, then count.
+        await asyncio.wait_for(_until_async(lambda: _outbox_sent(isolated_backend.database_url)), 30)
         assert len(mail.messages_to(email_of(subject))) == 1
+        async with raw(isolated_backend.database_url) as db:
+            receipts = await db.fetch("SELECT payload FROM outbox_messages WHERE kind = 'receipt'")
+        assert [json.loads(payload) if isinstance(payload, str) else payload for (payload,) in receipts] == [
+            {"order_id": order["id"]}
+        ]
     finally:
         for process in (first, second, worker):
             if process is not None:
@@ -132,6 +149,12 @@ async def test_sigkill_between_gateway_success_and_commit_loses_nothing(
         await processor.aclose()
     total = order["total"]["amount"]
     assert [(i.id, i.amount_received) for i in intents] == [(order["payments"][0]["gatewayReference"], total)]
+
+
+async def _outbox_sent(database_url: str) -> bool:
+    async with raw(database_url) as db:
+        waiting = await db.fetch("SELECT COUNT(*) FROM outbox_messages WHERE status <> 'SENT'")
+    return bool(waiting == [(0,)])
 
 
 async def _until(condition) -> None:  # type: ignore[no-untyped-def]

@@ -23,8 +23,9 @@ async def test_paying_an_order_is_observed_live_until_paid(shopper: Shopper, ser
     declined = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_chargeDeclined")}))["checkout"]
     order_id = declined["order"]["id"]
     async with graphql_ws(server, shopper.token) as ws:
-        watcher = asyncio.create_task(collect(ws.subscribe(ORDER_STATUS, {"id": order_id})))
-        await asyncio.sleep(0.3)  # let the subscription start before paying
+        stream = ws.subscribe(ORDER_STATUS, {"id": order_id})
+        # The stream subscribes before it reads: its first message means no later change is missed.
+        first = await asyncio.wait_for(anext(stream), timeout=10)
         paid = (
             await shopper.data(
                 PAY_ORDER,
@@ -32,7 +33,7 @@ async def test_paying_an_order_is_observed_live_until_paid(shopper: Shopper, ser
             )
         )["payOrder"]
         assert paid["order"]["status"] == "PAID"
-        messages = await asyncio.wait_for(watcher, timeout=10)
+        messages = [first, *await asyncio.wait_for(collect(stream), timeout=10)]
     statuses = [m["payload"]["data"]["orderStatus"]["status"] for m in messages]
     assert statuses[0] == "PENDING"
     assert statuses[-1] == "PAID"
@@ -46,13 +47,11 @@ async def test_three_d_secure_completion_is_pushed_to_the_subscriber(shopper: Sh
         "checkout"
     ]
     async with graphql_ws(server, shopper.token) as ws:
-        watcher = asyncio.create_task(collect(ws.subscribe(ORDER_STATUS, {"id": started["order"]["id"]})))
-        await asyncio.sleep(0.3)
-        await shopper.http.post(
-            started["nextAction"]["redirectUrl"], json={"outcome": "succeed"}, headers=STAFF_HEADERS
-        )
+        stream = ws.subscribe(ORDER_STATUS, {"id": started["order"]["id"]})
+        first = await asyncio.wait_for(anext(stream), timeout=10)
+        await shopper.http.post(started["nextAction"]["redirectUrl"], json={"outcome": "succeed"}, headers=STAFF_HEADERS)
         await shopper.data(COMPLETE, {"input": {"paymentId": started["payment"]["id"]}})
-        messages = await asyncio.wait_for(watcher, timeout=10)
+        messages = [first, *await asyncio.wait_for(collect(stream), timeout=10)]
     assert [m["payload"]["data"]["orderStatus"]["status"] for m in messages] == ["REQUIRES_ACTION", "PAID"]
 
 

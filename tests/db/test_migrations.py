@@ -440,3 +440,39 @@ async def test_the_ledger_still_accepts_new_rows(ledger_rows: tuple[PaymentEvent
     )
     assert await PaymentEvent.filter(payment_id=event.payment_id).count() == 2
     assert second.id != event.id
+
+
+# --- 0005: one live payment per order ------------------------------------------------------------
+
+
+async def test_0005_keeps_a_failed_payment_without_reason_out_of_the_one_live_payment_index(
+    fresh_database: str,
+) -> None:
+    await child("migrate", fresh_database, "models.0004_disputes_subscriptions")
+    failed, pending = uuid.uuid4(), uuid.uuid4()
+    async with raw(fresh_database) as db:
+        for table in ("customers", "orders"):
+            for row in ROWS_AT_0001[table]:
+                await db.insert(table, row)
+        for payment_id, status in ((failed, "FAILED"), (pending, "PENDING")):
+            await db.insert(
+                "payments",
+                ROWS_AT_0001["payments"][0]
+                | {"id": payment_id, "status": status, "gateway_reference": f"pi_{payment_id.hex}"}
+                | {"idempotency_key": f"payment-{payment_id}", "amount_captured": 0, "amount_refunded": 0},
+            )
+
+    await child("migrate", fresh_database)
+
+    async with raw(fresh_database) as db:
+        assert await db.fetch("SELECT failure_message FROM payments WHERE id = ?", failed) == [("The payment failed.",)]
+        # The failed one, charged after all, may become PAID beside the one in flight...
+        await db.execute("UPDATE payments SET status = 'PAID' WHERE id = ?", failed)
+        # ...but no new payment may join them.
+        with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+            await db.insert(
+                "payments",
+                ROWS_AT_0001["payments"][0]
+                | {"id": uuid.uuid4(), "status": "PENDING", "gateway_reference": None}
+                | {"idempotency_key": f"payment-{uuid.uuid4()}"},
+            )

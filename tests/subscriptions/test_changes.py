@@ -16,6 +16,7 @@ from tests.subscriptions.kit import (
     PAUSE,
     PREVIEW,
     RESUME,
+    SUBSCRIPTION,
     USAGE,
     advance,
     advance_past_period_end,
@@ -161,6 +162,23 @@ async def test_someone_elses_subscription_is_not_found(shopper: Shopper, other_s
     refused = (await other_shopper.data(PAUSE, action))["pauseSubscription"]
     assert [e["code"] for e in refused["userErrors"]] == ["NOT_FOUND"]
     assert (await Subscription.get(id=subscription_id)).status is SubscriptionStatus.ACTIVE
+
+
+INVOICES = "query($id: ID!) { invoices(subscriptionId: $id) { id } }"
+
+
+async def test_someone_elses_subscription_and_its_invoices_cannot_be_read(
+    shopper: Shopper, other_shopper: Shopper
+) -> None:
+    price = await recurring_price(900)
+    subscription_id = (await subscribe(shopper, price))["subscription"]["id"]
+    assert (await shopper.data(SUBSCRIPTION, {"id": subscription_id}))["subscription"]["id"] == subscription_id
+    assert (await shopper.data(INVOICES, {"id": subscription_id}))["invoices"] != []
+
+    for query in (SUBSCRIPTION, INVOICES):
+        theirs = await other_shopper.gql(query, {"id": subscription_id})
+        assert theirs["data"] is None, theirs
+        assert [e["extensions"]["code"] for e in theirs["errors"]] == ["NOT_FOUND"]
 
 
 async def test_a_double_click_creates_one_subscription_and_a_decline_is_reported(shopper: Shopper) -> None:

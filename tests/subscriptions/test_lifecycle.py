@@ -7,6 +7,7 @@ then recovered by a new payment method; a renewal that needs authentication; exh
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -47,12 +48,25 @@ async def _update_method(shopper: Shopper, subscription_id: str, method: str) ->
     return payload
 
 
-async def _watch(server: str, shopper: Shopper, subscription_id: str, seen: list[str]) -> None:
-    async with graphql_ws(server, shopper.token) as ws:
-        async for message in ws.subscribe(STATUS_STREAM, {"id": subscription_id}):
-            status = message["payload"]["data"]["subscriptionStatus"]["status"]
-            if not seen or seen[-1] != status:
-                seen.append(status)
+class StatusWatch:
+    """The statuses a subscriptionStatus stream pushed, each only when it changes, and a way to wait for them."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self._changed = asyncio.Condition()
+
+    async def run(self, server: str, shopper: Shopper, subscription_id: str) -> None:
+        async with graphql_ws(server, shopper.token) as ws:
+            async for message in ws.subscribe(STATUS_STREAM, {"id": subscription_id}):
+                status = message["payload"]["data"]["subscriptionStatus"]["status"]
+                async with self._changed:
+                    if not self.seen or self.seen[-1] != status:
+                        self.seen.append(status)
+                    self._changed.notify_all()
+
+    async def until(self, condition: Callable[[list[str]], bool]) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(lambda: condition(self.seen)), 10)
 
 
 async def test_trial_renewals_failure_grace_and_recovery(
@@ -65,9 +79,10 @@ async def test_trial_renewals_failure_grace_and_recovery(
     assert created["subscription"]["status"] == "TRIALING"
     assert await has_access(shopper, price)
 
-    seen: list[str] = []
-    watcher = asyncio.create_task(_watch(server, shopper, subscription_id, seen))
-    await asyncio.sleep(0.3)
+    watch = StatusWatch()
+    watcher = asyncio.create_task(watch.run(server, shopper, subscription_id))
+    # The stream subscribes before it reads: its first status means no later change is missed.
+    await watch.until(lambda seen: len(seen) >= 1)
     try:
         await advance(admin, services, subscription_id, 12 * DAY)
         assert any("trial ends" in subject for subject in _subjects(mail_server, shopper))
@@ -110,11 +125,11 @@ async def test_trial_renewals_failure_grace_and_recovery(
         assert (final["status"], final["failedAttempts"], final["nextRetryAt"]) == ("ACTIVE", 0, None)
         assert final["invoices"][0]["status"] == "PAID"
         assert await has_access(shopper, price)
-        await asyncio.sleep(0.3)
+        await watch.until(lambda seen: "PAST_DUE" in seen and seen[-1] == "ACTIVE")
     finally:
         watcher.cancel()
-    assert seen[0] == "TRIALING"
-    assert seen[1:] == ["ACTIVE", "PAST_DUE", "ACTIVE"]
+        await asyncio.gather(watcher, return_exceptions=True)
+    assert watch.seen == ["TRIALING", "ACTIVE", "PAST_DUE", "ACTIVE"]
     failures = [s for s in _subjects(mail_server, shopper) if s.startswith("Payment failed")]
     assert len(failures) == 3  # one per failed attempt, none twice
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -101,6 +102,28 @@ async def test_malformed_json_is_refused(http: httpx.AsyncClient) -> None:
 async def test_an_oversized_body_is_refused_with_413(http: httpx.AsyncClient) -> None:
     body = event_body(padding="x" * (600 * 1024))
     response = await post(http, body, sign(TEST_WEBHOOK_SECRET, int(time.time()), body))
+    assert response.status_code == 413
+    assert await stored(body) is None
+
+
+async def test_an_oversized_chunked_body_without_content_length_is_refused_with_413(
+    http: httpx.AsyncClient,
+) -> None:
+    body = event_body(padding="x" * (600 * 1024))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 16 * 1024):
+            yield body[start : start + 16 * 1024]
+
+    headers = {
+        "content-type": "application/json",
+        "stripe-signature": sign(TEST_WEBHOOK_SECRET, int(time.time()), body),
+    }
+    request = http.build_request("POST", "/webhooks/sandbox", content=chunks(), headers=headers)
+    assert "content-length" not in request.headers and request.headers["transfer-encoding"] == "chunked"
+
+    response = await http.send(request)
+
     assert response.status_code == 413
     assert await stored(body) is None
 

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from apimatic_core.utilities.auth_helper import AuthHelper
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus
@@ -13,11 +14,16 @@ from gateways.errors import GatewayConfigurationError, GatewayUnavailable
 from gateways.paypal import PayPalGateway
 from gateways.types import CaptureRequest, ChargeRequest
 from tests.gateways.paypal.conftest import approve, make_gateway
-from tests.paypal_emulator import PayPalEmulator, running_emulator
+from tests.paypal_emulator import PayPalEmulator
+from tests.testkit import eventually
 
 
 def _charge(method: CaptureMethod = CaptureMethod.AUTOMATIC) -> ChargeRequest:
     return ChargeRequest(Money(2500, "EUR"), "paypal", method, str(uuid.uuid4()))
+
+
+async def _captured(emulator: PayPalEmulator) -> bool:
+    return len(emulator.ledger.captures) == 1
 
 
 def _request_ids(emulator: PayPalEmulator, suffix: str) -> list[str | None]:
@@ -34,16 +40,19 @@ async def test_a_revoked_token_is_replaced_transparently(gateway: PayPalGateway,
     assert emulator.calls.tokens_issued == 2  # cached again
 
 
-async def test_an_expired_token_is_renewed() -> None:
-    async with running_emulator(PayPalEmulator(token_ttl=1)) as emulator:
-        gateway = make_gateway(emulator, token_clock_skew=0)
-        try:
-            created = await gateway.charge(_charge())
-            await asyncio.sleep(2.1)
-            await gateway.retrieve(created.reference)
-            assert emulator.calls.tokens_issued == 2
-        finally:
-            await gateway.aclose()
+async def test_an_expired_token_is_renewed(
+    gateway: PayPalGateway, emulator: PayPalEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await gateway.charge(_charge())
+    assert emulator.calls.tokens_issued == 1
+    # Ten hours on, by the SDK's clock and by PayPal's: the token's `expires_in` has run out for both.
+    later = AuthHelper.get_current_utc_timestamp() + 36_000
+    monkeypatch.setattr(AuthHelper, "get_current_utc_timestamp", staticmethod(lambda: later))
+    emulator.expire_tokens()
+
+    await gateway.retrieve(created.reference)
+
+    assert emulator.calls.tokens_issued == 2
 
 
 async def test_bad_credentials_are_a_configuration_error(emulator: PayPalEmulator) -> None:
@@ -100,7 +109,8 @@ async def test_a_timeout_is_unavailable_and_the_retry_captures_once(emulator: Pa
         with pytest.raises(GatewayUnavailable) as caught:
             await gateway.complete(created.reference, capture=True)
         assert "timeout" in caught.value.detail
-        await asyncio.sleep(0.7)  # the slow call completes on PayPal's side meanwhile
+        # The slow call completes on PayPal's side after our timeout; retry once it has.
+        await eventually(lambda: _captured(emulator))
         paid = await gateway.complete(created.reference, capture=True)
         assert paid.status is PaymentStatus.PAID
         assert len(emulator.ledger.captures) == 1

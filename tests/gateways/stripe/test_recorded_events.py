@@ -1,7 +1,7 @@
 """Recorded Stripe events (tests/fixtures/stripe/<event type>.json) for what localstripe cannot send.
 
-Each fixture is an event envelope and object with the shape of Stripe's published examples
-(/work/shared/reference/stripe/fixtures3.json); the fields a test depends on are set explicitly. They are
+Each fixture is an event envelope and object with the shape of Stripe's published examples (vendored
+in tests/fixtures/stripe_openapi/, MIT); the fields a test depends on are set explicitly. They are
 signed here with our secrets, then verified and interpreted by the adapter. What each one stands for:
 
 - payment_intent.created                  — a new intent nobody tried to pay yet → PENDING (not FAILED)
@@ -36,7 +36,7 @@ from gateways.stripe.adapter import StripeGateway
 from gateways.types import EventIgnored, PaymentObserved, RefundObserved, WebhookDelivery
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "stripe"
-REFERENCE = Path("/work/shared/reference/stripe/fixtures3.json")
+REFERENCE = Path(__file__).parents[2] / "fixtures" / "stripe_openapi" / "fixtures3.json"
 CURRENT = "whsec_recorded_current"
 PREVIOUS = "whsec_recorded_previous"
 NOW = 1_764_200_000
@@ -79,7 +79,6 @@ def test_there_is_one_fixture_per_event_type_and_each_is_named_after_its_type() 
         assert json.loads(_body(name))["type"] == name
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="Stripe's published examples are not available here")
 @pytest.mark.parametrize("name", ALL_FIXTURES)
 def test_fixtures_keep_the_shape_of_stripes_published_examples(name: str) -> None:
     reference = json.loads(REFERENCE.read_text())["resources"]
