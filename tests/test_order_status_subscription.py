@@ -49,7 +49,9 @@ async def test_three_d_secure_completion_is_pushed_to_the_subscriber(shopper: Sh
     async with graphql_ws(server, shopper.token) as ws:
         stream = ws.subscribe(ORDER_STATUS, {"id": started["order"]["id"]})
         first = await asyncio.wait_for(anext(stream), timeout=10)
-        await shopper.http.post(started["nextAction"]["redirectUrl"], json={"outcome": "succeed"}, headers=STAFF_HEADERS)
+        await shopper.http.post(
+            started["nextAction"]["redirectUrl"], json={"outcome": "succeed"}, headers=STAFF_HEADERS
+        )
         await shopper.data(COMPLETE, {"input": {"paymentId": started["payment"]["id"]}})
         messages = [first, *await asyncio.wait_for(collect(stream), timeout=10)]
     assert [m["payload"]["data"]["orderStatus"]["status"] for m in messages] == ["REQUIRES_ACTION", "PAID"]
