@@ -13,7 +13,6 @@ It applies after whichever migration precedes it (0005 when present), and does n
 that one changes.
 """
 
-from pathlib import Path
 from typing import Any
 
 from tortoise import fields, migrations
@@ -50,11 +49,6 @@ class AlterColumnToText(ops.AlterField):
     async def database_backward(self, app_label: str, old_state: Any, new_state: Any, state_editor: Any = None) -> None:
         if state_editor is not None and state_editor.DIALECT != "sqlite":
             await super().database_backward(app_label, old_state, new_state, state_editor)
-
-
-def _previous_migration() -> str:
-    here = Path(__file__)
-    return sorted(path.stem for path in here.parent.glob("000[0-9]_*.py") if path.stem < here.stem)[-1]
 
 
 async def _sqlite_audit_columns(schema_editor: Any) -> list[str]:
@@ -119,7 +113,7 @@ async def refuse_every_audit_change(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", _previous_migration())]
+    dependencies = [("models", "0005_one_live_payment_per_order")]
 
     initial = False
 
