@@ -1,8 +1,9 @@
 """The JSON object inside a webhook delivery whose signature checked out, read with bounded nesting.
 
 Shared by every gateway's webhook parser. A signature proves who sent the body, not that it is sane:
-a body nested thousands deep, not UTF-8 or not an object is a WebhookRejected (the endpoint answers
-400 and logs the reason), never a crash.
+a body nested thousands deep, not UTF-8, not an object or holding a NUL character (which PostgreSQL's
+text columns refuse, and no gateway sends) is a WebhookRejected (the endpoint answers 400 and logs
+the reason), never a crash.
 """
 
 from __future__ import annotations
@@ -23,4 +24,17 @@ def webhook_object(body: bytes) -> dict[str, Any]:
         raise WebhookRejected(str(exc)) from None
     if not isinstance(value, dict):
         raise WebhookRejected("body is not a JSON object")
+    if _holds_nul(value):
+        raise WebhookRejected("body holds a NUL character")
     return value
+
+
+def _holds_nul(value: object) -> bool:
+    # Recursion is safe here: the depth was bounded before decoding.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False

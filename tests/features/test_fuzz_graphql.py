@@ -13,8 +13,9 @@ draws from the schema the server itself introspects, so a new field is fuzzed wi
 file. The fuzzing runs in a worker thread with a blocking client, because the server under test runs
 in the test's own event loop and must keep serving while the fuzzer waits for an answer.
 
-Known findings being fixed in parallel (#11) are kept apart, each class of input in its own strict
-xfail at the end of this module, so the main tests stay green and those turn red once fixed.
+The classes of input this fuzzer found to give a 5xx (#11: bodies that are not JSON objects, not
+UTF-8 or nested too deep; NUL characters on PostgreSQL) each keep a targeted test at the end of this
+module, so a regression names its class.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from schemathesis.specs.graphql.schemas import GraphQLSchema
 from db.models import Dispute, Payment
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
-from tests.backends import backend_name
 from tests.subscriptions.kit import recurring_price, subscribe
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle, token_for
 
@@ -269,14 +269,9 @@ async def test_random_envelopes_get_no_server_error_or_hang(server: str) -> None
     await fuzz_envelopes(server, "customer", test, ENVELOPE_EXAMPLES)
 
 
-# --- known findings (#11), fixed in parallel: one strict xfail per class of input ---------------------------------
+# --- findings of this fuzzer (#11), fixed: one regression test per class of input ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (#11, fix in progress elsewhere): a JSON body that is not an object or a list "
-    "(a number, string, boolean or null) gets a 500",
-)
 async def test_json_bodies_that_are_not_objects_get_no_server_error(server: str) -> None:
     def test(fuzzer: EnvelopeFuzzer) -> None:
         @settings(ENVELOPE_SETTINGS, max_examples=10)
@@ -289,7 +284,6 @@ async def test_json_bodies_that_are_not_objects_get_no_server_error(server: str)
     await fuzz_envelopes(server, "customer", test, 10)
 
 
-@pytest.mark.xfail(strict=True, reason="finding (#11, fix in progress elsewhere): a body that is not UTF-8 gets a 500")
 async def test_bodies_that_are_not_utf8_get_no_server_error(server: str) -> None:
     def test(fuzzer: EnvelopeFuzzer) -> None:
         @settings(ENVELOPE_SETTINGS, max_examples=10)
@@ -303,11 +297,6 @@ async def test_bodies_that_are_not_utf8_get_no_server_error(server: str) -> None
     await fuzz_envelopes(server, "customer", test, 10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (#11, fix in progress elsewhere): a JSON body nested deeper than Python's recursion limit "
-    "gets a 500 (RecursionError from json.loads)",
-)
 async def test_deeply_nested_json_bodies_get_no_server_error(server: str) -> None:
     def test(fuzzer: EnvelopeFuzzer) -> None:
         @settings(ENVELOPE_SETTINGS, max_examples=10)
@@ -348,12 +337,6 @@ NUL_ARGUMENTS: dict[str, tuple[str, Callable[[dict[str, list[str]], str], dict[s
 }
 
 
-@pytest.mark.xfail(
-    backend_name() == "servers",
-    strict=True,
-    reason="finding (#11, fix in progress elsewhere): on PostgreSQL a string argument holding a NUL character "
-    "(e.g. checkout's idempotencyKey) fails with an unexpected error (text columns refuse NUL)",
-)
 async def test_nul_characters_in_string_arguments_get_no_server_error(
     server: str, services: Services, real_ids: dict[str, list[str]]
 ) -> None:

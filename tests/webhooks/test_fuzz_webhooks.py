@@ -5,9 +5,9 @@ Random bodies under random, malformed or missing signature headers must all be r
 object) or refused (anything else), never a 5xx. Every request must be answered within the hang
 bound: a timeout is a failure.
 
-Known findings being fixed in parallel (#11): a signed body that is JSON but not UTF-8, signed JSON
-nested past the recursion limit, and (on PostgreSQL) NUL characters in a signed event's id or type.
-The main tests leave those inputs out; each class has its own strict xfail at the end of this module.
+Findings of this fuzzer, fixed (#11): a signed body that is JSON but not UTF-8, signed JSON nested
+past the recursion limit, and (on PostgreSQL) NUL characters in a signed event's id or type. Each
+class keeps a targeted regression test at the end of this module.
 
 The budget is fixed and the generation derandomized, so a CI run is fast and repeatable. Hypothesis
 runs in a worker thread with a blocking client, because the server under test (and the PayPal
@@ -38,7 +38,6 @@ from gateways.paypal import PayPalGateway
 from gateways.sandbox.signing import sign
 from gateways.stripe.adapter import StripeGateway
 from payql.wiring import Services
-from tests.backends import backend_name
 from tests.paypal_emulator import PayPalEmulator, running_emulator
 from tests.testkit import TEST_OLD_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET, settle
 
@@ -327,8 +326,7 @@ def signed_by_paypal(emulator: PayPalEmulator, body: bytes) -> dict[str, bytes]:
     }
 
 
-# Known findings of this fuzzer (#11), being fixed in parallel: each class of input is kept apart as a
-# strict xfail, so the main tests above stay green and these turn red (XPASS) once the fix lands.
+# Findings of this fuzzer (#11), fixed: one regression test per class of input.
 
 
 def signed_by_sandbox(body: bytes) -> dict[str, bytes]:
@@ -338,11 +336,6 @@ def signed_by_sandbox(body: bytes) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (#11, fix in progress elsewhere): a validly signed body that is JSON but not UTF-8 "
-    "(UTF-16/UTF-32, which json.loads accepts) gets a 500 when stored",
-)
 async def test_validly_signed_json_not_in_utf8_is_refused(fuzzer: Fuzzer, services: Services) -> None:
     @settings(FUZZ_SETTINGS, max_examples=10)
     @given(value=stripe_events(), encoding=st.sampled_from(["utf-16", "utf-16-le", "utf-32", "utf-32-be"]))
@@ -353,11 +346,6 @@ async def test_validly_signed_json_not_in_utf8_is_refused(fuzzer: Fuzzer, servic
     await run(fuzzer, services, deliver, examples=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (#11, fix in progress elsewhere): validly signed JSON nested deeper than Python's "
-    "recursion limit gets a 500 (RecursionError from json.loads)",
-)
 async def test_validly_signed_deeply_nested_json_gets_no_server_error(fuzzer: Fuzzer, services: Services) -> None:
     @settings(FUZZ_SETTINGS, max_examples=10)
     @given(event=stripe_events(), depth=st.integers(1_000, 200_000), opener=st.sampled_from([b"[", b'{"a":']))
@@ -370,12 +358,6 @@ async def test_validly_signed_deeply_nested_json_gets_no_server_error(fuzzer: Fu
     await run(fuzzer, services, deliver, examples=10)
 
 
-@pytest.mark.xfail(
-    backend_name() == "servers",
-    strict=True,
-    reason="finding (#11, fix in progress elsewhere): on PostgreSQL a validly signed event whose id or type "
-    "holds a NUL character gets a 500 (text columns refuse NUL)",
-)
 async def test_validly_signed_events_with_nul_characters_get_no_server_error(
     fuzzer: Fuzzer, services: Services
 ) -> None:
