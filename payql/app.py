@@ -21,6 +21,7 @@ from tortoise import connections
 
 from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
+from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
     routes += webhook_routes(

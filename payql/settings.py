@@ -159,6 +159,8 @@ class Settings(BaseSettings):
     # Fields weighted by list sizes (first/last/limit, else the default list size): what execution walks.
     graphql_max_cost: int = Field(default=50_000, ge=100, le=10_000_000)
     graphql_default_list_size: int = Field(default=10, ge=1, le=1000)
+    # /graphql reads a whole body into memory; a checkout is well under 10 KiB.
+    graphql_max_body_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
 
     # Abuse limits ("N/second|minute|hour|day", shared through Redis when PAYQL_REDIS_URL is set):
