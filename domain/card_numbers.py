@@ -1,21 +1,31 @@
 """Detection and redaction of anything that looks like a payment card number (PAN).
 
-A match is 13-19 digits (optionally grouped by single spaces or dashes) that is Luhn-valid and
-starts with a card network's prefix, so order numbers and parcel tracking numbers pass. This
-module must never log, store or return the number it finds.
+A match is 13-19 digits that is Luhn-valid and starts with a card network's prefix, so order
+numbers and parcel tracking numbers pass. The digits may be grouped by any short run of
+characters that are neither letters nor digits ("4242.4242.4242.4242", "4242\u00a04242…",
+"4242_4242/…", "4242,  4242…"), and the text is read after Unicode NFKC normalization, so
+full-width or other-script digits count as digits. Our own UUIDs and ISO timestamps are never
+cards. This module must never log, store or return the number it finds.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
-# A run of digit groups joined by single spaces or dashes ("4242 4242 4242 4242 12", "4242424242424242").
-_RUN = re.compile(r"\d+(?:[ -]\d+)*")
-_GROUP = re.compile(r"\d+")
+# A run of digit groups joined by 1 to 3 characters that are neither letters nor digits.
+_RUN = re.compile(r"[0-9]+(?:[\W_]{1,3}[0-9]+)*")
+_GROUP = re.compile(r"[0-9]+")
 _MIN_DIGITS, _MAX_DIGITS = 13, 19
-# UUIDs (our ids) are dash-joined hex groups that can be all digits; they are never card numbers.
+# UUIDs (our ids, idempotency keys) are dash-joined hex groups that can be all digits.
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+# ISO-8601 / SQL timestamps ("2026-11-30 01:02:03.456789+00:00") as our databases and logs write them.
+_TIMESTAMP = re.compile(
+    r"\b\d{4}-[01]\d-[0-3]\d[T ][0-2]\d:[0-5]\d(?::[0-6]\d(?:\.\d{1,9})?)?(?:Z|[+-][0-2]\d:?[0-5]\d)?(?![0-9])"
+)
+_OWN_FORMATS = (_UUID, _TIMESTAMP)
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -50,15 +60,47 @@ def _has_network_prefix(digits: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
+def _fold(char: str) -> str:
+    """One non-ASCII character as the detector reads it: NFKC, any decimal digit as 0-9, and
+    invisible format characters (zero-width space, soft hyphen, BOM) dropped."""
+    if unicodedata.category(char) == "Cf":
+        return ""
+    folded = unicodedata.normalize("NFKC", char)
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in folded)
+
+
+def _normalized(text: str) -> tuple[str, list[int] | None]:
+    """The text to scan and, when it differs from `text`, where each of its characters came from.
+
+    Characters are folded one by one (not the whole string at once) so every scanned character
+    maps back to the original one, and a redaction removes exactly the original characters.
+    ASCII text, by far the most common, is scanned as it is.
+    """
+    if text.isascii():
+        return text, None
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        piece = char if char.isascii() else _fold(char)
+        chars.append(piece)
+        origin.extend([index] * len(piece))
+    return "".join(chars), origin
+
+
 def _card_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of card numbers: whole groups of a run whose digits form a PAN.
+    """Spans of card numbers in `text`: whole groups of a run whose digits form a PAN.
 
     A card may sit beside other groups of the same run (its expiry "12" or CVC "123", a quantity
     before it), so every sequence of consecutive groups is tried; digits inside one unbroken group
     are never split, so long reference numbers do not yield accidental matches.
     """
-    text = _UUID.sub(lambda m: "u" * len(m.group()), text)
-    for run in _RUN.finditer(text):
+    scanned, origin = _normalized(text)
+    if sum(map(scanned.count, "0123456789")) < _MIN_DIGITS:
+        return
+    for own_format in _OWN_FORMATS:
+        scanned = own_format.sub(lambda m: "u" * len(m.group()), scanned)
+    for run in _RUN.finditer(scanned):
         groups = [(m.start() + run.start(), m.end() + run.start(), m.group()) for m in _GROUP.finditer(run.group())]
         first = 0
         while first < len(groups):
@@ -73,7 +115,8 @@ def _card_spans(text: str) -> Iterator[tuple[int, int]]:
             if found is None:
                 first += 1
                 continue
-            yield groups[first][0], groups[found][1]
+            start, end = groups[first][0], groups[found][1]
+            yield (start, end) if origin is None else (origin[start], origin[end - 1] + 1)
             first = found + 1
 
 

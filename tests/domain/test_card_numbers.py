@@ -226,3 +226,75 @@ def test_any_visa_16_luhn_valid_number_is_detected_and_fully_redacted(
     assert redacted == f"{before} {MARKER} {after}"
     assert not any(char.isdigit() for char in redacted)
     assert contains_card_number({"message": [text]})
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [".", "\u00a0", "\n", "\t", "_", "/", ",", "  ", ", ", " / ", "\r\n", "\u2009", "\u2013", "\u3000", "·"],
+    ids=repr,
+)
+@pytest.mark.parametrize("pan", ["4000007770000831", "378282246310005", "5555555555554444"])
+def test_any_short_run_of_non_alphanumerics_separates_groups(pan: str, separator: str) -> None:
+    written = grouped(pan, separator)
+    text = f"refund because card {written} was charged twice"
+    assert looks_like_card_number(text)
+    assert redact_card_numbers(text) == f"refund because card {MARKER} was charged twice"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4242424242424242".translate(FULL_WIDTH),
+        grouped("4242424242424242", " ").translate(FULL_WIDTH),
+        grouped("4242424242424242", "\u3000").translate(FULL_WIDTH),
+        "4242424242424242".translate(ARABIC_INDIC),
+        "4242\u200b4242\u200b4242\u200b4242",  # zero-width spaces
+        "4242\u00ad4242\u00ad4242\u00ad4242",  # soft hyphens
+        "\u2463242424242424242",  # circled digit four
+    ],
+    ids=["full-width", "full-width-spaced", "ideographic-space", "arabic-indic", "zero-width", "soft-hyphen", "circled"],
+)
+def test_digits_are_read_after_unicode_normalization(written: str) -> None:
+    text = f"note: {written} — merci"
+    assert looks_like_card_number(text)
+    redacted = redact_card_numbers(text)
+    assert redacted == f"note: {MARKER} — merci"
+    assert contains_card_number({"note": [text]})
+
+
+def test_redaction_keeps_the_unicode_text_around_the_card() -> None:
+    text = "Grüße, ﾃｽﾄ: ４２４２ ４２４２ ４２４２ ４２４２ — Straße 12"
+    assert redact_card_numbers(text) == f"Grüße, ﾃｽﾄ: {MARKER} — Straße 12"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-30 01:02:03.456789+00:00",
+        "2026-11-30T05:59:59.123456Z",
+        "2026-11-30 03:00:00",
+        "created 2026-11-30 04:12:55.438201+00:00, updated 2026-11-30 04:12:56.000001+00:00",
+        "30 items at 4.00 each, 12 boxes",
+        "amounts 1000, 2500 and 125",
+        "v1.2.3 build 4.2.4",
+        "192.168.100.200",
+        "1764699020.123456",
+    ],
+)
+def test_our_timestamps_and_ordinary_numbers_are_not_cards(text: str) -> None:
+    assert not looks_like_card_number(text)
+    assert redact_card_numbers(text) == text
+
+
+def test_a_timestamp_does_not_hide_a_card_written_next_to_it() -> None:
+    text = "2026-11-30 01:02:03.456789+00:00 card 4000.0077.7000.0831"
+    assert redact_card_numbers(text) == f"2026-11-30 01:02:03.456789+00:00 card {MARKER}"
+
+
+def test_a_long_separator_run_ends_the_number() -> None:
+    assert not looks_like_card_number("4242 4242 ---- 4242 4242")
+    assert looks_like_card_number("4242 4242-- 4242 4242")
