@@ -295,6 +295,13 @@ def test_a_timestamp_does_not_hide_a_card_written_next_to_it() -> None:
     assert redact_card_numbers(text) == f"2026-11-30 01:02:03.456789+00:00 card {MARKER}"
 
 
+def test_a_line_break_and_its_indentation_count_as_one_separator() -> None:
+    # How graphql-core prints a long source line in an error: wrapped, with a "  | " gutter.
+    excerpt = 'quantity: "4242 4242 4242 424\n  | 2"}]'
+    assert redact_card_numbers(excerpt) == f'quantity: "{MARKER}"}}]'
+    assert looks_like_card_number("4242 4242\n            4242 4242")
+
+
 def test_a_long_separator_run_ends_the_number() -> None:
     assert not looks_like_card_number("4242 4242 ---- 4242 4242")
     assert looks_like_card_number("4242 4242-- 4242 4242")
