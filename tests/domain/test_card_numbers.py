@@ -228,8 +228,8 @@ def test_any_visa_16_luhn_valid_number_is_detected_and_fully_redacted(
     assert contains_card_number({"message": [text]})
 
 
-FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
-ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + digit) for digit in range(10)))
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + digit) for digit in range(10)))
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def test_any_short_run_of_non_alphanumerics_separates_groups(pan: str, separator
         "4242\u00ad4242\u00ad4242\u00ad4242",  # soft hyphens
         "\u2463242424242424242",  # circled digit four
     ],
-    ids=["full-width", "full-width-spaced", "ideographic-space", "arabic-indic", "zero-width", "soft-hyphen", "circled"],
+    ids=["full-width", "full-width-spaced", "ideographic", "arabic-indic", "zero-width", "soft-hyphen", "circled"],
 )
 def test_digits_are_read_after_unicode_normalization(written: str) -> None:
     text = f"note: {written} — merci"
@@ -267,7 +267,7 @@ def test_digits_are_read_after_unicode_normalization(written: str) -> None:
 
 
 def test_redaction_keeps_the_unicode_text_around_the_card() -> None:
-    text = "Grüße, ﾃｽﾄ: ４２４２ ４２４２ ４２４２ ４２４２ — Straße 12"
+    text = "Grüße, ﾃｽﾄ: " + grouped("4242424242424242", " ").translate(FULL_WIDTH) + " — Straße 12"
     assert redact_card_numbers(text) == f"Grüße, ﾃｽﾄ: {MARKER} — Straße 12"
 
 
