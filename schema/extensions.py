@@ -1,11 +1,11 @@
 """Schema extensions: refuse card numbers before any resolver runs, and decide which errors to mask.
 
 The card check reads the raw document, the operation name and every variable value as the
-operation starts, and a
-request that carries a card number is answered with the refusal alone: its text is never parsed
-or coerced, so no parse or coercion error repeats the number (in the response or the log). The
-parsed literals are read again at validation, where escapes ("\\u0034…") are decoded. No error
-that leaves carries a card number: one whose message still looks like one is masked.
+operation starts, and a request that carries a card number is answered with the refusal alone:
+its text is never parsed or coerced, so no parse or coercion error repeats the number (in the
+response or the log). The parsed literals are read again at validation, where escapes
+("\\u0034…") are decoded. No error that leaves carries a card number: one whose message still
+looks like one is masked.
 """
 
 from __future__ import annotations
