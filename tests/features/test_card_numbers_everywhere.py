@@ -1,0 +1,370 @@
+"""No card number is stored, logged or sent on, whichever channel brings it in: kept headers
+(X-Request-Id, User-Agent, a proxy's X-Forwarded-For), token claims (sub, email), inputs whose
+digits are grouped by dots, NBSP, newlines, tabs, underscores, slashes, commas, double spaces or
+written in full-width digits, and errors that would echo a value (coercion, syntax, operation name).
+
+Everything is sent first; then every byte PayQL wrote is read back: every table of the database,
+the sandbox gateway's state file, the Redis keys and values under the test's prefix, the log lines
+(as the app's redacting handlers write them), the mailbox, and every answer it gave. Two scans run
+over each value: the card detector (any Luhn-valid 13-19 digit run with a card prefix, separators
+allowed), and an independent one that drops every non-digit and looks for the numbers we sent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sqlite3
+import time
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import redis.asyncio as aioredis
+from tortoise import connections
+
+from db.models import AuditRecord, Customer, Dispute, Order, Payment
+from domain.card_numbers import contains_card_number
+from gateways.sandbox.processor import SandboxProcessor
+from payql.logging_setup import install_redaction
+from payql.settings import Settings
+from payql.wiring import Services
+from tests.backends import Backend
+from tests.smtp_server import SmtpServer
+from tests.testkit import CHECKOUT, TEST_JWT_SECRET, Shopper, checkout_input, make_price, new_key, settle
+
+GROUPS = ["4000", "0077", "7000", "0831"]
+PAN = "".join(GROUPS)
+OTHER_PANS = ["4242424242424242", "5555555555554444", "378282246310005"]
+SENT_PANS = [PAN, *OTHER_PANS]
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + digit) for digit in range(10)))
+
+REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {
+  refund { status } userErrors { code } } }"""
+CANCEL_ORDER = """mutation($input: CancelOrderInput!) { cancelOrder(input: $input) { userErrors { code } } }"""
+ADD_NOTE = """mutation($input: AddDisputeNoteInput!) { addDisputeNote(input: $input) { userErrors { code } } }"""
+SUBMIT = """mutation($input: SubmitDisputeEvidenceInput!) { submitDisputeEvidence(input: $input) {
+  dispute { status } userErrors { code } } }"""
+RECORD_FULFILLMENT = """mutation($input: RecordFulfillmentInput!) { recordFulfillment(input: $input) {
+  userErrors { code } } }"""
+
+
+def spelled(separator: str) -> str:
+    return separator.join(GROUPS)
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def digits_only(text: str) -> str:
+    return "".join(char for char in unicodedata.normalize("NFKC", text) if char.isdecimal())
+
+
+def token(**claims: object) -> str:
+    return jwt.encode({"exp": int(time.time()) + 600, **claims}, TEST_JWT_SECRET, algorithm="HS256")
+
+
+@dataclass
+class Client:
+    """Raw GraphQL over HTTP, keeping every answer for the final scan."""
+
+    http: httpx.AsyncClient
+    answers: list[str] = field(default_factory=list)
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        bearer: str | None = None,
+        headers: dict[str, str] | None = None,
+        operation_name: str | None = None,
+    ) -> dict[str, Any]:
+        sent = dict(headers or {})
+        if bearer is not None:
+            sent["authorization"] = f"Bearer {bearer}"
+        payload: dict[str, Any] = {"query": query, "variables": variables or {}}
+        if operation_name is not None:
+            payload["operationName"] = operation_name
+        response = await self.http.post("/graphql", json=payload, headers=sent)
+        self.answers.append(f"{response.status_code} {response.headers} {response.text}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def refused(self, query: str, variables: dict[str, Any] | None = None, **options: Any) -> None:
+        body = await self.post(query, variables, **options)
+        assert body.get("data") is None, body
+        assert [error["extensions"]["code"] for error in body["errors"]] == ["INVALID_INPUT"], body
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """Every log line of the run, through the same redaction the app installs on its handlers."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    install_redaction(root)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+# --- the channels ---------------------------------------------------------------------------------
+
+CARD_HEADERS = {
+    "x-request-id": spelled(" "),
+    "user-agent": f"Mozilla/5.0 (card {spelled('-')}) Shop/1.0",
+    "x-forwarded-for": spelled("."),
+}
+
+
+async def send_headers(client: Client, shopper: Shopper, services: Services) -> Payment:
+    """A clean checkout whose kept headers carry a card: it is served, and the headers are cleaned."""
+    price = await make_price(6_000, name="Moka pot")
+    body = await client.post(CHECKOUT, {"input": checkout_input(price)}, bearer=shopper.token, headers=CARD_HEADERS)
+    assert "errors" not in body, body
+    assert body["data"]["checkout"]["payment"]["status"] == "PAID"
+    await settle(services)
+    payment = await Payment.get(id=body["data"]["checkout"]["payment"]["id"])
+    order = await Order.get(id=payment.order_id)
+    assert order.checkout_user_agent == "Mozilla/5.0 (card [REDACTED PAN]) Shop/1.0"
+    assert order.checkout_ip is None
+    records = await AuditRecord.filter(entity_id=str(payment.id))
+    assert records and all(r.request_id and len(r.request_id) == 32 for r in records)
+    return payment
+
+
+async def send_claims(client: Client, admin: Shopper) -> None:
+    """Tokens whose sub or email carry a card are refused: the caller is anonymous."""
+    price = await make_price(1_000)
+    for claims in (
+        {"sub": spelled(" ")},
+        {"sub": f"user-{spelled('_')}"},
+        {"sub": "customer-card-email", "email": f"{PAN}@shoppers.example"},
+        {"sub": "customer-card-email-2", "email": f"a.{spelled('.')}@shoppers.example"},
+        {"sub": spelled("-"), "roles": ["admin"]},
+    ):
+        body = await client.post(CHECKOUT, {"input": checkout_input(price)}, bearer=token(**claims))
+        assert body["data"] is None or body["data"]["checkout"]["order"] is None, body
+        assert "UNAUTHENTICATED" in json.dumps(body), body
+    # A roles claim that is a string is no role: refunds stay with staff.
+    body = await client.post(
+        REFUND,
+        {"input": {"paymentId": str(uuid.uuid4()), "reason": "", "idempotencyKey": new_key()}},
+        bearer=token(sub="customer-string-roles", roles="nonadmin"),
+    )
+    assert "FORBIDDEN" in json.dumps(body), body
+    assert not await Customer.filter(external_id__in=["customer-card-email", "customer-card-email-2"]).exists()
+
+
+async def send_inputs(client: Client, shopper: Shopper, admin: Shopper, payment: Payment, dispute: Dispute) -> None:
+    """Free text, URLs and keys whose card digits are grouped in every way the detector once missed."""
+    price = await make_price(1_000)
+    base = checkout_input(price)
+    for variables in (
+        base | {"paymentMethod": spelled(".")},
+        base | {"returnUrl": f"https://shop.example/return?c={spelled('_')}"},
+        base | {"idempotencyKey": spelled("/")},
+        base | {"paymentMethod": spelled("").translate(FULL_WIDTH)},
+        base | {"paymentMethod": spelled("\u200b")},
+    ):
+        await client.refused(CHECKOUT, {"input": variables}, bearer=shopper.token)
+    order_id, payment_id, dispute_id = str(payment.order_id), str(payment.id), str(dispute.id)
+    for query, variables in (
+        (REFUND, {"paymentId": payment_id, "reason": f"card {spelled(chr(0xA0))}", "idempotencyKey": new_key()}),
+        (REFUND, {"paymentId": payment_id, "reason": spelled(" ").translate(FULL_WIDTH), "idempotencyKey": new_key()}),
+        (CANCEL_ORDER, {"orderId": order_id, "reason": spelled("  "), "idempotencyKey": new_key()}),
+        (ADD_NOTE, {"disputeId": dispute_id, "body": f"the card was\n{spelled(chr(10))}\nthanks"}),
+        (SUBMIT, {"disputeId": dispute_id, "idempotencyKey": new_key(), "extraText": spelled("\t")}),
+        (
+            RECORD_FULFILLMENT,
+            {
+                "orderId": order_id,
+                "carrier": "DHL",
+                "trackingNumber": spelled(","),
+                "shippedAt": "2026-11-20T10:00:00Z",
+                "idempotencyKey": new_key(),
+            },
+        ),
+    ):
+        await client.refused(query, {"input": variables}, bearer=admin.token)
+
+
+async def send_echoing_errors(client: Client, shopper: Shopper) -> None:
+    """Values GraphQL itself would repeat in an error: refused before they are parsed or coerced."""
+    price = await make_price(1_000)
+    bad_quantity = checkout_input(price)
+    bad_quantity["items"][0]["quantity"] = OTHER_PANS[0]
+    await client.refused(CHECKOUT, {"input": bad_quantity}, bearer=shopper.token)
+    item = f'{{priceId: "{price.id}", quantity: %s}}'
+    literal = (
+        'mutation { checkout(input: {items: [%s], paymentMethod: "pm_card_visa", idempotencyKey: "%s"}) '
+        "{ order { id } } }"
+    )
+    for quantity in (OTHER_PANS[1], f'"{OTHER_PANS[0]}"', '"\\u0034242424242424242"'):
+        await client.refused(literal % (item % quantity, new_key()), bearer=shopper.token)
+    await client.refused(f"{{ order(id: {OTHER_PANS[2]}x) {{ id }} }}", bearer=shopper.token)
+    await client.refused("query Mine { __typename }", bearer=shopper.token, operation_name=f"Pay_{spelled('_')}")
+
+
+async def open_dispute(
+    client: Client, admin: Shopper, payment: Payment, sandbox: SandboxProcessor, services: Services
+) -> Dispute:
+    """The card-header order is disputed; its evidence (with the user agent) goes to the gateway later."""
+    sandbox_dispute = await sandbox.create_dispute(payment.gateway_reference or "", "fraudulent")
+    await settle(services)
+    dispute = await Dispute.get(gateway="sandbox", gateway_reference=sandbox_dispute.id)
+    note = await client.post(
+        ADD_NOTE,
+        {"input": {"disputeId": str(dispute.id), "body": "Delivered."}},
+        bearer=admin.token,
+        headers=CARD_HEADERS,
+    )
+    assert note["data"]["addDisputeNote"]["userErrors"] == [], note
+    return dispute
+
+
+async def submit_evidence(client: Client, admin: Shopper, dispute: Dispute, sandbox: SandboxProcessor) -> None:
+    variables = {"input": {"disputeId": str(dispute.id), "idempotencyKey": new_key(), "extraText": "Signed for."}}
+    body = await client.post(SUBMIT, variables, bearer=admin.token, headers=CARD_HEADERS)
+    assert body["data"]["submitDisputeEvidence"]["userErrors"] == [], body
+    at_gateway = await sandbox.retrieve_dispute(dispute.gateway_reference)
+    assert "[REDACTED PAN]" in json.dumps(at_gateway.evidence)
+
+
+# --- what PayQL wrote -------------------------------------------------------------------------------
+
+
+async def database_values(backend: Backend) -> list[tuple[str, object]]:
+    connection = connections.get("default")
+    if backend.is_postgres:
+        query = "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    values: list[tuple[str, object]] = []
+    for table in [row["name"] for row in await connection.execute_query_dict(query)]:
+        for row in await connection.execute_query_dict(f'SELECT * FROM "{table}"'):
+            values += [(f"db {table}.{column}", value) for column, value in row.items()]
+    return values
+
+
+def sandbox_values(settings: Settings) -> list[tuple[str, object]]:
+    assert settings.sandbox_state_path is not None
+    with sqlite3.connect(settings.sandbox_state_path) as state:
+        tables = [row[0] for row in state.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return [
+            (f"sandbox {table}", value)
+            for table in tables
+            for row in state.execute(f'SELECT * FROM "{table}"')
+            for value in row
+        ]
+
+
+async def redis_values(backend: Backend) -> list[tuple[str, object]]:
+    if backend.redis_url is None:
+        return []
+    client = aioredis.Redis.from_url(backend.redis_url)
+    values: list[tuple[str, object]] = []
+    try:
+        async for key in client.scan_iter(match=backend.redis_prefix + "*"):
+            kind = as_text(await client.type(key))
+            content: object
+            if kind == "string":
+                content = await client.get(key)
+            elif kind == "hash":
+                content = await client.hgetall(key)
+            elif kind == "list":
+                content = await client.lrange(key, 0, -1)
+            elif kind == "set":
+                content = await client.smembers(key)
+            elif kind == "zset":
+                content = await client.zrange(key, 0, -1, withscores=True)
+            elif kind == "stream":
+                content = await client.xrange(key)
+            else:
+                content = kind
+            values.append((f"redis {key!r}", [key, content]))
+    finally:
+        await client.aclose()
+    return values
+
+
+def as_text(value: object) -> object:
+    """Bytes decoded, JSON text parsed, containers walked: what the detector reads."""
+    if isinstance(value, bytes):
+        return as_text(value.decode("utf-8", "replace"))
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return as_text(parsed) if isinstance(parsed, dict | list) else value
+    if isinstance(value, dict):
+        return {str(as_text(k)): as_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [as_text(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)
+
+
+def card_numbers_in(values: list[tuple[str, object]]) -> list[str]:
+    """Where a card number was found, by either scan (the place, never the number)."""
+    found = []
+    for place, value in values:
+        readable = as_text(value)
+        if contains_card_number(readable) or any(pan in digits_only(str(readable)) for pan in SENT_PANS):
+            found.append(place)
+    return found
+
+
+async def test_no_card_number_from_any_channel_is_kept_anywhere(
+    http: httpx.AsyncClient,
+    shopper: Shopper,
+    admin: Shopper,
+    sandbox: SandboxProcessor,
+    services: Services,
+    mail_server: SmtpServer,
+    backend: Backend,
+    server_settings: Settings,
+    log_output: io.StringIO,
+) -> None:
+    assert all(luhn_ok(pan) for pan in SENT_PANS)
+    client = Client(http)
+
+    payment = await send_headers(client, shopper, services)
+    dispute = await open_dispute(client, admin, payment, sandbox, services)
+    await send_claims(client, admin)
+    await send_inputs(client, shopper, admin, payment, dispute)
+    await send_echoing_errors(client, shopper)
+    await submit_evidence(client, admin, dispute, sandbox)
+    await settle(services)
+
+    written = await database_values(backend)
+    written += sandbox_values(server_settings)
+    written += await redis_values(backend)
+    written += [(f"log line {n}", line) for n, line in enumerate(log_output.getvalue().splitlines())]
+    written += [(f"mail {n}", item.message.as_string()) for n, item in enumerate(mail_server.received)]
+    written += [(f"mail {n} to", item.rcpt_tos) for n, item in enumerate(mail_server.received)]
+    written += [(f"answer {n}", answer) for n, answer in enumerate(client.answers)]
+
+    assert len(written) > 100 and any(place.startswith("sandbox") for place, _ in written)
+    assert any(place.startswith("mail") for place, _ in written)
+    assert backend.redis_url is None or any(place.startswith("redis") for place, _ in written)
+    assert card_numbers_in(written) == []
