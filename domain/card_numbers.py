@@ -4,8 +4,9 @@ A match is 13-19 digits that is Luhn-valid and starts with a card network's pref
 numbers and parcel tracking numbers pass. The digits may be grouped by any short run of
 characters that are neither letters nor digits ("4242.4242.4242.4242", "4242\u00a04242…",
 "4242_4242/…", "4242,  4242…", a line break and its indentation), and the text is read after
-Unicode NFKC normalization, so full-width or other-script digits count as digits. Our own UUIDs
-and ISO timestamps are never cards. This module must never log, store or return the number it finds.
+Unicode NFKC normalization, so full-width or other-script digits count as digits. Our own UUIDs,
+ISO timestamps and random hex identifiers are never cards. This module must never log, store or
+return the number it finds.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 _TIMESTAMP = re.compile(
     r"\b\d{4}-[01]\d-[0-3]\d[T ][0-2]\d:[0-5]\d(?::[0-6]\d(?:\.\d{1,9})?)?(?:Z|[+-][0-2]\d:?[0-5]\d)?(?![0-9])"
 )
-_OWN_FORMATS = (_UUID, _TIMESTAMP)
+# Random hex identifiers (32-digit UUIDs, the gateways' "pi_…" ids): a long run of hex digits with a
+# letter among them holds digit runs that can pass the checks by chance; no one writes a card so.
+_HEX_ID = re.compile(r"(?<![0-9A-Za-z])(?=[0-9A-Fa-f]*[A-Fa-f])[0-9A-Fa-f]{20,}(?![0-9A-Za-z])")
+_OWN_FORMATS = (_UUID, _TIMESTAMP, _HEX_ID)
 
 
 # What a digit adds to a Luhn sum when it is doubled.

@@ -290,6 +290,27 @@ def test_our_timestamps_and_ordinary_numbers_are_not_cards(text: str) -> None:
     assert redact_card_numbers(text) == text
 
 
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "evt_sbx_4242424242424242abc12345",  # a gateway-style id whose random hex holds a test card
+        "pi_sbx_0a4111111111111111f00d_secret_5555555555554444abcdef",
+        uuid.UUID("4242424242424242abcd0000000000aa").hex,
+    ],
+)
+def test_random_hex_identifiers_are_not_cards(identifier: str) -> None:
+    assert not looks_like_card_number(identifier)
+    assert not looks_like_card_number(f"webhook {identifier} stored")
+
+
+def test_a_card_written_beside_an_identifier_is_still_found() -> None:
+    assert looks_like_card_number("tok_4111111111111111")
+    assert looks_like_card_number("ref 4242424242424242ab")
+    assert redact_card_numbers("evt_sbx_abc123def456abc123def456 card 4242.4242.4242.4242") == (
+        f"evt_sbx_abc123def456abc123def456 card {MARKER}"
+    )
+
+
 def test_a_timestamp_does_not_hide_a_card_written_next_to_it() -> None:
     text = "2026-11-30 01:02:03.456789+00:00 card 4000.0077.7000.0831"
     assert redact_card_numbers(text) == f"2026-11-30 01:02:03.456789+00:00 card {MARKER}"
