@@ -164,6 +164,7 @@ def test_other_numbers_are_not_cards(kind: str, text: str) -> None:
 def test_the_built_non_cards_are_what_they_claim() -> None:
     assert all(luhn_ok(t) for t in NOT_CARDS["luhn-valid-no-network"] + NOT_CARDS["network-prefix-wrong-length"])
     assert not any(luhn_ok(t.replace(" ", "")) for t in NOT_CARDS["luhn-invalid"])
+    assert luhn_ok("30010203456788")  # in the timestamp 2026-11-30 01:02:03.456788 below
 
 
 def test_a_uuid_next_to_a_card_keeps_the_uuid_and_loses_the_card() -> None:
@@ -274,7 +275,9 @@ def test_redaction_keeps_the_unicode_text_around_the_card() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "2026-11-30 01:02:03.456789+00:00",
+        # Its groups from "30" on spell 30010203456788, a Luhn-valid Diners Club number.
+        "2026-11-30 01:02:03.456788+00:00",
+        "2026-11-30T01:02:03.456788Z",
         "2026-11-30T05:59:59.123456Z",
         "2026-11-30 03:00:00",
         "created 2026-11-30 04:12:55.438201+00:00, updated 2026-11-30 04:12:56.000001+00:00",
