@@ -1,7 +1,8 @@
 """No card number is stored, logged or sent on, whichever channel brings it in: kept headers
-(X-Request-Id, User-Agent, a proxy's X-Forwarded-For), token claims (sub, email), inputs whose
-digits are grouped by dots, NBSP, newlines, tabs, underscores, slashes, commas, double spaces or
-written in full-width digits, and errors that would echo a value (coercion, syntax, operation name).
+(X-Request-Id, User-Agent, a proxy's X-Forwarded-For; on GraphQL and on webhooks), token claims
+(sub, email), inputs whose digits are grouped by dots, NBSP, newlines, tabs, underscores, slashes,
+commas, double spaces or written in full-width digits, and errors that would echo a value
+(coercion, syntax, operation name).
 
 Everything is sent first; then every byte PayQL wrote is read back: every table of the database,
 the sandbox gateway's state file, the Redis keys and values under the test's prefix, the log lines
@@ -29,15 +30,25 @@ import pytest
 import redis.asyncio as aioredis
 from tortoise import connections
 
-from db.models import AuditRecord, Customer, Dispute, Order, Payment
+from db.models import AuditRecord, Customer, Dispute, Order, Payment, WebhookEvent
 from domain.card_numbers import contains_card_number
 from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.signing import sign
 from payql.logging_setup import install_redaction
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.backends import Backend
-from tests.smtp_server import SmtpServer
-from tests.testkit import CHECKOUT, TEST_JWT_SECRET, Shopper, checkout_input, make_price, new_key, settle
+from tests.smtp_server import Received, SmtpServer
+from tests.testkit import (
+    CHECKOUT,
+    TEST_JWT_SECRET,
+    TEST_WEBHOOK_SECRET,
+    Shopper,
+    checkout_input,
+    make_price,
+    new_key,
+    settle,
+)
 
 GROUPS = ["4000", "0077", "7000", "0831"]
 PAN = "".join(GROUPS)
@@ -125,6 +136,8 @@ def log_output() -> Iterator[io.StringIO]:
     root = logging.getLogger()
     handler = logging.StreamHandler(io.StringIO())
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    # The test's own SMTP server logs each raw line it receives, MIME boundaries included.
+    handler.addFilter(lambda record: not record.name.startswith("mail.log"))
     level = root.level
     root.addHandler(handler)
     install_redaction(root)
@@ -160,6 +173,24 @@ async def assert_headers_were_cleaned(payment: Payment) -> None:
     assert order.checkout_ip is None
     records = await AuditRecord.filter(entity_id=str(payment.id))
     assert records and all(r.request_id and len(r.request_id) == 32 for r in records)
+
+
+async def send_webhook(http: httpx.AsyncClient) -> str:
+    """A signed gateway delivery whose (unsigned) headers carry a card: stored with them redacted."""
+    event_id = f"evt_test_{uuid.uuid4().hex}"
+    body = json.dumps({"id": event_id, "object": "event", "type": "customer.created", "created": int(time.time())})
+    signature = sign(TEST_WEBHOOK_SECRET, int(time.time()), body.encode())
+    headers = CARD_HEADERS | {"content-type": "application/json", "stripe-signature": signature}
+    response = await http.post("/webhooks/sandbox", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return event_id
+
+
+async def assert_webhook_headers_were_redacted(event_id: str) -> None:
+    row = await WebhookEvent.get(gateway="sandbox", event_id=event_id)
+    assert row.headers["user-agent"] == "Mozilla/5.0 (card [REDACTED PAN]) Shop/1.0"
+    assert row.headers["x-request-id"] == "[REDACTED PAN]"
+    assert row.source_ip is None
 
 
 async def send_claims(client: Client) -> None:
@@ -314,6 +345,18 @@ async def redis_values(backend: Backend) -> list[tuple[str, object]]:
     return values
 
 
+def mail_values(number: int, item: Received) -> list[tuple[str, object]]:
+    """Envelope, headers and decoded parts; not the MIME boundaries (random 19-digit framing)."""
+    values: list[tuple[str, object]] = [(f"mail {number} envelope", [item.mail_from, *item.rcpt_tos])]
+    for part in item.message.walk():
+        for name, value in part.items():
+            shown = part.get_content_type() if name.lower() == "content-type" else str(value)
+            values.append((f"mail {number} header {name}", shown))
+        if not part.is_multipart():
+            values.append((f"mail {number} body", part.get_content()))
+    return values
+
+
 def as_text(value: object) -> object:
     """Bytes decoded, JSON text parsed, containers walked: what the detector reads."""
     if isinstance(value, bytes):
@@ -359,6 +402,7 @@ async def test_no_card_number_from_any_channel_is_kept_anywhere(
 
     payment = await send_headers(client, shopper, services)
     dispute = await open_dispute(client, admin, payment, sandbox, services)
+    webhook_event_id = await send_webhook(http)
     await send_claims(client)
     await send_inputs(client, shopper, admin, payment, dispute)
     await send_echoing_errors(client, shopper)
@@ -369,8 +413,7 @@ async def test_no_card_number_from_any_channel_is_kept_anywhere(
     written += sandbox_values(server_settings)
     written += await redis_values(backend)
     written += [(f"log line {n}", line) for n, line in enumerate(log_output.getvalue().splitlines())]
-    written += [(f"mail {n}", item.message.as_string()) for n, item in enumerate(mail_server.received)]
-    written += [(f"mail {n} to", item.rcpt_tos) for n, item in enumerate(mail_server.received)]
+    written += [value for n, item in enumerate(mail_server.received) for value in mail_values(n, item)]
     written += [(f"answer {n}", answer) for n, answer in enumerate(client.answers)]
 
     assert len(written) > 100 and any(place.startswith("sandbox") for place, _ in written)
@@ -381,6 +424,7 @@ async def test_no_card_number_from_any_channel_is_kept_anywhere(
     assert [refusal_codes(body) for body in client.refusals] == [["INVALID_INPUT"]] * len(client.refusals)
     await assert_claims_were_refused(client)
     await assert_headers_were_cleaned(payment)
+    await assert_webhook_headers_were_redacted(webhook_event_id)
     assert "[REDACTED PAN]" in evidence
 
 
