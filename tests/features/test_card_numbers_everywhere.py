@@ -114,6 +114,8 @@ class Client:
             payload["operationName"] = operation_name
         response = await self.http.post("/graphql", json=payload, headers=sent)
         self.answers.append(f"{response.status_code} {response.headers} {response.text}")
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            return {"data": None, "errors": [{"message": response.text, "extensions": {}}]}
         body: dict[str, Any] = response.json()
         return body
 
@@ -124,11 +126,11 @@ class Client:
         self.anonymous.append(await self.post(query, variables, bearer=bearer))
 
 
-def refusal_codes(body: dict[str, Any]) -> list[str] | None:
+def refusal_codes(body: dict[str, Any]) -> list[str | None] | None:
     """INVALID_INPUT alone for a refused request; None when the request got through."""
     if body.get("data") is not None:
         return None
-    return [error["extensions"]["code"] for error in body["errors"]]
+    return [(error.get("extensions") or {}).get("code") for error in body["errors"]]
 
 
 @pytest.fixture
