@@ -133,6 +133,7 @@ def _card_spans(text: str) -> Iterator[tuple[int, int]]:
 
 
 def _spans_in_run(offset: int, run: str, origin: list[int] | None) -> Iterator[tuple[int, int]]:
+    """The longest card at each start group of one run, in original-text coordinates."""
     groups = list(_GROUP.finditer(run))
     digits = "".join(group.group() for group in groups)
     ends = list(accumulate(len(group.group()) for group in groups))
@@ -142,6 +143,7 @@ def _spans_in_run(offset: int, run: str, origin: list[int] | None) -> Iterator[t
         start = ends[first] - len(groups[first].group())
         found = None
         lengths = _card_lengths(digits[start : start + 6]) if digits[start] in _NETWORK_FIRST_DIGITS else _NO_LENGTHS
+        # No network starts with these digits: no window from this group can be a card.
         for last in range(first, len(groups) if lengths else first):
             length = ends[last] - start
             if length > _MAX_DIGITS:
