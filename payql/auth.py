@@ -2,6 +2,9 @@
 
 Tokens are verified with an HS256 secret or a JWKS URL (keys fetched and cached by PyJWT).
 A token is never logged; a bad token is an anonymous caller, never an error page with details.
+The claims we keep (`sub`, `email`) must not carry a card number: such a token is refused like a
+bad one, since its subject would land in customers, audit actors and receipts. `roles` counts
+only as a list of strings (`role` only as one string); any other shape grants no role.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import time
 
 import jwt
 
+from domain.card_numbers import looks_like_card_number
 from payql.settings import Settings
 from resolvers.context import Principal
 
@@ -53,15 +57,33 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             return None
-        roles = claims.get("roles") or ([claims["role"]] if "role" in claims else [])
         email = claims.get("email")
+        email = email if isinstance(email, str) else None
+        if looks_like_card_number(subject) or (email is not None and looks_like_card_number(email)):
+            return None
         expires_at = claims.get("exp")
         return Principal(
             subject=subject,
-            is_admin=ADMIN_ROLE in roles,
-            email=email if isinstance(email, str) else None,
+            is_admin=ADMIN_ROLE in roles_of(claims),
+            email=email,
             expires_at=float(expires_at) if isinstance(expires_at, int | float) else None,
         )
+
+
+def roles_of(claims: dict[str, object]) -> frozenset[str]:
+    """The roles a token grants: a `roles` list of strings and a `role` string; nothing else.
+
+    A string `roles` ("nonadmin") or a mapping would pass a membership test by substring or key,
+    so any shape other than these grants no role at all.
+    """
+    roles: set[str] = set()
+    listed = claims.get("roles")
+    if isinstance(listed, list) and all(isinstance(role, str) for role in listed):
+        roles.update(listed)
+    single = claims.get("role")
+    if isinstance(single, str):
+        roles.add(single)
+    return frozenset(roles)
 
 
 def mint_token(

@@ -4,7 +4,9 @@ HTTP requests carry `Authorization: Bearer …`; websockets carry it in the `con
 payload (browsers cannot set headers on a websocket). Cross-origin websocket handshakes are
 checked against the same allow-list as CORS. Before anything else, an anonymous request or one whose
 token fails counts against its client IP's limit (429 with Retry-After when over); a websocket lives
-no longer than its token (`ws_session`).
+no longer than its token (`ws_session`). The headers we keep (X-Request-Id, User-Agent) and the
+client address never carry a card number on: a card-bearing request id is replaced by a fresh one,
+and the user agent has the number redacted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -21,6 +24,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from payql.graphql_request_parsing import BoundedJsonParsing
 from payql.rate_limit import Authentication
 from payql.security_headers import graphiql_csp
@@ -29,6 +33,8 @@ from payql.ws_session import ExpiringSessionHandler
 from resolvers.context import Caller
 from schema.context import GraphQLContext
 
+# audit_records.request_id is a 64-character column.
+MAX_REQUEST_ID_LENGTH = 64
 TOO_MANY_REQUESTS = "Too many requests from this address. Retry later."
 
 
@@ -82,9 +88,9 @@ class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
             principal = self._services().tokens.principal_from_header(request.headers.get("authorization"))
         caller = Caller(
             principal=principal,
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
-            source_ip=client.host if client else None,
-            user_agent=request.headers.get("user-agent"),
+            request_id=_request_id(request.headers),
+            source_ip=client.host if client and not looks_like_card_number(client.host) else None,
+            user_agent=_user_agent(request.headers),
         )
         services = self._services()
         return GraphQLContext(caller=caller, deps=services.deps, broker=services.broker)
@@ -113,3 +119,17 @@ class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
         )
         if wait is not None:
             raise ConnectionRejectionError({"message": TOO_MANY_REQUESTS})
+
+
+def _request_id(headers: Headers) -> str:
+    """The client's X-Request-Id for tracing, unless it is missing, too long for the audit trail's
+    column, not printable, or carries a card number."""
+    given = headers.get("x-request-id")
+    if given and len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and not looks_like_card_number(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def _user_agent(headers: Headers) -> str | None:
+    given = headers.get("user-agent")
+    return redact_card_numbers(given) if given else None

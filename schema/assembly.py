@@ -57,7 +57,8 @@ def build_schema(
         # rules above walk it; then validates through its cache (strawberry's ValidationCache
         # cannot do the first step, nor hide suggestions).
         lambda: BoundedValidation(query_limits, hide_suggestions=not suggestions),
-        # After BoundedValidation: it adds its error to the validation errors, it does not replace them.
+        # After BoundedValidation: a card number found once the document is parsed replaces every
+        # validation error with the one refusal, so no error message can repeat the number.
         RefuseCardNumbers,
         RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),

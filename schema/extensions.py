@@ -1,8 +1,11 @@
 """Schema extensions: refuse card numbers before any resolver runs, and decide which errors to mask.
 
-The card check looks at every variable value and every literal in the document. It runs in the
-validation phase, so a request carrying a card number never reaches execution; its error message
-never repeats the value.
+The card check reads the raw document, the operation name and every variable value as the
+operation starts, and a request that carries a card number is answered with the refusal alone:
+its text is never parsed or coerced, so no parse or coercion error repeats the number (in the
+response or the log). The parsed literals are read again at validation, where escapes
+("\\u0034…") are decoded. No error that leaves carries a card number: one whose message still
+looks like one is masked.
 """
 
 from __future__ import annotations
@@ -12,10 +15,15 @@ from collections.abc import Iterator
 from graphql import GraphQLError, IntValueNode, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from domain.card_numbers import contains_card_number, looks_like_card_number
 
 CARD_NUMBER_MESSAGE = "Card numbers are not accepted here. Use the payment form, which sends a token instead."
+
+
+def card_number_refusal() -> GraphQLError:
+    return GraphQLError(CARD_NUMBER_MESSAGE, extensions={"code": "INVALID_INPUT"})
 
 
 class _LiteralScanner(Visitor):
@@ -30,20 +38,48 @@ class _LiteralScanner(Visitor):
         self.found = self.found or looks_like_card_number(node.value)
 
 
+# What runs in place of a request that carries a card number, of a type its transport allows (a
+# legacy websocket allows only subscriptions); it is never executed: the refusal replaces its
+# validation errors.
+_STAND_INS = {
+    kind: f"{kind.value} CardNumberRefused {{ __typename }}"
+    for kind in (OperationType.QUERY, OperationType.MUTATION, OperationType.SUBSCRIPTION)
+}
+
+
 class RefuseCardNumbers(SchemaExtension):
+    def __init__(self) -> None:
+        super().__init__()
+        self._refused = False
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        sent = (context.query or "", context.operation_name or "", context.variables or {})
+        if contains_card_number(sent):
+            # Before any extension parses: the request's own text is never parsed, coerced or
+            # cached, so no parse, coercion or unknown-operation error can repeat the number.
+            self._refused = True
+            kind = next((kind for kind in _STAND_INS if kind in context.allowed_operations), OperationType.QUERY)
+            context.query, context.variables = _STAND_INS[kind], {}
+            # Strawberry keeps the requested operation name only here (its property has no setter).
+            context._provided_operation_name = None
+        yield
+
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        found = contains_card_number(context.variables or {})
-        if not found and context.graphql_document is not None:
+        if not self._refused and context.graphql_document is not None:
             scanner = _LiteralScanner()
             visit(context.graphql_document, scanner)
-            found = scanner.found
-        if found:
-            error = GraphQLError(CARD_NUMBER_MESSAGE, extensions={"code": "INVALID_INPUT"})
-            context.pre_execution_errors = [*(context.pre_execution_errors or []), error]
+            self._refused = scanner.found
+        if self._refused:
+            # Replaces the validation errors: "Int cannot represent…" would repeat a literal.
+            context.pre_execution_errors = [card_number_refusal()]
         yield
 
 
 def should_mask_error(error: GraphQLError) -> bool:
-    """Mask anything that came from an exception in our code; GraphQL's own errors are safe."""
+    """Mask anything that came from an exception in our code, and anything that would repeat a card
+    number; GraphQL's own errors are otherwise safe."""
+    if looks_like_card_number(error.message):
+        return True
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)

@@ -162,3 +162,24 @@ def test_a_non_string_extra_field_is_redacted(
     handler.setFormatter(logging.Formatter("%(message)s %(card)s"))
     logger.warning("payment failed", extra={"card": value})
     assert card_digits_in(handler.stream.getvalue()) == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4111.1111.1111.1111",
+        "4111\u00a01111\u00a01111\u00a01111",
+        "4111_1111_1111_1111",
+        "4111/1111/1111/1111",
+        "".join(chr(0xFF10 + int(digit)) for digit in PAN),
+        # graphql-core's print of a long source line: wrapped, with a "  | " gutter.
+        '"4111 1111 1111 111\n  | 1"',
+    ],
+    ids=["dots", "nbsp", "underscores", "slashes", "full-width", "wrapped-source"],
+)
+def test_any_spelling_of_a_card_is_redacted(root_output: io.StringIO, written: str) -> None:
+    logging.getLogger("tests.redaction.spellings").warning("client sent %s today", written)
+    output = root_output.getvalue()
+    assert MARKER in output
+    assert card_digits_in(output) == []
+    assert output.endswith(" today\n")

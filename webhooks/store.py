@@ -1,7 +1,7 @@
 """Storing verified deliveries exactly once, and moving stored events through their own lifecycle.
 
 The webhook_events table is the truth: a job only carries a row id, and the sweeper finds any row
-whose job was lost.
+whose job was lost. Its kept headers and address never carry a card number on (they are redacted).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from db.models import WebhookEvent, WebhookStatus
+from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from gateways.types import VerifiedEvent, WebhookDelivery
 
 # Never keep credentials that a proxy may have forwarded with the delivery.
@@ -44,7 +45,8 @@ async def store_delivery(
     gateway: str, event: VerifiedEvent, delivery: WebhookDelivery, source_ip: str | None
 ) -> tuple[WebhookEvent, bool]:
     """Insert the delivery once; a duplicate returns the row already stored and False."""
-    headers = {k: v for k, v in delivery.headers.items() if k not in _DROPPED_HEADERS}
+    # The headers are not signed: a proxy or a replaying client may put a card number in one.
+    headers = {k: redact_card_numbers(v) for k, v in delivery.headers.items() if k not in _DROPPED_HEADERS}
     try:
         async with in_transaction():
             row = await WebhookEvent.create(
@@ -53,7 +55,7 @@ async def store_delivery(
                 event_type=event.event_type,
                 headers=headers,
                 body=delivery.body.decode("utf-8"),
-                source_ip=source_ip,
+                source_ip=None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
             )
         return row, True
     except IntegrityError:

@@ -164,6 +164,7 @@ def test_other_numbers_are_not_cards(kind: str, text: str) -> None:
 def test_the_built_non_cards_are_what_they_claim() -> None:
     assert all(luhn_ok(t) for t in NOT_CARDS["luhn-valid-no-network"] + NOT_CARDS["network-prefix-wrong-length"])
     assert not any(luhn_ok(t.replace(" ", "")) for t in NOT_CARDS["luhn-invalid"])
+    assert luhn_ok("30010203456788")  # in the timestamp 2026-11-30 01:02:03.456788 below
 
 
 def test_a_uuid_next_to_a_card_keeps_the_uuid_and_loses_the_card() -> None:
@@ -226,3 +227,105 @@ def test_any_visa_16_luhn_valid_number_is_detected_and_fully_redacted(
     assert redacted == f"{before} {MARKER} {after}"
     assert not any(char.isdigit() for char in redacted)
     assert contains_card_number({"message": [text]})
+
+
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + digit) for digit in range(10)))
+ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + digit) for digit in range(10)))
+
+
+@pytest.mark.parametrize(
+    "separator",
+    [".", "\u00a0", "\n", "\t", "_", "/", ",", "  ", ", ", " / ", "\r\n", "\u2009", "\u2013", "\u3000", "·"],
+    ids=repr,
+)
+@pytest.mark.parametrize("pan", ["4000007770000831", "378282246310005", "5555555555554444"])
+def test_any_short_run_of_non_alphanumerics_separates_groups(pan: str, separator: str) -> None:
+    written = grouped(pan, separator)
+    text = f"refund because card {written} was charged twice"
+    assert looks_like_card_number(text)
+    assert redact_card_numbers(text) == f"refund because card {MARKER} was charged twice"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4242424242424242".translate(FULL_WIDTH),
+        grouped("4242424242424242", " ").translate(FULL_WIDTH),
+        grouped("4242424242424242", "\u3000").translate(FULL_WIDTH),
+        "4242424242424242".translate(ARABIC_INDIC),
+        "4242\u200b4242\u200b4242\u200b4242",  # zero-width spaces
+        "4242\u00ad4242\u00ad4242\u00ad4242",  # soft hyphens
+        "\u2463242424242424242",  # circled digit four
+    ],
+    ids=["full-width", "full-width-spaced", "ideographic", "arabic-indic", "zero-width", "soft-hyphen", "circled"],
+)
+def test_digits_are_read_after_unicode_normalization(written: str) -> None:
+    text = f"note: {written} — merci"
+    assert looks_like_card_number(text)
+    redacted = redact_card_numbers(text)
+    assert redacted == f"note: {MARKER} — merci"
+    assert contains_card_number({"note": [text]})
+
+
+def test_redaction_keeps_the_unicode_text_around_the_card() -> None:
+    text = "Grüße, ﾃｽﾄ: " + grouped("4242424242424242", " ").translate(FULL_WIDTH) + " — Straße 12"
+    assert redact_card_numbers(text) == f"Grüße, ﾃｽﾄ: {MARKER} — Straße 12"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Its groups from "30" on spell 30010203456788, a Luhn-valid Diners Club number.
+        "2026-11-30 01:02:03.456788+00:00",
+        "2026-11-30T01:02:03.456788Z",
+        "2026-11-30T05:59:59.123456Z",
+        "2026-11-30 03:00:00",
+        "created 2026-11-30 04:12:55.438201+00:00, updated 2026-11-30 04:12:56.000001+00:00",
+        "30 items at 4.00 each, 12 boxes",
+        "amounts 1000, 2500 and 125",
+        "v1.2.3 build 4.2.4",
+        "192.168.100.200",
+        "1764699020.123456",
+    ],
+)
+def test_our_timestamps_and_ordinary_numbers_are_not_cards(text: str) -> None:
+    assert not looks_like_card_number(text)
+    assert redact_card_numbers(text) == text
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "evt_sbx_4242424242424242abc12345",  # a gateway-style id whose random hex holds a test card
+        "pi_sbx_0a4111111111111111f00d_secret_5555555555554444abcdef",
+        uuid.UUID("4242424242424242abcd0000000000aa").hex,
+    ],
+)
+def test_random_hex_identifiers_are_not_cards(identifier: str) -> None:
+    assert not looks_like_card_number(identifier)
+    assert not looks_like_card_number(f"webhook {identifier} stored")
+
+
+def test_a_card_written_beside_an_identifier_is_still_found() -> None:
+    assert looks_like_card_number("tok_4111111111111111")
+    assert looks_like_card_number("ref 4242424242424242ab")
+    assert redact_card_numbers("evt_sbx_abc123def456abc123def456 card 4242.4242.4242.4242") == (
+        f"evt_sbx_abc123def456abc123def456 card {MARKER}"
+    )
+
+
+def test_a_timestamp_does_not_hide_a_card_written_next_to_it() -> None:
+    text = "2026-11-30 01:02:03.456789+00:00 card 4000.0077.7000.0831"
+    assert redact_card_numbers(text) == f"2026-11-30 01:02:03.456789+00:00 card {MARKER}"
+
+
+def test_a_line_break_and_its_indentation_count_as_one_separator() -> None:
+    # How graphql-core prints a long source line in an error: wrapped, with a "  | " gutter.
+    excerpt = 'quantity: "4242 4242 4242 424\n  | 2"}]'
+    assert redact_card_numbers(excerpt) == f'quantity: "{MARKER}"}}]'
+    assert looks_like_card_number("4242 4242\n            4242 4242")
+
+
+def test_a_long_separator_run_ends_the_number() -> None:
+    assert not looks_like_card_number("4242 4242 ---- 4242 4242")
+    assert looks_like_card_number("4242 4242-- 4242 4242")
