@@ -7,10 +7,10 @@ Never in production: settings refuse to start there without both variables. Neve
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from db.encryption import DataKeys, generate_key
+from payql.installation_secrets import refuse_if_others_can_read, write_private_once
 from payql.settings import Settings, SettingsError
 
 KEYS_NAME = "PAYQL_DATA_KEYS"
@@ -32,17 +32,8 @@ def load_data_keys(settings: Settings) -> DataKeys:
 def development_keys(path: Path) -> dict[str, str]:
     """The installation's generated keys, written once (atomically, readable by the owner only)."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(f"{KEYS_NAME}={generate_key()}\n{INDEX_NAME}={generate_key()}\n")
-        try:
-            os.link(draft, path)  # fails if another process got there first: its keys win
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
+        write_private_once(path, f"{KEYS_NAME}={generate_key()}\n{INDEX_NAME}={generate_key()}\n")
+    refuse_if_others_can_read(path)
     values = dict(
         line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#")
     )

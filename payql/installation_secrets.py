@@ -46,18 +46,19 @@ def with_installation_secrets(settings: Settings) -> Settings:
 def read_or_create(path: Path) -> dict[str, str]:
     """The installation's secrets; the first process to start writes them, atomically and 0600."""
     if not path.exists():
-        _create(path)
+        values = {_JWT: secrets.token_urlsafe(48), _SANDBOX_WEBHOOK: "whsec_" + secrets.token_urlsafe(32)}
+        write_private_once(path, json.dumps(values))
     return _read(path)
 
 
-def _create(path: Path) -> None:
+def write_private_once(path: Path, text: str) -> None:
+    """Publish `text` at `path`, readable by its owner only, unless another process published first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    values = {_JWT: secrets.token_urlsafe(48), _SANDBOX_WEBHOOK: "whsec_" + secrets.token_urlsafe(32)}
     # mkstemp makes the file 0600; a hard link publishes it whole, and only if no one else did first.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".development-secrets-")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
     try:
         with os.fdopen(handle, "w") as file:
-            json.dump(values, file)
+            file.write(text)
             file.flush()
             os.fsync(file.fileno())
         with contextlib.suppress(FileExistsError):  # another process published first: theirs stands
@@ -66,9 +67,13 @@ def _create(path: Path) -> None:
         os.unlink(temporary)
 
 
-def _read(path: Path) -> dict[str, str]:
+def refuse_if_others_can_read(path: Path) -> None:
     if stat.S_IMODE(path.stat().st_mode) & 0o077:
         raise SettingsError(f"{path} holds this installation's secrets but others can read it: chmod 600 {path}")
+
+
+def _read(path: Path) -> dict[str, str]:
+    refuse_if_others_can_read(path)
     try:
         values = json.loads(path.read_text("utf-8"))
     except (ValueError, UnicodeDecodeError):
