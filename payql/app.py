@@ -6,6 +6,7 @@ and the services and closes them on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
@@ -35,17 +37,34 @@ from schema.assembly import build_schema
 from schema.query_cost import QueryLimits
 from webhooks.endpoint import webhook_routes
 
+READINESS_TIMEOUT_SECONDS = 3.0
+
 
 async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(_: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the database (and Redis, when configured) answer within a few seconds; 503 naming
+    what does not."""
+    checks: dict[str, str] = {}
     try:
-        await connections.get("default").execute_query("SELECT 1")
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            await connections.get("default").execute_query("SELECT 1")
+        checks["database"] = "ok"
     except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        checks["database"] = "unreachable"
+    redis = request.app.state.services.redis
+    if redis is not None:
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                await redis.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "unreachable"
+    if any(value != "ok" for value in checks.values()):
+        return JSONResponse({"status": "unavailable", **checks}, status_code=503)
+    return JSONResponse({"status": "ok", **checks})
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -105,7 +124,10 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer, guard=guard))
         )
     middleware = [
-        # Pure ASGI, outermost: every HTTP answer (CORS preflights and 429s included) gets the headers.
+        # First, so everything after it (per-IP limits, audit records, dispute evidence, webhook
+        # rows) reads the shopper's address from a trusted proxy's X-Forwarded-For, and only then.
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+        # Pure ASGI: every HTTP answer (CORS preflights and 429s included) gets the headers.
         Middleware(SecurityHeadersMiddleware),
         Middleware(RetryAfterMiddleware),
         Middleware(

@@ -78,7 +78,8 @@ def serve(host: str | None = None, port: int | None = None) -> None:
         app,
         host=host or settings.host,
         port=port or settings.port,
-        proxy_headers=True,
+        # The app decides whom to believe (PAYQL_TRUSTED_PROXIES); uvicorn's own default trusts 127.0.0.1.
+        proxy_headers=False,
         log_config=None,
     )
 
@@ -166,28 +167,36 @@ def _cli_sandbox(settings: Settings) -> Sandbox | None:
 
 
 @app.command()
-def worker() -> None:
-    """Run background jobs from Redis (production): webhook processing, outbox, sweeper, reconciliation."""
+def worker(
+    check: bool = typer.Option(
+        False, "--check", help="Exit 0 if this host's worker wrote its heartbeat in the last seconds (health check)."
+    ),
+) -> None:
+    """Run background jobs from Redis (production): webhook processing, outbox, sweeper, reconciliation,
+    dunning and dispute deadlines, on the schedule the PAYQL_*_INTERVAL_SECONDS settings give."""
     settings = _settings()
     if not settings.redis_url:
         typer.echo("payql worker needs PAYQL_REDIS_URL; the embedded default runs jobs inside `payql serve`", err=True)
         raise typer.Exit(2)
-    from jobs.worker import run_worker
+    from jobs.schedule import cron_entries
+    from jobs.worker import default_worker_id, run_worker, worker_is_alive
     from payql.logging_setup import configure_logging
+    from payql.wiring import periodic_intervals
 
+    queue_name = f"{settings.redis_key_prefix}jobs"
+    if check:
+        alive = asyncio.run(worker_is_alive(settings.redis_url, name=queue_name, worker_id=default_worker_id()))
+        typer.echo("worker is alive" if alive else "no heartbeat from this host's worker", err=not alive)
+        raise typer.Exit(0 if alive else 1)
     configure_logging(settings.log_level)
 
     async def run(services: Services) -> None:
         await run_worker(
             settings.redis_url or "",
             services.jobs.specs(),
-            cron=[
-                ("sweep", "* * * * *"),
-                ("reconcile", "*/5 * * * *"),
-                ("dunning", "*/5 * * * *"),
-                ("flag_disputes_due_soon", "0 * * * *"),
-            ],
-            name=f"{settings.redis_key_prefix}jobs",
+            cron=cron_entries(periodic_intervals(settings)),
+            name=queue_name,
+            worker_id=default_worker_id(),
         )
 
     asyncio.run(_with_services(settings, run))

@@ -7,6 +7,7 @@ with development secrets. Nothing else in PayQL reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     redis_key_prefix: str = "payql:"
 
     host: str = "127.0.0.1"
+    # Addresses or networks of the reverse proxies in front of PayQL ("10.0.0.0/8,127.0.0.1"). Only a
+    # request from one of them has its X-Forwarded-For/-Proto believed: the client address that the
+    # per-IP limits count and the audit trail and dispute evidence record is the shopper's, not the
+    # balancer's. Empty (the default): every X-Forwarded-For is ignored.
+    trusted_proxies: CsvList = Field(default_factory=list)
     port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: CsvList = Field(default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"])
@@ -212,6 +218,14 @@ class Settings(BaseSettings):
             problems.append(
                 "PAYQL_DATA_INDEX_KEY: production needs the blind index key (a base64 32-byte key, never rotated)"
             )
+        # Without Redis every instance keeps its own pub/sub, rate limits and in-process jobs, and
+        # nothing says so: a status change made on one never reaches a subscriber on another.
+        if not self.redis_url:
+            problems.append(
+                "PAYQL_REDIS_URL: production shares subscriptions, rate limits and jobs between instances through Redis"
+            )
+        if self.job_queue == "in-process":
+            problems.append("PAYQL_JOB_QUEUE: production runs jobs from Redis with `payql worker`, not in-process")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -255,8 +269,19 @@ class Settings(BaseSettings):
             raise ValueError("PAYQL_JOB_QUEUE=redis needs PAYQL_REDIS_URL")
         return self
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (10.0.0.0/8)") from None
+        return value
+
     @field_validator(
         "cors_origins",
+        "trusted_proxies",
         "gateways",
         "sandbox_webhook_secrets",
         "stripe_webhook_secrets",

@@ -200,6 +200,17 @@ async def build_gateways(settings: Settings, sandbox: SandboxProcessor | None) -
     return GatewayRegistry(gateways)
 
 
+def periodic_intervals(settings: Settings) -> dict[str, float]:
+    """Seconds between runs of each periodic job (0: off): the in-process timers and `payql
+    worker`'s cron entries both come from here."""
+    return {
+        "sweep": settings.sweep_interval_seconds,
+        "reconcile": settings.reconcile_interval_seconds,
+        "dunning": settings.dunning_interval_seconds,
+        "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
+    }
+
+
 async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_jobs: bool = True) -> Services:
     """Everything a PayQL process needs. `serve_jobs` starts in-process jobs and periodic timers
     (the web server on the embedded default); a `payql worker` or a CLI command passes False."""
@@ -246,15 +257,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     )
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):
-        services.periodic = PeriodicJobs(
-            queue,
-            {
-                "sweep": settings.sweep_interval_seconds,
-                "reconcile": settings.reconcile_interval_seconds,
-                "dunning": settings.dunning_interval_seconds,
-                "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
-            },
-        )
+        services.periodic = PeriodicJobs(queue, periodic_intervals(settings))
         services.periodic.start()
     if serve_jobs and sandbox is not None and sandbox.deliverer is not None:
         services.deliverer = sandbox.deliverer

@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 import strawberry
 from pydantic import SecretStr
-from starlette.routing import Route
+from starlette.routing import WebSocketRoute
 
 from payql.app import create_app
 from payql.graphql_view import PayQLGraphQL
 from payql.settings import Settings
 from schema.assembly import build_schema
 from schema.query_cost import QUERY_TOO_COMPLEX, QueryLimits
+from tests.testkit import TEST_DATA_INDEX_KEY, TEST_DATA_KEY
 
 LIMITS = QueryLimits(max_fields=1000, max_cost=50_000, default_list_size=10)
 
@@ -58,6 +59,7 @@ async def test_production_does_not_suggest(query: str, variables: dict[str, Any]
 async def test_the_production_app_is_built_without_suggestions() -> None:
     settings = Settings(
         environment="production",
+        redis_url="redis://cache.internal:6379/0",
         database_url="postgres://payql@127.0.0.1:1/never-opened",
         jwt_secret=SecretStr("a-production-secret-of-more-than-32-characters"),
         gateways=["stripe"],
@@ -65,8 +67,13 @@ async def test_the_production_app_is_built_without_suggestions() -> None:
         stripe_webhook_secrets=["whsec_unused"],
         smtp_host="127.0.0.1",
         sandbox_state_path=None,
+        data_keys=SecretStr(TEST_DATA_KEY),
+        data_index_key=SecretStr(TEST_DATA_INDEX_KEY),
     )
-    graphql_route = next(r for r in create_app(settings).routes if isinstance(r, Route) and r.path == "/graphql")
+    # The websocket route holds the view itself (the HTTP one wraps it in the body size limit).
+    graphql_route = next(
+        r for r in create_app(settings).routes if isinstance(r, WebSocketRoute) and r.path == "/graphql"
+    )
     view = graphql_route.endpoint
     assert isinstance(view, PayQLGraphQL)
     assert "Did you mean" not in await messages(view.schema, "{ ordr { id } }", {})  # type: ignore[arg-type]
