@@ -28,6 +28,7 @@ from payql.data_keys import load_data_keys
 from payql.graphql_view import PayQLGraphQL
 from payql.logging_setup import configure_logging
 from payql.rate_limit import RetryAfterMiddleware
+from payql.request_context import RequestIdMiddleware
 from payql.sandbox_guard import sandbox_guard
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
@@ -68,7 +69,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def create_app(settings: Settings) -> Starlette:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.effective_log_format)
     schema = build_schema(
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
@@ -124,7 +125,9 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer, guard=guard))
         )
     middleware = [
-        # First, so everything after it (per-IP limits, audit records, dispute evidence, webhook
+        # Before all else: every log line of the request carries its id, and every answer too.
+        Middleware(RequestIdMiddleware),
+        # Then, so everything after it (per-IP limits, audit records, dispute evidence, webhook
         # rows) reads the shopper's address from a trusted proxy's X-Forwarded-For, and only then.
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
         # Pure ASGI: every HTTP answer (CORS preflights and 429s included) gets the headers.

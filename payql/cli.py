@@ -188,12 +188,12 @@ def worker(
         alive = asyncio.run(worker_is_alive(settings.redis_url, name=queue_name, worker_id=default_worker_id()))
         typer.echo("worker is alive" if alive else "no heartbeat from this host's worker", err=not alive)
         raise typer.Exit(0 if alive else 1)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.effective_log_format)
 
     async def run(services: Services) -> None:
         await run_worker(
             settings.redis_url or "",
-            services.jobs.specs(),
+            services.job_specs,
             cron=cron_entries(periodic_intervals(settings)),
             name=queue_name,
             worker_id=default_worker_id(),

@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     # /graphql reads a whole body into memory; a checkout is well under 10 KiB.
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
+    # "json": one JSON object per line (the production default); "text": readable lines (development's).
+    log_format: Literal["text", "json"] | None = None
 
     # Abuse limits ("N/second|minute|hour|day", shared through Redis when PAYQL_REDIS_URL is set):
     # per client IP for anonymous requests and for failed authentications (a bad or expired token),
@@ -328,6 +330,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def effective_log_format(self) -> Literal["text", "json"]:
+        return self.log_format or ("json" if self.is_production else "text")
 
     @property
     def effective_job_queue(self) -> str:

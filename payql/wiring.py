@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from redis.asyncio import Redis
@@ -23,10 +23,11 @@ from gateways.stripe.adapter import StripeGateway
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.periodic import PeriodicJobs
-from jobs.queue import JobQueue
+from jobs.queue import JobQueue, JobSpec
 from jobs.saq_queue import SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
+from payql.job_observation import observed_specs
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
@@ -56,6 +57,8 @@ class Services:
     live_slots: ProcessLiveSlots | RedisLiveSlots
     deliverer: WebhookDeliverer | None = None
     periodic: PeriodicJobs | None = None
+    # The jobs as the queues run them (`job_observation`): what `payql worker` consumes.
+    job_specs: list[JobSpec] = field(default_factory=list)
 
     async def after_commit(self, work: CommittedWork) -> None:
         """Announce status changes and dispatch new outbox messages; never raises (the sweeper
@@ -218,11 +221,12 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else InMemoryBroker()
     jobs = build_job_context(settings, registry)
+    job_specs = observed_specs(jobs.specs())
     queue: JobQueue
     if settings.effective_job_queue == "redis" and settings.redis_url:
-        queue = SaqJobQueue(settings.redis_url, jobs.specs(), name=f"{settings.redis_key_prefix}jobs")
+        queue = SaqJobQueue(settings.redis_url, job_specs, name=f"{settings.redis_key_prefix}jobs")
     else:
-        queue = InProcessQueue(jobs.specs())
+        queue = InProcessQueue(job_specs)
     jobs.queue = queue
     await queue.start()
     limits = limits_storage(redis, settings.redis_key_prefix)
@@ -254,6 +258,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         redis=redis,
         ip_limits=ClientIpLimits(settings.anonymous_rate_limit, settings.failed_auth_rate_limit, limits),
         live_slots=live_slots,
+        job_specs=job_specs,
     )
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):

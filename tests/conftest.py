@@ -130,7 +130,7 @@ async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str
     worker = None
     if isinstance(services.queue, SaqJobQueue):
         worker = build_worker(
-            server_settings.redis_url or "", services.jobs.specs(), name=f"{server_settings.redis_key_prefix}jobs"
+            server_settings.redis_url or "", services.job_specs, name=f"{server_settings.redis_key_prefix}jobs"
         )
         await worker.queue.connect()
         worker_task = asyncio.create_task(worker.start())
