@@ -25,8 +25,11 @@ from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
+from payql.graphql_metrics import GraphQLMetrics
 from payql.graphql_view import PayQLGraphQL
+from payql.http_metrics import HttpMetricsMiddleware
 from payql.logging_setup import configure_logging
+from payql.metrics_endpoint import metrics_route
 from payql.rate_limit import RetryAfterMiddleware
 from payql.request_context import RequestIdMiddleware
 from payql.sandbox_guard import sandbox_guard
@@ -68,6 +71,14 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", **checks})
 
 
+def app_from_environment() -> Starlette:
+    """The app of one `payql serve --workers N` process, from the same environment as the parent."""
+    from payql.installation_secrets import with_installation_secrets
+    from payql.settings import load_settings
+
+    return create_app(with_installation_secrets(load_settings()))
+
+
 def create_app(settings: Settings) -> Starlette:
     configure_logging(settings.log_level, settings.effective_log_format)
     schema = build_schema(
@@ -81,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
+        observers=[GraphQLMetrics],
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
@@ -119,6 +131,9 @@ def create_app(settings: Settings) -> Starlette:
     routes += webhook_routes(
         gateways=lambda: state["services"].deps.gateways, on_stored=lambda: state["services"].enqueue_webhook
     )
+    metrics = metrics_route(settings, services=lambda: state["services"])
+    if metrics is not None:
+        routes.append(metrics)
     if sandbox is not None:
         guard = sandbox_guard(settings, tokens=lambda: state["services"].tokens)
         routes.append(
@@ -127,6 +142,7 @@ def create_app(settings: Settings) -> Starlette:
     middleware = [
         # Before all else: every log line of the request carries its id, and every answer too.
         Middleware(RequestIdMiddleware),
+        Middleware(HttpMetricsMiddleware),
         # Then, so everything after it (per-IP limits, audit records, dispute evidence, webhook
         # rows) reads the shopper's address from a trusted proxy's X-Forwarded-For, and only then.
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),

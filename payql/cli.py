@@ -66,22 +66,47 @@ def _ensure_data_folder(settings: Settings) -> None:
 
 
 @app.command()
-def serve(host: str | None = None, port: int | None = None) -> None:
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = typer.Option(1, min=1, help="Worker processes on this port; /metrics sums them all."),
+) -> None:
     """Serve the API (GraphQL at /graphql)."""
     settings = _settings()
     _ensure_data_folder(settings)
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        # The app decides whom to believe (PAYQL_TRUSTED_PROXIES); uvicorn's own default trusts 127.0.0.1.
+        "proxy_headers": False,
+        "log_config": None,
+    }
+    if workers > 1:
+        _share_metrics_between_processes()
+        _warn_if_development(settings, str(options["host"]))
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("payql.app:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
     from payql.app import create_app
 
     app = create_app(settings)
-    _warn_if_development(settings, host or settings.host)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        # The app decides whom to believe (PAYQL_TRUSTED_PROXIES); uvicorn's own default trusts 127.0.0.1.
-        proxy_headers=False,
-        log_config=None,
-    )
+    _warn_if_development(settings, str(options["host"]))
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _share_metrics_between_processes() -> None:
+    """prometheus-client's multiprocess mode: every worker writes its samples to files in one
+    folder, which must exist, empty, before any of them imports the metrics."""
+    import os
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payql-metrics-")
 
 
 def _warn_if_development(settings: Settings, host: str) -> None:

@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     # /graphql reads a whole body into memory; a checkout is well under 10 KiB.
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
+    # Bearer token for GET /metrics. Unset: /metrics is open in development and not served in production.
+    metrics_token: SecretStr | None = None
     # "json": one JSON object per line (the production default); "text": readable lines (development's).
     log_format: Literal["text", "json"] | None = None
 

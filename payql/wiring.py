@@ -27,8 +27,10 @@ from jobs.queue import JobQueue, JobSpec
 from jobs.saq_queue import SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
+from payql.gateway_observation import observe_gateway
 from payql.job_observation import observed_specs
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
+from payql.metrics import STATUS_CHANGES
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.settings import Settings
@@ -70,6 +72,8 @@ class Services:
                 else order_channel(change.order_id)
                 for change in work.changes
             )
+            for change in work.changes:
+                STATUS_CHANGES.labels(entity=change.entity, status=change.status_after).inc()
             for channel in channels:
                 await self.broker.publish(channel, {"channel": channel})
             for message_id in work.outbox_ids:
@@ -200,7 +204,7 @@ async def build_gateways(settings: Settings, sandbox: SandboxProcessor | None) -
             )
         else:
             raise ConfigurationError(f"PAYQL_GATEWAYS: gateway {name!r} is not configured")
-    return GatewayRegistry(gateways)
+    return GatewayRegistry(observe_gateway(gateway) for gateway in gateways)
 
 
 def periodic_intervals(settings: Settings) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql.validation import ASTValidationRule
@@ -41,7 +41,10 @@ def build_schema(
     query_limits: QueryLimits,
     introspection: bool,
     suggestions: bool,
+    observers: Sequence[type[SchemaExtension]] = (),
 ) -> strawberry.Schema:
+    """The schema with its limits; `observers` (metrics, tracing) run first, so they see every
+    refusal and the final, masked answer."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
@@ -50,6 +53,7 @@ def build_schema(
     # Factories, not instances: a fresh extension per request. The parser and validation caches
     # live at module level, so every request shares them.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        *observers,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(limits),
         lambda: ParserCache(maxsize=1024),
