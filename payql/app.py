@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from opentelemetry.instrumentation.starlette import StarletteInstrumentor
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -26,6 +27,7 @@ from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
 from payql.graphql_metrics import GraphQLMetrics
+from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
 from payql.http_metrics import HttpMetricsMiddleware
 from payql.logging_setup import configure_logging
@@ -35,6 +37,7 @@ from payql.request_context import RequestIdMiddleware
 from payql.sandbox_guard import sandbox_guard
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
+from payql.telemetry import configure_tracing
 from payql.wiring import Services, build_sandbox, build_services
 from resolvers import fault_points
 from schema.assembly import build_schema
@@ -81,6 +84,7 @@ def app_from_environment() -> Starlette:
 
 def create_app(settings: Settings) -> Starlette:
     configure_logging(settings.log_level, settings.effective_log_format)
+    configure_tracing(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
     schema = build_schema(
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
@@ -92,7 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
-        observers=[GraphQLMetrics],
+        observers=[GraphQLMetrics, GraphQLTracing],
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
@@ -157,4 +161,7 @@ def create_app(settings: Settings) -> Starlette:
             max_age=600,
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    # Outermost: the server span encloses every other span of the request (a no-op without an SDK).
+    StarletteInstrumentor.instrument_app(app)
+    return app

@@ -214,6 +214,9 @@ def worker(
         typer.echo("worker is alive" if alive else "no heartbeat from this host's worker", err=not alive)
         raise typer.Exit(0 if alive else 1)
     configure_logging(settings.log_level, settings.effective_log_format)
+    from payql.telemetry import configure_tracing
+
+    configure_tracing(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
 
     async def run(services: Services) -> None:
         await run_worker(

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from graphql import FieldNode, GraphQLSchema, OperationDefinitionNode, OperationType
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from payql.metrics import GRAPHQL_DURATION, GRAPHQL_OPERATIONS
 
@@ -21,7 +22,7 @@ class GraphQLMetrics(SchemaExtension):
         started = time.perf_counter()
         yield
         context = self.execution_context
-        operation_type, field = self._labels()
+        operation_type, field = operation_labels(context)
         if context.pre_execution_errors:
             outcome = "invalid"
         elif context.result is not None and context.result.errors:
@@ -31,25 +32,26 @@ class GraphQLMetrics(SchemaExtension):
         GRAPHQL_OPERATIONS.labels(type=operation_type, field=field, outcome=outcome).inc()
         GRAPHQL_DURATION.labels(type=operation_type, field=field).observe(time.perf_counter() - started)
 
-    def _labels(self) -> tuple[str, str]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is None:
-            return "unknown", "unknown"
-        operations = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
-        chosen = [node for node in operations if node.name and node.name.value == context.operation_name]
-        if not (chosen or operations):
-            return "unknown", "unknown"
-        operation = (chosen or operations)[0]
-        first = next((node for node in operation.selection_set.selections if isinstance(node, FieldNode)), None)
-        schema: GraphQLSchema = context.schema._schema
-        root = schema.get_root_type(operation.operation)
-        known = first is not None and root is not None and first.name.value in root.fields
-        return _TYPE_NAMES[operation.operation], first.name.value if known and first else "unknown"
-
 
 _TYPE_NAMES = {
     OperationType.QUERY: "query",
     OperationType.MUTATION: "mutation",
     OperationType.SUBSCRIPTION: "subscription",
 }
+
+
+def operation_labels(context: ExecutionContext) -> tuple[str, str]:
+    """(operation type, root field) of a parsed operation; `unknown` for what the schema lacks."""
+    document = context.graphql_document
+    if document is None:
+        return "unknown", "unknown"
+    operations = [node for node in document.definitions if isinstance(node, OperationDefinitionNode)]
+    chosen = [node for node in operations if node.name and node.name.value == context.operation_name]
+    if not (chosen or operations):
+        return "unknown", "unknown"
+    operation = (chosen or operations)[0]
+    first = next((node for node in operation.selection_set.selections if isinstance(node, FieldNode)), None)
+    schema: GraphQLSchema = context.schema._schema
+    root = schema.get_root_type(operation.operation)
+    known = first is not None and root is not None and first.name.value in root.fields
+    return _TYPE_NAMES[operation.operation], first.name.value if known and first else "unknown"

@@ -168,6 +168,13 @@ class Settings(BaseSettings):
     # /graphql reads a whole body into memory; a checkout is well under 10 KiB.
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
+    # OpenTelemetry's own variables: tracing is off unless the collector's endpoint is set.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "PAYQL_OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field(
+        default="payql", validation_alias=AliasChoices("OTEL_SERVICE_NAME", "PAYQL_OTEL_SERVICE_NAME")
+    )
     # Bearer token for GET /metrics. Unset: /metrics is open in development and not served in production.
     metrics_token: SecretStr | None = None
     # "json": one JSON object per line (the production default); "text": readable lines (development's).
