@@ -230,6 +230,36 @@ def worker(
     asyncio.run(_with_services(settings, run))
 
 
+@app.command()
+def healthcheck(
+    timeout: float = typer.Option(3.0, help="Seconds to wait for /readyz."),
+) -> None:
+    """Container health check for either role: exit 0 if this host's worker wrote its heartbeat, or
+    if the server on PAYQL_PORT answers /readyz with 200; else 1."""
+    settings = _settings()
+    if settings.redis_url:
+        from jobs.worker import default_worker_id, worker_is_alive
+
+        queue_name = f"{settings.redis_key_prefix}jobs"
+        try:
+            if asyncio.run(worker_is_alive(settings.redis_url, name=queue_name, worker_id=default_worker_id())):
+                typer.echo("worker is alive")
+                return
+        except Exception as error:  # Redis down: the server's /readyz says so too
+            typer.echo(f"no worker heartbeat: {error}", err=True)
+    import httpx
+
+    try:
+        status = httpx.get(f"http://127.0.0.1:{settings.port}/readyz", timeout=timeout).status_code
+    except httpx.HTTPError as error:
+        typer.echo(f"not ready: {error}", err=True)
+        raise typer.Exit(1) from None
+    if status != 200:
+        typer.echo(f"not ready: /readyz answered {status}", err=True)
+        raise typer.Exit(1)
+    typer.echo("server is ready")
+
+
 webhooks_app = typer.Typer(help="Look at stored webhook deliveries and replay them.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 
