@@ -217,6 +217,10 @@ def worker(
     from payql.telemetry import configure_tracing
 
     configure_tracing(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
+    if settings.worker_metrics_port is not None:
+        from payql.metrics import serve_metrics_in_background
+
+        serve_metrics_in_background(settings.host, settings.worker_metrics_port)
 
     async def run(services: Services) -> None:
         await run_worker(

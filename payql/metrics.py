@@ -20,6 +20,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 # Seconds: from a fast cache hit to a slow gateway.
@@ -99,6 +100,25 @@ JOB_DURATION = Histogram("payql_job_duration_seconds", "Time a job run took.", [
 LIVE_SUBSCRIPTIONS = Gauge(
     "payql_live_subscriptions", "GraphQL subscriptions streaming now.", multiprocess_mode="livesum"
 )
+RECONCILIATION_DISCREPANCIES = Gauge(
+    "payql_reconciliation_discrepancies",
+    "Discrepancies the last periodic reconciliation found between our records and the gateways', by kind.",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
+RECONCILIATION_UNREACHABLE = Gauge(
+    "payql_reconciliation_unreachable_gateways",
+    "Gateways the last periodic reconciliation could not read.",
+    multiprocess_mode="mostrecent",
+)
+DISCREPANCY_KINDS = (
+    "missing_ours",
+    "missing_theirs",
+    "status_mismatch",
+    "amount_mismatch",
+    "ledger_mismatch",
+    "subscription_mismatch",
+)
 RATE_LIMITED = Counter(
     "payql_rate_limited_requests",
     "Requests refused by a rate limit (anonymous-ip, failed-auth-ip, payments, complete-payment, ...).",
@@ -106,10 +126,26 @@ RATE_LIMITED = Counter(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text and its content type; summed over every process when multiprocess."""
+def record_reconciliation(discrepancy_kinds: list[str], unreachable_gateways: int) -> None:
+    """The last run's numbers; every known kind is set, so a resolved discrepancy drops to 0."""
+    for kind in {*DISCREPANCY_KINDS, *discrepancy_kinds}:
+        RECONCILIATION_DISCREPANCIES.labels(kind=kind).set(discrepancy_kinds.count(kind))
+    RECONCILIATION_UNREACHABLE.set(unreachable_gateways)
+
+
+def serve_metrics_in_background(host: str, port: int) -> None:
+    """Prometheus text on http://host:port/ from a daemon thread (`payql worker`, which serves no HTTP)."""
+    start_http_server(port, addr=host, registry=_registry())
+
+
+def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type; summed over every process when multiprocess."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST

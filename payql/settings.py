@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     )
     # Bearer token for GET /metrics. Unset: /metrics is open in development and not served in production.
     metrics_token: SecretStr | None = None
+    # `payql worker` runs the jobs, so their metrics live in its process: served on this port
+    # (bound to PAYQL_HOST) when set. A port of its own, never published: the worker has no token check.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # "json": one JSON object per line (the production default); "text": readable lines (development's).
     log_format: Literal["text", "json"] | None = None
 

@@ -30,7 +30,7 @@ from payql.auth import TokenVerifier
 from payql.gateway_observation import observe_gateway
 from payql.job_observation import observed_specs
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
-from payql.metrics import STATUS_CHANGES
+from payql.metrics import STATUS_CHANGES, record_reconciliation
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.settings import Settings
@@ -161,6 +161,9 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             merchant_email=settings.merchant_email,
         ),
         billing=billing_policy(settings),
+        on_reconciled=lambda report: record_reconciliation(
+            [item.kind for item in report.discrepancies], len(report.unreachable_gateways)
+        ),
     )
 
 

@@ -51,6 +51,7 @@ def test_the_stack_has_every_part_with_a_health_check() -> None:
         if name != "migrate":  # a one-shot job: done is its health
             assert service["healthcheck"]["test"], name
     assert stack["worker"]["healthcheck"]["test"] == ["CMD", "payql", "worker", "--check"]
+    assert stack["worker"]["environment"]["PAYQL_WORKER_METRICS_PORT"] == "9101"
     for name in ("api-a", "api-b", "worker"):
         assert stack[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert stack[name]["environment"]["PAYQL_REDIS_URL"].startswith("redis://redis:")

@@ -85,8 +85,9 @@ async def test_two_instances_and_a_worker_share_one_state(own_backend: Backend, 
     a_env, b_env = (
         env | {"PAYQL_PORT": str(port), "PAYQL_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"} for port in ports
     )
+    worker_metrics = free_port()
     instances = [
-        PayQLProcess(env, tmp_path / "worker.log", "worker"),
+        PayQLProcess(env | {"PAYQL_WORKER_METRICS_PORT": str(worker_metrics)}, tmp_path / "worker.log", "worker"),
         PayQLProcess(a_env, tmp_path / "a.log", "serve"),
         PayQLProcess(b_env, tmp_path / "b.log", "serve"),
     ]
@@ -128,6 +129,17 @@ async def test_two_instances_and_a_worker_share_one_state(own_backend: Backend, 
         on_b = await graphql(b_url, shopper, CHECKOUT, retried)
         assert on_a["data"]["checkout"]["payment"]["status"] == "PAID", on_a
         assert on_b == on_a
+
+        # The sandbox's webhooks reach A and B; the worker processes them and counts it on its own port.
+        async def worker_processed_webhooks() -> None:
+            async with httpx.AsyncClient(timeout=5) as client:
+                while (
+                    'job="process_webhook_event",outcome="ok"'
+                    not in (await client.get(f"http://127.0.0.1:{worker_metrics}/")).text
+                ):
+                    await asyncio.sleep(0.5)
+
+        await asyncio.wait_for(worker_processed_webhooks(), 60)
     finally:
         for process in instances:
             process.stop()

@@ -4,11 +4,14 @@ and is not served in production without one."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from jobs.reconcile import Discrepancy, ReconciliationReport
 from payql.app import create_app
 from payql.settings import Settings
 from payql.wiring import Services
@@ -128,3 +131,20 @@ async def test_metrics_need_the_token_when_one_is_set() -> None:
 async def test_production_without_a_token_does_not_serve_metrics() -> None:
     async with app_with() as client:
         assert (await client.get("/metrics")).status_code == 404
+
+
+async def test_a_reconciliation_run_sets_its_discrepancies(http: httpx.AsyncClient, services: Services) -> None:
+    found = [
+        Discrepancy("amount_mismatch", "sandbox", "ch_1", None, "100", "90"),
+        Discrepancy("amount_mismatch", "sandbox", "ch_2", None, "100", "90"),
+        Discrepancy("missing_ours", "sandbox", "ch_3", None, None, "PAID"),
+    ]
+    assert services.jobs.on_reconciled is not None
+    services.jobs.on_reconciled(ReconciliationReport(since=datetime.now(UTC), discrepancies=found))
+    first = await scrape(http)
+    services.jobs.on_reconciled(ReconciliationReport(since=datetime.now(UTC), unreachable_gateways=["stripe"]))
+    second = await scrape(http)
+    gauge = "payql_reconciliation_discrepancies"
+    assert value(first, gauge, kind="amount_mismatch") == 2 and value(first, gauge, kind="missing_ours") == 1
+    assert value(second, gauge, kind="amount_mismatch") == 0  # the last run's numbers, not a running total
+    assert value(second, "payql_reconciliation_unreachable_gateways") == 1
