@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import strawberry
 from pydantic import SecretStr
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route
 
 from payql.app import create_app
+from payql.body_limit import BodySizeLimit
 from payql.graphql_view import PayQLGraphQL
 from payql.settings import Settings
 from schema.assembly import build_schema
@@ -67,14 +68,12 @@ async def test_the_production_app_is_built_without_suggestions() -> None:
         stripe_webhook_secrets=["whsec_unused"],
         smtp_host="127.0.0.1",
         sandbox_state_path=None,
-        data_keys=SecretStr(TEST_DATA_KEY),
-        data_index_key=SecretStr(TEST_DATA_INDEX_KEY),
+        data_keys=TEST_DATA_KEY,
+        data_index_key=TEST_DATA_INDEX_KEY,
     )
-    # The websocket route holds the view itself (the HTTP one wraps it in the body size limit).
-    graphql_route = next(
-        r for r in create_app(settings).routes if isinstance(r, WebSocketRoute) and r.path == "/graphql"
-    )
-    view = graphql_route.endpoint
+    graphql_route = next(r for r in create_app(settings).routes if isinstance(r, Route) and r.path == "/graphql")
+    assert isinstance(graphql_route.endpoint, BodySizeLimit)
+    view = graphql_route.endpoint.app
     assert isinstance(view, PayQLGraphQL)
     assert "Did you mean" not in await messages(view.schema, "{ ordr { id } }", {})  # type: ignore[arg-type]
 
