@@ -1,6 +1,7 @@
 """What every job run carries, whichever queue runs it: its name and the ids it works on in every
 log line, a span, and its outcome and duration in the metrics; for webhook events, the lag from
-arrival to processing and the attempts it took.
+arrival to processing and the attempts it took. A run continues the trace that queued it when the
+queue carried one (`TRACE_CONTEXT_ARGUMENT`).
 
 The job functions themselves stay unaware of this; it wraps them once, where the queues are built
 (`wiring`). A wrapper never swallows an error: the queue sees what it would have seen.
@@ -15,10 +16,10 @@ from functools import wraps
 from typing import Any
 
 from db.models import WebhookEvent, WebhookStatus
-from jobs.queue import JobFunction, JobSpec
+from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobFunction, JobSpec
 from payql.metrics import JOB_DURATION, JOB_RUNS, WEBHOOK_ATTEMPTS, WEBHOOK_LAG
 from payql.request_context import log_scope
-from payql.tracing import span
+from payql.tracing import span, trace_context_from
 
 # Job keyword arguments that identify what a run works on, and their names in log lines.
 _LOGGED_ARGUMENTS = {"event_row_id": "webhook_event_id", "message_id": "outbox_message_id"}
@@ -30,13 +31,18 @@ def observed(spec: JobSpec) -> JobSpec:
 
     @wraps(function)
     async def run(**kwargs: Any) -> None:
+        carried = kwargs.pop(TRACE_CONTEXT_ARGUMENT, None)
+        parent = trace_context_from(carried) if isinstance(carried, dict) else None
         ids = {_LOGGED_ARGUMENTS[name]: str(value) for name, value in kwargs.items() if name in _LOGGED_ARGUMENTS}
         event_row_id = kwargs.get("event_row_id") if spec.name == "process_webhook_event" else None
         before = await _webhook_status(event_row_id)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            with log_scope(job=spec.name, **ids), span(f"job {spec.name}", {"payql.job": spec.name, **ids}):
+            with (
+                log_scope(job=spec.name, **ids),
+                span(f"job {spec.name}", {"payql.job": spec.name, **ids}, parent=parent),
+            ):
                 await function(**kwargs)
         except asyncio.CancelledError:
             outcome = "cancelled"  # a timeout or a shutdown

@@ -34,6 +34,7 @@ from payql.metrics import STATUS_CHANGES, record_reconciliation
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.settings import Settings
+from payql.tracing import current_trace_context
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.order_status import order_channel
 from webhooks.store import RetryPolicy
@@ -231,7 +232,12 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     job_specs = observed_specs(jobs.specs())
     queue: JobQueue
     if settings.effective_job_queue == "redis" and settings.redis_url:
-        queue = SaqJobQueue(settings.redis_url, job_specs, name=f"{settings.redis_key_prefix}jobs")
+        queue = SaqJobQueue(
+            settings.redis_url,
+            job_specs,
+            name=f"{settings.redis_key_prefix}jobs",
+            trace_context=current_trace_context,
+        )
     else:
         queue = InProcessQueue(job_specs)
     jobs.queue = queue
