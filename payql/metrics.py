@@ -97,6 +97,7 @@ OUTBOX_BACKLOG = Gauge("payql_outbox_backlog", "Outbox messages (emails) not yet
 JOB_QUEUE_DEPTH = Gauge("payql_job_queue_depth", "Jobs queued and not yet started.", multiprocess_mode="mostrecent")
 JOB_RUNS = Counter("payql_job_runs", "Job runs by job and outcome (ok, failed, timeout).", ["job", "outcome"])
 JOB_DURATION = Histogram("payql_job_duration_seconds", "Time a job run took.", ["job"], buckets=LATENCY_BUCKETS)
+OPEN_WEBSOCKETS = Gauge("payql_open_websockets", "GraphQL websocket connections open now.", multiprocess_mode="livesum")
 LIVE_SUBSCRIPTIONS = Gauge(
     "payql_live_subscriptions", "GraphQL subscriptions streaming now.", multiprocess_mode="livesum"
 )

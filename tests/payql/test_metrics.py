@@ -4,6 +4,7 @@ and is not served in production without one."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -22,9 +23,11 @@ from tests.testkit import (
     TEST_DATA_KEY,
     Shopper,
     checkout_input,
+    eventually,
     make_price,
     settle,
 )
+from tests.wsclient import graphql_ws
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 METRICS_TOKEN = "metrics-token-for-the-scraper-0123456789"
@@ -148,3 +151,28 @@ async def test_a_reconciliation_run_sets_its_discrepancies(http: httpx.AsyncClie
     assert value(first, gauge, kind="amount_mismatch") == 2 and value(first, gauge, kind="missing_ours") == 1
     assert value(second, gauge, kind="amount_mismatch") == 0  # the last run's numbers, not a running total
     assert value(second, "payql_reconciliation_unreachable_gateways") == 1
+
+
+async def test_open_websockets_and_live_subscriptions_are_gauged(
+    http: httpx.AsyncClient, shopper: Shopper, server: str
+) -> None:
+    price = await make_price(700)
+    order = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_chargeDeclined")}))["checkout"]
+    before = await scrape(http)
+    async with graphql_ws(server, shopper.token) as ws:
+        stream = ws.subscribe(ORDER_STATUS, {"id": order["order"]["id"]})
+        await asyncio.wait_for(anext(stream), timeout=10)  # subscribed and streaming
+        during = await scrape(http)
+    assert grew(before, during, "payql_open_websockets") == 1
+    assert grew(before, during, "payql_live_subscriptions") == 1
+
+    async def closed() -> bool:
+        after = await scrape(http)
+        return value(after, "payql_open_websockets") == value(before, "payql_open_websockets") and value(
+            after, "payql_live_subscriptions"
+        ) == value(before, "payql_live_subscriptions")
+
+    await eventually(closed)
+
+
+ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { id status } }"
