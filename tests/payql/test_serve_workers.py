@@ -35,6 +35,11 @@ async def test_metrics_sum_every_worker_process(server_settings: Settings, tmp_p
         "PAYQL_SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3"),
         "PAYQL_SANDBOX_DELIVER_WEBHOOKS": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        # These processes share the test server's database: no periodic job of theirs may touch it.
+        "PAYQL_SWEEP_INTERVAL_SECONDS": "0",
+        "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
+        "PAYQL_DUNNING_INTERVAL_SECONDS": "0",
+        "PAYQL_DISPUTE_CHECK_INTERVAL_SECONDS": "0",
     }
     process = PayQLProcess(env, tmp_path / "serve.log", "serve", "--workers", "2")
     process.start()
