@@ -1,4 +1,4 @@
-"""The ASGI application: /graphql (HTTP and websockets), health checks and, outside production, /sandbox.
+"""The ASGI application: /graphql (HTTP and websockets), health checks, /metrics and, outside production, /sandbox.
 
 `create_app` builds everything that can be built before serving; the lifespan opens the database
 and the services and closes them on shutdown.
