@@ -5,7 +5,6 @@ The live `subscriptionStatus` stream lives with the other websocket fields in `s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -15,10 +14,9 @@ from db.models import Invoice, Subscription
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.types import ProrationMode
 from resolvers import subscriptions
-from resolvers.errors import UseCaseError
 from resolvers.outcome import Outcome
 from resolvers.subscriptions import RefundOnCancel
-from schema.queries import public_error
+from schema.errors import PublicErrors, UserErrorsPayload, user_errors
 from schema.types import GraphQLInfo, Money, NextAction, PriceType_, UserError
 
 SubscriptionStatusEnum = strawberry.enum(SubscriptionStatus, name="SubscriptionStatus")
@@ -123,6 +121,10 @@ class SubscriptionPayload:
     next_action: NextAction | None
     user_errors: list[UserError]
 
+    @classmethod
+    def refused(cls, errors: list[UserError]) -> SubscriptionPayload:
+        return cls(subscription=None, latest_invoice=None, next_action=None, user_errors=errors)
+
 
 @strawberry.type
 class SubscriptionChangePreview:
@@ -192,59 +194,48 @@ class UpdateDefaultPaymentMethodInput:
 
 @strawberry.type
 class BillingQuery:
-    @strawberry.field(description="Newest first: the caller's own, or everyone's for staff with all: true.")
+    @strawberry.field(
+        description="Newest first: the caller's own, or everyone's for staff with all: true.",
+        extensions=[PublicErrors()],
+    )
     async def subscriptions(self, info: GraphQLInfo, all: bool = False, first: int = 50) -> list[SubscriptionType]:
-        try:
-            rows = await subscriptions.list_subscriptions(info.context.caller, everyone=all, limit=first)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        rows = await subscriptions.list_subscriptions(info.context.caller, everyone=all, limit=first)
         return [SubscriptionType.from_model(row) for row in rows]
 
-    @strawberry.field
+    @strawberry.field(extensions=[PublicErrors()])
     async def subscription(self, info: GraphQLInfo, id: strawberry.ID) -> SubscriptionType:
-        try:
-            return SubscriptionType.from_model(
-                await subscriptions.load_owned_subscription(info.context.caller, str(id))
-            )
-        except UseCaseError as error:
-            raise public_error(error) from None
+        return SubscriptionType.from_model(await subscriptions.load_owned_subscription(info.context.caller, str(id)))
 
-    @strawberry.field(description="A subscription's invoices, newest first.")
+    @strawberry.field(description="A subscription's invoices, newest first.", extensions=[PublicErrors()])
     async def invoices(self, info: GraphQLInfo, subscription_id: strawberry.ID) -> list[InvoiceType]:
-        try:
-            owned = await subscriptions.load_owned_subscription(info.context.caller, str(subscription_id))
-        except UseCaseError as error:
-            raise public_error(error) from None
+        owned = await subscriptions.load_owned_subscription(info.context.caller, str(subscription_id))
         return [
             InvoiceType.from_model(row)
             for row in await Invoice.filter(subscription_id=owned.id).order_by("-created_at")
         ]
 
-    @strawberry.field(description="Products the caller may use now (trialing, active, or past due in grace).")
+    @strawberry.field(
+        description="Products the caller may use now (trialing, active, or past due in grace).",
+        extensions=[PublicErrors()],
+    )
     async def entitlements(self, info: GraphQLInfo) -> list[strawberry.ID]:
-        try:
-            products = await subscriptions.entitled_product_ids(info.context.deps, info.context.caller)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        products = await subscriptions.entitled_product_ids(info.context.deps, info.context.caller)
         return [strawberry.ID(str(product)) for product in products]
 
-    @strawberry.field
+    @strawberry.field(extensions=[PublicErrors()])
     async def has_access(self, info: GraphQLInfo, product_id: strawberry.ID) -> bool:
-        try:
-            return await subscriptions.has_access(info.context.deps, info.context.caller, str(product_id))
-        except UseCaseError as error:
-            raise public_error(error) from None
+        return await subscriptions.has_access(info.context.deps, info.context.caller, str(product_id))
 
-    @strawberry.field(description="What switching to priceId now would charge now and at the next renewal.")
+    @strawberry.field(
+        description="What switching to priceId now would charge now and at the next renewal.",
+        extensions=[PublicErrors()],
+    )
     async def preview_subscription_change(
         self, info: GraphQLInfo, subscription_id: strawberry.ID, price_id: strawberry.ID
     ) -> SubscriptionChangePreview:
-        try:
-            preview = await subscriptions.preview_plan_change(
-                info.context.deps, info.context.caller, str(subscription_id), str(price_id)
-            )
-        except UseCaseError as error:
-            raise public_error(error) from None
+        preview = await subscriptions.preview_plan_change(
+            info.context.deps, info.context.caller, str(subscription_id), str(price_id)
+        )
         return SubscriptionChangePreview(
             amount_due_now=Money.of(preview.amount_due_now.amount, preview.amount_due_now.currency),
             next_invoice_amount=Money.of(preview.next_invoice_amount.amount, preview.next_invoice_amount.currency),
@@ -254,7 +245,10 @@ class BillingQuery:
 
 @strawberry.type
 class BillingMutation:
-    @strawberry.mutation(description="Subscribe the caller to a recurring price from the catalog.")
+    @strawberry.mutation(
+        description="Subscribe the caller to a recurring price from the catalog.",
+        extensions=[UserErrorsPayload(SubscriptionPayload.refused)],
+    )
     async def create_subscription(self, info: GraphQLInfo, input: CreateSubscriptionInput) -> SubscriptionPayload:
         request = subscriptions.CreateSubscriptionRequest(
             price_id=str(input.price_id),
@@ -264,14 +258,17 @@ class BillingMutation:
             trial_days=input.trial_days,
             return_url=input.return_url,
         )
-        return await _payload(subscriptions.create_subscription(info.context.deps, info.context.caller, request))
+        return await _payload(await subscriptions.create_subscription(info.context.deps, info.context.caller, request))
 
-    @strawberry.mutation(description="Upgrade or downgrade; IMMEDIATE charges the prorated difference now.")
+    @strawberry.mutation(
+        description="Upgrade or downgrade; IMMEDIATE charges the prorated difference now.",
+        extensions=[UserErrorsPayload(SubscriptionPayload.refused)],
+    )
     async def change_subscription_plan(
         self, info: GraphQLInfo, input: ChangeSubscriptionPlanInput
     ) -> SubscriptionPayload:
         return await _payload(
-            subscriptions.change_plan(
+            await subscriptions.change_plan(
                 info.context.deps,
                 info.context.caller,
                 str(input.subscription_id),
@@ -281,10 +278,13 @@ class BillingMutation:
             )
         )
 
-    @strawberry.mutation(description="Cancel at the period end (access until then) or now.")
+    @strawberry.mutation(
+        description="Cancel at the period end (access until then) or now.",
+        extensions=[UserErrorsPayload(SubscriptionPayload.refused)],
+    )
     async def cancel_subscription(self, info: GraphQLInfo, input: CancelSubscriptionInput) -> SubscriptionPayload:
         return await _payload(
-            subscriptions.cancel_subscription(
+            await subscriptions.cancel_subscription(
                 info.context.deps,
                 info.context.caller,
                 str(input.subscription_id),
@@ -294,26 +294,32 @@ class BillingMutation:
             )
         )
 
-    @strawberry.mutation(description="Pause collection: no invoices and no access until resumed.")
+    @strawberry.mutation(
+        description="Pause collection: no invoices and no access until resumed.",
+        extensions=[UserErrorsPayload(SubscriptionPayload.refused)],
+    )
     async def pause_subscription(self, info: GraphQLInfo, input: SubscriptionActionInput) -> SubscriptionPayload:
         return await _payload(
-            subscriptions.pause_subscription(
+            await subscriptions.pause_subscription(
                 info.context.deps, info.context.caller, str(input.subscription_id), input.idempotency_key
             )
         )
 
-    @strawberry.mutation
+    @strawberry.mutation(extensions=[UserErrorsPayload(SubscriptionPayload.refused)])
     async def resume_subscription(self, info: GraphQLInfo, input: SubscriptionActionInput) -> SubscriptionPayload:
         return await _payload(
-            subscriptions.resume_subscription(
+            await subscriptions.resume_subscription(
                 info.context.deps, info.context.caller, str(input.subscription_id), input.idempotency_key
             )
         )
 
-    @strawberry.mutation(description="Metered prices: usage counted once per idempotency key.")
+    @strawberry.mutation(
+        description="Metered prices: usage counted once per idempotency key.",
+        extensions=[UserErrorsPayload(SubscriptionPayload.refused)],
+    )
     async def report_usage(self, info: GraphQLInfo, input: ReportUsageInput) -> SubscriptionPayload:
         return await _payload(
-            subscriptions.report_usage(
+            await subscriptions.report_usage(
                 info.context.deps,
                 info.context.caller,
                 str(input.subscription_id),
@@ -324,12 +330,15 @@ class BillingMutation:
             )
         )
 
-    @strawberry.mutation(description="The way out of a failed renewal: the next retry uses this method.")
+    @strawberry.mutation(
+        description="The way out of a failed renewal: the next retry uses this method.",
+        extensions=[UserErrorsPayload(SubscriptionPayload.refused)],
+    )
     async def update_default_payment_method(
         self, info: GraphQLInfo, input: UpdateDefaultPaymentMethodInput
     ) -> SubscriptionPayload:
         return await _payload(
-            subscriptions.update_default_payment_method(
+            await subscriptions.update_default_payment_method(
                 info.context.deps,
                 info.context.caller,
                 str(input.subscription_id),
@@ -339,26 +348,20 @@ class BillingMutation:
         )
 
     @strawberry.mutation(
-        description="Sandbox and staff only: move the customer's test clock forward and fire what came due."
+        description="Sandbox and staff only: move the customer's test clock forward and fire what came due.",
+        extensions=[PublicErrors()],
     )
     async def advance_clock(self, info: GraphQLInfo, subscription_id: strawberry.ID, seconds: int) -> ClockAdvance:
-        try:
-            moved, now = await subscriptions.advance_clock(
-                info.context.deps, info.context.caller, str(subscription_id), seconds
-            )
-        except UseCaseError as error:
-            raise public_error(error) from None
+        moved, now = await subscriptions.advance_clock(
+            info.context.deps, info.context.caller, str(subscription_id), seconds
+        )
         return ClockAdvance(
             subscription=SubscriptionType.from_model(await Subscription.get(id=moved.id)),
             now=datetime.fromtimestamp(now, UTC),
         )
 
 
-async def _payload(pending: Awaitable[Outcome]) -> SubscriptionPayload:
-    try:
-        outcome = await pending
-    except UseCaseError as error:
-        return _error_payload(error)
+async def _payload(outcome: Outcome) -> SubscriptionPayload:
     subscription = await Subscription.get_or_none(id=outcome.subscription_id) if outcome.subscription_id else None
     invoice = (
         await Invoice.filter(subscription_id=subscription.id).order_by("-created_at").first() if subscription else None
@@ -367,16 +370,7 @@ async def _payload(pending: Awaitable[Outcome]) -> SubscriptionPayload:
         subscription=SubscriptionType.from_model(subscription) if subscription else None,
         latest_invoice=InvoiceType.from_model(invoice) if invoice else None,
         next_action=NextAction.from_json(outcome.next_action),
-        user_errors=[UserError(code=e.code, message=e.message, field=e.field) for e in outcome.errors],
-    )
-
-
-def _error_payload(error: UseCaseError) -> SubscriptionPayload:
-    return SubscriptionPayload(
-        subscription=None,
-        latest_invoice=None,
-        next_action=None,
-        user_errors=[UserError(code=error.code, message=error.message, field=error.field)],
+        user_errors=user_errors(outcome.errors),
     )
 
 

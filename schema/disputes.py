@@ -5,7 +5,6 @@ Thin adapters over `resolvers.disputes`; the gathered evidence is exposed as JSO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -15,9 +14,7 @@ from strawberry.scalars import JSON
 from db.models import Dispute, DisputeNote, Fulfillment, Order, Payment
 from domain.statuses import DisputeStatus
 from resolvers import disputes
-from resolvers.errors import UseCaseError
-from resolvers.outcome import UserErrorData
-from schema.queries import public_error
+from schema.errors import PublicErrors, UserErrorsPayload, user_errors
 from schema.types import GraphQLInfo, Money, OrderType, PaymentType, UserError
 
 DisputeStatusEnum = strawberry.enum(DisputeStatus, name="DisputeStatus")
@@ -147,6 +144,10 @@ class DisputePayload:
     dispute: DisputeType | None
     user_errors: list[UserError]
 
+    @classmethod
+    def refused(cls, errors: list[UserError]) -> DisputePayload:
+        return cls(dispute=None, user_errors=errors)
+
 
 @strawberry.type
 class FulfillmentPayload:
@@ -157,7 +158,9 @@ class FulfillmentPayload:
 
 @strawberry.type
 class DisputeQuery:
-    @strawberry.field(description="Staff only: disputes, the soonest evidence due date first.")
+    @strawberry.field(
+        description="Staff only: disputes, the soonest evidence due date first.", extensions=[PublicErrors()]
+    )
     async def disputes(
         self,
         info: GraphQLInfo,
@@ -165,20 +168,16 @@ class DisputeQuery:
         due_before: datetime | None = None,
         first: int = 50,
     ) -> list[DisputeType]:
-        try:
-            rows = await disputes.list_disputes(
-                info.context.caller, DisputeStatus(status) if status else None, due_before, first
-            )
-        except UseCaseError as error:
-            raise public_error(error) from None
+        rows = await disputes.list_disputes(
+            info.context.caller, DisputeStatus(status) if status else None, due_before, first
+        )
         return [DisputeType.from_model(d) for d in rows]
 
-    @strawberry.field(description="Staff only: one dispute with its evidence, notes, order and payment.")
+    @strawberry.field(
+        description="Staff only: one dispute with its evidence, notes, order and payment.", extensions=[PublicErrors()]
+    )
     async def dispute(self, info: GraphQLInfo, id: strawberry.ID) -> DisputeType:
-        try:
-            return DisputeType.from_model(await disputes.get_dispute(info.context.caller, str(id)))
-        except UseCaseError as error:
-            raise public_error(error) from None
+        return DisputeType.from_model(await disputes.get_dispute(info.context.caller, str(id)))
 
 
 @strawberry.type
@@ -198,15 +197,15 @@ class DisputeMutation:
         return FulfillmentPayload(
             order=OrderType.from_model(order) if order else None,
             fulfillments=[FulfillmentType.from_model(f) for f in shipments],
-            user_errors=_errors(outcome.errors),
+            user_errors=user_errors(outcome.errors),
         )
 
-    @strawberry.mutation(description="Staff only: add a note to a dispute's evidence.")
+    @strawberry.mutation(
+        description="Staff only: add a note to a dispute's evidence.",
+        extensions=[UserErrorsPayload(DisputePayload.refused)],
+    )
     async def add_dispute_note(self, info: GraphQLInfo, input: AddDisputeNoteInput) -> DisputePayload:
-        try:
-            note = await disputes.add_note(info.context.caller, str(input.dispute_id), input.body)
-        except UseCaseError as error:
-            return DisputePayload(dispute=None, user_errors=_errors([error]))
+        note = await disputes.add_note(info.context.caller, str(input.dispute_id), input.body)
         return DisputePayload(dispute=DisputeType.from_model(await Dispute.get(id=note.dispute_id)), user_errors=[])
 
     @strawberry.mutation(
@@ -220,9 +219,5 @@ class DisputeMutation:
         if outcome.payment_id is not None:
             dispute = await Dispute.get_or_none(id=UUID(str(input.dispute_id)))
         return DisputePayload(
-            dispute=DisputeType.from_model(dispute) if dispute else None, user_errors=_errors(outcome.errors)
+            dispute=DisputeType.from_model(dispute) if dispute else None, user_errors=user_errors(outcome.errors)
         )
-
-
-def _errors(errors: Sequence[UseCaseError | UserErrorData]) -> list[UserError]:
-    return [UserError(code=e.code, message=e.message, field=e.field) for e in errors]
