@@ -1,20 +1,30 @@
-"""The per-request GraphQL context: caller, use-case dependencies, broker and DataLoaders."""
+"""The per-request GraphQL context: caller, use-case dependencies, broker and DataLoaders.
+
+The schema reaches pub/sub only through `LiveBroker` (what `payql.pubsub`'s brokers satisfy), so
+`schema/` never imports the app's wiring.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from db.models import Invoice, LineItem, Payment, Price
-from payql.pubsub import Broker
 from resolvers.context import Caller, Deps
 
 M = TypeVar("M", bound=Model)
+
+
+class LiveBroker(Protocol):
+    """The live fields' side of the pub/sub broker: hints that an entity changed, never the entity."""
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
 
 
 def _grouped(
@@ -55,6 +65,6 @@ class Loaders:
 class GraphQLContext:
     caller: Caller
     deps: Deps
-    broker: Broker
+    broker: LiveBroker
     loaders: Loaders = field(default_factory=Loaders)
     connection_params: dict[str, object] | None = None

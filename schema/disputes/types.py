@@ -1,7 +1,4 @@
-"""Dispute fields for merchant staff: `DisputeQuery` and `DisputeMutation`, merged into the root types.
-
-Thin adapters over `resolvers.disputes`; the gathered evidence is exposed as JSON, as it was stored.
-"""
+"""Dispute, note and fulfillment object types and the dispute payloads."""
 
 from __future__ import annotations
 
@@ -14,8 +11,7 @@ from strawberry.scalars import JSON
 from db.models import Dispute, DisputeNote, Fulfillment, Order, Payment
 from domain.statuses import DisputeStatus
 from resolvers import disputes
-from schema.errors import PublicErrors, UserErrorsPayload, user_errors
-from schema.types import GraphQLInfo, Money, OrderType, PaymentType, UserError
+from schema.types import Money, OrderType, PaymentType, UserError
 
 DisputeStatusEnum = strawberry.enum(DisputeStatus, name="DisputeStatus")
 
@@ -117,28 +113,6 @@ class DisputeType:
         )
 
 
-@strawberry.input
-class RecordFulfillmentInput:
-    order_id: strawberry.ID
-    carrier: str
-    tracking_number: str
-    shipped_at: datetime | None = None
-    idempotency_key: str
-
-
-@strawberry.input
-class AddDisputeNoteInput:
-    dispute_id: strawberry.ID
-    body: str
-
-
-@strawberry.input
-class SubmitDisputeEvidenceInput:
-    dispute_id: strawberry.ID
-    idempotency_key: str
-    extra_text: str = strawberry.field(default="", description="Added to the gathered evidence as free text.")
-
-
 @strawberry.type
 class DisputePayload:
     dispute: DisputeType | None
@@ -154,70 +128,3 @@ class FulfillmentPayload:
     order: OrderType | None
     fulfillments: list[FulfillmentType] = strawberry.field(description="All of the order's shipments, newest first.")
     user_errors: list[UserError]
-
-
-@strawberry.type
-class DisputeQuery:
-    @strawberry.field(
-        description="Staff only: disputes, the soonest evidence due date first.", extensions=[PublicErrors()]
-    )
-    async def disputes(
-        self,
-        info: GraphQLInfo,
-        status: DisputeStatusEnum | None = None,  # type: ignore[valid-type]
-        due_before: datetime | None = None,
-        first: int = 50,
-    ) -> list[DisputeType]:
-        rows = await disputes.list_disputes(
-            info.context.caller, DisputeStatus(status) if status else None, due_before, first
-        )
-        return [DisputeType.from_model(d) for d in rows]
-
-    @strawberry.field(
-        description="Staff only: one dispute with its evidence, notes, order and payment.", extensions=[PublicErrors()]
-    )
-    async def dispute(self, info: GraphQLInfo, id: strawberry.ID) -> DisputeType:
-        return DisputeType.from_model(await disputes.get_dispute(info.context.caller, str(id)))
-
-
-@strawberry.type
-class DisputeMutation:
-    @strawberry.mutation(description="Staff only: record a shipment (carrier and tracking number) for an order.")
-    async def record_fulfillment(self, info: GraphQLInfo, input: RecordFulfillmentInput) -> FulfillmentPayload:
-        request = disputes.FulfillmentRequest(
-            order_id=str(input.order_id),
-            carrier=input.carrier,
-            tracking_number=input.tracking_number,
-            shipped_at=input.shipped_at,
-            idempotency_key=input.idempotency_key,
-        )
-        outcome = await disputes.record_fulfillment(info.context.deps, info.context.caller, request)
-        order = await Order.get_or_none(id=outcome.order_id) if outcome.order_id else None
-        shipments = await disputes.fulfillments_of(order.id) if order else []
-        return FulfillmentPayload(
-            order=OrderType.from_model(order) if order else None,
-            fulfillments=[FulfillmentType.from_model(f) for f in shipments],
-            user_errors=user_errors(outcome.errors),
-        )
-
-    @strawberry.mutation(
-        description="Staff only: add a note to a dispute's evidence.",
-        extensions=[UserErrorsPayload(DisputePayload.refused)],
-    )
-    async def add_dispute_note(self, info: GraphQLInfo, input: AddDisputeNoteInput) -> DisputePayload:
-        note = await disputes.add_note(info.context.caller, str(input.dispute_id), input.body)
-        return DisputePayload(dispute=DisputeType.from_model(await Dispute.get(id=note.dispute_id)), user_errors=[])
-
-    @strawberry.mutation(
-        description="Staff only: send the gathered evidence, notes and fulfillments to the gateway, once."
-    )
-    async def submit_dispute_evidence(self, info: GraphQLInfo, input: SubmitDisputeEvidenceInput) -> DisputePayload:
-        outcome = await disputes.submit_evidence(
-            info.context.deps, info.context.caller, str(input.dispute_id), input.extra_text, input.idempotency_key
-        )
-        dispute = None
-        if outcome.payment_id is not None:
-            dispute = await Dispute.get_or_none(id=UUID(str(input.dispute_id)))
-        return DisputePayload(
-            dispute=DisputeType.from_model(dispute) if dispute else None, user_errors=user_errors(outcome.errors)
-        )
