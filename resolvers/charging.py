@@ -136,20 +136,13 @@ async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uo
 
 
 def update_from_result(result: PaymentResult) -> PaymentUpdate:
-    next_action = None
-    if result.next_action is not None:
-        next_action = {
-            "type": str(result.next_action.type),
-            "redirect_url": result.next_action.redirect_url,
-            "client_secret": result.next_action.client_secret,
-        }
     return PaymentUpdate(
         status=result.status,
         gateway_reference=result.reference,
         amount_authorized=result.amount_authorized,
         amount_captured=result.amount_captured,
         amount_refunded=result.amount_refunded,
-        next_action=next_action,
+        next_action=result.next_action.to_json() if result.next_action else None,
         decline_code=result.decline_code,
         failure_message=result.decline_message,
         gateway_status=result.gateway_status,

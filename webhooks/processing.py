@@ -84,20 +84,21 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: Billi
     """Apply every effect of the event; False when there was nothing to apply."""
     payload = json.loads(row.body)
     event = VerifiedEvent(row.event_id, row.event_type, int(payload.get("created", 0)), payload)
+    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     applied = False
     for effect in gateway.interpret_event(event):
         if isinstance(effect, EventIgnored):
             continue
         if isinstance(effect, PaymentObserved):
-            await _apply_payment(row, gateway, effect)
+            await _apply_payment(row, gateway, effect, actor)
             applied = True
         elif isinstance(effect, RefundObserved):
-            await _apply_refund(row, effect)
+            await _apply_refund(row, effect, actor)
             applied = True
         elif isinstance(effect, DisputeObserved):
-            applied = await _apply_dispute(row, gateway, effect) or applied
+            applied = await _apply_dispute(row, gateway, effect, actor) or applied
         elif isinstance(effect, SubscriptionObserved | InvoiceObserved | SubscriptionNotice):
-            applied = await _apply_billing(row, gateway, effect, billing) or applied
+            applied = await _apply_billing(row, gateway, effect, billing, actor) or applied
     return applied
 
 
@@ -112,7 +113,7 @@ async def _find_payment(gateway: str, result: PaymentResult) -> Payment:
     return payment
 
 
-async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved) -> None:
+async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved, actor: Actor) -> None:
     try:
         payment = await _find_payment(row.gateway, effect.result)
     except UnknownPayment:
@@ -129,20 +130,19 @@ async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: Pay
             locked,
             update_from_result(result),
             source=EventSource.WEBHOOK,
-            actor=Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}"),
+            actor=actor,
             dedupe_key=f"webhook:{row.event_id}",
             uow=uow,
         )
 
 
-async def _apply_refund(row: WebhookEvent, effect: RefundObserved) -> None:
+async def _apply_refund(row: WebhookEvent, effect: RefundObserved, actor: Actor) -> None:
     refund = await Refund.get_or_none(gateway_reference=effect.result.reference, payment__gateway=row.gateway)
     if refund is None:
         # Not (yet) known by reference: a refund made at the gateway directly, or one whose API
         # answer is still on its way. The payment's own event carries its amount either way.
         logger.info("webhook event %s is about a refund PayQL does not know yet; left to the payment", row.id)
         return
-    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     await apply_refund_result(refund.id, effect.result, actor, EventSource.WEBHOOK)
 
 
@@ -151,11 +151,11 @@ async def _apply_billing(
     gateway: PaymentGateway,
     effect: SubscriptionObserved | InvoiceObserved | SubscriptionNotice,
     policy: BillingPolicy,
+    actor: Actor,
 ) -> bool:
     if not isinstance(gateway, BillingGateway):
         logger.warning("webhook event %s is about billing, which the %s adapter does not do", row.id, row.gateway)
         return False
-    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     try:
         if isinstance(effect, SubscriptionNotice):
             subscription = await find_subscription(row.gateway, effect.subscription_reference, None)
@@ -183,7 +183,7 @@ async def _apply_billing(
         return False
 
 
-async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved) -> bool:
+async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved, actor: Actor) -> bool:
     # As for payments: the gateway's current copy is applied, not the event's (which may be older).
     # It is read first because it may name our payment where the event does not (Stripe's events
     # carry only the payment intent's id, and a hosted payment is known to us by its session).
@@ -192,6 +192,5 @@ async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: Dis
     if payment is None:
         logger.info("webhook event %s is about a dispute on a payment PayQL did not create; ignored", row.id)
         return False
-    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     await disputes.apply_dispute_result(payment, result, source=EventSource.WEBHOOK, actor=actor)
     return True
