@@ -11,10 +11,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from db import disputes, transitions
-from db.models import EventSource, Payment, Refund, WebhookEvent, WebhookStatus
+from db.models import EventSource, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
-from db.unit_of_work import unit_of_work
 from domain.dunning import BillingPolicy
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
@@ -24,14 +22,13 @@ from gateways.types import (
     EventIgnored,
     InvoiceObserved,
     PaymentObserved,
-    PaymentResult,
     RefundObserved,
     SubscriptionNotice,
     SubscriptionNoticeKind,
     SubscriptionObserved,
     VerifiedEvent,
 )
-from resolvers.charging import complete_if_approved, update_from_result
+from resolvers.payment_sync import complete_if_approved, find_payment, sync_payment
 from resolvers.refunds import apply_refund_result
 from resolvers.subscription_sync import (
     UnknownSubscription,
@@ -45,10 +42,6 @@ from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_fa
 logger = logging.getLogger(__name__)
 
 ScheduleRetry = Callable[[int, float], Awaitable[None]]
-
-
-class UnknownPayment(LookupError):
-    """The event names a payment we never created (another integration on the same account)."""
 
 
 async def process_webhook_event(
@@ -102,38 +95,17 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: Billi
     return applied
 
 
-async def _find_payment(gateway: str, result: PaymentResult) -> Payment:
-    if result.payql_payment_id:
-        payment = await Payment.get_or_none(id=result.payql_payment_id, gateway=gateway)
-        if payment is not None:
-            return payment
-    payment = await Payment.get_or_none(gateway=gateway, gateway_reference=result.reference)
-    if payment is None:
-        raise UnknownPayment(f"no {gateway} payment {result.reference}")
-    return payment
-
-
 async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved, actor: Actor) -> None:
-    try:
-        payment = await _find_payment(row.gateway, effect.result)
-    except UnknownPayment:
+    payment = await find_payment(row.gateway, effect.result)
+    if payment is None:
         logger.info("webhook event %s is about a payment PayQL did not create; ignored", row.id)
         return
     # An event's copy of the object can be older than the truth (events arrive out of order), so
     # the gateway is asked again; the answer, not the event, is applied.
     result = await gateway.retrieve(effect.result.reference) if effect.stale_possible else effect.result
     result = await complete_if_approved(gateway, payment, result)
-    async with unit_of_work() as uow:
-        order, locked = await transitions.lock_payment(payment.id, uow)
-        await transitions.apply_payment_update(
-            order,
-            locked,
-            update_from_result(result),
-            source=EventSource.WEBHOOK,
-            actor=actor,
-            dedupe_key=f"webhook:{row.event_id}",
-            uow=uow,
-        )
+    key = f"webhook:{row.event_id}"
+    await sync_payment(payment.id, result, source=EventSource.WEBHOOK, actor=actor, dedupe_key=key)
 
 
 async def _apply_refund(row: WebhookEvent, effect: RefundObserved, actor: Actor) -> None:
@@ -188,9 +160,9 @@ async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: Dis
     # It is read first because it may name our payment where the event does not (Stripe's events
     # carry only the payment intent's id, and a hosted payment is known to us by its session).
     result = await gateway.retrieve_dispute(effect.result.reference) if effect.stale_possible else effect.result
-    payment = await disputes.find_disputed_payment(row.gateway, result)
+    payment = await find_payment(row.gateway, result)
     if payment is None:
         logger.info("webhook event %s is about a dispute on a payment PayQL did not create; ignored", row.id)
         return False
-    await disputes.apply_dispute_result(payment, result, source=EventSource.WEBHOOK, actor=actor)
+    await sync_payment(payment.id, result, source=EventSource.WEBHOOK, actor=actor)
     return True
