@@ -1,5 +1,7 @@
 """Applying a stored webhook event: interpret it with its gateway, re-read what may be stale, and
-drive the same transitions the resolvers use, idempotently by event id.
+hand each effect to the use case an API answer goes through too (`resolvers.payment_sync` for a
+payment or a dispute, `resolvers.refunds`, `resolvers.subscription_sync`), idempotently by event id.
+Nothing here writes to the database itself.
 
 A failure is recorded on the event with its traceback and retried with backoff; after the last
 attempt the event is dead until an operator replays it.
