@@ -1,7 +1,7 @@
 """Applying a stored webhook event: interpret it with its gateway, re-read what may be stale, and
 hand each effect to the use case an API answer goes through too (`resolvers.payment_sync` for a
 payment or a dispute, `resolvers.refunds`, `resolvers.subscription_sync`), idempotently by event id.
-Nothing here writes to the database itself.
+Nothing here writes a payment, refund, dispute or subscription itself.
 
 A failure is recorded on the event with its traceback and retried with backoff; after the last
 attempt the event is dead until an operator replays it.
