@@ -31,6 +31,7 @@ from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
 from payql.http_metrics import HttpMetricsMiddleware
 from payql.logging_setup import configure_logging
+from payql.metrics import WEBHOOKS_RECEIVED
 from payql.metrics_endpoint import metrics_route
 from payql.rate_limit import RetryAfterMiddleware
 from payql.request_context import RequestIdMiddleware
@@ -133,7 +134,9 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
     ]
     routes += webhook_routes(
-        gateways=lambda: state["services"].deps.gateways, on_stored=lambda: state["services"].enqueue_webhook
+        gateways=lambda: state["services"].deps.gateways,
+        on_stored=lambda: state["services"].enqueue_webhook,
+        count=lambda gateway, outcome: WEBHOOKS_RECEIVED.labels(gateway=gateway, outcome=outcome).inc(),
     )
     metrics = metrics_route(settings, services=lambda: state["services"])
     if metrics is not None:

@@ -18,7 +18,6 @@ from starlette.routing import Route
 from gateways.errors import WebhookRejected
 from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.types import WebhookDelivery
-from payql.metrics import WEBHOOKS_RECEIVED
 from webhooks.store import store_delivery
 
 logger = logging.getLogger(__name__)
@@ -46,19 +45,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def webhook_routes(gateways: Callable[[], GatewayRegistry], on_stored: Callable[[], OnStored]) -> list[Route]:
+def webhook_routes(
+    gateways: Callable[[], GatewayRegistry],
+    on_stored: Callable[[], OnStored],
+    count: Callable[[str, str], None] = lambda gateway, outcome: None,
+) -> list[Route]:
+    """`count(gateway, outcome)` is told each delivery's fate (the metrics): stored, duplicate,
+    rejected, too_large or unknown_gateway."""
+
     async def receive(request: Request) -> JSONResponse:
         name = request.path_params["gateway"]
         try:
             gateway = gateways().get(name)
         except UnknownGateway:
             # Not the requested name as a label: a client could mint series with made-up names.
-            WEBHOOKS_RECEIVED.labels(gateway="unknown", outcome="unknown_gateway").inc()
+            count("unknown", "unknown_gateway")
             return JSONResponse({"error": "unknown gateway"}, status_code=404)
         try:
             body = await read_body(request, MAX_BODY_BYTES)
         except BodyTooLarge:
-            WEBHOOKS_RECEIVED.labels(gateway=name, outcome="too_large").inc()
+            count(name, "too_large")
             return JSONResponse({"error": "payload too large"}, status_code=413)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete body"}, status_code=400)
@@ -70,10 +76,10 @@ def webhook_routes(gateways: Callable[[], GatewayRegistry], on_stored: Callable[
             event = await gateway.verify_webhook(delivery)
         except WebhookRejected as rejected:
             logger.warning("webhook rejected for %s from %s: %s", name, source_ip, rejected.reason)
-            WEBHOOKS_RECEIVED.labels(gateway=name, outcome="rejected").inc()
+            count(name, "rejected")
             return JSONResponse({"error": "rejected"}, status_code=400)
         row, created = await store_delivery(name, event, delivery, source_ip)
-        WEBHOOKS_RECEIVED.labels(gateway=name, outcome="stored" if created else "duplicate").inc()
+        count(name, "stored" if created else "duplicate")
         if created:
             await on_stored()(row.id)
         return JSONResponse({"received": True, "duplicate": not created})
