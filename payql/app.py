@@ -23,7 +23,9 @@ from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
+from payql.exhaustion import ExhaustionMiddleware
 from payql.graphql_view import PayQLGraphQL
+from payql.load_shedding import LoadShedding
 from payql.logging_setup import configure_logging
 from payql.rate_limit import RetryAfterMiddleware
 from payql.sandbox_guard import sandbox_guard
@@ -90,10 +92,11 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: its handler ends a socket's session when the token expires.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
+    shedding = LoadShedding(BodySizeLimit(graphql, settings.graphql_max_body_bytes), settings.max_in_flight_requests)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
+        Route("/graphql", shedding, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
     routes += webhook_routes(
@@ -108,6 +111,8 @@ def create_app(settings: Settings) -> Starlette:
         # Pure ASGI, outermost: every HTTP answer (CORS preflights and 429s included) gets the headers.
         Middleware(SecurityHeadersMiddleware),
         Middleware(RetryAfterMiddleware),
+        # Inside RetryAfterMiddleware: a 503 for an exhausted pool still gets the security headers.
+        Middleware(ExhaustionMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -116,4 +121,6 @@ def create_app(settings: Settings) -> Starlette:
             max_age=600,
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.load_shedding = shedding
+    return app

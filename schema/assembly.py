@@ -19,6 +19,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from payql.exhaustion import ExhaustionAsRateLimited
 from schema.analytics import AnalyticsQuery
 from schema.billing import BillingMutation, BillingQuery
 from schema.bounded_validation import BoundedValidation, ExecutionWithoutSuggestions, limit_overlap_comparisons
@@ -62,6 +63,9 @@ def build_schema(
         RefuseCardNumbers,
         RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+        # After MaskErrors, so it leaves the operation first: a pool that had no connection to
+        # give is answered RATE_LIMITED with Retry-After, not masked.
+        ExhaustionAsRateLimited,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

@@ -1,4 +1,4 @@
-"""The per-request GraphQL context: caller, use-case dependencies, broker and DataLoaders."""
+"""The per-request GraphQL context: caller, use-case dependencies, broker, live streams and DataLoaders."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from db.models import Invoice, LineItem, Payment, Price
 from payql.pubsub import Broker
 from resolvers.context import Caller, Deps
+from resolvers.live_stream import LiveStreams
 
 
 async def _load_line_items(order_ids: list[UUID]) -> list[list[LineItem]]:
@@ -60,5 +61,6 @@ class GraphQLContext:
     caller: Caller
     deps: Deps
     broker: Broker
+    live_streams: LiveStreams
     loaders: Loaders = field(default_factory=Loaders)
     connection_params: dict[str, object] | None = None
