@@ -35,7 +35,7 @@ async def test_a_burst_is_served_through_at_most_the_pool_s_connections(redis_se
 async def test_a_pool_with_no_free_connection_fails_as_exhaustion_after_its_wait(redis_server: RedisServer) -> None:
     client = bounded_redis(redis_server.url, max_connections=1, wait_seconds=0.05, client_name="starved-test")
     pool = client.connection_pool
-    held = await pool.get_connection()
+    held = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
         with pytest.raises(RedisConnectionError) as refused:
             await client.ping()
