@@ -1,0 +1,60 @@
+"""Load shedding: past the in-flight limit, /graphql answers 503 with Retry-After at once; health
+checks are never shed; a shed request never reaches the app."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from payql.load_shedding import LoadShedding
+
+
+class HeldApp:
+    """Answers 200 once released; counts the requests it saw."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.seen = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.seen += 1
+        self.entered.set()
+        await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+async def test_past_the_limit_a_request_is_refused_at_once_with_retry_after() -> None:
+    held = HeldApp()
+    shedding = LoadShedding(held, limit=1)
+    transport = httpx.ASGITransport(app=shedding)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        first = asyncio.create_task(client.post("/graphql"))
+        await held.entered.wait()
+        refused = await client.post("/graphql")
+        assert refused.status_code == 503
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert held.seen == 1  # the refused request never reached the app
+        held.release.set()
+        assert (await first).status_code == 200
+        assert (await client.post("/graphql")).status_code == 200  # room again once the first left
+    assert shedding.in_flight == 0
+    assert shedding.shed == 1
+
+
+async def test_the_server_sheds_graphql_but_never_health_checks(
+    app: Starlette, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shedding: LoadShedding = app.state.load_shedding
+    monkeypatch.setattr(shedding, "limit", 0)
+    refused = await http.post("/graphql", json={"query": "{ gateways }"})
+    assert refused.status_code == 503
+    assert int(refused.headers["retry-after"]) >= 1
+    assert (await http.get("/healthz")).status_code == 200
+    assert (await http.get("/readyz")).status_code == 200
