@@ -16,7 +16,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0006_encrypt_personal_data")]
+    dependencies = [("models", "0007_payment_events_dedupe_index")]
 
     initial = False
 

@@ -32,7 +32,7 @@ async def rows(sql: str, *params: Any) -> list[dict[str, Any]]:
 async def sqlite_unindexed_foreign_keys() -> list[tuple[str, str]]:
     missing = []
     for table in [row["name"] for row in await rows("SELECT name FROM sqlite_master WHERE type = 'table'")]:
-        leading = set()
+        leading: set[str] = set()
         for index in await rows(f"PRAGMA index_list('{table}')"):
             if index["partial"]:
                 continue  # a partial index serves only the queries that repeat its condition
