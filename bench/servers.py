@@ -82,8 +82,17 @@ class BenchDatabase:
                         capture_output=True,
                     )
                 yield bench
+            except BaseException:
+                bench.show_logs()
+                raise
             finally:
                 await bench.drop(admin_url)
+
+    def show_logs(self, lines: int = 40) -> None:
+        """The end of every server's log, before the work folder goes: why a run failed."""
+        for log in sorted(self.work.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            print(f"--- {log.name} (last {len(tail)} lines)", *tail, sep="\n", file=sys.stderr)
 
     async def drop(self, admin_url: str) -> None:
         admin = await asyncpg.connect(admin_url.replace("postgres://", "postgresql://", 1))
