@@ -111,8 +111,6 @@ def create_app(settings: Settings) -> Starlette:
         # Pure ASGI, outermost: every HTTP answer (CORS preflights and 429s included) gets the headers.
         Middleware(SecurityHeadersMiddleware),
         Middleware(RetryAfterMiddleware),
-        # Inside RetryAfterMiddleware: a 503 for an exhausted pool still gets the security headers.
-        Middleware(ExhaustionMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -120,6 +118,8 @@ def create_app(settings: Settings) -> Starlette:
             allow_headers=["authorization", "content-type", "x-request-id"],
             max_age=600,
         ),
+        # Innermost: a 503 for an exhausted pool still gets the CORS and security headers.
+        Middleware(ExhaustionMiddleware),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.load_shedding = shedding

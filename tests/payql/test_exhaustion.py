@@ -84,11 +84,14 @@ async def test_a_pool_timeout_before_graphql_answers_503_with_retry_after(
         raise RedisConnectionError("No connection available.")
 
     monkeypatch.setattr(services.ip_limits, "wait_before", starved)
-    response = await http.post("/graphql", json={"query": "{ gateways }"})
+    origin = "https://shop.example"  # allowed by the test server's CORS settings
+    response = await http.post("/graphql", json={"query": "{ gateways }"}, headers={"origin": origin})
     assert response.status_code == 503
     assert error_codes(response.json()) == ["RATE_LIMITED"]
     assert int(response.headers["retry-after"]) >= 1
-    assert response.headers["x-content-type-options"] == "nosniff"  # still inside the security headers
+    # Inside the CORS and security headers: a browser can read the 503 and its Retry-After.
+    assert response.headers["access-control-allow-origin"] == origin
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_a_burst_on_a_starved_redis_pool_answers_rate_limited_never_unexpected_error(

@@ -53,8 +53,10 @@ async def test_the_server_sheds_graphql_but_never_health_checks(
 ) -> None:
     shedding: LoadShedding = app.state.load_shedding
     monkeypatch.setattr(shedding, "limit", 0)
-    refused = await http.post("/graphql", json={"query": "{ gateways }"})
+    origin = "https://shop.example"  # allowed by the test server's CORS settings
+    refused = await http.post("/graphql", json={"query": "{ gateways }"}, headers={"origin": origin})
     assert refused.status_code == 503
     assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["access-control-allow-origin"] == origin  # a browser can read the refusal
     assert (await http.get("/healthz")).status_code == 200
     assert (await http.get("/readyz")).status_code == 200
