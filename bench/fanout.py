@@ -30,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -178,13 +179,14 @@ async def pending_order(base_url: str, token: str) -> str:
         return order_id
 
 
-async def main(sizes: list[int], rounds: int) -> None:
+async def main(sizes: list[int], rounds: int, profile: Path | None = None) -> None:
     async with BenchDatabase.create() as bench:
         work = bench.work
         token = mint_token(bench.jwt_secret, "bench-customer")
         payql_port = free_port()
         environment = payql_environment(bench, work, payql_port)
-        payql = start_process([PAYQL, "serve"], environment, work / "payql.log")
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        payql = start_process([sys.executable, *profiler, PAYQL, "serve"], environment, work / "payql.log")
         floor = None
         try:
             base_url = f"http://127.0.0.1:{payql_port}"
@@ -224,7 +226,7 @@ async def main(sizes: list[int], rounds: int) -> None:
         finally:
             if floor is not None:
                 stop_process(floor)
-            stop_process(payql)
+            stop_process(payql, interrupt=profile is not None)
 
 
 async def wait_for_floor(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -250,9 +252,10 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", default="100,1000", help="comma-separated subscriber counts")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main([int(n) for n in arguments.subscribers.split(",")], arguments.rounds))
+    asyncio.run(main([int(n) for n in arguments.subscribers.split(",")], arguments.rounds, arguments.profile))

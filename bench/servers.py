@@ -11,6 +11,7 @@ import asyncio
 import base64
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -156,8 +157,13 @@ def start_process(command: list[str], environment: dict[str, str], log: Path) ->
         return subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+def stop_process(process: subprocess.Popen[bytes], *, interrupt: bool = False) -> None:
+    """Terminate, or interrupt like Ctrl-C: a profiled server writes its profile only then
+    (uvicorn re-raises the signal it stopped on, and only KeyboardInterrupt lets cProfile finish)."""
+    if interrupt:
+        process.send_signal(signal.SIGINT)
+    else:
+        process.terminate()
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
