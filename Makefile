@@ -34,6 +34,7 @@ test: install
 bench: install
 	$(VENV)/bin/python -m bench.fanout
 	$(VENV)/bin/python -m bench.checkout
+	$(VENV)/bin/python -m bench.burst
 
 lint: install
 	$(VENV)/bin/ruff check .
