@@ -25,7 +25,7 @@ from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
 from payql.exhaustion import ExhaustionMiddleware
 from payql.graphql_view import PayQLGraphQL
-from payql.load_shedding import LoadShedding
+from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
 from payql.rate_limit import RetryAfterMiddleware
 from payql.sandbox_guard import sandbox_guard
@@ -92,11 +92,11 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: its handler ends a socket's session when the token expires.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
-    shedding = LoadShedding(BodySizeLimit(graphql, settings.graphql_max_body_bytes), settings.max_in_flight_requests)
+    in_flight = InFlightLimit(settings.max_in_flight_requests)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", shedding, methods=["GET", "POST"]),
+        Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
     routes += webhook_routes(
@@ -118,9 +118,11 @@ def create_app(settings: Settings) -> Starlette:
             allow_headers=["authorization", "content-type", "x-request-id"],
             max_age=600,
         ),
-        # Innermost: a 503 for an exhausted pool still gets the CORS and security headers.
+        # Inside CORS: a 503 for an exhausted pool or a shed request still gets the CORS and
+        # security headers. Shedding comes before routing, so a shed request's body is never read.
         Middleware(ExhaustionMiddleware),
+        Middleware(LoadShedding, gate=in_flight, path="/graphql"),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.load_shedding = shedding
+    app.state.in_flight = in_flight
     return app
