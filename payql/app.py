@@ -23,7 +23,7 @@ from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
-from payql.exhaustion import ExhaustionMiddleware
+from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
 from payql.graphql_view import PayQLGraphQL
 from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> Starlette:
         ),
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
+        # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked.
+        unmasked=(ExhaustionAsRateLimited,),
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)

@@ -62,8 +62,9 @@ def busy_error(error: GraphQLError) -> GraphQLError:
 
 
 class ExhaustionAsRateLimited(SchemaExtension):
-    """Rewrites each field error caused by exhaustion before MaskErrors sees it (list it after
-    MaskErrors: extensions leave an operation in reverse order), and asks for Retry-After."""
+    """Rewrites each field error caused by exhaustion before MaskErrors sees it (the app hands it to
+    `build_schema(unmasked=…)`, which lists it after MaskErrors: extensions leave an operation in
+    reverse order), and asks for Retry-After."""
 
     def on_operation(self) -> Iterator[None]:
         yield

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql.validation import ASTValidationRule
@@ -19,11 +19,12 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from payql.exhaustion import ExhaustionAsRateLimited
 from schema.analytics import AnalyticsQuery
-from schema.billing import BillingMutation, BillingQuery
+from schema.billing.mutations import BillingMutation
+from schema.billing.queries import BillingQuery
 from schema.bounded_validation import BoundedValidation, ExecutionWithoutSuggestions, limit_overlap_comparisons
-from schema.disputes import DisputeMutation, DisputeQuery
+from schema.disputes.mutations import DisputeMutation
+from schema.disputes.queries import DisputeQuery
 from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
@@ -42,7 +43,10 @@ def build_schema(
     query_limits: QueryLimits,
     introspection: bool,
     suggestions: bool,
+    unmasked: Sequence[type[SchemaExtension]] = (),
 ) -> strawberry.Schema:
+    """`unmasked`: extensions that may turn an error MaskErrors would hide into a coded one (the app
+    passes the one that answers an exhausted pool RATE_LIMITED); they see the errors first."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
@@ -63,9 +67,8 @@ def build_schema(
         RefuseCardNumbers,
         RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
-        # After MaskErrors, so it leaves the operation first: a pool that had no connection to
-        # give is answered RATE_LIMITED with Retry-After, not masked.
-        ExhaustionAsRateLimited,
+        # After MaskErrors, so they leave the operation first and see the errors before it does.
+        *unmasked,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
