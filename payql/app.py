@@ -26,10 +26,12 @@ from db.config import close_database, open_database
 from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
+from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
 from payql.graphql_metrics import GraphQLMetrics
 from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
 from payql.http_metrics import HttpMetricsMiddleware
+from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
 from payql.metrics import WEBHOOKS_RECEIVED
 from payql.metrics_endpoint import metrics_route
@@ -98,6 +100,8 @@ def create_app(settings: Settings) -> Starlette:
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
         observers=[GraphQLMetrics, GraphQLTracing],
+        # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked.
+        unmasked=(ExhaustionAsRateLimited,),
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
@@ -127,6 +131,7 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: its handler ends a socket's session when the token expires.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
+    in_flight = InFlightLimit(settings.max_in_flight_requests)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -163,8 +168,13 @@ def create_app(settings: Settings) -> Starlette:
             allow_headers=["authorization", "content-type", "x-request-id"],
             max_age=600,
         ),
+        # Inside CORS: a 503 for an exhausted pool or a shed request still gets the CORS and
+        # security headers. Shedding comes before routing, so a shed request's body is never read.
+        Middleware(ExhaustionMiddleware),
+        Middleware(LoadShedding, gate=in_flight, path="/graphql"),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.in_flight = in_flight
     # Outermost: the server span encloses every other span of the request (a no-op without an SDK).
     StarletteInstrumentor.instrument_app(app)
     return app

@@ -44,9 +44,12 @@ def build_schema(
     introspection: bool,
     suggestions: bool,
     observers: Sequence[type[SchemaExtension]] = (),
+    unmasked: Sequence[type[SchemaExtension]] = (),
 ) -> strawberry.Schema:
-    """The schema with its limits; `observers` (metrics, tracing) run first, so they see every
-    refusal and the final, masked answer."""
+    """The schema with its limits. `observers` (metrics, tracing) run first, so they see every
+    refusal and the final, masked answer. `unmasked`: extensions that may turn an error MaskErrors
+    would hide into a coded one (the app passes the one that answers an exhausted pool
+    RATE_LIMITED); they see the errors first."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
@@ -68,6 +71,8 @@ def build_schema(
         RefuseCardNumbers,
         RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+        # After MaskErrors, so they leave the operation first and see the errors before it does.
+        *unmasked,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
