@@ -19,7 +19,9 @@ from typing import Final
 
 from redis.asyncio import Redis
 
+from payql.exhaustion import BUSY_MESSAGE, is_exhaustion
 from payql.metrics import LIVE_SUBSCRIPTIONS
+from resolvers.errors import ErrorCode, UseCaseError
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +80,14 @@ class RedisLiveSlots:
     @asynccontextmanager
     async def hold(self, holder: str) -> AsyncIterator[bool]:
         key, slot = self._prefix + holder, uuid.uuid4().hex
-        taken = await self._take(keys=[key], args=[time.time(), self._cap, self._lease_seconds, slot])
+        try:
+            taken = await self._take(keys=[key], args=[time.time(), self._cap, self._lease_seconds, slot])
+        except Exception as error:
+            # A subscription's errors bypass the operation-level rewrite (`payql.exhaustion`): say
+            # "busy" here, in the use cases' own terms, rather than let it be masked.
+            if is_exhaustion(error):
+                raise UseCaseError(ErrorCode.RATE_LIMITED, BUSY_MESSAGE) from error
+            raise
         if not taken:
             yield False
             return

@@ -10,6 +10,7 @@ The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself (headers, 
 from __future__ import annotations
 
 import logging
+import secrets
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
@@ -18,10 +19,23 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 logger = logging.getLogger(__name__)
 
 _provider: TracerProvider | None = None
+
+
+class OsRandomIds(IdGenerator):
+    """Trace and span ids from the operating system's randomness. OpenTelemetry's default draws
+    from the global `random` module, whose sequence belongs to the application (a seeded simulation,
+    a property-based test) and must not shift because a span was recorded."""
+
+    def generate_span_id(self) -> int:
+        return secrets.randbits(64) or 1  # 0 is the invalid id
+
+    def generate_trace_id(self) -> int:
+        return secrets.randbits(128) or 1
 
 
 def configure_tracing(otlp_endpoint: str | None, service_name: str) -> None:
@@ -39,7 +53,7 @@ def enable_tracing(processor: SpanProcessor, service_name: str = "payql") -> Tra
     Once per process: OpenTelemetry refuses to replace its global provider."""
     global _provider
     if _provider is None:
-        _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+        _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), id_generator=OsRandomIds())
         trace.set_tracer_provider(_provider)
     _provider.add_span_processor(processor)
     instrumentors = (AsyncPGInstrumentor(), RedisInstrumentor(), HTTPXClientInstrumentor())  # type: ignore[no-untyped-call]

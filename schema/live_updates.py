@@ -25,21 +25,21 @@ async def live_slot(info: GraphQLInfo) -> AsyncIterator[None]:
     every connection) while the body runs; refuse with RATE_LIMITED when none is free."""
     async with info.context.deps.live_subscriptions.hold(info.context.caller.limit_key) as held:
         if not held:
-            raise public_error(
-                UseCaseError(ErrorCode.RATE_LIMITED, "Too many live updates are open. Close one and try again.")
-            )
+            raise UseCaseError(ErrorCode.RATE_LIMITED, "Too many live updates are open. Close one and try again.")
         yield
 
 
 async def relay(
     info: GraphQLInfo, stream: AsyncGenerator[Row, None], present: Callable[[Row], Shown]
 ) -> AsyncGenerator[Shown, None]:
-    """Every item of a use case's `stream`, presented, while the caller holds a live slot; the
-    stream's `UseCaseError` leaves coded, as from any other field, and the stream is always closed."""
-    async with live_slot(info), aclosing(stream):
+    """Every item of a use case's `stream`, presented, while the caller holds a live slot; a refused
+    slot or the stream's `UseCaseError` leaves coded, as from any other field, and the stream is
+    always closed."""
+    async with aclosing(stream):
         try:
-            async for row in stream:
-                yield present(row)
+            async with live_slot(info):
+                async for row in stream:
+                    yield present(row)
         except UseCaseError as error:
             raise public_error(error) from None
 

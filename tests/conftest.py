@@ -85,6 +85,10 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         sandbox_tokenize_rate_limit="100000/minute",
         cors_origins=["https://shop.example"],
         trusted_proxies=[PROXY_ADDRESS],
+        # Both halves of the suite share two cores: a thousand subscribers may wait past the
+        # production default of 2 s for a pooled Redis connection. Exhaustion tests starve pools
+        # of their own.
+        redis_pool_timeout_seconds=15,
         idempotency_lease_seconds=30,
         sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET, TEST_OLD_WEBHOOK_SECRET],
         smtp_host="127.0.0.1",

@@ -14,6 +14,7 @@ from tortoise import connections
 from db.models import Customer, Dispute, DisputeNote, Fulfillment, Order, Payment
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
+from tests.client_addresses import PROXY_ADDRESS
 from tests.testkit import CHECKOUT, Shopper, checkout_input, email_of, make_price, new_key, settle
 
 IP = "198.51.100.77"
@@ -30,9 +31,10 @@ SUBMIT = """mutation($input: SubmitDisputeEvidenceInput!) { submitDisputeEvidenc
 
 @pytest.fixture
 async def probe(server: str) -> AsyncIterator[Shopper]:
-    """A shopper whose browser and address are easy to find in a dump (uvicorn trusts the local proxy)."""
+    """A shopper whose browser and address are easy to find in a dump (sent through the trusted proxy)."""
     headers = {"user-agent": USER_AGENT, "x-forwarded-for": IP}
-    async with httpx.AsyncClient(base_url=server, timeout=60, headers=headers) as client:
+    transport = httpx.AsyncHTTPTransport(local_address=PROXY_ADDRESS)
+    async with httpx.AsyncClient(base_url=server, timeout=60, headers=headers, transport=transport) as client:
         yield Shopper(client, f"at-rest-{uuid.uuid4()}")
 
 

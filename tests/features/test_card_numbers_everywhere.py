@@ -20,7 +20,7 @@ import sqlite3
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from payql.logging_setup import install_redaction
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.backends import Backend
+from tests.client_addresses import PROXY_ADDRESS, client_from
 from tests.smtp_server import Received, SmtpServer
 from tests.testkit import (
     CHECKOUT,
@@ -393,7 +394,15 @@ def card_numbers_in(values: list[tuple[str, object]], ours: set[str]) -> list[st
     return found
 
 
+@pytest.fixture
+async def proxied(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client behind the test server's trusted proxy, so its X-Forwarded-For is read, not ignored."""
+    async with client_from(server, PROXY_ADDRESS) as client:
+        yield client
+
+
 async def test_no_card_number_from_any_channel_is_kept_anywhere(
+    proxied: httpx.AsyncClient,
     http: httpx.AsyncClient,
     sandbox: SandboxProcessor,
     services: Services,
@@ -403,7 +412,7 @@ async def test_no_card_number_from_any_channel_is_kept_anywhere(
     log_output: io.StringIO,
 ) -> None:
     assert all(luhn_ok(pan) for pan in SENT_PANS)
-    client = Client(http)
+    client = Client(proxied)
     # Subjects that end in letters, so no key built from them ends in digits that could join others.
     shopper = Shopper(http, f"shopper-{uuid.uuid4().hex[:8]}-cards")
     admin = Shopper(http, f"staff-{uuid.uuid4().hex[:8]}-cards", admin=True)
@@ -411,7 +420,7 @@ async def test_no_card_number_from_any_channel_is_kept_anywhere(
 
     payment = await send_headers(client, shopper, services)
     dispute = await open_dispute(client, admin, payment, sandbox, services)
-    webhook_event_id = await send_webhook(http)
+    webhook_event_id = await send_webhook(proxied)
     await send_claims(client)
     await send_inputs(client, shopper, admin, payment, dispute)
     await send_echoing_errors(client, shopper)

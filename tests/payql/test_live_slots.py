@@ -1,0 +1,47 @@
+"""Live-subscription slots shared through Redis: a pool with no connection to give is "busy, retry
+shortly" in the use cases' own terms (a subscription's errors never reach the operation-level
+rewrite of `payql.exhaustion`), and any other Redis failure still propagates as it is."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from payql.exhaustion import BUSY_MESSAGE
+from payql.live_slots import RedisLiveSlots
+from resolvers.errors import ErrorCode, UseCaseError
+
+
+class FailingScripts:
+    """Stands in for a Redis client whose every script call fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def register_script(self, _: str) -> Any:
+        async def run(**_: Any) -> Any:
+            raise self.error
+
+        return run
+
+
+def slots_failing_with(error: Exception) -> RedisLiveSlots:
+    return RedisLiveSlots(5, cast(Redis, FailingScripts(error)), "test:")
+
+
+async def test_a_starved_pool_refuses_the_slot_as_busy() -> None:
+    slots = slots_failing_with(RedisConnectionError("No connection available."))
+    with pytest.raises(UseCaseError) as refused:
+        async with slots.hold("customer:a"):
+            pytest.fail("a slot was held without Redis")
+    assert refused.value.code is ErrorCode.RATE_LIMITED and refused.value.message == BUSY_MESSAGE
+
+
+async def test_a_redis_that_is_down_is_not_told_as_busy() -> None:
+    down = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    with pytest.raises(RedisConnectionError):
+        async with slots_failing_with(down).hold("customer:a"):
+            pytest.fail("a slot was held without Redis")
