@@ -80,6 +80,7 @@ def serve(host: str | None = None, port: int | None = None) -> None:
         port=port or settings.port,
         proxy_headers=True,
         log_config=None,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
 
 

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from db.create_or_read import create_or_read
 from db.idempotency import Claim
 from db.models import Customer, LineItem, Order, Price, PriceType
 from db.unit_of_work import unit_of_work
@@ -114,7 +115,7 @@ def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str
 
 async def customer_for(principal: Principal) -> Customer:
     """The caller's customer row, created on first use; the email follows the identity provider's."""
-    customer, _ = await Customer.get_or_create(external_id=principal.subject, defaults={"email": principal.email})
+    customer = await create_or_read(Customer, {"external_id": principal.subject}, {"email": principal.email})
     if principal.email and customer.email != principal.email:
         customer.email = principal.email
         await customer.save(update_fields=["email"])
