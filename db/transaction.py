@@ -7,7 +7,8 @@ back, and on SQLite every later query then waits forever. Here the opening (take
 closing (COMMIT or ROLLBACK + give back) each run in a task of their own that the caller's
 cancellation cannot interrupt:
 - cancelled while opening, the caller leaves at once; the transaction, once open, rolls itself
-  back and gives its lock or connection back (`wait_abandoned` waits for that);
+  back and gives its lock or connection back (`wait_abandoned` waits for that). A savepoint is
+  the exception: it opens on the caller's connection, so the caller waits for it, then rolls it back;
 - cancelled in its body, the caller rolls back, gives back, and only then re-raises;
 - cancelled while closing, the caller waits for the close to end, then re-raises.
 
@@ -105,15 +106,23 @@ class _Transaction:
             await self.client._parent._pool.release(self.client._connection)
 
 
-async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
-    """Run `work` to its end even if the caller is cancelled meanwhile; then re-raise that."""
-    task = asyncio.ensure_future(work)
+async def _through(task: asyncio.Task[None]) -> asyncio.CancelledError | None:
+    """Wait for `task` to end, whatever cancels the caller meanwhile; returns that cancellation."""
     cancelled: asyncio.CancelledError | None = None
     while not task.done():
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError as error:
             cancelled = error
+        except Exception:  # noqa: S110 - the task's own failure: the caller reads it from the task
+            pass
+    return cancelled
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` to its end even if the caller is cancelled meanwhile; then re-raise that."""
+    task = asyncio.ensure_future(work)
+    cancelled = await _through(task)
     if cancelled is not None:
         # The work's own failure is logged, not lost: the cancellation is what the caller sees.
         if task.exception() is not None:
@@ -160,8 +169,13 @@ async def transaction(connection_name: str = "default") -> AsyncIterator[Transac
     try:
         await asyncio.shield(opening)
     except asyncio.CancelledError:
-        if opening.done() and not opening.cancelled() and opening.exception() is None:
-            await _to_the_end(transaction.close(asyncio.CancelledError))
+        if transaction.is_savepoint:
+            # A savepoint opens on the caller's own connection, which its enclosing transaction
+            # is about to roll back: that waits until the SAVEPOINT is through.
+            await _through(opening)
+        if opening.done():
+            if not opening.cancelled() and opening.exception() is None:
+                await _to_the_end(transaction.close(asyncio.CancelledError))
         else:
             _close_once_open(opening, transaction)
         raise
