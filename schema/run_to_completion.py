@@ -58,16 +58,18 @@ def running_mutations() -> int:
     return len(_running)
 
 
-async def finish_mutations(grace_seconds: float) -> None:
+async def finish_mutations(grace_seconds: float) -> int:
     """Wait up to `grace_seconds` for the mutations still running; cancel what is left after that
-    (their transactions roll back; their idempotency leases let a retry resume them)."""
+    (their transactions roll back; their idempotency leases let a retry resume them). Returns how
+    many had to be cancelled."""
     if not _running:
-        return
+        return 0
     logger.info("Waiting up to %ss for %d running mutations", grace_seconds, len(_running))
     _, late = await asyncio.wait(set(_running), timeout=grace_seconds)
     if not late:
-        return
+        return 0
     logger.warning("Cancelling %d mutations still running after %ss", len(late), grace_seconds)
     for task in late:
         task.cancel()
     await asyncio.wait(late, timeout=_CANCELLED_WAIT_SECONDS)
+    return len(late)

@@ -6,54 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import asyncpg
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import Customer
-from db.transaction import transaction, wait_abandoned
+from db.transaction import transaction
+from tests.database_held import assert_nothing_held, is_sqlite, within_bound
 
-# A bound on waits that end at once when nothing leaked; reaching it means a frozen database.
-BOUND_SECONDS = 10
 # Loop turns before the cancellation; the sweep stops at the first transaction that ends first.
 MAX_TURNS = 20_000
 
 Opener = Callable[[], AbstractAsyncContextManager[Any]]
-
-
-def is_sqlite(client: BaseDBAsyncClient) -> bool:
-    return client.capabilities.dialect == "sqlite"
-
-
-async def within_bound(awaitable: Awaitable[Any], what: str) -> Any:
-    try:
-        return await asyncio.wait_for(awaitable, BOUND_SECONDS)
-    except TimeoutError:
-        raise AssertionError(f"{what} did not happen within {BOUND_SECONDS}s: the database is held") from None
-
-
-async def assert_nothing_held() -> None:
-    """The lock (SQLite) or every pooled connection (PostgreSQL) can be taken, and none is inside
-    a transaction."""
-    await within_bound(wait_abandoned(), "rolling back abandoned transactions")
-    client = connections.get("default")
-    await within_bound(client.execute_query("SELECT 1"), "a query")
-    if is_sqlite(client):
-        assert not client._connection._conn.in_transaction, "a transaction was left open"
-        return
-    pool = client._pool
-    taken: list[asyncpg.Connection] = []
-    try:
-        for _ in range(pool.get_max_size()):
-            taken.append(await within_bound(pool.acquire(), "taking every pooled connection"))
-        assert not any(connection.is_in_transaction() for connection in taken), "a transaction was left open"
-    finally:
-        for connection in taken:
-            await pool.release(connection)
 
 
 async def two_rows(opener: Opener, marker: str, progress: list[str]) -> None:

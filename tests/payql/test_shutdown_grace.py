@@ -62,7 +62,7 @@ async def test_shutdown_cancels_what_is_still_running_after_the_grace() -> None:
     await asyncio.sleep(0)  # one loop turn: the mutation starts
     caller.cancel()
 
-    await asyncio.wait_for(finish_mutations(0.05), BOUND_SECONDS)
+    assert await asyncio.wait_for(finish_mutations(0.05), BOUND_SECONDS) == 1
 
     assert cancelled == ["stuck"]
     assert running_mutations() == 0

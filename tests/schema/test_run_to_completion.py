@@ -54,7 +54,7 @@ async def test_a_checkout_whose_socket_completes_and_closes_mid_charge_finishes_
         await ws.connection.send(json.dumps({"id": operation_id, "type": "complete"}))
     # The client has cancelled and gone; only then may the gateway answer.
     may_answer.set()
-    await finish_mutations(BOUND_SECONDS)
+    assert await finish_mutations(BOUND_SECONDS) == 0
 
     record = await IdempotencyRecord.get(key=variables["input"]["idempotencyKey"])
     assert record.state is IdempotencyState.COMPLETED
@@ -99,7 +99,7 @@ async def test_a_cancelled_execution_leaves_its_mutation_running_to_the_end() ->
     assert running_mutations() == 1
 
     may_finish.set()
-    await finish_mutations(BOUND_SECONDS)
+    assert await finish_mutations(BOUND_SECONDS) == 0
 
     assert finished == ["work"]
     assert running_mutations() == 0
