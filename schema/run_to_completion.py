@@ -30,7 +30,8 @@ _running: set[asyncio.Task[Any]] = set()
 
 
 class RunToCompletion(FieldExtension):
-    """Applied to every Mutation field by the schema assembly."""
+    """Applied to every Mutation field by the schema assembly, last: the outermost extension, so the
+    whole field (its error mapping too) runs in the task."""
 
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info[Any, Any], **kwargs: Any
