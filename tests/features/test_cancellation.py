@@ -21,10 +21,11 @@ import httpx
 
 from db.models import LineItem, Price
 from domain.statuses import OrderStatus, PaymentStatus
+from payql.wiring import Services
 from schema.run_to_completion import finish_mutations
 from tests.backends import Backend
 from tests.database_held import BOUND_SECONDS, assert_nothing_held, within_bound
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
 from tests.wsclient import GraphQLWebSocket, graphql_ws
 
 WS_COMPLETES = 150  # `complete` sent on a socket that stays open
@@ -129,7 +130,7 @@ async def back_to(backend: Backend, baseline: int) -> None:
 
 
 async def test_cancelled_checkouts_leave_the_server_answering_and_nothing_held(
-    server: str, backend: Backend, http: httpx.AsyncClient, shopper: Shopper
+    server: str, backend: Backend, services: Services, http: httpx.AsyncClient, shopper: Shopper
 ) -> None:
     price = await make_price(700)
     # Every pooled connection opened first: the pool grows up to its size under load, and stays so.
@@ -156,6 +157,8 @@ async def test_cancelled_checkouts_leave_the_server_answering_and_nothing_held(
     await assert_nothing_held()
     if backend.is_postgres:
         await back_to(backend, baseline)
+    # Their webhooks and jobs too: the next test starts on a quiet server.
+    await settle(services, timeout=BACKLOG_SECONDS)
 
 
 async def test_each_cancelled_checkout_ran_to_its_end(server: str, shopper: Shopper) -> None:
