@@ -17,9 +17,9 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from db.models import IdempotencyRecord, IdempotencyState
+from db.transaction import transaction
 
 _POLL_SECONDS = 0.05
 
@@ -68,7 +68,7 @@ async def claim_or_replay(
         now = _now()
         try:
             # A nested transaction: on PostgreSQL a failed INSERT must not poison an outer one.
-            async with in_transaction():
+            async with transaction():
                 record = await IdempotencyRecord.create(
                     scope=scope,
                     key=key,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from db.models import OutboxMessage
+from db.transaction import transaction
 from db.unit_of_work import UnitOfWork
 
 
@@ -21,7 +21,7 @@ async def add_message(uow: UnitOfWork, kind: str, dedupe_key: str, payload: dict
         return False
     try:
         # A savepoint: on PostgreSQL a failed INSERT must not abort the caller's transaction.
-        async with in_transaction() as savepoint:
+        async with transaction() as savepoint:
             message = await OutboxMessage.create(kind=kind, dedupe_key=dedupe_key, payload=payload, using_db=savepoint)
     except IntegrityError:
         return False

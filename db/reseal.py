@@ -18,11 +18,11 @@ from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from db.config import APP_LABEL
 from db.encryption import KEY_ID_CHARS, PREFIX, DataKeys, DecryptionError, sealed_key_id
 from db.fields import EncryptedJSONField, EncryptedTextField, sealed_column
+from db.transaction import transaction
 
 BATCH_SIZE = 500
 PLAINTEXT = "plaintext"
@@ -87,7 +87,7 @@ async def reseal_column(column: SealedColumn, keys: DataKeys, batch_size: int = 
         )
         if not rows:
             return report
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             for row in rows:
                 await _reseal_row(connection, q, column, keys, row, report)
         last = rows[-1]["pk"]

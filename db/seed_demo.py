@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tortoise.transactions import in_transaction
-
 from db.models import Price, PriceType, Product, RecurringInterval
+from db.transaction import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ DEMO_CATALOG: dict[str, tuple[str, list[DemoPrice]]] = {
 async def seed_demo_catalog() -> int:
     """Create the demo products and prices that are missing; returns how many prices were created."""
     created = 0
-    async with in_transaction():
+    async with transaction():
         for name, (description, prices) in DEMO_CATALOG.items():
             product = await Product.filter(name=name).first()
             if product is None:

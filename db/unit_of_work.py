@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
+
+from db.transaction import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work() -> AsyncIterator[UnitOfWork]:
-    async with in_transaction() as connection:
+    async with transaction() as connection:
         uow = UnitOfWork(connection=connection)
         yield uow
     if uow.changes or uow.outbox_ids:

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from db.models import OutboxMessage, OutboxStatus
+from db.transaction import transaction
 from notifications import billing_templates
 from notifications.mailer import Mailer, PermanentSendError
 from notifications.templates import Undeliverable, render
@@ -105,7 +105,7 @@ async def dispatch_outbox_message(
 
 
 async def _claim(message_id: int, *, max_attempts: int, lease_seconds: float) -> _Claim | None:
-    async with in_transaction() as connection:
+    async with transaction() as connection:
         row = await OutboxMessage.filter(id=message_id).using_db(connection).select_for_update().first()
         if row is None or row.status in FINAL:
             return None
@@ -129,7 +129,7 @@ async def _claim(message_id: int, *, max_attempts: int, lease_seconds: float) ->
 async def _finish(
     claim: _Claim, status: OutboxStatus, *, error: str | None = None, retry_at: datetime | None = None
 ) -> None:
-    async with in_transaction() as connection:
+    async with transaction() as connection:
         row = await OutboxMessage.filter(id=claim.id).using_db(connection).select_for_update().first()
         if row is None or row.status in FINAL:
             return

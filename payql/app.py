@@ -23,6 +23,7 @@ from tortoise import connections
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from db.config import close_database, open_database
+from db.transaction import wait_abandoned
 from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
@@ -45,6 +46,7 @@ from payql.wiring import Services, build_sandbox, build_services
 from resolvers import fault_points
 from schema.assembly import build_schema
 from schema.query_cost import QueryLimits
+from schema.run_to_completion import finish_mutations
 from webhooks.endpoint import webhook_routes
 
 READINESS_TIMEOUT_SECONDS = 3.0
@@ -118,6 +120,9 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            # Mutations whose callers left are still running: they end before the database closes.
+            await finish_mutations(settings.shutdown_grace_seconds)
+            await wait_abandoned()
             await services.aclose()
             await close_database()
 

@@ -80,6 +80,8 @@ def serve(
         # The app decides whom to believe (PAYQL_TRUSTED_PROXIES); uvicorn's own default trusts 127.0.0.1.
         "proxy_headers": False,
         "log_config": None,
+        # Open requests get the shutdown grace, then uvicorn cancels them (0 would mean forever).
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_grace_seconds)),
     }
     if workers > 1:
         _share_metrics_between_processes()

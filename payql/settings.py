@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     data_index_key: SecretStr | None = None
     data_keys_file: Path = Path("data/data-keys")
 
+    # On shutdown: how long open requests, then the mutations still running (whose callers may be
+    # gone), get to finish before they are cancelled (their transactions roll back).
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from db import transitions
 from db.idempotency import Claim, save_recovery_point
 from db.models import Customer, EventSource, LineItem, Order, Payment
+from db.transaction import transaction
 from db.transitions import PaymentUpdate
 from db.unit_of_work import UnitOfWork
 from domain.card_numbers import looks_like_card_number
@@ -267,7 +267,7 @@ async def gateway_customer(gateway: PaymentGateway, customer_id: uuid.UUID) -> s
 async def remember_gateway_customer(customer_id: uuid.UUID, gateway: str, reference: str) -> None:
     """Store the gateway's customer reference beside the others, under the row's lock: another request
     (for this gateway, whose idempotency gave it the same reference, or for another) may be storing too."""
-    async with in_transaction() as connection:
+    async with transaction() as connection:
         locked = await Customer.filter(id=customer_id).using_db(connection).select_for_update().get()
         references = dict(locked.gateway_references or {})
         if references.get(gateway) == reference:

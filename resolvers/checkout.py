@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from db.create_or_read import create_or_read
 from db.idempotency import Claim
 from db.models import Customer, LineItem, Order, Price, PriceType
 from db.unit_of_work import unit_of_work
@@ -154,7 +155,7 @@ async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]
 
 async def customer_for(principal: Principal) -> Customer:
     """The caller's customer row, created on first use; the email follows the identity provider's."""
-    customer, _ = await Customer.get_or_create(external_id=principal.subject, defaults={"email": principal.email})
+    customer = await create_or_read(Customer, {"external_id": principal.subject}, {"email": principal.email})
     if principal.email and customer.email != principal.email:
         customer.email = principal.email
         await customer.save(update_fields=["email"])

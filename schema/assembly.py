@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import strawberry
 from graphql.validation import ASTValidationRule
@@ -32,6 +33,7 @@ from schema.mutations import Mutation
 from schema.nul_bytes import RefuseNulBytes
 from schema.queries import Query
 from schema.query_cost import QueryLimits
+from schema.run_to_completion import RunToCompletion
 from schema.scalars import SCALAR_MAP
 
 
@@ -78,9 +80,19 @@ def build_schema(
         extensions.append(DisableIntrospection)
     return PayQLSchema(
         query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery)),
-        mutation=merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation)),
+        mutation=run_to_completion(merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation))),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
         execution_context_class=None if suggestions else ExecutionWithoutSuggestions,
     )
+
+
+def run_to_completion(mutation: Any) -> Any:
+    """Every mutation field runs to its end once started, whatever happens to its caller (see
+    schema/run_to_completion.py). Applied once per field: the merged type shares its fields with
+    the domain types, and a schema may be built more than once."""
+    for field in mutation.__strawberry_definition__.fields:
+        if not any(isinstance(extension, RunToCompletion) for extension in field.extensions):
+            field.extensions.append(RunToCompletion())
+    return mutation

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from db.models import WebhookEvent, WebhookStatus
+from db.transaction import transaction
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from gateways.types import VerifiedEvent, WebhookDelivery
 
@@ -48,7 +48,7 @@ async def store_delivery(
     # The headers are not signed: a proxy or a replaying client may put a card number in one.
     headers = {k: redact_card_numbers(v) for k, v in delivery.headers.items() if k not in _DROPPED_HEADERS}
     try:
-        async with in_transaction():
+        async with transaction():
             row = await WebhookEvent.create(
                 gateway=gateway,
                 event_id=event.event_id,
@@ -65,7 +65,7 @@ async def store_delivery(
 
 async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> WebhookEvent | None:
     """Take the event for one attempt, or None if it is final or another attempt holds it."""
-    async with in_transaction() as connection:
+    async with transaction() as connection:
         row = await WebhookEvent.filter(id=event_row_id).using_db(connection).select_for_update().first()
         if row is None or row.status in FINAL_STATUSES:
             return None

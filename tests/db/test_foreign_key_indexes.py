@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import connections
-from tortoise.transactions import in_transaction
 
+from db.transaction import transaction
 from payql.wiring import Services
 from tests.backends import Backend
 
@@ -53,7 +53,7 @@ async def test_every_foreign_key_column_leads_an_index(services: Services, backe
 
 async def test_an_order_s_payments_are_found_through_an_index(services: Services, backend: Backend) -> None:
     if backend.is_postgres:
-        async with in_transaction() as connection:
+        async with transaction() as connection:
             # Without this, a tiny test table is scanned whatever the indexes; with it, a scan
             # appears only when no index can serve the query.
             await connection.execute_script("SET LOCAL enable_seqscan = off")

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from tortoise.transactions import in_transaction
 
 from db.models import Customer, Order, OutboxMessage, OutboxStatus
+from db.transaction import transaction
 from notifications.dispatch import (
     BACKOFF_BASE_SECONDS,
     backoff_seconds,
@@ -295,7 +295,7 @@ async def test_due_outbox_ids_picks_exactly_the_due_rows() -> None:
     # Inside a transaction that is rolled back: the app's own sweeper never sees these rows.
     tag = f"due-test-{now().timestamp()}"
     with pytest.raises(RollBack):
-        async with in_transaction():
+        async with transaction():
             await check_due_rows(tag)
             raise RollBack
     assert not await OutboxMessage.filter(dedupe_key__startswith=tag).exists()

@@ -1,0 +1,35 @@
+"""`create_or_read`: the row with a unique key, created on first use, safe against races and
+cancellation (tortoise's `get_or_create` opens its own transaction, which a cancellation can leave
+holding its lock or connection).
+
+Never here: updates to a row that exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from tortoise.exceptions import IntegrityError
+from tortoise.models import Model
+
+from db.transaction import transaction
+
+M = TypeVar("M", bound=Model)
+
+
+async def create_or_read(model: type[M], key: dict[str, Any], defaults: dict[str, Any]) -> M:
+    """The `model` row whose unique `key` matches, else a new one with `defaults` too; a concurrent
+    request that created it first wins, and its row is read."""
+    found = await model.get_or_none(**key)
+    if found is not None:
+        return found
+    try:
+        # A transaction of its own (a savepoint inside one): on PostgreSQL a refused INSERT must not
+        # abort the caller's transaction.
+        async with transaction():
+            return await model.create(**key, **defaults)
+    except IntegrityError:
+        winner = await model.get_or_none(**key)
+        if winner is None:
+            raise  # refused for another reason than the key
+        return winner

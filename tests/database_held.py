@@ -1,0 +1,48 @@
+"""Whether the database is held: the SQLite lock, or a pooled PostgreSQL connection, that nobody
+gives back, or a transaction left open. Shared by the cancellation tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+import asyncpg
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from db.transaction import wait_abandoned
+
+# A bound on waits that end at once when nothing leaked; reaching it means a frozen database.
+BOUND_SECONDS = 10
+
+
+def is_sqlite(client: BaseDBAsyncClient) -> bool:
+    return client.capabilities.dialect == "sqlite"
+
+
+async def within_bound(awaitable: Awaitable[Any], what: str, seconds: float = BOUND_SECONDS) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {seconds}s: the database is held") from None
+
+
+async def assert_nothing_held() -> None:
+    """The lock (SQLite) or every pooled connection (PostgreSQL) can be taken, and none is inside
+    a transaction. On PostgreSQL this also opens every connection the pool may hold."""
+    await within_bound(wait_abandoned(), "rolling back abandoned transactions")
+    client = connections.get("default")
+    await within_bound(client.execute_query("SELECT 1"), "a query")
+    if is_sqlite(client):
+        assert not client._connection._conn.in_transaction, "a transaction was left open"
+        return
+    pool = client._pool
+    taken: list[asyncpg.Connection] = []
+    try:
+        for _ in range(pool.get_max_size()):
+            taken.append(await within_bound(pool.acquire(), "taking every pooled connection"))
+        assert not any(connection.is_in_transaction() for connection in taken), "a transaction was left open"
+    finally:
+        for connection in taken:
+            await pool.release(connection)
