@@ -22,12 +22,14 @@ from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from gateways.stripe.adapter import StripeGateway
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
+from jobs.merchant_delivery import DeliveryPolicy
 from jobs.periodic import PeriodicJobs
 from jobs.queue import JobQueue
 from jobs.saq_queue import SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
+from payql.outbound_urls import OutboundPolicy
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.settings import Settings
@@ -71,6 +73,8 @@ class Services:
                 await self.broker.publish(channel, {"channel": channel})
             for message_id in work.outbox_ids:
                 await self.queue.enqueue("dispatch_outbox_message", key=f"outbox:{message_id}", message_id=message_id)
+            for job in work.jobs:
+                await self.queue.enqueue(job.job, key=job.key, **job.kwargs)
         except Exception:
             logger.exception("after-commit notification failed; the sweeper will catch up")
 
@@ -154,7 +158,26 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             merchant_email=settings.merchant_email,
         ),
         billing=billing_policy(settings),
+        merchant_webhooks=merchant_delivery_policy(settings),
     )
+
+
+def merchant_delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        outbound=outbound_policy(settings),
+        max_attempts=settings.merchant_webhook_max_attempts,
+        base_delay_seconds=settings.merchant_webhook_retry_base_seconds,
+        max_delay_seconds=settings.merchant_webhook_retry_max_seconds,
+        timeout_seconds=settings.merchant_webhook_timeout_seconds,
+        disable_after=timedelta(days=settings.merchant_webhook_disable_after_days),
+        retention=timedelta(days=settings.merchant_webhook_retention_days),
+        sweep_grace=timedelta(seconds=settings.sweep_grace_seconds),
+        merchant_email=settings.merchant_email,
+    )
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    return OutboundPolicy(require_https=settings.is_production, allow_private=settings.merchant_webhooks_allow_private)
 
 
 def billing_policy(settings: Settings) -> BillingPolicy:
