@@ -167,12 +167,8 @@ async def prune(older_than: datetime) -> int:
     their deliveries and attempts go with them. Returns how many events were deleted."""
     unfinished = MerchantDelivery.filter(status__in=[S.PENDING, S.FAILED]).values_list("event_id", flat=True)
     busy = set(await unfinished)
-    old = (
-        await MerchantEvent.filter(created_at__lt=older_than)
-        .order_by("id")
-        .limit(PRUNE_BATCH)
-        .values_list("id", flat=True)
-    )
+    old = MerchantEvent.filter(created_at__lt=older_than).order_by("id").limit(PRUNE_BATCH)
+    done = [event_id for event_id in await old.values_list("id", flat=True) if event_id not in busy]
     if done:
         await MerchantEvent.filter(id__in=done).delete()
     return len(done)
