@@ -148,6 +148,10 @@ async def auto_disable(endpoint_id: UUID, reason: str, actor: Actor, uow: UnitOf
     return endpoint
 
 
+async def record_test_sent(actor: Actor, endpoint: MerchantEndpoint, event_id: str, uow: UnitOfWork) -> None:
+    await _audit(actor, "test_sent", endpoint, None, uow, {"event_id": event_id})
+
+
 def _state(endpoint: MerchantEndpoint) -> dict[str, Any]:
     return {
         "url": endpoint.url,

@@ -244,6 +244,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         rate_limiter=PaymentRateLimiter(settings.payment_rate_limit, redis, settings.redis_key_prefix, limits),
         complete_limiter=KeyedRateLimiter(settings.complete_payment_rate_limit, limits, "complete-payment"),
         live_subscriptions=live_slots,
+        outbound=outbound_policy(settings),
         policy=PaymentPolicy(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             idempotency_lease_seconds=settings.idempotency_lease_seconds,

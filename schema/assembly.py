@@ -26,6 +26,7 @@ from schema.disputes import DisputeMutation, DisputeQuery
 from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
+from schema.merchant_webhooks import MerchantWebhookMutation, MerchantWebhookQuery
 from schema.mutations import Mutation
 from schema.nul_bytes import RefuseNulBytes
 from schema.queries import Query
@@ -66,8 +67,8 @@ def build_schema(
     if not introspection:
         extensions.append(DisableIntrospection)
     return PayQLSchema(
-        query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery)),
-        mutation=merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation)),
+        query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery, MerchantWebhookQuery)),
+        mutation=merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation, MerchantWebhookMutation)),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
