@@ -27,7 +27,7 @@ class DeliveryStatus(StrEnum):
 
 
 class MerchantEndpoint(Model):
-    """A URL of the merchant's own systems that receives signed events."""
+    """A URL of the merchant systems that receives signed events."""
 
     id = fields.UUIDField(primary_key=True)
     url = fields.CharField(max_length=2048)
@@ -70,7 +70,7 @@ class MerchantEvent(Model):
 
 
 class MerchantObjectVersion(Model):
-    """The last version announced for an object; it only grows, and outlives pruned events."""
+    """The last version announced for an object: it only grows, and outlives pruned events."""
 
     id = fields.BigIntField(primary_key=True)
     object_type = fields.CharField(max_length=32)
