@@ -285,7 +285,7 @@ async def test_dead_after_the_last_attempt_then_a_resend_delivers(
     event_id = receiver.of(order_id)[0].event["id"]
 
     async def dead() -> bool:
-        return (await deliveries_of(admin, event_id))[0]["status"] == "DEAD"
+        return bool((await deliveries_of(admin, event_id))[0]["status"] == "DEAD")
 
     await eventually(dead)
     await settle(services)
@@ -299,7 +299,7 @@ async def test_dead_after_the_last_attempt_then_a_resend_delivers(
     await receiver.wait_for(lambda: len(receiver.of(order_id)) == max_attempts + 1)
 
     async def delivered() -> bool:
-        return (await deliveries_of(admin, event_id))[0]["status"] == "DELIVERED"
+        return bool((await deliveries_of(admin, event_id))[0]["status"] == "DELIVERED")
 
     await eventually(delivered)
     assert {r.event["id"] for r in receiver.of(order_id)} == {event_id}
