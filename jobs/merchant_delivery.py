@@ -88,7 +88,8 @@ async def deliver(delivery_id: int, policy: DeliveryPolicy) -> Outcome | None:
     if status is DeliveryStatus.DEAD:
         logger.error("merchant webhook delivery %s is dead: %s", delivery_id, result.error or result.status_code)
     failing_since = endpoint.failing_since if endpoint is not None else None
-    if endpoint is not None and endpoint.enabled and failing_since and now - failing_since >= policy.disable_after:
+    failing_for = datetime.now(UTC) - failing_since if failing_since is not None else None
+    if endpoint is not None and endpoint.enabled and failing_for is not None and failing_for >= policy.disable_after:
         await _disable(claimed, policy)
     return Outcome(status, retry_in if status is DeliveryStatus.FAILED else None)
 
