@@ -70,10 +70,10 @@ class Receiver:
         before = list(self.requests)
         self.requests.append(request)
         status = self.answer(request, before)
-        headers = [(b"content-type", b"text/plain")]
+        answer_headers = [(b"content-type", b"text/plain")]
         if 300 <= status < 400:  # a redirect to this same receiver: following it would show as a second request
-            headers.append((b"location", f"{self.url}/redirected".encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+            answer_headers.append((b"location", f"{self.url}/redirected".encode()))
+        await send({"type": "http.response.start", "status": status, "headers": answer_headers})
         await send({"type": "http.response.body", "body": f"answered {status}".encode()})
         self._arrived.set()
 
