@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,9 @@ class DeliveryPolicy:
     sweep_grace: timedelta = timedelta(seconds=30)
     merchant_email: str | None = None
     resolver: Resolver = field(default=system_resolver)
+    # Certificates are checked against the endpoint's hostname (sent as the TLS server name), with the
+    # system's trusted authorities unless a context says otherwise.
+    tls: ssl.SSLContext | None = None
 
     @property
     def lease(self) -> timedelta:
@@ -114,7 +118,9 @@ async def send(claimed: Claim, policy: DeliveryPolicy) -> AttemptResult:
     started = time.monotonic()
     try:
         # trust_env=False: a proxy from the environment would connect somewhere we did not check.
-        async with httpx.AsyncClient(timeout=policy.timeout_seconds, follow_redirects=False, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            timeout=policy.timeout_seconds, follow_redirects=False, trust_env=False, verify=policy.tls or True
+        ) as client:
             status, excerpt = await asyncio.wait_for(
                 _post(client, target.url, body, headers, extensions), timeout=policy.timeout_seconds
             )

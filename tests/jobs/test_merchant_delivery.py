@@ -2,17 +2,25 @@
 recorded; redirects are not followed; a slow endpoint times out; the request goes to the address
 that was checked; an endpoint failing too long is disabled and the merchant emailed; concurrent jobs
 for one delivery send it once; the default backoff spans about three days; pruning keeps what is
-unfinished."""
+unfinished; over https the pinned address must show a certificate for the endpoint's hostname."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from db.merchant_deliveries import prune
 from db.merchant_models import (
@@ -185,3 +193,73 @@ async def test_pruning_deletes_old_finished_events_only(cleanup: list[MerchantEn
     assert await prune(datetime.now(UTC) - timedelta(days=30)) >= 1
     left = set(await MerchantDelivery.filter(endpoint_id=endpoint.id).values_list("id", flat=True))
     assert left == {old_failing.id, recent_done.id}
+
+
+def self_signed(directory: Path, hostname: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize(("certificate_for", "delivered"), [("merchant.example", True), ("other.example", False)])
+async def test_https_to_the_pinned_address_checks_the_certificate_against_the_hostname(
+    tmp_path: Path, cleanup: list[MerchantEndpoint], certificate_for: str, delivered: bool
+) -> None:
+    cert_file, key_file = self_signed(tmp_path, certificate_for)
+    seen: list[dict[str, str]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, lifespan="off", ssl_certfile=cert_file, ssl_keyfile=key_file)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+
+        async def resolver(host: str, _port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+        endpoint = await endpoint_at(f"https://merchant.example:{port}/in")
+        cleanup.append(endpoint)
+        delivery = await delivery_to(endpoint)
+        trusting = ssl.create_default_context(cafile=str(cert_file))
+        https_only = OutboundPolicy(require_https=True, allow_private=True)
+        policy = DeliveryPolicy(outbound=https_only, resolver=resolver, tls=trusting)
+        outcome = await deliver(delivery.id, policy)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+    assert outcome is not None
+    if delivered:
+        assert outcome.status is DeliveryStatus.DELIVERED
+        assert [s["host"] for s in seen] == [f"merchant.example:{port}"]
+    else:
+        assert outcome.status is DeliveryStatus.FAILED and seen == []
+        [attempt] = await MerchantDeliveryAttempt.filter(delivery_id=delivery.id)
+        assert attempt.error is not None and "ConnectError" in attempt.error
