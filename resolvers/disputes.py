@@ -24,6 +24,7 @@ from gateways.types import DisputeEvidence, DisputeResult
 from resolvers.charging import resolve_gateway
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.gateway_refusals import refusal_message
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
 from resolvers.payments import load_owned_order, parse_id
 
@@ -31,6 +32,7 @@ MAX_PAGE = 200
 MAX_NOTE_LENGTH = 5_000
 MAX_EXTRA_TEXT = 5_000
 MAX_FIELD_LENGTH = 100  # the carrier and tracking number columns
+_EVIDENCE = "evidence submission"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,8 @@ async def submit_evidence(
             try:
                 arrived = await _gateway_copy(gateway, dispute)
             except GatewayError as unreadable:
-                outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unreadable.message))
+                message = refusal_message(_EVIDENCE, unreadable, payment_id=dispute.payment_id)
+                outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))
                 outcome.disposition = Disposition.RELEASE
                 return outcome
             result = arrived if arrived is not None else await _send(gateway, dispute, evidence, outcome)
@@ -152,13 +155,16 @@ async def _send(
         return await gateway.submit_dispute_evidence(dispute.gateway_reference, evidence)
     except GatewayUnavailable as unavailable:
         # It may have arrived: the next copy of this request (same key) finds out.
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message))
+        message = refusal_message(_EVIDENCE, unavailable, payment_id=dispute.payment_id)
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))
         outcome.disposition = Disposition.RELEASE
         return None
     except NotSupported as unsupported:
-        raise UseCaseError(ErrorCode.NOT_SUPPORTED, unsupported.message) from None
+        message = refusal_message(_EVIDENCE, unsupported, payment_id=dispute.payment_id)
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, message) from None
     except GatewayError as refused:
-        raise UseCaseError(ErrorCode.INVALID_STATE, refused.message, "disputeId") from None
+        message = refusal_message(_EVIDENCE, refused, payment_id=dispute.payment_id)
+        raise UseCaseError(ErrorCode.INVALID_STATE, message, "disputeId") from None
 
 
 async def _gateway_copy(gateway: PaymentGateway, dispute: Dispute) -> DisputeResult | None:

@@ -57,6 +57,18 @@ async def main(action, url, target):
         models = list(ctx.apps[APP_LABEL].values())
         if action == "models":
             return {m._meta.db_table: sorted(m._meta.fields_db_projection.values()) for m in models}
+        if action == "uniques":
+            uniques = {}
+            for m in models:
+                column = {name: m._meta.fields_db_projection[name] for name in m._meta.fields_db_projection}
+                for name, field in m._meta.fields_map.items():
+                    if name in column and getattr(field, "source_field", None):
+                        column[name] = field.source_field
+                sets = [[column[name]] for name, field in m._meta.fields_map.items() if field.unique and name in column]
+                for group in m._meta.unique_together:
+                    sets.append(sorted(column.get(n, column.get(f"{n}_id", n)) for n in group))
+                uniques[m._meta.db_table] = sorted(sorted(s) for s in sets)
+            return uniques
         if action == "read":
             return {m._meta.db_table: sorted(str(row.pk) for row in await m.all()) for m in models}
         if action == "autodetect":
@@ -164,6 +176,24 @@ class RawDatabase:
         )
         return {name for (name,) in rows}
 
+    async def unique_column_sets(self, table: str) -> list[list[str]]:
+        """The column sets some unique index or primary key of `table` enforces."""
+        if self.sqlite is not None:
+            sets = [
+                sorted(column for (column,) in await self.fetch(f"SELECT name FROM pragma_index_info('{name}')"))
+                for (name,) in await self.fetch(f"SELECT name FROM pragma_index_list('{table}') WHERE \"unique\" = 1")
+            ]
+            primary = [row[1] for row in await self.fetch(f"PRAGMA table_info({table})") if row[5]]
+            return [*sets, sorted(primary)]
+        rows = await self.fetch(
+            "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
+            "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_attribute a ON a.attrelid = t.oid "
+            "AND a.attnum = ANY(i.indkey) WHERE t.relname = ? AND i.indisunique AND i.indpred IS NULL "
+            "GROUP BY i.indexrelid",
+            table,
+        )
+        return [sorted(columns) for (columns,) in rows]
+
     async def applied(self) -> list[str]:
         return [name for (name,) in await self.fetch(f"SELECT name FROM {RECORDER_TABLE} ORDER BY name")]
 
@@ -201,6 +231,19 @@ async def test_migrating_twice_changes_nothing(fresh_database: str) -> None:
     await child("migrate", fresh_database)
     async with raw(fresh_database) as db:
         assert await db.fetch(f"SELECT id, app, name, applied_at FROM {RECORDER_TABLE} ORDER BY name") == before
+
+
+async def test_every_uniqueness_the_models_declare_is_enforced_by_a_migrated_database(fresh_database: str) -> None:
+    # SQLite rebuilds a table to alter a column, and a rebuild once dropped the ledger's unique
+    # (payment_id, dedupe_key) (0007 restores it); the autodetector cannot see that, the catalog can.
+    declared = await child("uniques", "sqlite://:memory:")
+    await child("migrate", fresh_database)
+    async with raw(fresh_database) as db:
+        for table, column_sets in declared.items():
+            enforced = await db.unique_column_sets(table)
+            missing = [columns for columns in column_sets if columns not in enforced]
+            assert not missing, f"{table}: nothing enforces uniqueness of {missing}"
+    assert ["dedupe_key", "payment_id"] in declared["payment_events"]
 
 
 async def test_the_migrations_match_the_models() -> None:
@@ -476,3 +519,24 @@ async def test_0005_keeps_a_failed_payment_without_reason_out_of_the_one_live_pa
                 | {"id": uuid.uuid4(), "status": "PENDING", "gateway_reference": None}
                 | {"idempotency_key": f"payment-{uuid.uuid4()}"},
             )
+
+
+async def test_0007_refuses_a_sqlite_ledger_that_already_holds_a_fact_twice(tmp_path: Path) -> None:
+    # Only SQLite databases can hold such a duplicate (PostgreSQL kept the constraint), so this
+    # runs on a SQLite file whatever the session's backend.
+    url = f"sqlite://{tmp_path / 'duplicated.sqlite3'}"
+    await child("migrate", url, f"models.{MIGRATIONS[0]}")
+    async with raw(url) as db:
+        for table, rows in ROWS_AT_0001.items():
+            for row in rows:
+                await db.insert(table, row)
+    await child("migrate", url, "models.0006_encrypt_personal_data")
+    async with raw(url) as db:
+        await db.insert("payment_events", ROWS_AT_0001["payment_events"][1] | {"id": 7003})
+
+    with pytest.raises(AssertionError, match=rf"{PAYMENT}/evt_1 \(2 rows\)"):
+        await child("migrate", url)
+
+    async with raw(url) as db:
+        assert "0007_payment_events_dedupe_index" not in await db.applied()
+        assert await db.fetch("SELECT COUNT(*) FROM payment_events") == [(3,)]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from db.models import Refund
-from gateways.errors import GatewayError, GatewayUnavailable, InvalidGatewayRequest, PaymentDeclined
+from db.models import Dispute, Payment, Refund
+from gateways.errors import GatewayError, GatewayUnavailable, InvalidGatewayRequest, NotSupported, PaymentDeclined
+from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
 from tests.testkit import CANCEL, CAPTURE, CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
 
@@ -69,4 +70,49 @@ async def test_staff_see_our_words_and_the_log_keeps_the_gateways(
     if operation == "refund" and not isinstance(raised, GatewayUnavailable):
         stored = await Refund.get(id=payload["refund"]["id"])
         assert stored.failure_reason is not None and "pi_internal" not in stored.failure_reason
+    assert any(GATEWAY_TEXT in record.getMessage() for record in caplog.records)
+
+
+SUBMIT_EVIDENCE = """mutation($input: SubmitDisputeEvidenceInput!) { submitDisputeEvidence(input: $input) {
+  dispute { id status } userErrors { code field message } } }"""
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"),
+    [
+        (InvalidGatewayRequest(GATEWAY_TEXT, detail="sandbox resource_missing"), "INVALID_STATE"),
+        (GatewayUnavailable(GATEWAY_TEXT), "GATEWAY_UNAVAILABLE"),
+        (NotSupported(GATEWAY_TEXT), "NOT_SUPPORTED"),
+    ],
+    ids=["invalid", "unavailable", "unsupported"],
+)
+async def test_a_refused_evidence_submission_is_told_in_our_words(
+    services: Services,
+    sandbox: SandboxProcessor,
+    shopper: Shopper,
+    admin: Shopper,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: GatewayError,
+    code: str,
+) -> None:
+    price = await make_price(4000)
+    result = (await shopper.data(CHECKOUT, {"input": checkout_input(price)}))["checkout"]
+    await settle(services)
+    payment = await Payment.get(id=result["payment"]["id"])
+    opened = await sandbox.create_dispute(payment.gateway_reference or "", "fraudulent")
+    await settle(services)
+    dispute = await Dispute.get(gateway="sandbox", gateway_reference=opened.id)
+
+    async def refuse(*_: Any) -> None:
+        raise raised
+
+    monkeypatch.setattr(services.deps.gateways.get("sandbox"), "submit_dispute_evidence", refuse)
+    with caplog.at_level(logging.WARNING, logger="resolvers.gateway_refusals"):
+        variables = {"input": {"disputeId": str(dispute.id), "idempotencyKey": new_key(), "extraText": "Sent."}}
+        payload = (await admin.data(SUBMIT_EVIDENCE, variables))["submitDisputeEvidence"]
+
+    [error] = payload["userErrors"]
+    assert error["code"] == code and "evidence submission" in error["message"]
+    assert "pi_internal" not in str(payload) and "acct_secret" not in str(payload)
     assert any(GATEWAY_TEXT in record.getMessage() for record in caplog.records)
