@@ -15,7 +15,7 @@ from db.merchant_models import DeliveryStatus
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0006_encrypt_personal_data")]
+    dependencies = [("models", "0007_payment_events_dedupe_index")]
 
     initial = False
 
