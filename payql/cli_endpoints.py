@@ -2,8 +2,8 @@
 
 The same use cases as the staff GraphQL fields, run as the staff actor `admin:cli`, so every change
 leaves the same audit record. A secret is printed once, when created or rolled. Commands that send
-(resend, test) make the attempt in this process and print its outcome; later retries belong to the
-server's job queue, which the sweeper feeds.
+(resend, test) make the attempt in this process and print its outcome; later retries, and the
+deliveries `resend-failed` queues, belong to the server's jobs, which the sweeper feeds.
 """
 
 from __future__ import annotations
@@ -34,11 +34,24 @@ def _staff() -> Caller:
 
 
 def _run(work: Callable[[Services], Awaitable[T]]) -> T:
-    """Run a use case; a refusal (bad input, unknown id) is printed and exits with status 2."""
+    """Run a use case; a refusal (bad input, unknown id) is printed and exits with status 2.
+
+    This process queues no delivery job after a commit: such a job would run in a queue that closes
+    with the command, mid-send. `resend` and `test` send here and now; the rest is the server's
+    sweeper's, which finds every pending delivery.
+    """
+    from db.unit_of_work import add_change_listener, remove_change_listener
     from resolvers.errors import UseCaseError
 
+    async def without_jobs(services: Services) -> T:
+        remove_change_listener(services.after_commit)
+        try:
+            return await work(services)
+        finally:
+            add_change_listener(services.after_commit)
+
     try:
-        return asyncio.run(_with_services(_settings(), work))
+        return asyncio.run(_with_services(_settings(), without_jobs))
     except UseCaseError as error:
         typer.echo(f"{error.code}: {error.message}", err=True)
         raise typer.Exit(2) from None
