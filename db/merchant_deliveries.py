@@ -7,6 +7,7 @@ transaction open, finish (record the attempt and DELIVERED, FAILED with a retry 
 dispatcher that dies after its claim leaves a lease that expires; the sweeper then queues the delivery
 again. A finish whose lease was taken over by a newer attempt records its attempt row but does not
 move the delivery, unless it delivered. Nothing moves a DELIVERED delivery except a staff resend.
+Locks, when both are taken: endpoint, then delivery (deleting an endpoint cascades in that order).
 """
 
 from __future__ import annotations
@@ -92,8 +93,17 @@ async def finish(
     DEAD when `retry_at` is None. Also keeps the endpoint's failure streak; returns the delivery's
     status and the endpoint (None when it was removed meanwhile)."""
     async with unit_of_work() as uow:
+        # Endpoint, then delivery: the order in which deleting an endpoint (a cascade) takes them. No
+        # key lock on the endpoint, so transactions announcing events (whose new deliveries hold a
+        # key-share lock on it) are never blocked by a delivery finishing.
+        endpoint = (
+            await MerchantEndpoint.filter(id=claimed.endpoint.id)
+            .using_db(uow.connection)
+            .select_for_update(no_key=True)
+            .first()
+        )
         row = await MerchantDelivery.filter(id=claimed.delivery_id).using_db(uow.connection).select_for_update().first()
-        if row is None:
+        if row is None or endpoint is None:
             return S.DEAD, None
         await MerchantDeliveryAttempt.create(
             delivery_id=row.id,
@@ -104,7 +114,6 @@ async def finish(
             error=_clip(result.error) if result.error else None,
             using_db=uow.connection,
         )
-        endpoint = await MerchantEndpoint.filter(id=row.endpoint_id).using_db(uow.connection).select_for_update().get()
         now = utcnow()
         if result.delivered:
             if endpoint.failing_since is not None:

@@ -48,8 +48,11 @@ def live_secrets(endpoint: MerchantEndpoint, now: datetime) -> list[str]:
     return found
 
 
-async def lock_endpoint(endpoint_id: UUID, uow: UnitOfWork) -> MerchantEndpoint | None:
-    return await MerchantEndpoint.filter(id=endpoint_id).using_db(uow.connection).select_for_update().first()
+async def lock_endpoint(endpoint_id: UUID, uow: UnitOfWork, *, deleting: bool = False) -> MerchantEndpoint | None:
+    """Lock an endpoint row, before any of its deliveries. Only a delete takes the key lock, which
+    waits for transactions still writing deliveries for it."""
+    query = MerchantEndpoint.filter(id=endpoint_id).using_db(uow.connection)
+    return await query.select_for_update(no_key=not deleting).first()
 
 
 async def create_endpoint(
@@ -128,7 +131,7 @@ async def roll_secret(endpoint_id: UUID, overlap: timedelta, actor: Actor) -> tu
 async def delete_endpoint(endpoint_id: UUID, actor: Actor) -> bool:
     """Remove the endpoint with its deliveries and attempts; the audit trail keeps the record of it."""
     async with unit_of_work() as uow:
-        endpoint = await lock_endpoint(endpoint_id, uow)
+        endpoint = await lock_endpoint(endpoint_id, uow, deleting=True)
         if endpoint is None:
             return False
         await _audit(actor, "deleted", endpoint, None, uow)
