@@ -26,7 +26,7 @@ import httpx
 from db import merchant_deliveries
 from db.merchant_deliveries import AttemptResult, Claim
 from db.merchant_endpoints import auto_disable, live_secrets
-from db.merchant_models import DeliveryStatus
+from db.merchant_models import DeliveryStatus, MerchantEndpoint
 from db.outbox import add_message
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
@@ -83,19 +83,20 @@ async def deliver(delivery_id: int, policy: DeliveryPolicy) -> Outcome | None:
     if claimed is None:
         return None
     result = await send(claimed, policy)
-    retry_in = (
-        None if result.delivered or claimed.attempt >= policy.max_attempts else policy.backoff_seconds(claimed.attempt)
-    )
-    now = datetime.now(UTC)
-    retry_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
+    last = result.delivered or claimed.attempt >= policy.max_attempts
+    retry_in = None if last else policy.backoff_seconds(claimed.attempt)
+    retry_at = datetime.now(UTC) + timedelta(seconds=retry_in) if retry_in is not None else None
     status, endpoint = await merchant_deliveries.finish(claimed, result, retry_at=retry_at)
     if status is DeliveryStatus.DEAD:
         logger.error("merchant webhook delivery %s is dead: %s", delivery_id, result.error or result.status_code)
-    failing_since = endpoint.failing_since if endpoint is not None else None
-    failing_for = datetime.now(UTC) - failing_since if failing_since is not None else None
-    if endpoint is not None and endpoint.enabled and failing_for is not None and failing_for >= policy.disable_after:
+    if endpoint is not None and endpoint.enabled and _failing_too_long(endpoint, policy):
         await _disable(claimed, policy)
     return Outcome(status, retry_in if status is DeliveryStatus.FAILED else None)
+
+
+def _failing_too_long(endpoint: MerchantEndpoint, policy: DeliveryPolicy) -> bool:
+    since = endpoint.failing_since
+    return since is not None and datetime.now(UTC) - since >= policy.disable_after
 
 
 async def send(claimed: Claim, policy: DeliveryPolicy) -> AttemptResult:
