@@ -14,7 +14,7 @@ from uuid import UUID
 
 from db import merchant_deliveries, merchant_endpoints
 from db.merchant_events import announce_test
-from db.merchant_models import DeliveryStatus, MerchantDelivery, MerchantEndpoint, MerchantEvent
+from db.merchant_models import DeliveryStatus, MerchantDelivery, MerchantEndpoint
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
 from payql.outbound_urls import OutboundPolicy, RefusedUrl, pin
@@ -168,7 +168,3 @@ async def send_test_event_as(actor: Actor, endpoint_id: UUID) -> MerchantDeliver
         event = await announce_test(uow, endpoint)
         await merchant_endpoints.record_test_sent(actor, endpoint, event.public_id, uow)
     return await MerchantDelivery.get(event_id=event.id, endpoint_id=endpoint.id).prefetch_related("event")
-
-
-async def event_of(delivery: MerchantDelivery) -> MerchantEvent:
-    return await MerchantEvent.get(id=delivery.event_id)

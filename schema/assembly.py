@@ -28,7 +28,8 @@ from schema.disputes.queries import DisputeQuery
 from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
-from schema.merchant_webhooks import MerchantWebhookMutation, MerchantWebhookQuery
+from schema.merchant_webhooks.mutations import MerchantWebhookMutation
+from schema.merchant_webhooks.queries import MerchantWebhookQuery
 from schema.mutations import Mutation
 from schema.nul_bytes import RefuseNulBytes
 from schema.queries import Query
