@@ -16,6 +16,7 @@ from db import disputes, merchant_events, refunds, subscriptions
 from db.merchant_models import MerchantDelivery, MerchantEndpoint, MerchantEvent
 from db.models import (
     Customer,
+    Dispute,
     EventSource,
     Invoice,
     Order,
@@ -161,27 +162,27 @@ def dispute(payment: Payment, status: DisputeStatus) -> DisputeResult:
     )
 
 
+async def mirror_dispute(payment: Payment, status: DisputeStatus) -> Dispute:
+    async with unit_of_work() as uow:
+        order, locked = await lock_payment(payment.id, uow)
+        result = dispute(payment, status)
+        await disputes.apply_dispute_result(order, locked, result, source=EventSource.WEBHOOK, actor=ACTOR, uow=uow)
+    return await Dispute.get(gateway="sandbox", gateway_reference=result.reference)
+
+
 @pytest.mark.usefixtures("endpoint")
 async def test_a_new_dispute_announces_dispute_created_once() -> None:
     payment = await make_payment(P.PAID)
-    first = await disputes.apply_dispute_result(
-        payment, dispute(payment, DisputeStatus.NEEDS_RESPONSE), source=EventSource.WEBHOOK, actor=ACTOR
-    )
-    await disputes.apply_dispute_result(
-        payment, dispute(payment, DisputeStatus.NEEDS_RESPONSE), source=EventSource.WEBHOOK, actor=ACTOR
-    )
+    first = await mirror_dispute(payment, DisputeStatus.NEEDS_RESPONSE)
+    await mirror_dispute(payment, DisputeStatus.NEEDS_RESPONSE)
     assert await types_for(first.id) == ["dispute.created"]
 
 
 @pytest.mark.usefixtures("endpoint")
 async def test_a_closed_dispute_announces_dispute_closed() -> None:
     payment = await make_payment(P.PAID)
-    opened = await disputes.apply_dispute_result(
-        payment, dispute(payment, DisputeStatus.NEEDS_RESPONSE), source=EventSource.WEBHOOK, actor=ACTOR
-    )
-    await disputes.apply_dispute_result(
-        payment, dispute(payment, DisputeStatus.LOST), source=EventSource.WEBHOOK, actor=ACTOR
-    )
+    opened = await mirror_dispute(payment, DisputeStatus.NEEDS_RESPONSE)
+    await mirror_dispute(payment, DisputeStatus.LOST)
     assert await types_for(opened.id) == ["dispute.created", "dispute.closed"]
     closed = await envelope_of(opened.id, "dispute.closed")
     assert closed["data"]["status"] == "LOST"
