@@ -105,7 +105,7 @@ class MerchantDelivery(Model):
     class Meta:
         table = "merchant_deliveries"
         unique_together = (("event_id", "endpoint_id"),)
-        indexes = (("status", "next_attempt_at"),)
+        indexes = (("status", "next_attempt_at"), ("endpoint_id", "created_at"))
 
 
 class MerchantDeliveryAttempt(Model):
@@ -125,3 +125,4 @@ class MerchantDeliveryAttempt(Model):
 
     class Meta:
         table = "merchant_delivery_attempts"
+        indexes = (("delivery_id",),)

@@ -15,7 +15,7 @@ from db.merchant_models import DeliveryStatus
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0007_payment_events_dedupe_index")]
+    dependencies = [("models", "0008_foreign_key_indexes")]
 
     initial = False
 
@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
                 "table": "merchant_deliveries",
                 "app": "models",
                 "unique_together": (("event_id", "endpoint_id"),),
-                "indexes": [Index(fields=["status", "next_attempt_at"])],
+                "indexes": [Index(fields=["status", "next_attempt_at"]), Index(fields=["endpoint_id", "created_at"])],
                 "pk_attr": "id",
                 "table_description": "One event to one endpoint, retried until delivered or dead.",
             },
@@ -147,6 +147,7 @@ class Migration(migrations.Migration):
             options={
                 "table": "merchant_delivery_attempts",
                 "app": "models",
+                "indexes": [Index(fields=["delivery_id"])],
                 "pk_attr": "id",
                 "table_description": "One HTTP request of a delivery: what the endpoint answered, and how fast.",
             },
