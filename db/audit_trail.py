@@ -22,13 +22,13 @@ async def record_audit(
     *,
     before: str | None,
     after: str | None,
-    amount: int,
-    currency: str,
+    amount: int | None,
+    currency: str | None,
     uow: UnitOfWork,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """`reason` defaults to the actor's."""
+    """`reason` defaults to the actor's; `amount` and `currency` are None for a change that moves no money."""
     await AuditRecord.create(
         actor=actor.name,
         action=action,

@@ -8,7 +8,7 @@ from tortoise import Tortoise
 
 from db.encryption import DataKeys, install_data_keys
 
-MODEL_MODULES = ["db.models"]
+MODEL_MODULES = ["db.models", "db.merchant_models"]
 APP_LABEL = "models"
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from db import dispute_evidence, transitions
+from db import dispute_evidence, merchant_events, transitions
 from db.audit_trail import record_audit
 from db.models import Dispute, DisputeNote, EventSource, Fulfillment, Order, Payment, PaymentEvent
 from db.models import PaymentEventType as E
@@ -171,6 +171,7 @@ async def _open(
     await _ledger(payment, dispute, E.DISPUTE_WITHDRAWN, source, uow)
     await _audit(actor, "dispute.created", dispute, None, D.NEEDS_RESPONSE, uow)
     uow.changes.append(StatusChange("dispute", dispute.id, order.id, None, D.NEEDS_RESPONSE))
+    await merchant_events.announce(uow, merchant_events.DISPUTE_CREATED, dispute, once=True)
     await transitions.mark_order_disputed(order, actor, uow)
     return dispute
 
@@ -195,6 +196,8 @@ async def _advance(
         await _ledger(payment, dispute, E.DISPUTE_REINSTATED, source, uow)
     await _audit(actor, f"dispute.{after.lower()}", dispute, before, after, uow)
     uow.changes.append(StatusChange("dispute", dispute.id, order.id, before, after))
+    if after in DISPUTE_CLOSED:
+        await merchant_events.announce(uow, merchant_events.DISPUTE_CLOSED, dispute, once=True)
     if after is D.WON:
         await transitions.release_disputed_order(order, actor, uow)
     return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from db import transitions
+from db import merchant_events, transitions
 from db.audit_trail import record_audit
 from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType, Refund
 from db.transitions import Actor
@@ -25,6 +25,13 @@ REFUND_TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
     R.SUCCEEDED: frozenset({R.FAILED}),
     R.FAILED: frozenset(),
     R.CANCELED: frozenset(),
+}
+
+
+# The refund statuses announced to the merchant's endpoints (db.merchant_events).
+_MERCHANT_EVENT_FOR_STATUS: dict[RefundStatus, str] = {
+    R.SUCCEEDED: merchant_events.REFUND_SUCCEEDED,
+    R.FAILED: merchant_events.REFUND_FAILED,
 }
 
 
@@ -115,6 +122,8 @@ async def apply_refund_status(
         )
     await _audit(actor, f"refund.{status.lower()}", refund, before, status, uow)
     uow.changes.append(StatusChange("refund", refund.id, order.id, before, status))
+    if status in _MERCHANT_EVENT_FOR_STATUS:
+        await merchant_events.announce(uow, _MERCHANT_EVENT_FOR_STATUS[status], refund)
     await transitions.sync_order_status(order, actor, uow)
     return True
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from db import merchant_events
 from db.audit_trail import record_audit
 from db.models import Invoice, LineItem, Order, Payment, Price, Subscription
 from db.outbox import add_message
@@ -83,6 +84,7 @@ async def lock_subscription(subscription_id: UUID, uow: UnitOfWork) -> Subscript
 
 async def record_subscription_created(subscription: Subscription, actor: Actor, uow: UnitOfWork) -> None:
     await _audit(actor, "subscription.created", subscription, None, subscription.status, uow)
+    await merchant_events.announce(uow, merchant_events.SUBSCRIPTION_CREATED, subscription, once=True)
 
 
 def status_to_mirror(ours: SubscriptionStatus, theirs: SubscriptionStatus) -> SubscriptionStatus:
@@ -143,6 +145,7 @@ async def apply_subscription_result(
     elif "price_id" in changed:
         await _audit(actor, "subscription.price_changed", subscription, before, after, uow, {"from": str(price_before)})
     uow.changes.append(StatusChange("subscription", subscription.id, subscription.id, before, after))
+    await _announce_subscription(subscription, before, after, uow)
     return True
 
 
@@ -158,7 +161,17 @@ async def move_subscription(
     await subscription.save(using_db=uow.connection, update_fields=["status", "next_retry_at", "updated_at"])
     await _audit(actor, f"subscription.{after.lower()}", subscription, before, after, uow)
     uow.changes.append(StatusChange("subscription", subscription.id, subscription.id, before, after))
+    await _announce_subscription(subscription, before, after, uow)
     return True
+
+
+async def _announce_subscription(
+    subscription: Subscription, before: SubscriptionStatus, after: SubscriptionStatus, uow: UnitOfWork
+) -> None:
+    if after is S.CANCELED and before is not S.CANCELED:
+        await merchant_events.announce(uow, merchant_events.SUBSCRIPTION_CANCELED, subscription, once=True)
+    else:
+        await merchant_events.announce(uow, merchant_events.SUBSCRIPTION_UPDATED, subscription)
 
 
 async def apply_invoice_result(
@@ -186,6 +199,7 @@ async def apply_invoice_result(
             .select_for_update()
             .first()
         )
+    created = invoice is None
     if invoice is None:
         invoice = await Invoice.create(
             subscription_id=subscription.id,
@@ -222,6 +236,10 @@ async def apply_invoice_result(
         )
 
     payment = await _invoice_payment(subscription, invoice, actor, uow)
+    if status is I.PAID and (status is not before or created):
+        await merchant_events.announce(uow, merchant_events.INVOICE_PAID, invoice, once=True)
+    if status is I.OPEN and invoice.attempt_count > attempts_before and result.decline_code:
+        await merchant_events.announce(uow, merchant_events.INVOICE_PAYMENT_FAILED, invoice)
     if status is I.PAID and subscription.failed_attempts:
         subscription.failed_attempts, subscription.next_retry_at, subscription.grace_until = 0, None, None
         await subscription.save(

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from tortoise.models import Model
 
+from db import merchant_events
 from db.audit_trail import record_audit
 from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType
 from db.outbox import add_message
@@ -127,6 +128,14 @@ _EVENT_FOR_STATUS: dict[PaymentStatus, PaymentEventType] = {
     P.PAID: PaymentEventType.CAPTURED,
     P.FAILED: PaymentEventType.FAILED,
     P.CANCELED: PaymentEventType.VOIDED,
+}
+
+
+# The payment statuses announced to the merchant's endpoints (db.merchant_events).
+_MERCHANT_EVENT_FOR_STATUS: dict[PaymentStatus, str] = {
+    P.PAID: merchant_events.PAYMENT_SUCCEEDED,
+    P.FAILED: merchant_events.PAYMENT_FAILED,
+    P.REQUIRES_ACTION: merchant_events.PAYMENT_REQUIRES_ACTION,
 }
 
 
@@ -257,6 +266,8 @@ async def apply_payment_update(
     await _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
     if status_moves:
         uow.changes.append(StatusChange("payment", payment.id, order.id, before, update.status))
+        if update.status in _MERCHANT_EVENT_FOR_STATUS:
+            await merchant_events.announce(uow, _MERCHANT_EVENT_FOR_STATUS[update.status], payment)
     await _sync_order_status(order, actor, uow)
     return PaymentChangeResult(True, payment, order)
 
@@ -273,6 +284,7 @@ async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bo
     await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
     await _audit(actor, "order.canceled", "order", order.id, before, O.CANCELED, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, O.CANCELED))
+    await merchant_events.announce(uow, merchant_events.ORDER_CANCELED, order, once=True)
     return True
 
 
@@ -348,6 +360,8 @@ async def _sync_order_status(order: Order, actor: Actor, uow: UnitOfWork) -> Non
     uow.changes.append(StatusChange("order", order.id, order.id, before, after))
     if after is O.PAID:
         await add_message(uow, "receipt", f"receipt:{order.id}", {"order_id": str(order.id)})
+        # Once per order, like the receipt: a failed refund that makes it PAID again is refund.failed.
+        await merchant_events.announce(uow, merchant_events.ORDER_PAID, order, once=True)
 
 
 async def _audit(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -30,11 +31,22 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """A job to enqueue once the transaction that wrote its row has committed (a webhook delivery)."""
+
+    job: str
+    key: str
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class CommittedWork:
-    """What a committed transaction changed: status changes to announce, outbox rows to dispatch."""
+    """What a committed transaction changed: status changes to announce, outbox rows to dispatch,
+    jobs to enqueue."""
 
     changes: list[StatusChange]
     outbox_ids: list[int]
+    jobs: list[QueuedJob] = field(default_factory=list)
 
 
 ChangeListener = Callable[[CommittedWork], Awaitable[None]]
@@ -57,6 +69,7 @@ class UnitOfWork:
     connection: BaseDBAsyncClient
     changes: list[StatusChange] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
+    jobs: list[QueuedJob] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -64,7 +77,7 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     async with transaction() as connection:
         uow = UnitOfWork(connection=connection)
         yield uow
-    if uow.changes or uow.outbox_ids:
-        work = CommittedWork(list(uow.changes), list(uow.outbox_ids))
+    if uow.changes or uow.outbox_ids or uow.jobs:
+        work = CommittedWork(list(uow.changes), list(uow.outbox_ids), list(uow.jobs))
         for listener in list(_listeners):
             await listener(work)

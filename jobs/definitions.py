@@ -6,11 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from db import merchant_deliveries
 from db.idempotency import purge_expired
+from db.merchant_events import DELIVERY_JOB, delivery_job
 from domain.dunning import BillingPolicy
 from gateways.registry import GatewayRegistry
 from jobs.dispute_deadlines import flag_disputes_due_soon
 from jobs.dunning import run_dunning
+from jobs.merchant_delivery import DeliveryPolicy, deliver
 from jobs.queue import JobQueue, JobSpec
 from jobs.reconcile import ReconciliationReport, reconcile
 from jobs.sweeper import sweep_once
@@ -41,6 +44,7 @@ class JobContext:
     billing: BillingPolicy = field(default_factory=BillingPolicy)
     # Told each periodic run's report (the reconciliation metrics); jobs know nothing of metrics.
     on_reconciled: Callable[[ReconciliationReport], None] | None = None
+    merchant_webhooks: DeliveryPolicy | None = None
 
     def require_queue(self) -> JobQueue:
         if self.queue is None:
@@ -67,6 +71,14 @@ class JobContext:
     async def dispatch_outbox(self, message_id: int) -> None:
         await dispatch_outbox_message(message_id, mailer=self.mailer, max_attempts=self.schedule.outbox_max_attempts)
 
+    async def deliver_merchant_webhook(self, delivery_id: int) -> None:
+        if self.merchant_webhooks is None:
+            return
+        outcome = await deliver(delivery_id, self.merchant_webhooks)
+        if outcome is not None and outcome.retry_in is not None:
+            job = delivery_job(delivery_id)
+            await self.require_queue().enqueue(job.job, key=job.key, delay_seconds=outcome.retry_in, **job.kwargs)
+
     async def sweep(self) -> None:
         await purge_expired()
         await sweep_once(
@@ -74,6 +86,15 @@ class JobContext:
             webhook_grace_seconds=self.schedule.sweep_grace_seconds,
             due_outbox_ids=due_outbox_ids,
         )
+        if self.merchant_webhooks is not None:
+            await self.sweep_merchant_webhooks(self.merchant_webhooks)
+
+    async def sweep_merchant_webhooks(self, policy: DeliveryPolicy) -> None:
+        """Queue deliveries whose job was lost or whose retry is due; prune what is past retention."""
+        for delivery_id in await merchant_deliveries.due_delivery_ids(policy.sweep_grace):
+            job = delivery_job(delivery_id)
+            await self.require_queue().enqueue(job.job, key=job.key, **job.kwargs)
+        await merchant_deliveries.prune(datetime.now(UTC) - policy.retention)
 
     async def reconcile(self) -> None:
         report = await reconcile(
@@ -96,8 +117,13 @@ class JobContext:
         return [
             JobSpec("process_webhook_event", self.process_webhook, timeout_seconds=self.retry.lease_seconds),
             JobSpec("dispatch_outbox_message", self.dispatch_outbox, timeout_seconds=60),
+            JobSpec(DELIVERY_JOB, self.deliver_merchant_webhook, timeout_seconds=self._delivery_timeout()),
             JobSpec("sweep", self.sweep, timeout_seconds=300),
             JobSpec("reconcile", self.reconcile, timeout_seconds=1800),
             JobSpec("flag_disputes_due_soon", self.flag_disputes_due_soon, timeout_seconds=600),
             JobSpec("dunning", self.dunning, timeout_seconds=1800),
         ]
+
+    def _delivery_timeout(self) -> float:
+        policy = self.merchant_webhooks
+        return policy.lease.total_seconds() if policy is not None else 60.0

@@ -27,7 +27,7 @@ from tortoise.expressions import Q
 
 from db.models import OutboxMessage, OutboxStatus
 from db.transaction import transaction
-from notifications import billing_templates
+from notifications import billing_templates, merchant_templates
 from notifications.mailer import Mailer, PermanentSendError
 from notifications.templates import Undeliverable, render
 
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 # Template modules beyond `notifications.templates` register on import; naming them here makes sure
 # every process that dispatches has them.
-TEMPLATE_MODULES = (billing_templates,)
+TEMPLATE_MODULES = (billing_templates, merchant_templates)
 
 LEASE_SECONDS = 300.0  # longer than one send can take (SMTP timeout, job timeout)
 BACKOFF_BASE_SECONDS = 30.0

@@ -482,3 +482,9 @@ def token(
     from payql.auth import mint_token
 
     sys.stdout.write(mint_token(settings.jwt_secret.get_secret_value(), sub, admin=admin, email=email) + "\n")
+
+
+# Registered last: the endpoints commands use this module's helpers.
+from payql.cli_endpoints import endpoints_app  # noqa: E402
+
+app.add_typer(endpoints_app, name="endpoints")

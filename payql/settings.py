@@ -149,6 +149,17 @@ class Settings(BaseSettings):
     dispute_check_interval_seconds: float = Field(default=3600.0, ge=0)
     merchant_email: str | None = None
 
+    # Outgoing webhooks to the merchant's own endpoints (`payql endpoints`): https only in production;
+    # loopback and private addresses refused unless allowed; 17 attempts over about three days; an
+    # endpoint failing every attempt for this many days is disabled (PAYQL_MERCHANT_EMAIL is told).
+    merchant_webhooks_allow_private: bool = False
+    merchant_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    merchant_webhook_max_attempts: int = Field(default=17, ge=1)
+    merchant_webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    merchant_webhook_retry_max_seconds: float = Field(default=12 * 3600.0, gt=0)
+    merchant_webhook_disable_after_days: float = Field(default=5.0, gt=0)
+    merchant_webhook_retention_days: float = Field(default=30.0, gt=0)
+
     # Crash tests only: freeze the process at this named point (see resolvers/fault_points.py).
     fault_point: str | None = None
     fault_marker_path: Path = Path("data/fault-point-reached")

@@ -22,6 +22,7 @@ from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from gateways.stripe.adapter import StripeGateway
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
+from jobs.merchant_delivery import DeliveryPolicy
 from jobs.periodic import PeriodicJobs
 from jobs.queue import JobQueue, JobSpec
 from jobs.saq_queue import SaqJobQueue
@@ -31,6 +32,7 @@ from payql.gateway_observation import observe_gateway
 from payql.job_observation import observed_specs
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
 from payql.metrics import STATUS_CHANGES, record_reconciliation
+from payql.outbound_urls import OutboundPolicy
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.redis_pool import bounded_redis
@@ -82,6 +84,8 @@ class Services:
                 await self.broker.publish(channel, {"channel": channel})
             for message_id in work.outbox_ids:
                 await self.queue.enqueue("dispatch_outbox_message", key=f"outbox:{message_id}", message_id=message_id)
+            for job in work.jobs:
+                await self.queue.enqueue(job.job, key=job.key, **job.kwargs)
         except Exception:
             logger.exception("after-commit notification failed; the sweeper will catch up")
 
@@ -169,7 +173,26 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
         on_reconciled=lambda report: record_reconciliation(
             [item.kind for item in report.discrepancies], len(report.unreachable_gateways)
         ),
+        merchant_webhooks=merchant_delivery_policy(settings),
     )
+
+
+def merchant_delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        outbound=outbound_policy(settings),
+        max_attempts=settings.merchant_webhook_max_attempts,
+        base_delay_seconds=settings.merchant_webhook_retry_base_seconds,
+        max_delay_seconds=settings.merchant_webhook_retry_max_seconds,
+        timeout_seconds=settings.merchant_webhook_timeout_seconds,
+        disable_after=timedelta(days=settings.merchant_webhook_disable_after_days),
+        retention=timedelta(days=settings.merchant_webhook_retention_days),
+        sweep_grace=timedelta(seconds=settings.sweep_grace_seconds),
+        merchant_email=settings.merchant_email,
+    )
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    return OutboundPolicy(require_https=settings.is_production, allow_private=settings.merchant_webhooks_allow_private)
 
 
 def billing_policy(settings: Settings) -> BillingPolicy:
@@ -266,6 +289,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         rate_limiter=PaymentRateLimiter(settings.payment_rate_limit, redis, settings.redis_key_prefix, limits),
         complete_limiter=KeyedRateLimiter(settings.complete_payment_rate_limit, limits, "complete-payment"),
         live_subscriptions=live_slots,
+        outbound=outbound_policy(settings),
         policy=PaymentPolicy(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
             idempotency_lease_seconds=settings.idempotency_lease_seconds,

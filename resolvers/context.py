@@ -10,6 +10,7 @@ from db.transitions import Actor
 from domain.cancel_policy import CancelPolicy
 from domain.dunning import BillingPolicy
 from gateways.registry import GatewayRegistry
+from payql.outbound_urls import OutboundPolicy
 from resolvers.errors import ErrorCode, UseCaseError
 
 
@@ -84,3 +85,5 @@ class Deps:
     # completePayment reads the gateway on every call, so it has its own per-principal limit.
     complete_limiter: RateLimiter
     live_subscriptions: LiveSubscriptionSlots
+    # Where merchant webhook endpoints may point (SSRF); the strict policy unless wiring says otherwise.
+    outbound: OutboundPolicy = field(default_factory=lambda: OutboundPolicy(require_https=True, allow_private=False))

@@ -29,6 +29,8 @@ from schema.disputes.queries import DisputeQuery
 from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
+from schema.merchant_webhooks.mutations import MerchantWebhookMutation
+from schema.merchant_webhooks.queries import MerchantWebhookQuery
 from schema.mutations import Mutation
 from schema.nul_bytes import RefuseNulBytes
 from schema.queries import Query
@@ -79,8 +81,10 @@ def build_schema(
     if not introspection:
         extensions.append(DisableIntrospection)
     return PayQLSchema(
-        query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery)),
-        mutation=run_to_completion(merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation))),
+        query=merge_types("Query", (Query, AnalyticsQuery, BillingQuery, DisputeQuery, MerchantWebhookQuery)),
+        mutation=run_to_completion(
+            merge_types("Mutation", (Mutation, BillingMutation, DisputeMutation, MerchantWebhookMutation))
+        ),
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,

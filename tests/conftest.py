@@ -103,6 +103,12 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         billing_update_payment_url="https://shop.example/account/billing",
         sweep_grace_seconds=0,
         orphan_age_seconds=0,
+        # The merchant webhook receivers of the tests listen on 127.0.0.1.
+        merchant_webhooks_allow_private=True,
+        merchant_webhook_retry_base_seconds=0.05,
+        merchant_webhook_retry_max_seconds=0.2,
+        merchant_webhook_max_attempts=4,
+        merchant_webhook_timeout_seconds=5,
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from db.config import close_database, open_database
 from db.encryption import DataKeys
+from db.merchant_models import MerchantEndpoint
 from db.models import (
     AuditRecord,
     Customer,
@@ -40,6 +41,7 @@ TRACKING = "1Z-ROTATION-0001"
 WEBHOOK_BODY = '{"data":{"object":{"receipt_email":"ada@example.com"}}}'
 EVIDENCE = {"customer": {"email": EMAIL}, "order": {"checkout_ip": IP}}
 RECOVERY = {"evidence": {"customer_purchase_ip": IP}}
+SIGNING_SECRETS = ["whsec_rotation_current", "whsec_rotation_previous"]
 
 
 async def seed() -> dict[str, Any]:
@@ -77,6 +79,9 @@ async def seed() -> dict[str, Any]:
     await AuditRecord.create(
         actor="customer:ada", action="order.created", entity_type="order", entity_id=str(order.id), source_ip=IP
     )
+    await MerchantEndpoint.create(
+        url="https://hooks.example/in", secret=SIGNING_SECRETS[0], previous_secret=SIGNING_SECRETS[1]
+    )
     return {"customer": str(customer.id), "order": str(order.id)}
 
 
@@ -91,6 +96,7 @@ async def read() -> dict[str, Any]:
         "webhooks": [w.body for w in await WebhookEvent.all()],
         "recovery": [r.recovery_point for r in await IdempotencyRecord.all()],
         "audit_ips": sorted(a.source_ip or "" for a in await AuditRecord.all()),
+        "signing_secrets": [[e.secret, e.previous_secret] for e in await MerchantEndpoint.all()],
         "by_index": {
             email: await Customer.with_email(email).values_list("external_id", flat=True)
             for email in (" ada.lovelace@EXAMPLE.com", "legacy@example.com")

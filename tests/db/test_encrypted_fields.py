@@ -173,6 +173,8 @@ def test_every_personal_data_column_is_sealed(server: str) -> None:
         "disputes.evidence",
         "fulfillments.tracking_number",
         "idempotency_records.recovery_point",
+        "merchant_endpoints.previous_secret",
+        "merchant_endpoints.secret",
         "orders.checkout_ip",
         "orders.checkout_user_agent",
         "webhook_events.body",
@@ -243,6 +245,7 @@ async def test_rotation_reseals_every_row_and_the_old_key_can_then_go(fresh_data
         "webhooks": [encrypted_rows.WEBHOOK_BODY],
         "recovery": [encrypted_rows.RECOVERY],
         "audit_ips": sorted([encrypted_rows.IP, "203.0.113.50"]),
+        "signing_secrets": [encrypted_rows.SIGNING_SECRETS],
     }
     while_rotating = await rows_child("read", url, NEW_KEY, OLD_KEY)
     assert {k: v for k, v in while_rotating.items() if k != "by_index"} == expected

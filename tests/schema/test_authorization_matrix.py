@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from db.merchant_models import DeliveryStatus, MerchantDelivery, MerchantEndpoint, MerchantEvent
 from db.models import Dispute, Payment
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
@@ -118,6 +119,9 @@ def payment_input(b: Objects, **extra: Any) -> dict[str, Any]:
 
 
 ERRORS = "userErrors { code }"
+# Disabled webhook endpoints (one for the delete row) and a dead delivery, made by `merchant_rows`:
+# staff calls on them answer without sending anything anywhere.
+MERCHANT: dict[str, str] = {}
 
 MATRIX: dict[str, Entry] = {
     # --- queries ---------------------------------------------------------------------------------------------
@@ -277,6 +281,51 @@ MATRIX: dict[str, Entry] = {
     "Subscription.orderStatus": Entry(
         OWNER_OR_STAFF, "subscription($id: ID!) { orderStatus(orderId: $id) { id } }", lambda b: {"id": b.order_id}
     ),
+    # --- outgoing webhooks: staff only; rows refused as bad input or aimed at MERCHANT's disabled rows --------
+    "Query.merchantEndpoints": Entry(STAFF_ONLY, "{ merchantEndpoints { id } }"),
+    "Query.merchantDeliveries": Entry(STAFF_ONLY, "{ merchantDeliveries(first: 5) { id } }"),
+    "Mutation.createMerchantEndpoint": Entry(
+        STAFF_ONLY,
+        f"mutation($input: CreateMerchantEndpointInput!) {{ createMerchantEndpoint(input: $input) {{ {ERRORS} }} }}",
+        lambda _: {"input": {"url": "ftp://matrix.invalid/hook"}},
+    ),
+    "Mutation.updateMerchantEndpoint": Entry(
+        STAFF_ONLY,
+        f"mutation($input: UpdateMerchantEndpointInput!) {{ updateMerchantEndpoint(input: $input) {{ {ERRORS} }} }}",
+        lambda _: {"input": {"id": MERCHANT["endpoint"], "description": "matrix"}},
+    ),
+    "Mutation.disableMerchantEndpoint": Entry(
+        STAFF_ONLY,
+        f"mutation($id: ID!) {{ disableMerchantEndpoint(id: $id) {{ {ERRORS} }} }}",
+        lambda _: {"id": MERCHANT["endpoint"]},
+    ),
+    "Mutation.deleteMerchantEndpoint": Entry(
+        STAFF_ONLY,
+        f"mutation($id: ID!) {{ deleteMerchantEndpoint(id: $id) {{ {ERRORS} }} }}",
+        lambda _: {"id": MERCHANT["doomed"]},
+    ),
+    "Mutation.rollMerchantEndpointSecret": Entry(
+        STAFF_ONLY,
+        "mutation($input: RollMerchantEndpointSecretInput!) "
+        f"{{ rollMerchantEndpointSecret(input: $input) {{ {ERRORS} }} }}",
+        lambda _: {"input": {"id": MERCHANT["endpoint"]}},
+    ),
+    "Mutation.resendMerchantDelivery": Entry(
+        STAFF_ONLY,
+        f"mutation($id: ID!) {{ resendMerchantDelivery(id: $id) {{ {ERRORS} }} }}",
+        lambda _: {"id": MERCHANT["delivery"]},
+    ),
+    "Mutation.resendFailedMerchantDeliveries": Entry(
+        STAFF_ONLY,
+        "mutation($input: ResendFailedMerchantDeliveriesInput!) "
+        f"{{ resendFailedMerchantDeliveries(input: $input) {{ {ERRORS} }} }}",
+        lambda _: {"input": {"since": (datetime.now(UTC) + timedelta(days=1)).isoformat()}},
+    ),
+    "Mutation.sendMerchantTestEvent": Entry(
+        STAFF_ONLY,
+        f"mutation($id: ID!) {{ sendMerchantTestEvent(endpointId: $id) {{ {ERRORS} }} }}",
+        lambda _: {"id": MERCHANT["endpoint"]},
+    ),
     "Subscription.subscriptionStatus": Entry(
         OWNER_OR_STAFF,
         "subscription($id: ID!) { subscriptionStatus(subscriptionId: $id) { id } }",
@@ -323,6 +372,21 @@ async def objects(customer_b: Shopper, services: Services, sandbox: SandboxProce
         dispute_id=str(dispute.id),
     )
     await settle(services)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def merchant_rows(server: str) -> AsyncIterator[None]:
+    url = "https://matrix.invalid/hook"
+    kept = await MerchantEndpoint.create(url=url, event_types=["*"], secret="whsec_matrix", enabled=False)
+    doomed = await MerchantEndpoint.create(url=url, event_types=["*"], secret="whsec_matrix", enabled=False)
+    event = await MerchantEvent.create(
+        public_id=f"evt_{uuid.uuid4().hex}", type="endpoint.test", object_type="endpoint",
+        object_id=str(kept.id), object_version=0, dedupe_key=f"matrix:{uuid.uuid4()}", body="{}",
+    )  # fmt: skip
+    delivery = await MerchantDelivery.create(event_id=event.id, endpoint_id=kept.id, status=DeliveryStatus.DEAD)
+    MERCHANT.update(endpoint=str(kept.id), doomed=str(doomed.id), delivery=str(delivery.id))
+    yield
+    await MerchantEndpoint.filter(id__in=[kept.id, doomed.id]).delete()
 
 
 async def root_fields(http: httpx.AsyncClient) -> set[str]:
