@@ -13,6 +13,7 @@ import strawberry
 
 from db.models import Invoice, Subscription
 from domain.statuses import InvoiceStatus, SubscriptionStatus
+from gateways.catalog import DEVELOPMENT_DEFAULT
 from gateways.types import ProrationMode
 from resolvers import subscriptions
 from resolvers.errors import UseCaseError
@@ -131,7 +132,7 @@ class SubscriptionChangePreview:
     next_invoice_at: datetime
 
 
-@strawberry.type(description="Where a sandbox test clock stands after advanceClock.")
+@strawberry.type(description="Where a development gateway's test clock stands after advanceClock.")
 class ClockAdvance:
     subscription: SubscriptionType = strawberry.field(
         description="As mirrored when the clock moved; the webhooks it fired arrive after."
@@ -142,7 +143,7 @@ class ClockAdvance:
 @strawberry.input
 class CreateSubscriptionInput:
     price_id: strawberry.ID
-    gateway: str = "sandbox"
+    gateway: str = DEVELOPMENT_DEFAULT
     payment_method: str = strawberry.field(description="A token from the gateway's payment form, never a card.")
     trial_days: int = 0
     return_url: str | None = None
@@ -339,7 +340,7 @@ class BillingMutation:
         )
 
     @strawberry.mutation(
-        description="Sandbox and staff only: move the customer's test clock forward and fire what came due."
+        description="Test clocks (development gateways) and staff only: move the customer's clock, fire what came due."
     )
     async def advance_clock(self, info: GraphQLInfo, subscription_id: strawberry.ID, seconds: int) -> ClockAdvance:
         try:
