@@ -12,10 +12,12 @@ from pydantic import SecretStr
 from starlette.routing import Route
 
 from payql.app import create_app
+from payql.body_limit import BodySizeLimit
 from payql.graphql_view import PayQLGraphQL
 from payql.settings import Settings
 from schema.assembly import build_schema
 from schema.query_cost import QUERY_TOO_COMPLEX, QueryLimits
+from tests.testkit import TEST_DATA_INDEX_KEY, TEST_DATA_KEY
 
 LIMITS = QueryLimits(max_fields=1000, max_cost=50_000, default_list_size=10)
 
@@ -63,9 +65,12 @@ async def test_the_production_app_is_built_without_suggestions() -> None:
         gateways=["stripe"],
         gateway_settings={"stripe": {"secret_key": SecretStr("sk_test_unused"), "webhook_secrets": ["whsec_unused"]}},
         smtp_host="127.0.0.1",
+        data_keys=TEST_DATA_KEY,
+        data_index_key=TEST_DATA_INDEX_KEY,
     )
     graphql_route = next(r for r in create_app(settings).routes if isinstance(r, Route) and r.path == "/graphql")
-    view = graphql_route.endpoint
+    assert isinstance(graphql_route.endpoint, BodySizeLimit)
+    view = graphql_route.endpoint.app
     assert isinstance(view, PayQLGraphQL)
     assert "Did you mean" not in await messages(view.schema, "{ ordr { id } }", {})  # type: ignore[arg-type]
 

@@ -13,6 +13,7 @@ from strawberry import Schema
 
 from schema.assembly import build_schema
 from schema.extensions import CARD_NUMBER_MESSAGE, should_mask_error
+from schema.query_cost import QueryLimits
 
 PAN = "4242424242424242"
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { userErrors { code } } }"""
@@ -20,7 +21,10 @@ CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { userE
 
 @pytest.fixture(scope="module")
 def schema() -> Schema:
-    return build_schema(max_depth=10, max_aliases=10, max_tokens=2000, introspection=False)
+    limits = QueryLimits(max_fields=1000, max_cost=50_000, default_list_size=10)
+    return build_schema(
+        max_depth=10, max_aliases=10, max_tokens=2000, query_limits=limits, introspection=False, suggestions=False
+    )
 
 
 def checkout_variables(**changes: Any) -> dict[str, Any]:
