@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.routing import BaseRoute
 
@@ -43,13 +43,13 @@ class GatewaySettings(BaseSettings):
 
     @classmethod
     def variable(cls, field: str) -> str:
-        """The environment variable of `field`, as messages name it."""
-        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+        """The environment variable of `field` (or of an error's location, already a variable when aliased)."""
+        return field if field.isupper() else f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
     @field_validator("*", mode="before")
     @classmethod
-    def _comma_separated(cls, value: object, info: Any) -> object:
-        annotation = cls.model_fields[info.field_name].annotation
+    def _comma_separated(cls, value: object, info: ValidationInfo) -> object:
+        annotation = cls.model_fields[info.field_name or ""].annotation
         if isinstance(value, str) and getattr(annotation, "__origin__", None) is list:
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

@@ -18,7 +18,6 @@ from gateways.sandbox.billing_adapter import SandboxBillingAdapter
 from gateways.sandbox.error_translation import translated
 from gateways.sandbox.processor import SandboxProcessor
 from gateways.sandbox.transformers import (
-    PAYQL_PAYMENT_ID,
     capture_mode,
     dispute_result,
     event_effects,
@@ -27,6 +26,7 @@ from gateways.sandbox.transformers import (
 )
 from gateways.stripe_signature import StripeSchemeVerifier
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     CaptureRequest,
     ChargeRequest,
     DisputeEvidence,

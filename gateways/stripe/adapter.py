@@ -39,7 +39,6 @@ from gateways.stripe.errors import translated
 from gateways.stripe.events import event_effects
 from gateways.stripe.settings import CHECKOUT_MAX_EXPIRY_SECONDS, CHECKOUT_MIN_EXPIRY_SECONDS
 from gateways.stripe.transformers import (
-    PAYQL_PAYMENT_ID,
     capture_method,
     payment_result,
     refund_reason,
@@ -47,6 +46,7 @@ from gateways.stripe.transformers import (
 )
 from gateways.stripe_signature import StripeSchemeVerifier
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     CaptureRequest,
     ChargeRequest,
     DisputeEvidence,
