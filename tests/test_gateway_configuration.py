@@ -12,7 +12,7 @@ from gateways.errors import WebhookRejected
 from gateways.stripe_signature import sign
 from gateways.types import WebhookDelivery
 from payql.settings import Settings, SettingsError, load_settings
-from payql.wiring import build_gateways
+from payql.wiring import ConfigurationError, build_gateways, prepare_gateways
 
 FIXTURE = Path(__file__).parent / "fixtures" / "stripe" / "payment_intent.succeeded.json"
 
@@ -68,3 +68,8 @@ async def test_paypal_is_built_from_its_credentials() -> None:
         assert registry.get("paypal").name == "paypal"
     finally:
         await registry.aclose()
+
+
+def test_the_sandbox_without_a_signing_secret_is_refused_with_its_variable_named() -> None:
+    with pytest.raises(ConfigurationError, match="PAYQL_SANDBOX_WEBHOOK_SECRETS"):
+        prepare_gateways(Settings(gateways=["sandbox"]))
