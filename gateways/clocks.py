@@ -1,6 +1,6 @@
 """Test clocks: a development gateway's per-customer clock that staff may move to fire what came due.
 
-A gateway that has them (the sandbox) implements `TestClockGateway` beside `BillingGateway` and declares
+A gateway that has them (the sandbox) implements `ClockControlGateway` beside `BillingGateway` and declares
 `Capabilities.test_clock`; the core asks this protocol, never the gateway's name. No gateway that moves
 real money implements it.
 """
@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 
 @runtime_checkable
-class TestClockGateway(Protocol):
+class ClockControlGateway(Protocol):
     name: str
 
     async def advance_customer_clock(self, customer_id: str, seconds: int) -> int:

@@ -4,7 +4,7 @@ Each provider folder (`gateways/<name>/`) has a `package.py` whose `PACKAGE` is 
 settings class (its own `PAYQL_<NAME>_` variables), the factory that builds its adapter for a process,
 its webhook verifier, its declared capabilities and the public configuration the SPA may read. The core
 finds packages through `gateways.catalog` by name and asks capabilities through the protocols in
-`gateways/` (`BillingGateway`, `HostedCheckoutGateway`, `CustomerDirectory`, `TestClockGateway`); it never
+`gateways/` (`BillingGateway`, `HostedCheckoutGateway`, `CustomerDirectory`, `ClockControlGateway`); it never
 names a provider. Nothing here reads PayQL's settings or database: a package gets its values from its
 own settings class, and the few things the core lends it (who is staff, a rate limiter) are passed in.
 """

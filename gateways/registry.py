@@ -10,7 +10,7 @@ from types import MappingProxyType
 from gateways import catalog
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
-from gateways.clocks import TestClockGateway
+from gateways.clocks import ClockControlGateway
 from gateways.customers import CustomerDirectory
 from gateways.errors import NotSupported
 from gateways.hosted import HostedCheckoutGateway
@@ -47,7 +47,7 @@ def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None
         billing=base.billing and isinstance(gateway, BillingGateway),
         hosted_checkout=base.hosted_checkout and isinstance(gateway, HostedCheckoutGateway),
         customer_directory=base.customer_directory and isinstance(gateway, CustomerDirectory),
-        test_clock=base.test_clock and isinstance(gateway, TestClockGateway),
+        test_clock=base.test_clock and isinstance(gateway, ClockControlGateway),
     )
 
 

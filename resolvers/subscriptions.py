@@ -29,7 +29,7 @@ from domain.money import Money
 from domain.statuses import SUBSCRIPTION_ENDED, InvoiceStatus, SubscriptionStatus
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
-from gateways.clocks import TestClockGateway
+from gateways.clocks import ClockControlGateway
 from gateways.errors import (
     GatewayError,
     GatewayIdempotencyConflict,
@@ -359,7 +359,7 @@ async def advance_clock(deps: Deps, caller: Caller, subscription_id: str, second
     """Test-only: move the test clock of the subscription's customer and fire what came due;
     returns the subscription and the clock's new time.
 
-    Only a development gateway has test clocks (`TestClockGateway`), and production refuses those.
+    Only a development gateway has test clocks (`ClockControlGateway`), and production refuses those.
     """
     caller.require_admin()
     subscription = await load_owned_subscription(caller, subscription_id)
@@ -367,7 +367,7 @@ async def advance_clock(deps: Deps, caller: Caller, subscription_id: str, second
         gateway = deps.gateways.get(subscription.gateway)
     except UnknownGateway:
         raise UseCaseError(ErrorCode.NOT_SUPPORTED, NO_TEST_CLOCK) from None
-    if not isinstance(gateway, TestClockGateway):
+    if not isinstance(gateway, ClockControlGateway):
         raise UseCaseError(ErrorCode.NOT_SUPPORTED, NO_TEST_CLOCK)
     if not 0 < seconds <= 5 * 366 * 86_400:
         raise UseCaseError(ErrorCode.INVALID_INPUT, "Advance by 1 second to 5 years.", "seconds")
