@@ -55,21 +55,21 @@ async def find_disputed_payment(gateway: str, result: DisputeResult) -> Payment 
 
 
 async def apply_dispute_result(
-    payment: Payment, result: DisputeResult, *, source: EventSource, actor: Actor
-) -> Dispute:
-    """Mirror what the gateway says of a dispute on `payment`, creating it the first time."""
-    async with unit_of_work() as uow:
-        order, locked = await transitions.lock_payment(payment.id, uow)
-        dispute = (
-            await Dispute.filter(gateway=locked.gateway, gateway_reference=result.reference)
-            .using_db(uow.connection)
-            .select_for_update()
-            .first()
-        )
-        if dispute is None:
-            dispute = await _open(order, locked, result, source, actor, uow)
-        await _advance(order, locked, dispute, result.status, source, actor, uow)
-    return dispute
+    order: Order, payment: Payment, result: DisputeResult, *, source: EventSource, actor: Actor, uow: UnitOfWork
+) -> bool:
+    """Mirror what the gateway says of a dispute on a payment whose order and row are locked in `uow`,
+    creating it the first time; False when it changes nothing."""
+    dispute = (
+        await Dispute.filter(gateway=payment.gateway, gateway_reference=result.reference)
+        .using_db(uow.connection)
+        .select_for_update()
+        .first()
+    )
+    opened = dispute is None
+    if dispute is None:
+        dispute = await _open(order, payment, result, source, actor, uow)
+    advanced = await _advance(order, payment, dispute, result.status, source, actor, uow)
+    return opened or advanced
 
 
 async def lock_dispute(dispute_id: uuid.UUID, uow: UnitOfWork) -> tuple[Order, Payment, Dispute]:

@@ -27,7 +27,7 @@ from db.transitions import Actor, record_payment_created
 from db.unit_of_work import StatusChange, UnitOfWork
 from domain.dunning import BillingPolicy, grace_until, next_retry_at
 from domain.statuses import CaptureMethod, InvoiceStatus, SubscriptionStatus
-from gateways.types import InvoiceResult, NextAction, SubscriptionResult
+from gateways.types import InvoiceResult, SubscriptionResult
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,14 @@ async def record_subscription_created(subscription: Subscription, actor: Actor, 
     await _audit(actor, "subscription.created", subscription, None, subscription.status, uow)
 
 
+def status_to_mirror(ours: SubscriptionStatus, theirs: SubscriptionStatus) -> SubscriptionStatus:
+    """The status our mirror should hold when the gateway says `theirs`. UNPAID is ours alone (the
+    dunning policy's end): the gateway still calls it past due, so UNPAID stays UNPAID then."""
+    if ours is S.UNPAID and theirs is S.PAST_DUE:
+        return ours
+    return theirs
+
+
 async def apply_subscription_result(
     subscription: Subscription, result: SubscriptionResult, *, actor: Actor, uow: UnitOfWork
 ) -> bool:
@@ -93,9 +101,7 @@ async def apply_subscription_result(
         logger.info("stale subscription copy ignored", extra={"subscription_id": str(subscription.id)})
         return False
     before = SubscriptionStatus(subscription.status)
-    after = result.status
-    if before is S.UNPAID and after is S.PAST_DUE:
-        after = before
+    after = status_to_mirror(before, result.status)
     if after is not before and not can_move_subscription(before, after):
         logger.info(
             "subscription move refused as stale",
@@ -202,7 +208,7 @@ async def apply_invoice_result(
         "amount_paid": max(invoice.amount_paid, result.amount_paid),
         "attempt_count": max(invoice.attempt_count, result.attempt_count),
         "payment_reference": invoice.payment_reference or result.payment_reference,
-        "next_action": _next_action_json(result.next_action) if status is I.OPEN else None,
+        "next_action": result.next_action.to_json() if result.next_action and status is I.OPEN else None,
         "decline_code": result.decline_code if status is I.OPEN else None,
     }
     changed = {name: value for name, value in changed.items() if getattr(invoice, name) != value}
@@ -345,12 +351,6 @@ def _email_payload(subscription: Subscription, invoice: Invoice, policy: Billing
         "update_payment_url": policy.update_payment_url,
         "final_action": policy.final_action.value,
     }
-
-
-def _next_action_json(action: NextAction | None) -> dict[str, Any] | None:
-    if action is None:
-        return None
-    return {"type": action.type.value, "redirect_url": action.redirect_url, "client_secret": action.client_secret}
 
 
 def _when(epoch: int | None) -> datetime | None:

@@ -1,7 +1,11 @@
 """One database transaction plus the status changes it made, announced only after it commits.
 
-Lock order inside a transaction, always: order → payment → refund. Taking rows in one order
-everywhere is what keeps concurrent checkouts, captures and webhooks from deadlocking.
+Lock order inside a transaction, always: subscription → invoice → order → payment → refund or
+dispute. A refund or a dispute is locked after its order and payment (`transitions.lock_under_payment`);
+a subscription's invoices, and their orders and payments, after the subscription (`db/subscriptions.py`).
+A customer row is only ever locked alone, in its own short transaction. Taking rows in one order
+everywhere is what keeps concurrent checkouts, captures, webhooks, renewals and disputes from
+deadlocking.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ class NextAction:
     redirect_url: str | None = None
     client_secret: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """How a payment or an invoice stores it (read back by the GraphQL `NextAction`)."""
+        return {"type": self.type.value, "redirect_url": self.redirect_url, "client_secret": self.client_secret}
+
 
 @dataclass(frozen=True, slots=True)
 class ChargeRequest:

@@ -26,7 +26,7 @@ from gateways.errors import GatewayError
 from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.types import PaymentResult
 from jobs.subscription_reconcile import reconcile_subscriptions
-from resolvers.charging import complete_if_approved, update_from_result
+from resolvers.payment_sync import complete_if_approved, find_payment, sync_payment
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +68,9 @@ class ReconciliationReport:
         }
 
 
-async def _apply(payment: Payment, update: PaymentUpdate) -> bool:
-    async with unit_of_work() as uow:
-        order, locked = await transitions.lock_payment(payment.id, uow)
-        result = await transitions.apply_payment_update(
-            order, locked, update, source=EventSource.RECONCILIATION, actor=ACTOR, uow=uow
-        )
-    return result.changed
+async def _apply(payment: Payment, fact: PaymentResult | PaymentUpdate) -> bool:
+    synced = await sync_payment(payment.id, fact, source=EventSource.RECONCILIATION, actor=ACTOR)
+    return synced.changed
 
 
 async def settle_orphans(gateways: GatewayRegistry, older_than: timedelta, report: ReconciliationReport) -> None:
@@ -104,7 +100,7 @@ async def settle_orphans(gateways: GatewayRegistry, older_than: timedelta, repor
         except GatewayError as error:
             logger.warning("reconciliation could not complete payment %s: %s", payment.id, error.message)
             continue
-        if await _apply(payment, update_from_result(result)):
+        if await _apply(payment, result):
             report.settled += 1
 
 
@@ -135,7 +131,7 @@ async def compare_with_gateways(gateways: GatewayRegistry, report: Reconciliatio
             report.checked += 1
             payment = by_id.get(result.payql_payment_id or "") or by_reference.get(result.reference)
             if payment is None:
-                payment = await _payment_outside_window(name, result)
+                payment = await find_payment(name, result)
             if payment is None:
                 report.discrepancies.append(
                     Discrepancy("missing_ours", name, result.reference, result.payql_payment_id, None, result.status)
@@ -152,17 +148,9 @@ async def compare_with_gateways(gateways: GatewayRegistry, report: Reconciliatio
                 )
 
 
-async def _payment_outside_window(gateway: str, result: PaymentResult) -> Payment | None:
-    if result.payql_payment_id:
-        found = await Payment.get_or_none(id=result.payql_payment_id, gateway=gateway)
-        if found is not None:
-            return found
-    return await Payment.get_or_none(gateway=gateway, gateway_reference=result.reference)
-
-
 async def _compare_one(gateway: str, payment: Payment, result: PaymentResult, report: ReconciliationReport) -> None:
     differs = payment.status != result.status or payment.amount_captured != result.amount_captured
-    if differs and await _apply(payment, update_from_result(result)):
+    if differs and await _apply(payment, result):
         report.repaired += 1
         payment = await Payment.get(id=payment.id)
     reference = result.reference

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from db.models import Subscription
+from db.subscriptions import status_to_mirror
 from db.transitions import Actor
 from domain.dunning import BillingPolicy
 from domain.statuses import SUBSCRIPTION_ENDED, SubscriptionStatus
@@ -62,9 +63,6 @@ def _summary(subscription: Subscription) -> str:
 
 
 def _their_summary(subscription: Subscription, result: SubscriptionResult) -> str:
-    status = result.status
-    # UNPAID is ours alone (the dunning policy's end): the gateway still calls it past due.
-    if subscription.status is SubscriptionStatus.UNPAID and status is SubscriptionStatus.PAST_DUE:
-        status = SubscriptionStatus.UNPAID
+    status = status_to_mirror(SubscriptionStatus(subscription.status), result.status)
     end = result.current_period_end
     return f"{status} price={result.price_id} period_end={end} cancel={result.cancel_at_period_end}"

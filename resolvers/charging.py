@@ -1,5 +1,10 @@
 """Charging an order: create the payment row, call the gateway, apply its answer.
 
+Read top-down, in the order a checkout or payOrder walks it: pick the gateway and check the
+choice, insert the payment (`create_payment`) and remember it for a retried request, then
+`charge_payment`: the gateway call (`_send`) and its answer through `payment_sync`. What a crash
+or an unknown outcome leaves behind is picked up by `resume_or_charge`.
+
 The payment row (and its gateway idempotency key, derived from our payment id) is committed
 before the gateway is called, and no database lock is held during the call. An order with a
 payment in flight or succeeded is never charged again, whatever idempotency key a client sends.
@@ -23,7 +28,7 @@ from db import transitions
 from db.idempotency import Claim, save_recovery_point
 from db.models import Customer, EventSource, LineItem, Order, Payment
 from db.transitions import PaymentUpdate
-from db.unit_of_work import UnitOfWork, unit_of_work
+from db.unit_of_work import UnitOfWork
 from domain.card_numbers import looks_like_card_number
 from domain.money import Money
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, CaptureMethod, OrderStatus, PaymentStatus
@@ -46,6 +51,7 @@ from resolvers import fault_points
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.outcome import Disposition, Outcome, UserErrorData
+from resolvers.payment_sync import sync_payment
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +75,6 @@ def resolve_gateway(deps: Deps, name: str) -> PaymentGateway:
         raise UseCaseError(ErrorCode.INVALID_INPUT, f"Unknown payment gateway {name!r}.", "gateway") from None
 
 
-def validate_payment_method(payment_method: str) -> str:
-    value = payment_method.strip()
-    if not value or len(value) > MAX_PAYMENT_METHOD_LENGTH or looks_like_card_number(value):
-        raise UseCaseError(
-            ErrorCode.INVALID_INPUT,
-            "Send a payment method token from the payment form, never card details.",
-            "paymentMethod",
-        )
-    return value
-
-
 def validated_choice(gateway: PaymentGateway, choice: PaymentChoice, return_url: str | None) -> PaymentChoice:
     """The choice as it will be stored: a checked token, or the hosted-checkout marker.
 
@@ -96,17 +91,15 @@ def validated_choice(gateway: PaymentGateway, choice: PaymentChoice, return_url:
     return PaymentChoice(choice.gateway, HOSTED_CHECKOUT_METHOD, choice.capture_method, hosted=True)
 
 
-def refuse_if_not_payable(order: Order, payments: list[Payment]) -> None:
-    if any(p.status in PAYMENT_SUCCEEDED for p in payments) or order.status not in (
-        OrderStatus.PENDING,
-        OrderStatus.PROCESSING,
-        OrderStatus.REQUIRES_ACTION,
-    ):
-        if order.status is OrderStatus.CANCELED:
-            raise UseCaseError(ErrorCode.INVALID_STATE, "This order was canceled.")
-        raise UseCaseError(ErrorCode.ALREADY_PAID, "This order is already paid.")
-    if any(p.status in PAYMENT_IN_FLIGHT for p in payments):
-        raise UseCaseError(ErrorCode.PAYMENT_IN_PROGRESS, "A payment for this order is already in progress.")
+def validate_payment_method(payment_method: str) -> str:
+    value = payment_method.strip()
+    if not value or len(value) > MAX_PAYMENT_METHOD_LENGTH or looks_like_card_number(value):
+        raise UseCaseError(
+            ErrorCode.INVALID_INPUT,
+            "Send a payment method token from the payment form, never card details.",
+            "paymentMethod",
+        )
+    return value
 
 
 async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uow: UnitOfWork) -> Payment:
@@ -135,46 +128,99 @@ async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uo
     return payment
 
 
-def update_from_result(result: PaymentResult) -> PaymentUpdate:
-    next_action = None
-    if result.next_action is not None:
-        next_action = {
-            "type": str(result.next_action.type),
-            "redirect_url": result.next_action.redirect_url,
-            "client_secret": result.next_action.client_secret,
-        }
-    return PaymentUpdate(
-        status=result.status,
-        gateway_reference=result.reference,
-        amount_authorized=result.amount_authorized,
-        amount_captured=result.amount_captured,
-        amount_refunded=result.amount_refunded,
-        next_action=next_action,
-        decline_code=result.decline_code,
-        failure_message=result.decline_message,
-        gateway_status=result.gateway_status,
+def refuse_if_not_payable(order: Order, payments: list[Payment]) -> None:
+    if any(p.status in PAYMENT_SUCCEEDED for p in payments) or order.status not in (
+        OrderStatus.PENDING,
+        OrderStatus.PROCESSING,
+        OrderStatus.REQUIRES_ACTION,
+    ):
+        if order.status is OrderStatus.CANCELED:
+            raise UseCaseError(ErrorCode.INVALID_STATE, "This order was canceled.")
+        raise UseCaseError(ErrorCode.ALREADY_PAID, "This order is already paid.")
+    if any(p.status in PAYMENT_IN_FLIGHT for p in payments):
+        raise UseCaseError(ErrorCode.PAYMENT_IN_PROGRESS, "A payment for this order is already in progress.")
+
+
+async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> None:
+    await save_recovery_point(claim, {"order_id": str(payment.order_id), "payment_id": str(payment.id)}, uow.connection)
+
+
+async def charge_payment(payment: Payment, gateway: PaymentGateway, caller: Caller) -> Outcome:
+    """Send a committed PENDING payment to its gateway and record the answer."""
+    outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
+    try:
+        result = await _send(payment, gateway)
+    except PaymentDeclined as declined:
+        await _record_failure(payment, caller, declined, decline_code=declined.decline_code)
+        code = ErrorCode(client_code_for_decline(declined.decline_code))
+        outcome.errors.append(UserErrorData(code, declined.message, "paymentMethod"))
+        return outcome
+    except GatewayUnavailable as unavailable:
+        logger.warning("gateway unavailable; payment outcome unknown", extra={"payment_id": str(payment.id)})
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE))
+        outcome.disposition = Disposition.RELEASE
+        return outcome
+    except (
+        InvalidGatewayRequest,
+        GatewayIdempotencyConflict,
+        NotSupported,
+        CustomerActionRequired,
+    ) as refused:
+        await _record_failure(payment, caller, refused)
+        outcome.errors.append(UserErrorData(_CODE_FOR_REFUSAL[type(refused)], refused.message, "paymentMethod"))
+        return outcome
+    except GatewayError as other:
+        logger.error("gateway error: %s", other.detail or other.message, extra={"payment_id": str(payment.id)})
+        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, _UNAVAILABLE_MESSAGE))
+        outcome.disposition = Disposition.RELEASE
+        return outcome
+
+    # The gateway has the money and we have not recorded it yet: where a crash hurts most.
+    fault_points.reach("after_gateway_charge")
+    synced = await sync_payment(payment.id, result, source=EventSource.API, actor=caller.actor())
+    outcome.next_action = synced.payment.next_action
+    return outcome
+
+
+_UNAVAILABLE_MESSAGE = "The payment service did not answer. Retry with the same idempotency key."
+
+_CODE_FOR_REFUSAL: dict[type[GatewayError], ErrorCode] = {
+    InvalidGatewayRequest: ErrorCode.INVALID_INPUT,
+    GatewayIdempotencyConflict: ErrorCode.IDEMPOTENCY_CONFLICT,
+    NotSupported: ErrorCode.NOT_SUPPORTED,
+    CustomerActionRequired: ErrorCode.AUTHENTICATION_REQUIRED,
+}
+
+
+async def _send(payment: Payment, gateway: PaymentGateway) -> PaymentResult:
+    """The gateway call: open its hosted page, or charge the payment method token."""
+    order = await Order.get(id=payment.order_id).only("id", "return_url", "customer_id")
+    if payment.payment_method == HOSTED_CHECKOUT_METHOD:
+        return await hosted_checkout(payment, gateway, order.return_url)
+    request = ChargeRequest(
+        amount=Money(payment.amount, payment.currency),
+        payment_method=payment.payment_method,
+        capture_method=CaptureMethod(payment.capture_method),
+        idempotency_key=payment.idempotency_key,
+        description=f"Order {payment.order_id}",
+        return_url=order.return_url,
+        customer_reference=await gateway_customer(gateway, order.customer_id),
+        metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
     )
+    return await gateway.charge(request)
 
 
-async def complete_if_approved(gateway: PaymentGateway, payment: Payment, result: PaymentResult) -> PaymentResult:
-    """Capture or authorize a payment the customer approved (PayPal), once: the key derives from
-    our payment, so the SPA, the approval webhook and reconciliation all make the same call."""
-    if not result.awaiting_completion:
-        return result
-    return await gateway.complete(
-        result.reference,
-        capture=payment.capture_method == CaptureMethod.AUTOMATIC,
-        idempotency_key=f"{payment.idempotency_key}-complete",
+async def _record_failure(
+    payment: Payment, caller: Caller, error: GatewayError, decline_code: str | None = None
+) -> None:
+    """The gateway refused the payment: it failed, with the gateway's reason."""
+    failed = PaymentUpdate(
+        status=PaymentStatus.FAILED,
+        gateway_reference=error.reference,
+        decline_code=decline_code,
+        failure_message=error.message,
     )
-
-
-async def apply_update(payment_id: uuid.UUID, update: PaymentUpdate, caller: Caller, source: EventSource) -> Payment:
-    async with unit_of_work() as uow:
-        order, payment = await transitions.lock_payment(payment_id, uow)
-        result = await transitions.apply_payment_update(
-            order, payment, update, source=source, actor=caller.actor(), uow=uow
-        )
-    return result.payment
+    await sync_payment(payment.id, failed, source=EventSource.API, actor=caller.actor())
 
 
 async def hosted_checkout(payment: Payment, gateway: PaymentGateway, return_url: str | None) -> PaymentResult:
@@ -230,87 +276,6 @@ async def remember_gateway_customer(customer_id: uuid.UUID, gateway: str, refere
         await Customer.filter(id=customer_id).using_db(connection).update(gateway_references=references)
 
 
-async def charge_payment(payment: Payment, gateway: PaymentGateway, deps: Deps, caller: Caller) -> Outcome:
-    """Send a committed PENDING payment to its gateway and record the answer."""
-    order = await Order.get(id=payment.order_id).only("id", "return_url", "customer_id")
-    return_url = order.return_url
-    outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
-    try:
-        if payment.payment_method == HOSTED_CHECKOUT_METHOD:
-            result = await hosted_checkout(payment, gateway, return_url)
-        else:
-            request = ChargeRequest(
-                amount=Money(payment.amount, payment.currency),
-                payment_method=payment.payment_method,
-                capture_method=CaptureMethod(payment.capture_method),
-                idempotency_key=payment.idempotency_key,
-                description=f"Order {payment.order_id}",
-                return_url=return_url,
-                customer_reference=await gateway_customer(gateway, order.customer_id),
-                metadata={"payql_order_id": str(payment.order_id), "payql_payment_id": str(payment.id)},
-            )
-            result = await gateway.charge(request)
-    except PaymentDeclined as declined:
-        await apply_update(
-            payment.id,
-            PaymentUpdate(
-                status=PaymentStatus.FAILED,
-                gateway_reference=declined.reference,
-                decline_code=declined.decline_code,
-                failure_message=declined.message,
-            ),
-            caller,
-            EventSource.API,
-        )
-        code = ErrorCode(client_code_for_decline(declined.decline_code))
-        outcome.errors.append(UserErrorData(code, declined.message, "paymentMethod"))
-        return outcome
-    except GatewayUnavailable as unavailable:
-        logger.warning("gateway unavailable; payment outcome unknown", extra={"payment_id": str(payment.id)})
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE))
-        outcome.disposition = Disposition.RELEASE
-        return outcome
-    except (
-        InvalidGatewayRequest,
-        GatewayIdempotencyConflict,
-        NotSupported,
-        CustomerActionRequired,
-    ) as refused:
-        await apply_update(
-            payment.id,
-            PaymentUpdate(
-                status=PaymentStatus.FAILED,
-                gateway_reference=refused.reference,
-                failure_message=refused.message,
-            ),
-            caller,
-            EventSource.API,
-        )
-        outcome.errors.append(UserErrorData(_CODE_FOR_REFUSAL[type(refused)], refused.message, "paymentMethod"))
-        return outcome
-    except GatewayError as other:
-        logger.error("gateway error: %s", other.detail or other.message, extra={"payment_id": str(payment.id)})
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, _UNAVAILABLE_MESSAGE))
-        outcome.disposition = Disposition.RELEASE
-        return outcome
-
-    # The gateway has the money and we have not recorded it yet: where a crash hurts most.
-    fault_points.reach("after_gateway_charge")
-    updated = await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
-    outcome.next_action = updated.next_action
-    return outcome
-
-
-_UNAVAILABLE_MESSAGE = "The payment service did not answer. Retry with the same idempotency key."
-
-_CODE_FOR_REFUSAL: dict[type[GatewayError], ErrorCode] = {
-    InvalidGatewayRequest: ErrorCode.INVALID_INPUT,
-    GatewayIdempotencyConflict: ErrorCode.IDEMPOTENCY_CONFLICT,
-    NotSupported: ErrorCode.NOT_SUPPORTED,
-    CustomerActionRequired: ErrorCode.AUTHENTICATION_REQUIRED,
-}
-
-
 async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome | None:
     """After a crash or an unknown outcome, continue with the payment the first copy created."""
     payment_id = claim.recovery_point.get("payment_id")
@@ -325,8 +290,4 @@ async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome 
                 UserErrorData(code, payment.failure_message or "The payment failed.", "paymentMethod")
             )
         return resumed
-    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), deps, caller)
-
-
-async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> None:
-    await save_recovery_point(claim, {"order_id": str(payment.order_id), "payment_id": str(payment.id)}, uow.connection)
+    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), caller)

@@ -1,5 +1,8 @@
 """Checkout: price a cart from our own catalog, create the order, then charge it.
 
+Read top-down: `checkout` (idempotent by the client's key), `_create_and_charge` (the whole walk),
+then the steps it takes in order; the charge itself is `resolvers.charging`.
+
 The client never sends an amount. The order, its line items and the payment row are committed
 in one transaction before the gateway is called.
 """
@@ -64,6 +67,56 @@ async def checkout(deps: Deps, caller: Caller, request: CheckoutRequest) -> Outc
     return await run_idempotent(deps, caller, "checkout", request.idempotency_key, request.fingerprint(), handler)
 
 
+async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
+    principal = caller.require_principal()
+    gateway = resolve_gateway(deps, request.choice.gateway)
+    return_url = validate_return_url(request.return_url, deps.policy.return_origins)
+    choice = validated_choice(gateway, request.choice, return_url)
+    currency, lines = await price_cart(request.items)
+    customer = await customer_for(principal)
+    async with unit_of_work() as uow:
+        order = await Order.create(
+            customer=customer,
+            currency=currency,
+            total_amount=sum(price.unit_amount * quantity for price, quantity in lines),
+            return_url=return_url,
+            checkout_ip=caller.source_ip,
+            checkout_user_agent=(caller.user_agent or "")[:512] or None,
+            using_db=uow.connection,
+        )
+        await LineItem.bulk_create(
+            [
+                LineItem(
+                    order_id=order.id,
+                    price_id=price.id,
+                    product_name=price.product.name,
+                    quantity=quantity,
+                    currency=price.currency,
+                    unit_amount=price.unit_amount,
+                    total_amount=price.unit_amount * quantity,
+                )
+                for price, quantity in lines
+            ],
+            using_db=uow.connection,
+        )
+        payment = await create_payment(order, choice, caller, uow)
+        await remember_payment(claim, payment, uow)
+    return await charge_payment(payment, gateway, caller)
+
+
+def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str | None:
+    """An absolute http(s) URL on one of the SPAs' origins; anything else would be an open redirect."""
+    if url is None:
+        return None
+    parsed = urlsplit(url.strip())
+    origin = f"{parsed.scheme}://{parsed.netloc}"
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000 or origin not in allowed_origins:
+        raise UseCaseError(
+            ErrorCode.INVALID_INPUT, "The return URL must be a page of this shop's own site.", "returnUrl"
+        )
+    return url.strip()
+
+
 async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]]]:
     """Look every price up in the catalog; one currency per order."""
     if not items:
@@ -99,19 +152,6 @@ async def price_cart(items: list[CartItem]) -> tuple[str, list[tuple[Price, int]
     return currencies.pop(), lines
 
 
-def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str | None:
-    """An absolute http(s) URL on one of the SPAs' origins; anything else would be an open redirect."""
-    if url is None:
-        return None
-    parsed = urlsplit(url.strip())
-    origin = f"{parsed.scheme}://{parsed.netloc}"
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000 or origin not in allowed_origins:
-        raise UseCaseError(
-            ErrorCode.INVALID_INPUT, "The return URL must be a page of this shop's own site.", "returnUrl"
-        )
-    return url.strip()
-
-
 async def customer_for(principal: Principal) -> Customer:
     """The caller's customer row, created on first use; the email follows the identity provider's."""
     customer, _ = await Customer.get_or_create(external_id=principal.subject, defaults={"email": principal.email})
@@ -119,40 +159,3 @@ async def customer_for(principal: Principal) -> Customer:
         customer.email = principal.email
         await customer.save(update_fields=["email"])
     return customer
-
-
-async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
-    principal = caller.require_principal()
-    gateway = resolve_gateway(deps, request.choice.gateway)
-    return_url = validate_return_url(request.return_url, deps.policy.return_origins)
-    choice = validated_choice(gateway, request.choice, return_url)
-    currency, lines = await price_cart(request.items)
-    customer = await customer_for(principal)
-    async with unit_of_work() as uow:
-        order = await Order.create(
-            customer=customer,
-            currency=currency,
-            total_amount=sum(price.unit_amount * quantity for price, quantity in lines),
-            return_url=return_url,
-            checkout_ip=caller.source_ip,
-            checkout_user_agent=(caller.user_agent or "")[:512] or None,
-            using_db=uow.connection,
-        )
-        await LineItem.bulk_create(
-            [
-                LineItem(
-                    order_id=order.id,
-                    price_id=price.id,
-                    product_name=price.product.name,
-                    quantity=quantity,
-                    currency=price.currency,
-                    unit_amount=price.unit_amount,
-                    total_amount=price.unit_amount * quantity,
-                )
-                for price, quantity in lines
-            ],
-            using_db=uow.connection,
-        )
-        payment = await create_payment(order, choice, caller, uow)
-        await remember_payment(claim, payment, uow)
-    return await charge_payment(payment, gateway, deps, caller)

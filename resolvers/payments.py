@@ -21,20 +21,18 @@ from gateways.errors import GatewayError, GatewayUnavailable
 from gateways.types import CaptureRequest, PaymentResult, VoidRequest
 from resolvers.charging import (
     PaymentChoice,
-    apply_update,
     charge_payment,
-    complete_if_approved,
     create_payment,
     remember_payment,
     resolve_gateway,
     resume_or_charge,
-    update_from_result,
     validated_choice,
 )
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.gateway_refusals import refusal_message
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
+from resolvers.payment_sync import complete_if_approved, sync_payment
 from resolvers.single_flight import SingleFlight
 
 
@@ -81,7 +79,7 @@ async def pay_order(deps: Deps, caller: Caller, request: PayOrderRequest) -> Out
             locked = await transitions.lock_order(order.id, uow)
             payment = await create_payment(locked, choice, caller, uow)
             await remember_payment(claim, payment, uow)
-        return await charge_payment(payment, gateway, deps, caller)
+        return await charge_payment(payment, gateway, caller)
 
     fingerprint = {
         "order_id": request.order_id,
@@ -185,6 +183,6 @@ async def call_and_apply(
         message = refusal_message(operation, refused, payment_id=payment.id)
         outcome.errors.append(UserErrorData(ErrorCode.INVALID_STATE, message))
         return outcome
-    updated = await apply_update(payment.id, update_from_result(result), caller, EventSource.API)
-    outcome.next_action = updated.next_action
+    synced = await sync_payment(payment.id, result, source=EventSource.API, actor=caller.actor())
+    outcome.next_action = synced.payment.next_action
     return outcome

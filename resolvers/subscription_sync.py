@@ -1,6 +1,7 @@
 """Bringing our mirror of a subscription up to what its gateway says, from any source: an API
 answer, a webhook, the dunning job or reconciliation. Resolvers and the webhook pipeline both call
-these; the state rules themselves live in `db.subscriptions`.
+these; the state rules themselves live in `db.subscriptions`. An invoice's payment is brought up
+to date like any other payment, through `payment_sync`.
 
 Gateway reads happen outside database transactions; a transaction never waits on the network.
 """
@@ -11,7 +12,6 @@ import logging
 from uuid import UUID
 
 from db import subscriptions as mirror
-from db import transitions
 from db.models import EventSource, Invoice, Payment, Subscription
 from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
@@ -20,8 +20,8 @@ from domain.statuses import InvoiceStatus, PaymentStatus
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
 from gateways.errors import InvalidGatewayRequest, NotSupported
-from gateways.types import InvoiceResult, SubscriptionResult
-from resolvers.charging import update_from_result
+from gateways.types import InvoiceResult, PaymentResult, SubscriptionResult
+from resolvers.payment_sync import sync_payment
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +96,9 @@ async def sync_invoice_payment(gateway: PaymentGateway, invoice: Invoice, paymen
     A paid invoice is itself the gateway's word that its payment was captured in full (PayPal's
     billing cycles are sales, which its order API cannot read); otherwise the payment is read back.
     """
+    fact: PaymentResult | PaymentUpdate
     if invoice.status is InvoiceStatus.PAID:
-        update = PaymentUpdate(
+        fact = PaymentUpdate(
             status=PaymentStatus.PAID,
             amount_authorized=invoice.amount_paid,
             amount_captured=invoice.amount_paid,
@@ -107,15 +108,11 @@ async def sync_invoice_payment(gateway: PaymentGateway, invoice: Invoice, paymen
         return
     else:
         try:
-            update = update_from_result(await gateway.retrieve(payment.gateway_reference))
+            fact = await gateway.retrieve(payment.gateway_reference)
         except (NotSupported, InvalidGatewayRequest) as error:
             logger.info("invoice payment %s cannot be read back: %s", payment.id, error.message)
             return
-    async with unit_of_work() as uow:
-        order, locked = await transitions.lock_payment(payment.id, uow)
-        await transitions.apply_payment_update(
-            order, locked, update, source=EventSource.RECONCILIATION, actor=actor, uow=uow
-        )
+    await sync_payment(payment.id, fact, source=EventSource.RECONCILIATION, actor=actor)
 
 
 async def queue_trial_ending_email(subscription_id: UUID, policy: BillingPolicy) -> None:

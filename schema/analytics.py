@@ -11,8 +11,7 @@ from datetime import date, datetime
 import strawberry
 
 from resolvers import analytics
-from resolvers.errors import UseCaseError
-from schema.queries import public_error
+from schema.errors import PublicErrors
 from schema.types import GraphQLInfo, Money
 
 
@@ -81,45 +80,44 @@ class DisputeRate:
 
 @strawberry.type
 class AnalyticsQuery:
-    @strawberry.field(description="Staff only: captured, refunded and net amounts per UTC day, currency and gateway.")
+    @strawberry.field(
+        description="Staff only: captured, refunded and net amounts per UTC day, currency and gateway.",
+        extensions=[PublicErrors()],
+    )
     async def revenue_by_day(
         self, info: GraphQLInfo, since: datetime, until: datetime, gateway: str | None = None
     ) -> list[RevenueDay]:
-        try:
-            rows = await analytics.revenue_by_day(info.context.caller, since, until, gateway)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        rows = await analytics.revenue_by_day(info.context.caller, since, until, gateway)
         return [RevenueDay.of(row) for row in rows]
 
-    @strawberry.field(description="Staff only: succeeded and failed payments and their rates, overall and per gateway.")
+    @strawberry.field(
+        description="Staff only: succeeded and failed payments and their rates, overall and per gateway.",
+        extensions=[PublicErrors()],
+    )
     async def payment_outcomes(
         self, info: GraphQLInfo, since: datetime, until: datetime, gateway: str | None = None
     ) -> PaymentOutcomes:
-        try:
-            outcomes = await analytics.payment_outcomes(info.context.caller, since, until, gateway)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        outcomes = await analytics.payment_outcomes(info.context.caller, since, until, gateway)
         return PaymentOutcomes(
             overall=PaymentOutcome.of(outcomes.overall),
             by_gateway=[PaymentOutcome.of(o) for o in outcomes.by_gateway],
         )
 
-    @strawberry.field(description="Staff only: failed payments counted per gateway and decline code.")
+    @strawberry.field(
+        description="Staff only: failed payments counted per gateway and decline code.", extensions=[PublicErrors()]
+    )
     async def decline_reasons(
         self, info: GraphQLInfo, since: datetime, until: datetime, gateway: str | None = None
     ) -> list[DeclineReason]:
-        try:
-            reasons = await analytics.decline_reasons(info.context.caller, since, until, gateway)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        reasons = await analytics.decline_reasons(info.context.caller, since, until, gateway)
         return [DeclineReason(gateway=r.gateway, decline_code=r.decline_code, count=r.count) for r in reasons]
 
-    @strawberry.field(description="Staff only: disputed over paid orders per currency, orders created in the window.")
+    @strawberry.field(
+        description="Staff only: disputed over paid orders per currency, orders created in the window.",
+        extensions=[PublicErrors()],
+    )
     async def dispute_rate(
         self, info: GraphQLInfo, since: datetime, until: datetime, gateway: str | None = None
     ) -> list[DisputeRate]:
-        try:
-            rates = await analytics.dispute_rate(info.context.caller, since, until, gateway)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        rates = await analytics.dispute_rate(info.context.caller, since, until, gateway)
         return [DisputeRate(currency=r.currency, disputed=r.disputed, paid=r.paid, rate=r.rate) for r in rates]

@@ -20,9 +20,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.analytics import AnalyticsQuery
-from schema.billing import BillingMutation, BillingQuery
+from schema.billing.mutations import BillingMutation
+from schema.billing.queries import BillingQuery
 from schema.bounded_validation import BoundedValidation, ExecutionWithoutSuggestions, limit_overlap_comparisons
-from schema.disputes import DisputeMutation, DisputeQuery
+from schema.disputes.mutations import DisputeMutation
+from schema.disputes.queries import DisputeQuery
 from schema.error_logging import PayQLSchema
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription

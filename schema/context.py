@@ -1,39 +1,45 @@
-"""The per-request GraphQL context: caller, use-case dependencies, broker and DataLoaders."""
+"""The per-request GraphQL context: caller, use-case dependencies, broker and DataLoaders.
+
+The schema reaches pub/sub only through `LiveBroker` (what `payql.pubsub`'s brokers satisfy), so
+`schema/` never imports the app's wiring.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
+from tortoise.models import Model
 
 from db.models import Invoice, LineItem, Payment, Price
-from payql.pubsub import Broker
 from resolvers.context import Caller, Deps
 
-
-async def _load_line_items(order_ids: list[UUID]) -> list[list[LineItem]]:
-    rows = await LineItem.filter(order_id__in=order_ids).order_by("id")
-    by_order: dict[UUID, list[LineItem]] = {order_id: [] for order_id in order_ids}
-    for row in rows:
-        by_order[row.order_id].append(row)
-    return [by_order[order_id] for order_id in order_ids]
+M = TypeVar("M", bound=Model)
 
 
-async def _load_payments(order_ids: list[UUID]) -> list[list[Payment]]:
-    rows = await Payment.filter(order_id__in=order_ids).order_by("created_at")
-    by_order: dict[UUID, list[Payment]] = {order_id: [] for order_id in order_ids}
-    for row in rows:
-        by_order[row.order_id].append(row)
-    return [by_order[order_id] for order_id in order_ids]
+class LiveBroker(Protocol):
+    """The live fields' side of the pub/sub broker: hints that an entity changed, never the entity."""
+
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
 
 
-async def _load_invoices(subscription_ids: list[UUID]) -> list[list[Invoice]]:
-    rows = await Invoice.filter(subscription_id__in=subscription_ids).order_by("-created_at")
-    by_subscription: dict[UUID, list[Invoice]] = {subscription_id: [] for subscription_id in subscription_ids}
-    for row in rows:
-        by_subscription[row.subscription_id].append(row)
-    return [by_subscription[subscription_id] for subscription_id in subscription_ids]
+def _grouped(
+    model: type[M], key: str, order_by: str
+) -> Callable[[list[UUID]], Coroutine[object, object, list[list[M]]]]:
+    """A DataLoader batch function: the rows of `model` whose `key` is each asked-for id, in `order_by`
+    order, one list per id (empty when it has none)."""
+
+    async def load(ids: list[UUID]) -> list[list[M]]:
+        by_key: dict[UUID, list[M]] = {row_id: [] for row_id in ids}
+        for row in await model.filter(**{f"{key}__in": ids}).order_by(order_by):
+            by_key[getattr(row, key)].append(row)
+        return [by_key[row_id] for row_id in ids]
+
+    return load
 
 
 async def _load_prices(price_ids: list[UUID]) -> list[Price]:
@@ -44,13 +50,13 @@ async def _load_prices(price_ids: list[UUID]) -> list[Price]:
 @dataclass
 class Loaders:
     line_items: DataLoader[UUID, list[LineItem]] = field(
-        default_factory=lambda: DataLoader(load_fn=_load_line_items, cache=False)
+        default_factory=lambda: DataLoader(load_fn=_grouped(LineItem, "order_id", "id"), cache=False)
     )
     payments: DataLoader[UUID, list[Payment]] = field(
-        default_factory=lambda: DataLoader(load_fn=_load_payments, cache=False)
+        default_factory=lambda: DataLoader(load_fn=_grouped(Payment, "order_id", "created_at"), cache=False)
     )
     invoices: DataLoader[UUID, list[Invoice]] = field(
-        default_factory=lambda: DataLoader(load_fn=_load_invoices, cache=False)
+        default_factory=lambda: DataLoader(load_fn=_grouped(Invoice, "subscription_id", "-created_at"), cache=False)
     )
     prices: DataLoader[UUID, Price] = field(default_factory=lambda: DataLoader(load_fn=_load_prices, cache=False))
 
@@ -59,6 +65,6 @@ class Loaders:
 class GraphQLContext:
     caller: Caller
     deps: Deps
-    broker: Broker
+    broker: LiveBroker
     loaders: Loaders = field(default_factory=Loaders)
     connection_params: dict[str, object] | None = None

@@ -10,8 +10,8 @@ import strawberry
 from resolvers.errors import ErrorCode, UseCaseError
 from resolvers.order_status import watch_order
 from resolvers.subscription_status import watch_subscription
-from schema.billing import SubscriptionType
-from schema.queries import public_error
+from schema.billing.types import SubscriptionType
+from schema.errors import public_error
 from schema.types import GraphQLInfo, OrderType
 
 

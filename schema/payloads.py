@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from db.models import Order, Payment, Refund
-from resolvers.errors import UseCaseError
 from resolvers.outcome import Outcome
-from schema.types import NextAction, OrderType, PaymentPayload, PaymentType, RefundPayload, RefundType, UserError
+from schema.errors import user_errors
+from schema.types import NextAction, OrderType, PaymentPayload, PaymentType, RefundPayload, RefundType
 
 
 async def payment_payload(outcome: Outcome) -> PaymentPayload:
@@ -15,16 +15,7 @@ async def payment_payload(outcome: Outcome) -> PaymentPayload:
         order=OrderType.from_model(order) if order else None,
         payment=PaymentType.from_model(payment) if payment else None,
         next_action=NextAction.from_json(outcome.next_action),
-        user_errors=[UserError(code=e.code, message=e.message, field=e.field) for e in outcome.errors],
-    )
-
-
-def error_payload(error: UseCaseError) -> PaymentPayload:
-    return PaymentPayload(
-        order=None,
-        payment=None,
-        next_action=None,
-        user_errors=[UserError(code=error.code, message=error.message, field=error.field)],
+        user_errors=user_errors(outcome.errors),
     )
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
 
 from domain.statuses import OrderStatus
 from resolvers import audit, gateway_keys, orders
-from resolvers.errors import UseCaseError
+from schema.errors import PublicErrors
 from schema.payment_options import PaymentOptionType
 from schema.types import (
     AuditRecordType,
@@ -19,11 +18,6 @@ from schema.types import (
     PageInfo,
     ProductType,
 )
-
-
-def public_error(error: UseCaseError) -> GraphQLError:
-    """Queries have no payload to carry user errors; they raise a coded GraphQL error instead."""
-    return GraphQLError(error.message, extensions={"code": str(error.code), "field": error.field})
 
 
 @strawberry.type
@@ -51,14 +45,13 @@ class Query:
     def stripe_publishable_key(self, info: GraphQLInfo) -> str | None:
         return gateway_keys.public_value(info.context.deps, "stripe", "publishableKey")
 
-    @strawberry.field
+    @strawberry.field(extensions=[PublicErrors()])
     async def order(self, info: GraphQLInfo, id: strawberry.ID) -> OrderType:
-        try:
-            return OrderType.from_model(await orders.get_order(info.context.caller, str(id)))
-        except UseCaseError as error:
-            raise public_error(error) from None
+        return OrderType.from_model(await orders.get_order(info.context.caller, str(id)))
 
-    @strawberry.field(description="Newest first. Customers see their own orders; staff see all.")
+    @strawberry.field(
+        description="Newest first. Customers see their own orders; staff see all.", extensions=[PublicErrors()]
+    )
     async def orders(
         self,
         info: GraphQLInfo,
@@ -66,19 +59,16 @@ class Query:
         after: str | None = None,
         status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
     ) -> OrderConnection:
-        try:
-            page = await orders.list_orders(info.context.caller, first, after, OrderStatus(status) if status else None)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        page = await orders.list_orders(info.context.caller, first, after, OrderStatus(status) if status else None)
         return OrderConnection(
             edges=[OrderEdge(cursor=orders.encode_cursor(o), node=OrderType.from_model(o)) for o in page.orders],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
         )
 
-    @strawberry.field(description="Staff only: the audit trail of one order, payment or refund, newest first.")
+    @strawberry.field(
+        description="Staff only: the audit trail of one order, payment or refund, newest first.",
+        extensions=[PublicErrors()],
+    )
     async def audit_log(self, info: GraphQLInfo, entity_id: strawberry.ID, limit: int = 100) -> list[AuditRecordType]:
-        try:
-            records = await audit.audit_log(info.context.caller, str(entity_id), limit)
-        except UseCaseError as error:
-            raise public_error(error) from None
+        records = await audit.audit_log(info.context.caller, str(entity_id), limit)
         return [AuditRecordType.from_model(record) for record in records]

@@ -1,5 +1,7 @@
 """Applying a stored webhook event: interpret it with its gateway, re-read what may be stale, and
-drive the same transitions the resolvers use, idempotently by event id.
+hand each effect to the use case an API answer goes through too (`resolvers.payment_sync` for a
+payment or a dispute, `resolvers.refunds`, `resolvers.subscription_sync`), idempotently by event id.
+Nothing here writes a payment, refund, dispute or subscription itself.
 
 A failure is recorded on the event with its traceback and retried with backoff; after the last
 attempt the event is dead until an operator replays it.
@@ -11,10 +13,8 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from db import disputes, transitions
-from db.models import EventSource, Payment, Refund, WebhookEvent, WebhookStatus
+from db.models import EventSource, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
-from db.unit_of_work import unit_of_work
 from domain.dunning import BillingPolicy
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
@@ -24,14 +24,13 @@ from gateways.types import (
     EventIgnored,
     InvoiceObserved,
     PaymentObserved,
-    PaymentResult,
     RefundObserved,
     SubscriptionNotice,
     SubscriptionNoticeKind,
     SubscriptionObserved,
     VerifiedEvent,
 )
-from resolvers.charging import complete_if_approved, update_from_result
+from resolvers.payment_sync import complete_if_approved, find_payment, sync_payment
 from resolvers.refunds import apply_refund_result
 from resolvers.subscription_sync import (
     UnknownSubscription,
@@ -45,10 +44,6 @@ from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_fa
 logger = logging.getLogger(__name__)
 
 ScheduleRetry = Callable[[int, float], Awaitable[None]]
-
-
-class UnknownPayment(LookupError):
-    """The event names a payment we never created (another integration on the same account)."""
 
 
 async def process_webhook_event(
@@ -84,65 +79,44 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: Billi
     """Apply every effect of the event; False when there was nothing to apply."""
     payload = json.loads(row.body)
     event = VerifiedEvent(row.event_id, row.event_type, int(payload.get("created", 0)), payload)
+    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     applied = False
     for effect in gateway.interpret_event(event):
         if isinstance(effect, EventIgnored):
             continue
         if isinstance(effect, PaymentObserved):
-            await _apply_payment(row, gateway, effect)
+            await _apply_payment(row, gateway, effect, actor)
             applied = True
         elif isinstance(effect, RefundObserved):
-            await _apply_refund(row, effect)
+            await _apply_refund(row, effect, actor)
             applied = True
         elif isinstance(effect, DisputeObserved):
-            applied = await _apply_dispute(row, gateway, effect) or applied
+            applied = await _apply_dispute(row, gateway, effect, actor) or applied
         elif isinstance(effect, SubscriptionObserved | InvoiceObserved | SubscriptionNotice):
-            applied = await _apply_billing(row, gateway, effect, billing) or applied
+            applied = await _apply_billing(row, gateway, effect, billing, actor) or applied
     return applied
 
 
-async def _find_payment(gateway: str, result: PaymentResult) -> Payment:
-    if result.payql_payment_id:
-        payment = await Payment.get_or_none(id=result.payql_payment_id, gateway=gateway)
-        if payment is not None:
-            return payment
-    payment = await Payment.get_or_none(gateway=gateway, gateway_reference=result.reference)
+async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved, actor: Actor) -> None:
+    payment = await find_payment(row.gateway, effect.result)
     if payment is None:
-        raise UnknownPayment(f"no {gateway} payment {result.reference}")
-    return payment
-
-
-async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved) -> None:
-    try:
-        payment = await _find_payment(row.gateway, effect.result)
-    except UnknownPayment:
         logger.info("webhook event %s is about a payment PayQL did not create; ignored", row.id)
         return
     # An event's copy of the object can be older than the truth (events arrive out of order), so
     # the gateway is asked again; the answer, not the event, is applied.
     result = await gateway.retrieve(effect.result.reference) if effect.stale_possible else effect.result
     result = await complete_if_approved(gateway, payment, result)
-    async with unit_of_work() as uow:
-        order, locked = await transitions.lock_payment(payment.id, uow)
-        await transitions.apply_payment_update(
-            order,
-            locked,
-            update_from_result(result),
-            source=EventSource.WEBHOOK,
-            actor=Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}"),
-            dedupe_key=f"webhook:{row.event_id}",
-            uow=uow,
-        )
+    key = f"webhook:{row.event_id}"
+    await sync_payment(payment.id, result, source=EventSource.WEBHOOK, actor=actor, dedupe_key=key)
 
 
-async def _apply_refund(row: WebhookEvent, effect: RefundObserved) -> None:
+async def _apply_refund(row: WebhookEvent, effect: RefundObserved, actor: Actor) -> None:
     refund = await Refund.get_or_none(gateway_reference=effect.result.reference, payment__gateway=row.gateway)
     if refund is None:
         # Not (yet) known by reference: a refund made at the gateway directly, or one whose API
         # answer is still on its way. The payment's own event carries its amount either way.
         logger.info("webhook event %s is about a refund PayQL does not know yet; left to the payment", row.id)
         return
-    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     await apply_refund_result(refund.id, effect.result, actor, EventSource.WEBHOOK)
 
 
@@ -151,11 +125,11 @@ async def _apply_billing(
     gateway: PaymentGateway,
     effect: SubscriptionObserved | InvoiceObserved | SubscriptionNotice,
     policy: BillingPolicy,
+    actor: Actor,
 ) -> bool:
     if not isinstance(gateway, BillingGateway):
         logger.warning("webhook event %s is about billing, which the %s adapter does not do", row.id, row.gateway)
         return False
-    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     try:
         if isinstance(effect, SubscriptionNotice):
             subscription = await find_subscription(row.gateway, effect.subscription_reference, None)
@@ -183,15 +157,14 @@ async def _apply_billing(
         return False
 
 
-async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved) -> bool:
+async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved, actor: Actor) -> bool:
     # As for payments: the gateway's current copy is applied, not the event's (which may be older).
     # It is read first because it may name our payment where the event does not (Stripe's events
     # carry only the payment intent's id, and a hosted payment is known to us by its session).
     result = await gateway.retrieve_dispute(effect.result.reference) if effect.stale_possible else effect.result
-    payment = await disputes.find_disputed_payment(row.gateway, result)
+    payment = await find_payment(row.gateway, result)
     if payment is None:
         logger.info("webhook event %s is about a dispute on a payment PayQL did not create; ignored", row.id)
         return False
-    actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
-    await disputes.apply_dispute_result(payment, result, source=EventSource.WEBHOOK, actor=actor)
+    await sync_payment(payment.id, result, source=EventSource.WEBHOOK, actor=actor)
     return True

@@ -12,7 +12,8 @@ from types import MappingProxyType
 from typing import Final
 
 from domain.money import Money
-from domain.statuses import InvoiceStatus, NextActionType, SubscriptionStatus
+from domain.statuses import InvoiceStatus, SubscriptionStatus
+from gateways.sandbox.authentication import authenticate_action
 from gateways.sandbox.billing import BilledSubscription, PlanChangeQuote, PriceTerms, Proration
 from gateways.sandbox.billing_objects import (
     PAYQL_SUBSCRIPTION_ID,
@@ -27,7 +28,6 @@ from gateways.types import (
     EventIgnored,
     InvoiceObserved,
     InvoiceResult,
-    NextAction,
     PlanPrice,
     ProrationMode,
     ProrationPreview,
@@ -115,17 +115,10 @@ def price_terms(price: PlanPrice) -> PriceTerms:
 
 
 def invoice_result(invoice: SandboxInvoice, *, public_base_url: str) -> InvoiceResult:
-    # Imported here: `transformers.event_effects` hands billing events to this module.
-    from gateways.sandbox.transformers import authentication_url
-
     payment = invoice.payment
     next_action = None
     if payment is not None and payment.status == IntentStatus.REQUIRES_ACTION and invoice.status is InvoiceState.OPEN:
-        next_action = NextAction(
-            type=NextActionType.REDIRECT,
-            redirect_url=authentication_url(public_base_url, payment.id),
-            client_secret=payment.client_secret,
-        )
+        next_action = authenticate_action(public_base_url, payment.id, payment.client_secret)
     return InvoiceResult(
         reference=invoice.id,
         subscription_reference=invoice.subscription,

@@ -11,7 +11,8 @@ from types import MappingProxyType
 from typing import Final
 
 from domain.money import Money
-from domain.statuses import CaptureMethod, DisputeStatus, NextActionType, PaymentStatus, RefundStatus
+from domain.statuses import CaptureMethod, DisputeStatus, PaymentStatus, RefundStatus
+from gateways.sandbox.authentication import authenticate_action
 from gateways.sandbox.billing_transformers import billing_event_effects, is_billing_event
 from gateways.sandbox.disputes import DisputeState, SandboxDispute
 from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
@@ -21,7 +22,6 @@ from gateways.types import (
     DisputeResult,
     EventEffect,
     EventIgnored,
-    NextAction,
     PaymentObserved,
     PaymentResult,
     RefundObserved,
@@ -108,19 +108,10 @@ def capture_mode(method: CaptureMethod) -> CaptureMode:
     return _CAPTURE_MODES[method]
 
 
-def authentication_url(public_base_url: str, payment_intent_id: str) -> str:
-    """Where the shopper completes the sandbox's 3-D Secure step (served by `routes.py`)."""
-    return f"{public_base_url.rstrip('/')}/sandbox/authenticate/{payment_intent_id}"
-
-
 def payment_result(intent: SandboxPaymentIntent, *, public_base_url: str) -> PaymentResult:
     next_action = None
     if intent.status is IntentStatus.REQUIRES_ACTION:
-        next_action = NextAction(
-            type=NextActionType.REDIRECT,
-            redirect_url=authentication_url(public_base_url, intent.id),
-            client_secret=intent.client_secret,
-        )
+        next_action = authenticate_action(public_base_url, intent.id, intent.client_secret)
     return PaymentResult(
         reference=intent.id,
         status=payment_status(intent.status),

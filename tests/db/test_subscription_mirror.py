@@ -189,6 +189,14 @@ async def test_our_unpaid_survives_the_gateways_past_due_and_a_payment_recovers_
     assert (fresh.status, fresh.failed_attempts, fresh.next_retry_at, fresh.grace_until) == (S.ACTIVE, 0, None, None)
 
 
+async def test_the_gateways_past_due_copy_of_our_unpaid_is_mirrored_except_its_status() -> None:
+    subscription = await _subscription(S.UNPAID)
+    assert await _apply(subscription, _result(subscription, S.PAST_DUE, updated=7))
+    fresh = await Subscription.get(id=subscription.id)
+    assert (fresh.status, fresh.gateway_updated) == (S.UNPAID, 7)
+    assert fresh.current_period_end == datetime.fromtimestamp(NOW + 30 * DAY, UTC)
+
+
 async def test_a_failed_renewal_schedules_the_retry_and_queues_one_email_per_attempt() -> None:
     subscription = await _subscription(S.PAST_DUE)
     first = _invoice(subscription, attempt_count=1)
