@@ -17,13 +17,17 @@ class PublicConfigEntry:
     value: str
 
 
-@strawberry.type(description="How the SPA turns a card into `paymentMethod`: the browser SDK to load.")
+@strawberry.type(
+    name="ClientTokenization", description="How the SPA turns a card into `paymentMethod`: the browser SDK to load."
+)
 class ClientTokenizationType:
     sdk: str
     config_keys: list[str] = strawberry.field(description="The publicConfig names that SDK needs.")
 
 
-@strawberry.type(description="What a gateway can do, as its package declares and its adapter implements.")
+@strawberry.type(
+    name="GatewayCapabilities", description="What a gateway can do, as its package declares and its adapter implements."
+)
 class GatewayCapabilitiesType:
     payments: bool
     manual_capture: bool
