@@ -1,6 +1,7 @@
 # Two commands on a fresh machine with Python 3.11+ and make:
 #   make run   - install, migrate, seed a demo catalog and serve the API on embedded defaults
 #   make test  - install and run the whole test suite (embedded, then PostgreSQL + Redis when reachable)
+#   make bench - the benchmarks against PostgreSQL + Redis, each beside its floor (prints ratios)
 
 PYTHON ?= python3
 UV_VERSION := 0.13.8
@@ -10,7 +11,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format
+.PHONY: install run test lint format bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -29,6 +30,11 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m tests.run_suites $(ARGS)
+
+bench: install
+	$(VENV)/bin/python -m bench.fanout
+	$(VENV)/bin/python -m bench.checkout
+	$(VENV)/bin/python -m bench.burst
 
 lint: install
 	$(VENV)/bin/ruff check .

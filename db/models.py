@@ -145,6 +145,8 @@ class Price(Model):
 
     class Meta:
         table = "prices"
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("product_id",),)
 
 
 class Order(Model):
@@ -188,6 +190,8 @@ class LineItem(Model):
 
     class Meta:
         table = "line_items"
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("order_id",), ("price_id",))
 
 
 class Payment(Model):
@@ -219,6 +223,8 @@ class Payment(Model):
     class Meta:
         table = "payments"
         unique_together = (("gateway", "gateway_reference"),)
+        # An order's payments are read by order, oldest first, several times per checkout (0008).
+        indexes = (("order_id", "created_at"),)
 
 
 class PaymentEvent(AppendOnlyModel):
@@ -262,6 +268,8 @@ class Refund(Model):
 
     class Meta:
         table = "refunds"
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("payment_id",),)
 
 
 class WebhookEvent(Model):
@@ -376,6 +384,8 @@ class Dispute(Model):
     class Meta:
         table = "disputes"
         unique_together = (("gateway", "gateway_reference"),)
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("payment_id",),)
 
 
 class DisputeNote(Model):
@@ -390,6 +400,8 @@ class DisputeNote(Model):
 
     class Meta:
         table = "dispute_notes"
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("dispute_id",),)
 
 
 class Fulfillment(Model):
@@ -408,6 +420,8 @@ class Fulfillment(Model):
 
     class Meta:
         table = "fulfillments"
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("order_id",),)
 
 
 class Subscription(Model):
@@ -456,7 +470,8 @@ class Subscription(Model):
     class Meta:
         table = "subscriptions"
         unique_together = (("gateway", "gateway_reference"),)
-        indexes = (("customer_id", "created_at"), ("status", "next_retry_at"))
+        # The price foreign keys are indexed (0008) for the checks a price's delete makes.
+        indexes = (("customer_id", "created_at"), ("status", "next_retry_at"), ("price_id",), ("pending_price_id",))
 
 
 class Invoice(Model):
@@ -491,6 +506,8 @@ class Invoice(Model):
     class Meta:
         table = "invoices"
         unique_together = (("gateway", "gateway_reference"),)
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("subscription_id", "created_at"), ("order_id",))
 
 
 class UsageRecord(Model):
@@ -514,3 +531,5 @@ class UsageRecord(Model):
     class Meta:
         table = "usage_records"
         unique_together = (("subscription_id", "idempotency_key"),)
+        # Foreign keys are indexed (0008): lookups by them, and the checks a parent's delete makes.
+        indexes = (("price_id",),)

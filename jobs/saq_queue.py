@@ -34,22 +34,32 @@ from saq.queue.redis import RedisQueue
 from saq.types import Context
 
 from jobs.queue import JobSpec
+from payql.redis_pool import bounded_redis
 
 logger = logging.getLogger(__name__)
 
 RERUN_SUFFIX = "#rerun"
 ONE_ATTEMPT = 1  # saq's `retries` counts attempts: 1 is one run and no retry
 SOCKET_TIMEOUT_SECONDS = 5.0  # the worker's blocking dequeue must wait for less than this
+# Enough for a worker's concurrent dequeues and updates plus saq's one pub/sub listener.
+SAQ_MAX_CONNECTIONS = 50
 
 SaqFunction = Callable[..., Awaitable[None]]
 
 
-def redis_client(redis_url: str) -> aioredis.Redis:
-    """A Redis client with explicit timeouts, so an unreachable Redis fails fast instead of hanging."""
-    client: aioredis.Redis = aioredis.from_url(
-        redis_url, socket_timeout=SOCKET_TIMEOUT_SECONDS, socket_connect_timeout=SOCKET_TIMEOUT_SECONDS
+def redis_client(
+    redis_url: str, *, max_connections: int = SAQ_MAX_CONNECTIONS, wait_seconds: float = SOCKET_TIMEOUT_SECONDS
+) -> aioredis.Redis:
+    """A Redis client with explicit timeouts, so an unreachable Redis fails fast instead of hanging,
+    over a bounded pool that makes a burst wait for a connection instead of failing (saq owns and
+    closes this client, so it is not the web process's shared pool)."""
+    return bounded_redis(
+        redis_url,
+        max_connections=max_connections,
+        wait_seconds=wait_seconds,
+        client_name="payql-jobs",
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
     )
-    return client
 
 
 def saq_function(spec: JobSpec) -> SaqFunction:

@@ -23,7 +23,9 @@ from tortoise import connections
 from db.config import close_database, open_database
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
+from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
 from payql.graphql_view import PayQLGraphQL
+from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
 from payql.rate_limit import RetryAfterMiddleware
 from payql.route_host import route_host
@@ -61,6 +63,8 @@ def create_app(settings: Settings) -> Starlette:
         ),
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
+        # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked.
+        unmasked=(ExhaustionAsRateLimited,),
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
@@ -90,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         # Only graphql-transport-ws: its handler ends a socket's session when the token expires.
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
+    in_flight = InFlightLimit(settings.max_in_flight_requests)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -115,5 +120,11 @@ def create_app(settings: Settings) -> Starlette:
             allow_headers=["authorization", "content-type", "x-request-id"],
             max_age=600,
         ),
+        # Inside CORS: a 503 for an exhausted pool or a shed request still gets the CORS and
+        # security headers. Shedding comes before routing, so a shed request's body is never read.
+        Middleware(ExhaustionMiddleware),
+        Middleware(LoadShedding, gate=in_flight, path="/graphql"),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.in_flight = in_flight
+    return app

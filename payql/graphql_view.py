@@ -93,7 +93,9 @@ class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
             user_agent=_user_agent(request.headers),
         )
         services = self._services()
-        return GraphQLContext(caller=caller, deps=services.deps, broker=services.broker)
+        return GraphQLContext(
+            caller=caller, deps=services.deps, broker=services.broker, live_streams=services.live_streams
+        )
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         params = context.connection_params or {}

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite://data/payql.sqlite3"
     redis_url: str | None = None
     redis_key_prefix: str = "payql:"
+    # Each process's one Redis pool (rate limits, live slots, publishes): at most this many
+    # connections; a command waits up to the timeout for one, then is answered RATE_LIMITED.
+    redis_max_connections: int = Field(default=50, ge=2, le=10_000)
+    redis_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Load shedding: past this many HTTP requests in flight on /graphql, a new one is answered 503
+    # with Retry-After at once instead of queueing (health checks and webhooks are not counted).
+    max_in_flight_requests: int = Field(default=256, ge=1)
+    # Subscribers of one live stream whose unread updates pass this are dropped with an error.
+    live_update_queue_size: int = Field(default=64, ge=1, le=10_000)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

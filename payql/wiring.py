@@ -26,8 +26,10 @@ from payql.auth import TokenVerifier
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
+from payql.redis_pool import bounded_redis
 from payql.settings import Settings
 from resolvers.context import Deps, PaymentPolicy
+from resolvers.live_stream import LiveStreams
 from resolvers.order_status import order_channel
 from webhooks.store import RetryPolicy
 
@@ -54,6 +56,7 @@ class Services:
     redis: Redis | None
     ip_limits: ClientIpLimits
     live_slots: ProcessLiveSlots | RedisLiveSlots
+    live_streams: LiveStreams
     periodic: PeriodicJobs | None = None
 
     async def after_commit(self, work: CommittedWork) -> None:
@@ -87,6 +90,7 @@ class Services:
             await prepared.aclose()
         await self.queue.aclose()
         await self.deps.gateways.aclose()
+        await self.live_streams.aclose()
         await self.broker.aclose()
         await self.live_slots.aclose()
         if self.redis is not None:
@@ -167,8 +171,21 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
     gateways' background work (the web server on the embedded default); a `payql worker` or a CLI command
     passes False."""
     registry = await build_gateways(settings, prepared)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    broker: Broker = RedisBroker(redis, settings.redis_key_prefix) if redis else InMemoryBroker()
+    redis = (
+        bounded_redis(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            wait_seconds=settings.redis_pool_timeout_seconds,
+            client_name=f"{settings.redis_key_prefix}app",
+        )
+        if settings.redis_url
+        else None
+    )
+    broker: Broker = (
+        RedisBroker(redis, settings.redis_url, settings.redis_key_prefix, queue_size=settings.live_update_queue_size)
+        if redis is not None and settings.redis_url
+        else InMemoryBroker(queue_size=settings.live_update_queue_size)
+    )
     jobs = build_job_context(settings, registry)
     queue: JobQueue
     if settings.effective_job_queue == "redis" and settings.redis_url:
@@ -206,6 +223,7 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
         redis=redis,
         ip_limits=ClientIpLimits(settings.anonymous_rate_limit, settings.failed_auth_rate_limit, limits),
         live_slots=live_slots,
+        live_streams=LiveStreams(broker.subscribe, queue_size=settings.live_update_queue_size),
     )
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql.validation import ASTValidationRule
@@ -43,7 +43,10 @@ def build_schema(
     query_limits: QueryLimits,
     introspection: bool,
     suggestions: bool,
+    unmasked: Sequence[type[SchemaExtension]] = (),
 ) -> strawberry.Schema:
+    """`unmasked`: extensions that may turn an error MaskErrors would hide into a coded one (the app
+    passes the one that answers an exhausted pool RATE_LIMITED); they see the errors first."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
@@ -64,6 +67,8 @@ def build_schema(
         RefuseCardNumbers,
         RefuseNulBytes,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+        # After MaskErrors, so they leave the operation first and see the errors before it does.
+        *unmasked,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

@@ -1,4 +1,4 @@
-"""The per-request GraphQL context: caller, use-case dependencies, broker and DataLoaders.
+"""The per-request GraphQL context: caller, use-case dependencies, broker, live streams and DataLoaders.
 
 The schema reaches pub/sub only through `LiveBroker` (what `payql.pubsub`'s brokers satisfy), so
 `schema/` never imports the app's wiring.
@@ -17,6 +17,7 @@ from tortoise.models import Model
 
 from db.models import Invoice, LineItem, Payment, Price
 from resolvers.context import Caller, Deps
+from resolvers.live_stream import LiveStreams
 
 M = TypeVar("M", bound=Model)
 
@@ -66,5 +67,6 @@ class GraphQLContext:
     caller: Caller
     deps: Deps
     broker: LiveBroker
+    live_streams: LiveStreams
     loaders: Loaders = field(default_factory=Loaders)
     connection_params: dict[str, object] | None = None

@@ -32,7 +32,7 @@ class Subscription:
     @strawberry.subscription(description="The order's current state, then every change; completes after a final state.")
     async def order_status(self, info: GraphQLInfo, order_id: strawberry.ID) -> AsyncGenerator[OrderType, None]:
         async with live_slot(info):
-            stream = watch_order(info.context.caller, str(order_id), info.context.broker.subscribe)
+            stream = watch_order(info.context.caller, str(order_id), info.context.live_streams)
             try:
                 async for order in stream:
                     yield OrderType.from_model(order)
@@ -48,7 +48,7 @@ class Subscription:
         self, info: GraphQLInfo, subscription_id: strawberry.ID
     ) -> AsyncGenerator[SubscriptionType, None]:
         async with live_slot(info):
-            stream = watch_subscription(info.context.caller, str(subscription_id), info.context.broker.subscribe)
+            stream = watch_subscription(info.context.caller, str(subscription_id), info.context.live_streams)
             try:
                 async for subscription in stream:
                     yield SubscriptionType.from_model(subscription)

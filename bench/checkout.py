@@ -1,0 +1,179 @@
+"""Checkout throughput: PayQL's checkout mutation vs a floor running the same statements.
+
+Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3]
+Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox gateway, card
+approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 31 statements, no
+GraphQL, ORM, encryption or gateway call) each run in a process of their own on the same database;
+this process sends `--requests` checkouts to each with `--concurrency` in flight, alternating
+round by round. It prints the median over rounds of each side's throughput and p99 latency, and the
+throughput ratio (PayQL / floor; higher is better, 1.0 is the floor). The load generator shares the
+machine with both servers: on a shared, noisy machine compare ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.fanout import PRODUCTS, QUIET
+from bench.servers import (
+    PAYQL,
+    BenchDatabase,
+    free_port,
+    payql_environment,
+    start_process,
+    stop_process,
+    wait_until_healthy,
+)
+from payql.auth import mint_token
+
+CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
+  order { id status total { amount currency } } payment { id status } userErrors { code message } } }"""
+CUSTOMER = "bench-customer"
+
+
+@dataclass
+class Round:
+    per_second: float
+    p99_ms: float
+    failures: int
+
+
+Send = Callable[[httpx.AsyncClient, str], Awaitable[bool]]
+
+
+async def payql_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
+    checkout = {
+        "items": [{"priceId": price_id, "quantity": 1}],
+        "gateway": "sandbox",
+        "paymentMethod": "pm_card_visa",
+        "idempotencyKey": str(uuid.uuid4()),
+    }
+    answer: dict[str, Any] = (
+        await http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout}})
+    ).json()
+    data = answer.get("data") or {}
+    return bool(data.get("checkout")) and data["checkout"]["order"]["status"] == "PAID"
+
+
+async def floor_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
+    answer = await http.post("/checkout", json={"priceId": price_id, "idempotencyKey": str(uuid.uuid4())})
+    return answer.status_code == 200 and answer.json()["order"]["status"] == "PAID"
+
+
+async def one_round(http: httpx.AsyncClient, send: Send, price_id: str, requests: int, concurrency: int) -> Round:
+    latencies: list[float] = []
+    failures = 0
+    remaining = requests
+
+    async def worker() -> None:
+        nonlocal remaining, failures
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            try:
+                served = await send(http, price_id)
+            except httpx.HTTPError:
+                served = False
+            failures += not served
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return Round(requests / elapsed, ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], failures)
+
+
+async def price_and_customer(base_url: str, token: str) -> str:
+    """A one-time price of the demo catalog; one checkout makes the customer the floor charges as."""
+    async with httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {token}"}) as http:
+        products = (await http.post("/graphql", json={"query": PRODUCTS})).json()["data"]["products"]
+        price_id: str = next(p["id"] for product in products for p in product["prices"] if p["type"] == "ONE_TIME")
+        if not await payql_checkout(http, price_id):
+            raise RuntimeError("PayQL's first checkout did not pay")
+        return price_id
+
+
+async def main(requests: int, concurrency: int, rounds: int) -> None:
+    async with BenchDatabase.create() as bench:
+        token = mint_token(bench.jwt_secret, CUSTOMER)
+        payql_port, floor_port = free_port(), free_port()
+        payql = start_process(
+            [PAYQL, "serve"], payql_environment(bench, bench.work, payql_port), bench.work / "payql.log"
+        )
+        floor_environment = {"FLOOR_DATABASE_URL": bench.asyncpg_url, "FLOOR_CUSTOMER": CUSTOMER}
+        floor = start_process(
+            [sys.executable, "-m", "uvicorn", "bench.checkout_floor:app", "--port", str(floor_port), *QUIET],
+            payql_environment(bench, bench.work, payql_port) | floor_environment,
+            bench.work / "floor.log",
+        )
+        try:
+            payql_url, floor_url = f"http://127.0.0.1:{payql_port}", f"http://127.0.0.1:{floor_port}"
+            await wait_until_healthy(payql_url + "/healthz", payql)
+            await wait_until_floor(floor_url, floor)
+            price_id = await price_and_customer(payql_url, token)
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            headers = {"authorization": f"Bearer {token}"}
+            async with (
+                httpx.AsyncClient(base_url=payql_url, headers=headers, limits=limits, timeout=60) as payql_http,
+                httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
+            ):
+                sides: list[tuple[str, httpx.AsyncClient, Send]] = [
+                    ("PayQL", payql_http, payql_checkout),
+                    ("floor", floor_http, floor_checkout),
+                ]
+                results: dict[str, list[Round]] = {name: [] for name, _, _ in sides}
+                for _ in range(rounds):
+                    for name, http, send in sides:
+                        results[name].append(await one_round(http, send, price_id, requests, concurrency))
+            print(f"checkout, {requests} requests x {rounds} rounds, {concurrency} in flight, alternating")
+            for name, measured in results.items():
+                print(
+                    f"{name:>6}: {statistics.median(r.per_second for r in measured):7.1f} checkouts/s,"
+                    f" p99 {statistics.median(r.p99_ms for r in measured):7.1f} ms,"
+                    f" failures {sum(r.failures for r in measured)}"
+                )
+            ratio = statistics.median(r.per_second for r in results["PayQL"]) / statistics.median(
+                r.per_second for r in results["floor"]
+            )
+            print(f"throughput ratio PayQL / floor: {ratio:.2f}x")
+        finally:
+            stop_process(floor)
+            stop_process(payql)
+
+
+async def wait_until_floor(url: str, process: Any) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("the floor exited at start")
+            try:
+                await http.get(url + "/")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("the floor did not start")
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_arguments()
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds))

@@ -1,0 +1,254 @@
+"""The checkout floor: a bare Starlette + asyncpg endpoint running the statements a PayQL checkout
+runs (read from PayQL's statement log: 31 statements, two transactions and the autocommit ones
+around them), on the same PostgreSQL database, over one pooled connection per request.
+
+What it leaves out is what PayQL adds on top of the same database work: GraphQL, authentication,
+the ORM, encryption of personal data, rate limits, the gateway call (the sandbox) and the
+after-commit notifications. `bench.checkout` runs it with uvicorn in a process of its own:
+
+  FLOOR_DATABASE_URL  postgresql://… of the benchmark's database
+  FLOOR_CUSTOMER      the external id of a customer PayQL already made
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+PAYMENTS_OF_ORDER = (
+    "SELECT capture_method, gateway, order_id, status, amount_authorized, updated_at, next_action, amount,"
+    " failure_message, id, payment_method, idempotency_key, currency, amount_captured, amount_refunded, decline_code,"
+    " gateway_reference, created_at FROM payments WHERE order_id = $1"
+)
+PAYMENT_FOR_UPDATE = (
+    "SELECT capture_method, gateway, order_id, status, amount_authorized, updated_at, next_action, amount,"
+    " failure_message, id, payment_method, idempotency_key, currency, amount_captured, amount_refunded, decline_code,"
+    " gateway_reference, created_at FROM payments WHERE id = $1 LIMIT 2 FOR UPDATE"
+)
+ORDER_BY_ID = (
+    "SELECT checkout_user_agent, status, updated_at, customer_id, return_url, id, total_amount, currency, created_at"
+    " FROM orders WHERE id = $1 LIMIT 2"
+)
+ORDER_FOR_UPDATE = (
+    "SELECT checkout_user_agent, status, updated_at, customer_id, return_url, id, total_amount, currency, created_at"
+    " FROM orders WHERE id = $1 LIMIT 2 FOR UPDATE"
+)
+AUDIT = (
+    "INSERT INTO audit_records (actor, action, entity_type, entity_id, status_before, status_after, amount, currency,"
+    " reason, request_id, source_ip, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9, NULL, '{}', $10)"
+    " RETURNING id"
+)
+state: dict[str, asyncpg.Pool] = {}
+
+
+async def checkout(request: Request) -> JSONResponse:
+    body = await request.json()
+    price_id, key = uuid.UUID(body["priceId"]), body["idempotencyKey"]
+    customer_external_id = os.environ["FLOOR_CUSTOMER"]
+    actor, request_id = f"customer:{customer_external_id}", uuid.uuid4().hex
+    now = datetime.now(UTC)
+    order_id, payment_id, line_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with state["pool"].acquire() as db:
+        customer = await db.fetchrow(
+            "SELECT email_index, gateway_references, id, external_id, email, created_at FROM customers"
+            " WHERE external_id = $1 LIMIT 2",
+            customer_external_id,
+        )
+        claim = await db.fetchval(
+            "INSERT INTO idempotency_records (scope, key, request_hash, state, response, recovery_point, locked_until,"
+            " expires_at, created_at) VALUES ($1, $2, $3, 'IN_PROGRESS', NULL, '', $4, $5, $6) RETURNING id",
+            f"{actor}:checkout",
+            key,
+            "0" * 64,
+            now + timedelta(seconds=30),
+            now + timedelta(days=1),
+            now,
+        )
+        price = await db.fetchrow(
+            "SELECT prices.id, prices.currency, prices.unit_amount, products.name FROM prices"
+            " LEFT OUTER JOIN products ON products.id = prices.product_id WHERE prices.id IN ($1) AND prices.active",
+            price_id,
+        )
+        amount, currency = price["unit_amount"], price["currency"]
+        async with db.transaction():
+            await db.execute(
+                "INSERT INTO orders (id, status, currency, total_amount, return_url, checkout_ip, checkout_user_agent,"
+                " created_at, updated_at, customer_id) VALUES ($1, 'PENDING', $2, $3, NULL, NULL, NULL, $4, $4, $5)",
+                order_id,
+                currency,
+                amount,
+                now,
+                customer["id"],
+            )
+            await db.execute(
+                "INSERT INTO line_items (id, product_name, quantity, currency, unit_amount, total_amount, order_id,"
+                " price_id) VALUES ($1, $2, 1, $3, $4, $4, $5, $6)",
+                line_id,
+                price["name"],
+                currency,
+                amount,
+                order_id,
+                price_id,
+            )
+            await db.fetch(PAYMENTS_OF_ORDER, order_id)
+            await db.execute(
+                "INSERT INTO payments (id, gateway, gateway_reference, idempotency_key, status, capture_method,"
+                " payment_method, currency, amount, amount_authorized, amount_captured, amount_refunded, decline_code,"
+                " failure_message, next_action, created_at, updated_at, order_id) VALUES ($1, 'sandbox', NULL, $2,"
+                " 'PENDING', 'AUTOMATIC', 'pm_card_visa', $3, $4, 0, 0, 0, NULL, NULL, NULL, $5, $5, $6)",
+                payment_id,
+                f"payql-payment-{payment_id}-1",
+                currency,
+                amount,
+                now,
+                order_id,
+            )
+            await payment_event(db, "CREATED", "created", None, "PENDING", amount, currency, payment_id, now)
+            await db.fetchval(
+                AUDIT,
+                actor,
+                "payment.created",
+                "payment",
+                str(payment_id),
+                None,
+                "PENDING",
+                amount,
+                currency,
+                request_id,
+                now,
+            )
+            await db.fetch(PAYMENTS_OF_ORDER, order_id)
+            await db.execute("UPDATE orders SET status = 'PROCESSING', updated_at = $1 WHERE id = $2", now, order_id)
+            await db.fetchval(
+                AUDIT,
+                actor,
+                "order.processing",
+                "order",
+                str(order_id),
+                "PENDING",
+                "PROCESSING",
+                amount,
+                currency,
+                request_id,
+                now,
+            )
+            await db.execute("UPDATE idempotency_records SET recovery_point = $1 WHERE id = $2", "floor", claim)
+        await db.fetchrow("SELECT id, return_url, customer_id FROM orders WHERE id = $1 LIMIT 2", order_id)
+        await db.fetchrow("SELECT id, order_id FROM payments WHERE id = $1 LIMIT 1", payment_id)
+        async with db.transaction():
+            await db.fetchrow(ORDER_FOR_UPDATE, order_id)
+            await db.fetchrow(PAYMENT_FOR_UPDATE, payment_id)
+            fact = f"fact:PENDING>PAID:{amount}:{amount}:0"
+            await db.fetchval(
+                "SELECT 1 FROM payment_events WHERE payment_id = $1 AND dedupe_key = $2 LIMIT 1", payment_id, fact
+            )
+            await db.execute(
+                "UPDATE payments SET gateway_reference = $1, status = 'PAID', amount_authorized = $2,"
+                " amount_captured = $2, updated_at = $3 WHERE id = $4",
+                f"pi_floor_{payment_id.hex[:24]}",
+                amount,
+                now,
+                payment_id,
+            )
+            await payment_event(db, "CAPTURED", fact, "PENDING", "PAID", amount, currency, payment_id, now)
+            await db.fetchval(
+                AUDIT,
+                actor,
+                "payment.paid",
+                "payment",
+                str(payment_id),
+                "PENDING",
+                "PAID",
+                amount,
+                currency,
+                request_id,
+                now,
+            )
+            await db.fetch(PAYMENTS_OF_ORDER, order_id)
+            await db.execute("UPDATE orders SET status = 'PAID', updated_at = $1 WHERE id = $2", now, order_id)
+            await db.fetchval(
+                AUDIT,
+                actor,
+                "order.paid",
+                "order",
+                str(order_id),
+                "PROCESSING",
+                "PAID",
+                amount,
+                currency,
+                request_id,
+                now,
+            )
+            receipt = f"receipt:{order_id}"
+            await db.fetchval("SELECT 1 FROM outbox_messages WHERE dedupe_key = $1 LIMIT 1", receipt)
+            await db.fetchval(
+                "INSERT INTO outbox_messages (kind, dedupe_key, payload, status, attempts, next_attempt_at, last_error,"
+                " created_at, sent_at) VALUES ('receipt', $1, $2, 'PENDING', 0, NULL, NULL, $3, NULL) RETURNING id",
+                receipt,
+                json.dumps({"order_id": str(order_id)}),
+                now,
+            )
+        response = {"order_id": str(order_id), "payment_id": str(payment_id), "errors": []}
+        await db.execute(
+            "UPDATE idempotency_records SET state = 'COMPLETED', response = $1 WHERE id = $2",
+            json.dumps(response),
+            claim,
+        )
+        order = await db.fetchrow(ORDER_BY_ID, order_id)
+        await db.fetchrow(ORDER_BY_ID, order_id)
+        payment = await db.fetchrow(PAYMENTS_OF_ORDER, order_id)
+        await db.fetchrow(
+            "SELECT email_index, gateway_references, id, external_id, email, created_at FROM customers WHERE id = $1",
+            customer["id"],
+        )
+    return JSONResponse(
+        {"order": {"id": str(order["id"]), "status": order["status"]}, "payment": {"status": payment["status"]}}
+    )
+
+
+async def payment_event(
+    db: asyncpg.Connection,
+    kind: str,
+    dedupe_key: str,
+    before: str | None,
+    after: str,
+    amount: int,
+    currency: str,
+    payment_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    await db.fetchval(
+        "INSERT INTO payment_events (type, dedupe_key, source, status_before, status_after, amount, currency, data,"
+        " created_at, payment_id) VALUES ($1, $2, 'API', $3, $4, $5, $6, '{}', $7, $8) RETURNING id",
+        kind,
+        dedupe_key,
+        before,
+        after,
+        amount,
+        currency,
+        now,
+        payment_id,
+    )
+
+
+@asynccontextmanager
+async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    # As many connections as PayQL's Tortoise pool holds by default, so neither side has more.
+    state["pool"] = await asyncpg.create_pool(os.environ["FLOOR_DATABASE_URL"], min_size=1, max_size=5)
+    try:
+        yield
+    finally:
+        await state["pool"].close()
+
+
+app = Starlette(routes=[Route("/checkout", checkout, methods=["POST"])], lifespan=lifespan)

@@ -1,0 +1,261 @@
+"""Fan-out: how long one order status change takes to reach N live subscribers, PayQL vs a floor.
+
+Run: .venv/bin/python -m bench.fanout [--subscribers 100,1000] [--rounds 3]
+Needs PostgreSQL and Redis (PAYQL_BENCH_POSTGRES_URL, PAYQL_BENCH_REDIS_URL; the local defaults
+otherwise). It creates a throwaway database and Redis prefix, starts `payql serve` and the floor
+(`bench.fanout_floor`, a bare Starlette + asyncpg + redis app doing the same work per change) each in
+a process of its own, and drives both from this process with N websockets apiece:
+
+1. N subscribers wait on the same order (PayQL: `orderStatus` over graphql-transport-ws, one per socket);
+2. the order's status is written in PostgreSQL and the change published on PayQL's Redis channel;
+3. each subscriber's latency runs from just before the write to the moment its socket got the new status.
+
+PayQL and the floor alternate round by round, in the same run; the table shows the median over the
+rounds of each side's p50 and p99 and the p99 ratio (PayQL / floor; lower is better, 1.0 is the floor).
+The load generator shares the machine with both servers: on a shared, noisy machine compare ratios,
+not absolute times, and run it more than once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.servers import (
+    PAYQL,
+    BenchDatabase,
+    free_port,
+    payql_environment,
+    start_process,
+    stop_process,
+    wait_until_healthy,
+)
+from payql.auth import mint_token
+
+ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { id status } }"
+PRODUCTS = "{ products { prices { id type } } }"
+CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { order { id status } } }"""
+CONNECT_BATCH = 100
+WAIT_SECONDS = 120.0
+QUIET = ("--log-level", "warning")
+
+
+@dataclass
+class Round:
+    p50_ms: float
+    p99_ms: float
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def open_in_batches(count: int, opener: Callable[[], Awaitable[ClientConnection]]) -> list[ClientConnection]:
+    sockets: list[ClientConnection] = []
+    while len(sockets) < count:
+        batch = min(CONNECT_BATCH, count - len(sockets))
+        sockets += await asyncio.gather(*(opener() for _ in range(batch)))
+    return sockets
+
+
+class PayQLSide:
+    name = "PayQL"
+
+    def __init__(self, base_url: str, token: str, order_id: str) -> None:
+        self.url = base_url.replace("http://", "ws://") + "/graphql"
+        self.token = token
+        self.order_id = order_id
+
+    async def open(self) -> ClientConnection:
+        socket = await connect(self.url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {self.token}"}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        payload = {"query": ORDER_STATUS, "variables": {"id": self.order_id}}
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        return socket
+
+    async def status(self, socket: ClientConnection) -> str:
+        while True:
+            message = json.loads(await socket.recv())
+            if message["type"] == "next":
+                status: str = message["payload"]["data"]["orderStatus"]["status"]
+                return status
+            if message["type"] in ("error", "complete"):
+                raise RuntimeError(f"subscription ended: {message}")
+
+
+class FloorSide:
+    name = "floor"
+
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url.replace("http://", "ws://") + "/ws"
+
+    async def open(self) -> ClientConnection:
+        return await connect(self.url, max_queue=None)
+
+    async def status(self, socket: ClientConnection) -> str:
+        status: str = json.loads(await socket.recv())["status"]
+        return status
+
+
+Side = PayQLSide | FloorSide
+
+
+async def one_round(side: Side, subscribers: int, change: Callable[[str], Awaitable[None]], new_status: str) -> Round:
+    sockets = await open_in_batches(subscribers, side.open)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(side.status(socket) for socket in sockets)), WAIT_SECONDS)
+        arrived: list[float] = []
+
+        async def receive(socket: ClientConnection) -> None:
+            while await side.status(socket) != new_status:
+                pass
+            arrived.append(time.perf_counter())
+
+        receivers = [asyncio.create_task(receive(socket)) for socket in sockets]
+        started = time.perf_counter()
+        await change(new_status)
+        await asyncio.wait_for(asyncio.gather(*receivers), WAIT_SECONDS)
+        latencies = [(moment - started) * 1000 for moment in arrived]
+        return Round(percentile(latencies, 0.50), percentile(latencies, 0.99))
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
+
+
+@asynccontextmanager
+async def order_changer(
+    database_url: str, redis_url: str, channel: str, order_id: str
+) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
+    """Write the order's status and announce it the way PayQL's after-commit hook does."""
+    connection = await asyncpg.connect(database_url)
+    redis = Redis.from_url(redis_url)
+
+    async def change(status: str) -> None:
+        await connection.execute("UPDATE orders SET status = $1, updated_at = now() WHERE id = $2", status, order_id)
+        await redis.publish(channel, json.dumps({"channel": f"order:{order_id}"}))
+
+    try:
+        yield change
+    finally:
+        await redis.aclose()
+        await connection.close()
+
+
+async def pending_order(base_url: str, token: str) -> str:
+    """An order left PENDING by a declined card, through PayQL's own checkout."""
+    async with httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {token}"}) as http:
+        answer = (await http.post("/graphql", json={"query": PRODUCTS})).json()
+        if "errors" in answer:
+            raise RuntimeError(f"products: {answer['errors']}")
+        products = answer["data"]["products"]
+        price = next(p for product in products for p in product["prices"] if p["type"] == "ONE_TIME")
+        checkout = {
+            "items": [{"priceId": price["id"], "quantity": 1}],
+            "gateway": "sandbox",
+            "paymentMethod": "pm_card_chargeDeclined",
+            "idempotencyKey": str(uuid.uuid4()),
+        }
+        answer = (await http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout}})).json()
+        if not answer.get("data") or not answer["data"]["checkout"]["order"]:
+            raise RuntimeError(f"checkout: {answer}")
+        order_id: str = answer["data"]["checkout"]["order"]["id"]
+        return order_id
+
+
+async def main(sizes: list[int], rounds: int, profile: Path | None = None) -> None:
+    async with BenchDatabase.create() as bench:
+        work = bench.work
+        token = mint_token(bench.jwt_secret, "bench-customer")
+        payql_port = free_port()
+        environment = payql_environment(bench, work, payql_port)
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        payql = start_process([sys.executable, *profiler, PAYQL, "serve"], environment, work / "payql.log")
+        floor = None
+        try:
+            base_url = f"http://127.0.0.1:{payql_port}"
+            await wait_until_healthy(base_url + "/healthz", payql)
+            order_id = await pending_order(base_url, token)
+            channel = f"{bench.redis_prefix}order:{order_id}"
+            floor_port = free_port()
+            floor = start_process(
+                [sys.executable, "-m", "uvicorn", "bench.fanout_floor:app", "--port", str(floor_port), *QUIET],
+                os.environ
+                | {
+                    "FLOOR_DATABASE_URL": bench.asyncpg_url,
+                    "FLOOR_REDIS_URL": bench.redis_url,
+                    "FLOOR_CHANNEL": channel,
+                    "FLOOR_ORDER_ID": order_id,
+                },
+                work / "floor.log",
+            )
+            floor_url = f"http://127.0.0.1:{floor_port}"
+            await wait_for_floor(floor_url, floor)
+            sides: list[Side] = [PayQLSide(base_url, token, order_id), FloorSide(floor_url)]
+            print(f"fan-out of one status change; {rounds} rounds per size, PayQL and floor alternating")
+            print(f"{'N':>6} | {'PayQL p50':>10} {'PayQL p99':>10} | {'floor p50':>10} {'floor p99':>10} | p99 ratio")
+            async with order_changer(bench.asyncpg_url, bench.redis_url, channel, order_id) as change:
+                statuses = iter(["PROCESSING", "PENDING"] * (rounds * len(sides) * len(sizes)))
+                for size in sizes:
+                    results: dict[str, list[Round]] = {side.name: [] for side in sides}
+                    for _ in range(rounds):
+                        for side in sides:
+                            results[side.name].append(await one_round(side, size, change, next(statuses)))
+                    payql_p50, payql_p99 = median_round(results["PayQL"])
+                    floor_p50, floor_p99 = median_round(results["floor"])
+                    print(
+                        f"{size:>6} | {payql_p50:>8.1f}ms {payql_p99:>8.1f}ms | {floor_p50:>8.1f}ms {floor_p99:>8.1f}ms"
+                        f" | {payql_p99 / floor_p99:.2f}x"
+                    )
+        finally:
+            if floor is not None:
+                stop_process(floor)
+            stop_process(payql, interrupt=profile is not None)
+
+
+async def wait_for_floor(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the floor server exited at start")
+        try:
+            socket = await connect(url.replace("http://", "ws://") + "/ws")
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        await socket.close()
+        return
+    raise RuntimeError("the floor server did not start")
+
+
+def median_round(rounds: list[Round]) -> tuple[float, float]:
+    return statistics.median(r.p50_ms for r in rounds), statistics.median(r.p99_ms for r in rounds)
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", default="100,1000", help="comma-separated subscriber counts")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_arguments()
+    asyncio.run(main([int(n) for n in arguments.subscribers.split(",")], arguments.rounds, arguments.profile))
