@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from gateways.registry import GatewayRegistry
 from jobs.dispute_deadlines import flag_disputes_due_soon
 from jobs.dunning import run_dunning
 from jobs.queue import JobQueue, JobSpec
-from jobs.reconcile import reconcile
+from jobs.reconcile import ReconciliationReport, reconcile
 from jobs.sweeper import sweep_once
 from notifications.dispatch import dispatch_outbox_message, due_outbox_ids
 from notifications.mailer import Mailer
@@ -38,6 +39,8 @@ class JobContext:
     schedule: SchedulePolicy
     queue: JobQueue | None = field(default=None)
     billing: BillingPolicy = field(default_factory=BillingPolicy)
+    # Told each periodic run's report (the reconciliation metrics); jobs know nothing of metrics.
+    on_reconciled: Callable[[ReconciliationReport], None] | None = None
 
     def require_queue(self) -> JobQueue:
         if self.queue is None:
@@ -73,13 +76,15 @@ class JobContext:
         )
 
     async def reconcile(self) -> None:
-        await reconcile(
+        report = await reconcile(
             self.gateways,
             since=datetime.now(UTC) - self.schedule.reconcile_window,
             orphan_age=self.schedule.orphan_age,
             order_expiry=self.schedule.order_expiry,
             billing=self.billing,
         )
+        if self.on_reconciled is not None:
+            self.on_reconciled(report)
 
     async def dunning(self) -> None:
         await run_dunning(self.gateways, self.billing)

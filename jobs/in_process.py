@@ -46,6 +46,10 @@ class InProcessQueue:
     async def start(self) -> None:
         return None
 
+    def depth(self) -> int:
+        """Jobs queued and not started yet (the queue-depth metric)."""
+        return len(self._waiting)
+
     async def drain(self) -> None:
         """Wait until no job is queued or running (tests and orderly shutdown)."""
         while self._tasks:

@@ -8,6 +8,9 @@ from typing import Any, Protocol
 
 JobFunction = Callable[..., Awaitable[None]]
 
+# A job argument a queue may add: the enqueuing trace's W3C headers, for the run to continue it.
+TRACE_CONTEXT_ARGUMENT = "_trace_context"
+
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:

@@ -33,7 +33,7 @@ from saq.job import TERMINAL_STATUSES
 from saq.queue.redis import RedisQueue
 from saq.types import Context
 
-from jobs.queue import JobSpec
+from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobSpec
 from payql.redis_pool import bounded_redis
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,18 @@ def saq_timeout(spec: JobSpec) -> int:
 class SaqJobQueue:
     """Enqueue PayQL jobs on a saq queue in Redis. `name` prefixes every key (`saq:<name>:...`)."""
 
-    def __init__(self, redis_url: str, jobs: list[JobSpec], *, name: str = "payql") -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        jobs: list[JobSpec],
+        *,
+        name: str = "payql",
+        trace_context: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
         self._jobs = {job.name: job for job in jobs}
+        # The enqueuing request's trace, carried in the job's arguments to the worker (W3C headers);
+        # the job functions' wrapper (`payql.job_observation`) takes it out again.
+        self._trace_context = trace_context
         self._queue = RedisQueue(redis_client(redis_url), name=name)
         self._closed = False
 
@@ -96,6 +106,9 @@ class SaqJobQueue:
             return
         spec = self._jobs[job]
         scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
+        carried = self._trace_context() if self._trace_context is not None else {}
+        if carried:
+            kwargs = {**kwargs, TRACE_CONTEXT_ARGUMENT: carried}
         try:
             await self._offer(spec, key, scheduled, kwargs)
         except (RedisConnectionError, RedisTimeoutError) as error:

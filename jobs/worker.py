@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 from redis.commands.core import AsyncScript
@@ -166,8 +167,12 @@ def build_worker(
     startup: LifecycleHook | None = None,
     shutdown: LifecycleHook | None = None,
     name: str = "payql",
+    worker_id: str | None = None,
 ) -> Worker[Context]:
     """A saq worker for the jobs queued by `SaqJobQueue(redis_url, jobs, name=name)`.
+
+    Every 10 seconds saq writes the worker's info under `worker_id` with an 11-second lifetime:
+    the heartbeat that `worker_is_alive` reads.
 
     `cron` entries are (job name, cron expression), evaluated in UTC; a 6th field counts seconds.
     A periodic job is queued under the key `cron:<job name>`, so only one waits at a time across
@@ -197,6 +202,7 @@ def build_worker(
         startup=_without_context(startup) if startup else None,
         shutdown=_without_context(shutdown) if shutdown else None,
         dequeue_timeout=DEQUEUE_TIMEOUT_SECONDS,
+        id=worker_id,
     )
 
 
@@ -209,13 +215,37 @@ async def run_worker(
     startup: LifecycleHook | None = None,
     shutdown: LifecycleHook | None = None,
     name: str = "payql",
+    worker_id: str | None = None,
 ) -> None:
     """Work until SIGINT/SIGTERM or cancellation. Jobs still running then are put back in the queue."""
     worker = build_worker(
-        redis_url, jobs, cron=cron, concurrency=concurrency, startup=startup, shutdown=shutdown, name=name
+        redis_url,
+        jobs,
+        cron=cron,
+        concurrency=concurrency,
+        startup=startup,
+        shutdown=shutdown,
+        name=name,
+        worker_id=worker_id,
     )
     await worker.queue.connect()
     try:
         await worker.start()
     finally:
         await worker.queue.disconnect()
+
+
+def default_worker_id() -> str:
+    """One worker per host (a container's hostname is its own), so a health check run inside the
+    container finds the heartbeat of the worker beside it. saq splits its keys on ':'."""
+    return socket.gethostname().replace(":", "-")
+
+
+async def worker_is_alive(redis_url: str, *, name: str, worker_id: str) -> bool:
+    """Whether the worker `worker_id` wrote its heartbeat within its lifetime (a container health check)."""
+    queue = RedisQueue(redis_client(redis_url), name=name)
+    try:
+        info = await queue.info()
+    finally:
+        await queue.disconnect()
+    return worker_id in info["workers"]

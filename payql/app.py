@@ -1,5 +1,5 @@
-"""The ASGI application: /graphql (HTTP and websockets), health checks, webhooks and gateways' own routes
-(a development-only gateway's never in production: settings refuse that gateway there).
+"""The ASGI application: /graphql (HTTP and websockets), health checks, /metrics, webhooks and gateways' own
+routes (a development-only gateway's never in production: settings refuse that gateway there).
 
 `create_app` builds everything that can be built before serving; the lifespan opens the database
 and the services and closes them on shutdown.
@@ -7,10 +7,12 @@ and the services and closes them on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+from opentelemetry.instrumentation.starlette import StarletteInstrumentor
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -19,39 +21,73 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from tortoise import connections
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from db.config import close_database, open_database
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
 from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
+from payql.graphql_metrics import GraphQLMetrics
+from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
+from payql.http_metrics import HttpMetricsMiddleware
 from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
+from payql.metrics import WEBHOOKS_RECEIVED
+from payql.metrics_endpoint import metrics_route
 from payql.rate_limit import RetryAfterMiddleware
+from payql.request_context import RequestIdMiddleware
 from payql.route_host import route_host
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
+from payql.telemetry import configure_tracing
 from payql.wiring import Services, build_services, prepare_gateways
 from resolvers import fault_points
 from schema.assembly import build_schema
 from schema.query_cost import QueryLimits
 from webhooks.endpoint import webhook_routes
 
+READINESS_TIMEOUT_SECONDS = 3.0
+
 
 async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(_: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the database (and Redis, when configured) answer within a few seconds; 503 naming
+    what does not."""
+    checks: dict[str, str] = {}
     try:
-        await connections.get("default").execute_query("SELECT 1")
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            await connections.get("default").execute_query("SELECT 1")
+        checks["database"] = "ok"
     except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        checks["database"] = "unreachable"
+    redis = request.app.state.services.redis
+    if redis is not None:
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                await redis.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "unreachable"
+    if any(value != "ok" for value in checks.values()):
+        return JSONResponse({"status": "unavailable", **checks}, status_code=503)
+    return JSONResponse({"status": "ok", **checks})
+
+
+def app_from_environment() -> Starlette:
+    """The app of one `payql serve --workers N` process, from the same environment as the parent."""
+    from payql.installation_secrets import with_installation_secrets
+    from payql.settings import load_settings
+
+    return create_app(with_installation_secrets(load_settings()))
 
 
 def create_app(settings: Settings) -> Starlette:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.effective_log_format)
+    configure_tracing(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
     schema = build_schema(
         max_depth=settings.graphql_max_depth,
         max_aliases=settings.graphql_max_aliases,
@@ -63,6 +99,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
+        observers=[GraphQLMetrics, GraphQLTracing],
         # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked.
         unmasked=(ExhaustionAsRateLimited,),
     )
@@ -102,15 +139,26 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
     ]
     routes += webhook_routes(
-        gateways=lambda: state["services"].deps.gateways, on_stored=lambda: state["services"].enqueue_webhook
+        gateways=lambda: state["services"].deps.gateways,
+        on_stored=lambda: state["services"].enqueue_webhook,
+        count=lambda gateway, outcome: WEBHOOKS_RECEIVED.labels(gateway=gateway, outcome=outcome).inc(),
     )
+    metrics = metrics_route(settings, services=lambda: state["services"])
+    if metrics is not None:
+        routes.append(metrics)
     host = route_host(tokens=lambda: state["services"].tokens)
     for name, gateway in prepared.items():
         # Only enabled packages contribute routes, and production refuses the development-only ones.
         if gateway_routes := list(gateway.routes(host)):
             routes.append(Mount(f"/{name}", routes=gateway_routes))
     middleware = [
-        # Pure ASGI, outermost: every HTTP answer (CORS preflights and 429s included) gets the headers.
+        # Before all else: every log line of the request carries its id, and every answer too.
+        Middleware(RequestIdMiddleware),
+        Middleware(HttpMetricsMiddleware),
+        # Then, so everything after it (per-IP limits, audit records, dispute evidence, webhook
+        # rows) reads the shopper's address from a trusted proxy's X-Forwarded-For, and only then.
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+        # Pure ASGI: every HTTP answer (CORS preflights and 429s included) gets the headers.
         Middleware(SecurityHeadersMiddleware),
         Middleware(RetryAfterMiddleware),
         Middleware(
@@ -127,4 +175,6 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.in_flight = in_flight
+    # Outermost: the server span encloses every other span of the request (a no-op without an SDK).
+    StarletteInstrumentor.instrument_app(app)
     return app

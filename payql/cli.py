@@ -63,21 +63,47 @@ def _ensure_data_folder(settings: Settings) -> None:
 
 
 @app.command()
-def serve(host: str | None = None, port: int | None = None) -> None:
+def serve(
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = typer.Option(1, min=1, help="Worker processes on this port; /metrics sums them all."),
+) -> None:
     """Serve the API (GraphQL at /graphql)."""
     settings = _settings()
     _ensure_data_folder(settings)
+    options = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        # The app decides whom to believe (PAYQL_TRUSTED_PROXIES); uvicorn's own default trusts 127.0.0.1.
+        "proxy_headers": False,
+        "log_config": None,
+    }
+    if workers > 1:
+        _share_metrics_between_processes()
+        _warn_if_development(settings, str(options["host"]))
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("payql.app:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
     from payql.app import create_app
 
     app = create_app(settings)
-    _warn_if_development(settings, host or settings.host)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        proxy_headers=True,
-        log_config=None,
-    )
+    _warn_if_development(settings, str(options["host"]))
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _share_metrics_between_processes() -> None:
+    """prometheus-client's multiprocess mode: every worker writes its samples to files in one
+    folder, which must exist, empty, before any of them imports the metrics."""
+    import os
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="payql-metrics-")
 
 
 def _warn_if_development(settings: Settings, host: str) -> None:
@@ -156,31 +182,76 @@ async def _with_services(settings: Settings, work: Callable[[Services], Awaitabl
 
 
 @app.command()
-def worker() -> None:
-    """Run background jobs from Redis (production): webhook processing, outbox, sweeper, reconciliation."""
+def worker(
+    check: bool = typer.Option(
+        False, "--check", help="Exit 0 if this host's worker wrote its heartbeat in the last seconds (health check)."
+    ),
+) -> None:
+    """Run background jobs from Redis (production): webhook processing, outbox, sweeper, reconciliation,
+    dunning and dispute deadlines, on the schedule the PAYQL_*_INTERVAL_SECONDS settings give."""
     settings = _settings()
     if not settings.redis_url:
         typer.echo("payql worker needs PAYQL_REDIS_URL; the embedded default runs jobs inside `payql serve`", err=True)
         raise typer.Exit(2)
-    from jobs.worker import run_worker
+    from jobs.schedule import cron_entries
+    from jobs.worker import default_worker_id, run_worker, worker_is_alive
     from payql.logging_setup import configure_logging
+    from payql.wiring import periodic_intervals
 
-    configure_logging(settings.log_level)
+    queue_name = f"{settings.redis_key_prefix}jobs"
+    if check:
+        alive = asyncio.run(worker_is_alive(settings.redis_url, name=queue_name, worker_id=default_worker_id()))
+        typer.echo("worker is alive" if alive else "no heartbeat from this host's worker", err=not alive)
+        raise typer.Exit(0 if alive else 1)
+    configure_logging(settings.log_level, settings.effective_log_format)
+    from payql.telemetry import configure_tracing
+
+    configure_tracing(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
+    if settings.worker_metrics_port is not None:
+        from payql.metrics import serve_metrics_in_background
+
+        serve_metrics_in_background(settings.host, settings.worker_metrics_port)
 
     async def run(services: Services) -> None:
         await run_worker(
             settings.redis_url or "",
-            services.jobs.specs(),
-            cron=[
-                ("sweep", "* * * * *"),
-                ("reconcile", "*/5 * * * *"),
-                ("dunning", "*/5 * * * *"),
-                ("flag_disputes_due_soon", "0 * * * *"),
-            ],
-            name=f"{settings.redis_key_prefix}jobs",
+            services.job_specs,
+            cron=cron_entries(periodic_intervals(settings)),
+            name=queue_name,
+            worker_id=default_worker_id(),
         )
 
     asyncio.run(_with_services(settings, run))
+
+
+@app.command()
+def healthcheck(
+    timeout: float = typer.Option(3.0, help="Seconds to wait for /readyz."),
+) -> None:
+    """Container health check for either role: exit 0 if this host's worker wrote its heartbeat, or
+    if the server on PAYQL_PORT answers /readyz with 200; else 1."""
+    settings = _settings()
+    if settings.redis_url:
+        from jobs.worker import default_worker_id, worker_is_alive
+
+        queue_name = f"{settings.redis_key_prefix}jobs"
+        try:
+            if asyncio.run(worker_is_alive(settings.redis_url, name=queue_name, worker_id=default_worker_id())):
+                typer.echo("worker is alive")
+                return
+        except Exception as error:  # Redis down: the server's /readyz says so too
+            typer.echo(f"no worker heartbeat: {error}", err=True)
+    import httpx
+
+    try:
+        status = httpx.get(f"http://127.0.0.1:{settings.port}/readyz", timeout=timeout).status_code
+    except httpx.HTTPError as error:
+        typer.echo(f"not ready: {error}", err=True)
+        raise typer.Exit(1) from None
+    if status != 200:
+        typer.echo(f"not ready: /readyz answered {status}", err=True)
+        raise typer.Exit(1)
+    typer.echo("server is ready")
 
 
 webhooks_app = typer.Typer(help="Look at stored webhook deliveries and replay them.", no_args_is_help=True)

@@ -5,13 +5,12 @@ payload (browsers cannot set headers on a websocket). Cross-origin websocket han
 checked against the same allow-list as CORS. Before anything else, an anonymous request or one whose
 token fails counts against its client IP's limit (429 with Retry-After when over); a websocket lives
 no longer than its token (`ws_session`). The headers we keep (X-Request-Id, User-Agent) and the
-client address never carry a card number on: a card-bearing request id is replaced by a fresh one,
-and the user agent has the number redacted.
+client address never carry a card number on: a card-bearing request id is replaced by a fresh one
+(`request_context`), and the user agent has the number redacted.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -27,14 +26,13 @@ from strawberry.types.unset import UnsetType
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from payql.graphql_request_parsing import BoundedJsonParsing
 from payql.rate_limit import Authentication
+from payql.request_context import accepted_request_id, bind_log_fields, current_request_id
 from payql.security_headers import graphiql_csp
 from payql.wiring import Services
 from payql.ws_session import ExpiringSessionHandler
 from resolvers.context import Caller
 from schema.context import GraphQLContext
 
-# audit_records.request_id is a 64-character column.
-MAX_REQUEST_ID_LENGTH = 64
 TOO_MANY_REQUESTS = "Too many requests from this address. Retry later."
 
 
@@ -86,9 +84,13 @@ class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
             principal = None
         else:
             principal = self._services().tokens.principal_from_header(request.headers.get("authorization"))
+        # RequestIdMiddleware chose it (and answers with it); the same checks apply without it.
+        request_id = current_request_id() or accepted_request_id(request.headers.get("x-request-id"))
+        if principal is not None:
+            bind_log_fields(principal=principal.actor_name)
         caller = Caller(
             principal=principal,
-            request_id=_request_id(request.headers),
+            request_id=request_id,
             source_ip=client.host if client and not looks_like_card_number(client.host) else None,
             user_agent=_user_agent(request.headers),
         )
@@ -106,6 +108,7 @@ class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
         principal = self._services().tokens.principal_from_header(str(authorization))
         if principal is None:
             raise ConnectionRejectionError({"message": "Invalid token."})
+        bind_log_fields(principal=principal.actor_name)
         context.caller = Caller(
             principal=principal,
             request_id=context.caller.request_id,
@@ -121,15 +124,6 @@ class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
         )
         if wait is not None:
             raise ConnectionRejectionError({"message": TOO_MANY_REQUESTS})
-
-
-def _request_id(headers: Headers) -> str:
-    """The client's X-Request-Id for tracing, unless it is missing, too long for the audit trail's
-    column, not printable, or carries a card number."""
-    given = headers.get("x-request-id")
-    if given and len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and not looks_like_card_number(given):
-        return given
-    return uuid.uuid4().hex
 
 
 def _user_agent(headers: Headers) -> str | None:

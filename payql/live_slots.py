@@ -19,6 +19,8 @@ from typing import Final
 
 from redis.asyncio import Redis
 
+from payql.metrics import LIVE_SUBSCRIPTIONS
+
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS: Final = 60.0
@@ -48,9 +50,11 @@ class ProcessLiveSlots:
             yield False
             return
         self._held[holder] += 1
+        LIVE_SUBSCRIPTIONS.inc()
         try:
             yield True
         finally:
+            LIVE_SUBSCRIPTIONS.dec()
             self._held[holder] -= 1
             if self._held[holder] <= 0:
                 del self._held[holder]
@@ -79,11 +83,13 @@ class RedisLiveSlots:
             yield False
             return
         self._held[slot] = key
+        LIVE_SUBSCRIPTIONS.inc()
         if self._renewer is None or self._renewer.done():
             self._renewer = asyncio.create_task(self._renew_while_held())
         try:
             yield True
         finally:
+            LIVE_SUBSCRIPTIONS.dec()
             del self._held[slot]
             # Shielded: a cancelled subscription must still give its slot back.
             await asyncio.shield(self._redis.zrem(key, slot))

@@ -21,6 +21,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payql.metrics import RATE_LIMITED
+
 
 def limits_storage(redis: Redis | None, prefix: str) -> Storage:
     """Redis when configured (shares the app's connection pool, so closing the app closes its
@@ -55,6 +57,7 @@ class KeyedRateLimiter:
         """Count one request for `key`: None when allowed, else whole seconds (at least 1) to wait."""
         if await self._limiter.hit(self._limit, self._namespace, key):
             return None
+        RATE_LIMITED.labels(limit=self._namespace).inc()
         stats = await self._limiter.get_window_stats(self._limit, self._namespace, key)
         return max(1, math.ceil(stats.reset_time - time.time()))
 

@@ -8,12 +8,14 @@ start with development secrets or a development-only gateway. Nothing else in Pa
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from limits import parse as parse_limit
 from pydantic import (
+    AliasChoices,
     Field,
     SecretStr,
     ValidationError,
@@ -63,6 +65,11 @@ class Settings(BaseSettings):
     live_update_queue_size: int = Field(default=64, ge=1, le=10_000)
 
     host: str = "127.0.0.1"
+    # Addresses or networks of the reverse proxies in front of PayQL ("10.0.0.0/8,127.0.0.1"). Only a
+    # request from one of them has its X-Forwarded-For/-Proto believed: the client address that the
+    # per-IP limits count and the audit trail and dispute evidence record is the shopper's, not the
+    # balancer's. Empty (the default): every X-Forwarded-For is ignored.
+    trusted_proxies: CsvList = Field(default_factory=list)
     port: int = Field(default=8000, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: CsvList = Field(default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173"])
@@ -146,6 +153,20 @@ class Settings(BaseSettings):
     # /graphql reads a whole body into memory; a checkout is well under 10 KiB.
     graphql_max_body_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
+    # OpenTelemetry's own variables: tracing is off unless the collector's endpoint is set.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "PAYQL_OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field(
+        default="payql", validation_alias=AliasChoices("OTEL_SERVICE_NAME", "PAYQL_OTEL_SERVICE_NAME")
+    )
+    # Bearer token for GET /metrics. Unset: /metrics is open in development and not served in production.
+    metrics_token: SecretStr | None = None
+    # `payql worker` runs the jobs, so their metrics live in its process: served on this port
+    # (bound to PAYQL_HOST) when set. A port of its own, never published: the worker has no token check.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # "json": one JSON object per line (the production default); "text": readable lines (development's).
+    log_format: Literal["text", "json"] | None = None
 
     # Abuse limits ("N/second|minute|hour|day", shared through Redis when PAYQL_REDIS_URL is set):
     # per client IP for anonymous requests and for failed authentications (a bad or expired token),
@@ -218,6 +239,14 @@ class Settings(BaseSettings):
             problems.append(
                 "PAYQL_DATA_INDEX_KEY: production needs the blind index key (a base64 32-byte key, never rotated)"
             )
+        # Without Redis every instance keeps its own pub/sub, rate limits and in-process jobs, and
+        # nothing says so: a status change made on one never reaches a subscriber on another.
+        if not self.redis_url:
+            problems.append(
+                "PAYQL_REDIS_URL: production shares subscriptions, rate limits and jobs between instances through Redis"
+            )
+        if self.job_queue == "in-process":
+            problems.append("PAYQL_JOB_QUEUE: production runs jobs from Redis with `payql worker`, not in-process")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -239,8 +268,19 @@ class Settings(BaseSettings):
             raise ValueError("PAYQL_JOB_QUEUE=redis needs PAYQL_REDIS_URL")
         return self
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (10.0.0.0/8)") from None
+        return value
+
     @field_validator(
         "cors_origins",
+        "trusted_proxies",
         "gateways",
         mode="before",
     )
@@ -289,6 +329,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def effective_log_format(self) -> Literal["text", "json"]:
+        return self.log_format or ("json" if self.is_production else "text")
 
     @property
     def effective_job_queue(self) -> str:

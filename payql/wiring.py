@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from redis.asyncio import Redis
@@ -19,15 +19,19 @@ from gateways.registry import GatewayRegistry
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.periodic import PeriodicJobs
-from jobs.queue import JobQueue
+from jobs.queue import JobQueue, JobSpec
 from jobs.saq_queue import SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
+from payql.gateway_observation import observe_gateway
+from payql.job_observation import observed_specs
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
+from payql.metrics import STATUS_CHANGES, record_reconciliation
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.redis_pool import bounded_redis
 from payql.settings import Settings
+from payql.tracing import current_trace_context
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.live_stream import LiveStreams
 from resolvers.order_status import order_channel
@@ -58,6 +62,8 @@ class Services:
     live_slots: ProcessLiveSlots | RedisLiveSlots
     live_streams: LiveStreams
     periodic: PeriodicJobs | None = None
+    # The jobs as the queues run them (`job_observation`): what `payql worker` consumes.
+    job_specs: list[JobSpec] = field(default_factory=list)
 
     async def after_commit(self, work: CommittedWork) -> None:
         """Announce status changes and dispatch new outbox messages; never raises (the sweeper
@@ -69,6 +75,8 @@ class Services:
                 else order_channel(change.order_id)
                 for change in work.changes
             )
+            for change in work.changes:
+                STATUS_CHANGES.labels(entity=change.entity, status=change.status_after).inc()
             for channel in channels:
                 await self.broker.publish(channel, {"channel": channel})
             for message_id in work.outbox_ids:
@@ -143,6 +151,9 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             merchant_email=settings.merchant_email,
         ),
         billing=billing_policy(settings),
+        on_reconciled=lambda report: record_reconciliation(
+            [item.kind for item in report.discrepancies], len(report.unreachable_gateways)
+        ),
     )
 
 
@@ -163,7 +174,18 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
         name: catalog.package(name).public_config(settings.gateway(name), public_base_url=settings.public_base_url)
         for name in settings.gateways
     }
-    return GatewayRegistry(gateways, public_configs)
+    return GatewayRegistry((observe_gateway(gateway) for gateway in gateways), public_configs)
+
+
+def periodic_intervals(settings: Settings) -> dict[str, float]:
+    """Seconds between runs of each periodic job (0: off): the in-process timers and `payql
+    worker`'s cron entries both come from here."""
+    return {
+        "sweep": settings.sweep_interval_seconds,
+        "reconcile": settings.reconcile_interval_seconds,
+        "dunning": settings.dunning_interval_seconds,
+        "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
+    }
 
 
 async def build_services(settings: Settings, prepared: PreparedGateways, *, serve_jobs: bool = True) -> Services:
@@ -187,11 +209,17 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
         else InMemoryBroker(queue_size=settings.live_update_queue_size)
     )
     jobs = build_job_context(settings, registry)
+    job_specs = observed_specs(jobs.specs())
     queue: JobQueue
     if settings.effective_job_queue == "redis" and settings.redis_url:
-        queue = SaqJobQueue(settings.redis_url, jobs.specs(), name=f"{settings.redis_key_prefix}jobs")
+        queue = SaqJobQueue(
+            settings.redis_url,
+            job_specs,
+            name=f"{settings.redis_key_prefix}jobs",
+            trace_context=current_trace_context,
+        )
     else:
-        queue = InProcessQueue(jobs.specs())
+        queue = InProcessQueue(job_specs)
     jobs.queue = queue
     await queue.start()
     limits = limits_storage(redis, settings.redis_key_prefix)
@@ -224,18 +252,11 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
         ip_limits=ClientIpLimits(settings.anonymous_rate_limit, settings.failed_auth_rate_limit, limits),
         live_slots=live_slots,
         live_streams=LiveStreams(broker.subscribe, queue_size=settings.live_update_queue_size),
+        job_specs=job_specs,
     )
     add_change_listener(services.after_commit)
     if serve_jobs and isinstance(queue, InProcessQueue):
-        services.periodic = PeriodicJobs(
-            queue,
-            {
-                "sweep": settings.sweep_interval_seconds,
-                "reconcile": settings.reconcile_interval_seconds,
-                "dunning": settings.dunning_interval_seconds,
-                "flag_disputes_due_soon": settings.dispute_check_interval_seconds,
-            },
-        )
+        services.periodic = PeriodicJobs(queue, periodic_intervals(settings))
         services.periodic.start()
     if serve_jobs:
         for gateway in prepared.values():

@@ -21,6 +21,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from payql.metrics import OPEN_WEBSOCKETS
 from schema.context import GraphQLContext
 
 SESSION_EXPIRED: Final = GraphQLError(
@@ -39,6 +40,13 @@ class ExpiringSessionHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
     def _expired(self) -> bool:
         expires_at = self._expires_at
         return expires_at is not None and time.time() >= expires_at
+
+    async def handle(self) -> None:
+        OPEN_WEBSOCKETS.inc()
+        try:
+            await super().handle()
+        finally:
+            OPEN_WEBSOCKETS.dec()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)

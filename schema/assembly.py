@@ -43,10 +43,13 @@ def build_schema(
     query_limits: QueryLimits,
     introspection: bool,
     suggestions: bool,
+    observers: Sequence[type[SchemaExtension]] = (),
     unmasked: Sequence[type[SchemaExtension]] = (),
 ) -> strawberry.Schema:
-    """`unmasked`: extensions that may turn an error MaskErrors would hide into a coded one (the app
-    passes the one that answers an exhausted pool RATE_LIMITED); they see the errors first."""
+    """The schema with its limits. `observers` (metrics, tracing) run first, so they see every
+    refusal and the final, masked answer. `unmasked`: extensions that may turn an error MaskErrors
+    would hide into a coded one (the app passes the one that answers an exhausted pool
+    RATE_LIMITED); they see the errors first."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
@@ -55,6 +58,7 @@ def build_schema(
     # Factories, not instances: a fresh extension per request. The parser and validation caches
     # live at module level, so every request shares them.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        *observers,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(limits),
         lambda: ParserCache(maxsize=1024),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
+from typing import TypeVar
 
 import strawberry
 
@@ -13,6 +14,9 @@ from resolvers.subscription_status import watch_subscription
 from schema.billing.types import SubscriptionType
 from schema.errors import public_error
 from schema.types import GraphQLInfo, OrderType
+
+Row = TypeVar("Row")
+Shown = TypeVar("Shown")
 
 
 @asynccontextmanager
@@ -27,19 +31,27 @@ async def live_slot(info: GraphQLInfo) -> AsyncIterator[None]:
         yield
 
 
+async def relay(
+    info: GraphQLInfo, stream: AsyncGenerator[Row, None], present: Callable[[Row], Shown]
+) -> AsyncGenerator[Shown, None]:
+    """Every item of a use case's `stream`, presented, while the caller holds a live slot; the
+    stream's `UseCaseError` leaves coded, as from any other field, and the stream is always closed."""
+    async with live_slot(info), aclosing(stream):
+        try:
+            async for row in stream:
+                yield present(row)
+        except UseCaseError as error:
+            raise public_error(error) from None
+
+
 @strawberry.type(name="LiveUpdates", description="Websocket fields (GraphQL's subscription root).")
 class Subscription:
     @strawberry.subscription(description="The order's current state, then every change; completes after a final state.")
     async def order_status(self, info: GraphQLInfo, order_id: strawberry.ID) -> AsyncGenerator[OrderType, None]:
-        async with live_slot(info):
-            stream = watch_order(info.context.caller, str(order_id), info.context.live_streams)
-            try:
-                async for order in stream:
-                    yield OrderType.from_model(order)
-            except UseCaseError as error:
-                raise public_error(error) from None
-            finally:
-                await stream.aclose()
+        stream = watch_order(info.context.caller, str(order_id), info.context.live_streams)
+        async with aclosing(relay(info, stream, OrderType.from_model)) as orders:
+            async for order in orders:
+                yield order
 
     @strawberry.subscription(
         description="The subscription's current state, then every change; completes once it has ended."
@@ -47,12 +59,7 @@ class Subscription:
     async def subscription_status(
         self, info: GraphQLInfo, subscription_id: strawberry.ID
     ) -> AsyncGenerator[SubscriptionType, None]:
-        async with live_slot(info):
-            stream = watch_subscription(info.context.caller, str(subscription_id), info.context.live_streams)
-            try:
-                async for subscription in stream:
-                    yield SubscriptionType.from_model(subscription)
-            except UseCaseError as error:
-                raise public_error(error) from None
-            finally:
-                await stream.aclose()
+        stream = watch_subscription(info.context.caller, str(subscription_id), info.context.live_streams)
+        async with aclosing(relay(info, stream, SubscriptionType.from_model)) as subscriptions:
+            async for subscription in subscriptions:
+                yield subscription

@@ -7,6 +7,10 @@ import uuid
 
 import httpx
 
+# The test server's one trusted reverse proxy (PAYQL_TRUSTED_PROXIES); `fresh_address` never yields
+# it, since its second byte is never 0.
+PROXY_ADDRESS = "127.0.0.2"
+
 
 def fresh_address() -> str:
     raw = uuid.uuid4().bytes

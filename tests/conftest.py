@@ -26,6 +26,7 @@ from payql.app import create_app
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.backends import Backend, backend_name, create_backend, destroy_backend
+from tests.client_addresses import PROXY_ADDRESS
 from tests.ports import free_port
 from tests.smtp_server import SmtpServer
 from tests.testkit import (
@@ -82,6 +83,7 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         failed_auth_rate_limit="100000/minute",
         complete_payment_rate_limit="100000/minute",
         cors_origins=["https://shop.example"],
+        trusted_proxies=[PROXY_ADDRESS],
         idempotency_lease_seconds=30,
         gateway_settings={
             "sandbox": {
@@ -113,7 +115,14 @@ def app(server_settings: Settings) -> Starlette:
 @pytest.fixture(scope="session")
 async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str]:
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=server_settings.port, log_config=None, lifespan="on", ws="websockets-sansio"
+        app,
+        host="127.0.0.1",
+        port=server_settings.port,
+        log_config=None,
+        lifespan="on",
+        ws="websockets-sansio",
+        # As `payql serve`: the app alone decides whom to believe (PAYQL_TRUSTED_PROXIES).
+        proxy_headers=False,
     )
     uvicorn_server = uvicorn.Server(config)
     task = asyncio.create_task(uvicorn_server.serve())
@@ -126,7 +135,7 @@ async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str
     worker = None
     if isinstance(services.queue, SaqJobQueue):
         worker = build_worker(
-            server_settings.redis_url or "", services.jobs.specs(), name=f"{server_settings.redis_key_prefix}jobs"
+            server_settings.redis_url or "", services.job_specs, name=f"{server_settings.redis_key_prefix}jobs"
         )
         await worker.queue.connect()
         worker_task = asyncio.create_task(worker.start())

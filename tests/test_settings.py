@@ -59,6 +59,7 @@ def production(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None
         "PAYQL_STRIPE_WEBHOOK_SECRETS": "whsec_live",
         "PAYQL_DATA_KEYS": f"{DATA_KEY},{OLD_DATA_KEY}",
         "PAYQL_DATA_INDEX_KEY": INDEX_KEY,
+        "PAYQL_REDIS_URL": "redis://cache.internal:6379/0",
     } | overrides
     for name, value in values.items():
         if value is None:
@@ -231,7 +232,11 @@ def test_production_accepts_a_jwks_url_instead_of_a_secret(monkeypatch: pytest.M
 def test_production_is_checked_for_settings_built_in_code_too() -> None:
     with pytest.raises(ValueError, match="PAYQL_GATEWAYS"):
         Settings(
-            environment="production", jwt_secret=GOOD_SECRET, database_url=POSTGRES_URL, smtp_host="smtp.example.com"
+            environment="production",
+            jwt_secret=GOOD_SECRET,
+            database_url=POSTGRES_URL,
+            smtp_host="smtp.example.com",
+            redis_url="redis://cache.internal:6379/0",
         )
 
 
@@ -281,3 +286,27 @@ def test_the_payql_name_wins_over_the_vendor_name(monkeypatch: pytest.MonkeyPatc
     stripe = stripe_settings(load_settings())
     assert stripe.secret_key is not None
     assert stripe.secret_key.get_secret_value() == "sk_test_payql_name"
+
+
+def test_production_needs_redis_to_share_state_between_instances(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, PAYQL_REDIS_URL=None)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "PAYQL_REDIS_URL: production shares subscriptions, rate limits and jobs" in str(caught.value)
+
+
+def test_production_refuses_in_process_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    production(monkeypatch, PAYQL_JOB_QUEUE="in-process")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "PAYQL_JOB_QUEUE: production runs jobs from Redis" in str(caught.value)
+    production(monkeypatch, PAYQL_JOB_QUEUE=None)
+    assert load_settings().effective_job_queue == "redis"
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().trusted_proxies == []
+    monkeypatch.setenv("PAYQL_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")
+    assert load_settings().trusted_proxies == ["10.0.0.0/8", "127.0.0.1", "::1"]
+    message = settings_error(monkeypatch, PAYQL_TRUSTED_PROXIES="10.0.0.0/8,*")
+    assert "PAYQL_TRUSTED_PROXIES: '*' is not an IP address or network" in message

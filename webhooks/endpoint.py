@@ -45,16 +45,26 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def webhook_routes(gateways: Callable[[], GatewayRegistry], on_stored: Callable[[], OnStored]) -> list[Route]:
+def webhook_routes(
+    gateways: Callable[[], GatewayRegistry],
+    on_stored: Callable[[], OnStored],
+    count: Callable[[str, str], None] = lambda gateway, outcome: None,
+) -> list[Route]:
+    """`count(gateway, outcome)` is told each delivery's fate (the metrics): stored, duplicate,
+    rejected, too_large or unknown_gateway."""
+
     async def receive(request: Request) -> JSONResponse:
         name = request.path_params["gateway"]
         try:
             gateway = gateways().get(name)
         except UnknownGateway:
+            # Not the requested name as a label: a client could mint series with made-up names.
+            count("unknown", "unknown_gateway")
             return JSONResponse({"error": "unknown gateway"}, status_code=404)
         try:
             body = await read_body(request, MAX_BODY_BYTES)
         except BodyTooLarge:
+            count(name, "too_large")
             return JSONResponse({"error": "payload too large"}, status_code=413)
         except ClientDisconnect:
             return JSONResponse({"error": "incomplete body"}, status_code=400)
@@ -66,8 +76,10 @@ def webhook_routes(gateways: Callable[[], GatewayRegistry], on_stored: Callable[
             event = await gateway.verify_webhook(delivery)
         except WebhookRejected as rejected:
             logger.warning("webhook rejected for %s from %s: %s", name, source_ip, rejected.reason)
+            count(name, "rejected")
             return JSONResponse({"error": "rejected"}, status_code=400)
         row, created = await store_delivery(name, event, delivery, source_ip)
+        count(name, "stored" if created else "duplicate")
         if created:
             await on_stored()(row.id)
         return JSONResponse({"received": True, "duplicate": not created})

@@ -36,6 +36,7 @@ def test_development_beyond_loopback_warns_louder(caplog: pytest.LogCaptureFixtu
 def test_production_does_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     production = Settings(
         environment="production",
+        redis_url="redis://cache.internal:6379/0",
         jwt_secret=GOOD_SECRET,
         gateways=["stripe"],
         gateway_settings={"stripe": {"secret_key": "sk_live_x", "webhook_secrets": ["whsec_live"]}},

@@ -60,6 +60,7 @@ async def test_production_does_not_suggest(query: str, variables: dict[str, Any]
 async def test_the_production_app_is_built_without_suggestions() -> None:
     settings = Settings(
         environment="production",
+        redis_url="redis://cache.internal:6379/0",
         database_url="postgres://payql@127.0.0.1:1/never-opened",
         jwt_secret=SecretStr("a-production-secret-of-more-than-32-characters"),
         gateways=["stripe"],

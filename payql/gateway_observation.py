@@ -1,0 +1,57 @@
+"""Every call to a payment gateway is counted and timed (and, with tracing on, spanned) by gateway,
+operation and outcome, whatever resolver or job makes it.
+
+The adapters stay unaware of it: `observe_gateway` replaces each public coroutine method on the
+adapter *instance* with a timed wrapper (instance attributes, not a proxy object, so that
+`isinstance` checks on the adapter's class keep working). It never changes an argument, a result
+or an exception.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from gateways.base import PaymentGateway
+from gateways.errors import GatewayError, PaymentDeclined
+from payql.metrics import GATEWAY_CALLS, GATEWAY_DURATION, PAYMENT_DECLINES
+from payql.tracing import span
+
+# Not calls to the gateway's service: local signature checks and the adapter's own lifecycle.
+_NOT_CALLS = frozenset({"aclose", "open", "verify_webhook"})
+
+
+def observe_gateway(gateway: PaymentGateway) -> PaymentGateway:
+    for name, member in inspect.getmembers(type(gateway)):
+        if name.startswith("_") or name in _NOT_CALLS or not inspect.iscoroutinefunction(member):
+            continue
+        setattr(gateway, name, _timed(gateway.name, name, getattr(gateway, name)))
+    return gateway
+
+
+def _timed(gateway: str, operation: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @wraps(call)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            with span(f"gateway {gateway}.{operation}", {"payql.gateway": gateway, "payql.operation": operation}):
+                return await call(*args, **kwargs)
+        except PaymentDeclined as declined:
+            outcome = "PaymentDeclined"
+            PAYMENT_DECLINES.labels(gateway=gateway, decline_code=declined.decline_code).inc()
+            raise
+        except GatewayError as error:
+            outcome = type(error).__name__
+            raise
+        except BaseException:
+            outcome = "error"
+            raise
+        finally:
+            GATEWAY_CALLS.labels(gateway=gateway, operation=operation, outcome=outcome).inc()
+            GATEWAY_DURATION.labels(gateway=gateway, operation=operation).observe(time.perf_counter() - started)
+
+    return timed

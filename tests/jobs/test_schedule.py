@@ -1,0 +1,57 @@
+"""`payql worker` runs the periodic jobs on the schedule the interval settings give, like the
+in-process timers: never less often than configured, and not at all at 0."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.schedule import cron_entries, cron_for_interval, interval_of
+from payql.settings import Settings
+from payql.wiring import periodic_intervals
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expression"),
+    [
+        (0, None),
+        (0.5, "* * * * * */1"),
+        (30, "* * * * * */30"),
+        (45, "* * * * * */30"),
+        (60, "*/1 * * * *"),
+        (300, "*/5 * * * *"),
+        (420, "*/6 * * * *"),
+        (3600, "0 */1 * * *"),
+        (5 * 3600, "0 */4 * * *"),
+        (7 * 24 * 3600, "0 0 * * *"),
+    ],
+)
+def test_an_interval_becomes_the_nearest_cron_step_not_longer(seconds: float, expression: str | None) -> None:
+    assert cron_for_interval(seconds) == expression
+    if expression is not None:
+        assert interval_of(expression) <= seconds or seconds < 1
+
+
+def test_the_worker_schedule_comes_from_the_interval_settings() -> None:
+    defaults = dict(cron_entries(periodic_intervals(Settings())))
+    assert defaults == {
+        "sweep": "* * * * * */30",
+        "reconcile": "*/5 * * * *",
+        "dunning": "*/5 * * * *",
+        "flag_disputes_due_soon": "0 */1 * * *",
+    }
+    tuned = Settings(
+        sweep_interval_seconds=10,
+        reconcile_interval_seconds=900,
+        dunning_interval_seconds=0,
+        dispute_check_interval_seconds=6 * 3600,
+    )
+    assert dict(cron_entries(periodic_intervals(tuned))) == {
+        "sweep": "* * * * * */10",
+        "reconcile": "*/15 * * * *",
+        "flag_disputes_due_soon": "0 */6 * * *",
+    }
+
+
+def test_an_interval_cron_cannot_write_is_rounded_down_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    assert cron_entries({"sweep": 45}) == [("sweep", "* * * * * */30")]
+    assert any("45" in record.getMessage() and "30" in record.getMessage() for record in caplog.records)
