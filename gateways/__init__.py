@@ -1,5 +1,7 @@
 """Payment gateways: one protocol (`base.py`), shared types and errors, one package per provider.
 
-Adapters are stateless towards PayQL: they never import `db` or the settings, and never write our
-database. Their configuration is passed in by `payql.wiring`.
+Each provider folder describes itself in its `package.py` (the contract in `package.py` here: settings,
+factory, webhook verifier, capabilities, public configuration); `catalog.py` finds the folders by name.
+Adapters are stateless towards PayQL: they never import `db` or PayQL's settings, and never write our
+database. Their configuration comes from their own package's settings class, through its factory.
 """

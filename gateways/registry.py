@@ -1,21 +1,62 @@
-"""The set of gateways configured in this process, looked up by name."""
+"""The set of gateways configured in this process, looked up by name, with what each can do and the
+public configuration the SPA may read (`options`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
+from gateways import catalog
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
+from gateways.clocks import ClockControlGateway
+from gateways.customers import CustomerDirectory
 from gateways.errors import NotSupported
+from gateways.hosted import HostedCheckoutGateway
+from gateways.package import Capabilities
 
 
 class UnknownGateway(LookupError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentOption:
+    """One configured gateway as the SPA sees it: what it can do and its public (never secret) configuration."""
+
+    gateway: str
+    capabilities: Capabilities
+    public_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None = None) -> Capabilities:
+    """`declared` (every capability when None) narrowed to the protocols the adapter really implements."""
+    base = declared or Capabilities(
+        payments=True,
+        manual_capture=True,
+        refunds=True,
+        billing=True,
+        disputes=True,
+        hosted_checkout=True,
+        customer_directory=True,
+        test_clock=True,
+    )
+    return replace(
+        base,
+        billing=base.billing and isinstance(gateway, BillingGateway),
+        hosted_checkout=base.hosted_checkout and isinstance(gateway, HostedCheckoutGateway),
+        customer_directory=base.customer_directory and isinstance(gateway, CustomerDirectory),
+        test_clock=base.test_clock and isinstance(gateway, ClockControlGateway),
+    )
+
+
 class GatewayRegistry:
-    def __init__(self, gateways: Iterable[PaymentGateway]) -> None:
+    def __init__(
+        self, gateways: Iterable[PaymentGateway], public_configs: Mapping[str, Mapping[str, str]] | None = None
+    ) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}
+        self._public_configs = {name: MappingProxyType(dict(config)) for name, config in (public_configs or {}).items()}
 
     def get(self, name: str) -> PaymentGateway:
         try:
@@ -26,12 +67,24 @@ class GatewayRegistry:
     def billing(self, name: str) -> BillingGateway:
         """The gateway's billing engine; `NotSupported` when it does not bill subscriptions."""
         gateway = self.get(name)
-        if not isinstance(gateway, BillingGateway):
+        if not (self.capabilities(name).billing and isinstance(gateway, BillingGateway)):
             raise NotSupported(f"the {name} gateway does not support subscriptions")
         return gateway
 
     def names(self) -> list[str]:
         return sorted(self._gateways)
+
+    def capabilities(self, name: str) -> Capabilities:
+        """What its package declares, and only what the adapter's protocols back."""
+        gateway = self.get(name)
+        declared = catalog.package(name).capabilities if name in catalog.available() else None
+        return observed_capabilities(gateway, declared)
+
+    def options(self) -> list[PaymentOption]:
+        return [
+            PaymentOption(name, self.capabilities(name), self._public_configs.get(name, MappingProxyType({})))
+            for name in self.names()
+        ]
 
     async def aclose(self) -> None:
         for gateway in self._gateways.values():

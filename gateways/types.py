@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from domain.money import Money
 from domain.statuses import (
@@ -16,6 +16,9 @@ from domain.statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
+
+# The metadata key every gateway payment carries our payment id under (to find it again after a lost answer).
+PAYQL_PAYMENT_ID: Final = "payql_payment_id"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql (HTTP and websockets), health checks, /metrics and, outside production, /sandbox.
+"""The ASGI application: /graphql (HTTP and websockets), health checks, /metrics, webhooks and gateways' own
+routes (a development-only gateway's never in production: settings refuse that gateway there).
 
 `create_app` builds everything that can be built before serving; the lifespan opens the database
 and the services and closes them on shutdown.
@@ -24,7 +25,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from db.config import close_database, open_database
 from db.transaction import wait_abandoned
-from gateways.sandbox.routes import sandbox_routes
 from payql.body_limit import BodySizeLimit
 from payql.data_keys import load_data_keys
 from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
@@ -38,11 +38,11 @@ from payql.metrics import WEBHOOKS_RECEIVED
 from payql.metrics_endpoint import metrics_route
 from payql.rate_limit import RetryAfterMiddleware
 from payql.request_context import RequestIdMiddleware
-from payql.sandbox_guard import sandbox_guard
+from payql.route_host import route_host
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
 from payql.telemetry import configure_tracing
-from payql.wiring import Services, build_sandbox, build_services
+from payql.wiring import Services, build_services, prepare_gateways
 from resolvers import fault_points
 from schema.assembly import build_schema
 from schema.query_cost import QueryLimits
@@ -107,14 +107,14 @@ def create_app(settings: Settings) -> Starlette:
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
-    sandbox = build_sandbox(settings)
+    prepared = prepare_gateways(settings)
     data_keys = load_data_keys(settings)
     state: dict[str, Services] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_database(settings.database_url, data_keys)
-        services = await build_services(settings, sandbox)
+        services = await build_services(settings, prepared)
         state["services"] = services
         app.state.services = services
         try:
@@ -151,11 +151,11 @@ def create_app(settings: Settings) -> Starlette:
     metrics = metrics_route(settings, services=lambda: state["services"])
     if metrics is not None:
         routes.append(metrics)
-    if sandbox is not None:
-        guard = sandbox_guard(settings, tokens=lambda: state["services"].tokens)
-        routes.append(
-            Mount("/sandbox", routes=sandbox_routes(sandbox.processor, deliverer=sandbox.deliverer, guard=guard))
-        )
+    host = route_host(tokens=lambda: state["services"].tokens)
+    for name, gateway in prepared.items():
+        # Only enabled packages contribute routes, and production refuses the development-only ones.
+        if gateway_routes := list(gateway.routes(host)):
+            routes.append(Mount(f"/{name}", routes=gateway_routes))
     middleware = [
         # Before all else: every log line of the request carries its id, and every answer too.
         Middleware(RequestIdMiddleware),

@@ -4,7 +4,6 @@ only) token."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import logging
 import sys
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from db.models import WebhookEvent
     from db.reseal import ColumnReport
     from jobs.reconcile import ReconciliationReport
-    from payql.wiring import Sandbox, Services
+    from payql.wiring import Services
 
 T = TypeVar("T")
 
@@ -61,8 +60,6 @@ def _ensure_data_folder(settings: Settings) -> None:
     ):
         if url_path != ":memory:":
             Path(url_path).parent.mkdir(parents=True, exist_ok=True)
-    if settings.sandbox_state_path is not None:
-        settings.sandbox_state_path.parent.mkdir(parents=True, exist_ok=True)
 
 
 @app.command()
@@ -117,7 +114,7 @@ def _warn_if_development(settings: Settings, host: str) -> None:
         return
     logger = logging.getLogger("payql")
     logger.warning(
-        "DEVELOPMENT MODE (PAYQL_ENVIRONMENT=production is not set): the sandbox gateway and /sandbox are on, "
+        "DEVELOPMENT MODE (PAYQL_ENVIRONMENT=production is not set): development gateways and their routes are on, "
         "tokens are signed with the development secret in %s unless PAYQL_JWT_SECRET is set, and "
         "`payql token` mints admin tokens with it. Never deploy like this.",
         settings.development_secrets_path,
@@ -172,25 +169,18 @@ def seed_demo() -> None:
 async def _with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
     """Open the database and the services without serving jobs or webhooks, run `work`, close."""
     from db.config import close_database, open_database
-    from payql.wiring import build_services
+    from payql.wiring import build_services, prepare_gateways
 
     await open_database(settings.database_url, _data_keys(settings))
     try:
-        services = await build_services(settings, _cli_sandbox(settings), serve_jobs=False)
+        # A CLI command must not deliver webhooks or run other background work.
+        services = await build_services(settings, prepare_gateways(settings, background=False), serve_jobs=False)
         try:
             return await work(services)
         finally:
             await services.aclose()
     finally:
         await close_database()
-
-
-def _cli_sandbox(settings: Settings) -> Sandbox | None:
-    """The sandbox's state without its webhook deliverer: a CLI command must not deliver events."""
-    from payql.wiring import build_sandbox
-
-    sandbox = build_sandbox(settings)
-    return None if sandbox is None else dataclasses.replace(sandbox, deliverer=None)
 
 
 @app.command()

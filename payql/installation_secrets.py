@@ -1,6 +1,7 @@
-"""Development secrets made per installation: the JWT signing secret and the sandbox webhook secret.
+"""Development secrets made per installation: the JWT signing secret and the webhook secret of each gateway
+package that signs its own deliveries (`GatewaySettings.development_secret_field`).
 
-Without PAYQL_JWT_SECRET (or a JWKS URL) and PAYQL_SANDBOX_WEBHOOK_SECRETS, development used to sign
+Without PAYQL_JWT_SECRET (or a JWKS URL) and such a gateway's webhook secrets, development used to sign
 with values published in this repository, so anyone could mint an admin token for a server left in
 development. Now the first start makes random ones in `data/development-secrets.json`, created
 readable by its owner only (0600) and read back on every later start, so `payql serve` and
@@ -20,10 +21,19 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from gateways import catalog
 from payql.settings import Settings, SettingsError
 
 _JWT = "jwt_secret"
-_SANDBOX_WEBHOOK = "sandbox_webhook_secret"
+
+
+def _webhook_secret_keys() -> dict[str, str]:
+    """The file's key for each gateway package that wants a development secret, by package name."""
+    return {
+        name: f"{name}_webhook_secret"
+        for name in catalog.available()
+        if catalog.package(name).settings_type.development_secret_field is not None
+    }
 
 
 def with_installation_secrets(settings: Settings) -> Settings:
@@ -31,7 +41,11 @@ def with_installation_secrets(settings: Settings) -> Settings:
     if settings.is_production:
         return settings
     needs_jwt = settings.jwt_secret is None and settings.jwt_jwks_url is None
-    needs_webhook = "sandbox" in settings.gateways and not settings.sandbox_webhook_secrets
+    needs_webhook = {
+        name: field
+        for name in settings.gateways
+        if (field := settings.gateway(name).development_secret_field) and not getattr(settings.gateway(name), field)
+    }
     if not (needs_jwt or needs_webhook):
         return settings
     kept = read_or_create(settings.development_secrets_path)
@@ -39,14 +53,19 @@ def with_installation_secrets(settings: Settings) -> Settings:
     if needs_jwt:
         update["jwt_secret"] = SecretStr(kept[_JWT])
     if needs_webhook:
-        update["sandbox_webhook_secrets"] = [kept[_SANDBOX_WEBHOOK]]
+        keys = _webhook_secret_keys()
+        update["gateway_settings"] = settings.gateway_settings | {
+            name: settings.gateway(name).model_copy(update={field: [kept[keys[name]]]})
+            for name, field in needs_webhook.items()
+        }
     return settings.model_copy(update=update)
 
 
 def read_or_create(path: Path) -> dict[str, str]:
     """The installation's secrets; the first process to start writes them, atomically and 0600."""
     if not path.exists():
-        values = {_JWT: secrets.token_urlsafe(48), _SANDBOX_WEBHOOK: "whsec_" + secrets.token_urlsafe(32)}
+        values = {_JWT: secrets.token_urlsafe(48)}
+        values |= {key: "whsec_" + secrets.token_urlsafe(32) for key in _webhook_secret_keys().values()}
         write_private_once(path, json.dumps(values))
     return _read(path)
 
@@ -78,9 +97,10 @@ def _read(path: Path) -> dict[str, str]:
         values = json.loads(path.read_text("utf-8"))
     except (ValueError, UnicodeDecodeError):
         values = None
+    names = (_JWT, *_webhook_secret_keys().values())
     if not (
         isinstance(values, dict)
-        and all(isinstance(values.get(name), str) and len(values[name]) >= 32 for name in (_JWT, _SANDBOX_WEBHOOK))
+        and all(isinstance(values.get(name), str) and len(values[name]) >= 32 for name in names)
     ):
         raise SettingsError(f"{path} is not a PayQL secrets file: delete it and PayQL makes a new one")
-    return {name: values[name] for name in (_JWT, _SANDBOX_WEBHOOK)}
+    return {name: values[name] for name in names}

@@ -1,8 +1,9 @@
 """Settings from environment variables (pydantic-settings), validated once at start-up.
 
-Every variable is named `PAYQL_<FIELD>` (a few gateway credentials also accept the vendor's usual
-name). A bad value fails start-up with a message naming the variable; production refuses to start
-with development secrets. Nothing else in PayQL reads the environment.
+Every variable is named `PAYQL_<FIELD>`; each gateway package's settings class (`gateways/<name>/settings.py`)
+reads its own `PAYQL_<NAME>_*` variables (a few credentials also accept the vendor's usual name) and is
+loaded from here. A bad value fails start-up with a message naming the variable; production refuses to
+start with development secrets or a development-only gateway. Nothing else in PayQL reads the environment.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from limits import parse as parse_limit
 from pydantic import (
@@ -25,9 +26,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db.encryption import DataKeyError, decode_key
+from gateways import catalog
+from gateways.package import GatewaySettings, settings_problems
 
-# Development defaults of earlier versions, public in the repository: refused everywhere.
-PUBLISHED_SECRETS = frozenset({"payql-development-only-jwt-secret-change-me", "whsec_payql_sandbox_development"})
+# Development defaults of earlier versions, public in the repository: refused everywhere (a gateway
+# package refuses its own, `GatewaySettings.published_secret_problems`).
+PUBLISHED_SECRETS = frozenset({"payql-development-only-jwt-secret-change-me"})
 
 
 class Environment(StrEnum):
@@ -76,37 +80,13 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
-    gateways: CsvList = Field(default_factory=lambda: ["sandbox"])
-    sandbox_state_path: Path | None = Path("data/sandbox.sqlite3")
-    sandbox_webhook_secrets: CsvList = Field(default_factory=list)
-    # Where development keeps the secrets it makes per installation (JWT, sandbox webhooks); 0600.
+    # The gateway packages enabled (`gateways/<name>/`); each reads its own PAYQL_<NAME>_* variables.
+    gateways: CsvList = Field(default_factory=lambda: [catalog.DEVELOPMENT_DEFAULT])
+    # Every package's settings by name, loaded by `_load_gateway_settings` from the package's own variables;
+    # code may pass {name: {field: value}} (or a package's settings object) instead.
+    gateway_settings: dict[str, Any] = Field(default_factory=dict)
+    # Where development keeps the secrets it makes per installation (JWT, gateway webhook secrets); 0600.
     development_secrets_path: Path = Path("data/development-secrets.json")
-
-    stripe_secret_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("PAYQL_STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY")
-    )
-    stripe_publishable_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("PAYQL_STRIPE_PUBLISHABLE_KEY", "STRIPE_PUBLISHABLE_KEY")
-    )
-    paypal_client_id: str | None = Field(
-        default=None, validation_alias=AliasChoices("PAYQL_PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_ID")
-    )
-    paypal_client_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("PAYQL_PAYPAL_CLIENT_SECRET", "PAYPAL_CLIENT_SECRET")
-    )
-    # Stripe signs each endpoint's webhooks with its own secret; list several while rotating.
-    stripe_webhook_secrets: CsvList = Field(
-        default_factory=list, validation_alias=AliasChoices("PAYQL_STRIPE_WEBHOOK_SECRETS", "STRIPE_WEBHOOK_SECRETS")
-    )
-    # Only to point the SDK elsewhere (tests use localstripe); unset means api.stripe.com.
-    stripe_api_base: str | None = None
-    # How long a hosted Checkout page stays payable; Stripe accepts 30 minutes to 24 hours.
-    stripe_checkout_expiry_seconds: int = Field(default=30 * 60, ge=30 * 60, le=24 * 3600)
-    paypal_webhook_ids: CsvList = Field(
-        default_factory=list, validation_alias=AliasChoices("PAYQL_PAYPAL_WEBHOOK_IDS", "PAYPAL_WEBHOOK_ID")
-    )
-    paypal_live: bool = False
-    paypal_api_base: str | None = None
 
     # Jobs: "in-process" (embedded default) or "redis" (saq; `payql worker` consumes).
     job_queue: Literal["in-process", "redis"] | None = None
@@ -120,8 +100,6 @@ class Settings(BaseSettings):
     orphan_age_seconds: int = Field(default=15 * 60, ge=0)
     order_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     outbox_max_attempts: int = Field(default=8, ge=1)
-    # The sandbox posts its signed webhooks to our own /webhooks/sandbox, like a real processor.
-    sandbox_deliver_webhooks: bool = True
 
     # Email: SMTP in production; without PAYQL_SMTP_HOST messages land in a local mailbox folder.
     smtp_host: str | None = None
@@ -178,8 +156,6 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     payment_rate_limit: str = "60/minute"
-    # Per client address, on the sandbox's /sandbox/tokens (where a browser posts a test card number).
-    sandbox_tokenize_rate_limit: str = "30/minute"
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=15, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=50)
@@ -217,7 +193,6 @@ class Settings(BaseSettings):
 
     @field_validator(
         "payment_rate_limit",
-        "sandbox_tokenize_rate_limit",
         "anonymous_rate_limit",
         "failed_auth_rate_limit",
         "complete_payment_rate_limit",
@@ -231,6 +206,26 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _load_gateway_settings(self) -> Self:
+        """Each package's settings from its own variables; an enabled one must have what it needs."""
+        unknown = set(self.gateways) - set(catalog.available())
+        if unknown:
+            raise ValueError(f"PAYQL_GATEWAYS: unknown gateway(s) {', '.join(sorted(unknown))}")
+        problems: list[str] = []
+        for name in catalog.available():
+            settings_type = catalog.package(name).settings_type
+            given = self.gateway_settings.get(name, {})
+            loaded, found = (given, []) if isinstance(given, settings_type) else settings_problems(settings_type, given)
+            problems.extend(found)
+            if loaded is not None:
+                self.gateway_settings[name] = loaded
+                if name in self.gateways:
+                    problems.extend(loaded.problems_when_enabled())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> Self:
         if self.environment is not Environment.PRODUCTION:
             return self
@@ -238,8 +233,11 @@ class Settings(BaseSettings):
         secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
         if self.jwt_jwks_url is None and (secret is None or len(secret) < 32):
             problems.append("PAYQL_JWT_SECRET: set a random secret of 32+ characters (or PAYQL_JWT_JWKS_URL)")
-        if "sandbox" in self.gateways:
-            problems.append("PAYQL_GATEWAYS: the sandbox gateway is for development only")
+        problems.extend(
+            f"PAYQL_GATEWAYS: the {name} gateway is for development only"
+            for name in self.gateways
+            if catalog.package(name).development_only
+        )
         if self.database_url.startswith("sqlite"):
             problems.append("PAYQL_DATABASE_URL: production needs PostgreSQL")
         if self.fault_point is not None:
@@ -272,30 +270,8 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if self.jwt_secret is not None and self.jwt_secret.get_secret_value() in PUBLISHED_SECRETS:
             problems.append("PAYQL_JWT_SECRET: this value is public in PayQL's repository; unset it or set your own")
-        if PUBLISHED_SECRETS.intersection(self.sandbox_webhook_secrets):
-            problems.append(
-                "PAYQL_SANDBOX_WEBHOOK_SECRETS: this value is public in PayQL's repository; unset it or set your own"
-            )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _enabled_gateways_have_credentials(self) -> Self:
-        problems: list[str] = []
-        if "stripe" in self.gateways:
-            if self.stripe_secret_key is None:
-                problems.append("PAYQL_STRIPE_SECRET_KEY: required when stripe is in PAYQL_GATEWAYS")
-            if not self.stripe_webhook_secrets:
-                problems.append("PAYQL_STRIPE_WEBHOOK_SECRETS: required when stripe is in PAYQL_GATEWAYS")
-        if "paypal" in self.gateways:
-            if not self.paypal_client_id or self.paypal_client_secret is None:
-                problems.append("PAYQL_PAYPAL_CLIENT_ID/PAYQL_PAYPAL_CLIENT_SECRET: required when paypal is enabled")
-            if not self.paypal_webhook_ids:
-                problems.append("PAYQL_PAYPAL_WEBHOOK_IDS: required when paypal is in PAYQL_GATEWAYS")
-        unknown = set(self.gateways) - {"sandbox", "stripe", "paypal"}
-        if unknown:
-            problems.append(f"PAYQL_GATEWAYS: unknown gateway(s) {', '.join(sorted(unknown))}")
+        for settings in self.gateway_settings.values():
+            problems.extend(settings.published_secret_problems())
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -320,9 +296,6 @@ class Settings(BaseSettings):
         "cors_origins",
         "trusted_proxies",
         "gateways",
-        "sandbox_webhook_secrets",
-        "stripe_webhook_secrets",
-        "paypal_webhook_ids",
         mode="before",
     )
     @classmethod
@@ -361,6 +334,11 @@ class Settings(BaseSettings):
         if any(days < 1 for days in value):
             raise ValueError("retry intervals are whole days of at least 1")
         return value
+
+    def gateway(self, name: str) -> GatewaySettings:
+        """The settings of the gateway package `name`."""
+        loaded: GatewaySettings = self.gateway_settings[name]
+        return loaded
 
     @property
     def is_production(self) -> bool:

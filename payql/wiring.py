@@ -12,14 +12,10 @@ from db.subscriptions import subscription_channel
 from db.unit_of_work import CommittedWork, add_change_listener, remove_change_listener
 from domain.cancel_policy import CancelPolicy, CapturedOnCancel
 from domain.dunning import BillingPolicy, FinalAction
+from gateways import catalog
 from gateways.base import PaymentGateway
-from gateways.paypal.adapter import PayPalGateway
-from gateways.paypal.client import PRODUCTION_BASE_URL as PAYPAL_LIVE_BASE_URL
+from gateways.package import GatewayConfigurationError, PreparedGateway
 from gateways.registry import GatewayRegistry
-from gateways.sandbox.adapter import SandboxGateway
-from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.webhook_delivery import WebhookDeliverer
-from gateways.stripe.adapter import StripeGateway
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.merchant_delivery import DeliveryPolicy
@@ -50,6 +46,10 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+# Each enabled gateway package's instance for this process, by name (`prepare_gateways`).
+PreparedGateways = dict[str, PreparedGateway]
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -58,12 +58,11 @@ class Services:
     tokens: TokenVerifier
     jobs: JobContext
     queue: JobQueue
-    sandbox: SandboxProcessor | None
+    prepared: PreparedGateways
     redis: Redis | None
     ip_limits: ClientIpLimits
     live_slots: ProcessLiveSlots | RedisLiveSlots
     live_streams: LiveStreams
-    deliverer: WebhookDeliverer | None = None
     periodic: PeriodicJobs | None = None
     # The jobs as the queues run them (`job_observation`): what `payql worker` consumes.
     job_specs: list[JobSpec] = field(default_factory=list)
@@ -99,8 +98,8 @@ class Services:
         remove_change_listener(self.after_commit)
         if self.periodic is not None:
             await self.periodic.aclose()
-        if self.deliverer is not None:
-            await self.deliverer.aclose()
+        for prepared in self.prepared.values():
+            await prepared.aclose()
         await self.queue.aclose()
         await self.deps.gateways.aclose()
         await self.live_streams.aclose()
@@ -110,32 +109,18 @@ class Services:
             await self.redis.aclose()
 
 
-@dataclass(frozen=True)
-class Sandbox:
-    """The in-process sandbox processor and the deliverer of its signed webhooks (not started yet)."""
-
-    processor: SandboxProcessor
-    deliverer: WebhookDeliverer | None
-
-
-def build_sandbox(settings: Settings) -> Sandbox | None:
-    """The sandbox, when configured; never in production (settings refuse it there)."""
-    if "sandbox" not in settings.gateways or settings.is_production:
-        return None
-    if not settings.sandbox_webhook_secrets:
-        raise ConfigurationError(
-            "PAYQL_SANDBOX_WEBHOOK_SECRETS: the sandbox signs its webhooks with the first; "
-            "unset, `payql` makes one per installation"
-        )
-    processor = SandboxProcessor(state_path=settings.sandbox_state_path)
-    deliverer = None
-    if settings.sandbox_deliver_webhooks:
-        deliverer = WebhookDeliverer(
-            processor,
-            f"{settings.public_base_url.rstrip('/')}/webhooks/sandbox",
-            settings.sandbox_webhook_secrets[0],
-        )
-    return Sandbox(processor, deliverer)
+def prepare_gateways(settings: Settings, *, background: bool = True) -> PreparedGateways:
+    """Each enabled package's instance for this process, before the app is built (their routes are mounted
+    then). `background` is False in CLI commands: no webhook deliveries or other background work."""
+    try:
+        return {
+            name: catalog.package(name).prepare(
+                settings.gateway(name), public_base_url=settings.public_base_url, background=background
+            )
+            for name in settings.gateways
+        }
+    except GatewayConfigurationError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def build_mailer(settings: Settings) -> Mailer:
@@ -204,38 +189,15 @@ def billing_policy(settings: Settings) -> BillingPolicy:
     )
 
 
-async def build_gateways(settings: Settings, sandbox: SandboxProcessor | None) -> GatewayRegistry:
-    gateways: list[PaymentGateway] = []
-    for name in settings.gateways:
-        if name == "sandbox" and sandbox is not None:
-            await sandbox.open()
-            gateways.append(
-                SandboxGateway(
-                    sandbox, public_base_url=settings.public_base_url, webhook_secrets=settings.sandbox_webhook_secrets
-                )
-            )
-        elif name == "stripe" and settings.stripe_secret_key is not None:
-            gateways.append(
-                StripeGateway(
-                    settings.stripe_secret_key.get_secret_value(),
-                    webhook_secrets=settings.stripe_webhook_secrets,
-                    base_url=settings.stripe_api_base,
-                    checkout_expiry_seconds=settings.stripe_checkout_expiry_seconds,
-                    publishable_key=settings.stripe_publishable_key,
-                )
-            )
-        elif name == "paypal" and settings.paypal_client_id and settings.paypal_client_secret is not None:
-            gateways.append(
-                PayPalGateway(
-                    settings.paypal_client_id,
-                    settings.paypal_client_secret.get_secret_value(),
-                    webhook_id=settings.paypal_webhook_ids,
-                    base_url=settings.paypal_api_base or (PAYPAL_LIVE_BASE_URL if settings.paypal_live else None),
-                )
-            )
-        else:
-            raise ConfigurationError(f"PAYQL_GATEWAYS: gateway {name!r} is not configured")
-    return GatewayRegistry(observe_gateway(gateway) for gateway in gateways)
+async def build_gateways(settings: Settings, prepared: PreparedGateways | None = None) -> GatewayRegistry:
+    """The registry of the enabled gateways' adapters, with the public configuration each package allows."""
+    prepared = prepare_gateways(settings, background=False) if prepared is None else prepared
+    gateways: list[PaymentGateway] = [await prepared[name].open() for name in settings.gateways]
+    public_configs = {
+        name: catalog.package(name).public_config(settings.gateway(name), public_base_url=settings.public_base_url)
+        for name in settings.gateways
+    }
+    return GatewayRegistry((observe_gateway(gateway) for gateway in gateways), public_configs)
 
 
 def periodic_intervals(settings: Settings) -> dict[str, float]:
@@ -249,10 +211,11 @@ def periodic_intervals(settings: Settings) -> dict[str, float]:
     }
 
 
-async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_jobs: bool = True) -> Services:
-    """Everything a PayQL process needs. `serve_jobs` starts in-process jobs and periodic timers
-    (the web server on the embedded default); a `payql worker` or a CLI command passes False."""
-    registry = await build_gateways(settings, sandbox.processor if sandbox else None)
+async def build_services(settings: Settings, prepared: PreparedGateways, *, serve_jobs: bool = True) -> Services:
+    """Everything a PayQL process needs. `serve_jobs` starts in-process jobs, periodic timers and the
+    gateways' background work (the web server on the embedded default); a `payql worker` or a CLI command
+    passes False."""
+    registry = await build_gateways(settings, prepared)
     redis = (
         bounded_redis(
             settings.redis_url,
@@ -308,7 +271,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
         tokens=TokenVerifier(settings),
         jobs=jobs,
         queue=queue,
-        sandbox=sandbox.processor if sandbox else None,
+        prepared=prepared,
         redis=redis,
         ip_limits=ClientIpLimits(settings.anonymous_rate_limit, settings.failed_auth_rate_limit, limits),
         live_slots=live_slots,
@@ -319,7 +282,7 @@ async def build_services(settings: Settings, sandbox: Sandbox | None, *, serve_j
     if serve_jobs and isinstance(queue, InProcessQueue):
         services.periodic = PeriodicJobs(queue, periodic_intervals(settings))
         services.periodic.start()
-    if serve_jobs and sandbox is not None and sandbox.deliverer is not None:
-        services.deliverer = sandbox.deliverer
-        await services.deliverer.start()
+    if serve_jobs:
+        for gateway in prepared.values():
+            await gateway.start()
     return services

@@ -1,17 +1,22 @@
-"""The public keys the SPA needs to load a gateway's browser SDK; never a secret.
+"""The public configuration the SPA needs to load a gateway's browser SDK; never a secret.
 
-Only what the gateway publishes for browsers (Stripe's publishable key) is read here, from the gateway
-configured in this process; an unconfigured gateway has no key (None).
+Only what a gateway package declares public (`GatewayPackage.public_config`: publishable keys, client ids)
+is read here, from the gateways configured in this process; an unconfigured gateway has no options.
 """
 
 from __future__ import annotations
 
-from gateways.stripe.adapter import StripeGateway
+from gateways.registry import PaymentOption
 from resolvers.context import Deps
 
 
-def stripe_publishable_key(deps: Deps) -> str | None:
-    if "stripe" not in deps.gateways.names():
-        return None
-    gateway = deps.gateways.get("stripe")
-    return gateway.publishable_key if isinstance(gateway, StripeGateway) else None
+def payment_options(deps: Deps) -> list[PaymentOption]:
+    return deps.gateways.options()
+
+
+def public_value(deps: Deps, gateway: str, name: str) -> str | None:
+    """One public configuration value of `gateway`; None when it is not configured here or has no such value."""
+    for option in deps.gateways.options():
+        if option.gateway == gateway:
+            return option.public_config.get(name)
+    return None

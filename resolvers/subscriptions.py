@@ -1,5 +1,5 @@
 """Subscription use cases: subscribe, change plan, cancel, pause, resume, report usage, update the
-payment method, and the sandbox-only test clock.
+payment method, and the development-only test clock.
 
 Every change goes to the gateway's billing engine first, with an idempotency key derived from our
 subscription and the client's idempotency record, and our mirror is then brought up to the
@@ -29,6 +29,7 @@ from domain.money import Money
 from domain.statuses import SUBSCRIPTION_ENDED, InvoiceStatus, SubscriptionStatus
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
+from gateways.clocks import ClockControlGateway
 from gateways.errors import (
     GatewayError,
     GatewayIdempotencyConflict,
@@ -37,7 +38,6 @@ from gateways.errors import (
     client_code_for_decline,
 )
 from gateways.registry import UnknownGateway
-from gateways.sandbox.adapter import SandboxGateway
 from gateways.types import (
     PlanChangeRequest,
     PlanPrice,
@@ -352,20 +352,23 @@ async def report_usage(
     return await run_idempotent(deps, caller, "report_usage", idempotency_key, request, handler)
 
 
+NO_TEST_CLOCK = "Test clocks exist only on a development gateway."
+
+
 async def advance_clock(deps: Deps, caller: Caller, subscription_id: str, seconds: int) -> tuple[Subscription, int]:
-    """Test-only: move the sandbox test clock of the subscription's customer and fire what came due;
+    """Test-only: move the test clock of the subscription's customer and fire what came due;
     returns the subscription and the clock's new time.
 
-    Only the sandbox has test clocks, and production never runs the sandbox (settings refuse it).
+    Only a development gateway has test clocks (`ClockControlGateway`), and production refuses those.
     """
     caller.require_admin()
     subscription = await load_owned_subscription(caller, subscription_id)
     try:
         gateway = deps.gateways.get(subscription.gateway)
     except UnknownGateway:
-        raise UseCaseError(ErrorCode.NOT_SUPPORTED, "Test clocks exist only in the sandbox.") from None
-    if not isinstance(gateway, SandboxGateway):
-        raise UseCaseError(ErrorCode.NOT_SUPPORTED, "Test clocks exist only in the sandbox.")
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, NO_TEST_CLOCK) from None
+    if not isinstance(gateway, ClockControlGateway):
+        raise UseCaseError(ErrorCode.NOT_SUPPORTED, NO_TEST_CLOCK)
     if not 0 < seconds <= 5 * 366 * 86_400:
         raise UseCaseError(ErrorCode.INVALID_INPUT, "Advance by 1 second to 5 years.", "seconds")
     now = await gateway.advance_customer_clock(str(subscription.customer_id), seconds)

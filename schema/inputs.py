@@ -5,11 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from domain.statuses import CaptureMethod
+from gateways.catalog import DEVELOPMENT_DEFAULT
 from schema.scalars import MinorUnits
 from schema.types import CaptureMethodEnum
 
 _HOSTED_CHECKOUT = (
-    "Pay on the gateway's own page (Stripe Checkout): nextAction is a REDIRECT to it; the order's "
+    "Pay on the gateway's own hosted page (capabilities.hostedCheckout): nextAction is a REDIRECT to it; the order's "
     "returnUrl is where the shopper comes back. Gateways without such a page refuse it."
 )
 
@@ -23,7 +24,7 @@ class CartItemInput:
 @strawberry.input
 class CheckoutInput:
     items: list[CartItemInput]
-    gateway: str = "sandbox"
+    gateway: str = DEVELOPMENT_DEFAULT
     payment_method: str = strawberry.field(
         default="", description="A token from the gateway's payment form, never a card; none with hostedCheckout."
     )
@@ -36,7 +37,7 @@ class CheckoutInput:
 @strawberry.input
 class PayOrderInput:
     order_id: strawberry.ID
-    gateway: str = "sandbox"
+    gateway: str = DEVELOPMENT_DEFAULT
     payment_method: str = ""
     capture_method: CaptureMethodEnum = CaptureMethod.AUTOMATIC  # type: ignore[valid-type]
     idempotency_key: str

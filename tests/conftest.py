@@ -18,6 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from db.migrate import apply_migrations
+from gateways.sandbox.package import PreparedSandbox
 from gateways.sandbox.processor import SandboxProcessor
 from jobs.saq_queue import SaqJobQueue
 from jobs.worker import build_worker
@@ -76,13 +77,11 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         jwt_secret=TEST_JWT_SECRET,
         data_keys=TEST_DATA_KEY,
         data_index_key=TEST_DATA_INDEX_KEY,
-        sandbox_state_path=tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3",
         payment_rate_limit=os.environ.get("PAYQL_TEST_RATE_LIMIT", "100000/minute"),
         # Every test client shares 127.0.0.1; limit tests tighten these on their own address.
         anonymous_rate_limit="100000/minute",
         failed_auth_rate_limit="100000/minute",
         complete_payment_rate_limit="100000/minute",
-        sandbox_tokenize_rate_limit="100000/minute",
         cors_origins=["https://shop.example"],
         trusted_proxies=[PROXY_ADDRESS],
         # Both halves of the suite share two cores: a thousand subscribers may wait past the
@@ -90,7 +89,13 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         # of their own.
         redis_pool_timeout_seconds=15,
         idempotency_lease_seconds=30,
-        sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET, TEST_OLD_WEBHOOK_SECRET],
+        gateway_settings={
+            "sandbox": {
+                "state_path": tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3",
+                "tokenize_rate_limit": "100000/minute",
+                "webhook_secrets": [TEST_WEBHOOK_SECRET, TEST_OLD_WEBHOOK_SECRET],
+            }
+        },
         smtp_host="127.0.0.1",
         smtp_port=mail_server.port,
         smtp_starttls=False,
@@ -162,8 +167,9 @@ def services(app: Starlette, server: str) -> Services:
 
 @pytest.fixture(scope="session")
 def sandbox(services: Services) -> SandboxProcessor:
-    assert services.sandbox is not None
-    return services.sandbox
+    prepared = services.prepared["sandbox"]
+    assert isinstance(prepared, PreparedSandbox)
+    return prepared.processor
 
 
 @pytest.fixture(scope="session")

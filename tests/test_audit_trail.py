@@ -16,7 +16,7 @@ from payql.wiring import Services
 from tests.processes import cli
 from tests.test_cli import cli_env
 from tests.test_refunds import REFUND
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, sandbox_deliverer, settle
 
 AUDIT = """query($id: ID!) { auditLog(entityId: $id) {
   actor action entityType entityId statusBefore statusAfter amount { amount currency } requestId sourceIp } }"""
@@ -104,8 +104,9 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
     # Let the sandbox's webhooks for this payment land first, and hold new ones while the row is
     # tampered with: a re-read from the gateway would rightly "repair" it and write to the ledger.
     await settle(services)
-    assert services.deliverer is not None
-    services.deliverer.switches.hold()
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
+    deliverer.switches.hold()
     undo = await tamper(payment_id, amount)
     try:
         [mismatch] = [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]
@@ -117,6 +118,6 @@ async def test_the_ledger_balances_and_a_tampered_amount_is_caught(
         assert f"{amount}={dict(zip(('captured', 'refunded', 'disputed'), stored, strict=True))[amount]}" in line
     finally:
         await undo()
-        services.deliverer.switches.reset()
+        deliverer.switches.reset()
         await settle(services)
     assert not [m for m in await ledger_mismatches() if str(m.payment_id) == payment_id]

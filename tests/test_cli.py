@@ -14,7 +14,7 @@ from gateways.sandbox.processor import SandboxProcessor
 from gateways.types import VerifiedEvent, WebhookDelivery
 from payql.settings import Settings
 from tests.processes import cli
-from tests.testkit import TEST_DATA_KEY_ENV, TEST_JWT_SECRET
+from tests.testkit import TEST_DATA_KEY_ENV, TEST_JWT_SECRET, sandbox_settings
 from webhooks.store import store_delivery
 
 
@@ -23,8 +23,8 @@ def cli_env(settings: Settings) -> dict[str, str]:
         "PAYQL_ENVIRONMENT": "development",
         "PAYQL_DATABASE_URL": settings.database_url,
         "PAYQL_JWT_SECRET": TEST_JWT_SECRET,
-        "PAYQL_SANDBOX_STATE_PATH": str(settings.sandbox_state_path),
-        "PAYQL_SANDBOX_WEBHOOK_SECRETS": ",".join(settings.sandbox_webhook_secrets),
+        "PAYQL_SANDBOX_STATE_PATH": str(sandbox_settings(settings).state_path),
+        "PAYQL_SANDBOX_WEBHOOK_SECRETS": ",".join(sandbox_settings(settings).webhook_secrets),
         "PAYQL_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "PAYQL_JOB_QUEUE": "in-process",
     } | TEST_DATA_KEY_ENV

@@ -18,7 +18,7 @@ from gateways.sandbox.webhook_switches import WebhookSwitches
 from jobs.dispute_deadlines import flag_disputes_due_soon
 from payql.wiring import Services
 from tests.smtp_server import SmtpServer
-from tests.testkit import CHECKOUT, Shopper, checkout_input, email_of, make_price, new_key, settle
+from tests.testkit import CHECKOUT, Shopper, checkout_input, email_of, make_price, new_key, sandbox_deliverer, settle
 
 DISPUTE_FIELDS = """
   id status reason amount { amount currency } evidenceDueBy evidence evidenceSubmittedAt dueSoon closedAt
@@ -40,10 +40,11 @@ REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input)
 
 @pytest.fixture
 async def switches(services: Services) -> AsyncIterator[WebhookSwitches]:
-    assert services.deliverer is not None
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
     await settle(services)
-    yield services.deliverer.switches
-    services.deliverer.switches.reset()
+    yield deliverer.switches
+    deliverer.switches.reset()
     await settle(services)
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from gateways.errors import WebhookRejected
-from gateways.sandbox.signing import sign
+from gateways.stripe_signature import sign
 from gateways.types import WebhookDelivery
 from payql.settings import Settings, SettingsError, load_settings
-from payql.wiring import build_gateways
+from payql.wiring import ConfigurationError, build_gateways, prepare_gateways
 
 FIXTURE = Path(__file__).parent / "fixtures" / "stripe" / "payment_intent.succeeded.json"
 
@@ -40,7 +40,7 @@ async def test_stripe_is_built_from_its_vendor_named_variables(monkeypatch: pyte
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_payql")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRETS", "whsec_new,whsec_old")
     settings = load_settings()
-    registry = await build_gateways(settings, None)
+    registry = await build_gateways(settings)
     try:
         assert registry.names() == ["stripe"]
         stripe = registry.get("stripe")
@@ -60,10 +60,16 @@ async def test_stripe_is_built_from_its_vendor_named_variables(monkeypatch: pyte
 
 async def test_paypal_is_built_from_its_credentials() -> None:
     settings = Settings(
-        gateways=["paypal"], paypal_client_id="client", paypal_client_secret="secret", paypal_webhook_ids=["WH-1"]
+        gateways=["paypal"],
+        gateway_settings={"paypal": {"client_id": "client", "client_secret": "secret", "webhook_ids": ["WH-1"]}},
     )
-    registry = await build_gateways(settings, None)
+    registry = await build_gateways(settings)
     try:
         assert registry.get("paypal").name == "paypal"
     finally:
         await registry.aclose()
+
+
+def test_the_sandbox_without_a_signing_secret_is_refused_with_its_variable_named() -> None:
+    with pytest.raises(ConfigurationError, match="PAYQL_SANDBOX_WEBHOOK_SECRETS"):
+        prepare_gateways(Settings(gateways=["sandbox"]))

@@ -11,7 +11,7 @@ import pytest
 from db.models import Order, Payment
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
-from tests.testkit import CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key, settle
+from tests.testkit import CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key, sandbox_deliverer, settle
 
 
 @pytest.fixture
@@ -54,8 +54,9 @@ async def test_a_retry_while_the_charge_is_still_pending_resumes_it_without_char
 ) -> None:
     # Held webhooks: nothing tells PayQL the first charge went through, so the retry must call the
     # gateway again, with the key of the payment the first copy created.
-    assert services.deliverer is not None
-    services.deliverer.switches.hold()
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
+    deliverer.switches.hold()
     try:
         price = await make_price(2700)
         variables = {"input": checkout_input(price)}
@@ -76,7 +77,7 @@ async def test_a_retry_while_the_charge_is_still_pending_resumes_it_without_char
             (retried["order"]["payments"][0]["gatewayReference"], 2700)
         ]
     finally:
-        services.deliverer.switches.reset()
+        deliverer.switches.reset()
     await settle(services)
     assert len(await intents_for(faults, order_id)) == 1
 
@@ -100,8 +101,9 @@ async def test_an_order_with_an_unknown_outcome_cannot_be_paid_with_another_key(
 ) -> None:
     # Hold the sandbox's webhooks: the success webhook would settle the order, which is the
     # point of webhooks but not of this test.
-    assert services.deliverer is not None
-    services.deliverer.switches.hold()
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
+    deliverer.switches.hold()
     price = await make_price(1300)
     faults.arm_fault("timeout", 1)
     first = (await shopper.data(CHECKOUT, {"input": checkout_input(price)}))["checkout"]
@@ -114,6 +116,6 @@ async def test_an_order_with_an_unknown_outcome_cannot_be_paid_with_another_key(
     assert [e["code"] for e in other["userErrors"]] == ["PAYMENT_IN_PROGRESS"]
     assert len(await intents_for(faults, order_id)) == 1
     assert (await Order.get(id=order_id)).status == "PROCESSING"
-    services.deliverer.switches.reset()
+    deliverer.switches.reset()
     await settle(services)
     assert (await Order.get(id=order_id)).status == "PAID"

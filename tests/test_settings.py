@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from db.encryption import decode_key, generate_key
+from gateways.paypal.settings import PayPalSettings
+from gateways.stripe.settings import StripeSettings
 from payql.data_keys import load_data_keys
 from payql.settings import (
     Environment,
@@ -17,6 +19,20 @@ from payql.settings import (
     SettingsError,
     load_settings,
 )
+from tests.testkit import sandbox_settings
+
+
+def stripe_settings(settings: Settings) -> StripeSettings:
+    found = settings.gateway("stripe")
+    assert isinstance(found, StripeSettings)
+    return found
+
+
+def paypal_settings(settings: Settings) -> PayPalSettings:
+    found = settings.gateway("paypal")
+    assert isinstance(found, PayPalSettings)
+    return found
+
 
 VENDOR_ALIASES = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET")
 GOOD_SECRET = "k3y-" + "x" * 40
@@ -72,8 +88,8 @@ def test_defaults_work_with_no_environment() -> None:
     assert settings.cors_origins == ["http://localhost:5173", "http://127.0.0.1:5173"]
     # Development's secrets are made per installation (payql/installation_secrets.py), never defaults.
     assert settings.jwt_secret is None
-    assert settings.sandbox_webhook_secrets == []
-    assert settings.stripe_secret_key is None
+    assert sandbox_settings(settings).webhook_secrets == []
+    assert stripe_settings(settings).secret_key is None
     assert settings.idempotency_ttl_seconds == 24 * 3600
 
 
@@ -248,27 +264,28 @@ def test_other_list_settings_are_comma_separated(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PAYQL_PAYPAL_WEBHOOK_IDS", "WH-1,WH-2")
     settings = load_settings()
     assert settings.gateways == ["stripe", "paypal"]
-    assert settings.sandbox_webhook_secrets == ["whsec_new", "whsec_old"]
-    assert settings.stripe_webhook_secrets == ["whsec_a", "whsec_b"]
-    assert settings.paypal_webhook_ids == ["WH-1", "WH-2"]
+    assert sandbox_settings(settings).webhook_secrets == ["whsec_new", "whsec_old"]
+    assert stripe_settings(settings).webhook_secrets == ["whsec_a", "whsec_b"]
+    assert paypal_settings(settings).webhook_ids == ["WH-1", "WH-2"]
 
 
 def test_stripe_secret_key_accepts_the_vendor_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_vendor_name")
     monkeypatch.setenv("STRIPE_PUBLISHABLE_KEY", "pk_test_vendor_name")
     settings = load_settings()
-    assert settings.stripe_secret_key is not None
-    assert settings.stripe_secret_key.get_secret_value() == "sk_test_vendor_name"
-    assert settings.stripe_publishable_key == "pk_test_vendor_name"
+    stripe = stripe_settings(settings)
+    assert stripe.secret_key is not None
+    assert stripe.secret_key.get_secret_value() == "sk_test_vendor_name"
+    assert stripe.publishable_key == "pk_test_vendor_name"
     assert "sk_test_vendor_name" not in repr(settings)
 
 
 def test_the_payql_name_wins_over_the_vendor_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_vendor_name")
     monkeypatch.setenv("PAYQL_STRIPE_SECRET_KEY", "sk_test_payql_name")
-    settings = load_settings()
-    assert settings.stripe_secret_key is not None
-    assert settings.stripe_secret_key.get_secret_value() == "sk_test_payql_name"
+    stripe = stripe_settings(load_settings())
+    assert stripe.secret_key is not None
+    assert stripe.secret_key.get_secret_value() == "sk_test_payql_name"
 
 
 def test_production_needs_redis_to_share_state_between_instances(monkeypatch: pytest.MonkeyPatch) -> None:

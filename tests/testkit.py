@@ -11,9 +11,13 @@ from typing import Any
 import httpx
 
 from db.models import Price, PriceType, Product
+from gateways.sandbox.package import PreparedSandbox
+from gateways.sandbox.settings import SandboxSettings
+from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from jobs.in_process import InProcessQueue
 from jobs.saq_queue import SaqJobQueue
 from payql.auth import mint_token
+from payql.settings import Settings
 from payql.wiring import Services
 
 TEST_JWT_SECRET = "payql-test-secret-0123456789abcdef0123456789"
@@ -110,20 +114,35 @@ def checkout_input(
     }
 
 
+def sandbox_settings(settings: Settings) -> SandboxSettings:
+    """The sandbox package's settings within the test server's settings."""
+    found = settings.gateway("sandbox")
+    assert isinstance(found, SandboxSettings)
+    return found
+
+
+def sandbox_deliverer(services: Services) -> WebhookDeliverer | None:
+    """The test server's sandbox webhook deliverer (None in a process without background work)."""
+    prepared = services.prepared.get("sandbox")
+    return prepared.deliverer if isinstance(prepared, PreparedSandbox) else None
+
+
 async def settle(services: Services, timeout: float = 20.0) -> None:
     """Wait until the sandbox has delivered its webhooks and every queued job has run."""
 
+    deliverer = sandbox_deliverer(services)
+
     async def quiet() -> None:
         while True:
-            if services.deliverer is not None:
-                await services.deliverer.idle()
+            if deliverer is not None:
+                await deliverer.idle()
             if isinstance(services.queue, InProcessQueue):
                 await services.queue.drain()
                 busy = 0
             else:
                 assert isinstance(services.queue, SaqJobQueue)
                 busy = await services.queue.saq_queue.count("incomplete")
-            if not busy and (services.deliverer is None or not services.deliverer.status()["pending"]):
+            if not busy and (deliverer is None or not deliverer.status()["pending"]):
                 return
             await asyncio.sleep(0.05)
 

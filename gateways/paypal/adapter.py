@@ -44,9 +44,8 @@ from gateways.paypal.transformers import (
     refund_result,
     related_order,
     request_id,
-    verified_event,
 )
-from gateways.paypal.webhooks import DEFAULT_CERT_HOSTS, WebhookVerifier
+from gateways.paypal.webhooks import DEFAULT_CERT_HOSTS, PayPalDeliveryVerifier, WebhookVerifier
 from gateways.types import (
     CaptureRequest,
     ChargeRequest,
@@ -95,12 +94,14 @@ class PayPalGateway(PayPalBilling, PayPalSales):
             max_concurrency=max_concurrency,
             token_clock_skew=token_clock_skew,
         )
-        self._verifier = WebhookVerifier(
-            [wid for wid in webhook_ids if wid],
-            cert_host_allowlist=cert_host_allowlist,
-            allow_http_cert_url=allow_http_cert_url,
-            tolerance=webhook_tolerance,
-            trusted_roots=webhook_trusted_roots,
+        self._verifier = PayPalDeliveryVerifier(
+            WebhookVerifier(
+                [wid for wid in webhook_ids if wid],
+                cert_host_allowlist=cert_host_allowlist,
+                allow_http_cert_url=allow_http_cert_url,
+                tolerance=webhook_tolerance,
+                trusted_roots=webhook_trusted_roots,
+            )
         )
 
     # --- payments --------------------------------------------------------------------------------------------
@@ -241,9 +242,7 @@ class PayPalGateway(PayPalBilling, PayPalSales):
 
     # --- webhooks --------------------------------------------------------------------------------------------
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
-        headers = {name.lower(): value for name, value in delivery.headers.items()}
-        await self._verifier.verify(headers, delivery.body, received_at=delivery.received_at)
-        return verified_event(delivery.body)
+        return await self._verifier.verify_webhook(delivery)
 
     def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
         if is_billing_event(event.event_type):

@@ -17,6 +17,7 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, RefundStatus
 from gateways.errors import WebhookRejected
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     ChargeRequest,
     EventEffect,
     EventIgnored,
@@ -30,7 +31,6 @@ from gateways.types import (
 from gateways.webhook_json import webhook_object
 
 # PayQL's payment id travels as the purchase unit's `custom_id` (PayPal echoes it on captures and events).
-PAYQL_PAYMENT_ID: Final = "payql_payment_id"
 
 # A payment reference that names a capture rather than an order (`PayPalGateway.retrieve` resolves it).
 CAPTURE_PREFIX: Final = "paypal_capture:"

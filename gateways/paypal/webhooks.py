@@ -42,6 +42,8 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from gateways.errors import WebhookRejected
+from gateways.paypal.transformers import verified_event
+from gateways.types import VerifiedEvent, WebhookDelivery
 
 DEFAULT_CERT_HOSTS = ("api.paypal.com", "api-m.paypal.com", "api.sandbox.paypal.com", "api-m.sandbox.paypal.com")
 AUTH_ALGO = "SHA256withRSA"
@@ -182,3 +184,18 @@ class WebhookVerifier:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+class PayPalDeliveryVerifier:
+    """PayPal's certificate-signed deliveries, checked offline against every configured webhook id."""
+
+    def __init__(self, verifier: WebhookVerifier) -> None:
+        self._verifier = verifier
+
+    async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
+        headers = {name.lower(): value for name, value in delivery.headers.items()}
+        await self._verifier.verify(headers, delivery.body, received_at=delivery.received_at)
+        return verified_event(delivery.body)
+
+    async def aclose(self) -> None:
+        await self._verifier.aclose()

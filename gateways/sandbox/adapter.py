@@ -2,7 +2,8 @@
 
 The reference adapter other gateways copy: it calls the processor, maps results through
 `transformers.py` and raises only `gateways.errors`. It never touches PayQL's database or settings.
-Webhooks are verified with `signing.py` against every configured secret (so secrets can rotate).
+Webhooks are verified in Stripe's scheme (`gateways.stripe_signature`) against every configured secret
+(so secrets can rotate). `package.py` says how it is configured and built.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from gateways.errors import (
 from gateways.sandbox.billing_adapter import SandboxBillingAdapter
 from gateways.sandbox.error_translation import translated
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.signing import SIGNATURE_HEADER, verified_event, verify_signature
 from gateways.sandbox.transformers import (
-    PAYQL_PAYMENT_ID,
     capture_mode,
     dispute_result,
     event_effects,
     payment_result,
     refund_result,
 )
+from gateways.stripe_signature import StripeSchemeVerifier
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     CaptureRequest,
     ChargeRequest,
     DisputeEvidence,
@@ -50,7 +51,7 @@ class SandboxGateway(SandboxBillingAdapter):
             raise TypeError("webhook_secrets is a sequence of secrets, not one string")
         self._processor = processor
         self._public_base_url = public_base_url.rstrip("/")
-        self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
+        self._webhook_verifier = StripeSchemeVerifier(webhook_secrets)
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         intent = await translated(
@@ -135,9 +136,7 @@ class SandboxGateway(SandboxBillingAdapter):
         return dispute_result(dispute)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
-        headers = {name.lower(): value for name, value in delivery.headers.items()}
-        verify_signature(headers.get(SIGNATURE_HEADER), delivery.body, self._webhook_secrets, now=delivery.received_at)
-        return verified_event(delivery.body)
+        return await self._webhook_verifier.verify_webhook(delivery)
 
     def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
         return event_effects(event, public_base_url=self._public_base_url)

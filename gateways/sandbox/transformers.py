@@ -17,6 +17,7 @@ from gateways.sandbox.billing_transformers import billing_event_effects, is_bill
 from gateways.sandbox.disputes import DisputeState, SandboxDispute
 from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     DisputeObserved,
     DisputeResult,
     EventEffect,
@@ -29,7 +30,6 @@ from gateways.types import (
 )
 
 # The metadata key under which PayQL sends its own payment id with a charge.
-PAYQL_PAYMENT_ID: Final = "payql_payment_id"
 
 # Event types whose `data.object` is a payment intent (`charge.refunded` carries it with `amount_refunded`).
 _PAYMENT_EVENTS: Final = frozenset(

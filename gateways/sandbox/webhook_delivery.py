@@ -32,8 +32,8 @@ import httpx
 from gateways.sandbox.errors import SandboxError
 from gateways.sandbox.objects import JsonDict
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.signing import SIGNATURE_HEADER, sign
 from gateways.sandbox.webhook_switches import WebhookSwitches
+from gateways.stripe_signature import SIGNATURE_HEADER, sign
 
 __all__ = ["WebhookDeliverer", "WebhookSwitches"]
 

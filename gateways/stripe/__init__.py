@@ -6,7 +6,7 @@
 invoices, Checkout Sessions and disputes, `events.py` is the webhook table, `errors.py` maps the SDK's errors
 onto `gateways.errors`, `billing.py` implements `BillingGateway` and `adapter.py` the `PaymentGateway` and
 `HostedCheckoutGateway` protocols. Webhooks use Stripe's signature scheme, verified against every configured
-secret (`gateways.sandbox.signing`).
+secret (`gateways.stripe_signature`).
 """
 
 from gateways.stripe.adapter import StripeGateway

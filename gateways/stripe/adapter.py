@@ -32,20 +32,21 @@ from stripe.params.checkout import SessionCreateParams, SessionListParams
 
 from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported
 from gateways.hosted import HostedCheckoutRequest
-from gateways.sandbox.signing import SIGNATURE_HEADER, TOLERANCE_SECONDS, verified_event, verify_signature
 from gateways.stripe.billing import StripeBilling
 from gateways.stripe.billing_transformers import checkout_session_result, dispute_result
 from gateways.stripe.client import StripeApi
 from gateways.stripe.errors import translated
 from gateways.stripe.events import event_effects
+from gateways.stripe.settings import CHECKOUT_MAX_EXPIRY_SECONDS, CHECKOUT_MIN_EXPIRY_SECONDS
 from gateways.stripe.transformers import (
-    PAYQL_PAYMENT_ID,
     capture_method,
     payment_result,
     refund_reason,
     refund_result,
 )
+from gateways.stripe_signature import StripeSchemeVerifier
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     CaptureRequest,
     ChargeRequest,
     DisputeEvidence,
@@ -65,9 +66,6 @@ _EXPAND: Final = ["latest_charge"]
 FIND_SCAN_LIMIT: Final = 100
 _SEARCHABLE_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
 CHECKOUT_SESSION_PREFIX: Final = "cs_"
-# Stripe accepts a Checkout Session expiring 30 minutes to 24 hours after it is created.
-CHECKOUT_MIN_EXPIRY_SECONDS: Final = 30 * 60
-CHECKOUT_MAX_EXPIRY_SECONDS: Final = 24 * 3600
 # The expiry counts from our payment's creation, plus this margin, so that retries with the same key (same
 # parameters) still clear Stripe's 30-minute minimum for a while after the first attempt.
 CHECKOUT_EXPIRY_MARGIN_SECONDS: Final = 5 * 60
@@ -87,7 +85,6 @@ class StripeGateway(StripeBilling):
         base_url: str | None = None,
         timeout: float = 30,
         checkout_expiry_seconds: int = CHECKOUT_MIN_EXPIRY_SECONDS,
-        publishable_key: str | None = None,
     ) -> None:
         if isinstance(webhook_secrets, str):
             raise TypeError("webhook_secrets is a sequence of secrets, not one string")
@@ -95,10 +92,8 @@ class StripeGateway(StripeBilling):
             raise ValueError("checkout_expiry_seconds must be 1800 to 86400 (Stripe's limits)")
         self._api = StripeApi(secret_key, base_url=base_url, timeout=timeout)
         self._stripe = self._api.client
-        self._webhook_secrets = tuple(secret for secret in webhook_secrets if secret)
+        self._webhook_verifier = StripeSchemeVerifier(webhook_secrets)
         self._checkout_expiry_seconds = checkout_expiry_seconds
-        # Public by design: Stripe.js in the shopper's browser needs it (never the secret key).
-        self.publishable_key = publishable_key or None
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         """Create and confirm a PaymentIntent for a card PaymentMethod in one call."""
@@ -308,15 +303,7 @@ class StripeGateway(StripeBilling):
         return _dispute(dispute, reference)
 
     async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
-        headers = {name.lower(): value for name, value in delivery.headers.items()}
-        verify_signature(
-            headers.get(SIGNATURE_HEADER),
-            delivery.body,
-            self._webhook_secrets,
-            now=delivery.received_at,
-            tolerance=TOLERANCE_SECONDS,
-        )
-        return verified_event(delivery.body)
+        return await self._webhook_verifier.verify_webhook(delivery)
 
     def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
         return event_effects(event)

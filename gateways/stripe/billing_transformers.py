@@ -16,8 +16,8 @@ from typing import Any, Final
 from domain.money import Money
 from domain.statuses import DisputeStatus, InvoiceStatus, NextActionType, PaymentStatus, SubscriptionStatus
 from gateways.stripe.fields import field_int, field_optional_int, field_optional_str, field_reference, field_str
-from gateways.stripe.transformers import PAYQL_PAYMENT_ID, payment_result
-from gateways.types import DisputeResult, InvoiceResult, NextAction, PaymentResult, SubscriptionResult
+from gateways.stripe.transformers import payment_result
+from gateways.types import PAYQL_PAYMENT_ID, DisputeResult, InvoiceResult, NextAction, PaymentResult, SubscriptionResult
 
 # Metadata keys PayQL writes on Stripe objects it creates.
 PAYQL_SUBSCRIPTION_ID: Final = "payql_subscription_id"

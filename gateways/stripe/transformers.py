@@ -17,6 +17,7 @@ from domain.statuses import CaptureMethod, NextActionType, PaymentStatus, Refund
 from gateways.errors import DECLINE_CODES
 from gateways.stripe.fields import field_int, field_optional_int, field_optional_str, field_reference, field_str
 from gateways.types import (
+    PAYQL_PAYMENT_ID,
     EventEffect,
     EventIgnored,
     NextAction,
@@ -28,7 +29,6 @@ from gateways.types import (
 )
 
 # The metadata key under which PayQL sends its own payment id with a charge (Stripe copies it to the charge).
-PAYQL_PAYMENT_ID: Final = "payql_payment_id"
 
 # Event types whose `data.object` is a PaymentIntent.
 PAYMENT_INTENT_EVENTS: Final = frozenset(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from gateways.catalog import DEVELOPMENT_DEFAULT
 from gateways.types import ProrationMode
 from resolvers.subscriptions import RefundOnCancel
 from schema.billing.types import (
@@ -17,7 +18,7 @@ from schema.billing.types import (
 @strawberry.input
 class CreateSubscriptionInput:
     price_id: strawberry.ID
-    gateway: str = "sandbox"
+    gateway: str = DEVELOPMENT_DEFAULT
     payment_method: str = strawberry.field(description="A token from the gateway's payment form, never a card.")
     trial_days: int = 0
     return_url: str | None = None

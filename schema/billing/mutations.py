@@ -134,7 +134,7 @@ class BillingMutation:
         )
 
     @strawberry.mutation(
-        description="Sandbox and staff only: move the customer's test clock forward and fire what came due.",
+        description="Test clocks (development gateways) and staff only: move the customer's clock, fire what came due.",
         extensions=[PublicErrors()],
     )
     async def advance_clock(self, info: GraphQLInfo, subscription_id: strawberry.ID, seconds: int) -> ClockAdvance:

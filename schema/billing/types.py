@@ -127,7 +127,7 @@ class SubscriptionChangePreview:
     next_invoice_at: datetime
 
 
-@strawberry.type(description="Where a sandbox test clock stands after advanceClock.")
+@strawberry.type(description="Where a development gateway's test clock stands after advanceClock.")
 class ClockAdvance:
     subscription: SubscriptionType = strawberry.field(
         description="As mirrored when the clock moved; the webhooks it fired arrive after."

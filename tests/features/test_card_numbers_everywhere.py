@@ -33,7 +33,7 @@ from tortoise import connections
 from db.models import AuditRecord, Customer, Dispute, Order, Payment, WebhookEvent
 from domain.card_numbers import contains_card_number
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.signing import sign
+from gateways.stripe_signature import sign
 from payql.logging_setup import install_redaction
 from payql.settings import Settings
 from payql.wiring import Services
@@ -48,6 +48,7 @@ from tests.testkit import (
     checkout_input,
     make_price,
     new_key,
+    sandbox_settings,
     settle,
 )
 
@@ -308,8 +309,9 @@ async def database_values(backend: Backend) -> list[tuple[str, object]]:
 
 
 def sandbox_values(settings: Settings) -> list[tuple[str, object]]:
-    assert settings.sandbox_state_path is not None
-    with sqlite3.connect(settings.sandbox_state_path) as state:
+    state_path = sandbox_settings(settings).state_path
+    assert state_path is not None
+    with sqlite3.connect(state_path) as state:
         tables = [row[0] for row in state.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return [
             (f"sandbox {table}", list(row)) for table in tables for row in state.execute(f'SELECT * FROM "{table}"')

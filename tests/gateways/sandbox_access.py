@@ -7,9 +7,11 @@ import re
 
 import httpx
 
+from gateways.sandbox.package import sandbox_guard
 from gateways.sandbox.route_guard import SandboxGuard
+from gateways.sandbox.settings import SandboxSettings
 from payql.auth import TokenVerifier
-from payql.sandbox_guard import sandbox_guard
+from payql.route_host import route_host
 from payql.settings import Settings
 from tests.testkit import TEST_JWT_SECRET, TEST_WEBHOOK_SECRET, token_for
 
@@ -20,14 +22,9 @@ _FORM_TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
 def guard_for_tests(*, tokenize_limit: str = "100000/minute") -> SandboxGuard:
-    settings = Settings(
-        environment="development",
-        jwt_secret=TEST_JWT_SECRET,
-        sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET],
-        sandbox_tokenize_rate_limit=tokenize_limit,
-    )
-    verifier = TokenVerifier(settings)
-    return sandbox_guard(settings, tokens=lambda: verifier)
+    verifier = TokenVerifier(Settings(environment="development", jwt_secret=TEST_JWT_SECRET))
+    sandbox = SandboxSettings(webhook_secrets=[TEST_WEBHOOK_SECRET], tokenize_rate_limit=tokenize_limit)
+    return sandbox_guard(sandbox, route_host(tokens=lambda: verifier))
 
 
 async def form_token(http: httpx.AsyncClient, pi_id: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from domain.money import Money
 from domain.statuses import CaptureMethod
+from gateways import catalog
 from gateways.paypal import transformers as paypal_transformers
 from gateways.sandbox import SandboxGateway, SandboxProcessor
 from gateways.sandbox import transformers as sandbox_transformers
@@ -213,3 +214,8 @@ async def test_idempotent_charge(harness: GatewayHarness, amount: int, currency:
 
 async def test_unknown_statuses_are_never_paid(harness: GatewayHarness) -> None:
     contract.unknown_statuses_are_never_paid(harness)
+
+
+def test_every_gateway_package_runs_the_contract() -> None:
+    """A new package in gateways/ fails here until its harness joins HARNESSES (named "<package>[-where]")."""
+    assert {harness.split("-")[0] for harness in HARNESSES} == set(catalog.available())

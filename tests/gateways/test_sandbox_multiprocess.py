@@ -21,7 +21,7 @@ from gateways.sandbox import SandboxGateway, SandboxProcessor, WebhookDeliverer
 from gateways.sandbox.errors import SandboxInvalidRequest
 from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxRefund
 from gateways.sandbox.state_file import SandboxStateFile
-from gateways.sandbox.transformers import PAYQL_PAYMENT_ID
+from gateways.types import PAYQL_PAYMENT_ID
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_URL = "http://payql.test"

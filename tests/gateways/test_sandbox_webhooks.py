@@ -14,7 +14,7 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus, RefundStatus
 from gateways.errors import PaymentDeclined, WebhookRejected
 from gateways.sandbox import SandboxGateway, SandboxProcessor
-from gateways.sandbox.signing import sign, signature
+from gateways.stripe_signature import sign, signature
 from gateways.types import (
     ChargeRequest,
     EventIgnored,

@@ -20,17 +20,18 @@ from domain.statuses import PaymentStatus
 from gateways.sandbox.processor import SandboxProcessor
 from jobs.reconcile import reconcile
 from payql.wiring import Services
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, sandbox_deliverer, settle
 
 
 @pytest.fixture
 async def held(services: Services, sandbox: SandboxProcessor) -> AsyncIterator[SandboxProcessor]:
-    assert services.deliverer is not None
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
     await settle(services)
-    services.deliverer.switches.hold()
+    deliverer.switches.hold()
     yield sandbox
     sandbox.clear_faults()
-    services.deliverer.switches.reset()
+    deliverer.switches.reset()
     await settle(services)
 
 

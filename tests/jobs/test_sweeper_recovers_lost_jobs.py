@@ -19,7 +19,7 @@ from jobs.saq_queue import SaqJobQueue
 from payql.wiring import Services
 from tests.jobs.conftest import RedisServer
 from tests.jobs.saqkit import NAME, running_worker
-from tests.testkit import CHECKOUT, Shopper, checkout_input, eventually, make_price, settle
+from tests.testkit import CHECKOUT, Shopper, checkout_input, eventually, make_price, sandbox_deliverer, settle
 from webhooks.store import store_delivery
 
 
@@ -31,11 +31,12 @@ def faults(sandbox: SandboxProcessor) -> Iterator[SandboxProcessor]:
 
 @pytest.fixture
 async def held(services: Services) -> AsyncIterator[None]:
-    assert services.deliverer is not None
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
     await settle(services)
-    services.deliverer.switches.hold()
+    deliverer.switches.hold()
     yield
-    services.deliverer.switches.reset()
+    deliverer.switches.reset()
     await settle(services)
 
 

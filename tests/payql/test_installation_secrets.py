@@ -15,6 +15,7 @@ from payql.auth import TokenVerifier, mint_token
 from payql.installation_secrets import with_installation_secrets
 from payql.settings import PUBLISHED_SECRETS, Settings, SettingsError
 from tests.processes import cli
+from tests.testkit import sandbox_settings
 
 OLD_PUBLIC_JWT_SECRET = "payql-development-only-jwt-secret-change-me"
 
@@ -33,7 +34,7 @@ def development(path: Path, **overrides: object) -> Settings:
 def test_the_defaults_carry_no_secret() -> None:
     settings = Settings()
     assert settings.jwt_secret is None
-    assert settings.sandbox_webhook_secrets == []
+    assert sandbox_settings(settings).webhook_secrets == []
 
 
 def test_a_first_start_makes_private_random_secrets_and_later_starts_read_them_back(tmp_path: Path) -> None:
@@ -42,10 +43,10 @@ def test_a_first_start_makes_private_random_secrets_and_later_starts_read_them_b
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert first.jwt_secret is not None and len(first.jwt_secret.get_secret_value()) >= 32
     assert first.jwt_secret.get_secret_value() not in PUBLISHED_SECRETS
-    assert first.sandbox_webhook_secrets[0].startswith("whsec_")
+    assert sandbox_settings(first).webhook_secrets[0].startswith("whsec_")
     again = development(path)
     assert again.jwt_secret == first.jwt_secret
-    assert again.sandbox_webhook_secrets == first.sandbox_webhook_secrets
+    assert sandbox_settings(again).webhook_secrets == sandbox_settings(first).webhook_secrets
     elsewhere = development(tmp_path / "other" / "development-secrets.json")
     assert elsewhere.jwt_secret != first.jwt_secret
     assert [item.name for item in path.parent.iterdir()] == ["development-secrets.json"]
@@ -61,14 +62,14 @@ def test_the_published_values_are_refused_even_in_development() -> None:
     with pytest.raises(ValueError, match="PAYQL_JWT_SECRET: this value is public"):
         Settings(jwt_secret=OLD_PUBLIC_JWT_SECRET)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="PAYQL_SANDBOX_WEBHOOK_SECRETS: this value is public"):
-        Settings(sandbox_webhook_secrets=["whsec_payql_sandbox_development"])
+        Settings(gateway_settings={"sandbox": {"webhook_secrets": ["whsec_payql_sandbox_development"]}})
 
 
 def test_secrets_that_are_set_are_kept_and_no_file_is_made(tmp_path: Path) -> None:
     path = tmp_path / "secrets.json"
-    settings = development(path, jwt_secret="x" * 40, sandbox_webhook_secrets=["whsec_mine"])
+    settings = development(path, jwt_secret="x" * 40, gateway_settings={"sandbox": {"webhook_secrets": ["whsec_mine"]}})
     assert settings.jwt_secret is not None and settings.jwt_secret.get_secret_value() == "x" * 40
-    assert settings.sandbox_webhook_secrets == ["whsec_mine"]
+    assert sandbox_settings(settings).webhook_secrets == ["whsec_mine"]
     assert not path.exists()
 
 

@@ -109,10 +109,8 @@ def app_with(**overrides: object) -> httpx.AsyncClient:
             "database_url": "postgres://payql@127.0.0.1:1/never-opened",
             "jwt_secret": SecretStr("a-production-secret-of-more-than-32-characters"),
             "gateways": ["stripe"],
-            "stripe_secret_key": SecretStr("sk_test_unused"),
-            "stripe_webhook_secrets": ["whsec_unused"],
+            "gateway_settings": {"stripe": {"secret_key": "sk_test_unused", "webhook_secrets": ["whsec_unused"]}},
             "smtp_host": "127.0.0.1",
-            "sandbox_state_path": None,
             "data_keys": SecretStr(TEST_DATA_KEY),
             "data_index_key": SecretStr(TEST_DATA_INDEX_KEY),
         }

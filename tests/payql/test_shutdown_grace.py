@@ -102,9 +102,13 @@ async def test_the_lifespan_closes_the_database_only_after_the_running_mutations
         jwt_secret=TEST_JWT_SECRET,
         data_keys=TEST_DATA_KEY,
         data_index_key=TEST_DATA_INDEX_KEY,
-        sandbox_webhook_secrets=[TEST_WEBHOOK_SECRET],
-        sandbox_deliver_webhooks=False,
-        sandbox_state_path=tmp_path / "sandbox.sqlite3",
+        gateway_settings={
+            "sandbox": {
+                "webhook_secrets": [TEST_WEBHOOK_SECRET],
+                "deliver_webhooks": False,
+                "state_path": tmp_path / "sandbox.sqlite3",
+            }
+        },
         database_url=f"sqlite://{tmp_path / 'unused.sqlite3'}",
         shutdown_grace_seconds=BOUND_SECONDS,
     )

@@ -128,6 +128,7 @@ MATRIX: dict[str, Entry] = {
     "Query.products": Entry(ANYONE, "{ products { id } }"),
     "Query.gateways": Entry(ANYONE, "{ gateways }"),
     "Query.stripePublishableKey": Entry(ANYONE, "{ stripePublishableKey }"),
+    "Query.paymentOptions": Entry(ANYONE, "{ paymentOptions { gateway } }"),
     "Query.order": Entry(
         OWNER_OR_STAFF, "query($id: ID!) { order(id: $id) { id payments { id } } }", lambda b: {"id": b.order_id}
     ),
@@ -338,8 +339,10 @@ VARIANTS: dict[str, Entry] = {
     "Query.subscriptions(all: true)": Entry(STAFF_ONLY, "{ subscriptions(all: true, first: 50) { id } }"),
 }
 
+# Deprecated fields too: they still answer until they are removed.
 ROOT_FIELDS = """{ __schema {
-  queryType { fields { name } } mutationType { fields { name } } subscriptionType { fields { name } } } }"""
+  queryType { fields(includeDeprecated: true) { name } } mutationType { fields(includeDeprecated: true) { name } }
+  subscriptionType { fields(includeDeprecated: true) { name } } } }"""
 
 
 @pytest.fixture(scope="module")

@@ -64,10 +64,8 @@ async def test_the_production_app_is_built_without_suggestions() -> None:
         database_url="postgres://payql@127.0.0.1:1/never-opened",
         jwt_secret=SecretStr("a-production-secret-of-more-than-32-characters"),
         gateways=["stripe"],
-        stripe_secret_key=SecretStr("sk_test_unused"),
-        stripe_webhook_secrets=["whsec_unused"],
+        gateway_settings={"stripe": {"secret_key": SecretStr("sk_test_unused"), "webhook_secrets": ["whsec_unused"]}},
         smtp_host="127.0.0.1",
-        sandbox_state_path=None,
         data_keys=TEST_DATA_KEY,
         data_index_key=TEST_DATA_INDEX_KEY,
     )

@@ -26,7 +26,7 @@ from tests.subscriptions.kit import (
     recurring_price,
     subscribe,
 )
-from tests.testkit import Shopper, settle
+from tests.testkit import Shopper, sandbox_deliverer, settle
 
 
 async def test_an_upgrade_charges_exactly_the_preview_and_a_downgrade_waits_for_the_period_end(
@@ -197,9 +197,10 @@ async def test_a_double_click_creates_one_subscription_and_a_decline_is_reported
 async def test_webhooks_twice_and_in_reverse_leave_the_right_state(
     shopper: Shopper, admin: Shopper, services: Services
 ) -> None:
-    assert services.deliverer is not None
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
     price = await recurring_price(1100)
-    switches = services.deliverer.switches
+    switches = deliverer.switches
     await settle(services)
     switches.hold()
     try:

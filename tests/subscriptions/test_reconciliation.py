@@ -10,17 +10,18 @@ from domain.statuses import SubscriptionStatus
 from jobs.reconcile import reconcile
 from payql.wiring import Services
 from tests.subscriptions.kit import ADVANCE, DAY, current, recurring_price, subscribe
-from tests.testkit import Shopper, settle
+from tests.testkit import Shopper, sandbox_deliverer, settle
 
 
 async def test_lost_subscription_webhooks_are_repaired_by_reconciliation(
     shopper: Shopper, admin: Shopper, services: Services
 ) -> None:
-    assert services.deliverer is not None
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
     price = await recurring_price(1900)
     subscription_id = (await subscribe(shopper, price, trial_days=2))["subscription"]["id"]
     await settle(services)
-    switches = services.deliverer.switches
+    switches = deliverer.switches
     switches.drop(1000)
     try:
         await admin.data(ADVANCE, {"id": subscription_id, "seconds": 3 * DAY})

@@ -10,19 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
-from gateways.sandbox.signing import sign
 from gateways.sandbox.webhook_switches import WebhookSwitches
+from gateways.stripe_signature import sign
 from payql.wiring import Services
-from tests.testkit import TEST_WEBHOOK_SECRET, settle
+from tests.testkit import TEST_WEBHOOK_SECRET, sandbox_deliverer, settle
 
 
 @pytest.fixture
 async def switches(services: Services) -> AsyncIterator[WebhookSwitches]:
     """The sandbox deliverer's test switches, reset (and everything delivered) after the test."""
-    assert services.deliverer is not None
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
     await settle(services)
-    yield services.deliverer.switches
-    services.deliverer.switches.reset()
+    yield deliverer.switches
+    deliverer.switches.reset()
     await settle(services)
 
 

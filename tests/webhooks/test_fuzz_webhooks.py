@@ -35,8 +35,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gateways.paypal import PayPalGateway
-from gateways.sandbox.signing import sign
 from gateways.stripe.adapter import StripeGateway
+from gateways.stripe_signature import sign
 from payql.wiring import Services
 from tests.paypal_emulator import PayPalEmulator, running_emulator
 from tests.testkit import TEST_OLD_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET, settle

@@ -12,8 +12,8 @@ import pytest
 from db.models import WebhookEvent
 from gateways.errors import WebhookRejected
 from gateways.paypal.transformers import verified_event as paypal_event
-from gateways.sandbox.signing import sign
-from gateways.sandbox.signing import verified_event as stripe_scheme_event
+from gateways.stripe_signature import sign
+from gateways.stripe_signature import verified_event as stripe_scheme_event
 from tests.testkit import TEST_WEBHOOK_SECRET
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from db.models import WebhookEvent
-from gateways.sandbox.signing import sign
+from gateways.stripe_signature import sign
 from tests.testkit import TEST_OLD_WEBHOOK_SECRET, TEST_WEBHOOK_SECRET, settle
 
 

@@ -17,7 +17,7 @@ from gateways.sandbox import SandboxProcessor, sandbox_routes
 from gateways.sandbox.objects import IntentStatus
 from payql.wiring import Services
 from tests.gateways.sandbox_access import SHOPPER_HEADERS, STAFF_HEADERS, form_token, guard_for_tests
-from tests.testkit import token_for
+from tests.testkit import sandbox_deliverer, token_for
 
 DAY = 86_400
 
@@ -37,8 +37,9 @@ OTHER_SECRET_ADMIN = "Bearer " + token_for("x", admin=True).rsplit(".", 1)[0] + 
 
 
 def snapshot(services: Services, sandbox: SandboxProcessor) -> object:
-    assert services.deliverer is not None
-    return (sandbox.clock.offset, services.deliverer.switches.snapshot())
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
+    return (sandbox.clock.offset, deliverer.switches.snapshot())
 
 
 @pytest.mark.parametrize(("method", "path", "body"), CONTROLS)
@@ -86,7 +87,7 @@ async def test_a_staff_token_drives_the_controls(http: httpx.AsyncClient, servic
     assert switched.status_code == 200, switched.text
     reset = await http.delete("/sandbox/webhooks/switches", headers=STAFF_HEADERS)
     assert reset.status_code == 200 and reset.json()["hold"] is False
-    assert services.deliverer is not None and services.deliverer.switches.snapshot()["delay"] == 0
+    assert (deliverer := sandbox_deliverer(services)) is not None and deliverer.switches.snapshot()["delay"] == 0
 
 
 async def pending_challenge(sandbox: SandboxProcessor) -> str:

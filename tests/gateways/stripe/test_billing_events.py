@@ -34,8 +34,8 @@ import pytest
 
 from domain.money import Money
 from domain.statuses import DisputeStatus, InvoiceStatus, PaymentStatus, SubscriptionStatus
-from gateways.sandbox.signing import sign
 from gateways.stripe.adapter import StripeGateway
+from gateways.stripe_signature import sign
 from gateways.types import (
     DisputeObserved,
     EventEffect,

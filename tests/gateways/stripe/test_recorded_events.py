@@ -31,8 +31,8 @@ import pytest
 from domain.money import Money
 from domain.statuses import NextActionType, PaymentStatus, RefundStatus
 from gateways.errors import WebhookRejected
-from gateways.sandbox.signing import sign, signature
 from gateways.stripe.adapter import StripeGateway
+from gateways.stripe_signature import sign, signature
 from gateways.types import EventIgnored, PaymentObserved, RefundObserved, WebhookDelivery
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "stripe"

@@ -1,6 +1,7 @@
-"""Webhook signatures in Stripe's scheme, shared by the sandbox's deliverer (signs) and adapter (verifies).
+"""Webhook signatures in Stripe's scheme, shared by every gateway that speaks it (Stripe; the sandbox, which
+signs its deliveries the same way), and the parsing of a verified body into an event.
 
-Also the parsing of a verified body into an event, shared by the sandbox and Stripe adapters.
+No provider owns this module: a gateway package imports it, never another provider's package.
 
 The header is `t=<unix seconds>,v1=<hex HMAC-SHA256 of f"{t}.{raw body}">`, possibly with several `v1`
 entries (one per secret while a secret rotates) and other schemes, which are ignored. Verification tries
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from gateways.errors import WebhookRejected
-from gateways.types import VerifiedEvent
+from gateways.types import VerifiedEvent, WebhookDelivery
 from gateways.webhook_json import webhook_object
 
 SIGNATURE_HEADER: Final = "stripe-signature"
@@ -90,3 +91,24 @@ def verified_event(body: bytes) -> VerifiedEvent:
     if isinstance(created, bool) or not isinstance(created, int):
         raise WebhookRejected("event has no integer created")
     return VerifiedEvent(event_id=event_id, event_type=event_type, created=created, payload=value)
+
+
+class StripeSchemeVerifier:
+    """A package's webhook verifier for Stripe-scheme deliveries: every secret, then the timestamp window."""
+
+    def __init__(self, secrets: Sequence[str], *, tolerance: int = TOLERANCE_SECONDS) -> None:
+        if isinstance(secrets, str):
+            raise TypeError("secrets is a sequence of secrets, not one string")
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._tolerance = tolerance
+
+    async def verify_webhook(self, delivery: WebhookDelivery) -> VerifiedEvent:
+        headers = {name.lower(): value for name, value in delivery.headers.items()}
+        verify_signature(
+            headers.get(SIGNATURE_HEADER),
+            delivery.body,
+            self._secrets,
+            now=delivery.received_at,
+            tolerance=self._tolerance,
+        )
+        return verified_event(delivery.body)

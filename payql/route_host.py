@@ -1,29 +1,25 @@
-"""The app's side of the sandbox's locks: staff means a token the app's TokenVerifier accepts with
-the admin role, the 3-D Secure form key comes from the installation's sandbox webhook secret, and
-tokenization is rate limited per client address with the `limits` library.
+"""What the app lends a gateway package's HTTP routes (`gateways.package.RouteHost`): staff means a token the
+app's TokenVerifier accepts with the admin role, and rate limits are per client address with the `limits` library.
 
-Nothing here runs in production: the app mounts the sandbox only in development.
+The package applies these decisions on its own routes; this module names no gateway.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from gateways.sandbox.route_guard import SandboxGuard
+from gateways.package import RouteHost
 from payql.auth import TokenVerifier
-from payql.settings import Settings
 
 
 class ClientRateLimiter:
-    """A moving-window limit per client address, in memory (the sandbox lives in one process's state)."""
+    """A moving-window limit per client address, in memory (a development gateway lives in one process's state)."""
 
     def __init__(self, limit: str, namespace: str) -> None:
         self._limit = parse(limit)
@@ -38,15 +34,14 @@ class ClientRateLimiter:
         return max(1, math.ceil(stats.reset_time - time.time()))
 
 
-def sandbox_guard(settings: Settings, tokens: Callable[[], TokenVerifier]) -> SandboxGuard:
+def route_host(tokens: Callable[[], TokenVerifier]) -> RouteHost:
     """`tokens` is looked up per request: the verifier is built with the services, after the routes."""
 
     def is_staff(authorization: str | None) -> bool:
         principal = tokens().principal_from_header(authorization)
         return principal is not None and principal.is_admin
 
-    # A key of its own, derived so that every process of the installation signs the same form tokens.
-    secret = settings.sandbox_webhook_secrets[0].encode()
-    form_key = hmac.new(secret, b"payql sandbox 3-D Secure form", hashlib.sha256).digest()
-    limiter = ClientRateLimiter(settings.sandbox_tokenize_rate_limit, "sandbox-tokens")
-    return SandboxGuard(is_staff=is_staff, form_key=form_key, admit_tokenization=limiter.retry_after)
+    def rate_limiter(limit: str, namespace: str) -> Callable[[str], Awaitable[int | None]]:
+        return ClientRateLimiter(limit, namespace).retry_after
+
+    return RouteHost(is_staff=is_staff, rate_limiter=rate_limiter)

@@ -1,0 +1,73 @@
+"""GraphQL types of `paymentOptions`: each configured gateway, what it can do and its public configuration.
+
+Only what a gateway package declares public reaches here (publishable keys, client ids, a tokenization URL);
+never a secret. The SPA reads this to pick its payment form; nothing here names a gateway.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from gateways.registry import PaymentOption
+
+
+@strawberry.type(description="A public configuration value the SPA's gateway SDK needs, e.g. publishableKey.")
+class PublicConfigEntry:
+    name: str
+    value: str
+
+
+@strawberry.type(
+    name="ClientTokenization", description="How the SPA turns a card into `paymentMethod`: the browser SDK to load."
+)
+class ClientTokenizationType:
+    sdk: str
+    config_keys: list[str] = strawberry.field(description="The publicConfig names that SDK needs.")
+
+
+@strawberry.type(
+    name="GatewayCapabilities", description="What a gateway can do, as its package declares and its adapter implements."
+)
+class GatewayCapabilitiesType:
+    payments: bool
+    manual_capture: bool
+    refunds: bool
+    billing: bool
+    disputes: bool
+    hosted_checkout: bool
+    customer_directory: bool
+    test_clock: bool = strawberry.field(description="Development gateways only: staff may move test clocks.")
+    client_tokenization: ClientTokenizationType | None
+
+
+@strawberry.type(name="PaymentOption", description="A gateway this server can charge through, for the SPA.")
+class PaymentOptionType:
+    gateway: str
+    capabilities: GatewayCapabilitiesType
+    public_config: list[PublicConfigEntry]
+
+    @classmethod
+    def from_option(cls, option: PaymentOption) -> PaymentOptionType:
+        declared = option.capabilities
+        tokenization = declared.client_tokenization
+        return cls(
+            gateway=option.gateway,
+            capabilities=GatewayCapabilitiesType(
+                payments=declared.payments,
+                manual_capture=declared.manual_capture,
+                refunds=declared.refunds,
+                billing=declared.billing,
+                disputes=declared.disputes,
+                hosted_checkout=declared.hosted_checkout,
+                customer_directory=declared.customer_directory,
+                test_clock=declared.test_clock,
+                client_tokenization=(
+                    ClientTokenizationType(sdk=tokenization.sdk, config_keys=list(tokenization.config_keys))
+                    if tokenization
+                    else None
+                ),
+            ),
+            public_config=[
+                PublicConfigEntry(name=name, value=value) for name, value in sorted(option.public_config.items())
+            ],
+        )
