@@ -1,6 +1,6 @@
 """Which public base URL a `payql serve` process advertises, given the address it listens on.
 
-The public URL is where browsers and the sandbox reach this server (3-D Secure links, the sandbox's
+The public URL is where browsers and development gateways reach this server (3-D Secure links, their
 own webhooks). Development derives it from the served address when PAYQL_PUBLIC_BASE_URL is not set,
 so `payql serve --port 9000` advertises port 9000. When it is set and names this machine with a port
 that is not the one served, nothing can reach the links it makes: say so at start-up. A public URL on
@@ -36,6 +36,6 @@ def advertised_url(settings: Settings, host: str, port: int) -> Advertised:
         return Advertised(
             settings.public_base_url,
             f"PAYQL_PUBLIC_BASE_URL is {settings.public_base_url} but this server listens on port {port}: "
-            "3-D Secure links and the sandbox's webhooks will point where nothing answers",
+            "3-D Secure links and webhooks sent to this server will point where nothing answers",
         )
     return Advertised(settings.public_base_url)
