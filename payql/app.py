@@ -26,6 +26,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from db.config import close_database, open_database
 from db.transaction import wait_abandoned
 from payql.body_limit import BodySizeLimit
+from payql.console import console_routes
 from payql.data_keys import load_data_keys
 from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
 from payql.graphql_metrics import GraphQLMetrics
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        *console_routes(),
     ]
     routes += webhook_routes(
         gateways=lambda: state["services"].deps.gateways,
