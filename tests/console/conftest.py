@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.console.kit import Snapshots
+
 CHROMIUM = "/usr/bin/chromium"
 # How long a page may take to show what a test waits for; a miss fails the test with a screenshot.
 WAIT_MS = 20_000
@@ -65,3 +67,8 @@ async def page(
         print(f"\nscreenshot of the failed console test: {shot}; page errors: {errors}")
     await context.close()
     assert not errors, f"the console raised in the browser: {errors}"
+
+
+@pytest.fixture(scope="session")
+def snapshots() -> Snapshots:
+    return Snapshots(os.environ.get("PAYQL_CONSOLE_SCREENSHOTS"))

@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 from db.models import Dispute, Payment, Refund
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
+from tests.console.kit import Snapshots
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
 
 
@@ -31,12 +32,13 @@ async def paid_order(shopper: Shopper, services: Services, amount: int, currency
 
 
 async def test_staff_finds_an_order_refunds_part_of_it_once_and_sees_the_timeline(
-    page: Page, server: str, admin: Shopper, shopper: Shopper, services: Services
+    page: Page, server: str, admin: Shopper, shopper: Shopper, services: Services, snapshots: Snapshots
 ) -> None:
     payment = await paid_order(shopper, services, 8_000)
     order_id = str(payment.order_id)
     await sign_in(page, server, admin)
 
+    await snapshots.take(page, "orders")
     await page.get_by_label("Order id").fill(order_id)
     await page.get_by_role("link", name=order_id).click()
     await expect(page.locator("#order-status")).to_have_text("PAID")
@@ -50,13 +52,20 @@ async def test_staff_finds_an_order_refunds_part_of_it_once_and_sees_the_timelin
     await expect(page.locator("#order-status")).to_have_text("PARTIALLY_REFUNDED")
     await expect(page.locator("#timeline")).to_contain_text("PARTIALLY_REFUNDED")
     await expect(page.locator("#payments-table .payment-refunded")).to_have_text("12.50 USD")
+    await snapshots.take(page, "order")
     await settle(services)
     refunds = await Refund.filter(payment_id=payment.id)
     assert [(r.amount, r.reason) for r in refunds] == [(1_250, "Box arrived damaged")]
 
 
 async def test_staff_answers_a_dispute_with_a_note_and_submits_the_evidence_once(
-    page: Page, server: str, admin: Shopper, shopper: Shopper, services: Services, sandbox: SandboxProcessor
+    page: Page,
+    server: str,
+    admin: Shopper,
+    shopper: Shopper,
+    services: Services,
+    sandbox: SandboxProcessor,
+    snapshots: Snapshots,
 ) -> None:
     payment = await paid_order(shopper, services, 6_000)
     opened = await sandbox.create_dispute(payment.gateway_reference or "", "product_not_received")
@@ -64,11 +73,14 @@ async def test_staff_answers_a_dispute_with_a_note_and_submits_the_evidence_once
     dispute = await Dispute.get(gateway="sandbox", gateway_reference=opened.id)
     await sign_in(page, server, admin, "#/disputes")
 
+    await expect(page.get_by_role("link", name=str(dispute.id))).to_be_visible()
+    await snapshots.take(page, "disputes")
     await page.get_by_role("link", name=str(dispute.id)).click()
     await expect(page.locator("#dispute-status-value")).to_have_text("NEEDS_RESPONSE")
     await page.get_by_role("textbox", name="Note", exact=True).fill("Signed for by J. Doe at the door.")
     await page.get_by_role("button", name="Add note").click()
     await expect(page.locator("#notes")).to_contain_text("Signed for by J. Doe at the door.")
+    await snapshots.take(page, "dispute")
 
     await page.get_by_label("Extra text for the gateway").fill("Tracked parcel, delivered.")
     await page.get_by_role("button", name="Submit evidence…").click()
@@ -86,7 +98,7 @@ ANALYTICS = """query($since: DateTime!, $until: DateTime!) {
 
 
 async def test_the_analytics_page_shows_the_figures_graphql_gives(
-    page: Page, server: str, admin: Shopper, shopper: Shopper, services: Services
+    page: Page, server: str, admin: Shopper, shopper: Shopper, services: Services, snapshots: Snapshots
 ) -> None:
     await paid_order(shopper, services, 4_200, "EUR")
     await paid_order(shopper, services, 900, "JPY")
@@ -101,6 +113,7 @@ async def test_the_analytics_page_shows_the_figures_graphql_gives(
     await page.get_by_role("button", name="Show").click()
     results = page.locator(f'#analytics-results[data-range="{window["since"]}/{until}T00:00:00.000Z"]')
     await expect(results).to_be_visible()
+    await snapshots.take(page, "analytics")
 
     currencies = sorted({row["currency"] for row in expected["revenueByDay"]})
     assert {"EUR", "JPY"} <= set(currencies)
