@@ -10,7 +10,8 @@ const ORDER = `query($id: ID!) { order(id: $id) {
   id status total ${MONEY} createdAt updatedAt
   lineItems { productName quantity unitAmount ${MONEY} total ${MONEY} }
   payments { id gateway gatewayReference status captureMethod amount ${MONEY} amountCaptured ${MONEY}
-    amountRefunded ${MONEY} declineCode failureMessage createdAt } } }`;
+    amountRefunded ${MONEY} declineCode failureMessage createdAt
+    refunds { id status amount ${MONEY} reason failureReason createdAt } } } }`;
 const AUDIT = `query($id: ID!) { auditLog(entityId: $id) { id createdAt actor action entityType statusBefore statusAfter amount ${MONEY} reason } }`;
 const DISPUTES = `query { disputes(first: 200) { id status reason amount ${MONEY} evidenceDueBy dueSoon order { id } } }`;
 const PAYLOAD = "userErrors { code field message }";
@@ -30,7 +31,8 @@ function toMinor(text, exponent) {
 
 export async function render(main, orderId) {
   const [{ order }, { disputes }] = await Promise.all([gql(ORDER, { id: orderId }), gql(DISPUTES)]);
-  const ids = [order.id, ...order.payments.map((p) => p.id)];
+  const refunds = order.payments.flatMap((p) => p.refunds);
+  const ids = [order.id, ...order.payments.map((p) => p.id), ...refunds.map((r) => r.id)];
   const logs = await Promise.all(ids.map((id) => gql(AUDIT, { id })));
   const timeline = logs.flatMap((l) => l.auditLog).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
   const actions = h("section", { "aria-labelledby": "actions-title" });
@@ -124,6 +126,12 @@ export async function render(main, orderId) {
     table(["Payment", "Gateway", "Status", { label: "Amount", num: true }, { label: "Captured", num: true }, { label: "Refunded", num: true }, "Decline"],
       order.payments.map((p) => h("tr", {}, h("td", {}, h("code", {}, p.id)), h("td", {}, p.gateway), h("td", {}, p.status), h("td", { class: "num" }, money(p.amount)), h("td", { class: "num" }, money(p.amountCaptured)), h("td", { class: "num payment-refunded" }, money(p.amountRefunded)), h("td", {}, p.declineCode || p.failureMessage || ""))),
       { id: "payments-table" }),
+    h("h2", {}, "Refunds"),
+    refunds.length
+      ? table(["Refund", "Status", { label: "Amount", num: true }, "Reason", "Created"],
+        refunds.map((r) => h("tr", {}, h("td", {}, h("code", {}, r.id)), h("td", {}, r.status, r.failureReason ? ` (${r.failureReason})` : ""), h("td", { class: "num" }, money(r.amount)), h("td", {}, r.reason), h("td", {}, when(r.createdAt)))),
+        { id: "refunds-table" })
+      : h("p", {}, "No refunds."),
     h("h2", {}, "Disputes"),
     mine.length
       ? table(["Dispute", "Status", "Reason", { label: "Amount", num: true }, "Evidence due"],
