@@ -16,7 +16,7 @@ from jobs.reconcile import Discrepancy, ReconciliationReport
 from payql.app import create_app
 from payql.settings import Settings
 from payql.wiring import Services
-from tests.test_refunds import refund
+from tests.features.test_refunds import refund
 from tests.testkit import (
     CHECKOUT,
     TEST_DATA_INDEX_KEY,
