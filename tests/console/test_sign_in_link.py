@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from playwright.async_api import Page, expect
 
 from payql.settings import Settings
+from tests.payql.test_cli import cli_env
 from tests.processes import cli
-from tests.test_cli import cli_env
 
 
 async def test_the_cli_link_signs_in_and_keeps_the_token_out_of_the_url(

@@ -13,8 +13,8 @@ from db.merchant_models import MerchantEndpoint
 from payql.wiring import Services
 from tests.console.kit import Snapshots
 from tests.console.test_staff_console import sign_in
+from tests.features.subscriptions.kit import recurring_price, subscribe
 from tests.merchant_receiver import Receiver, receiving
-from tests.subscriptions.kit import recurring_price, subscribe
 from tests.testkit import CHECKOUT, Shopper, checkout_input, eventually, make_price, settle
 
 CREATE = """mutation($input: CreateMerchantEndpointInput!) {

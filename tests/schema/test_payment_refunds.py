@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from payql.wiring import Services
-from tests.test_refunds import paid, refund
+from tests.features.test_refunds import paid, refund
 from tests.testkit import Shopper, settle
 
 REFUNDS = """query($id: ID!) { order(id: $id) { payments { id refunds {
