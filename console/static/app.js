@@ -9,6 +9,7 @@ import * as dispute from "./pages/dispute.js";
 import * as analytics from "./pages/analytics.js";
 import * as webhooks from "./pages/webhooks.js";
 import * as subscriptions from "./pages/subscriptions.js";
+import * as gateways from "./pages/gateways.js";
 
 const ROUTES = [
   [/^#\/orders\/([^/]+)$/, order],
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^#\/analytics$/, analytics],
   [/^#\/webhooks$/, webhooks],
   [/^#\/subscriptions$/, subscriptions],
+  [/^#\/gateways$/, gateways],
 ];
 
 const main = document.getElementById("main");

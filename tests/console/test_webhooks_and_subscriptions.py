@@ -1,5 +1,6 @@
 """The console's webhook page shows a DEAD delivery with its error and sends it again; the
-subscriptions page lists subscriptions with their dunning state."""
+subscriptions page lists subscriptions with their dunning state and pauses one; the gateways page
+lists the configured gateways."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from db.merchant_models import MerchantEndpoint
+from db.models import AuditRecord
 from payql.wiring import Services
 from tests.console.kit import Snapshots
 from tests.console.test_staff_console import sign_in
@@ -71,7 +73,7 @@ async def test_staff_sends_a_dead_delivery_again(
         await MerchantEndpoint.filter(id=endpoint_id).delete()
 
 
-async def test_the_subscriptions_page_lists_a_subscription(
+async def test_the_subscriptions_page_lists_a_subscription_and_pauses_it_once(
     page: Page, server: str, admin: Shopper, shopper: Shopper, services: Services, snapshots: Snapshots
 ) -> None:
     subscribed = await subscribe(shopper, await recurring_price(1_900))
@@ -80,4 +82,24 @@ async def test_the_subscriptions_page_lists_a_subscription(
     await sign_in(page, server, admin, "#/subscriptions")
     row = page.locator("#subscriptions tr", has=page.get_by_text(subscription_id))
     await expect(row).to_contain_text("19.00 USD")
+    await expect(row).to_contain_text("ACTIVE")
     await snapshots.take(page, "subscriptions")
+
+    await page.get_by_role("button", name=f"Pause subscription {subscription_id}").click()
+    await page.get_by_role("button", name="Confirm: pause").dblclick()
+    await expect(row).to_contain_text("PAUSED")
+    await page.get_by_role("button", name=f"Resume subscription {subscription_id}").click()
+    await page.get_by_role("button", name="Confirm: resume").click()
+    await expect(row).to_contain_text("ACTIVE")
+    await settle(services)
+    paused = await AuditRecord.filter(entity_id=subscription_id, action__contains="pause").count()
+    assert paused == 1
+
+
+async def test_the_gateways_page_lists_the_configured_gateways(
+    page: Page, server: str, admin: Shopper, snapshots: Snapshots
+) -> None:
+    await sign_in(page, server, admin, "#/gateways")
+    sandbox = page.locator("#gateways tr", has=page.get_by_role("rowheader", name="sandbox"))
+    await expect(sandbox).to_contain_text("yes")
+    await snapshots.take(page, "gateways")
