@@ -42,6 +42,7 @@ from payql.request_context import RequestIdMiddleware
 from payql.route_host import route_host
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
+from payql.shop import shop_routes
 from payql.telemetry import configure_tracing
 from payql.wiring import Services, build_services, prepare_gateways
 from resolvers import fault_points
@@ -144,6 +145,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         *console_routes(),
+        *shop_routes(settings),
     ]
     routes += webhook_routes(
         gateways=lambda: state["services"].deps.gateways,

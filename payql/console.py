@@ -35,26 +35,35 @@ CONSOLE_CSP: Final = "; ".join(
 )
 
 
-class _ConsoleFiles(StaticFiles):
-    """StaticFiles whose every answer carries the console's CSP."""
+class PageFiles(StaticFiles):
+    """StaticFiles whose every answer carries the page's CSP."""
+
+    def __init__(self, directory: Path, csp: str) -> None:
+        super().__init__(directory=directory)
+        self.csp = csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def with_csp(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["content-security-policy"] = CONSOLE_CSP
+                MutableHeaders(scope=message)["content-security-policy"] = self.csp
             await send(message)
 
         await super().__call__(scope, receive, with_csp)
 
 
-async def _index(request: Request) -> Response:
-    return FileResponse(CONSOLE_DIR / "index.html", headers={"content-security-policy": CONSOLE_CSP})
+def single_page_routes(prefix: str, folder: Path, csp: str) -> list[BaseRoute]:
+    """`prefix` (the folder's index.html; the page routes by URL fragment) and `prefix`/static/*."""
+
+    async def index(request: Request) -> Response:
+        return FileResponse(folder / "index.html", headers={"content-security-policy": csp})
+
+    return [
+        Route(prefix, index),
+        Route(f"{prefix}/", index),
+        Mount(f"{prefix}/static", app=PageFiles(folder / "static", csp)),
+    ]
 
 
 def console_routes() -> list[BaseRoute]:
-    """/console (the single page; it routes by URL fragment) and /console/static/* (its files)."""
-    return [
-        Route("/console", _index),
-        Route("/console/", _index),
-        Mount("/console/static", app=_ConsoleFiles(directory=CONSOLE_DIR / "static")),
-    ]
+    """/console and its files, in every environment."""
+    return single_page_routes("/console", CONSOLE_DIR, CONSOLE_CSP)

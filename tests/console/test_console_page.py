@@ -43,8 +43,8 @@ async def test_the_console_page_has_a_strict_csp_and_no_inline_script(http: http
     assert (await http.get("/console/static/../../payql/settings.py")).status_code == 404
 
 
-async def test_production_serves_the_console_too() -> None:
-    production = Settings(
+def production_settings() -> Settings:
+    return Settings(
         environment="production",
         redis_url="redis://127.0.0.1:1/0",
         database_url="postgres://payql@127.0.0.1:1/never-opened",
@@ -55,7 +55,10 @@ async def test_production_serves_the_console_too() -> None:
         data_keys=SecretStr(TEST_DATA_KEY),
         data_index_key=SecretStr(TEST_DATA_INDEX_KEY),
     )
-    app: Starlette = create_app(production)
+
+
+async def test_production_serves_the_console_too() -> None:
+    app: Starlette = create_app(production_settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payql.test") as client:
         assert_strict(await client.get("/console"))
         assert_strict(await client.get("/console/static/pages/order.js"))
