@@ -31,9 +31,9 @@ run: install
 test: install
 	$(VENV)/bin/python -m tests.run_suites $(ARGS)
 
-# The README's console screenshots: the console's browser tests, saving each page they visit.
+# The README's console and shop screenshots: their browser tests, saving each page they visit.
 console-screenshots: install
-	PAYQL_CONSOLE_SCREENSHOTS=docs/console $(VENV)/bin/python -m pytest tests/console -q
+	PAYQL_CONSOLE_SCREENSHOTS=docs/console $(VENV)/bin/python -m pytest tests/console tests/shop -q
 
 bench: install
 	$(VENV)/bin/python -m bench.fanout
