@@ -11,7 +11,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install run test lint format bench
+.PHONY: console-screenshots install run test lint format bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -30,6 +30,10 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m tests.run_suites $(ARGS)
+
+# The README's console and shop screenshots: their browser tests, saving each page they visit.
+console-screenshots: install
+	PAYQL_CONSOLE_SCREENSHOTS=docs/console $(VENV)/bin/python -m pytest tests/console tests/shop -q
 
 bench: install
 	$(VENV)/bin/python -m bench.fanout

@@ -26,6 +26,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from db.config import close_database, open_database
 from db.transaction import wait_abandoned
 from payql.body_limit import BodySizeLimit
+from payql.console import console_routes
 from payql.data_keys import load_data_keys
 from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
 from payql.graphql_metrics import GraphQLMetrics
@@ -41,6 +42,7 @@ from payql.request_context import RequestIdMiddleware
 from payql.route_host import route_host
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
+from payql.shop import shop_routes
 from payql.telemetry import configure_tracing
 from payql.wiring import Services, build_services, prepare_gateways
 from resolvers import fault_points
@@ -142,6 +144,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz),
         Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
+        *console_routes(),
+        *shop_routes(settings),
     ]
     routes += webhook_routes(
         gateways=lambda: state["services"].deps.gateways,

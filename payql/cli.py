@@ -471,15 +471,18 @@ def token(
     sub: str = typer.Option(..., help="The customer id (JWT sub)."),
     admin: bool = False,
     email: str | None = typer.Option(None, help="Where receipts go."),
+    link: bool = typer.Option(False, help="Print a staff console sign-in link instead of the bare token."),
 ) -> None:
-    """Mint a development JWT for trying the API in GraphiQL."""
+    """Mint a development JWT for trying the API in GraphiQL, or a link that signs in to /console."""
     settings = _settings()
     if settings.is_production or settings.jwt_secret is None:
         typer.echo("payql token only works in development with an HS256 secret (not with PAYQL_JWT_JWKS_URL)", err=True)
         raise typer.Exit(2)
     from payql.auth import mint_token
 
-    sys.stdout.write(mint_token(settings.jwt_secret.get_secret_value(), sub, admin=admin, email=email) + "\n")
+    minted = mint_token(settings.jwt_secret.get_secret_value(), sub, admin=admin, email=email)
+    # The token goes in the fragment: browsers never send it, so no server or proxy logs it.
+    sys.stdout.write((f"{settings.public_base_url}/console#token={minted}" if link else minted) + "\n")
 
 
 # Registered last: the endpoints commands use this module's helpers.

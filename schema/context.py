@@ -15,7 +15,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
-from db.models import Invoice, LineItem, Payment, Price
+from db.models import Invoice, LineItem, Payment, Price, Refund
 from resolvers.context import Caller, Deps
 from resolvers.live_stream import LiveStreams
 
@@ -55,6 +55,9 @@ class Loaders:
     )
     payments: DataLoader[UUID, list[Payment]] = field(
         default_factory=lambda: DataLoader(load_fn=_grouped(Payment, "order_id", "created_at"), cache=False)
+    )
+    refunds: DataLoader[UUID, list[Refund]] = field(
+        default_factory=lambda: DataLoader(load_fn=_grouped(Refund, "payment_id", "created_at"), cache=False)
     )
     invoices: DataLoader[UUID, list[Invoice]] = field(
         default_factory=lambda: DataLoader(load_fn=_grouped(Invoice, "subscription_id", "-created_at"), cache=False)

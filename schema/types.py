@@ -150,6 +150,11 @@ class PaymentType:
     failure_message: str | None
     next_action: NextAction | None
     created_at: datetime
+    payment_uuid: strawberry.Private[UUID]
+
+    @strawberry.field(description="The payment's refunds, oldest first.")
+    async def refunds(self, info: GraphQLInfo) -> list[RefundType]:
+        return [RefundType.from_model(refund) for refund in await info.context.loaders.refunds.load(self.payment_uuid)]
 
     @classmethod
     def from_model(cls, payment: Payment) -> PaymentType:
@@ -169,6 +174,7 @@ class PaymentType:
             failure_message=payment.failure_message,
             next_action=NextAction.from_json(payment.next_action),
             created_at=payment.created_at,
+            payment_uuid=payment.id,
         )
 
 
