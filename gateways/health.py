@@ -63,7 +63,9 @@ class _Circuit:
     since: float
     outcomes: deque[bool]
     consecutive: int = 0
-    probing: bool = False
+    # When the half-open probe was let through (None: no probe out); a probe never reported back (its
+    # caller chose another gateway, or crashed) is given up after `open_seconds`.
+    probe_started: float | None = None
 
 
 @dataclass(slots=True)
@@ -80,8 +82,11 @@ class LocalHealthBoard:
             self._move(circuit, CircuitState.HALF_OPEN)
         if circuit.state is CircuitState.CLOSED:
             return True
-        if circuit.state is CircuitState.HALF_OPEN and not circuit.probing:
-            circuit.probing = True
+        now = self.clock()
+        if circuit.state is CircuitState.HALF_OPEN and (
+            circuit.probe_started is None or now - circuit.probe_started >= self.policy.open_seconds
+        ):
+            circuit.probe_started = now
             return True
         return False
 
@@ -91,7 +96,7 @@ class LocalHealthBoard:
         circuit.outcomes.append(healthy)
         circuit.consecutive = 0 if healthy else circuit.consecutive + 1
         if circuit.state is CircuitState.HALF_OPEN:
-            circuit.probing = False
+            circuit.probe_started = None
             self._move(circuit, CircuitState.CLOSED if healthy else CircuitState.OPEN)
         elif circuit.state is CircuitState.CLOSED and self._tripped(circuit):
             self._move(circuit, CircuitState.OPEN)

@@ -1,9 +1,10 @@
-"""The set of gateways configured in this process, looked up by name, with what each can do and the
-public configuration the SPA may read (`options`)."""
+"""The set of gateways configured in this process, looked up by name, with what each can do, the
+public configuration the SPA may read (`options`), each one's health (`health`) and the order to try
+them in for a payment (`route`, the policy of `gateways.routing` fed with capabilities and circuits)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -13,8 +14,10 @@ from gateways.billing import BillingGateway
 from gateways.clocks import ClockControlGateway
 from gateways.customers import CustomerDirectory
 from gateways.errors import NotSupported
+from gateways.health import HealthBoard, LocalHealthBoard
 from gateways.hosted import HostedCheckoutGateway
 from gateways.package import Capabilities
+from gateways.routing import RoutingTable, route
 
 
 class UnknownGateway(LookupError):
@@ -53,10 +56,26 @@ def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None
 
 class GatewayRegistry:
     def __init__(
-        self, gateways: Iterable[PaymentGateway], public_configs: Mapping[str, Mapping[str, str]] | None = None
+        self,
+        gateways: Iterable[PaymentGateway],
+        public_configs: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        routing: RoutingTable | None = None,
+        health: HealthBoard | None = None,
     ) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}
         self._public_configs = {name: MappingProxyType(dict(config)) for name, config in (public_configs or {}).items()}
+        self.routing = routing or RoutingTable(tuple(self._gateways))
+        self.health: HealthBoard = health or LocalHealthBoard()
+
+    def route(self, currency: str, *, chosen: str | None, needs: Callable[[Capabilities], bool]) -> tuple[str, ...]:
+        """The gateways to try for a payment in `currency`, in order: the chosen one alone, else the policy's
+        list without those that lack what the payment `needs` or whose circuit is open."""
+
+        def usable(name: str) -> bool:
+            return name in self._gateways and needs(self.capabilities(name)) and self.health.allows(name)
+
+        return route(self.routing, currency, chosen=chosen, usable=usable)
 
     def get(self, name: str) -> PaymentGateway:
         try:

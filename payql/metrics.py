@@ -93,6 +93,13 @@ WEBHOOK_EVENTS = Gauge(
     ["status"],
     multiprocess_mode="mostrecent",
 )
+# Per process (each instance's own breaker): 0 closed, 1 half-open, 2 open.
+GATEWAY_CIRCUIT = Gauge(
+    "payql_gateway_circuit_state",
+    "Each gateway's circuit breaker in this process: 0 closed, 1 half-open, 2 open.",
+    ["gateway"],
+    multiprocess_mode="max",
+)
 OUTBOX_BACKLOG = Gauge("payql_outbox_backlog", "Outbox messages (emails) not yet sent.", multiprocess_mode="mostrecent")
 JOB_QUEUE_DEPTH = Gauge("payql_job_queue_depth", "Jobs queued and not yet started.", multiprocess_mode="mostrecent")
 JOB_RUNS = Counter("payql_job_runs", "Job runs by job and outcome (ok, failed, timeout).", ["job", "outcome"])

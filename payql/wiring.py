@@ -14,8 +14,10 @@ from domain.cancel_policy import CancelPolicy, CapturedOnCancel
 from domain.dunning import BillingPolicy, FinalAction
 from gateways import catalog
 from gateways.base import PaymentGateway
+from gateways.health import BreakerPolicy, LocalHealthBoard
 from gateways.package import GatewayConfigurationError, PreparedGateway
 from gateways.registry import GatewayRegistry
+from gateways.routing import RoutingTable
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.merchant_delivery import DeliveryPolicy
@@ -197,7 +199,22 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
         name: catalog.package(name).public_config(settings.gateway(name), public_base_url=settings.public_base_url)
         for name in settings.gateways
     }
-    return GatewayRegistry((observe_gateway(gateway) for gateway in gateways), public_configs)
+    health = LocalHealthBoard(
+        BreakerPolicy(
+            consecutive_failures=settings.circuit_consecutive_failures,
+            failure_rate=settings.circuit_failure_rate,
+            window=settings.circuit_window,
+            minimum_calls=settings.circuit_minimum_calls,
+            open_seconds=settings.circuit_open_seconds,
+            slow_call_seconds=settings.circuit_slow_call_seconds,
+        )
+    )
+    return GatewayRegistry(
+        (observe_gateway(gateway, health) for gateway in gateways),
+        public_configs,
+        routing=RoutingTable.parse(settings.routing, settings.gateways),
+        health=health,
+    )
 
 
 def periodic_intervals(settings: Settings) -> dict[str, float]:

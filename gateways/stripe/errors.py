@@ -23,6 +23,7 @@ from gateways.errors import (
     GatewayConfigurationError,
     GatewayError,
     GatewayIdempotencyConflict,
+    GatewayNotAttempted,
     GatewayUnavailable,
     InvalidGatewayRequest,
     PaymentDeclined,
@@ -67,7 +68,8 @@ def gateway_error(exc: stripe.StripeError, *, reference: str | None = None) -> G
             reference=reference,
         )
     if isinstance(exc, stripe.RateLimitError):
-        return GatewayUnavailable(
+        # A 429 is answered before the request is processed: nothing was charged.
+        return GatewayNotAttempted(
             "The payment provider is busy; please try again.",
             detail=f"rate limited; retry with the same idempotency key. {detail}",
             reference=reference,

@@ -60,6 +60,8 @@ def test_a_half_open_probe_closes_the_circuit_after_recovery() -> None:
     assert health.allows("g")  # the probe
     assert health.view("g").state is CircuitState.HALF_OPEN
     assert not health.allows("g")  # one probe at a time
+    clock.now += 30
+    assert health.allows("g")  # a probe that never reported back is given up
     health.record("g", ok=True, seconds=0.1)
     assert health.view("g").state is CircuitState.CLOSED
     assert health.view("g").since == clock.now
