@@ -14,7 +14,7 @@ from gateways.billing import BillingGateway
 from gateways.clocks import ClockControlGateway
 from gateways.customers import CustomerDirectory
 from gateways.errors import NotSupported
-from gateways.health import HealthBoard, LocalHealthBoard
+from gateways.health import CircuitState, CircuitView, HealthBoard, LocalHealthBoard
 from gateways.hosted import HostedCheckoutGateway
 from gateways.package import Capabilities
 from gateways.routing import RoutingTable, route
@@ -31,6 +31,7 @@ class PaymentOption:
     gateway: str
     capabilities: Capabilities
     public_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    circuit: CircuitView = field(default_factory=lambda: CircuitView(CircuitState.CLOSED, 0.0, 0.0))
 
 
 def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None = None) -> Capabilities:
@@ -99,10 +100,24 @@ class GatewayRegistry:
         declared = catalog.package(name).capabilities if name in catalog.available() else None
         return observed_capabilities(gateway, declared)
 
-    def options(self) -> list[PaymentOption]:
+    def options(self, currency: str | None = None) -> list[PaymentOption]:
+        """Every gateway by name; for a `currency`, those the policy would try now, in its order (read only:
+        no half-open probe is taken)."""
+        names = self.names()
+        if currency is not None:
+            names = [
+                name
+                for name in self.routing.candidates(currency)
+                if name in self._gateways and self.health.view(name).state is not CircuitState.OPEN
+            ]
         return [
-            PaymentOption(name, self.capabilities(name), self._public_configs.get(name, MappingProxyType({})))
-            for name in self.names()
+            PaymentOption(
+                name,
+                self.capabilities(name),
+                self._public_configs.get(name, MappingProxyType({})),
+                self.health.view(name),
+            )
+            for name in names
         ]
 
     async def aclose(self) -> None:

@@ -90,6 +90,17 @@ async def attempts(order_id: str) -> list[tuple[str, str]]:
     return [(p.gateway, str(p.status)) for p in await Payment.filter(order_id=order_id).order_by("created_at")]
 
 
+async def options(shopper: Shopper) -> dict[str, tuple[str, bool]]:
+    query = "{ paymentOptions { gateway available circuit { state failureRate } } }"
+    found = (await shopper.data(query, {}))["paymentOptions"]
+    return {option["gateway"]: (option["circuit"]["state"], option["available"]) for option in found}
+
+
+async def routed_options(shopper: Shopper, currency: str) -> list[str]:
+    query = "query($currency: String) { paymentOptions(currency: $currency) { gateway } }"
+    return [option["gateway"] for option in (await shopper.data(query, {"currency": currency}))["paymentOptions"]]
+
+
 async def test_a_primary_that_refuses_before_acting_fails_over_to_the_backup(
     shopper: Shopper, gateways: Gateways
 ) -> None:
@@ -134,6 +145,8 @@ async def test_the_breaker_opens_after_failures_and_a_half_open_probe_closes_it(
         failed_over = (await shopper.data(CHECKOUT, routed_input(await make_price(amount))))["checkout"]
         assert failed_over["order"]["status"] == "PAID"
     assert gateways.health.view("sandbox").state is CircuitState.OPEN
+    assert await options(shopper) == {"sandbox": ("OPEN", False), BACKUP: ("CLOSED", True)}
+    assert await routed_options(shopper, "USD") == [BACKUP]
 
     # Open: the primary is not even tried (it has recovered, but nobody asks it yet).
     skipped = (await shopper.data(CHECKOUT, routed_input(await make_price(4303))))["checkout"]
@@ -143,6 +156,7 @@ async def test_the_breaker_opens_after_failures_and_a_half_open_probe_closes_it(
     probed = (await shopper.data(CHECKOUT, routed_input(await make_price(4304))))["checkout"]
     assert await attempts(probed["order"]["id"]) == [("sandbox", "PAID")]
     assert gateways.health.view("sandbox").state is CircuitState.CLOSED
+    assert await routed_options(shopper, "USD") == ["sandbox", BACKUP]
 
 
 async def test_an_explicit_choice_of_gateway_is_never_rerouted(shopper: Shopper, gateways: Gateways) -> None:
