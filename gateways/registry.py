@@ -1,6 +1,7 @@
 """The set of gateways configured in this process, looked up by name, with what each can do, the
-public configuration the SPA may read (`options`), each one's health (`health`) and the order to try
-them in for a payment (`route`, the policy of `gateways.routing` fed with capabilities and circuits)."""
+public configuration the SPA may read (`options`), each one's health (`health`), how a charge is retried
+(`retries`) and the order to try them in for a payment (`route`, the policy of `gateways.routing` fed
+with capabilities and circuits)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gateways.errors import NotSupported
 from gateways.health import CircuitState, CircuitView, HealthBoard, LocalHealthBoard
 from gateways.hosted import HostedCheckoutGateway
 from gateways.package import Capabilities
+from gateways.retrying import RetryPolicy
 from gateways.routing import RoutingTable, route
 
 
@@ -63,11 +65,13 @@ class GatewayRegistry:
         *,
         routing: RoutingTable | None = None,
         health: HealthBoard | None = None,
+        retries: RetryPolicy | None = None,
     ) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}
         self._public_configs = {name: MappingProxyType(dict(config)) for name, config in (public_configs or {}).items()}
         self.routing = routing or RoutingTable(tuple(self._gateways))
         self.health: HealthBoard = health or LocalHealthBoard()
+        self.retries = retries or RetryPolicy()
 
     def route(self, currency: str, *, chosen: str | None, needs: Callable[[Capabilities], bool]) -> tuple[str, ...]:
         """The gateways to try for a payment in `currency`, in order: the chosen one alone, else the policy's

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     circuit_minimum_calls: int = Field(default=10, ge=1)
     circuit_open_seconds: float = Field(default=30.0, gt=0)
     circuit_slow_call_seconds: float = Field(default=10.0, gt=0)
+    # A charge whose gateway is unreachable or whose outcome is unknown is retried with the same idempotency
+    # key: at most this many calls, exponential backoff with jitter, no new call after the deadline.
+    gateway_retry_attempts: int = Field(default=3, ge=1)
+    gateway_retry_base_seconds: float = Field(default=0.2, ge=0)
+    gateway_retry_max_seconds: float = Field(default=2.0, ge=0)
+    gateway_retry_deadline_seconds: float = Field(default=10.0, gt=0)
     # Every package's settings by name, loaded by `_load_gateway_settings` from the package's own variables;
     # code may pass {name: {field: value}} (or a package's settings object) instead.
     gateway_settings: dict[str, Any] = Field(default_factory=dict)

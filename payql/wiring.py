@@ -17,6 +17,7 @@ from gateways.base import PaymentGateway
 from gateways.health import BreakerPolicy, LocalHealthBoard
 from gateways.package import GatewayConfigurationError, PreparedGateway
 from gateways.registry import GatewayRegistry
+from gateways.retrying import RetryPolicy as GatewayRetryPolicy
 from gateways.routing import RoutingTable
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
@@ -214,6 +215,12 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
         public_configs,
         routing=RoutingTable.parse(settings.routing, settings.gateways),
         health=health,
+        retries=GatewayRetryPolicy(
+            attempts=settings.gateway_retry_attempts,
+            base_seconds=settings.gateway_retry_base_seconds,
+            max_seconds=settings.gateway_retry_max_seconds,
+            deadline_seconds=settings.gateway_retry_deadline_seconds,
+        ),
     )
 
 

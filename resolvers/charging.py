@@ -56,6 +56,7 @@ from gateways.errors import (
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.package import Capabilities
 from gateways.registry import UnknownGateway
+from gateways.retrying import RetryPolicy, with_retries
 from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
 from resolvers.context import Caller, Deps
@@ -179,7 +180,12 @@ async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> N
 
 
 async def charge_routed(
-    payment: Payment, fallbacks: Sequence[PaymentGateway], choice: PaymentChoice, caller: Caller, claim: Claim
+    payment: Payment,
+    fallbacks: Sequence[PaymentGateway],
+    choice: PaymentChoice,
+    caller: Caller,
+    claim: Claim,
+    retries: RetryPolicy,
 ) -> Outcome:
     """Charge the payment on its gateway; when that gateway refused before accepting the request and
     the policy has more, fail the payment (nothing was charged) and charge a new one on the next."""
@@ -187,7 +193,7 @@ async def charge_routed(
     gateway = gateways.pop(0)
     while True:
         try:
-            return await charge_payment(payment, gateway, caller, may_fail_over=bool(gateways))
+            return await charge_payment(payment, gateway, caller, retries, may_fail_over=bool(gateways))
         except _FailOver:
             gateway = gateways.pop(0)
             logger.warning(
@@ -214,15 +220,20 @@ async def _next_payment(
 
 
 async def charge_payment(
-    payment: Payment, gateway: PaymentGateway, caller: Caller, *, may_fail_over: bool = False
+    payment: Payment, gateway: PaymentGateway, caller: Caller, retries: RetryPolicy, *, may_fail_over: bool = False
 ) -> Outcome:
-    """Send a committed PENDING payment to its gateway and record the answer.
+    """Send a committed PENDING payment to its gateway (retried with the same key while it is unreachable
+    or its outcome unknown) and record the answer.
 
-    With `may_fail_over`, a refusal before the gateway accepted the request fails the payment and raises
-    `_FailOver` for `charge_routed`; any other failure is answered here."""
+    With `may_fail_over`, a refusal before the gateway accepted the request fails the payment at once and
+    raises `_FailOver` for `charge_routed`; any other failure is answered here."""
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
+
+    def retryable(error: BaseException) -> bool:
+        return isinstance(error, GatewayUnavailable) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
+
     try:
-        result = await _send(payment, gateway)
+        result = await with_retries(retries, lambda: _send(payment, gateway), retryable=retryable)
     except GatewayNotAttempted as refused:
         if not may_fail_over:
             return _unavailable(outcome, payment, refused)
@@ -374,4 +385,4 @@ async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome 
                 UserErrorData(code, payment.failure_message or "The payment failed.", "paymentMethod")
             )
         return resumed
-    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), caller)
+    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), caller, deps.gateways.retries)

@@ -4,7 +4,8 @@ routing policy "*:sandbox,sandbox_backup".
 
 A primary that refuses before acting fails over to the backup (one charge in total); a primary whose
 outcome is unknown is never charged elsewhere; the breaker opens after failures and a half-open probe
-closes it after recovery; an explicit choice of gateway is never re-routed.
+closes it after recovery; an explicit choice of gateway is never re-routed; with retries on, an unknown
+outcome is retried on its own gateway with the same key within the request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from db.models import Payment
 from gateways.health import BreakerPolicy, CircuitState, LocalHealthBoard
 from gateways.registry import GatewayRegistry
+from gateways.retrying import RetryPolicy
 from gateways.routing import RoutingTable
 from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
@@ -168,4 +170,54 @@ async def test_an_explicit_choice_of_gateway_is_never_rerouted(shopper: Shopper,
     assert [e["code"] for e in refused["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
     order_id = refused["order"]["id"]
     assert await attempts(order_id) == [("sandbox", "PENDING")]
+    assert await charges(gateways.backup, order_id) == 0
+
+
+@pytest.fixture
+def retries(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three calls per charge, without waiting between them (the test server retries nothing by default)."""
+    monkeypatch.setattr(services.deps.gateways, "retries", RetryPolicy(attempts=3, base_seconds=0, max_seconds=0))
+
+
+async def test_an_unknown_outcome_is_retried_on_its_own_gateway_with_the_same_key(
+    shopper: Shopper, gateways: Gateways, retries: None
+) -> None:
+    price = await make_price(4500)
+    gateways.primary.arm_fault("timeout", 2)
+
+    paid = (await shopper.data(CHECKOUT, routed_input(price)))["checkout"]
+
+    assert paid["userErrors"] == []
+    order_id = paid["order"]["id"]
+    assert await attempts(order_id) == [("sandbox", "PAID")]
+    assert await charges(gateways.primary, order_id) == 1
+    assert await charges(gateways.backup, order_id) == 0
+
+
+async def test_a_chosen_gateway_unreachable_for_a_moment_is_retried_and_paid(
+    shopper: Shopper, gateways: Gateways, retries: None
+) -> None:
+    price = await make_price(4550)
+    gateways.primary.arm_fault("unavailable", 2)
+
+    paid = (await shopper.data(CHECKOUT, routed_input(price, gateway="sandbox")))["checkout"]
+
+    assert paid["userErrors"] == []
+    order_id = paid["order"]["id"]
+    assert await attempts(order_id) == [("sandbox", "PAID")]
+    assert await charges(gateways.primary, order_id) == 1
+
+
+async def test_a_chosen_gateway_that_stays_unreachable_is_retried_then_left_in_flight(
+    shopper: Shopper, gateways: Gateways, retries: None
+) -> None:
+    price = await make_price(4600)
+    gateways.primary.arm_fault("unavailable", 3)
+
+    refused = (await shopper.data(CHECKOUT, routed_input(price, gateway="sandbox")))["checkout"]
+
+    assert [e["code"] for e in refused["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+    order_id = refused["order"]["id"]
+    assert await attempts(order_id) == [("sandbox", "PENDING")]
+    assert await charges(gateways.primary, order_id) == 0
     assert await charges(gateways.backup, order_id) == 0
