@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
+import httpx
 import stripe
 
 from gateways.errors import (
@@ -74,8 +75,15 @@ def gateway_error(exc: stripe.StripeError, *, reference: str | None = None) -> G
             detail=f"rate limited; retry with the same idempotency key. {detail}",
             reference=reference,
         )
-    # APIConnectionError (timeout, refused connection), APIError (5xx, 409 lock timeouts, garbled answers)
-    # and anything newer: Stripe may or may not have acted.
+    if isinstance(exc, stripe.APIConnectionError) and isinstance(
+        exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout
+    ):
+        # No connection was made (refused, DNS failure, connect timeout): the request was never sent.
+        return GatewayNotAttempted(
+            "The payment provider is unreachable.", detail=f"not sent: {detail}", reference=reference
+        )
+    # APIConnectionError (a timeout or a dropped connection after sending), APIError (5xx, 409 lock
+    # timeouts, garbled answers) and anything newer: Stripe may or may not have acted.
     return GatewayUnavailable(
         "The payment provider is unavailable.",
         detail=f"outcome unknown: read it back, or retry with the same idempotency key. {detail}",
