@@ -45,7 +45,7 @@ class RoutingTable:
             unknown = [name for name in gateways if name not in enabled]
             if unknown:
                 raise RoutingConfigurationError(
-                    f"PAYQL_ROUTING: {', '.join(unknown)} not enabled (add to PAYQL_GATEWAYS or remove the route)"
+                    f"PAYQL_ROUTING: {', '.join(unknown)} not enabled (enable it or remove the route)"
                 )
             if len(set(gateways)) != len(gateways):
                 raise RoutingConfigurationError(f"PAYQL_ROUTING: {currency} names a gateway twice")
