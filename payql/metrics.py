@@ -100,6 +100,12 @@ GATEWAY_CIRCUIT = Gauge(
     ["gateway"],
     multiprocess_mode="max",
 )
+MERCHANT_DELIVERIES = Gauge(
+    "payql_merchant_webhook_deliveries",
+    "Outgoing webhook deliveries not yet delivered (PENDING), failed and to be retried (FAILED) or given up (DEAD).",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
 OUTBOX_BACKLOG = Gauge("payql_outbox_backlog", "Outbox messages (emails) not yet sent.", multiprocess_mode="mostrecent")
 JOB_QUEUE_DEPTH = Gauge("payql_job_queue_depth", "Jobs queued and not yet started.", multiprocess_mode="mostrecent")
 JOB_RUNS = Counter("payql_job_runs", "Job runs by job and outcome (ok, failed, timeout).", ["job", "outcome"])

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from tortoise.functions import Count
 
+from db.merchant_models import DeliveryStatus, MerchantDelivery
 from db.models import OutboxMessage, OutboxStatus, WebhookEvent, WebhookStatus
 from jobs.in_process import InProcessQueue
 from jobs.saq_queue import SaqJobQueue
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH_TIMEOUT_SECONDS = 3.0
 _BACKLOG_STATUSES = (WebhookStatus.RECEIVED, WebhookStatus.FAILED, WebhookStatus.DEAD)
+_UNDELIVERED = (DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.DEAD)
 
 
 def metrics_route(settings: Settings, services: Callable[[], Services]) -> Route | None:
@@ -64,6 +66,15 @@ async def refresh_shared_gauges(services: Services) -> None:
     counts = {str(row["status"]): int(row["count"]) for row in rows}
     for status in _BACKLOG_STATUSES:
         metrics.WEBHOOK_EVENTS.labels(status=str(status)).set(counts.get(str(status), 0))
+    undelivered = (
+        await MerchantDelivery.filter(status__in=_UNDELIVERED)
+        .annotate(count=Count("id"))
+        .group_by("status")
+        .values("status", "count")
+    )
+    waiting = {str(row["status"]): int(row["count"]) for row in undelivered}
+    for delivery_status in _UNDELIVERED:
+        metrics.MERCHANT_DELIVERIES.labels(status=str(delivery_status)).set(waiting.get(str(delivery_status), 0))
     unsent = (OutboxStatus.PENDING, OutboxStatus.FAILED)
     metrics.OUTBOX_BACKLOG.set(await OutboxMessage.filter(status__in=unsent).count())
     queue = services.queue

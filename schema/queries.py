@@ -40,7 +40,7 @@ class Query:
         options = gateway_keys.payment_options(info.context.deps, currency[:3] if currency else None)
         return [PaymentOptionType.from_option(option) for option in options]
 
-    # The one place outside gateways/ that names a gateway (tests/test_gateway_names.py allows it): removed
+    # The one place outside gateways/ that names a gateway (tests/features/test_gateway_names.py allows it): removed
     # in the release after paymentOptions ships.
     @strawberry.field(
         description="Stripe's publishable key (public); null when Stripe is not enabled.",

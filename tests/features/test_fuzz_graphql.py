@@ -40,7 +40,7 @@ from schemathesis.specs.graphql.schemas import GraphQLSchema
 from db.models import Dispute, Payment
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
-from tests.subscriptions.kit import recurring_price, subscribe
+from tests.features.subscriptions.kit import recurring_price, subscribe
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle, token_for
 
 EXAMPLES_PER_MODE = 5

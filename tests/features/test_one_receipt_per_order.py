@@ -7,9 +7,9 @@ from __future__ import annotations
 from db.models import OutboxMessage, Payment, Refund
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
+from tests.features.test_refunds import refund
+from tests.resolvers.test_disputes import open_dispute, paid_payment
 from tests.smtp_server import SmtpServer
-from tests.test_disputes import open_dispute, paid_payment
-from tests.test_refunds import refund
 from tests.testkit import Shopper, email_of, settle
 
 RECEIPT_SUBJECT = "Your receipt for order"

@@ -10,8 +10,8 @@ from db.merchant_models import MerchantEndpoint
 from db.models import AuditRecord
 from payql.settings import Settings
 from tests.merchant_receiver import receiving
+from tests.payql.test_cli import cli_env
 from tests.processes import cli
-from tests.test_cli import cli_env
 
 
 async def test_an_endpoint_from_creation_to_deletion(server: str, server_settings: Settings) -> None:

@@ -5,6 +5,7 @@ and is not served in production without one."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import httpx
@@ -12,11 +13,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
+from db.merchant_models import DeliveryStatus, MerchantDelivery, MerchantEndpoint, MerchantEvent
 from jobs.reconcile import Discrepancy, ReconciliationReport
 from payql.app import create_app
 from payql.settings import Settings
 from payql.wiring import Services
-from tests.test_refunds import refund
+from tests.features.test_refunds import refund
 from tests.testkit import (
     CHECKOUT,
     TEST_DATA_INDEX_KEY,
@@ -174,3 +176,21 @@ async def test_open_websockets_and_live_subscriptions_are_gauged(
 
 
 ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { id status } }"
+
+
+async def test_outgoing_webhook_deliveries_that_gave_up_are_counted(http: httpx.AsyncClient) -> None:
+    before = await scrape(http)
+    endpoint = await MerchantEndpoint.create(url="https://merchant.example/events", event_types=["*"], secret="s" * 32)
+    event = await MerchantEvent.create(
+        public_id=f"evt_{uuid.uuid4().hex}",
+        type="order.paid",
+        object_type="order",
+        object_id=str(uuid.uuid4()),
+        object_version=1,
+        dedupe_key=f"metrics-test:{uuid.uuid4()}",
+        body="{}",
+    )
+    await MerchantDelivery.create(event=event, endpoint=endpoint, status=DeliveryStatus.DEAD, attempts=17)
+    after = await scrape(http)
+    assert grew(before, after, "payql_merchant_webhook_deliveries", status="DEAD") == 1
+    assert grew(before, after, "payql_merchant_webhook_deliveries", status="PENDING") == 0

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from payql.settings import Settings
+from tests.payql.test_cli import cli_env
 from tests.ports import free_port
 from tests.processes import PayQLProcess
-from tests.test_cli import cli_env
 
 REQUESTS = 40
 

@@ -18,7 +18,7 @@ import pytest
 from db.models import Payment, Refund
 from resolvers import refunds
 from tests.backends import Backend, backend_name
-from tests.test_refunds import paid, refund
+from tests.features.test_refunds import paid, refund
 from tests.testkit import Shopper
 
 pytestmark = pytest.mark.skipif(

@@ -33,7 +33,7 @@ from db.merchant_models import DeliveryStatus, MerchantDelivery, MerchantEndpoin
 from db.models import Dispute, Payment
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
-from tests.subscriptions.kit import recurring_price, subscribe
+from tests.features.subscriptions.kit import recurring_price, subscribe
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
 from tests.wsclient import graphql_ws
 

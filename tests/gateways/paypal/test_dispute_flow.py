@@ -15,12 +15,12 @@ from db.ledger import ledger_mismatches, ledger_net_captured
 from db.models import Dispute, Order, Payment, PaymentEvent
 from gateways.paypal import PayPalGateway
 from payql.wiring import Services
+from tests.features.subscriptions.kit import recurring_price
 from tests.gateways.paypal.conftest import approve
 from tests.gateways.paypal.test_checkout_flow import reference_of, start_paypal_checkout
 from tests.gateways.paypal.test_subscription_flow import approved_and_active
 from tests.paypal_emulator import PayPalEmulator
-from tests.subscriptions.kit import recurring_price
-from tests.test_disputes import DISPUTE, SUBMIT
+from tests.resolvers.test_disputes import DISPUTE, SUBMIT
 from tests.testkit import COMPLETE, Shopper, eventually, new_key, settle
 
 

@@ -20,9 +20,9 @@ from db.ledger import ledger_mismatches, ledger_net_captured
 from db.models import Invoice, Order, Payment, PaymentEvent, Price, Refund, Subscription
 from gateways.paypal import PayPalGateway
 from payql.wiring import Services
+from tests.features.subscriptions.kit import CANCEL, CREATE, PAUSE, RESUME, current, has_access, recurring_price
 from tests.paypal_emulator import PayPalEmulator
 from tests.smtp_server import SmtpServer
-from tests.subscriptions.kit import CANCEL, CREATE, PAUSE, RESUME, current, has_access, recurring_price
 from tests.testkit import Shopper, email_of, eventually, new_key, settle
 
 RETURN_URL = "https://shop.example/account/subscription"

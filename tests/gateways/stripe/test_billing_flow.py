@@ -18,9 +18,9 @@ from gateways.stripe.adapter import StripeGateway
 from payql.wiring import Services
 from resolvers.context import Caller, Deps, Principal
 from resolvers.subscriptions import CreateSubscriptionRequest, create_subscription
+from tests.features.subscriptions.kit import recurring_price
 from tests.gateways.stripe.recorded_stripe import RecordedStripe, listed, missing, recorded
 from tests.gateways.stripe.servers import Answer, RecordedRequest, serve
-from tests.subscriptions.kit import recurring_price
 from tests.testkit import new_key
 
 DAY = 86_400

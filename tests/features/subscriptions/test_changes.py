@@ -9,8 +9,7 @@ from db.ledger import ledger_mismatches
 from db.models import Invoice, Order, Payment, Refund, Subscription, UsageRecord
 from domain.statuses import OrderStatus, RefundStatus, SubscriptionStatus
 from payql.wiring import Services
-from tests.gateways.sandbox_access import STAFF_HEADERS
-from tests.subscriptions.kit import (
+from tests.features.subscriptions.kit import (
     CANCEL,
     CHANGE,
     PAUSE,
@@ -26,6 +25,7 @@ from tests.subscriptions.kit import (
     recurring_price,
     subscribe,
 )
+from tests.gateways.sandbox_access import STAFF_HEADERS
 from tests.testkit import Shopper, sandbox_deliverer, settle
 
 

@@ -18,10 +18,10 @@ import pytest
 from db.models import Payment, Price
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
-from tests.subscriptions.kit import CANCEL as CANCEL_SUBSCRIPTION
-from tests.subscriptions.kit import CHANGE, CREATE, USAGE, recurring_price, subscribe
-from tests.test_disputes import SUBMIT, open_dispute, paid_payment
-from tests.test_refunds import CANCEL_ORDER, REFUND
+from tests.features.subscriptions.kit import CANCEL as CANCEL_SUBSCRIPTION
+from tests.features.subscriptions.kit import CHANGE, CREATE, USAGE, recurring_price, subscribe
+from tests.features.test_refunds import CANCEL_ORDER, REFUND
+from tests.resolvers.test_disputes import SUBMIT, open_dispute, paid_payment
 from tests.testkit import CANCEL, CAPTURE, CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key
 
 RECORD_FULFILLMENT = """mutation($input: RecordFulfillmentInput!) { recordFulfillment(input: $input) {

@@ -31,7 +31,7 @@ from gateways.types import ChargeRequest, PaymentObserved, WebhookDelivery
 from tests.asgi_server import serving as serve_app
 from tests.gateways.sandbox_access import STAFF_HEADERS, guard_for_tests
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SECRET = "whsec_delivery_test"
 TIMEOUT = 10
 

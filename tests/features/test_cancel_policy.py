@@ -11,7 +11,7 @@ from domain.statuses import OrderStatus, PaymentStatus
 from payql.wiring import Services
 from resolvers.context import Caller, Deps, Principal
 from resolvers.refunds import cancel_order
-from tests.test_refunds import CANCEL_ORDER, paid
+from tests.features.test_refunds import CANCEL_ORDER, paid
 from tests.testkit import Shopper, new_key
 
 STAFF = Caller(Principal("support-1", is_admin=True), request_id="req-cancel", source_ip="203.0.113.9")

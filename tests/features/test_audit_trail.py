@@ -13,9 +13,9 @@ from db.ledger import ledger_mismatches
 from db.models import Dispute, Payment
 from payql.settings import Settings
 from payql.wiring import Services
+from tests.features.test_refunds import REFUND
+from tests.payql.test_cli import cli_env
 from tests.processes import cli
-from tests.test_cli import cli_env
-from tests.test_refunds import REFUND
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, sandbox_deliverer, settle
 
 AUDIT = """query($id: ID!) { auditLog(entityId: $id) {

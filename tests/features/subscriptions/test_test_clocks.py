@@ -14,7 +14,7 @@ from payql.wiring import Services
 from resolvers import subscriptions
 from resolvers.context import Caller, Principal
 from resolvers.errors import ErrorCode, UseCaseError
-from tests.subscriptions.kit import recurring_price, subscribe
+from tests.features.subscriptions.kit import recurring_price, subscribe
 from tests.testkit import Shopper
 
 STAFF = Caller(Principal("clock-staff", is_admin=True))

@@ -14,7 +14,7 @@ from gateways.types import WebhookDelivery
 from payql.settings import Settings, SettingsError, load_settings
 from payql.wiring import ConfigurationError, build_gateways, prepare_gateways
 
-FIXTURE = Path(__file__).parent / "fixtures" / "stripe" / "payment_intent.succeeded.json"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "stripe" / "payment_intent.succeeded.json"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from gateways.sandbox.errors import (
 )
 from gateways.sandbox.objects import IntentStatus
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAY = 86_400
 NEXT_YEAR = datetime.now(UTC).year + 1
 

@@ -16,9 +16,7 @@ from domain.dunning import BillingPolicy, FinalAction
 from domain.statuses import PaymentStatus
 from jobs.dunning import run_dunning
 from payql.wiring import Services
-from tests.gateways.sandbox_access import STAFF_HEADERS
-from tests.smtp_server import SmtpServer
-from tests.subscriptions.kit import (
+from tests.features.subscriptions.kit import (
     ADVANCE,
     DAY,
     SUBSCRIPTION_FIELDS,
@@ -31,6 +29,8 @@ from tests.subscriptions.kit import (
     recurring_price,
     subscribe,
 )
+from tests.gateways.sandbox_access import STAFF_HEADERS
+from tests.smtp_server import SmtpServer
 from tests.testkit import Shopper, email_of, settle
 from tests.wsclient import graphql_ws
 

@@ -9,7 +9,7 @@ from db.models import Subscription
 from domain.statuses import SubscriptionStatus
 from jobs.reconcile import reconcile
 from payql.wiring import Services
-from tests.subscriptions.kit import ADVANCE, DAY, current, recurring_price, subscribe
+from tests.features.subscriptions.kit import ADVANCE, DAY, current, recurring_price, subscribe
 from tests.testkit import Shopper, sandbox_deliverer, settle
 
 

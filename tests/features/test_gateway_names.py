@@ -16,7 +16,7 @@ import pytest
 
 from gateways import catalog
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORE = ("payql", "resolvers", "schema", "webhooks", "jobs", "db", "domain", "notifications")
 # (module, enclosing function): the only places outside gateways/ allowed to name a gateway.
 ALLOWED = {("schema/queries.py", "stripe_publishable_key")}

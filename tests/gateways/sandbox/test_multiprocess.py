@@ -23,7 +23,7 @@ from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxRefund
 from gateways.sandbox.state_file import SandboxStateFile
 from gateways.types import PAYQL_PAYMENT_ID
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BASE_URL = "http://payql.test"
 DAY = 86_400
 TIMEOUT = 60
