@@ -7,9 +7,10 @@ The circuit opens after `consecutive_failures` failures in a row, or when the fa
 `window` calls (at least `minimum_calls`) reaches `failure_rate`. After `open_seconds` one probe is let
 through (half-open): its success closes the circuit, its failure opens it again.
 
-`HealthBoard` is the interface the core uses; `LocalHealthBoard` keeps the state in this process (a board
-shared across instances through Redis would implement the same protocol). Nothing here performs I/O, and
-the clock is passed in so tests move it by hand.
+Planning a route asks `available` (changes nothing); the call itself asks `allows`, which takes the
+half-open probe. `HealthBoard` is the interface the core uses; `LocalHealthBoard` keeps the state in
+this process (a board shared across instances through Redis would implement the same protocol).
+Nothing here performs I/O, and the clock is passed in so tests move it by hand.
 """
 
 from __future__ import annotations
@@ -46,8 +47,13 @@ class CircuitView:
 
 
 class HealthBoard(Protocol):
+    def available(self, gateway: str) -> bool:
+        """Whether `allows` would let a call through now; changes nothing (for planning a route)."""
+        ...
+
     def allows(self, gateway: str) -> bool:
-        """Whether a call may go to `gateway` now (a half-open circuit lets one probe through)."""
+        """Whether a call may go to `gateway` now; a half-open circuit lets one probe through, and this
+        call takes it."""
         ...
 
     def record(self, gateway: str, *, ok: bool, seconds: float) -> None:
@@ -75,6 +81,15 @@ class LocalHealthBoard:
     policy: BreakerPolicy = field(default_factory=BreakerPolicy)
     clock: Callable[[], float] = time.monotonic
     _circuits: dict[str, _Circuit] = field(default_factory=dict)
+
+    def available(self, gateway: str) -> bool:
+        circuit = self._circuit(gateway)
+        now = self.clock()
+        if circuit.state is CircuitState.OPEN:
+            return now - circuit.since >= self.policy.open_seconds
+        if circuit.state is CircuitState.HALF_OPEN:
+            return circuit.probe_started is None or now - circuit.probe_started >= self.policy.open_seconds
+        return True
 
     def allows(self, gateway: str) -> bool:
         circuit = self._circuit(gateway)

@@ -78,7 +78,7 @@ class GatewayRegistry:
         list without those that lack what the payment `needs` or whose circuit is open."""
 
         def usable(name: str) -> bool:
-            return name in self._gateways and needs(self.capabilities(name)) and self.health.allows(name)
+            return name in self._gateways and needs(self.capabilities(name)) and self.health.available(name)
 
         return route(self.routing, currency, chosen=chosen, usable=usable)
 
@@ -112,7 +112,7 @@ class GatewayRegistry:
             names = [
                 name
                 for name in self.routing.candidates(currency)
-                if name in self._gateways and self.health.view(name).state is not CircuitState.OPEN
+                if name in self._gateways and self.health.available(name)
             ]
         return [
             PaymentOption(

@@ -53,6 +53,7 @@ from gateways.errors import (
     PaymentDeclined,
     client_code_for_decline,
 )
+from gateways.health import HealthBoard
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.package import Capabilities
 from gateways.registry import UnknownGateway
@@ -186,20 +187,29 @@ async def charge_routed(
     caller: Caller,
     claim: Claim,
     retries: RetryPolicy,
+    health: HealthBoard,
 ) -> Outcome:
-    """Charge the payment on its gateway; when that gateway refused before accepting the request and
-    the policy has more, fail the payment (nothing was charged) and charge a new one on the next."""
+    """Charge the payment on its gateway; when that gateway refused before accepting the request (or its
+    circuit opened meanwhile) and the policy has more, fail the payment (nothing was charged) and charge
+    a new one on the next. A chosen gateway is called whatever its circuit says."""
     gateways = list(fallbacks)
     gateway = gateways.pop(0)
     while True:
-        try:
-            return await charge_payment(payment, gateway, caller, retries, may_fail_over=bool(gateways))
-        except _FailOver:
-            gateway = gateways.pop(0)
-            logger.warning(
-                "failing over to the next gateway", extra={"payment_id": str(payment.id), "gateway": gateway.name}
-            )
-            payment = await _next_payment(payment, gateway, choice, caller, claim)
+        if choice.gateway is not None or health.allows(gateway.name):
+            try:
+                return await charge_payment(payment, gateway, caller, retries, may_fail_over=bool(gateways))
+            except _FailOver:
+                pass
+        else:
+            resting = GatewayNotAttempted("The payment service is resting after failures.", detail="circuit open")
+            if not gateways:
+                return _unavailable(Outcome(order_id=payment.order_id, payment_id=payment.id), payment, resting)
+            await _record_failure(payment, caller, resting)
+        gateway = gateways.pop(0)
+        logger.warning(
+            "failing over to the next gateway", extra={"payment_id": str(payment.id), "gateway": gateway.name}
+        )
+        payment = await _next_payment(payment, gateway, choice, caller, claim)
 
 
 class _FailOver(Exception):

@@ -221,3 +221,22 @@ async def test_a_chosen_gateway_that_stays_unreachable_is_retried_then_left_in_f
     assert await attempts(order_id) == [("sandbox", "PENDING")]
     assert await charges(gateways.primary, order_id) == 0
     assert await charges(gateways.backup, order_id) == 0
+
+
+async def test_a_half_open_backup_is_still_there_to_fail_over_to(
+    shopper: Shopper, gateways: Gateways, services: Services
+) -> None:
+    for _ in range(2):
+        gateways.health.record(BACKUP, ok=False, seconds=0.1)
+    gateways.clock.now += 30
+    # Checkouts that never need the backup plan their route through it without taking its probe.
+    for amount in (4701, 4702):
+        paid = (await shopper.data(CHECKOUT, routed_input(await make_price(amount))))["checkout"]
+        assert await attempts(paid["order"]["id"]) == [("sandbox", "PAID")]
+    await settle(services)  # their webhooks read the primary back: let them, or one takes the fault
+    gateways.primary.arm_fault("unavailable", 1)
+
+    failed_over = (await shopper.data(CHECKOUT, routed_input(await make_price(4703))))["checkout"]
+
+    assert await attempts(failed_over["order"]["id"]) == [("sandbox", "FAILED"), (BACKUP, "PAID")]
+    assert gateways.health.view(BACKUP).state is CircuitState.CLOSED

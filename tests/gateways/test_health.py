@@ -55,9 +55,12 @@ def test_a_half_open_probe_closes_the_circuit_after_recovery() -> None:
     for _ in range(3):
         health.record("g", ok=False, seconds=0.1)
     clock.now += 29
+    assert not health.available("g")
     assert not health.allows("g")
     clock.now += 1
+    assert health.available("g") and health.available("g")  # asking takes nothing
     assert health.allows("g")  # the probe
+    assert not health.available("g")
     assert health.view("g").state is CircuitState.HALF_OPEN
     assert not health.allows("g")  # one probe at a time
     clock.now += 30
