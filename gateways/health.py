@@ -72,6 +72,10 @@ class _Circuit:
     # When the half-open probe was let through (None: no probe out); a probe never reported back (its
     # caller chose another gateway, or crashed) is given up after `open_seconds`.
     probe_started: float | None = None
+    # Opened because another instance said so (`force_open`), not by this process's own calls.
+    forced: bool = False
+    # Closed by a good probe since `take_recovered` last asked.
+    recovered: bool = False
 
 
 @dataclass(slots=True)
@@ -112,9 +116,29 @@ class LocalHealthBoard:
         circuit.consecutive = 0 if healthy else circuit.consecutive + 1
         if circuit.state is CircuitState.HALF_OPEN:
             circuit.probe_started = None
+            circuit.forced = False
+            circuit.recovered = healthy
             self._move(circuit, CircuitState.CLOSED if healthy else CircuitState.OPEN)
         elif circuit.state is CircuitState.CLOSED and self._tripped(circuit):
             self._move(circuit, CircuitState.OPEN)
+
+    def force_open(self, gateway: str) -> None:
+        """Open a closed circuit because another instance found the gateway failing (shared health)."""
+        circuit = self._circuit(gateway)
+        if circuit.state is CircuitState.CLOSED:
+            self._move(circuit, CircuitState.OPEN)
+            circuit.forced = True
+
+    def opened_here(self, gateway: str) -> bool:
+        """Open from this process's own calls (what it may tell other instances)."""
+        circuit = self._circuit(gateway)
+        return circuit.state is CircuitState.OPEN and not circuit.forced
+
+    def take_recovered(self, gateway: str) -> bool:
+        """Whether a probe closed the circuit since the last time this was asked."""
+        circuit = self._circuit(gateway)
+        recovered, circuit.recovered = circuit.recovered, False
+        return recovered
 
     def view(self, gateway: str) -> CircuitView:
         circuit = self._circuit(gateway)

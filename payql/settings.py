@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     circuit_minimum_calls: int = Field(default=10, ge=1)
     circuit_open_seconds: float = Field(default=30.0, gt=0)
     circuit_slow_call_seconds: float = Field(default=10.0, gt=0)
+    # With Redis, instances exchange circuits this often (0: each keeps its own).
+    circuit_sync_seconds: float = Field(default=1.0, ge=0)
     # A charge whose gateway is unreachable or whose outcome is unknown is retried with the same idempotency
     # key: at most this many calls, exponential backoff with jitter, no new call after the deadline.
     gateway_retry_attempts: int = Field(default=3, ge=1)

@@ -36,6 +36,7 @@ from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.redis_pool import bounded_redis
 from payql.settings import Settings
+from payql.shared_circuits import CircuitSync
 from payql.tracing import current_trace_context
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.live_stream import LiveStreams
@@ -67,6 +68,7 @@ class Services:
     live_slots: ProcessLiveSlots | RedisLiveSlots
     live_streams: LiveStreams
     periodic: PeriodicJobs | None = None
+    circuit_sync: CircuitSync | None = None
     # The jobs as the queues run them (`job_observation`): what `payql worker` consumes.
     job_specs: list[JobSpec] = field(default_factory=list)
 
@@ -101,6 +103,8 @@ class Services:
         remove_change_listener(self.after_commit)
         if self.periodic is not None:
             await self.periodic.aclose()
+        if self.circuit_sync is not None:
+            await self.circuit_sync.aclose()
         for prepared in self.prepared.values():
             await prepared.aclose()
         await self.queue.aclose()
@@ -303,6 +307,13 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
         job_specs=job_specs,
     )
     add_change_listener(services.after_commit)
+    if serve_jobs and redis is not None and settings.circuit_sync_seconds > 0:
+        health = registry.health
+        if isinstance(health, LocalHealthBoard):
+            services.circuit_sync = CircuitSync(
+                health, redis, settings.redis_key_prefix, settings.gateways, settings.circuit_sync_seconds
+            )
+            services.circuit_sync.start()
     if serve_jobs and isinstance(queue, InProcessQueue):
         services.periodic = PeriodicJobs(queue, periodic_intervals(settings))
         services.periodic.start()

@@ -24,6 +24,7 @@ from gateways.retrying import RetryPolicy
 from gateways.routing import RoutingTable
 from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
+from payql import shared_circuits
 from payql.gateway_observation import observe_gateway
 from payql.wiring import Services
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
@@ -47,6 +48,10 @@ class Gateways:
     clock: Clock
 
 
+async def keep_to_ourselves(*args: object) -> None:
+    return None
+
+
 @pytest.fixture
 async def gateways(
     sandbox: SandboxProcessor, services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -61,6 +66,8 @@ async def gateways(
     monkeypatch.setattr(health, "policy", BreakerPolicy(consecutive_failures=2, open_seconds=30))
     monkeypatch.setattr(health, "clock", clock)
     monkeypatch.setattr(health, "_circuits", {})
+    # This process's circuits are the test's own: nothing is exchanged with other instances meanwhile.
+    monkeypatch.setattr(shared_circuits, "sync_circuits", keep_to_ourselves)
     backup = SandboxProcessor(state_path=tmp_path / "backup.sqlite3")
     await backup.open()
     adapter = SandboxGateway(backup, public_base_url="http://127.0.0.1")
