@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 import uvicorn
 
+from payql.served_address import advertised_url
 from payql.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -71,15 +73,22 @@ def serve(
     """Serve the API (GraphQL at /graphql)."""
     settings = _settings()
     _ensure_data_folder(settings)
+    served_host, served_port = host or settings.host, port or settings.port
     options = {
-        "host": host or settings.host,
-        "port": port or settings.port,
+        "host": served_host,
+        "port": served_port,
         # The app decides whom to believe (PAYQL_TRUSTED_PROXIES); uvicorn's own default trusts 127.0.0.1.
         "proxy_headers": False,
         "log_config": None,
         # Open requests get the shutdown grace, then uvicorn cancels them (0 would mean forever).
         "timeout_graceful_shutdown": max(1, round(settings.shutdown_grace_seconds)),
     }
+    advertised = advertised_url(settings, served_host, served_port)
+    if advertised.warning:
+        logging.getLogger("payql").warning(advertised.warning)
+    # Through the environment too: `--workers` processes build their apps from it.
+    os.environ["PAYQL_PUBLIC_BASE_URL"] = advertised.public_base_url
+    settings = settings.model_copy(update={"public_base_url": advertised.public_base_url})
     if workers > 1:
         _share_metrics_between_processes()
         _warn_if_development(settings, str(options["host"]))
@@ -96,7 +105,6 @@ def serve(
 def _share_metrics_between_processes() -> None:
     """prometheus-client's multiprocess mode: every worker writes its samples to files in one
     folder, which must exist, empty, before any of them imports the metrics."""
-    import os
     import tempfile
 
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

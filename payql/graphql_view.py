@@ -24,9 +24,10 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
+from domain.log_context import bind_log_fields
 from payql.graphql_request_parsing import BoundedJsonParsing
 from payql.rate_limit import Authentication
-from payql.request_context import accepted_request_id, bind_log_fields, current_request_id
+from payql.request_context import accepted_request_id, current_request_id
 from payql.security_headers import graphiql_csp
 from payql.wiring import Services
 from payql.ws_session import ExpiringSessionHandler

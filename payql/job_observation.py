@@ -16,9 +16,9 @@ from functools import wraps
 from typing import Any
 
 from db.models import WebhookEvent, WebhookStatus
+from domain.log_context import log_scope
 from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobFunction, JobSpec
 from payql.metrics import JOB_DURATION, JOB_RUNS, WEBHOOK_ATTEMPTS, WEBHOOK_LAG
-from payql.request_context import log_scope
 from payql.tracing import span, trace_context_from
 
 # Job keyword arguments that identify what a run works on, and their names in log lines.

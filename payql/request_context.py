@@ -9,21 +9,19 @@ or store a header it has not checked that way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.card_numbers import looks_like_card_number
+from domain.log_context import bound_fields, end_scope, fresh_scope
 
 # audit_records.request_id is a 64-character column.
 MAX_REQUEST_ID_LENGTH = 64
 
 _request_id: ContextVar[str | None] = ContextVar("payql_request_id", default=None)
-# (name, value) pairs: an immutable default, and each binding makes a new tuple.
-_fields: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("payql_log_fields", default=())
 
 
 def accepted_request_id(given: str | None) -> str:
@@ -40,31 +38,11 @@ def current_request_id() -> str | None:
 
 def log_fields() -> Mapping[str, str]:
     """The identifiers bound in this context (principal, order, payment, webhook event, ...)."""
-    fields = dict(_fields.get())
+    fields = bound_fields()
     request_id = _request_id.get()
     if request_id is not None:
         fields["request_id"] = request_id
     return fields
-
-
-def _with(fields: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
-    merged = dict(_fields.get()) | {name: value for name, value in fields.items() if value is not None}
-    return tuple(merged.items())
-
-
-def bind_log_fields(**fields: str | None) -> None:
-    """Add identifiers to every later log line of this request or job (None values are left out)."""
-    _fields.set(_with(fields))
-
-
-@contextmanager
-def log_scope(**fields: str | None) -> Iterator[None]:
-    """Identifiers for the log lines of one block (a job, one webhook event), removed after it."""
-    token = _fields.set(_with(fields))
-    try:
-        yield
-    finally:
-        _fields.reset(token)
 
 
 class RequestIdMiddleware:
@@ -80,7 +58,7 @@ class RequestIdMiddleware:
             return
         request_id = accepted_request_id(Headers(scope=scope).get("x-request-id"))
         id_token = _request_id.set(request_id)
-        fields_token = _fields.set(())
+        fields_token = fresh_scope()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -90,5 +68,5 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _fields.reset(fields_token)
+            end_scope(fields_token)
             _request_id.reset(id_token)

@@ -17,6 +17,7 @@ from db.create_or_read import create_or_read
 from db.idempotency import Claim
 from db.models import Customer, LineItem, Order, Price, PriceType
 from db.unit_of_work import unit_of_work
+from domain.log_context import bind_log_fields
 from resolvers.charging import (
     PaymentChoice,
     charge_routed,
@@ -88,6 +89,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
             checkout_user_agent=(caller.user_agent or "")[:512] or None,
             using_db=uow.connection,
         )
+        bind_log_fields(order_id=order.id)
         await LineItem.bulk_create(
             [
                 LineItem(

@@ -18,6 +18,7 @@ from db import disputes, transitions
 from db.models import EventSource, Payment
 from db.transitions import Actor, PaymentChangeResult, PaymentUpdate
 from db.unit_of_work import unit_of_work
+from domain.log_context import bind_log_fields
 from domain.statuses import CaptureMethod
 from gateways.base import PaymentGateway
 from gateways.types import DisputeResult, PaymentResult
@@ -39,6 +40,7 @@ async def sync_payment(
 
     `dedupe_key` names the fact for the ledger (a webhook passes its event id); without it the fact
     names itself, so the same fact from two sources applies once."""
+    bind_log_fields(payment_id=payment_id)
     async with unit_of_work() as uow:
         order, payment = await transitions.lock_payment(payment_id, uow)
         if isinstance(fact, DisputeResult):

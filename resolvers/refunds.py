@@ -15,6 +15,7 @@ from db.models import EventSource, Fulfillment, Payment, Refund
 from db.transitions import Actor
 from db.unit_of_work import unit_of_work
 from domain.cancel_policy import CancelPolicy, CapturedOnCancel
+from domain.log_context import bind_log_fields
 from domain.money import Money
 from domain.statuses import PaymentStatus, RefundStatus
 from gateways.errors import GatewayError, GatewayUnavailable
@@ -102,6 +103,7 @@ async def _create(payment: Payment, amount: int | None, reason: str, caller: Cal
 
 async def send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
     payment = await Payment.get(id=refund.payment_id)
+    bind_log_fields(order_id=payment.order_id, payment_id=payment.id, refund_id=refund.id)
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id, refund_id=refund.id)
     if refund.status is not RefundStatus.PENDING:
         return outcome

@@ -14,11 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.log_context import log_scope
+from gateways.sandbox.processor import SandboxProcessor
 from jobs.queue import JobSpec
 from payql.job_observation import observed
 from payql.logging_setup import build_handler
-from payql.request_context import log_scope
 from payql.settings import Settings
+from payql.wiring import Services
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
 
 PAN = "4111111111111111"
 NAMESPACE = "tests.structured"
@@ -136,3 +139,33 @@ async def test_a_job_run_logs_its_name_and_the_ids_it_works_on(
     await observed(JobSpec("process_webhook_event", process)).function(event_row_id=42)
     (line,) = lines(stream)
     assert (line["job"], line["webhook_event_id"]) == ("process_webhook_event", "42")
+
+
+@pytest.fixture
+def resolvers_json() -> Iterator[io.StringIO]:
+    """JSON lines of the use cases' loggers, written by the handler production uses."""
+    stream = io.StringIO()
+    handler = build_handler("json", stream)
+    handler.addFilter(logging.Filter("resolvers"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+
+
+async def test_a_checkouts_log_lines_carry_its_order_and_payment(
+    shopper: Shopper, sandbox: SandboxProcessor, services: Services, resolvers_json: io.StringIO
+) -> None:
+    price = await make_price(1300)
+    sandbox.arm_fault("unavailable", 1)  # the charge fails before the gateway took it: one warning line
+    try:
+        answer = (await shopper.data(CHECKOUT, {"input": checkout_input(price)}))["checkout"]
+    finally:
+        sandbox.clear_faults()
+    await settle(services)
+    [warning] = [line for line in lines(resolvers_json) if line["message"].startswith("gateway unavailable")]
+    assert warning["order_id"] == answer["order"]["id"]
+    assert warning["payment_id"] == answer["payment"]["id"]
+    assert warning["principal"] == f"customer:{shopper.subject}"
