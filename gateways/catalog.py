@@ -16,7 +16,7 @@ from typing import Any
 import gateways
 from gateways.package import GatewayPackage
 
-# What a fresh installation runs (PAYQL_GATEWAYS unset) and what GraphQL's `gateway` inputs default to.
+# What a fresh installation runs (PAYQL_GATEWAYS unset), so what the routing policy picks there.
 DEVELOPMENT_DEFAULT = "sandbox"
 
 

@@ -40,6 +40,15 @@ class GatewayUnavailable(GatewayError):
     code = "GATEWAY_UNAVAILABLE"
 
 
+class GatewayNotAttempted(GatewayUnavailable):
+    """The gateway refused before accepting the request: nothing was charged (connection refused, DNS
+    failure, a 429 or 503 answered before processing, an open circuit).
+
+    The one failure a payment may fail over from to another gateway. An adapter raises it only where its
+    SDK tells this apart from an unknown outcome; when in doubt it raises `GatewayUnavailable`.
+    """
+
+
 class InvalidGatewayRequest(GatewayError):
     code = "INVALID_INPUT"
 

@@ -1,9 +1,11 @@
-"""The set of gateways configured in this process, looked up by name, with what each can do and the
-public configuration the SPA may read (`options`)."""
+"""The set of gateways configured in this process, looked up by name, with what each can do, the
+public configuration the SPA may read (`options`), each one's health (`health`), how a charge is retried
+(`retries`) and the order to try them in for a payment (`route`, the policy of `gateways.routing` fed
+with capabilities and circuits)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -13,8 +15,11 @@ from gateways.billing import BillingGateway
 from gateways.clocks import ClockControlGateway
 from gateways.customers import CustomerDirectory
 from gateways.errors import NotSupported
+from gateways.health import CircuitState, CircuitView, HealthBoard, LocalHealthBoard
 from gateways.hosted import HostedCheckoutGateway
 from gateways.package import Capabilities
+from gateways.retrying import RetryPolicy
+from gateways.routing import RoutingTable, route
 
 
 class UnknownGateway(LookupError):
@@ -28,6 +33,7 @@ class PaymentOption:
     gateway: str
     capabilities: Capabilities
     public_config: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    circuit: CircuitView = field(default_factory=lambda: CircuitView(CircuitState.CLOSED, 0.0, 0.0))
 
 
 def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None = None) -> Capabilities:
@@ -53,10 +59,28 @@ def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None
 
 class GatewayRegistry:
     def __init__(
-        self, gateways: Iterable[PaymentGateway], public_configs: Mapping[str, Mapping[str, str]] | None = None
+        self,
+        gateways: Iterable[PaymentGateway],
+        public_configs: Mapping[str, Mapping[str, str]] | None = None,
+        *,
+        routing: RoutingTable | None = None,
+        health: HealthBoard | None = None,
+        retries: RetryPolicy | None = None,
     ) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}
         self._public_configs = {name: MappingProxyType(dict(config)) for name, config in (public_configs or {}).items()}
+        self.routing = routing or RoutingTable(tuple(self._gateways))
+        self.health: HealthBoard = health or LocalHealthBoard()
+        self.retries = retries or RetryPolicy()
+
+    def route(self, currency: str, *, chosen: str | None, needs: Callable[[Capabilities], bool]) -> tuple[str, ...]:
+        """The gateways to try for a payment in `currency`, in order: the chosen one alone, else the policy's
+        list without those that lack what the payment `needs` or whose circuit is open."""
+
+        def usable(name: str) -> bool:
+            return name in self._gateways and needs(self.capabilities(name)) and self.health.available(name)
+
+        return route(self.routing, currency, chosen=chosen, usable=usable)
 
     def get(self, name: str) -> PaymentGateway:
         try:
@@ -80,10 +104,24 @@ class GatewayRegistry:
         declared = catalog.package(name).capabilities if name in catalog.available() else None
         return observed_capabilities(gateway, declared)
 
-    def options(self) -> list[PaymentOption]:
+    def options(self, currency: str | None = None) -> list[PaymentOption]:
+        """Every gateway by name; for a `currency`, those the policy would try now, in its order (read only:
+        no half-open probe is taken)."""
+        names = self.names()
+        if currency is not None:
+            names = [
+                name
+                for name in self.routing.candidates(currency)
+                if name in self._gateways and self.health.available(name)
+            ]
         return [
-            PaymentOption(name, self.capabilities(name), self._public_configs.get(name, MappingProxyType({})))
-            for name in self.names()
+            PaymentOption(
+                name,
+                self.capabilities(name),
+                self._public_configs.get(name, MappingProxyType({})),
+                self.health.view(name),
+            )
+            for name in names
         ]
 
     async def aclose(self) -> None:

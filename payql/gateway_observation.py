@@ -1,5 +1,7 @@
 """Every call to a payment gateway is counted and timed (and, with tracing on, spanned) by gateway,
-operation and outcome, whatever resolver or job makes it.
+operation and outcome, whatever resolver or job makes it, and reported to the gateway's circuit breaker
+(`gateways.health`): a call that got no useful answer (unreachable, timed out, 5xx) is a failure, a
+decline or a refused request is not (the gateway answered).
 
 The adapters stay unaware of it: `observe_gateway` replaces each public coroutine method on the
 adapter *instance* with a timed wrapper (instance attributes, not a proxy object, so that
@@ -9,6 +11,7 @@ or an exception.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -16,27 +19,34 @@ from functools import wraps
 from typing import Any
 
 from gateways.base import PaymentGateway
-from gateways.errors import GatewayError, PaymentDeclined
-from payql.metrics import GATEWAY_CALLS, GATEWAY_DURATION, PAYMENT_DECLINES
+from gateways.errors import GatewayError, GatewayUnavailable, PaymentDeclined
+from gateways.health import CircuitState, HealthBoard
+from payql.metrics import GATEWAY_CALLS, GATEWAY_CIRCUIT, GATEWAY_DURATION, PAYMENT_DECLINES
 from payql.tracing import span
 
 # Not calls to the gateway's service: local signature checks and the adapter's own lifecycle.
 _NOT_CALLS = frozenset({"aclose", "open", "verify_webhook"})
 
 
-def observe_gateway(gateway: PaymentGateway) -> PaymentGateway:
+_CIRCUIT_GAUGE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+
+def observe_gateway(gateway: PaymentGateway, health: HealthBoard | None = None) -> PaymentGateway:
     for name, member in inspect.getmembers(type(gateway)):
         if name.startswith("_") or name in _NOT_CALLS or not inspect.iscoroutinefunction(member):
             continue
-        setattr(gateway, name, _timed(gateway.name, name, getattr(gateway, name)))
+        setattr(gateway, name, _timed(gateway.name, name, getattr(gateway, name), health))
     return gateway
 
 
-def _timed(gateway: str, operation: str, call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _timed(
+    gateway: str, operation: str, call: Callable[..., Awaitable[Any]], health: HealthBoard | None
+) -> Callable[..., Awaitable[Any]]:
     @wraps(call)
     async def timed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         outcome = "ok"
+        healthy = True
         try:
             with span(f"gateway {gateway}.{operation}", {"payql.gateway": gateway, "payql.operation": operation}):
                 return await call(*args, **kwargs)
@@ -46,11 +56,20 @@ def _timed(gateway: str, operation: str, call: Callable[..., Awaitable[Any]]) ->
             raise
         except GatewayError as error:
             outcome = type(error).__name__
+            healthy = not isinstance(error, GatewayUnavailable)
+            raise
+        except asyncio.CancelledError:
+            # Our caller gave up (its deadline, a closed connection): says nothing of the gateway.
+            outcome = "cancelled"
             raise
         except BaseException:
             outcome = "error"
+            healthy = False
             raise
         finally:
+            if health is not None:
+                health.record(gateway, ok=healthy, seconds=time.perf_counter() - started)
+                GATEWAY_CIRCUIT.labels(gateway=gateway).set(_CIRCUIT_GAUGE[health.view(gateway).state])
             GATEWAY_CALLS.labels(gateway=gateway, operation=operation, outcome=outcome).inc()
             GATEWAY_DURATION.labels(gateway=gateway, operation=operation).observe(time.perf_counter() - started)
 

@@ -93,6 +93,13 @@ WEBHOOK_EVENTS = Gauge(
     ["status"],
     multiprocess_mode="mostrecent",
 )
+# Per process (each instance's own breaker): 0 closed, 1 half-open, 2 open.
+GATEWAY_CIRCUIT = Gauge(
+    "payql_gateway_circuit_state",
+    "Each gateway's circuit breaker in this process: 0 closed, 1 half-open, 2 open.",
+    ["gateway"],
+    multiprocess_mode="max",
+)
 MERCHANT_DELIVERIES = Gauge(
     "payql_merchant_webhook_deliveries",
     "Outgoing webhook deliveries not yet delivered (PENDING), failed and to be retried (FAILED) or given up (DEAD).",

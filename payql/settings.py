@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from db.encryption import DataKeyError, decode_key
 from gateways import catalog
 from gateways.package import GatewaySettings, settings_problems
+from gateways.routing import RoutingTable
 
 # Development defaults of earlier versions, public in the repository: refused everywhere (a gateway
 # package refuses its own, `GatewaySettings.published_secret_problems`).
@@ -82,6 +83,26 @@ class Settings(BaseSettings):
 
     # The gateway packages enabled (`gateways/<name>/`); each reads its own PAYQL_<NAME>_* variables.
     gateways: CsvList = Field(default_factory=lambda: [catalog.DEVELOPMENT_DEFAULT])
+    # Gateways to try per currency when the shopper names none: "USD:stripe,paypal;EUR:paypal;*:sandbox"
+    # (empty: the enabled gateways in PAYQL_GATEWAYS order, for every currency).
+    routing: str = ""
+    # The circuit breaker per gateway: it opens after this many failures in a row, or at this failure rate
+    # over the last `circuit_window` calls (at least `circuit_minimum_calls`); a call slower than
+    # `circuit_slow_call_seconds` counts as failed; after `circuit_open_seconds` one probe may close it.
+    circuit_consecutive_failures: int = Field(default=5, ge=1)
+    circuit_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    circuit_window: int = Field(default=20, ge=1)
+    circuit_minimum_calls: int = Field(default=10, ge=1)
+    circuit_open_seconds: float = Field(default=30.0, gt=0)
+    circuit_slow_call_seconds: float = Field(default=10.0, gt=0)
+    # With Redis, instances exchange circuits this often (0: each keeps its own).
+    circuit_sync_seconds: float = Field(default=1.0, ge=0)
+    # A charge whose gateway is unreachable or whose outcome is unknown is retried with the same idempotency
+    # key: at most this many calls, exponential backoff with jitter, no new call after the deadline.
+    gateway_retry_attempts: int = Field(default=3, ge=1)
+    gateway_retry_base_seconds: float = Field(default=0.2, ge=0)
+    gateway_retry_max_seconds: float = Field(default=2.0, ge=0)
+    gateway_retry_deadline_seconds: float = Field(default=10.0, gt=0)
     # Every package's settings by name, loaded by `_load_gateway_settings` from the package's own variables;
     # code may pass {name: {field: value}} (or a package's settings object) instead.
     gateway_settings: dict[str, Any] = Field(default_factory=dict)
@@ -223,6 +244,11 @@ class Settings(BaseSettings):
                     problems.extend(loaded.problems_when_enabled())
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _routing_table(self) -> Self:
+        RoutingTable.parse(self.routing, self.gateways)
         return self
 
     @model_validator(mode="after")

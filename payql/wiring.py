@@ -14,8 +14,11 @@ from domain.cancel_policy import CancelPolicy, CapturedOnCancel
 from domain.dunning import BillingPolicy, FinalAction
 from gateways import catalog
 from gateways.base import PaymentGateway
+from gateways.health import BreakerPolicy, LocalHealthBoard
 from gateways.package import GatewayConfigurationError, PreparedGateway
 from gateways.registry import GatewayRegistry
+from gateways.retrying import RetryPolicy as GatewayRetryPolicy
+from gateways.routing import RoutingTable
 from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.merchant_delivery import DeliveryPolicy
@@ -33,6 +36,7 @@ from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
 from payql.redis_pool import bounded_redis
 from payql.settings import Settings
+from payql.shared_circuits import CircuitSync
 from payql.tracing import current_trace_context
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.live_stream import LiveStreams
@@ -64,6 +68,7 @@ class Services:
     live_slots: ProcessLiveSlots | RedisLiveSlots
     live_streams: LiveStreams
     periodic: PeriodicJobs | None = None
+    circuit_sync: CircuitSync | None = None
     # The jobs as the queues run them (`job_observation`): what `payql worker` consumes.
     job_specs: list[JobSpec] = field(default_factory=list)
 
@@ -98,6 +103,8 @@ class Services:
         remove_change_listener(self.after_commit)
         if self.periodic is not None:
             await self.periodic.aclose()
+        if self.circuit_sync is not None:
+            await self.circuit_sync.aclose()
         for prepared in self.prepared.values():
             await prepared.aclose()
         await self.queue.aclose()
@@ -197,7 +204,28 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
         name: catalog.package(name).public_config(settings.gateway(name), public_base_url=settings.public_base_url)
         for name in settings.gateways
     }
-    return GatewayRegistry((observe_gateway(gateway) for gateway in gateways), public_configs)
+    health = LocalHealthBoard(
+        BreakerPolicy(
+            consecutive_failures=settings.circuit_consecutive_failures,
+            failure_rate=settings.circuit_failure_rate,
+            window=settings.circuit_window,
+            minimum_calls=settings.circuit_minimum_calls,
+            open_seconds=settings.circuit_open_seconds,
+            slow_call_seconds=settings.circuit_slow_call_seconds,
+        )
+    )
+    return GatewayRegistry(
+        (observe_gateway(gateway, health) for gateway in gateways),
+        public_configs,
+        routing=RoutingTable.parse(settings.routing, settings.gateways),
+        health=health,
+        retries=GatewayRetryPolicy(
+            attempts=settings.gateway_retry_attempts,
+            base_seconds=settings.gateway_retry_base_seconds,
+            max_seconds=settings.gateway_retry_max_seconds,
+            deadline_seconds=settings.gateway_retry_deadline_seconds,
+        ),
+    )
 
 
 def periodic_intervals(settings: Settings) -> dict[str, float]:
@@ -279,6 +307,13 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
         job_specs=job_specs,
     )
     add_change_listener(services.after_commit)
+    if serve_jobs and redis is not None and settings.circuit_sync_seconds > 0:
+        health = registry.health
+        if isinstance(health, LocalHealthBoard):
+            services.circuit_sync = CircuitSync(
+                health, redis, settings.redis_key_prefix, settings.gateways, settings.circuit_sync_seconds
+            )
+            services.circuit_sync.start()
     if serve_jobs and isinstance(queue, InProcessQueue):
         services.periodic = PeriodicJobs(queue, periodic_intervals(settings))
         services.periodic.start()

@@ -1,9 +1,16 @@
 """Charging an order: create the payment row, call the gateway, apply its answer.
 
-Read top-down, in the order a checkout or payOrder walks it: pick the gateway and check the
-choice, insert the payment (`create_payment`) and remember it for a retried request, then
-`charge_payment`: the gateway call (`_send`) and its answer through `payment_sync`. What a crash
-or an unknown outcome leaves behind is picked up by `resume_or_charge`.
+Read top-down, in the order a checkout or payOrder walks it: pick the gateways (`routed_gateways`:
+the shopper's choice, else the routing policy's usable list for the currency) and check the choice,
+insert the payment (`create_payment`) and remember it for a retried request, then `charge_routed`:
+`charge_payment` (the gateway call, `_send`, and its answer through `payment_sync`), failing over to
+the next gateway only when the first refused before accepting the request. What a crash or an unknown
+outcome leaves behind is picked up by `resume_or_charge`.
+
+Failover makes a NEW payment on the same order (the refused one is FAILED: nothing was charged), never
+re-sends a payment elsewhere. An unknown outcome (`GatewayUnavailable`: a timeout after sending, a 5xx)
+is never failed over: that payment stays in flight and is retried on its own gateway with its own key.
+An explicit choice of gateway is never re-routed.
 
 The payment row (and its gateway idempotency key, derived from our payment id) is committed
 before the gateway is called, and no database lock is held during the call. An order with a
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -28,7 +36,7 @@ from db.idempotency import Claim, save_recovery_point
 from db.models import Customer, EventSource, LineItem, Order, Payment
 from db.transaction import transaction
 from db.transitions import PaymentUpdate
-from db.unit_of_work import UnitOfWork
+from db.unit_of_work import UnitOfWork, unit_of_work
 from domain.card_numbers import looks_like_card_number
 from domain.money import Money
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, CaptureMethod, OrderStatus, PaymentStatus
@@ -38,14 +46,18 @@ from gateways.errors import (
     CustomerActionRequired,
     GatewayError,
     GatewayIdempotencyConflict,
+    GatewayNotAttempted,
     GatewayUnavailable,
     InvalidGatewayRequest,
     NotSupported,
     PaymentDeclined,
     client_code_for_decline,
 )
+from gateways.health import HealthBoard
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
+from gateways.package import Capabilities
 from gateways.registry import UnknownGateway
+from gateways.retrying import RetryPolicy, with_retries
 from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
 from resolvers.context import Caller, Deps
@@ -62,10 +74,27 @@ HOSTED_CHECKOUT_METHOD = "hosted_checkout"
 
 @dataclass(frozen=True, slots=True)
 class PaymentChoice:
-    gateway: str
+    # None: the routing policy picks (and may fail over); a name: the shopper's choice, never re-routed.
+    gateway: str | None
     payment_method: str
     capture_method: CaptureMethod
     hosted: bool = False
+
+
+def routed_gateways(deps: Deps, currency: str, choice: PaymentChoice) -> tuple[PaymentGateway, ...]:
+    """The gateways to try for this payment, in order (at least one)."""
+    if choice.gateway is not None:
+        return (resolve_gateway(deps, choice.gateway),)
+
+    def needs(capabilities: Capabilities) -> bool:
+        return capabilities.hosted_checkout if choice.hosted else capabilities.payments
+
+    names = deps.gateways.route(currency, chosen=None, needs=needs)
+    if not names:
+        raise UseCaseError(
+            ErrorCode.GATEWAY_UNAVAILABLE, "No payment service can take this payment right now. Retry shortly."
+        )
+    return tuple(deps.gateways.get(name) for name in names)
 
 
 def resolve_gateway(deps: Deps, name: str) -> PaymentGateway:
@@ -81,14 +110,14 @@ def validated_choice(gateway: PaymentGateway, choice: PaymentChoice, return_url:
     A hosted page needs a gateway that has one and a return URL to send the shopper back to.
     """
     if not choice.hosted:
-        return PaymentChoice(choice.gateway, validate_payment_method(choice.payment_method), choice.capture_method)
+        return PaymentChoice(gateway.name, validate_payment_method(choice.payment_method), choice.capture_method)
     if not isinstance(gateway, HostedCheckoutGateway):
         raise UseCaseError(
-            ErrorCode.INVALID_INPUT, f"The {choice.gateway} gateway has no hosted checkout page.", "hostedCheckout"
+            ErrorCode.INVALID_INPUT, f"The {gateway.name} gateway has no hosted checkout page.", "hostedCheckout"
         )
     if not return_url:
         raise UseCaseError(ErrorCode.INVALID_INPUT, "A hosted checkout needs a return URL.", "returnUrl")
-    return PaymentChoice(choice.gateway, HOSTED_CHECKOUT_METHOD, choice.capture_method, hosted=True)
+    return PaymentChoice(gateway.name, HOSTED_CHECKOUT_METHOD, choice.capture_method, hosted=True)
 
 
 def validate_payment_method(payment_method: str) -> str:
@@ -111,7 +140,7 @@ async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uo
         payment = await Payment.create(
             id=payment_id,
             order_id=order.id,
-            gateway=choice.gateway,
+            gateway=gateway_name(choice),
             idempotency_key=f"payql-payment-{payment_id}-1",
             capture_method=choice.capture_method,
             payment_method=choice.payment_method,
@@ -126,6 +155,12 @@ async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uo
         ) from None
     await transitions.record_payment_created(payment, order, caller.actor(), uow)
     return payment
+
+
+def gateway_name(choice: PaymentChoice) -> str:
+    if choice.gateway is None:
+        raise TypeError("a payment is created on a routed gateway; validated_choice names it")
+    return choice.gateway
 
 
 def refuse_if_not_payable(order: Order, payments: list[Payment]) -> None:
@@ -145,21 +180,83 @@ async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> N
     await save_recovery_point(claim, {"order_id": str(payment.order_id), "payment_id": str(payment.id)}, uow.connection)
 
 
-async def charge_payment(payment: Payment, gateway: PaymentGateway, caller: Caller) -> Outcome:
-    """Send a committed PENDING payment to its gateway and record the answer."""
+async def charge_routed(
+    payment: Payment,
+    fallbacks: Sequence[PaymentGateway],
+    choice: PaymentChoice,
+    caller: Caller,
+    claim: Claim,
+    retries: RetryPolicy,
+    health: HealthBoard,
+) -> Outcome:
+    """Charge the payment on its gateway; when that gateway refused before accepting the request (or its
+    circuit opened meanwhile) and the policy has more, fail the payment (nothing was charged) and charge
+    a new one on the next. A chosen gateway is called whatever its circuit says."""
+    gateways = list(fallbacks)
+    gateway = gateways.pop(0)
+    while True:
+        if choice.gateway is not None or health.allows(gateway.name):
+            try:
+                return await charge_payment(payment, gateway, caller, retries, may_fail_over=bool(gateways))
+            except _FailOver:
+                pass
+        else:
+            resting = GatewayNotAttempted("The payment service is resting after failures.", detail="circuit open")
+            if not gateways:
+                return _unavailable(Outcome(order_id=payment.order_id, payment_id=payment.id), payment, resting)
+            await _record_failure(payment, caller, resting)
+        gateway = gateways.pop(0)
+        logger.warning(
+            "failing over to the next gateway", extra={"payment_id": str(payment.id), "gateway": gateway.name}
+        )
+        payment = await _next_payment(payment, gateway, choice, caller, claim)
+
+
+class _FailOver(Exception):
+    """The payment's gateway refused before accepting it; the payment is FAILED and the next may be tried."""
+
+
+async def _next_payment(
+    failed: Payment, gateway: PaymentGateway, choice: PaymentChoice, caller: Caller, claim: Claim
+) -> Payment:
+    """A new PENDING payment on the same order on `gateway`, remembered for a retried request."""
+    order = await Order.get(id=failed.order_id).only("id", "return_url")
+    next_choice = validated_choice(gateway, choice, order.return_url)
+    async with unit_of_work() as uow:
+        locked = await transitions.lock_order(failed.order_id, uow)
+        payment = await create_payment(locked, next_choice, caller, uow)
+        await remember_payment(claim, payment, uow)
+    return payment
+
+
+async def charge_payment(
+    payment: Payment, gateway: PaymentGateway, caller: Caller, retries: RetryPolicy, *, may_fail_over: bool = False
+) -> Outcome:
+    """Send a committed PENDING payment to its gateway (retried with the same key while it is unreachable
+    or its outcome unknown) and record the answer.
+
+    With `may_fail_over`, a refusal before the gateway accepted the request fails the payment at once and
+    raises `_FailOver` for `charge_routed`; any other failure is answered here."""
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
+
+    def retryable(error: BaseException) -> bool:
+        return isinstance(error, GatewayUnavailable) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
+
     try:
-        result = await _send(payment, gateway)
+        result = await with_retries(retries, lambda: _send(payment, gateway), retryable=retryable)
+    except GatewayNotAttempted as refused:
+        if not may_fail_over:
+            return _unavailable(outcome, payment, refused)
+        await _record_failure(payment, caller, refused)
+        raise _FailOver from refused
     except PaymentDeclined as declined:
         await _record_failure(payment, caller, declined, decline_code=declined.decline_code)
         code = ErrorCode(client_code_for_decline(declined.decline_code))
         outcome.errors.append(UserErrorData(code, declined.message, "paymentMethod"))
         return outcome
     except GatewayUnavailable as unavailable:
-        logger.warning("gateway unavailable; payment outcome unknown", extra={"payment_id": str(payment.id)})
-        outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE))
-        outcome.disposition = Disposition.RELEASE
-        return outcome
+        # The outcome is unknown: the payment stays in flight on this gateway, never tried elsewhere.
+        return _unavailable(outcome, payment, unavailable)
     except (
         InvalidGatewayRequest,
         GatewayIdempotencyConflict,
@@ -183,6 +280,14 @@ async def charge_payment(payment: Payment, gateway: PaymentGateway, caller: Call
 
 
 _UNAVAILABLE_MESSAGE = "The payment service did not answer. Retry with the same idempotency key."
+
+
+def _unavailable(outcome: Outcome, payment: Payment, unavailable: GatewayUnavailable) -> Outcome:
+    logger.warning("gateway unavailable; payment outcome unknown", extra={"payment_id": str(payment.id)})
+    outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, unavailable.message or _UNAVAILABLE_MESSAGE))
+    outcome.disposition = Disposition.RELEASE
+    return outcome
+
 
 _CODE_FOR_REFUSAL: dict[type[GatewayError], ErrorCode] = {
     InvalidGatewayRequest: ErrorCode.INVALID_INPUT,
@@ -290,4 +395,4 @@ async def resume_or_charge(claim: Claim, deps: Deps, caller: Caller) -> Outcome 
                 UserErrorData(code, payment.failure_message or "The payment failed.", "paymentMethod")
             )
         return resumed
-    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), caller)
+    return await charge_payment(payment, resolve_gateway(deps, payment.gateway), caller, deps.gateways.retries)

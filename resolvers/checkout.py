@@ -20,11 +20,12 @@ from db.unit_of_work import unit_of_work
 from domain.log_context import bind_log_fields
 from resolvers.charging import (
     PaymentChoice,
-    charge_payment,
+    charge_routed,
     create_payment,
     remember_payment,
     resolve_gateway,
     resume_or_charge,
+    routed_gateways,
     validated_choice,
 )
 from resolvers.context import Caller, Deps, Principal
@@ -71,10 +72,12 @@ async def checkout(deps: Deps, caller: Caller, request: CheckoutRequest) -> Outc
 
 async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
     principal = caller.require_principal()
-    gateway = resolve_gateway(deps, request.choice.gateway)
+    if request.choice.gateway is not None:
+        resolve_gateway(deps, request.choice.gateway)
     return_url = validate_return_url(request.return_url, deps.policy.return_origins)
-    choice = validated_choice(gateway, request.choice, return_url)
     currency, lines = await price_cart(request.items)
+    gateways = routed_gateways(deps, currency, request.choice)
+    choice = validated_choice(gateways[0], request.choice, return_url)
     customer = await customer_for(principal)
     async with unit_of_work() as uow:
         order = await Order.create(
@@ -104,7 +107,9 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
         )
         payment = await create_payment(order, choice, caller, uow)
         await remember_payment(claim, payment, uow)
-    return await charge_payment(payment, gateway, caller)
+    return await charge_routed(
+        payment, gateways, request.choice, caller, claim, deps.gateways.retries, deps.gateways.health
+    )
 
 
 def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str | None:

@@ -10,8 +10,8 @@ from gateways.registry import PaymentOption
 from resolvers.context import Deps
 
 
-def payment_options(deps: Deps) -> list[PaymentOption]:
-    return deps.gateways.options()
+def payment_options(deps: Deps, currency: str | None = None) -> list[PaymentOption]:
+    return deps.gateways.options(currency)
 
 
 def public_value(deps: Deps, gateway: str, name: str) -> str | None:

@@ -21,11 +21,12 @@ from gateways.errors import GatewayError, GatewayUnavailable
 from gateways.types import CaptureRequest, PaymentResult, VoidRequest
 from resolvers.charging import (
     PaymentChoice,
-    charge_payment,
+    charge_routed,
     create_payment,
     remember_payment,
     resolve_gateway,
     resume_or_charge,
+    routed_gateways,
     validated_choice,
 )
 from resolvers.context import Caller, Deps
@@ -73,13 +74,15 @@ async def pay_order(deps: Deps, caller: Caller, request: PayOrderRequest) -> Out
         if resumed is not None:
             return resumed
         order = await load_owned_order(caller, request.order_id)
-        gateway = resolve_gateway(deps, request.choice.gateway)
-        choice = validated_choice(gateway, request.choice, order.return_url)
+        gateways = routed_gateways(deps, order.currency, request.choice)
+        choice = validated_choice(gateways[0], request.choice, order.return_url)
         async with unit_of_work() as uow:
             locked = await transitions.lock_order(order.id, uow)
             payment = await create_payment(locked, choice, caller, uow)
             await remember_payment(claim, payment, uow)
-        return await charge_payment(payment, gateway, caller)
+        return await charge_routed(
+            payment, gateways, request.choice, caller, claim, deps.gateways.retries, deps.gateways.health
+        )
 
     fingerprint = {
         "order_id": request.order_id,

@@ -75,7 +75,8 @@ class RefundOnCancel(StrEnum):
 @dataclass(frozen=True, slots=True)
 class CreateSubscriptionRequest:
     price_id: str
-    gateway: str
+    # None: the routing policy's first usable gateway that bills subscriptions in the price's currency.
+    gateway: str | None
     payment_method: str
     idempotency_key: str
     trial_days: int = 0
@@ -415,14 +416,26 @@ async def _new_price_for(subscription: Subscription, price_id: str) -> Price:
     return price
 
 
+def _billing_gateway(deps: Deps, currency: str, chosen: str | None) -> str:
+    """The chosen gateway, else the first the routing policy allows that bills subscriptions."""
+    names = deps.gateways.route(currency, chosen=chosen, needs=lambda capabilities: capabilities.billing)
+    if not names:
+        raise UseCaseError(
+            ErrorCode.GATEWAY_UNAVAILABLE, "No payment service can take this subscription right now. Retry shortly."
+        )
+    return names[0]
+
+
 async def _create_row(deps: Deps, caller: Caller, request: CreateSubscriptionRequest, claim: Claim) -> Subscription:
     principal = caller.require_principal()
-    _billing(deps, request.gateway)
+    if request.gateway is not None:
+        _billing(deps, request.gateway)
     if not 0 <= request.trial_days <= MAX_TRIAL_DAYS:
         raise UseCaseError(ErrorCode.INVALID_INPUT, f"Trials last 0 to {MAX_TRIAL_DAYS} days.", "trialDays")
     payment_method = validate_payment_method(request.payment_method)
     validate_return_url(request.return_url, deps.policy.return_origins)
     price = await _recurring_price(request.price_id)
+    gateway = _billing_gateway(deps, price.currency, request.gateway)
     customer = await customer_for(principal)
     async with unit_of_work() as uow:
         subscription_id = uuid.uuid4()
@@ -430,7 +443,7 @@ async def _create_row(deps: Deps, caller: Caller, request: CreateSubscriptionReq
             id=subscription_id,
             customer=customer,
             price=price,
-            gateway=request.gateway,
+            gateway=gateway,
             idempotency_key=f"subscription-{subscription_id}",
             currency=price.currency,
             unit_amount=price.unit_amount,

@@ -5,13 +5,18 @@ from __future__ import annotations
 import strawberry
 
 from domain.statuses import CaptureMethod
-from gateways.catalog import DEVELOPMENT_DEFAULT
 from schema.scalars import MinorUnits
 from schema.types import CaptureMethodEnum
 
 _HOSTED_CHECKOUT = (
     "Pay on the gateway's own hosted page (capabilities.hostedCheckout): nextAction is a REDIRECT to it; the order's "
     "returnUrl is where the shopper comes back. Gateways without such a page refuse it."
+)
+
+
+_GATEWAY = (
+    "The gateway the shopper chose (never re-routed); when omitted the routing policy picks one for the "
+    "order's currency and fails over to the next when a gateway refuses before accepting the payment."
 )
 
 
@@ -24,7 +29,7 @@ class CartItemInput:
 @strawberry.input
 class CheckoutInput:
     items: list[CartItemInput]
-    gateway: str = DEVELOPMENT_DEFAULT
+    gateway: str | None = strawberry.field(default=None, description=_GATEWAY)
     payment_method: str = strawberry.field(
         default="", description="A token from the gateway's payment form, never a card; none with hostedCheckout."
     )
@@ -37,7 +42,7 @@ class CheckoutInput:
 @strawberry.input
 class PayOrderInput:
     order_id: strawberry.ID
-    gateway: str = DEVELOPMENT_DEFAULT
+    gateway: str | None = strawberry.field(default=None, description=_GATEWAY)
     payment_method: str = ""
     capture_method: CaptureMethodEnum = CaptureMethod.AUTOMATIC  # type: ignore[valid-type]
     idempotency_key: str

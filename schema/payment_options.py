@@ -6,8 +6,11 @@ never a secret. The SPA reads this to pick its payment form; nothing here names 
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import strawberry
 
+from gateways.health import CircuitState
 from gateways.registry import PaymentOption
 
 
@@ -40,11 +43,26 @@ class GatewayCapabilitiesType:
     client_tokenization: ClientTokenizationType | None
 
 
+@strawberry.enum(name="CircuitState", description="A gateway's circuit breaker in the answering instance.")
+class CircuitStateEnum(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@strawberry.type(name="Circuit", description="The gateway's health as this instance's circuit breaker sees it.")
+class CircuitType:
+    state: CircuitStateEnum
+    failure_rate: float = strawberry.field(description="Failed calls over the recent window, 0 to 1.")
+
+
 @strawberry.type(name="PaymentOption", description="A gateway this server can charge through, for the SPA.")
 class PaymentOptionType:
     gateway: str
     capabilities: GatewayCapabilitiesType
     public_config: list[PublicConfigEntry]
+    available: bool = strawberry.field(description="False while its circuit is open: payments skip it.")
+    circuit: CircuitType
 
     @classmethod
     def from_option(cls, option: PaymentOption) -> PaymentOptionType:
@@ -70,4 +88,8 @@ class PaymentOptionType:
             public_config=[
                 PublicConfigEntry(name=name, value=value) for name, value in sorted(option.public_config.items())
             ],
+            available=option.circuit.state is not CircuitState.OPEN,
+            circuit=CircuitType(
+                state=CircuitStateEnum(option.circuit.state.value), failure_rate=option.circuit.failure_rate
+            ),
         )

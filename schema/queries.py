@@ -31,10 +31,14 @@ class Query:
         return info.context.deps.gateways.names()
 
     @strawberry.field(
-        description="Each configured gateway: its capabilities and the public configuration its browser SDK needs."
+        description=(
+            "Each configured gateway: its capabilities, health and the public configuration its browser SDK needs. "
+            "With a currency: only the gateways a payment in it would be routed to now, in the routing order."
+        )
     )
-    def payment_options(self, info: GraphQLInfo) -> list[PaymentOptionType]:
-        return [PaymentOptionType.from_option(option) for option in gateway_keys.payment_options(info.context.deps)]
+    def payment_options(self, info: GraphQLInfo, currency: str | None = None) -> list[PaymentOptionType]:
+        options = gateway_keys.payment_options(info.context.deps, currency[:3] if currency else None)
+        return [PaymentOptionType.from_option(option) for option in options]
 
     # The one place outside gateways/ that names a gateway (tests/features/test_gateway_names.py allows it): removed
     # in the release after paymentOptions ships.

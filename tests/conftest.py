@@ -89,6 +89,9 @@ def server_settings(backend: Backend, mail_server: SmtpServer, tmp_path_factory:
         # of their own.
         redis_pool_timeout_seconds=15,
         idempotency_lease_seconds=30,
+        # Fault tests arm one fault and watch what an unknown outcome leaves behind; retries within a
+        # request are tested on their own (tests/features/test_failover.py).
+        gateway_retry_attempts=1,
         gateway_settings={
             "sandbox": {
                 "state_path": tmp_path_factory.mktemp("sandbox") / "sandbox.sqlite3",

@@ -10,6 +10,7 @@ import json
 from typing import Any, Final
 
 import requests
+import urllib3
 from apimatic_core.exceptions.auth_validation_exception import AuthValidationException
 from paypalserversdk.exceptions.api_exception import ApiException
 
@@ -17,6 +18,7 @@ from gateways.errors import (
     CustomerActionRequired,
     GatewayConfigurationError,
     GatewayError,
+    GatewayNotAttempted,
     GatewayUnavailable,
     InvalidGatewayRequest,
     PaymentDeclined,
@@ -66,6 +68,10 @@ def issue_of(body: dict[str, Any]) -> str | None:
 def translate(exc: BaseException, *, reference: str | None, request_id: str | None) -> GatewayError:
     """The `gateways.errors` exception for one failed PayPal call."""
     suffix = f" request_id={request_id}" if request_id else ""
+    if _never_connected(exc):
+        return GatewayNotAttempted(
+            "The payment provider is unreachable.", detail=f"paypal connect: {exc!r}{suffix}", reference=reference
+        )
     if isinstance(exc, requests.exceptions.Timeout):
         return GatewayUnavailable(
             "The payment provider did not answer in time.",
@@ -92,7 +98,10 @@ def translate(exc: BaseException, *, reference: str | None, request_id: str | No
     detail = f"paypal {status} {name} {issue or ''} debug_id={body.get('debug_id', '-')}: {message}{suffix}"
     if status in (401, 403):
         return GatewayConfigurationError("The payment provider is unavailable.", detail=detail, reference=reference)
-    if status in (408, 409, 429) or status >= 500:
+    if status == 429:
+        # Rate limited before processing: nothing was done.
+        return GatewayNotAttempted("The payment provider is busy.", detail=detail, reference=reference)
+    if status in (408, 409) or status >= 500:
         return GatewayUnavailable("The payment provider is unavailable.", detail=detail, reference=reference)
     if issue in _DECLINE_ISSUES:
         return PaymentDeclined(
@@ -116,3 +125,14 @@ def _safe_message(issue: str | None, status: int) -> str:
     if status == 404:
         return "The payment provider does not know this payment."
     return "The payment provider refused the request."
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """No connection was made (refused, DNS failure, connect timeout), so the request was never sent; a
+    connection dropped after sending is an unknown outcome instead."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.exceptions.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from gateways.errors import GatewayIdempotencyConflict, GatewayUnavailable, InvalidGatewayRequest, PaymentDeclined
+from gateways.errors import (
+    GatewayIdempotencyConflict,
+    GatewayNotAttempted,
+    GatewayUnavailable,
+    InvalidGatewayRequest,
+    PaymentDeclined,
+)
 from gateways.sandbox.errors import (
     SandboxCardDeclined,
     SandboxIdempotencyError,
@@ -40,6 +46,7 @@ async def translated(call: Awaitable[_T], *, reference: str | None = None) -> _T
             reference=reference,
         ) from exc
     except SandboxUnavailable as exc:
-        raise GatewayUnavailable(
+        # The processor did nothing (it fails before acting): safe to try elsewhere.
+        raise GatewayNotAttempted(
             "The payment provider is unavailable.", detail=exc.message, reference=reference
         ) from exc

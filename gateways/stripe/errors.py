@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
+import httpx
 import stripe
 
 from gateways.errors import (
     GatewayConfigurationError,
     GatewayError,
     GatewayIdempotencyConflict,
+    GatewayNotAttempted,
     GatewayUnavailable,
     InvalidGatewayRequest,
     PaymentDeclined,
@@ -67,13 +69,21 @@ def gateway_error(exc: stripe.StripeError, *, reference: str | None = None) -> G
             reference=reference,
         )
     if isinstance(exc, stripe.RateLimitError):
-        return GatewayUnavailable(
+        # A 429 is answered before the request is processed: nothing was charged.
+        return GatewayNotAttempted(
             "The payment provider is busy; please try again.",
             detail=f"rate limited; retry with the same idempotency key. {detail}",
             reference=reference,
         )
-    # APIConnectionError (timeout, refused connection), APIError (5xx, 409 lock timeouts, garbled answers)
-    # and anything newer: Stripe may or may not have acted.
+    if isinstance(exc, stripe.APIConnectionError) and isinstance(
+        exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout
+    ):
+        # No connection was made (refused, DNS failure, connect timeout): the request was never sent.
+        return GatewayNotAttempted(
+            "The payment provider is unreachable.", detail=f"not sent: {detail}", reference=reference
+        )
+    # APIConnectionError (a timeout or a dropped connection after sending), APIError (5xx, 409 lock
+    # timeouts, garbled answers) and anything newer: Stripe may or may not have acted.
     return GatewayUnavailable(
         "The payment provider is unavailable.",
         detail=f"outcome unknown: read it back, or retry with the same idempotency key. {detail}",

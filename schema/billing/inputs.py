@@ -6,7 +6,6 @@ from datetime import datetime
 
 import strawberry
 
-from gateways.catalog import DEVELOPMENT_DEFAULT
 from gateways.types import ProrationMode
 from resolvers.subscriptions import RefundOnCancel
 from schema.billing.types import (
@@ -18,7 +17,9 @@ from schema.billing.types import (
 @strawberry.input
 class CreateSubscriptionInput:
     price_id: strawberry.ID
-    gateway: str = DEVELOPMENT_DEFAULT
+    gateway: str | None = strawberry.field(
+        default=None, description="The gateway the shopper chose; when omitted the routing policy picks one."
+    )
     payment_method: str = strawberry.field(description="A token from the gateway's payment form, never a card.")
     trial_days: int = 0
     return_url: str | None = None

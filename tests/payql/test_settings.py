@@ -116,6 +116,10 @@ def test_values_come_from_payql_variables(monkeypatch: pytest.MonkeyPatch) -> No
         ("PAYQL_GRAPHQL_MAX_TOKENS", "10"),
         ("PAYQL_SANDBOX_TOKENIZE_RATE_LIMIT", "lots"),
         ("PAYQL_PAYMENT_RATE_LIMIT", "60 a minute"),
+        ("PAYQL_ROUTING", "USD:stripe"),
+        ("PAYQL_ROUTING", "USD sandbox"),
+        ("PAYQL_CIRCUIT_FAILURE_RATE", "2"),
+        ("PAYQL_GATEWAY_RETRY_ATTEMPTS", "0"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -12,7 +12,9 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus
 from gateways.errors import (
     GatewayConfigurationError,
+    GatewayError,
     GatewayIdempotencyConflict,
+    GatewayNotAttempted,
     GatewayUnavailable,
     InvalidGatewayRequest,
     PaymentDeclined,
@@ -140,7 +142,10 @@ async def test_expired_card_error_code_maps_to_expired_card(scripted: tuple[Scri
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        (_error(429, type="invalid_request_error", code="rate_limit", message="Too many requests"), GatewayUnavailable),
+        (
+            _error(429, type="invalid_request_error", code="rate_limit", message="Too many requests"),
+            GatewayNotAttempted,
+        ),
         (_error(500, type="api_error", message="Something went wrong on Stripe's end."), GatewayUnavailable),
         (_error(503, type="api_error", message="Service unavailable"), GatewayUnavailable),
         (_error(409, type="invalid_request_error", code="lock_timeout", message="locked"), GatewayUnavailable),
@@ -172,7 +177,7 @@ async def test_expired_card_error_code_maps_to_expired_card(scripted: tuple[Scri
     ],
 )
 async def test_error_answers_map_onto_our_taxonomy(
-    scripted: tuple[ScriptedStripe, StripeGateway], answer: Answer, expected: type[Exception]
+    scripted: tuple[ScriptedStripe, StripeGateway], answer: Answer, expected: type[GatewayError]
 ) -> None:
     stripe, gateway = scripted
     stripe.answers.append(answer)
@@ -214,10 +219,10 @@ async def test_a_timeout_is_an_unknown_outcome(scripted: tuple[ScriptedStripe, S
     assert len(stripe.requests) == 1
 
 
-async def test_a_refused_connection_is_an_unknown_outcome() -> None:
+async def test_a_refused_connection_was_not_attempted() -> None:
     gateway = StripeGateway(SECRET_KEY, webhook_secrets=["whsec_x"], base_url=f"http://127.0.0.1:{free_port()}")
     try:
-        with pytest.raises(GatewayUnavailable):
+        with pytest.raises(GatewayNotAttempted):
             await gateway.refund(RefundRequest("pi_1", Money(100, "USD"), idempotency_key=uuid.uuid4().hex))
     finally:
         await gateway.aclose()
