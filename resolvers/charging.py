@@ -62,6 +62,7 @@ from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.gateway_refusals import shopper_refusal_message
 from resolvers.outcome import Disposition, Outcome, UserErrorData
 from resolvers.payment_sync import sync_payment
 
@@ -263,8 +264,9 @@ async def charge_payment(
         NotSupported,
         CustomerActionRequired,
     ) as refused:
-        await _record_failure(payment, caller, refused)
-        outcome.errors.append(UserErrorData(_CODE_FOR_REFUSAL[type(refused)], refused.message, "paymentMethod"))
+        message = shopper_refusal_message(refused, payment_id=payment.id)
+        await _record_failure(payment, caller, refused, message=message)
+        outcome.errors.append(UserErrorData(_CODE_FOR_REFUSAL[type(refused)], message, "paymentMethod"))
         return outcome
     except GatewayError as other:
         logger.error("gateway error: %s", other.detail or other.message, extra={"payment_id": str(payment.id)})
@@ -316,14 +318,14 @@ async def _send(payment: Payment, gateway: PaymentGateway) -> PaymentResult:
 
 
 async def _record_failure(
-    payment: Payment, caller: Caller, error: GatewayError, decline_code: str | None = None
+    payment: Payment, caller: Caller, error: GatewayError, decline_code: str | None = None, message: str | None = None
 ) -> None:
-    """The gateway refused the payment: it failed, with the gateway's reason."""
+    """The gateway refused the payment: it failed, with the reason the shopper was given."""
     failed = PaymentUpdate(
         status=PaymentStatus.FAILED,
         gateway_reference=error.reference,
         decline_code=decline_code,
-        failure_message=error.message,
+        failure_message=message or error.message,
     )
     await sync_payment(payment.id, failed, source=EventSource.API, actor=caller.actor())
 

@@ -1,4 +1,4 @@
-"""Our own words for a gateway's failure of a capture, void, refund or payment check.
+"""Our own words for a gateway's failure of a capture, void, refund, payment check or charge.
 
 The message depends only on the error's class in the taxonomy (`gateways.errors`), never on its
 text: a gateway's own wording (which can name internal objects, fields or other customers'
@@ -48,3 +48,26 @@ def refusal_message(operation: str, error: GatewayError, *, payment_id: object) 
     )
     template = next(_MESSAGES[cls] for cls in type(error).__mro__ if cls in _MESSAGES)
     return template.format(operation=operation)
+
+
+# What a shopper is told when the gateway refuses a charge for a reason that is not a decline.
+_SHOPPER_MESSAGES: Final[dict[type[GatewayError], str]] = {
+    InvalidGatewayRequest: "The payment provider could not use this payment method. Try another one.",
+    GatewayIdempotencyConflict: "This payment was already started with other details. Start a new checkout.",
+}
+
+
+def shopper_refusal_message(error: GatewayError, *, payment_id: object) -> str:
+    """The message a shopper sees for a refused charge; the gateway's own text is logged, not returned.
+    Errors our adapters word themselves (NotSupported, CustomerActionRequired) keep their words."""
+    template = _SHOPPER_MESSAGES.get(type(error))
+    if template is None:
+        return error.message
+    logger.warning(
+        "gateway refused the charge of payment %s (%s): %s [%s]",
+        payment_id,
+        type(error).__name__,
+        error.message,
+        error.detail,
+    )
+    return template

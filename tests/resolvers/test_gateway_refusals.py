@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from db.models import Dispute, Payment, Refund
-from gateways.errors import GatewayError, GatewayUnavailable, InvalidGatewayRequest, NotSupported, PaymentDeclined
+from gateways.errors import (
+    GatewayError,
+    GatewayIdempotencyConflict,
+    GatewayUnavailable,
+    InvalidGatewayRequest,
+    NotSupported,
+    PaymentDeclined,
+)
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
 from tests.testkit import CANCEL, CAPTURE, CHECKOUT, Shopper, checkout_input, make_price, new_key, settle
@@ -115,4 +122,40 @@ async def test_a_refused_evidence_submission_is_told_in_our_words(
     [error] = payload["userErrors"]
     assert error["code"] == code and "evidence submission" in error["message"]
     assert "pi_internal" not in str(payload) and "acct_secret" not in str(payload)
+    assert any(GATEWAY_TEXT in record.getMessage() for record in caplog.records)
+
+
+CHECKOUT_ERRORS = """mutation($input: CheckoutInput!) { checkout(input: $input) {
+  payment { id status } userErrors { code field message } } }"""
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"),
+    [
+        (InvalidGatewayRequest(GATEWAY_TEXT, detail="sandbox resource_missing"), "INVALID_INPUT"),
+        (GatewayIdempotencyConflict(GATEWAY_TEXT), "IDEMPOTENCY_CONFLICT"),
+    ],
+    ids=["invalid", "conflict"],
+)
+async def test_a_refused_charge_is_told_to_the_shopper_in_our_words(
+    services: Services,
+    shopper: Shopper,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: GatewayError,
+    code: str,
+) -> None:
+    async def refuse(*_: Any) -> None:
+        raise raised
+
+    monkeypatch.setattr(services.deps.gateways.get("sandbox"), "charge", refuse)
+    price = await make_price(2100)
+    with caplog.at_level(logging.WARNING, logger="resolvers.gateway_refusals"):
+        payload = (await shopper.data(CHECKOUT_ERRORS, {"input": checkout_input(price)}))["checkout"]
+
+    [error] = payload["userErrors"]
+    assert error["code"] == code and error["field"] == "paymentMethod"
+    assert "pi_internal" not in str(payload) and "acct_secret" not in str(payload)
+    stored = await Payment.get(id=payload["payment"]["id"])
+    assert stored.status == "FAILED" and stored.failure_message == error["message"]
     assert any(GATEWAY_TEXT in record.getMessage() for record in caplog.records)
