@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 import strawberry
 
 from domain.statuses import OrderStatus
@@ -62,8 +65,21 @@ class Query:
         first: int = 20,
         after: str | None = None,
         status: OrderStatusEnum | None = None,  # type: ignore[valid-type]
+        customer: Annotated[str | None, strawberry.argument(description="Staff: the customer's subject.")] = None,
+        email: Annotated[str | None, strawberry.argument(description="Staff: the customer's email.")] = None,
+        gateway: Annotated[str | None, strawberry.argument(description="Staff: orders with a payment there.")] = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> OrderConnection:
-        page = await orders.list_orders(info.context.caller, first, after, OrderStatus(status) if status else None)
+        search = orders.OrderFilter(
+            status=OrderStatus(status) if status else None,
+            customer=customer,
+            email=email,
+            gateway=gateway,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        page = await orders.list_orders(info.context.caller, first, after, search)
         return OrderConnection(
             edges=[OrderEdge(cursor=orders.encode_cursor(o), node=OrderType.from_model(o)) for o in page.orders],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),

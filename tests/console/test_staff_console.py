@@ -12,7 +12,7 @@ from db.models import Dispute, Payment, Refund
 from gateways.sandbox.processor import SandboxProcessor
 from payql.wiring import Services
 from tests.console.kit import Snapshots
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
+from tests.testkit import CHECKOUT, Shopper, checkout_input, email_of, make_price, settle
 
 
 async def sign_in(page: Page, server: str, staff: Shopper, route: str = "") -> None:
@@ -147,3 +147,18 @@ async def test_a_shoppers_token_is_refused(page: Page, server: str, shopper: Sho
     await expect(page.get_by_role("alert")).to_contain_text("for staff only")
     await expect(page.locator("#nav")).to_be_hidden()
     assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_staff_find_a_customers_orders_by_email(
+    page: Page, server: str, admin: Shopper, shopper: Shopper, other_shopper: Shopper, services: Services
+) -> None:
+    mine = await paid_order(shopper, services, 3_000)
+    theirs = await paid_order(other_shopper, services, 3_100)
+    await sign_in(page, server, admin)
+    await page.get_by_label("Email").fill(email_of(shopper.subject).upper())
+    await page.get_by_role("button", name="Find").click()
+    await expect(page.get_by_role("link", name=str(mine.order_id))).to_be_visible()
+    await expect(page.get_by_role("link", name=str(theirs.order_id))).to_have_count(0)
+    await expect(page.locator("#orders-table tbody tr")).to_have_count(
+        await Payment.filter(order__customer__external_id=shopper.subject).count()
+    )
