@@ -102,4 +102,5 @@ async def test_the_gateways_page_lists_the_configured_gateways(
     await sign_in(page, server, admin, "#/gateways")
     sandbox = page.locator("#gateways tr", has=page.get_by_role("rowheader", name="sandbox"))
     await expect(sandbox).to_contain_text("yes")
+    await expect(sandbox.locator(".circuit")).to_have_text("CLOSED")
     await snapshots.take(page, "gateways")
