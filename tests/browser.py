@@ -12,13 +12,16 @@ from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.console.kit import Snapshots
 
 CHROMIUM = "/usr/bin/chromium"
 # How long a page may take to show what a test waits for; a miss fails the test with a screenshot.
 WAIT_MS = 20_000
+# `expect` has a clock of its own (5 s by default), apart from the page's: the same bound for both,
+# since both suites share two cores in CI.
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="session")

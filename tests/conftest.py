@@ -136,6 +136,9 @@ async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str
         ws="websockets-sansio",
         # As `payql serve`: the app alone decides whom to believe (PAYQL_TRUSTED_PROXIES).
         proxy_headers=False,
+        # The session's clients keep connections open across tests; with uvicorn's 5 s a pooled
+        # connection can be closed by the server just as a busy CI machine sends on it (ReadError).
+        timeout_keep_alive=300,
     )
     uvicorn_server = uvicorn.Server(config)
     task = asyncio.create_task(uvicorn_server.serve())

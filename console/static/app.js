@@ -57,7 +57,12 @@ function signInPage(problem) {
   input.focus();
 }
 
+// Each navigation gets a number; a page whose navigation was overtaken (a slow answer after the
+// staff member moved on) must not replace the newer page.
+let navigation = 0;
+
 async function route() {
+  const current = ++navigation;
   if (!token()) return signInPage();
   let staff;
   try {
@@ -82,6 +87,7 @@ async function route() {
   }
   const [pattern, page] = found;
   const params = pattern.exec(hash).slice(1).map(decodeURIComponent);
+  if (current !== navigation) return;
   main.replaceChildren(h("p", {}, "Loading…"));
   try {
     await page.render(main, ...params);

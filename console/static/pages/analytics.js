@@ -48,11 +48,16 @@ export async function render(main) {
   const results = h("div", { id: "analytics-results", "aria-live": "polite" });
   const form = h("form", { "aria-label": "Date range" }, field("From (UTC)", since), field("To (UTC, inclusive)", until), h("button", { type: "submit" }, "Show"));
 
+  // Only the latest request may draw: an earlier, slower answer must not replace a newer range.
+  let latest = 0;
+
   async function load() {
     const end = new Date(`${until.value}T00:00:00Z`);
     end.setUTCDate(end.getUTCDate() + 1);
     const range = { since: `${since.value}T00:00:00Z`, until: end.toISOString() };
+    const request = ++latest;
     const data = await gql(ANALYTICS, range);
+    if (request !== latest) return;
     const currencies = [...new Set(data.revenueByDay.map((r) => r.currency))].sort();
     const outcomes = [{ gateway: "all gateways", ...data.paymentOutcomes.overall }, ...data.paymentOutcomes.byGateway];
     results.replaceChildren(
