@@ -1,7 +1,7 @@
 """A small PayPal REST emulator for tests: a Starlette app served with uvicorn on a random local port.
 
 Reproduces (shapes, status codes and error bodies checked against the OpenAPI descriptions in
-/work/shared/reference/paypal):
+`../shared/reference/paypal`, from the repository root):
 - OAuth2 client credentials: `POST /v1/oauth2/token` with HTTP basic auth; tokens expire after `token_ttl`
   (and `expire_tokens()` revokes them all); an unknown/expired bearer token → 401 `{"error": "invalid_token"}`,
   bad client credentials → 401 `invalid_client`.

@@ -1,4 +1,4 @@
-"""PayPal's error bodies, as the OpenAPI descriptions in /work/shared/reference/paypal spell them."""
+"""PayPal's error bodies, as the OpenAPI descriptions in `../shared/reference/paypal` (from the root) spell them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Start localstripe in this process, with its state file where the tests say.
 
 localstripe (GPL-3) is a dev-only test double: PayQL code never imports it; the tests run this file as a
-separate process. localstripe pickles its whole store to the fixed path `/tmp/localstripe.pickle` after
+separate process. localstripe pickles its whole store to one fixed file in the system's temporary folder after
 every write, which concurrent runs would share, so this launcher points the store at
 `PAYQL_LOCALSTRIPE_STATE` before starting the server with `--from-scratch` (no state read at start).
 
