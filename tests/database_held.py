@@ -46,3 +46,19 @@ async def assert_nothing_held() -> None:
     finally:
         for connection in taken:
             await pool.release(connection)
+
+
+async def until_blocked_on_a_lock_or(database_url: str, got_through: asyncio.Event) -> None:
+    """Return once a backend of this database waits on a row lock, or `got_through` is set (the
+    second writer was not blocked): the moment a race test lets its first writer go on."""
+    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        while not got_through.is_set():
+            waiting = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting:
+                return
+            await asyncio.sleep(0.01)
+    finally:
+        await connection.close()

@@ -12,7 +12,6 @@ import asyncio
 import uuid
 from typing import Any
 
-import asyncpg
 import pytest
 
 from db import transitions
@@ -23,6 +22,7 @@ from domain.statuses import OrderStatus, PaymentStatus
 from gateways.types import PaymentResult
 from resolvers.payment_sync import sync_payment
 from tests.backends import Backend, backend_name
+from tests.database_held import until_blocked_on_a_lock_or
 
 pytestmark = pytest.mark.usefixtures("server")
 
@@ -109,17 +109,7 @@ class Overlap:
 
 
 async def second_waits_or_reaches(database_url: str, overlap: Overlap) -> None:
-    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
-    try:
-        while not overlap.second_reached.is_set():
-            waiting = await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await connection.close()
+    await until_blocked_on_a_lock_or(database_url, overlap.second_reached)
     overlap.release_first.set()
 
 

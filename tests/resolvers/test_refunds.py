@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import asyncpg
 import pytest
 
 from db.models import Payment, Refund
 from resolvers import refunds
 from tests.backends import Backend, backend_name
+from tests.database_held import until_blocked_on_a_lock_or
 from tests.features.test_refunds import paid, refund
 from tests.testkit import Shopper
 
@@ -69,17 +69,7 @@ class Overlap:
 
 
 async def second_waits_or_inserts(database_url: str, overlap: Overlap) -> None:
-    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
-    try:
-        while not overlap.second_inserted.is_set():
-            waiting = await connection.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        await connection.close()
+    await until_blocked_on_a_lock_or(database_url, overlap.second_inserted)
     overlap.release_first.set()
 
 
