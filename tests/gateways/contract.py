@@ -2,7 +2,9 @@
 
 A `GatewayHarness` wraps one adapter with the few gateway-specific steps a scenario needs (getting a payment
 method that succeeds, driving PayPal's buyer approval and `complete`, producing a decline). The scenarios below
-take a harness and only use the protocol; `test_contract.py` runs each of them against every gateway.
+take a harness and only use the protocol. `ContractSuite` runs every scenario: each gateway's own test folder
+has a `test_contract.py` whose `TestContract(ContractSuite)` builds its harness, so adding a gateway adds a file
+there and touches nothing shared (`tests/gateways/test_contract.py` checks that every package has one).
 
 Where a backend cannot show a behaviour, the harness says so with a reason (`not_applicable`), and the test is
 skipped with that reason: never silently.
@@ -11,7 +13,7 @@ skipped with that reason: never silently.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -265,3 +267,76 @@ def unknown_statuses_are_never_paid(h: GatewayHarness) -> None:
         assert status is PaymentStatus.PENDING, kind  # domain/statuses.py: unknown → PENDING
     for kind, refund_status_of in h.refund_status_functions.items():
         assert refund_status_of(UNKNOWN_STATUS) is RefundStatus.PENDING, kind
+
+
+# --- the suite each gateway's test_contract.py subclasses ---------------------------------------------------------
+# (amount in minor units, currency): a 2-decimal and a 0-decimal currency.
+AMOUNTS = [pytest.param(1000, "USD", id="USD"), pytest.param(1500, "JPY", id="JPY")]
+
+
+class ContractSuite:
+    """Every scenario as a test. A subclass named `TestContract` defines `built_harness(self, request)`, a sync
+    fixture built outside the event loop so it can ask for the gateway's own (async) fixtures by name."""
+
+    @pytest.fixture
+    def built_harness(self, request: pytest.FixtureRequest) -> GatewayHarness:
+        raise NotImplementedError("a ContractSuite subclass defines built_harness")
+
+    @pytest.fixture
+    async def harness(self, built_harness: GatewayHarness) -> AsyncIterator[GatewayHarness]:
+        yield built_harness
+        await built_harness.gateway.aclose()
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_automatic_capture_is_paid(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await automatic_capture_is_paid(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_manual_capture_authorizes_then_captures(
+        self, harness: GatewayHarness, amount: int, currency: str
+    ) -> None:
+        await manual_capture_authorizes_then_captures(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_partial_capture(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await partial_capture(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_void_authorization(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await void_authorization(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_void_after_capture_is_refused(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await void_after_capture_is_refused(harness, amount, currency)
+
+    async def test_void_after_manual_capture_is_refused(self, harness: GatewayHarness) -> None:
+        await void_after_manual_capture_is_refused(harness, 1000, "USD")
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_full_refund(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await full_refund(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_partial_refund(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await partial_refund(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_refund_beyond_captured_is_refused(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await refund_beyond_captured_is_refused(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_retrieve_matches_the_last_operation(
+        self, harness: GatewayHarness, amount: int, currency: str
+    ) -> None:
+        await retrieve_matches_the_last_operation(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_decline_is_normalized(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await decline_is_normalized(harness, amount, currency)
+
+    @pytest.mark.parametrize(("amount", "currency"), AMOUNTS)
+    async def test_idempotent_charge(self, harness: GatewayHarness, amount: int, currency: str) -> None:
+        await idempotent_charge(harness, amount, currency)
+
+    async def test_unknown_statuses_are_never_paid(self, harness: GatewayHarness) -> None:
+        unknown_statuses_are_never_paid(harness)
