@@ -54,7 +54,7 @@ class BraintreeEmulator:
         self.app = Starlette(routes=self._routes())
 
     def fail_next(self, status: int, *, path: str = "", after_effect: bool = False, times: int = 1) -> None:
-        """Answer the next `times` calls whose path contains `path` with `status` (after applying them when
+        """Answer the next `times` calls whose path ends with `path` with `status` (after applying them when
         `after_effect`: the gateway acted and the answer was lost)."""
         self.faults.append(Fault(status, path, after_effect, times))
 
@@ -96,7 +96,7 @@ class BraintreeEmulator:
         if request.path_params.get("merchant") != self.merchant_id:
             return Response("", 403)
         self.calls.append((request.method, request.url.path))
-        fault = next((f for f in self.faults if f.path in request.url.path), None)
+        fault = next((f for f in self.faults if request.url.path.endswith(f.path)), None)
         if fault is not None:
             fault.times -= 1
             if fault.times <= 0:
