@@ -20,7 +20,7 @@ from gateways.errors import (
     NotSupported,
     PaymentDeclined,
 )
-from gateways.types import CaptureRequest, ChargeRequest, RefundRequest
+from gateways.types import CaptureRequest, ChargeRequest, RefundRequest, VoidRequest
 from tests.braintree_emulator import BraintreeEmulator
 from tests.gateways.braintree.conftest import make_gateway
 
@@ -184,3 +184,14 @@ async def test_list_payments_reads_the_sales_since(gateway: BraintreeGateway) ->
 async def test_complete_is_not_supported(gateway: BraintreeGateway) -> None:
     with pytest.raises(NotSupported):
         await gateway.complete("x", capture=True, idempotency_key="k")
+
+
+async def test_a_sale_submitted_for_settlement_is_not_voided(
+    gateway: BraintreeGateway, emulator: BraintreeEmulator
+) -> None:
+    """Braintree would void it (not settled yet), but for PayQL it is captured: a refund is the way back."""
+    paid = await gateway.charge(request(Nonces.Transactable))
+    with pytest.raises(InvalidGatewayRequest) as caught:
+        await gateway.void(VoidRequest(paid.reference, "void"))
+    assert caught.value.reference == paid.reference
+    assert emulator.ledger.transactions[paid.reference]["status"] == "submitted_for_settlement"
