@@ -8,9 +8,9 @@ settled transaction.
 
 At most once: Braintree's XML API has no idempotency key, so our payment id is the sale's `order_id`, and `charge`
 first searches the transactions by that order id: a repeated `charge` (a retry after a lost answer, a second
-process resuming the payment) finds the sale the first one made instead of charging again. Capture, void and refund
-read the transaction first, and a repeat of an accepted one is refused by Braintree's state (91507, 91504) or, for a
-refund, limited by what is left to refund.
+process resuming the payment) finds the sale the first one made instead of charging again. A refund's `order_id`
+is derived from its idempotency key, and the sale's refunds are read before refunding, so a repeat answers the
+refund the first one made. Capture and void read the transaction first and answer a repeat with the state reached.
 
 Webhooks (`webhooks.py`) are verified with the SDK's parser. Never touches PayQL's database or settings.
 """
@@ -33,6 +33,7 @@ from gateways.braintree.transformers import (
     dispute_result,
     major_units,
     payment_result,
+    refund_order_id,
     refund_result,
 )
 from gateways.braintree.webhooks import BraintreeDeliveryVerifier, interpret, stored_payload
@@ -185,9 +186,12 @@ class BraintreeGateway:
             )
         if request.amount.currency != str(transaction.currency_iso_code):
             raise InvalidGatewayRequest("The refund's currency is not the payment's.", reference=request.reference)
-        options = {"amount": major_units(request.amount)}
-        if transaction.order_id:
-            options["order_id"] = transaction.order_id
+        # The refund's own order_id comes from our idempotency key: a repeat finds the credit the first one made.
+        marker = refund_order_id(request.idempotency_key)
+        earlier = [credit for credit in await self._refunds_of(transaction) if credit.order_id == marker]
+        if earlier:
+            return refund_result(earlier[0])
+        options = {"amount": major_units(request.amount), "order_id": marker}
         result = await self._client.call(
             lambda sdk: sdk.transaction.refund(request.reference, options), reference=request.reference
         )

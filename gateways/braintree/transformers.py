@@ -1,7 +1,8 @@
 """Braintree's transactions and disputes mapped onto PayQL's results, each status mapping in one function.
 
 A payment is a `sale` transaction; its refunds are `credit` transactions naming it (`refunded_transaction_id`),
-listed in its `refund_ids`. Our payment id travels as the transaction's `order_id`. Submitting for settlement is
+listed in its `refund_ids`. Our payment id travels as the sale's `order_id`; a refund's `order_id` is derived from
+its idempotency key. Submitting for settlement is
 our capture: `submitted_for_settlement`, `settling` and `settled` are PAID. Submitting less than was authorized
 changes the transaction's `amount` to the settled one; the authorized amount stays in its `status_history`.
 An unknown status is never PAID: it maps to PENDING (and a refund's to PENDING).
@@ -9,6 +10,7 @@ An unknown status is never PAID: it maps to PENDING (and a refund's to PENDING).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -105,6 +107,11 @@ def decline_message(transaction: Any) -> str:
         return "The payment was refused."
     text = str(getattr(transaction, "processor_response_text", "") or "")
     return f"The card was declined ({text})." if text else "The card was declined."
+
+
+def refund_order_id(idempotency_key: str) -> str:
+    """The `order_id` a refund (a credit transaction) carries: derived from our key, within Braintree's 255."""
+    return f"payql-refund-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
 
 
 def minor_units(amount: Decimal | str, currency: str) -> int:

@@ -22,7 +22,7 @@ from gateways.errors import (
 )
 from gateways.types import CaptureRequest, ChargeRequest, RefundRequest, VoidRequest
 from tests.braintree_emulator import BraintreeEmulator
-from tests.gateways.braintree.conftest import make_gateway
+from tests.gateways.braintree.conftest import make_gateway, settle
 
 TEN_DOLLARS = Money(1000, "USD")
 
@@ -195,3 +195,20 @@ async def test_a_sale_submitted_for_settlement_is_not_voided(
         await gateway.void(VoidRequest(paid.reference, "void"))
     assert caught.value.reference == paid.reference
     assert emulator.ledger.transactions[paid.reference]["status"] == "submitted_for_settlement"
+
+
+async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
+    gateway: BraintreeGateway, emulator: BraintreeEmulator
+) -> None:
+    paid = await gateway.charge(request(Nonces.Transactable))
+    await settle(emulator, paid.reference)
+    refund = RefundRequest(paid.reference, Money(300, "USD"), "refund-key-1")
+    emulator.fail_next(500, path="/refund", after_effect=True)
+    with pytest.raises(GatewayUnavailable):
+        await gateway.refund(refund)
+    again = await gateway.refund(refund)
+    credits = [t for t in emulator.ledger.transactions.values() if t["type"] == "credit"]
+    assert [c["id"] for c in credits] == [again.reference]
+    other = await gateway.refund(RefundRequest(paid.reference, Money(200, "USD"), "refund-key-2"))
+    assert other.reference != again.reference
+    assert (await gateway.retrieve(paid.reference)).amount_refunded == 500
