@@ -12,7 +12,8 @@ process resuming the payment) finds the sale the first one made instead of charg
 is derived from its idempotency key, and the sale's refunds are read before refunding, so a repeat answers the
 refund the first one made. Capture and void read the transaction first and answer a repeat with the state reached.
 
-Webhooks (`webhooks.py`) are verified with the SDK's parser. Never touches PayQL's database or settings.
+Subscriptions are in `billing.py`. Webhooks (`webhooks.py`) are verified with the SDK's parser. Never touches
+PayQL's database or settings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.statuses import CaptureMethod, PaymentStatus
+from gateways.braintree.billing import BraintreeBilling
 from gateways.braintree.client import BraintreeClient
 from gateways.braintree.errors import NONCE_PROBLEMS, refused, validation_errors
 from gateways.braintree.sdk import braintree
@@ -57,7 +59,7 @@ from gateways.types import (
 LIST_LIMIT = 500
 
 
-class BraintreeGateway:
+class BraintreeGateway(BraintreeBilling):
     name: str = "braintree"
 
     def __init__(
@@ -67,8 +69,10 @@ class BraintreeGateway:
         merchant_accounts: Mapping[str, str],
         webhook_keys: Sequence[tuple[str, str]],
         three_d_secure_required: bool = False,
+        plans: Mapping[str, str] | None = None,
     ) -> None:
         self._client = client
+        self._plans = dict(plans or {})
         self._accounts = {currency.upper(): account for currency, account in merchant_accounts.items()}
         self._three_d_secure_required = three_d_secure_required
         self._verifier = BraintreeDeliveryVerifier(webhook_keys)

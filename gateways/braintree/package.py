@@ -64,6 +64,7 @@ class PreparedBraintree(PreparedGateway):
             merchant_accounts=self._settings.account_by_currency(),
             webhook_keys=self._settings.webhook_key_pairs(),
             three_d_secure_required=self._settings.three_d_secure_required,
+            plans=self._settings.plan_by_price(),
         )
 
     def routes(self, host: RouteHost) -> Sequence[BaseRoute]:
@@ -89,7 +90,7 @@ class BraintreePackage(GatewayPackage[BraintreeSettings]):
         payments=True,
         manual_capture=True,
         refunds=True,
-        billing=False,  # Braintree plans and subscriptions are not mapped yet
+        billing=True,
         disputes=True,
         hosted_checkout=False,
         customer_directory=False,

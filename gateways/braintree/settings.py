@@ -1,5 +1,6 @@
 """Braintree's settings, `PAYQL_BRAINTREE_*`: the merchant id, the API key pair, one merchant account per
-currency, earlier key pairs still verifying webhooks during a rotation, and whether 3-D Secure is required."""
+currency, the plan of each recurring price, earlier key pairs still verifying webhooks during a rotation, and
+whether 3-D Secure is required."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class BraintreeSettings(GatewaySettings):
     # "CURRENCY:merchant_account_id" entries: a Braintree merchant account settles in one currency, so a
     # payment goes to the account of its currency, and a currency without one is refused before any call.
     merchant_accounts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # "price_id:plan_id" entries: the Braintree plan (made in its Control Panel) each recurring price bills on;
+    # a price without an entry bills on the plan whose id is the price id.
+    plans: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # "public_key:private_key" pairs that still verify webhooks while keys rotate (the current pair always does).
     previous_webhook_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     # Ask Braintree to refuse a card payment whose 3-D Secure result did not shift liability to the issuer.
@@ -41,6 +45,8 @@ class BraintreeSettings(GatewaySettings):
             problems.append("PAYQL_BRAINTREE_MERCHANT_ACCOUNTS: name one CURRENCY:merchant_account_id at least")
         if any(entry.count(":") != 1 for entry in self.merchant_accounts):
             problems.append("PAYQL_BRAINTREE_MERCHANT_ACCOUNTS: each entry is CURRENCY:merchant_account_id")
+        if any(entry.count(":") != 1 for entry in self.plans):
+            problems.append("PAYQL_BRAINTREE_PLANS: each entry is price_id:plan_id")
         if any(key.get_secret_value().count(":") != 1 for key in self.previous_webhook_keys):
             problems.append("PAYQL_BRAINTREE_PREVIOUS_WEBHOOK_KEYS: each entry is public_key:private_key")
         return problems
@@ -48,6 +54,10 @@ class BraintreeSettings(GatewaySettings):
     def account_by_currency(self) -> dict[str, str]:
         pairs = (entry.split(":", 1) for entry in self.merchant_accounts if entry.count(":") == 1)
         return {currency.strip().upper(): account.strip() for currency, account in pairs}
+
+    def plan_by_price(self) -> dict[str, str]:
+        pairs = (entry.split(":", 1) for entry in self.plans if entry.count(":") == 1)
+        return {price.strip(): plan.strip() for price, plan in pairs}
 
     def webhook_key_pairs(self) -> list[tuple[str, str]]:
         """Every key pair a delivery may be signed with, the current one first."""

@@ -7,9 +7,9 @@ keys can rotate. A notification has no id: the SHA-256 of its signed payload (wh
 subject) stores it once, and a redelivery of the same notification is a duplicate. Its timestamp must be within
 `TOLERANCE` of reception (Braintree retries a failed delivery for a day, with the same payload).
 
-Interpretation: transaction notifications and disputes name objects that `retrieve` / `retrieve_dispute` re-read
-(the pipeline applies the gateway's answer, not the event's copy). Subscription notifications are ignored:
-billing is not declared by this package.
+Interpretation: transaction, dispute and subscription notifications name objects that `retrieve`,
+`retrieve_dispute` and `retrieve_subscription` re-read (the pipeline applies the gateway's answer, not the event's
+copy); a subscription's re-read carries its newest charge as the latest invoice.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from domain.money import Money
+from domain.statuses import SubscriptionStatus
 from gateways.braintree.sdk import braintree
 from gateways.braintree.transformers import dispute_status, epoch, minor_units, payment_status
 from gateways.errors import WebhookRejected
@@ -33,6 +34,8 @@ from gateways.types import (
     EventIgnored,
     PaymentObserved,
     PaymentResult,
+    SubscriptionObserved,
+    SubscriptionResult,
     VerifiedEvent,
     WebhookDelivery,
 )
@@ -44,6 +47,7 @@ _TRANSACTION_KINDS: Final = frozenset(
     {"transaction_settled", "transaction_settlement_declined", "transaction_disbursed", "transaction_reviewed"}
 )
 _DISPUTE_PREFIX: Final = "dispute_"
+_SUBSCRIPTION_PREFIX: Final = "subscription_"
 
 
 class BraintreeDeliveryVerifier:
@@ -119,8 +123,8 @@ def interpret(event: VerifiedEvent) -> list[EventEffect]:
         return [PaymentObserved(_payment_hint(subject["transaction"]))]
     if kind.startswith(_DISPUTE_PREFIX) and isinstance(subject.get("dispute"), dict):
         return [DisputeObserved(_dispute_hint(subject["dispute"]))]
-    if kind.startswith("subscription_"):
-        return [EventIgnored(f"{kind}: subscriptions are not handled by the braintree package")]
+    if kind.startswith(_SUBSCRIPTION_PREFIX) and isinstance(subject.get("subscription"), dict):
+        return [SubscriptionObserved(_subscription_hint(subject["subscription"]))]
     return [EventIgnored(f"{kind} is not acted on")]
 
 
@@ -134,6 +138,18 @@ def _payment_hint(transaction: dict[str, Any]) -> PaymentResult:
         amount=Money(amount, currency),
         payql_payment_id=transaction.get("order_id") or None,
         gateway_status=str(transaction.get("status") or ""),
+    )
+
+
+def _subscription_hint(subscription: dict[str, Any]) -> SubscriptionResult:
+    """Only good for finding our subscription (its id is ours): the pipeline re-reads it, and the re-read brings
+    its newest charge as the latest invoice (paid, or failed and owed), so a charge notification needs no more."""
+    return SubscriptionResult(
+        reference=str(subscription.get("id")),
+        status=SubscriptionStatus.INCOMPLETE,
+        price_id=None,
+        payql_subscription_id=str(subscription.get("id")),
+        gateway_status=str(subscription.get("status") or ""),
     )
 
 

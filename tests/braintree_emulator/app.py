@@ -25,6 +25,7 @@ from starlette.routing import Route
 from gateways.braintree.sdk import braintree
 from tests.asgi_server import serving
 from tests.braintree_emulator import xml
+from tests.braintree_emulator.billing import Billing
 from tests.braintree_emulator.ledger import Ledger, ValidationFailed
 
 XML = "application/xml; charset=utf-8"
@@ -45,12 +46,22 @@ class BraintreeEmulator:
     private_key: str = field(default_factory=lambda: secrets.token_hex(16))
     merchant_accounts: dict[str, str] = field(default_factory=lambda: {"payql_usd": "USD", "payql_jpy": "JPY"})
     base_url: str = ""
+    # Plans are made in the Control Panel: id → billing frequency (months) and price.
+    plans: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "basic_monthly": {"id": "basic_monthly", "billing_frequency": 1, "price": "10.00"},
+            "pro_monthly": {"id": "pro_monthly", "billing_frequency": 1, "price": "30.00"},
+            "basic_yearly": {"id": "basic_yearly", "billing_frequency": 12, "price": "100.00"},
+        }
+    )
     ledger: Ledger = field(init=False)
+    billing: Billing = field(init=False)
     faults: list[Fault] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.merchant_accounts, default_merchant_account=next(iter(self.merchant_accounts)))
+        self.billing = Billing(self.ledger, plans=self.plans)
         self.app = Starlette(routes=self._routes())
 
     def fail_next(self, status: int, *, path: str = "", after_effect: bool = False, times: int = 1) -> None:
@@ -84,6 +95,13 @@ class BraintreeEmulator:
             Route(f"{base}/disputes/{{id}}", self._dispute, methods=["GET"]),
             Route(f"{base}/disputes/{{id}}/evidence", self._evidence, methods=["POST"]),
             Route(f"{base}/disputes/{{id}}/finalize", self._finalize, methods=["PUT"]),
+            Route(f"{base}/customers", self._customer, methods=["POST"]),
+            Route(f"{base}/payment_methods", self._payment_method, methods=["POST"]),
+            Route(f"{base}/payment_methods/any/{{token}}", self._find_payment_method, methods=["GET"]),
+            Route(f"{base}/subscriptions", self._subscribe, methods=["POST"]),
+            Route(f"{base}/subscriptions/{{id}}", self._subscription, methods=["GET", "PUT"]),
+            Route(f"{base}/subscriptions/{{id}}/cancel", self._cancel_subscription, methods=["PUT"]),
+            Route("/emulator/subscriptions/{id}/cycle", self._cycle, methods=["POST"]),
             Route("/emulator/transactions/{id}/dispute", self._open_dispute, methods=["POST"]),
             Route("/emulator/disputes/{id}/{status}", self._decide, methods=["POST"]),
         ]
@@ -128,7 +146,12 @@ class BraintreeEmulator:
 
     async def _sale(self, request: Request) -> Response:
         def act(body: dict[str, Any]) -> tuple[str, Any, int]:
-            transaction = self.ledger.sale(body.get("transaction") or {})
+            params = body.get("transaction") or {}
+            if params.get("subscription_id"):  # the SDK's subscription.retry_charge
+                subscription = self._subscribed(str(params["subscription_id"]))
+                transaction = self.billing.retry_charge(subscription, params.get("amount"))
+            else:
+                transaction = self.ledger.sale(params)
             if transaction["status"] in ("authorized", "submitted_for_settlement"):
                 return "transaction", transaction, 201
             message = (
@@ -137,6 +160,70 @@ class BraintreeEmulator:
             return "api_error_response", {"errors": {"errors": []}, "message": message, "transaction": transaction}, 422
 
         return await self._guarded(request, act)
+
+    async def _customer(self, request: Request) -> Response:
+        return await self._guarded(
+            request, lambda body: ("customer", self.billing.create_customer(body.get("customer") or {}), 201)
+        )
+
+    async def _payment_method(self, request: Request) -> Response:
+        return await self._guarded(
+            request, lambda body: ("credit_card", self.billing.vault(body.get("payment_method") or {}), 201)
+        )
+
+    async def _find_payment_method(self, request: Request) -> Response:
+        def act(body: dict[str, Any]) -> tuple[str, Any, int]:
+            method = self.billing.payment_methods.get(request.path_params["token"])
+            if method is None:
+                raise LookupError(request.path_params["token"])
+            return "credit_card", {k: v for k, v in method.items() if k != "nonce"}, 200
+
+        return await self._guarded(request, act)
+
+    async def _subscribe(self, request: Request) -> Response:
+        def act(body: dict[str, Any]) -> tuple[str, Any, int]:
+            subscription, charge = self.billing.create_subscription(body.get("subscription") or {})
+            if charge is not None and charge["status"] not in ("authorized", "submitted_for_settlement"):
+                failed = {"errors": {"errors": []}, "message": charge["processor_response_text"], "transaction": charge}
+                return "api_error_response", failed, 422
+            return "subscription", subscription, 201
+
+        return await self._guarded(request, act)
+
+    async def _subscription(self, request: Request) -> Response:
+        def act(body: dict[str, Any]) -> tuple[str, Any, int]:
+            subscription = self._subscribed(request.path_params["id"])
+            if request.method == "PUT":
+                self.billing.update(subscription, body.get("subscription") or {})
+            return "subscription", subscription, 200
+
+        return await self._guarded(request, act)
+
+    async def _cancel_subscription(self, request: Request) -> Response:
+        return await self._guarded(
+            request,
+            lambda body: ("subscription", self.billing.cancel(self._subscribed(request.path_params["id"])), 200),
+        )
+
+    async def _cycle(self, request: Request) -> Response:
+        """Test-only: the subscription's next billing date came (`?decline=1`: its card declines from now on)."""
+        subscription = self.billing.subscriptions.get(request.path_params["id"])
+        if subscription is None:
+            return Response("", 404)
+        if request.query_params.get("decline"):
+            self.billing.payment_methods[subscription["payment_method_token"]]["nonce"] = (
+                "fake-processor-declined-visa-nonce"
+            )
+        charged = self.billing.bill_cycle(subscription)
+        return Response(
+            xml.document("transaction" if "type" in charged else "subscription", charged), 200, media_type=XML
+        )
+
+    def _subscribed(self, subscription_id: str) -> dict[str, Any]:
+        subscription = self.billing.subscriptions.get(subscription_id)
+        if subscription is None:
+            raise LookupError(subscription_id)
+        return subscription
 
     async def _find(self, request: Request) -> Response:
         return await self._guarded(request, lambda body: ("transaction", self._transaction(request), 200))

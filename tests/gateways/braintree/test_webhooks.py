@@ -13,7 +13,7 @@ from gateways.braintree.adapter import BraintreeGateway
 from gateways.braintree.sdk import braintree
 from gateways.braintree.webhooks import BraintreeDeliveryVerifier
 from gateways.errors import WebhookRejected
-from gateways.types import DisputeObserved, EventIgnored, PaymentObserved, WebhookDelivery
+from gateways.types import DisputeObserved, EventIgnored, PaymentObserved, SubscriptionObserved, WebhookDelivery
 from tests.braintree_emulator import BraintreeEmulator
 from tests.gateways.braintree.conftest import make_gateway
 
@@ -55,8 +55,26 @@ async def test_dispute_notifications_are_observed(
 
 
 @pytest.mark.parametrize(
-    "kind", [Kind.SubscriptionChargedSuccessfully, Kind.SubscriptionChargedUnsuccessfully, Kind.Check]
+    "kind",
+    [
+        Kind.SubscriptionChargedSuccessfully,
+        Kind.SubscriptionChargedUnsuccessfully,
+        Kind.SubscriptionWentPastDue,
+        Kind.SubscriptionCanceled,
+        Kind.SubscriptionExpired,
+        Kind.SubscriptionWentActive,
+    ],
 )
+async def test_subscription_notifications_are_observed_and_re_read(
+    gateway: BraintreeGateway, emulator: BraintreeEmulator, kind: str
+) -> None:
+    event = await gateway.verify_webhook(delivery(sample(emulator, kind, "sub_1")))
+    [effect] = gateway.interpret_event(event)
+    assert isinstance(effect, SubscriptionObserved) and effect.stale_possible
+    assert (effect.result.reference, effect.result.payql_subscription_id) == ("sub_1", "sub_1")
+
+
+@pytest.mark.parametrize("kind", [Kind.Check, Kind.Disbursement])
 async def test_other_notifications_are_ignored(
     gateway: BraintreeGateway, emulator: BraintreeEmulator, kind: str
 ) -> None:
