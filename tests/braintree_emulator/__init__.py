@@ -18,10 +18,16 @@ nested validation errors and the failed transaction inside):
 - Merchant accounts, one currency each (`payql_usd`, `payql_jpy`); another id is 91513.
 - Disputes: find, text evidence, finalize (open → disputed; else 95701 / 95705); test-only routes open one on a
   transaction and decide it (won, lost, ...).
+- Vault and recurring billing (`billing.py`): customers, payment methods vaulted from nonces (found by token),
+  plans made in the Control Panel (`basic_monthly`, `pro_monthly`, `basic_yearly`), subscriptions (our id as
+  theirs; 81906 when taken), trials in days, the first charge at creation (declined: no subscription), updates
+  with `prorate_charges` (an upgrade charges the prorated difference, a downgrade leaves a credit balance),
+  `number_of_billing_cycles` (Expired after the last), cancel, `retry_charge`; a test-only route bills the next
+  cycle (`?decline=1`: the card declines from then on), Past Due on a failed charge.
 Webhooks are not sent by the emulator: tests build them with the SDK's `webhook_testing.sample_notification` and
 the emulator's keys (`sdk()`), and post them form-encoded, as Braintree does.
 
-Does not reproduce: payment method vaulting, customers, plans and subscriptions, partial settlements (child
+Does not reproduce: add-ons and discounts, billing day of month, plan management, partial settlements (child
 transactions), authorization expiry, duplicate-transaction checking, the sandbox's amount-driven test outcomes,
 GraphQL, and rate limits.
 """
