@@ -59,6 +59,14 @@ async def test_staff_finds_an_order_refunds_part_of_it_once_and_sees_the_timelin
     await settle(services)
     refunds = await Refund.filter(payment_id=payment.id)
     assert [(r.amount, r.reason) for r in refunds] == [(1_250, "Box arrived damaged")]
+    # The ledger: the capture and the refund as money, each with the payment (and refund) it moved.
+    captured = page.locator("#ledger tbody tr", has_text="CAPTURED")
+    await expect(captured).to_contain_text("160.00 USD")  # two at 80.00
+    await expect(captured).to_contain_text(str(payment.id))
+    refunded = page.locator("#ledger tbody tr", has_text="REFUNDED")
+    await expect(refunded).to_have_count(1)
+    await expect(refunded).to_contain_text("12.50 USD")
+    await expect(refunded).to_contain_text(str(refunds[0].id))
 
 
 async def test_staff_answers_a_dispute_with_a_note_and_submits_the_evidence_once(
