@@ -39,19 +39,21 @@ const price = (p) => `${p.unitAmount.decimal} ${p.unitAmount.currency}${p.recurr
 
 async function catalog() {
   const { products } = await gql("query { products { id name description prices { id type recurringInterval metered unitAmount { decimal currency } } } }");
-  const buy = (p, each) => h("button", { type: "button", "aria-label": `Add ${p.name} to the cart`, onclick: () => {
-    cart.set(each.id, { name: p.name, quantity: (cart.get(each.id)?.quantity || 0) + 1 });
+  const buy = (p, each) => h("button", { type: "button", "aria-label": `Add ${p.name} at ${price(each)} to the cart`, onclick: () => {
+    cart.set(each.id, { name: `${p.name} (${price(each)})`, quantity: (cart.get(each.id)?.quantity || 0) + 1 });
     saveCart();
     location.hash = "#/cart";
   } }, "Add to cart");
-  // Plans billed a fixed amount each period; metered ones are billed on reported usage, not sold here.
   const subscribe = (p, plan) => h("button", { type: "button", "aria-label": `Subscribe to ${p.name} at ${price(plan)}`, onclick: () => {
     sessionStorage.setItem("payql.shop.plan", JSON.stringify({ id: plan.id, name: p.name, price: price(plan) }));
     location.hash = "#/subscribe";
   } }, "Subscribe");
-  const items = products.flatMap((p) => p.prices.filter((each) => !each.metered).map((each) =>
-    h("li", {}, h("h2", {}, p.name), h("p", {}, p.description), h("p", {}, price(each)),
-      each.type === "ONE_TIME" ? buy(p, each) : subscribe(p, each))));
+  // One-time prices go to the cart; plans billed a fixed amount each period are subscribed to.
+  // Metered plans are billed on reported usage, so the shop does not sell them.
+  const items = products.map((p) => [p, p.prices.filter((each) => !each.metered)]).filter(([, prices]) => prices.length)
+    .map(([p, prices]) => h("li", {}, h("h2", {}, p.name), h("p", {}, p.description),
+      h("ul", { class: "prices" }, prices.map((each) =>
+        h("li", {}, h("span", {}, price(each)), each.type === "ONE_TIME" ? buy(p, each) : subscribe(p, each))))));
   main.replaceChildren(h("h1", {}, "Catalog"), h("ul", { class: "products" }, items));
 }
 

@@ -118,6 +118,8 @@ async def test_the_analytics_page_shows_the_figures_graphql_gives(
     window = {"since": f"{since}T00:00:00Z", "until": f"{until}T00:00:00Z"}
     expected: dict[str, Any] = await admin.data(ANALYTICS, window)
     await sign_in(page, server, admin, "#/analytics")
+    # The page draws its default range (the last 30 days) first; the test's range is picked after that.
+    await expect(page.locator("#analytics-results[data-range]")).to_be_visible()
 
     await page.get_by_label("From (UTC)").fill(str(since))
     await page.get_by_label("To (UTC, inclusive)").fill(str(today))

@@ -21,8 +21,7 @@ async def buy(page: Page, server: str, shopper: Shopper, card: str, snapshots: S
     name = f"Demo mug {uuid.uuid4().hex[:6]}"
     await make_price(1_200, "USD", name=name)
     await page.goto(f"{server}/shop#token={shopper.token}")
-    await snapshots.take(page, "shop-catalog")
-    await page.get_by_role("button", name=f"Add {name} to the cart").click()
+    await page.get_by_role("button", name=f"Add {name} at 12.00 USD to the cart").click()
     await page.get_by_label("Card number").fill(card)
     await page.get_by_label("CVC").fill("123")
     await snapshots.take(page, "shop-cart")
@@ -55,7 +54,10 @@ async def test_3d_secure_on_the_sandbox_page_then_paid_arrives_live(page: Page, 
 async def subscribe(page: Page, server: str, shopper: Shopper, card: str, snapshots: Snapshots) -> None:
     await seed_demo_catalog()
     await page.goto(f"{server}/shop#token={shopper.token}")
-    await page.get_by_role("button", name="Subscribe to Coffee club at 19.00 USD a month").click()
+    plan = page.get_by_role("button", name="Subscribe to Coffee club at 19.00 USD a month")
+    await expect(plan).to_be_visible()
+    await snapshots.take(page, "shop-catalog")  # with the demo catalog in it
+    await plan.click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Subscribe to Coffee club")
     await page.get_by_label("Card number").fill(card)
     await page.get_by_label("CVC").fill("123")
