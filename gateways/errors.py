@@ -63,6 +63,13 @@ class NotSupported(GatewayError):
     code = "NOT_SUPPORTED"
 
 
+class ShopperReturnRejected(GatewayError):
+    """Values the SPA sent back from the provider's checkout failed verification (a bad signature, another
+    payment's ids): possibly forged, so nothing changes and the attempt is logged as one."""
+
+    code = "INVALID_INPUT"
+
+
 class GatewayConfigurationError(GatewayError):
     """Bad credentials or setup: an operator must fix it; shoppers only see a generic message."""
 

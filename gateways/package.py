@@ -4,9 +4,10 @@ Each provider folder (`gateways/<name>/`) has a `package.py` whose `PACKAGE` is 
 settings class (its own `PAYQL_<NAME>_` variables), the factory that builds its adapter for a process,
 its webhook verifier, its declared capabilities and the public configuration the SPA may read. The core
 finds packages through `gateways.catalog` by name and asks capabilities through the protocols in
-`gateways/` (`BillingGateway`, `HostedCheckoutGateway`, `CustomerDirectory`, `ClockControlGateway`); it never
-names a provider. Nothing here reads PayQL's settings or database: a package gets its values from its
-own settings class, and the few things the core lends it (who is staff, a rate limiter) are passed in.
+`gateways/` (`BillingGateway`, `HostedCheckoutGateway`, `CustomerDirectory`, `ClockControlGateway`,
+`ShopperReturnGateway`); it never names a provider. Nothing here reads PayQL's settings or database: a
+package gets its values from its own settings class, and the few things the core lends it (who is staff, a
+rate limiter) are passed in.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class Capabilities:
     customer_directory: bool
     # Test-only clocks a staff caller may move (the sandbox's); never on a gateway that reaches real money.
     test_clock: bool = False
+    # The SPA sends back what the provider's checkout handed it (`ShopperReturnGateway`) with completePayment.
+    shopper_return: bool = False
     client_tokenization: ClientTokenization | None = None
 
 

@@ -20,6 +20,7 @@ from gateways.hosted import HostedCheckoutGateway
 from gateways.package import Capabilities
 from gateways.retrying import RetryPolicy
 from gateways.routing import RoutingTable, route
+from gateways.shopper_return import ShopperReturnGateway
 
 
 class UnknownGateway(LookupError):
@@ -47,6 +48,7 @@ def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None
         hosted_checkout=True,
         customer_directory=True,
         test_clock=True,
+        shopper_return=True,
     )
     return replace(
         base,
@@ -54,6 +56,7 @@ def observed_capabilities(gateway: PaymentGateway, declared: Capabilities | None
         hosted_checkout=base.hosted_checkout and isinstance(gateway, HostedCheckoutGateway),
         customer_directory=base.customer_directory and isinstance(gateway, CustomerDirectory),
         test_clock=base.test_clock and isinstance(gateway, ClockControlGateway),
+        shopper_return=base.shopper_return and isinstance(gateway, ShopperReturnGateway),
     )
 
 

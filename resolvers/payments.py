@@ -7,8 +7,9 @@ what happened after a customer action; the customer's redirect itself proves not
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from db import transitions
@@ -16,8 +17,9 @@ from db.idempotency import Claim
 from db.models import EventSource, Order, Payment
 from db.unit_of_work import unit_of_work
 from domain.money import Money
-from domain.statuses import PaymentStatus
-from gateways.errors import GatewayError, GatewayUnavailable
+from domain.statuses import CaptureMethod, PaymentStatus
+from gateways.errors import GatewayError, GatewayUnavailable, ShopperReturnRejected
+from gateways.shopper_return import ShopperReturnGateway
 from gateways.types import CaptureRequest, PaymentResult, VoidRequest
 from resolvers.charging import (
     PaymentChoice,
@@ -35,6 +37,8 @@ from resolvers.gateway_refusals import refusal_message
 from resolvers.outcome import Disposition, Outcome, UserErrorData, run_idempotent
 from resolvers.payment_sync import complete_if_approved, sync_payment
 from resolvers.single_flight import SingleFlight
+
+logger = logging.getLogger(__name__)
 
 
 def parse_id(value: str, field: str) -> uuid.UUID:
@@ -144,24 +148,51 @@ async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotenc
 _completing: SingleFlight[uuid.UUID, Outcome] = SingleFlight()
 
 
-async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outcome:
+# Bounds on what completePayment's `returned` may carry: providers hand back a few ids, a signature and
+# at most a redirect result of a few kilobytes.
+MAX_RETURNED_VALUES = 16
+MAX_RETURNED_VALUE_LENGTH = 8192
+
+
+async def complete_payment(
+    deps: Deps, caller: Caller, payment_id: str, returned: Sequence[tuple[str, str]] = ()
+) -> Outcome:
     """Re-read a payment from its gateway and apply what the gateway says (safe to repeat).
 
-    Each call counts against the principal's completePayment limit; calls for a payment whose read
-    is already running wait for that read instead of starting another."""
+    With `returned` (what the gateway's checkout handed the SPA), the gateway verifies those values and
+    answers the payment as it reads it; values that do not verify change nothing. Each call counts against
+    the principal's completePayment limit; calls for a payment whose read is already running wait for that
+    read instead of starting another."""
     try:
         principal = caller.require_principal()
+        values = _returned_values(returned)
         if not await deps.complete_limiter.hit(principal.actor_name):
             raise UseCaseError(ErrorCode.RATE_LIMITED, "Too many payment checks. Wait a minute and try again.")
         payment = await load_owned_payment(caller, payment_id)
+        gateway = resolve_gateway(deps, payment.gateway)
+        if values and not isinstance(gateway, ShopperReturnGateway):
+            raise UseCaseError(ErrorCode.INVALID_INPUT, "This payment's gateway takes no returned values.", "returned")
     except UseCaseError as error:
         return Outcome.failure(error)
     if not payment.gateway_reference:
         return Outcome(order_id=payment.order_id, payment_id=payment.id, next_action=payment.next_action)
-    gateway = resolve_gateway(deps, payment.gateway)
+    reference = payment.gateway_reference
+    if values and isinstance(gateway, ShopperReturnGateway):
+        returning = gateway
+
+        async def verify_and_read() -> PaymentResult:
+            return await returning.accept_shopper_return(
+                reference,
+                values,
+                capture=payment.capture_method == CaptureMethod.AUTOMATIC,
+                idempotency_key=f"{payment.idempotency_key}-complete",
+            )
+
+        # Not shared with other callers: each sends its own values, and each must be verified.
+        return await call_and_apply(payment, caller, "payment check", verify_and_read)
 
     async def read_and_complete() -> PaymentResult:
-        result = await gateway.retrieve(payment.gateway_reference or "")
+        result = await gateway.retrieve(reference)
         return await complete_if_approved(gateway, payment, result)
 
     shared = await _completing.run(
@@ -169,6 +200,19 @@ async def complete_payment(deps: Deps, caller: Caller, payment_id: str) -> Outco
     )
     # Every waiter gets the same outcome; each its own copy, so none can change another's answer.
     return dataclasses.replace(shared, errors=list(shared.errors))
+
+
+def _returned_values(returned: Sequence[tuple[str, str]]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if len(returned) > MAX_RETURNED_VALUES:
+        raise UseCaseError(ErrorCode.INVALID_INPUT, f"At most {MAX_RETURNED_VALUES} returned values.", "returned")
+    for name, value in returned:
+        if not name or name in values:
+            raise UseCaseError(ErrorCode.INVALID_INPUT, "Each returned value needs its own name.", "returned")
+        if len(value) > MAX_RETURNED_VALUE_LENGTH:
+            raise UseCaseError(ErrorCode.INVALID_INPUT, f"Returned value {name!r} is too long.", "returned")
+        values[name] = value
+    return values
 
 
 async def call_and_apply(
@@ -181,6 +225,19 @@ async def call_and_apply(
         message = refusal_message(operation, unavailable, payment_id=payment.id)
         outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))
         outcome.disposition = Disposition.RELEASE
+        return outcome
+    except ShopperReturnRejected as rejected:
+        # Values that claim a payment happened but do not verify: forged or tampered with, so logged as an attack.
+        logger.warning(
+            "rejected returned values for payment %s from %s: %s [%s]",
+            payment.id,
+            caller.actor(),
+            rejected.message,
+            rejected.detail,
+        )
+        outcome.errors.append(
+            UserErrorData(ErrorCode.INVALID_INPUT, "The payment confirmation could not be verified.", "returned")
+        )
         return outcome
     except GatewayError as refused:
         message = refusal_message(operation, refused, payment_id=payment.id)

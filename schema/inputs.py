@@ -64,9 +64,21 @@ class CancelPaymentInput:
     idempotency_key: str
 
 
+@strawberry.input(description="One value the provider's checkout handed the SPA, as the provider named it.")
+class ReturnedValueInput:
+    name: str
+    value: str
+
+
 @strawberry.input
 class CompletePaymentInput:
     payment_id: strawberry.ID
+    returned: list[ReturnedValueInput] = strawberry.field(
+        default_factory=list,
+        description="What the gateway's checkout handed the SPA after the shopper acted there (a signed "
+        "confirmation, a redirect or 3-D Secure result), for gateways whose flow needs it "
+        "(`capabilities.shopperReturn`). Verified, never trusted: the payment is read from the gateway.",
+    )
 
 
 @strawberry.input

@@ -69,7 +69,10 @@ class Mutation:
         description="Ask the gateway for the payment's state after a customer action (e.g. 3-D Secure)."
     )
     async def complete_payment(self, info: GraphQLInfo, input: CompletePaymentInput) -> PaymentPayload:
-        outcome = await payments.complete_payment(info.context.deps, info.context.caller, str(input.payment_id))
+        returned = [(value.name, value.value) for value in input.returned]
+        outcome = await payments.complete_payment(
+            info.context.deps, info.context.caller, str(input.payment_id), returned
+        )
         return await payment_payload(outcome)
 
     @strawberry.mutation(

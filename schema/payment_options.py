@@ -40,6 +40,9 @@ class GatewayCapabilitiesType:
     hosted_checkout: bool
     customer_directory: bool
     test_clock: bool = strawberry.field(description="Development gateways only: staff may move test clocks.")
+    shopper_return: bool = strawberry.field(
+        description="completePayment takes `returned`: what this gateway's checkout hands the SPA."
+    )
     client_tokenization: ClientTokenizationType | None
 
 
@@ -79,6 +82,7 @@ class PaymentOptionType:
                 hosted_checkout=declared.hosted_checkout,
                 customer_directory=declared.customer_directory,
                 test_clock=declared.test_clock,
+                shopper_return=declared.shopper_return,
                 client_tokenization=(
                     ClientTokenizationType(sdk=tokenization.sdk, config_keys=list(tokenization.config_keys))
                     if tokenization
