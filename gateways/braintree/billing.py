@@ -174,10 +174,21 @@ class BraintreeBilling:
         raise NotSupported("Braintree does not bill metered usage.", reference=report.reference)
 
     async def pay_invoice(self, reference: str, *, idempotency_key: str) -> InvoiceResult:
-        """Retry the subscription's failed charge (`subscription.retry_charge`, submitted for settlement)."""
+        """Retry the subscription's failed charge (`subscription.retry_charge`, submitted for settlement).
+
+        At most once: when the subscription owes nothing any more (a retry whose answer was lost, or a later charge
+        that collected the balance), its newest successful charge is the answer and nothing is charged again.
+        """
         invoice = await self.retrieve_invoice(reference)
         if invoice.status is InvoiceStatus.PAID:
             return invoice
+        subscription = await self._subscription(invoice.subscription_reference)
+        currency = invoice.amount_due.currency
+        newest = (getattr(subscription, "transactions", None) or [None])[0]
+        if newest is not None and Decimal(str(subscription.balance)) <= 0 and str(newest.id) != reference:
+            collected = invoice_result(newest, subscription, currency)
+            if collected.status is InvoiceStatus.PAID:
+                return dataclasses.replace(collected, reference=reference)
         amount = major_units(invoice.amount_due)
         retried = await self._client.call(
             lambda sdk: sdk.subscription.retry_charge(invoice.subscription_reference, amount, True), reference=reference
@@ -185,9 +196,8 @@ class BraintreeBilling:
         if retried.transaction is None:
             raise refused(retried, reference=reference, action="payment")
         subscription = await self._subscription(invoice.subscription_reference)
-        again = invoice_result(retried.transaction, subscription, invoice.amount_due.currency)
         # The retry is a new transaction; for PayQL it pays (or fails to pay) the same invoice.
-        return dataclasses.replace(again, reference=reference)
+        return dataclasses.replace(invoice_result(retried.transaction, subscription, currency), reference=reference)
 
     async def update_default_payment_method(
         self, reference: str, payment_method: str, *, idempotency_key: str

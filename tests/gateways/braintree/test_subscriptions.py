@@ -13,7 +13,7 @@ from braintree.test.nonces import Nonces
 from domain.money import Money
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.braintree.adapter import BraintreeGateway
-from gateways.errors import NotSupported, PaymentDeclined
+from gateways.errors import GatewayUnavailable, NotSupported, PaymentDeclined
 from gateways.types import PlanChangeRequest, PlanPrice, ProrationMode, SubscriptionRequest, UsageReport
 from tests.braintree_emulator import BraintreeEmulator
 from tests.gateways.braintree.conftest import make_gateway
@@ -169,3 +169,24 @@ async def test_what_braintree_cannot_do(billing: BraintreeGateway) -> None:
     weekly = PlanPrice("price_weekly", "prod_1", "Lamp club", Money(300, "USD"), "WEEK")
     with pytest.raises(NotSupported):
         await billing.create_subscription(subscribing(price=weekly))
+
+
+async def test_a_retry_whose_answer_was_lost_is_not_charged_again(
+    billing: BraintreeGateway, emulator: BraintreeEmulator
+) -> None:
+    created = await billing.create_subscription(subscribing())
+    await cycle(emulator, created.reference, decline=True)
+    owed = (await billing.retrieve_subscription(created.reference)).latest_invoice
+    assert owed is not None
+    await billing.update_default_payment_method(created.reference, Nonces.Transactable, idempotency_key="pm")
+    emulator.fail_next(500, path="/transactions", after_effect=True)
+    with pytest.raises(GatewayUnavailable):
+        await billing.pay_invoice(owed.reference, idempotency_key="pay")
+    paid = await billing.pay_invoice(owed.reference, idempotency_key="pay")
+    assert (paid.reference, paid.status) == (owed.reference, InvoiceStatus.PAID)
+    charges = emulator.billing.subscriptions[created.reference]["transactions"]
+    assert [c["status"] for c in charges] == [
+        "submitted_for_settlement",
+        "processor_declined",
+        "submitted_for_settlement",
+    ]
