@@ -2,8 +2,9 @@
 `BraintreeGateway`). Wire mapping in `billing_transformers.py`.
 
 - Plans are made in Braintree's Control Panel (monthly or every N months); `PAYQL_BRAINTREE_PLANS` maps each of our
-  recurring prices to one (else the plan id is the price id). The subscription's `price` is set to our price, so
-  the plan's own price does not matter. Daily, weekly and metered prices cannot be billed by Braintree.
+  recurring prices to one (else the plan id is the price id), and the plan is read to check it bills on the
+  price's schedule and currency. The subscription's `price` is set to our price, so the plan's own price does not
+  matter. Daily, weekly and metered prices cannot be billed by Braintree.
 - At most once: the Braintree customer's id is our customer id and the subscription's id is ours, so a repeated
   create finds what the first one made (Braintree refuses a taken id).
 - The first charge happens at creation (unless a trial): when it is declined Braintree makes no subscription, so
@@ -40,6 +41,7 @@ from gateways.types import (
 )
 
 _ID_TAKEN = {"81906", "91609"}
+_MONTHS = {"MONTH": 1, "YEAR": 12}
 _ALREADY_CANCELED = "81905"
 
 
@@ -54,11 +56,7 @@ class BraintreeBilling:
 
     async def create_subscription(self, request: SubscriptionRequest) -> SubscriptionResult:
         price = request.price
-        if price.metered or price.interval not in ("MONTH", "YEAR"):
-            raise NotSupported(
-                "Braintree bills monthly or yearly prices only.",
-                detail=f"price {price.price_id}: {price.interval_count} {price.interval}, metered={price.metered}",
-            )
+        plan_id = await self._checked_plan(price)
         account = self._account(price.unit_amount)
         customer_id = request.gateway_customer or await self._ensure_customer(request)
         vaulted = await self._client.call(
@@ -78,7 +76,7 @@ class BraintreeBilling:
             )
         params: dict[str, Any] = {
             "id": request.payql_subscription_id,
-            "plan_id": self._plan(price),
+            "plan_id": plan_id,
             "price": major_units(price.unit_amount),
             "payment_method_token": vaulted.payment_method.token,
             "merchant_account_id": account,
@@ -135,7 +133,7 @@ class BraintreeBilling:
                 "Braintree changes plans at once; it cannot schedule a change.", reference=request.reference
             )
         params = {
-            "plan_id": self._plan(request.price),
+            "plan_id": await self._checked_plan(request.price),
             "price": major_units(request.price.unit_amount),
             "options": {
                 "prorate_charges": request.proration is ProrationMode.IMMEDIATE,
@@ -228,6 +226,26 @@ class BraintreeBilling:
     # --- plumbing --------------------------------------------------------------------------------------------
     def _plan(self, price: PlanPrice) -> str:
         return self._plans.get(price.price_id, price.price_id)
+
+    async def _checked_plan(self, price: PlanPrice) -> str:
+        """The price's plan, read to check that it bills on the price's schedule and currency (a plan mapped to the
+        wrong price would bill another schedule than the catalog shows)."""
+        if price.metered or price.interval not in _MONTHS:
+            raise NotSupported(
+                "Braintree bills monthly or yearly prices only.",
+                detail=f"price {price.price_id}: {price.interval_count} {price.interval}, metered={price.metered}",
+            )
+        plan_id = self._plan(price)
+        plan = await self._client.call(lambda sdk: sdk.plan.find(plan_id), reference=plan_id)
+        months = _MONTHS[price.interval] * price.interval_count
+        currency = str(getattr(plan, "currency_iso_code", "") or price.unit_amount.currency)
+        if int(plan.billing_frequency) != months or currency != price.unit_amount.currency:
+            raise InvalidGatewayRequest(
+                "This price cannot be billed: its Braintree plan bills on another schedule.",
+                detail=f"plan {plan_id} bills every {plan.billing_frequency} month(s) in {currency}; price "
+                f"{price.price_id} every {months} in {price.unit_amount.currency} (PAYQL_BRAINTREE_PLANS)",
+            )
+        return plan_id
 
     def _account(self, amount: Money) -> str:
         account = self._accounts.get(amount.currency)

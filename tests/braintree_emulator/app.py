@@ -98,6 +98,7 @@ class BraintreeEmulator:
             Route(f"{base}/customers", self._customer, methods=["POST"]),
             Route(f"{base}/payment_methods", self._payment_method, methods=["POST"]),
             Route(f"{base}/payment_methods/any/{{token}}", self._find_payment_method, methods=["GET"]),
+            Route(f"{base}/plans/{{id}}", self._plan, methods=["GET"]),
             Route(f"{base}/subscriptions", self._subscribe, methods=["POST"]),
             Route(f"{base}/subscriptions/{{id}}", self._subscription, methods=["GET", "PUT"]),
             Route(f"{base}/subscriptions/{{id}}/cancel", self._cancel_subscription, methods=["PUT"]),
@@ -177,6 +178,16 @@ class BraintreeEmulator:
             if method is None:
                 raise LookupError(request.path_params["token"])
             return "credit_card", {k: v for k, v in method.items() if k != "nonce"}, 200
+
+        return await self._guarded(request, act)
+
+    async def _plan(self, request: Request) -> Response:
+        def act(body: dict[str, Any]) -> tuple[str, Any, int]:
+            plan = self.plans.get(request.path_params["id"])
+            if plan is None:
+                raise LookupError(request.path_params["id"])
+            currency = self.merchant_accounts[self.ledger.default_merchant_account]
+            return "plan", {"currency_iso_code": currency, "add_ons": [], "discounts": [], **plan}, 200
 
         return await self._guarded(request, act)
 

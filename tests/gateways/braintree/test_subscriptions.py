@@ -13,7 +13,7 @@ from braintree.test.nonces import Nonces
 from domain.money import Money
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.braintree.adapter import BraintreeGateway
-from gateways.errors import GatewayUnavailable, NotSupported, PaymentDeclined
+from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported, PaymentDeclined
 from gateways.types import PlanChangeRequest, PlanPrice, ProrationMode, SubscriptionRequest, UsageReport
 from tests.braintree_emulator import BraintreeEmulator
 from tests.gateways.braintree.conftest import make_gateway
@@ -190,3 +190,17 @@ async def test_a_retry_whose_answer_was_lost_is_not_charged_again(
         "processor_declined",
         "submitted_for_settlement",
     ]
+
+
+async def test_a_plan_on_another_schedule_or_unknown_is_refused(
+    billing: BraintreeGateway, emulator: BraintreeEmulator
+) -> None:
+    yearly_on_monthly = PlanPrice("price_basic", "prod_1", "Lamp club", Money(10000, "USD"), "YEAR")
+    with pytest.raises(InvalidGatewayRequest):
+        await billing.create_subscription(subscribing(price=yearly_on_monthly))
+    unmapped = PlanPrice("price_nobody", "prod_1", "Lamp club", Money(1000, "USD"), "MONTH")
+    with pytest.raises(InvalidGatewayRequest):
+        await billing.create_subscription(subscribing(price=unmapped))
+    yearly = PlanPrice("basic_yearly", "prod_1", "Lamp club", Money(10000, "USD"), "YEAR")  # plan id = price id
+    assert (await billing.create_subscription(subscribing(price=yearly))).status is SubscriptionStatus.ACTIVE
+    assert emulator.billing.customers
