@@ -254,8 +254,19 @@ class BraintreeBilling:
         return account
 
     def _currency_of(self, subscription: Any) -> str:
+        """A subscription names no currency: its charges do, else its merchant account (one currency each)."""
+        charges = getattr(subscription, "transactions", None) or []
+        if charges:
+            return str(charges[0].currency_iso_code)
         account = str(getattr(subscription, "merchant_account_id", "") or "")
-        return next((currency for currency, known in self._accounts.items() if known == account), "USD")
+        for currency, known in self._accounts.items():
+            if known == account:
+                return currency
+        raise InvalidGatewayRequest(
+            "The subscription's currency is unknown.",
+            detail=f"merchant account {account} is not in PAYQL_BRAINTREE_MERCHANT_ACCOUNTS",
+            reference=str(subscription.id),
+        )
 
     def _result(self, subscription: Any, *, customer_reference: str | None = None) -> SubscriptionResult:
         price_of_plan = {plan: price for price, plan in self._plans.items()}
