@@ -1,10 +1,16 @@
-"""`BraintreeGateway`: PayQL's `PaymentGateway` over Braintree's transactions and disputes (official SDK 4.48).
+"""`BraintreeGateway`: PayQL's `PaymentGateway` (and `BillingGateway`) over Braintree's transactions, disputes and
+subscriptions (official SDK 4.48).
 
 The SPA tokenizes the card with Drop-in or Hosted Fields (authorized by a client token, see `package.py`) and sends
 the nonce as `paymentMethod`; with 3-D Secure, the SPA verifies the card first and the nonce carries the result.
 `charge` is a `sale`: submitted for settlement at once (automatic capture) or authorized only, then `capture`
 submits it for settlement (for the whole or a lower amount). `void` cancels an authorization; `refund` credits a
 settled transaction.
+
+3-D Secure: with `three_d_secure_required`, Braintree rejects a sale whose nonce carries no liability shift
+(`gateway_rejected`, reason `three_d_secure`). A rejected sale cannot be resumed, so this is a decline with the code
+`authentication_required` (the GraphQL AUTHENTICATION_REQUIRED), not REQUIRES_ACTION with a `nextAction`: nothing
+waits on the server; the SPA verifies the card (`threeDSecure.verifyCard`) and checks out again with the new nonce.
 
 At most once: Braintree's XML API has no idempotency key, so our payment id is the sale's `order_id`, and `charge`
 first searches the transactions by that order id: a repeated `charge` (a retry after a lost answer, a second
