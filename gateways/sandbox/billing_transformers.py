@@ -14,15 +14,15 @@ from typing import Final
 from domain.money import Money
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.sandbox.authentication import authenticate_action
-from gateways.sandbox.billing import BilledSubscription, PlanChangeQuote, PriceTerms, Proration
-from gateways.sandbox.billing_objects import (
+from gateways.sandbox.processor.billing import BilledSubscription, PlanChangeQuote, PriceTerms, Proration
+from gateways.sandbox.processor.billing_objects import (
     PAYQL_SUBSCRIPTION_ID,
     InvoiceState,
     SandboxInvoice,
     SandboxSubscription,
     SubscriptionState,
 )
-from gateways.sandbox.objects import IntentStatus
+from gateways.sandbox.processor.objects import IntentStatus
 from gateways.types import (
     EventEffect,
     EventIgnored,

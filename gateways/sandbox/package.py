@@ -28,10 +28,10 @@ from gateways.package import (
 )
 from gateways.sandbox.adapter import SandboxGateway
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.route_guard import SandboxGuard
-from gateways.sandbox.routes import sandbox_routes
+from gateways.sandbox.processor.route_guard import SandboxGuard
+from gateways.sandbox.processor.routes import sandbox_routes
+from gateways.sandbox.processor.webhook_delivery import WebhookDeliverer
 from gateways.sandbox.settings import SandboxSettings
-from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from gateways.stripe_signature import StripeSchemeVerifier
 
 

@@ -14,8 +14,8 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, DisputeStatus, PaymentStatus, RefundStatus
 from gateways.sandbox.authentication import authenticate_action
 from gateways.sandbox.billing_transformers import billing_event_effects, is_billing_event
-from gateways.sandbox.disputes import DisputeState, SandboxDispute
-from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
+from gateways.sandbox.processor.disputes import DisputeState, SandboxDispute
+from gateways.sandbox.processor.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
 from gateways.types import (
     PAYQL_PAYMENT_ID,
     DisputeObserved,

@@ -8,7 +8,7 @@ import re
 import httpx
 
 from gateways.sandbox.package import sandbox_guard
-from gateways.sandbox.route_guard import SandboxGuard
+from gateways.sandbox.processor.route_guard import SandboxGuard
 from gateways.sandbox.settings import SandboxSettings
 from payql.auth import TokenVerifier
 from payql.route_host import route_host
