@@ -30,12 +30,13 @@ Handler = Callable[[Request], Awaitable[Any]]
 
 @dataclass
 class Fault:
-    """One injected 5xx for the next API call whose path contains `path`; with `after_effect` the call is carried
-    out first and only its answer is lost."""
+    """One injected 5xx for the next API call whose path contains `path` (and whose method is `method`, when
+    given); with `after_effect` the call is carried out first and only its answer is lost."""
 
     status: int
     after_effect: bool = False
     path: str = ""
+    method: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ class RazorpayEmulator:
         self.app = Starlette(routes=self._routes())
 
     # --- switches --------------------------------------------------------------------------------------------
-    def fail_next(self, status: int = 500, *, after_effect: bool = False, path: str = "", times: int = 1) -> None:
-        self._faults.extend(Fault(status, after_effect, path) for _ in range(times))
+    def fail_next(
+        self, status: int = 500, *, after_effect: bool = False, path: str = "", method: str = "", times: int = 1
+    ) -> None:
+        self._faults.extend(Fault(status, after_effect, path, method.upper()) for _ in range(times))
 
     def sign(self, event: dict[str, Any], *, secret: str | None = None, event_id: str | None = None) -> Delivery:
         """A delivery of `event` as Razorpay sends one (a fresh event id unless given)."""
@@ -140,12 +143,16 @@ class RazorpayEmulator:
         if scheme.lower() != "basic" or key_id != self.key_id or not hmac.compare_digest(key_secret, self.key_secret):
             raise unauthorized()
 
+    @staticmethod
+    def _matches(fault: Fault, request: Request) -> bool:
+        return fault.path in request.url.path and fault.method in ("", request.method)
+
     def _api(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             self.calls.requests.append((request.method, request.url.path))
             try:
                 self._authenticate(request)
-                fault = next((f for f in self._faults if f.path in request.url.path), None)
+                fault = next((f for f in self._faults if self._matches(f, request)), None)
                 if fault is not None:
                     self._faults.remove(fault)
                     if not fault.after_effect:
