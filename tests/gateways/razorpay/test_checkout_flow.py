@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 import pytest
 
 from db.models import Order, Payment, PaymentEvent, Refund
@@ -136,3 +137,36 @@ async def test_the_payment_webhook_alone_marks_it_paid(
         return (await Payment.get(id=payment_id)).status == "PAID"
 
     await eventually(paid)
+
+
+async def test_a_forged_webhook_is_refused_and_changes_nothing(
+    razorpay_in_payql: RazorpayGateway,
+    emulator: RazorpayEmulator,
+    shopper: Shopper,
+    server: str,
+    http: httpx.AsyncClient,
+) -> None:
+    """A delivery claiming the order was paid, signed with a secret that is not ours, is refused with a 4xx."""
+    payment_id, order_id = await start_checkout(shopper)
+    claim = {
+        "entity": "event",
+        "event": "order.paid",
+        "contains": ["payment", "order"],
+        "payload": {
+            "payment": {
+                "entity": {
+                    "id": "pay_forged0000001",
+                    "order_id": order_id,
+                    "amount": AMOUNT,
+                    "currency": "INR",
+                    "status": "captured",
+                    "notes": {},
+                }
+            }
+        },
+        "created_at": 1,
+    }
+    forged = emulator.sign(claim, secret="not-the-webhook-secret")
+    response = await http.post(f"{server}/webhooks/razorpay", content=forged.body, headers=forged.headers)
+    assert 400 <= response.status_code < 500
+    assert (await Payment.get(id=payment_id)).status == "REQUIRES_ACTION"
