@@ -270,11 +270,12 @@ class RazorpayGateway(RazorpayCalls):
         return None if ours is None else await self.retrieve(str(ours["id"]))
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
-        """Razorpay's payments created since `created_gte` (`payment.all` with from/to), each read as its order."""
-        query = {"from": created_gte, "to": int(time.time())}
-        payments = await self._items(lambda sdk, q: sdk.payment.all(q), query)
-        order_ids = sorted({str(p["order_id"]) for p in payments if p.get("order_id")})
-        return [await self.retrieve(order_id) for order_id in order_ids]
+        """Razorpay's orders created since `created_gte` (`order.all` with from/to), each with its payments
+        expanded: every PayQL payment has an order from its checkout on, paid or not, so an order nobody paid yet
+        is listed too (listing payments instead would show it missing), and no order is read twice."""
+        query = {"from": created_gte, "to": int(time.time()), "expand[]": "payments"}
+        orders = await self._items(lambda sdk, q: sdk.order.all(q), query)
+        return [mapped(_with_expanded_payments, order, str(order.get("id"))) for order in orders]
 
     # --- disputes --------------------------------------------------------------------------------------------
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
@@ -327,3 +328,7 @@ class RazorpayGateway(RazorpayCalls):
             # Captured meanwhile (Razorpay's automatic capture, or a concurrent call): the read-back decides.
             if (await self._payment(payment_id, reference)).get("status") not in ("captured", "refunded"):
                 raise
+
+
+def _with_expanded_payments(order: Mapping[str, Any]) -> PaymentResult:
+    return payment_result(order, list(order["payments"]["items"]))

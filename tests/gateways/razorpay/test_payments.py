@@ -224,15 +224,21 @@ async def test_a_refund_has_its_own_status_and_a_retry_finds_it(
     assert "BAD_REQUEST_ERROR" in beyond.value.detail and "field=amount" in beyond.value.detail
 
 
-async def test_list_payments_reads_each_order_of_the_window(
+async def test_list_payments_lists_the_orders_of_the_window_with_their_payments(
     gateway: RazorpayGateway, emulator: RazorpayEmulator
 ) -> None:
     since = int(time.time())
     first = await paid(gateway, emulator, charge_request())
     second = await paid(gateway, emulator, charge_request(capture=CaptureMethod.MANUAL))
-    await gateway.charge(charge_request())  # never paid: no payment at Razorpay
+    unpaid = await gateway.charge(charge_request())  # no payment at Razorpay yet, still ours to compare
+    before = len(emulator.calls.requests)
     listed = {result.reference: result.status for result in await gateway.list_payments(since)}
-    assert listed == {first.reference: PaymentStatus.PAID, second.reference: PaymentStatus.AUTHORIZED}
+    assert emulator.calls.requests[before:] == [("GET", "/v1/orders")]  # one listing, no read per order
+    assert listed == {
+        first.reference: PaymentStatus.PAID,
+        second.reference: PaymentStatus.AUTHORIZED,
+        unpaid.reference: PaymentStatus.REQUIRES_ACTION,
+    }
     assert await gateway.list_payments(int(time.time()) + 3600) == []
 
 
