@@ -26,8 +26,7 @@ and a retry finds it captured. `refund` first lists the payment's refunds for on
 These are read-then-write: the core serializes operations on one payment, so two retries do not race.
 
 Disputes: read (with the disputed payment resolved to its order), evidence submitted as a contest summary, the
-outcome from payment.dispute.* webhooks. Subscriptions (Razorpay plans and subscriptions) are not implemented:
-billing is left undeclared.
+outcome from payment.dispute.* webhooks. Also a `BillingGateway` (Razorpay plans and subscriptions, `billing.py`).
 
 HTTP plumbing in `client.py`, calls in `calls.py`, wire mapping in `transformers.py`, errors in `errors.py`,
 signatures in `signatures.py`, webhooks in `webhooks.py`. Never touches PayQL's database or settings.
@@ -46,7 +45,8 @@ from gateways.errors import (
     PaymentDeclined,
     ShopperReturnRejected,
 )
-from gateways.razorpay.calls import RazorpayCalls, mapped, newest
+from gateways.razorpay.billing import RazorpayBilling
+from gateways.razorpay.calls import mapped, newest
 from gateways.razorpay.client import BASE_URL, RazorpayClient
 from gateways.razorpay.errors import decline_code
 from gateways.razorpay.signatures import payment_signature_valid
@@ -85,7 +85,7 @@ RETURNED_SIGNATURE = "razorpay_signature"
 PAYMENT_PREFIX = "pay_"
 
 
-class RazorpayGateway(RazorpayCalls):
+class RazorpayGateway(RazorpayBilling):
     name: str = "razorpay"
 
     def __init__(
@@ -99,6 +99,8 @@ class RazorpayGateway(RazorpayCalls):
         max_concurrency: int = 8,
     ) -> None:
         self._key_secret = key_secret
+        self._plans = {}
+        self._plan_ids = {}
         self._client = RazorpayClient(
             key_id, key_secret, base_url=base_url, timeout=timeout, max_concurrency=max_concurrency
         )

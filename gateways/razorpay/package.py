@@ -26,8 +26,8 @@ class RazorpayPackage(GatewayPackage[RazorpaySettings]):
         payments=True,
         manual_capture=True,
         refunds=True,
-        # Razorpay plans and subscriptions are not implemented yet.
-        billing=False,
+        # Razorpay plans and subscriptions (the shopper authenticates each in Checkout).
+        billing=True,
         disputes=True,
         hosted_checkout=False,
         customer_directory=False,

@@ -20,6 +20,7 @@ from typing import Any
 from domain.money import Money
 from domain.statuses import PaymentStatus
 from gateways.errors import WebhookRejected
+from gateways.razorpay.billing_transformers import PAYQL_SUBSCRIPTION_ID, invoice_result, subscription_status
 from gateways.razorpay.signatures import body_signed_by_any
 from gateways.razorpay.transformers import dispute_result, notes_of, payment_status, refund_result
 from gateways.types import (
@@ -27,9 +28,12 @@ from gateways.types import (
     DisputeObserved,
     EventEffect,
     EventIgnored,
+    InvoiceObserved,
     PaymentObserved,
     PaymentResult,
     RefundObserved,
+    SubscriptionObserved,
+    SubscriptionResult,
     VerifiedEvent,
     WebhookDelivery,
 )
@@ -37,6 +41,7 @@ from gateways.types import (
 PAYMENT_EVENTS = frozenset({"payment.authorized", "payment.captured", "payment.failed", "order.paid"})
 REFUND_EVENTS = frozenset({"refund.created", "refund.processed", "refund.failed"})
 DISPUTE_PREFIX = "payment.dispute."
+SUBSCRIPTION_PREFIX = "subscription."
 
 
 class RazorpayDeliveryVerifier:
@@ -83,6 +88,8 @@ def _entity(event: VerifiedEvent, name: str) -> dict[str, Any] | None:
 
 def event_effects(event: VerifiedEvent) -> list[EventEffect]:
     payment = _entity(event, "payment")
+    if event.event_type.startswith(SUBSCRIPTION_PREFIX) or event.event_type == "invoice.paid":
+        return _billing_effects(event, payment)
     if event.event_type in PAYMENT_EVENTS and payment is not None and payment.get("order_id"):
         return [PaymentObserved(_payment_hint(payment))]
     if event.event_type in REFUND_EVENTS:
@@ -103,6 +110,42 @@ def event_effects(event: VerifiedEvent) -> list[EventEffect]:
                 )
             ]
     return [EventIgnored(f"razorpay event {event.event_type} is not acted on")]
+
+
+def _billing_effects(event: VerifiedEvent, payment: dict[str, Any] | None) -> list[EventEffect]:
+    """subscription.*: the subscription, re-read; a charge (subscription.charged, invoice.paid) also names the
+    cycle's invoice, re-read too."""
+    effects: list[EventEffect] = []
+    sub = _entity(event, "subscription")
+    invoice = _entity(event, "invoice")
+    payql_subscription_id = notes_of(sub).get(PAYQL_SUBSCRIPTION_ID) if sub else None
+    if sub is not None:
+        effects.append(SubscriptionObserved(_subscription_hint(sub)))
+    invoice_id = invoice.get("id") if invoice else (payment or {}).get("invoice_id")
+    subscription_id = (invoice or {}).get("subscription_id") or (sub or {}).get("id")
+    if invoice_id and subscription_id and payment is not None:
+        hint = {
+            "id": invoice_id,
+            "subscription_id": subscription_id,
+            "status": "paid",
+            "amount": payment["amount"],
+            "amount_paid": payment["amount"],
+            "currency": payment["currency"],
+            "order_id": payment.get("order_id"),
+        }
+        effects.append(InvoiceObserved(invoice_result(hint, payql_subscription_id=payql_subscription_id), "paid"))
+    return effects or [EventIgnored(f"razorpay event {event.event_type} names no subscription")]
+
+
+def _subscription_hint(sub: dict[str, Any]) -> SubscriptionResult:
+    """Enough to find our subscription; the pipeline re-reads it."""
+    return SubscriptionResult(
+        reference=str(sub["id"]),
+        status=subscription_status(str(sub.get("status"))),
+        price_id=None,
+        payql_subscription_id=notes_of(sub).get(PAYQL_SUBSCRIPTION_ID),
+        gateway_status=str(sub.get("status")),
+    )
 
 
 def _payment_hint(payment: dict[str, Any]) -> PaymentResult:

@@ -28,11 +28,17 @@ Reproduces:
 - Webhooks: events POSTed to `webhook_url` with `X-Razorpay-Signature` (hex HMAC-SHA256 of the raw body with the
   webhook secret) and `X-Razorpay-Event-Id`: payment.authorized/captured/failed, order.paid, refund.created/
   processed/failed, payment.dispute.created/under_review/won/lost.
-- Faults: `fail_next(status, after_effect=, path=)` answers a 5xx (optionally after the call took effect).
+- Plans, subscriptions and their invoices (`subscriptions.py`): created → authenticated by the shopper in
+  Checkout (test-only) → active with each cycle an invoice, order and payment; pending/halted on failed charges;
+  update (plan from the cycle end, `retrieve_scheduled_changes`), cancel (now or at the cycle end), pause,
+  resume; events subscription.authenticated/activated/charged/pending/halted/updated/paused/resumed/cancelled
+  and invoice.paid.
+- Faults: `fail_next(status, after_effect=, path=, method=)` answers a 5xx (optionally after the call took effect).
 
 Does not reproduce: the real Checkout (methods, OTP, 3-D Secure), late authorization and the automatic refund of
-payments left authorized past the capture window, instant refunds, rate limits, offers, transfers, subscriptions
-and plans, dispute documents (evidence names document ids only), webhook retries.
+payments left authorized past the capture window, instant refunds, rate limits, offers, transfers, add-ons,
+Razorpay's own retry schedule and calendar billing periods (cycles are 1/7/30/365 days), subscription links and
+customer notifications, dispute documents (evidence names document ids only), webhook retries.
 """
 
 from tests.razorpay_emulator.app import RazorpayEmulator, running_emulator

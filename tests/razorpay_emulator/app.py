@@ -24,6 +24,7 @@ from starlette.routing import Route
 from tests.asgi_server import serving
 from tests.razorpay_emulator.errors import RazorpayError, bad_request, server_error, unauthorized
 from tests.razorpay_emulator.ledger import Ledger, page, payment_signature
+from tests.razorpay_emulator.subscriptions import Billing, rendered
 
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -67,6 +68,7 @@ class RazorpayEmulator:
         self.deliveries: list[Delivery] = []
         self.calls = Calls()
         self.ledger = Ledger(self._event)
+        self.billing = Billing(self.ledger, self._event)
         self._faults: list[Fault] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.app = Starlette(routes=self._routes())
@@ -120,7 +122,7 @@ class RazorpayEmulator:
             "account_id": self.account_id,
             "event": event_type,
             "contains": list(entities),
-            "payload": {name: {"entity": dict(entity)} for name, entity in entities.items()},
+            "payload": {name: {"entity": rendered(entity)} for name, entity in entities.items()},
             "created_at": int(time.time()),
         }
         self.events.append(event)
@@ -236,8 +238,84 @@ class RazorpayEmulator:
             body = await _json(request)
             return JSONResponse(ledger.resolve(request.path_params["id"], won=body.get("status") == "won"))
 
+        billing = self.billing
+
+        async def create_plan(request: Request) -> Any:
+            return billing.create_plan(await _json(request))
+
+        async def all_plans(request: Request) -> Any:
+            return page(list(billing.plans.values()), dict(request.query_params))
+
+        async def fetch_plan(request: Request) -> Any:
+            return billing.plan(request.path_params["id"])
+
+        async def create_subscription(request: Request) -> Any:
+            return rendered(billing.create(await _json(request)))
+
+        async def all_subscriptions(request: Request) -> Any:
+            subs = [rendered(sub) for sub in billing.subscriptions.values()]
+            return page(subs, dict(request.query_params))
+
+        async def fetch_subscription(request: Request) -> Any:
+            return rendered(billing.subscription(request.path_params["id"]))
+
+        async def update_subscription(request: Request) -> Any:
+            return rendered(billing.update(request.path_params["id"], await _json(request)))
+
+        async def cancel_subscription(request: Request) -> Any:
+            return rendered(billing.cancel(request.path_params["id"], await _json(request, optional=True)))
+
+        async def pause_subscription(request: Request) -> Any:
+            return rendered(billing.pause(request.path_params["id"]))
+
+        async def resume_subscription(request: Request) -> Any:
+            return rendered(billing.resume(request.path_params["id"]))
+
+        async def scheduled_changes(request: Request) -> Any:
+            sub = billing.subscription(request.path_params["id"])
+            if not sub["has_scheduled_changes"]:
+                raise bad_request("Subscription has no scheduled changes", field="id")
+            return rendered({**sub, "plan_id": sub["_scheduled_plan_id"]})
+
+        async def all_invoices(request: Request) -> Any:
+            query = dict(request.query_params)
+            invoices = [
+                i
+                for i in billing.invoices.values()
+                if i["subscription_id"] == query.get("subscription_id", i["subscription_id"])
+            ]
+            return page(invoices, query)
+
+        async def fetch_invoice(request: Request) -> Any:
+            return billing.invoice(request.path_params["id"])
+
+        async def authenticate(request: Request) -> Response:
+            try:
+                return JSONResponse(rendered(billing.authenticate(request.path_params["id"])))
+            except RazorpayError as exc:
+                return JSONResponse(exc.body, exc.status)
+
+        async def charge_cycle(request: Request) -> Response:
+            body = await _json(request, optional=True)
+            return JSONResponse(billing.charge(request.path_params["id"], decline_reason=body.get("decline_reason")))
+
         api = self._api
         return [
+            Route("/v1/plans", api(create_plan), methods=["POST"]),
+            Route("/v1/plans", api(all_plans), methods=["GET"]),
+            Route("/v1/plans/{id}", api(fetch_plan), methods=["GET"]),
+            Route("/v1/subscriptions", api(create_subscription), methods=["POST"]),
+            Route("/v1/subscriptions", api(all_subscriptions), methods=["GET"]),
+            Route("/v1/subscriptions/{id}", api(fetch_subscription), methods=["GET"]),
+            Route("/v1/subscriptions/{id}", api(update_subscription), methods=["PATCH"]),
+            Route("/v1/subscriptions/{id}/cancel", api(cancel_subscription), methods=["POST"]),
+            Route("/v1/subscriptions/{id}/retrieve_scheduled_changes", api(scheduled_changes), methods=["GET"]),
+            Route("/v1/subscriptions/{id}/pause", api(pause_subscription), methods=["POST"]),
+            Route("/v1/subscriptions/{id}/resume", api(resume_subscription), methods=["POST"]),
+            Route("/v1/invoices", api(all_invoices), methods=["GET"]),
+            Route("/v1/invoices/{id}", api(fetch_invoice), methods=["GET"]),
+            Route("/emulator/subscriptions/{id}/authenticate", authenticate, methods=["POST"]),
+            Route("/emulator/subscriptions/{id}/charge", charge_cycle, methods=["POST"]),
             Route("/v1/orders", api(create_order), methods=["POST"]),
             Route("/v1/orders", api(all_orders), methods=["GET"]),
             Route("/v1/orders/{id}", api(fetch_order), methods=["GET"]),
