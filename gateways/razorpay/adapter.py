@@ -23,7 +23,9 @@ At most once without an idempotency key (Razorpay has no Idempotency-Key header)
 `charge` first looks for an order with our receipt whose notes carry the same idempotency key (a retry after a
 lost answer finds it); only the order whose id the SPA was given can be paid. `capture` reads the payment first
 and a retry finds it captured. `refund` first lists the payment's refunds for one whose notes carry our key.
-These are read-then-write: the core serializes operations on one payment, so two retries do not race.
+These are read-then-write: the core runs one call per idempotency key at a time, so two retries do not race.
+Reconciliation lists the window's orders with their payments expanded (`list_payments`); `find_payment` finds an
+order by its receipt.
 
 Disputes: read (with the disputed payment resolved to its order), evidence submitted as a contest summary, the
 outcome from payment.dispute.* webhooks. Also a `BillingGateway` (Razorpay plans and subscriptions, `billing.py`).
@@ -325,6 +327,7 @@ class RazorpayGateway(RazorpayBilling):
     async def _capture_payment(self, payment: Mapping[str, Any], reference: str) -> None:
         payment_id, amount, currency = str(payment["id"]), int(payment["amount"]), str(payment["currency"])
         try:
+            # A fresh `data` dict each call: the SDK's default one is shared and it writes the amount into it.
             await self._json(lambda sdk: sdk.payment.capture(payment_id, amount, {"currency": currency}), reference)
         except InvalidGatewayRequest:
             # Captured meanwhile (Razorpay's automatic capture, or a concurrent call): the read-back decides.
