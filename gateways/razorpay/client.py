@@ -6,6 +6,8 @@
   dropping the HTTP status, `reason` and `field`. Its `session` argument takes ours: a `requests.Session` that
   sets the timeout and remembers, per thread, the last answer, so a failed call's status and error body reach
   `errors.translate` (attached to the exception as `payql_response` before it leaves the worker thread).
+- One session (one connection pool) serves every worker thread, as the SDK itself shares one; what is per thread
+  is only the remembered answer.
 - The SDK's own retries stay off (`enable_retry` is never called): a retry belongs to the caller, who reads back
   first, because Razorpay has no idempotency key.
 """
