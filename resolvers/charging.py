@@ -57,7 +57,7 @@ from gateways.health import HealthBoard
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.package import Capabilities
 from gateways.registry import UnknownGateway
-from gateways.retrying import RetryPolicy, with_retries
+from gateways.retrying import RetryPolicy, unanswered, with_retries
 from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
 from resolvers.context import Caller, Deps
@@ -241,7 +241,7 @@ async def charge_payment(
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
 
     def retryable(error: BaseException) -> bool:
-        return isinstance(error, GatewayUnavailable) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
+        return unanswered(error) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
 
     try:
         result = await with_retries(retries, lambda: _send(payment, gateway), retryable=retryable)
