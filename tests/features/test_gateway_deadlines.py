@@ -95,6 +95,8 @@ async def test_a_call_slower_than_the_call_timeout_stays_in_flight_and_is_settle
     assert await attempts(order_id) == [("sandbox", "PENDING")]
     assert await charges(gateways.primary, order_id) == 1
     assert await charges(gateways.backup, order_id) == 0
+    # Cut by our own timeout, not by the request's deadline: a failure the breaker hears of.
+    assert gateways.health.view("sandbox").failure_rate > 0
 
     gateways.primary.held_answers.release()
     await services.jobs.reconcile()
