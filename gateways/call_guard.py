@@ -15,7 +15,8 @@ SDK's own timeout, so it is not cut by the per-call timeout (only by a request d
 `guard_gateway` replaces each public coroutine method on the adapter *instance* (as
 `payql.gateway_observation` does), so `isinstance` checks on the adapter's class keep working. It never
 changes an argument or a result; the only errors it adds are the three above. `CallGuard.limits` is read at
-each call, so it can be changed while the process runs.
+each call, so it can be changed while the process runs. It never waits for a slot, never retries and never
+decides what a failure means for a payment: the retries (`gateways.retrying`) and the routing policy do.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class CallLimits:
     # Our own bound on one call (0: only the SDK's); a listing is exempt.
     call_timeout_seconds: float = 8.0
     # Calls in flight to one gateway in one process (0: no bound).
-    max_concurrent_calls: int = 50
+    max_concurrent_calls: int = 64
     # The gateway work of one GraphQL request (its calls and retries) ends by then; read by the use cases.
     request_deadline_seconds: float = 10.0
 
