@@ -56,12 +56,28 @@ EXPECTED = {
         customer_directory=False,
         client_tokenization=ClientTokenization("paypal-js", ("clientId",)),
     ),
+    "square": Capabilities(
+        payments=True,
+        manual_capture=True,
+        refunds=True,
+        billing=False,
+        disputes=True,
+        hosted_checkout=False,
+        customer_directory=False,
+        client_tokenization=ClientTokenization("square-web-payments-sdk", ("applicationId", "locationId")),
+    ),
 }
 # Enough for each factory to build its adapter; nothing here reaches a network.
 CONFIGURED: dict[str, dict[str, Any]] = {
     "sandbox": {"webhook_secrets": ["whsec_packages_test"], "state_path": None},
     "stripe": {"secret_key": "sk_test_packages", "webhook_secrets": ["whsec_packages_test"], "publishable_key": "pk_x"},
     "paypal": {"client_id": "client-packages", "client_secret": "secret-packages", "webhook_ids": ["WH-1"]},
+    "square": {
+        "access_token": "EAAA-packages",
+        "location_id": "L-packages",
+        "application_id": "sandbox-sq0idb-packages",
+        "webhook_signature_keys": ["square-key-packages"],
+    },
 }
 PROTOCOL_BACKED = ("billing", "hosted_checkout", "customer_directory", "test_clock")
 BASE_URL = "https://pay.example.test"
@@ -118,7 +134,11 @@ async def test_the_registry_reports_the_declared_capabilities(built: tuple[str, 
     name, adapter = built
     registry = GatewayRegistry([adapter])
     assert registry.capabilities(name) == EXPECTED[name]
-    assert registry.billing(name) is adapter
+    if EXPECTED[name].billing:
+        assert registry.billing(name) is adapter
+    else:
+        with pytest.raises(NotSupported):
+            registry.billing(name)
 
 
 async def test_a_capability_a_package_does_not_declare_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
