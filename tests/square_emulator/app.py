@@ -71,6 +71,7 @@ class SquareEmulator:
         self.events: list[dict[str, Any]] = []
         self.deliveries: list[Delivery] = []
         self.calls = Calls()
+        self.page_size = PAGE_SIZE  # ListPayments' largest page
         self._faults: list[Fault] = []
         self._idempotent: dict[tuple[str, str, str], tuple[str, int, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -244,7 +245,7 @@ class SquareEmulator:
         found = self.ledger.list_payments(merchant, begin, end)
         if query.get("sort_order") == "ASC":
             found.reverse()
-        limit = min(int(query.get("limit") or PAGE_SIZE), PAGE_SIZE)
+        limit = min(int(query.get("limit") or self.page_size), self.page_size)
         start = int(query.get("cursor") or 0)
         page = found[start : start + limit]
         answer: dict[str, Any] = {"payments": [self._payment(p) for p in page]} if page else {}
