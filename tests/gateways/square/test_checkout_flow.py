@@ -5,17 +5,13 @@ payment is captured and a refund starts PENDING until Square's refund.updated co
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import httpx
-import pytest
 
 from db.models import Order, Payment, Refund, WebhookEvent, WebhookStatus
 from domain.statuses import RefundStatus
 from gateways.square.adapter import SquareGateway
 from payql.wiring import Services
-from tests.gateways.square.conftest import NONCE_DECLINED, NONCE_OK, make_gateway
+from tests.gateways.square.conftest import NONCE_DECLINED, NONCE_OK, checkout
 from tests.square_emulator import SquareEmulator
 from tests.testkit import CAPTURE, CHECKOUT, Shopper, checkout_input, eventually, make_price, new_key, settle
 
@@ -23,33 +19,8 @@ REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input)
   refund { id status } payment { amountRefunded { amount } } userErrors { code message } } }"""
 
 
-@pytest.fixture
-async def square(
-    emulator: SquareEmulator, services: Services, server: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[SquareGateway]:
-    endpoint = f"{server}/webhooks/square"
-    gateway = make_gateway(emulator, notification_url=endpoint)
-    # The session's server was configured with the sandbox only; add Square for this test.
-    monkeypatch.setitem(services.deps.gateways._gateways, "square", gateway)
-    emulator.webhook_url = emulator.notification_url = endpoint
-    yield gateway
-    await emulator.drain()
-    await settle(services)
-    await gateway.aclose()
-
-
-async def checkout(shopper: Shopper, token: str, *, key: str | None = None, manual: bool = False) -> dict[str, Any]:
-    price = await make_price(4_250)
-    variables = {
-        "input": checkout_input(price, token, key=key, capture_method="MANUAL" if manual else "AUTOMATIC")
-        | {"gateway": "square"}
-    }
-    result: dict[str, Any] = (await shopper.data(CHECKOUT, variables))["checkout"]
-    return result
-
-
 async def test_a_card_token_pays_the_order_once(
-    square: SquareGateway, emulator: SquareEmulator, shopper: Shopper
+    square_in_payql: SquareGateway, emulator: SquareEmulator, shopper: Shopper
 ) -> None:
     price = await make_price(4_250)
     variables = {"input": checkout_input(price, NONCE_OK) | {"gateway": "square"}}
@@ -64,14 +35,14 @@ async def test_a_card_token_pays_the_order_once(
     assert square_payment.reference_id == str(payment.id)  # our payment id, for find_payment after a lost answer
 
 
-async def test_a_declined_token_is_told_to_the_shopper(square: SquareGateway, shopper: Shopper) -> None:
+async def test_a_declined_token_is_told_to_the_shopper(square_in_payql: SquareGateway, shopper: Shopper) -> None:
     result = await checkout(shopper, NONCE_DECLINED)
     assert [error["code"] for error in result["userErrors"]] == ["CARD_DECLINED"]
     assert (await Order.get(id=result["order"]["id"])).status != "PAID"
 
 
 async def test_a_manual_payment_is_captured(
-    square: SquareGateway, emulator: SquareEmulator, shopper: Shopper, admin: Shopper
+    square_in_payql: SquareGateway, emulator: SquareEmulator, shopper: Shopper, admin: Shopper
 ) -> None:
     started = await checkout(shopper, NONCE_OK, manual=True)
     assert started["order"]["status"] == "AUTHORIZED"
@@ -82,7 +53,7 @@ async def test_a_manual_payment_is_captured(
 
 
 async def test_a_refund_is_pending_until_square_completes_it(
-    square: SquareGateway, emulator: SquareEmulator, shopper: Shopper, admin: Shopper, services: Services
+    square_in_payql: SquareGateway, emulator: SquareEmulator, shopper: Shopper, admin: Shopper, services: Services
 ) -> None:
     paid = await checkout(shopper, NONCE_OK)
     payment_id = paid["payment"]["id"]
@@ -107,7 +78,7 @@ async def test_a_refund_is_pending_until_square_completes_it(
 
 
 async def test_a_delivery_signed_for_another_url_or_key_is_refused(
-    square: SquareGateway, emulator: SquareEmulator, shopper: Shopper, http: httpx.AsyncClient, server: str
+    square_in_payql: SquareGateway, emulator: SquareEmulator, shopper: Shopper, http: httpx.AsyncClient, server: str
 ) -> None:
     await checkout(shopper, NONCE_OK)
     await emulator.drain()
