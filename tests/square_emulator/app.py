@@ -84,6 +84,9 @@ class SquareEmulator:
     def fail_next(self, status: int = 500, *, after_effect: bool = False, path: str = "", times: int = 1) -> None:
         self._faults.extend(Fault(status, after_effect, path) for _ in range(times))
 
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
     def decline_next(self, code: str = "GENERIC_DECLINE") -> None:
         """The next CreatePayment with an approving token is declined with this PAYMENT_METHOD_ERROR code."""
         self.ledger.declines.append(code)
