@@ -141,6 +141,7 @@ class Ledger:
 
     # --- payments ------------------------------------------------------------------------------------------
     def create_payment(self, merchant: Merchant, body: dict[str, Any]) -> Payment:
+        _required_str(body, "idempotency_key")
         source_id = _required_str(body, "source_id")
         amount_money = body.get("amount_money")
         if not isinstance(amount_money, dict):
