@@ -20,19 +20,8 @@ from starlette.routing import Route
 
 from tests.asgi_server import serving
 from tests.square_emulator.errors import SquareError, invalid, server_error, unauthorized
-from tests.square_emulator.ledger import (
-    Dispute,
-    Ledger,
-    Merchant,
-    Payment,
-    Refund,
-    render_dispute,
-    render_evidence,
-    render_payment,
-    render_refund,
-    rfc3339,
-    square_id,
-)
+from tests.square_emulator.ledger import Declined, Dispute, Ledger, Merchant, Payment, Refund, rfc3339, square_id
+from tests.square_emulator.render import render_dispute, render_evidence, render_payment, render_refund
 from tests.square_emulator.webhooks import Delivery, event_body, signed
 
 Handler = Callable[[Request, Merchant], Awaitable[tuple[int, Any]]]
@@ -222,7 +211,13 @@ class SquareEmulator:
         ]
 
     async def _create_payment(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
-        payment = self.ledger.create_payment(merchant, _object(request))
+        try:
+            payment = self.ledger.create_payment(merchant, _object(request))
+        except Declined as declined:
+            error = declined.error
+            raise SquareError(
+                402, error["category"], error["code"], error["detail"], payment=self._payment(declined.payment)
+            ) from None
         return 200, {"payment": self._payment(payment)}
 
     async def _get_payment(self, request: Request, merchant: Merchant) -> tuple[int, Any]:

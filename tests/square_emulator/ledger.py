@@ -1,6 +1,6 @@
 """The emulator's books: merchants (one country and currency each, as a Square account is), card payments,
-refunds and disputes, rendered as the `Payment`, `PaymentRefund` and `Dispute` objects of Square's
-connect-api-specification (api.json). Every change calls `emit(event_type, object)` for the webhooks."""
+refunds and disputes, with Square's rules for each move (see `render.py` for how they are sent). Every change
+calls `emit(event_type, object)` for the webhooks."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ EDIT_CAPABILITIES = (
 DELAY_DURATION = timedelta(hours=168)  # card-not-present delayed capture: 7 days
 
 Emit = Callable[[str, Any], None]
+
+
+class Declined(Exception):
+    """CreatePayment declined the card: the FAILED payment exists and rides along in Square's error answer."""
+
+    def __init__(self, payment: Payment, error: dict[str, Any]) -> None:
+        super().__init__(error["code"])
+        self.payment = payment
+        self.error = error
 
 
 def square_id(length: int = 29) -> str:
@@ -189,7 +198,7 @@ class Ledger:
             error = {"category": "PAYMENT_METHOD_ERROR", "code": decline, "detail": f"Authorization error: '{decline}'"}
             payment.errors = [error]
             self._emit("payment.created", payment)
-            raise SquareError(402, error["category"], decline, error["detail"], payment=render_payment(payment))
+            raise Declined(payment, error)
         if autocomplete:
             payment.status, payment.card_status, payment.captured_at = "COMPLETED", "CAPTURED", payment.created_at
         self._emit("payment.created", payment)
@@ -215,14 +224,14 @@ class Ledger:
             raise invalid("CURRENCY_MISMATCH", "The currency must match the payment's.", field="amount_money")
         if not isinstance(amount, int) or amount <= 0:
             raise invalid("INVALID_VALUE", "Amount must be greater than zero.", field="amount_money.amount")
-        capabilities = _capabilities(payment)
-        if amount > payment.amount and ("EDIT_AMOUNT_UP" not in capabilities or amount > payment.approved):
+        allowed = capabilities(payment)
+        if amount > payment.amount and ("EDIT_AMOUNT_UP" not in allowed or amount > payment.approved):
             raise invalid(
                 "BAD_REQUEST",
                 "amount_money cannot be increased in value. EDIT_AMOUNT_UP capability is not available.",
                 field="amount_money",
             )
-        if amount < payment.amount and "EDIT_AMOUNT_DOWN" not in capabilities:
+        if amount < payment.amount and "EDIT_AMOUNT_DOWN" not in allowed:
             raise invalid(
                 "BAD_REQUEST",
                 "amount_money cannot be decreased in value. EDIT_AMOUNT_DOWN capability is not available.",
@@ -385,7 +394,7 @@ def completed_refunds(ledger: Ledger, payment: Payment) -> int:
     return sum(ledger.refunds[r].amount for r in payment.refund_ids if ledger.refunds[r].status == "COMPLETED")
 
 
-def _capabilities(payment: Payment) -> tuple[str, ...]:
+def capabilities(payment: Payment) -> tuple[str, ...]:
     return EDIT_CAPABILITIES if payment.status == "APPROVED" and payment.merchant.country != "JP" else ()
 
 
@@ -396,111 +405,3 @@ def _required_str(body: dict[str, Any], name: str) -> str:
     if name == "idempotency_key" and len(value) > 45:
         raise invalid("VALUE_TOO_LONG", "Field must not be greater than 45 length", field=name)
     return value
-
-
-# --- rendering ---------------------------------------------------------------------------------------------
-def render_payment(payment: Payment, ledger: Ledger | None = None) -> dict[str, Any]:
-    currency = payment.currency
-    timeline: dict[str, Any] = {"authorized_at": rfc3339(payment.created_at)}
-    if payment.captured_at is not None:
-        timeline["captured_at"] = rfc3339(payment.captured_at)
-    if payment.voided_at is not None:
-        timeline["voided_at"] = rfc3339(payment.voided_at)
-    card_details: dict[str, Any] = {
-        "status": payment.card_status,
-        "card": {
-            "card_brand": "VISA",
-            "last_4": "5858",
-            "exp_month": 12,
-            "exp_year": now().year + 3,
-            "fingerprint": "sq-1-emulator",
-            "card_type": "CREDIT",
-            "prepaid_type": "NOT_PREPAID",
-            "bin": "453275",
-        },
-        "entry_method": "KEYED",
-        "cvv_status": "CVV_ACCEPTED" if payment.status != "FAILED" else "CVV_NOT_CHECKED",
-        "avs_status": "AVS_ACCEPTED" if payment.status != "FAILED" else "AVS_NOT_CHECKED",
-        "statement_description": "SQ *DEFAULT TEST ACCOUNT",
-        "card_payment_timeline": timeline,
-    }
-    if payment.errors:
-        card_details["errors"] = payment.errors
-    rendered: dict[str, Any] = {
-        "id": payment.id,
-        "created_at": rfc3339(payment.created_at),
-        "updated_at": rfc3339(payment.updated_at),
-        "amount_money": money(payment.amount, currency),
-        "approved_money": money(payment.approved, currency),
-        "total_money": money(payment.amount, currency),
-        "status": payment.status,
-        "delay_duration": "PT168H",
-        "delay_action": "CANCEL",
-        "delayed_until": rfc3339(payment.created_at + DELAY_DURATION),
-        "source_type": "CARD",
-        "card_details": card_details,
-        "location_id": payment.merchant.location_id,
-        "order_id": payment.order_id,
-        "application_details": {"square_product": "ECOMMERCE_API", "application_id": "sandbox-sq0idb-emulator"},
-        "version_token": payment.version_token,
-    }
-    if payment.status == "APPROVED":
-        rendered["capabilities"] = list(_capabilities(payment))
-    if ledger is not None and payment.refund_ids:
-        rendered["refund_ids"] = list(payment.refund_ids)
-        rendered["refunded_money"] = money(completed_refunds(ledger, payment), currency)
-    if payment.reference_id is not None:
-        rendered["reference_id"] = payment.reference_id
-    if payment.note is not None:
-        rendered["note"] = payment.note
-    if payment.status == "COMPLETED":
-        rendered["receipt_number"] = payment.id[:4]
-        rendered["receipt_url"] = f"https://squareupsandbox.com/receipt/preview/{payment.id}"
-    return rendered
-
-
-def render_refund(refund: Refund) -> dict[str, Any]:
-    return {
-        "id": refund.id,
-        "status": refund.status,
-        "location_id": refund.location_id,
-        "unlinked": False,
-        "destination_type": "CARD",
-        "amount_money": money(refund.amount, refund.currency),
-        "payment_id": refund.payment_id,
-        "order_id": refund.order_id,
-        "created_at": rfc3339(refund.created_at),
-        "updated_at": rfc3339(refund.updated_at),
-        **({"reason": refund.reason} if refund.reason is not None else {}),
-    }
-
-
-def render_dispute(dispute: Dispute) -> dict[str, Any]:
-    return {
-        "dispute_id": dispute.id,
-        "id": dispute.id,
-        "amount_money": money(dispute.amount, dispute.payment.currency),
-        "reason": dispute.reason,
-        "state": dispute.state,
-        "due_at": rfc3339(dispute.created_at + timedelta(days=14)),
-        "disputed_payment": {"payment_id": dispute.payment.id},
-        "evidence_ids": [e.id for e in dispute.evidence],
-        "card_brand": "VISA",
-        "created_at": rfc3339(dispute.created_at),
-        "updated_at": rfc3339(dispute.updated_at),
-        "brand_dispute_id": dispute.id[:20],
-        "reported_at": rfc3339(dispute.created_at),
-        "version": dispute.version,
-        "location_id": dispute.payment.merchant.location_id,
-    }
-
-
-def render_evidence(dispute: Dispute, evidence: Evidence) -> dict[str, Any]:
-    return {
-        "evidence_id": evidence.id,
-        "id": evidence.id,
-        "dispute_id": dispute.id,
-        "evidence_text": evidence.evidence_text,
-        "uploaded_at": rfc3339(evidence.uploaded_at),
-        "evidence_type": evidence.evidence_type,
-    }
