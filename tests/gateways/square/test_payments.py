@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from square.core.api_error import ApiError
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus, RefundStatus
@@ -22,6 +23,7 @@ from gateways.errors import (
 )
 from gateways.square.adapter import SquareGateway
 from gateways.square.client import SQUARE_VERSION, square_key
+from gateways.square.errors import gateway_error
 from gateways.types import CaptureRequest, ChargeRequest, RefundRequest, VoidRequest
 from tests.gateways.square.conftest import NONCE_OK, make_gateway
 from tests.ports import free_port
@@ -244,3 +246,19 @@ async def test_a_wrong_access_token_is_a_configuration_error(emulator: SquareEmu
             await wrong.retrieve("anything")
     finally:
         await wrong.aclose()
+
+
+@pytest.mark.parametrize("status", [400, 402])
+def test_a_payment_method_error_is_a_decline_whatever_the_status(status: int) -> None:
+    """The adapter reads Square's error category, not the HTTP status, to tell a decline."""
+    body = {
+        "errors": [{"category": "PAYMENT_METHOD_ERROR", "code": "INSUFFICIENT_FUNDS", "detail": "Authorization error"}],
+        "payment": {"id": "pay-1", "status": "FAILED"},
+    }
+    error = gateway_error(ApiError(status_code=status, body=body))
+    assert isinstance(error, PaymentDeclined)
+    assert (error.decline_code, error.reference) == ("insufficient_funds", "pay-1")
+
+
+def test_a_garbled_answer_is_an_unknown_outcome() -> None:
+    assert type(gateway_error(ApiError(status_code=502, body="<html>Bad gateway</html>"))) is GatewayUnavailable
