@@ -3,11 +3,12 @@
 Built from Adyen's published OpenAPI descriptions (github.com/Adyen/adyen-openapi: `CheckoutService-v72.json`,
 the version the pinned SDK calls, and `Webhooks-v1.json` for notifications) and the SDK's own source:
 - `POST /v72/payments`: `paymentMethod` as Drop-in / Components hand it over (`type` "scheme" with the
-  `encryptedCardNumber`, `encryptedExpiryMonth`, `encryptedExpiryYear`, `encryptedSecurityCode` fields; Adyen's
-  test values "test_<digits>" stand for the card), `additionalData.manualCapture`, `captureDelayHours`,
-  `metadata`, `reference`; answers `resultCode` Authorised, Refused (with `refusalReason`/`refusalReasonCode`)
-  or RedirectShopper with an `action` of type "redirect" (3-D Secure) whose `redirectResult` the shopper brings
-  back; a raw `number` is refused (422 validation, as Adyen refuses unencrypted card data for a CSE merchant).
+  `encryptedCardNumber`, `encryptedExpiryMonth`, `encryptedExpiryYear`, `encryptedSecurityCode` fields, each
+  "adyenjs_0_1_25$" + base64 of a label naming one of the emulator's cards, never a card number),
+  `additionalData.manualCapture`, `captureDelayHours`, `metadata`, `reference`. Answers `resultCode` Authorised,
+  Refused (with `refusalReason`/`refusalReasonCode`) or RedirectShopper with an `action` of type "redirect"
+  (3-D Secure) whose `redirectResult` the shopper brings back; a clear `number` is refused (422, as Adyen refuses
+  unencrypted card data for a merchant without PCI approval).
 - `POST /v72/payments/details` with `details.redirectResult` (or `threeDSResult`): Authorised or Refused.
 - `POST /v72/payments/{pspReference}/captures|cancels|refunds`: always 201 `status: received` when the payment
   exists; the outcome comes later as a CAPTURE / CANCELLATION / REFUND notification item (success "false" with a

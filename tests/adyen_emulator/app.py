@@ -22,12 +22,31 @@ from tests.adyen_emulator.signing import signed
 from tests.asgi_server import serving
 
 VERSION = "v72"
-# Adyen's test card values ("test_" + the card number) and what the emulator does with them.
-AUTHORISED_CARD = "test_4111111111111111"
-REFUSED_CARD = "test_4000000000000002"
-NO_BALANCE_CARD = "test_4000000000009995"
-THREE_DS_CARD = "test_4212345678901237"
+# Adyen Web's client-side encryption output starts with this prefix; the emulator's "encryption" is base64
+# of a card label, so a test never carries a card number (PayQL's edge refuses anything that looks like one).
+ENCRYPTION_PREFIX = "adyenjs_0_1_25$"
+
+
+def encrypted(label: str) -> str:
+    return ENCRYPTION_PREFIX + base64.b64encode(label.encode()).decode()
+
+
+def decrypted(value: object) -> str | None:
+    if not isinstance(value, str) or not value.startswith(ENCRYPTION_PREFIX):
+        return None
+    try:
+        return base64.b64decode(value.removeprefix(ENCRYPTION_PREFIX), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+# The cards the emulator knows (what each "encrypted" number stands for).
+AUTHORISED_CARD = encrypted("visa-authorised")
+REFUSED_CARD = encrypted("visa-refused")
+NO_BALANCE_CARD = encrypted("visa-not-enough-balance")
+THREE_DS_CARD = encrypted("visa-3ds2-challenge")
 _REFUSALS = {REFUSED_CARD: ("Refused", "2"), NO_BALANCE_CARD: ("Not enough balance", "12")}
+_KNOWN = frozenset({AUTHORISED_CARD, REFUSED_CARD, NO_BALANCE_CARD, THREE_DS_CARD})
 
 
 class ServiceError(Exception):
@@ -53,9 +72,9 @@ def card(payment_method: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "scheme",
         "encryptedCardNumber": AUTHORISED_CARD,
-        "encryptedExpiryMonth": "test_03",
-        "encryptedExpiryYear": "test_2030",
-        "encryptedSecurityCode": "test_737",
+        "encryptedExpiryMonth": encrypted("03"),
+        "encryptedExpiryYear": encrypted("2030"),
+        "encryptedSecurityCode": encrypted("737"),
         **payment_method,
     }
 
@@ -180,8 +199,8 @@ class AdyenEmulator:
             raise ServiceError(422, "14_004", "Missing payment method details")
         if "number" in method:
             raise ServiceError(422, "181", "Unencrypted card data is not allowed for this merchant account")
-        encrypted = method.get("encryptedCardNumber")
-        if not isinstance(encrypted, str) or not encrypted.startswith("test_"):
+        encrypted_number = method.get("encryptedCardNumber")
+        if decrypted(encrypted_number) is None or encrypted_number not in _KNOWN:
             raise ServiceError(422, "174", "Unable to decrypt data")
         amount = body["amount"]
         additional = body.get("additionalData") or {}
@@ -194,7 +213,7 @@ class AdyenEmulator:
             metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
         )
         self.payments[payment.psp] = payment
-        if encrypted == THREE_DS_CARD:
+        if encrypted_number == THREE_DS_CARD:
             payment.redirect_result = secrets.token_urlsafe(16)
             action = {
                 "type": "redirect",
@@ -203,7 +222,7 @@ class AdyenEmulator:
                 "url": f"{self.base_url}/threeds2/challenge?psp={payment.psp}&redirectResult={payment.redirect_result}",
             }
             return 200, {"resultCode": "RedirectShopper", "action": action, "pspReference": payment.psp}
-        return 200, self._authorise(payment, refusal=_REFUSALS.get(encrypted))
+        return 200, self._authorise(payment, refusal=_REFUSALS.get(encrypted_number))
 
     async def _details(self, request: Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         details = body.get("details")
