@@ -53,6 +53,15 @@ _DISPUTES: Final[dict[str, DisputeStatus]] = {
     "SECOND_CHARGEBACK": DisputeStatus.LOST,
     "PREARBITRATION_LOST": DisputeStatus.LOST,
 }
+# `additionalData.disputeStatus`, when a dispute item carries it, says more than its event code.
+_DISPUTE_STATUSES: Final[dict[str, DisputeStatus]] = {
+    "Undefended": DisputeStatus.NEEDS_RESPONSE,
+    "Pending": DisputeStatus.UNDER_REVIEW,
+    "Responded": DisputeStatus.UNDER_REVIEW,
+    "Accepted": DisputeStatus.LOST,
+    "Lost": DisputeStatus.LOST,
+    "Won": DisputeStatus.WON,
+}
 
 
 class NotificationVerifier:
@@ -179,7 +188,7 @@ def item_effect(item: Mapping[str, Any]) -> EventEffect:
             DisputeResult(
                 reference=psp,
                 payment_reference=original,
-                status=_DISPUTES[code],
+                status=_DISPUTE_STATUSES.get(str(additional.get("disputeStatus")), _DISPUTES[code]),
                 payql_payment_id=str(item.get("merchantReference") or "") or None,
                 amount=amount,
                 reason=str(additional.get("chargebackReasonCode") or item.get("reason") or ""),

@@ -108,6 +108,7 @@ class AdyenEmulator:
     idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # path, Idempotency-Key
     failing: set[str] = field(default_factory=set)
+    disputes: dict[str, str] = field(default_factory=dict)  # payment PSP reference → its dispute's
 
     def __post_init__(self) -> None:
         routes = [
@@ -150,13 +151,20 @@ class AdyenEmulator:
                 headers={"Authorization": self.basic_auth(), "Content-Type": "application/json"},
             )
 
-    def chargeback(self, psp: str, event_code: str = "CHARGEBACK", *, reason: str = "Fraud") -> None:
-        """A dispute event on a payment: NOTIFICATION_OF_CHARGEBACK, CHARGEBACK or CHARGEBACK_REVERSED."""
+    def chargeback(self, psp: str, event_code: str = "CHARGEBACK", *, dispute_status: str = "Undefended") -> str:
+        """A dispute event on a payment (NOTIFICATION_OF_CHARGEBACK, CHARGEBACK, CHARGEBACK_REVERSED, ...); every
+        event of one payment's dispute carries the same dispute PSP reference, which is returned."""
         payment = self.payments[psp]
-        extra = {"chargebackReasonCode": "10.4", "modificationMerchantReferences": "", "defensePeriodEndsAt": ""}
-        self._notify(
-            event_code, psp_reference(), payment, payment.value, True, original=psp, reason=reason, extra=extra
-        )
+        dispute = self.disputes.setdefault(psp, psp_reference())
+        extra = {
+            "chargebackReasonCode": "10.4",
+            "chargebackSchemeCode": "visa",
+            "disputeStatus": dispute_status,
+            "defensePeriodEndsAt": "2030-01-31T12:00:00+01:00",
+            "defendable": "true",
+        }
+        self._notify(event_code, dispute, payment, payment.value, True, original=psp, reason="Fraud", extra=extra)
+        return dispute
 
     # --- routes ---------------------------------------------------------------------------------------------
     def _route(self, handler: Callable[[Request, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]) -> Any:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from domain.money import Money
+from domain.statuses import CaptureMethod
 from gateways.adyen import AdyenGateway
+from gateways.types import ChargeRequest, PaymentResult
 from payql.wiring import Services
 from tests.adyen_emulator import AdyenEmulator, running_emulator
-from tests.adyen_emulator.app import card
+from tests.adyen_emulator.app import AUTHORISED_CARD, card
 from tests.testkit import settle
 
 
@@ -44,6 +48,21 @@ def drop_in(encrypted_card_number: str | None = None) -> str:
     """The `paymentMethod` the SPA sends: Drop-in's `state.data.paymentMethod` as JSON text."""
     extra = {"encryptedCardNumber": encrypted_card_number} if encrypted_card_number else {}
     return json.dumps(card(extra))
+
+
+def charge_request(card: str = AUTHORISED_CARD, *, manual: bool = False, key: str = "") -> ChargeRequest:
+    return ChargeRequest(
+        amount=Money(1000, "EUR"),
+        payment_method=drop_in(card),
+        capture_method=CaptureMethod.MANUAL if manual else CaptureMethod.AUTOMATIC,
+        idempotency_key=key or f"charge-{uuid.uuid4()}",
+        return_url="https://shop.example.test/return",
+        metadata={"payql_payment_id": "pay-test"},
+    )
+
+
+async def charge(gateway: AdyenGateway, card: str = AUTHORISED_CARD, *, manual: bool = False) -> PaymentResult:
+    return await gateway.charge(charge_request(card, manual=manual))
 
 
 @pytest.fixture
