@@ -22,20 +22,23 @@ from tests.adyen_emulator.signing import signed
 from tests.asgi_server import serving
 
 VERSION = "v72"
-# Adyen Web's client-side encryption output starts with this prefix; the emulator's "encryption" is base64
-# of a card label, so a test never carries a card number (PayQL's edge refuses anything that looks like one).
+# Adyen Web's client-side encryption output: this prefix, the base64 of an RSA-2048-encrypted key, "$", and the
+# base64 of the encrypted field (about 700 characters each, so a card's four fields make kilobytes of JSON). The
+# emulator's "encryption" keeps the first part random and the last part the base64 of a card label: a test never
+# carries a card number (PayQL's edge refuses anything that looks like one).
 ENCRYPTION_PREFIX = "adyenjs_0_1_25$"
 
 
 def encrypted(label: str) -> str:
-    return ENCRYPTION_PREFIX + base64.b64encode(label.encode()).decode()
+    wrapped_key = base64.b64encode(hashlib.sha512(label.encode()).digest() * 4).decode()
+    return f"{ENCRYPTION_PREFIX}{wrapped_key}${base64.b64encode(label.encode()).decode()}"
 
 
 def decrypted(value: object) -> str | None:
-    if not isinstance(value, str) or not value.startswith(ENCRYPTION_PREFIX):
+    if not isinstance(value, str) or not value.startswith(ENCRYPTION_PREFIX) or value.count("$") != 2:
         return None
     try:
-        return base64.b64decode(value.removeprefix(ENCRYPTION_PREFIX), validate=True).decode()
+        return base64.b64decode(value.rsplit("$", 1)[1], validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         return None
 
