@@ -15,6 +15,9 @@
   and `list_payments` raise `NotSupported` (reconciliation then leaves the payment to the notifications, which
   Adyen retries until acknowledged, and to an operator replaying them from the Customer Area).
 - Every call carries an `Idempotency-Key` derived from our own key (`transformers.idempotency_key`).
+- Stored cards: our customer id is Adyen's `shopperReference` (`ensure_customer`, a `CustomerDirectory` without a
+  call). A card the shopper asks to store (`storePaymentMethod`) is stored under it for card-on-file use, and a
+  stored card (`storedPaymentMethodId`) is charged as a shopper-present `CardOnFile` payment.
 
 No subscriptions: Adyen has no billing engine (the package declares billing=False). Never touches PayQL's
 database or settings.
@@ -104,8 +107,8 @@ class AdyenGateway:
 
     # --- payments --------------------------------------------------------------------------------------------
     async def charge(self, request: ChargeRequest) -> PaymentResult:
-        method = parse_payment_method(request.payment_method)
-        body = payment_request(request, self._merchant_account, method)
+        sent = parse_payment_method(request.payment_method)
+        body = payment_request(request, self._merchant_account, sent)
         key = idempotency_key(request.idempotency_key)
         answer = await self._call(lambda api: api.payments_api.payments(body, idempotency_key=key), None)
         return self._answered(
@@ -218,6 +221,12 @@ class AdyenGateway:
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
         raise NotSupported("Listing Adyen payments is not supported.", detail=_NO_READ)
+
+    # --- customers -------------------------------------------------------------------------------------------
+    async def ensure_customer(self, customer_id: str, email: str | None) -> str:
+        """Adyen keeps no customer object: the `shopperReference` a card is stored under is ours, our customer
+        id (no personal data), so there is nothing to create."""
+        return customer_id
 
     # --- disputes --------------------------------------------------------------------------------------------
     async def retrieve_dispute(self, reference: str) -> DisputeResult:

@@ -2,7 +2,8 @@
 and the client key Drop-in / Components encrypt cards with. The adapter (and the SDK) is imported only when built.
 
 Capabilities: payments with manual capture and refunds; disputes from chargeback notifications; the SPA sends
-back Drop-in's `redirectResult` / `threeDSResult` (`shopper_return`). No billing: Adyen has no billing engine,
+back Drop-in's `redirectResult` / `threeDSResult` (`shopper_return`); our customer is the `shopperReference` stored
+cards belong to (`customer_directory`). No billing: Adyen has no billing engine,
 so `createSubscription` answers NOT_SUPPORTED for it.
 """
 
@@ -34,7 +35,7 @@ class AdyenPackage(GatewayPackage[AdyenSettings]):
         billing=False,
         disputes=True,
         hosted_checkout=False,
-        customer_directory=False,
+        customer_directory=True,
         shopper_return=True,
         # Drop-in / Components encrypt the card in the browser; `state.data.paymentMethod` (JSON) is the
         # `paymentMethod`.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from domain.money import Money
@@ -34,35 +35,52 @@ def idempotency_key(ours: str) -> str:
     return hashlib.sha256(ours.encode()).hexdigest()
 
 
-def parse_payment_method(raw: str) -> dict[str, Any]:
-    """The `state.data.paymentMethod` object Drop-in / Components produced, sent by the SPA as JSON text.
+@dataclass(frozen=True, slots=True)
+class DropInData:
+    """What the SPA sent: Drop-in's `state.data.paymentMethod`, and whether the shopper asked to store the card
+    (`state.data.storePaymentMethod`, when the SPA sends `{"paymentMethod": ..., "storePaymentMethod": true}`)."""
+
+    method: dict[str, Any]
+    store: bool = False
+
+
+def parse_payment_method(raw: str) -> DropInData:
+    """The payment method Drop-in / Components produced, sent by the SPA as JSON text: `state.data.paymentMethod`
+    itself, or `{"paymentMethod": ..., "storePaymentMethod": ...}` (that part of `state.data`).
 
     Card data is accepted only encrypted (`encrypted*` fields) or as a stored payment method id; a clear card
     number is refused here, before anything is sent."""
     try:
-        method = json.loads(raw)
+        sent = json.loads(raw)
     except ValueError:
         raise InvalidGatewayRequest(
             "The payment method is not Adyen Drop-in data.", detail="paymentMethod is not JSON"
         ) from None
-    if not isinstance(method, dict) or not isinstance(method.get("type"), str):
+    store = False
+    if isinstance(sent, dict) and isinstance(sent.get("paymentMethod"), dict):
+        store = sent.get("storePaymentMethod") is True
+        sent = sent["paymentMethod"]
+    if not isinstance(sent, dict) or not isinstance(sent.get("type"), str):
         raise InvalidGatewayRequest("The payment method is not Adyen Drop-in data.", detail="paymentMethod has no type")
-    if _RAW_CARD_FIELDS & method.keys():
+    if _RAW_CARD_FIELDS & sent.keys():
         raise InvalidGatewayRequest(
             "Card details must be encrypted by Adyen's Drop-in or Components.",
             detail="paymentMethod carries clear card fields; refused before calling Adyen",
         )
-    return method
+    return DropInData(sent, store)
 
 
-def payment_request(request: ChargeRequest, merchant_account: str, method: Mapping[str, Any]) -> dict[str, Any]:
+def payment_request(request: ChargeRequest, merchant_account: str, sent: DropInData) -> dict[str, Any]:
+    """The `/payments` body. A stored card (`storedPaymentMethodId`) is a shopper-present card-on-file payment
+    (`ContAuth`, `CardOnFile`) of the shopper it was stored for; a card the shopper asks to store is stored under
+    our customer as `shopperReference`, for card-on-file use."""
     manual = request.capture_method is CaptureMethod.MANUAL
     reference = request.metadata.get(PAYQL_PAYMENT_ID) or request.idempotency_key
     metadata = {**request.metadata, CAPTURE_METADATA: str(request.capture_method)}
     body: dict[str, Any] = {
         "amount": {"value": request.amount.amount, "currency": request.amount.currency},
         "merchantAccount": merchant_account,
-        "paymentMethod": dict(method),
+        "paymentMethod": dict(sent.method),
         "reference": reference[:_MAX_REFERENCE],
         "returnUrl": request.return_url or "",
         "metadata": metadata,
@@ -74,8 +92,18 @@ def payment_request(request: ChargeRequest, merchant_account: str, method: Mappi
         body["captureDelayHours"] = 0
     if request.description:
         body["shopperStatement"] = request.description[:22]
+    stored = "storedPaymentMethodId" in sent.method
+    if (stored or sent.store) and not request.customer_reference:
+        raise InvalidGatewayRequest(
+            "A saved card needs a signed-in customer.",
+            detail="storedPaymentMethodId or storePaymentMethod without a shopperReference",
+        )
     if request.customer_reference:
         body["shopperReference"] = request.customer_reference
+    if stored:
+        body.update(shopperInteraction="ContAuth", recurringProcessingModel="CardOnFile")
+    elif sent.store:
+        body.update(shopperInteraction="Ecommerce", recurringProcessingModel="CardOnFile", storePaymentMethod=True)
     return body
 
 

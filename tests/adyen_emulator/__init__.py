@@ -4,11 +4,15 @@ Built from Adyen's published OpenAPI descriptions (github.com/Adyen/adyen-openap
 the version the pinned SDK calls, and `Webhooks-v1.json` for notifications) and the SDK's own source:
 - `POST /v72/payments`: `paymentMethod` as Drop-in / Components hand it over (`type` "scheme" with the
   `encryptedCardNumber`, `encryptedExpiryMonth`, `encryptedExpiryYear`, `encryptedSecurityCode` fields, each
-  "adyenjs_0_1_25$" + base64 of a label naming one of the emulator's cards, never a card number),
+  "adyenjs_0_1_25$" + a key-sized base64 part + "$" + base64 of a label naming one of the emulator's cards, as
+  long as Adyen Web's output and never a card number),
   `additionalData.manualCapture`, `captureDelayHours`, `metadata`, `reference`. Answers `resultCode` Authorised,
   Refused (with `refusalReason`/`refusalReasonCode`) or RedirectShopper with an `action` of type "redirect"
   (3-D Secure) whose `redirectResult` the shopper brings back; a clear `number` is refused (422, as Adyen refuses
   unencrypted card data for a merchant without PCI approval).
+- Stored cards: `storePaymentMethod` with a `shopperReference` stores the card (`tokenization.storedPaymentMethodId`
+  in the answer's and the notification's `additionalData`); `paymentMethod.storedPaymentMethodId` charges it for
+  the same `shopperReference` only (else 422 "800" Contract not found), with a `recurringProcessingModel`.
 - `POST /v72/payments/details` with `details.redirectResult` (or `threeDSResult`): Authorised or Refused.
 - `POST /v72/payments/{pspReference}/captures|cancels|refunds`: always 201 `status: received` when the payment
   exists; the outcome comes later as a CAPTURE / CANCELLATION / REFUND notification item (success "false" with a
@@ -23,9 +27,9 @@ the version the pinned SDK calls, and `Webhooks-v1.json` for notifications) and 
   in `additionalData.hmacSignature`); `take()` hands them to a test, `deliver(url)` POSTs them as one
   `{"live": "false", "notificationItems": [...]}` batch with HTTP Basic auth. Chargebacks: `chargeback()`.
 
-Does not reproduce: `/sessions`, stored payment methods, real 3-D Secure 2 fingerprint/challenge steps (one
-redirect stands for them), partial authorisations, delayed automatic capture, the Disputes API, retries of
-unacknowledged notifications, and any read of a payment (Adyen has none in Checkout).
+Does not reproduce: `/sessions`, `/paymentMethods` (listing stored cards), real 3-D Secure 2 fingerprint and
+challenge steps (one redirect stands for them), partial authorisations, delayed automatic capture, the Disputes
+API, retries of unacknowledged notifications, and any read of a payment (Adyen has none in Checkout).
 """
 
 from tests.adyen_emulator.app import AdyenEmulator, running_emulator

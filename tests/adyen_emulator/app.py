@@ -112,6 +112,7 @@ class AdyenEmulator:
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # path, Idempotency-Key
     failing: set[str] = field(default_factory=set)
     disputes: dict[str, str] = field(default_factory=dict)  # payment PSP reference → its dispute's
+    stored: dict[tuple[str, str], str] = field(default_factory=dict)  # (shopperReference, token) → the card
 
     def __post_init__(self) -> None:
         routes = [
@@ -210,9 +211,24 @@ class AdyenEmulator:
             raise ServiceError(422, "14_004", "Missing payment method details")
         if "number" in method:
             raise ServiceError(422, "181", "Unencrypted card data is not allowed for this merchant account")
-        encrypted_number = method.get("encryptedCardNumber")
-        if decrypted(encrypted_number) is None or encrypted_number not in _KNOWN:
-            raise ServiceError(422, "174", "Unable to decrypt data")
+        shopper = body.get("shopperReference")
+        if "storedPaymentMethodId" in method:
+            encrypted_number = self.stored.get((str(shopper), str(method["storedPaymentMethodId"])))
+            if encrypted_number is None:
+                raise ServiceError(422, "800", "Contract not found")
+            if body.get("recurringProcessingModel") is None:
+                raise ServiceError(422, "14_012", "Required field 'recurringProcessingModel' is not provided.")
+        else:
+            encrypted_number = method.get("encryptedCardNumber")
+            if decrypted(encrypted_number) is None or encrypted_number not in _KNOWN:
+                raise ServiceError(422, "174", "Unable to decrypt data")
+        tokenization: dict[str, str] = {}
+        if body.get("storePaymentMethod") is True:
+            if not shopper:
+                raise ServiceError(422, "130", "Required field 'shopperReference' is not provided.")
+            token = psp_reference()
+            self.stored[(str(shopper), token)] = str(encrypted_number)
+            tokenization = {"tokenization.storedPaymentMethodId": token, "tokenization.shopperReference": str(shopper)}
         amount = body["amount"]
         additional = body.get("additionalData") or {}
         payment = Payment(
@@ -233,7 +249,7 @@ class AdyenEmulator:
                 "url": f"{self.base_url}/threeds2/challenge?psp={payment.psp}&redirectResult={payment.redirect_result}",
             }
             return 200, {"resultCode": "RedirectShopper", "action": action, "pspReference": payment.psp}
-        return 200, self._authorise(payment, refusal=_REFUSALS.get(encrypted_number))
+        return 200, self._authorise(payment, refusal=_REFUSALS.get(str(encrypted_number)), tokenization=tokenization)
 
     async def _details(self, request: Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         details = body.get("details")
@@ -293,7 +309,9 @@ class AdyenEmulator:
             return False
         return ok
 
-    def _authorise(self, payment: Payment, *, refusal: tuple[str, str] | None) -> dict[str, Any]:
+    def _authorise(
+        self, payment: Payment, *, refusal: tuple[str, str] | None, tokenization: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         answer: dict[str, Any] = {
             "pspReference": payment.psp,
             "merchantReference": payment.merchant_reference,
@@ -305,8 +323,8 @@ class AdyenEmulator:
         payment.authorised = True
         if not payment.manual:
             payment.captured = payment.value  # immediate automatic capture: no CAPTURE notification follows
-        self._notify("AUTHORISATION", payment.psp, payment, payment.value, True)
-        return {**answer, "resultCode": "Authorised", "additionalData": {"authCode": "064500"}}
+        self._notify("AUTHORISATION", payment.psp, payment, payment.value, True, extra=tokenization)
+        return {**answer, "resultCode": "Authorised", "additionalData": {"authCode": "064500", **(tokenization or {})}}
 
     def _notify(
         self,

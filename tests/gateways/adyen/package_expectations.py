@@ -11,7 +11,7 @@ EXPECTED = Capabilities(
     billing=False,
     disputes=True,
     hosted_checkout=False,
-    customer_directory=False,
+    customer_directory=True,
     shopper_return=True,
     client_tokenization=ClientTokenization("adyen-web", ("clientKey", "environment")),
 )

@@ -4,11 +4,13 @@ What Adyen answers synchronously (an authorisation) applies at once; what it onl
 capture, a refund) stays pending in PayQL until the signed notification, delivered to PayQL's webhook endpoint
 over HTTP, says how it ended. A refused CAPTURE notification leaves the payment authorized (nothing was shown as
 captured), and a new capture then goes through. 3-D Secure: the SPA sends back Drop-in's `redirectResult`, which
-PayQL submits to /payments/details; a forged one changes nothing.
+PayQL submits to /payments/details; a forged one changes nothing. A card stored at checkout (our customer is its
+`shopperReference`) pays that customer's next order, and nobody else's.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -155,3 +157,21 @@ async def test_a_forged_notification_is_rejected(
     assert response.status_code == 400
     await settle(services)
     assert (await Payment.get(id=started["payment"]["id"])).status == "AUTHORIZED"
+
+
+async def test_a_card_stored_at_checkout_pays_the_same_customers_next_order(
+    adyen_in_payql: AdyenGateway, emulator: AdyenEmulator, shopper: Shopper, other_shopper: Shopper
+) -> None:
+    storing = json.dumps({"paymentMethod": json.loads(drop_in()), "storePaymentMethod": True})
+    await checkout(shopper, storing)
+    (item,) = [i["NotificationRequestItem"] for i in emulator.take()]
+    token = item["additionalData"]["tokenization.storedPaymentMethodId"]
+    stored_card = json.dumps({"type": "scheme", "storedPaymentMethodId": token})
+
+    again = await checkout(shopper, stored_card)
+    assert again["order"]["status"] == "PAID"
+
+    price = await make_price(4_250, "EUR")
+    values = checkout_input(price, stored_card) | {"gateway": "adyen"}
+    theirs = (await other_shopper.data(CHECKOUT, {"input": values}))["checkout"]
+    assert theirs["userErrors"] and theirs["order"]["status"] != "PAID"  # Adyen: not this shopper's card

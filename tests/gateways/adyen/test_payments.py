@@ -11,6 +11,7 @@ import pytest
 from domain.money import Money
 from domain.statuses import NextActionType, PaymentStatus, RefundStatus
 from gateways.adyen import AdyenGateway
+from gateways.adyen.transformers import parse_payment_method, payment_request
 from gateways.errors import (
     GatewayConfigurationError,
     GatewayIdempotencyConflict,
@@ -23,7 +24,7 @@ from gateways.errors import (
 from gateways.types import CaptureRequest, RefundRequest, VoidRequest
 from tests.adyen_emulator import AdyenEmulator
 from tests.adyen_emulator.app import AUTHORISED_CARD, NO_BALANCE_CARD, THREE_DS_CARD
-from tests.gateways.adyen.conftest import charge, charge_request, make_gateway
+from tests.gateways.adyen.conftest import charge, charge_request, drop_in, make_gateway
 
 
 async def test_every_call_carries_an_idempotency_key(gateway: AdyenGateway, emulator: AdyenEmulator) -> None:
@@ -168,3 +169,49 @@ async def test_an_unreachable_adyen_was_not_attempted(emulator: AdyenEmulator) -
     gateway = make_gateway(emulator, api_base="http://127.0.0.1:9")
     with pytest.raises(GatewayNotAttempted):
         await charge(gateway)
+
+
+async def test_a_stored_card_is_charged_again_for_its_shopper_only(
+    gateway: AdyenGateway, emulator: AdyenEmulator
+) -> None:
+    """Stored under our customer (`shopperReference`), reused as a shopper-present card-on-file payment."""
+    shopper = await gateway.ensure_customer("cus-1", None)
+    storing = dataclasses.replace(
+        charge_request(),
+        payment_method=json.dumps({"paymentMethod": json.loads(drop_in()), "storePaymentMethod": True}),
+        customer_reference=shopper,
+    )
+    await gateway.charge(storing)
+    (item,) = [i["NotificationRequestItem"] for i in emulator.take()]
+    token = item["additionalData"]["tokenization.storedPaymentMethodId"]
+
+    stored_card = json.dumps({"type": "scheme", "storedPaymentMethodId": token})
+    again = await gateway.charge(
+        dataclasses.replace(charge_request(), payment_method=stored_card, customer_reference=shopper)
+    )
+    assert again.status is PaymentStatus.PAID
+    with pytest.raises(InvalidGatewayRequest) as caught:  # another shopper's token
+        await gateway.charge(
+            dataclasses.replace(charge_request(), payment_method=stored_card, customer_reference="x-2")
+        )
+    assert "errorCode=800" in caught.value.detail
+    with pytest.raises(InvalidGatewayRequest, match="signed-in"):  # no shopper at all: refused before calling
+        await gateway.charge(dataclasses.replace(charge_request(), payment_method=stored_card))
+
+
+def test_storing_and_reusing_send_adyens_recurring_fields() -> None:
+    storing = parse_payment_method(json.dumps({"paymentMethod": json.loads(drop_in()), "storePaymentMethod": True}))
+    body = payment_request(dataclasses.replace(charge_request(), customer_reference="cus-1"), "M", storing)
+    assert (body["storePaymentMethod"], body["recurringProcessingModel"], body["shopperInteraction"]) == (
+        True,
+        "CardOnFile",
+        "Ecommerce",
+    )
+    reusing = parse_payment_method(json.dumps({"type": "scheme", "storedPaymentMethodId": "T"}))
+    body = payment_request(dataclasses.replace(charge_request(), customer_reference="cus-1"), "M", reusing)
+    assert (body["shopperReference"], body["recurringProcessingModel"], body["shopperInteraction"]) == (
+        "cus-1",
+        "CardOnFile",
+        "ContAuth",
+    )
+    assert "storePaymentMethod" not in body
