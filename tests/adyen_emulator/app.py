@@ -113,6 +113,7 @@ class AdyenEmulator:
     failing: set[str] = field(default_factory=set)
     disputes: dict[str, str] = field(default_factory=dict)  # payment PSP reference → its dispute's
     stored: dict[tuple[str, str], str] = field(default_factory=dict)  # (shopperReference, token) → the card
+    losing_answer: bool = False
 
     def __post_init__(self) -> None:
         routes = [
@@ -130,6 +131,11 @@ class AdyenEmulator:
         return self.base_url
 
     # --- test controls --------------------------------------------------------------------------------------
+    def lose_next_answer(self) -> None:
+        """The next API call takes effect (and its answer is kept for its Idempotency-Key), but the caller gets a
+        500 instead: a lost answer, which only a retry with the same key recovers."""
+        self.losing_answer = True
+
     def fail_next(self, event_code: str) -> None:
         """The next CAPTURE / CANCELLATION / REFUND request is accepted, and its notification says it failed."""
         self.failing.add(event_code)
@@ -194,6 +200,9 @@ class AdyenEmulator:
                 status, answer = await handler(request, body)
                 if key:
                     self.idempotent[(self.merchant_account, key)] = (fingerprint, status, answer)
+                if self.losing_answer:
+                    self.losing_answer = False
+                    raise ServiceError(500, "000", "An unknown error occurred", "internal")
                 return JSONResponse(answer, status_code=status)
             except ServiceError as error:
                 return JSONResponse(error.body, status_code=error.body["status"])

@@ -16,6 +16,7 @@ from gateways.errors import (
     GatewayConfigurationError,
     GatewayIdempotencyConflict,
     GatewayNotAttempted,
+    GatewayUnavailable,
     InvalidGatewayRequest,
     NotSupported,
     PaymentDeclined,
@@ -215,3 +216,16 @@ def test_storing_and_reusing_send_adyens_recurring_fields() -> None:
         "ContAuth",
     )
     assert "storePaymentMethod" not in body
+
+
+async def test_a_lost_answer_is_recovered_by_the_same_key(gateway: AdyenGateway, emulator: AdyenEmulator) -> None:
+    """A 500 after Adyen acted is an unknown outcome (never "not attempted"); the retry with the same
+    Idempotency-Key gets Adyen's first answer, so the shopper is charged once."""
+    request = charge_request()
+    emulator.lose_next_answer()
+    with pytest.raises(GatewayUnavailable) as caught:
+        await gateway.charge(request)
+    assert not isinstance(caught.value, GatewayNotAttempted)
+    recovered = await gateway.charge(request)
+    assert recovered.status is PaymentStatus.PAID and len(emulator.payments) == 1
+    assert recovered.reference in emulator.payments
