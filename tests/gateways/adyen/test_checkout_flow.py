@@ -21,7 +21,7 @@ from payql.wiring import Services
 from tests.adyen_emulator import AdyenEmulator
 from tests.adyen_emulator.app import THREE_DS_CARD
 from tests.gateways.adyen.conftest import drop_in
-from tests.testkit import CAPTURE, CHECKOUT, COMPLETE, Shopper, checkout_input, make_price, new_key, settle
+from tests.testkit import CANCEL, CAPTURE, CHECKOUT, COMPLETE, Shopper, checkout_input, make_price, new_key, settle
 
 REFUND = """mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {
   refund { id status } payment { amountRefunded { amount } } userErrors { code message } } }"""
@@ -175,3 +175,23 @@ async def test_a_card_stored_at_checkout_pays_the_same_customers_next_order(
     values = checkout_input(price, stored_card) | {"gateway": "adyen"}
     theirs = (await other_shopper.data(CHECKOUT, {"input": values}))["checkout"]
     assert theirs["userErrors"] and theirs["order"]["status"] != "PAID"  # Adyen: not this shopper's card
+
+
+async def test_a_cancel_stays_pending_until_the_cancellation_notification(
+    adyen_in_payql: AdyenGateway,
+    emulator: AdyenEmulator,
+    shopper: Shopper,
+    admin: Shopper,
+    server: str,
+    services: Services,
+) -> None:
+    started = await checkout(shopper, drop_in(), capture_method="MANUAL")
+    payment_id = started["payment"]["id"]
+    await deliver(emulator, server, services)
+    canceled = await admin.data(CANCEL, {"input": {"paymentId": payment_id, "idempotencyKey": new_key()}})
+    assert canceled["cancelPayment"]["userErrors"] == []
+    assert (await Payment.get(id=payment_id)).status == "AUTHORIZED"  # requested, not confirmed
+    await deliver(emulator, server, services)  # CANCELLATION success=true
+    payment = await Payment.get(id=payment_id)
+    assert payment.status == "CANCELED"
+    assert (await Order.get(id=payment.order_id)).status == "PENDING"  # the order may be paid another way
