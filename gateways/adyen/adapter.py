@@ -25,6 +25,7 @@ database or settings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -154,6 +155,7 @@ class AdyenGateway:
             amount=Money(int(amount.get("value", 0)), str(amount.get("currency", ""))),
             manual=not capture,
             payql_payment_id=message.get("merchantReference"),
+            declines_raise=False,
         )
 
     async def retrieve(self, reference: str) -> PaymentResult:
@@ -263,8 +265,16 @@ class AdyenGateway:
             raise translate(exc, reference=reference) from exc
 
     def _answered(
-        self, answer: AdyenResult, *, amount: Money, manual: bool, payql_payment_id: str | None
+        self,
+        answer: AdyenResult,
+        *,
+        amount: Money,
+        manual: bool,
+        payql_payment_id: str | None,
+        declines_raise: bool = True,
     ) -> PaymentResult:
+        """The payment an answer describes. A refusal raises `PaymentDeclined` for a charge; after the shopper's
+        action (`declines_raise=False`) it is the payment's own outcome: FAILED with the decline."""
         message = answer.message or {}
         if not isinstance(message, dict) or "pspReference" not in message:
             raise GatewayUnavailable(
@@ -274,6 +284,10 @@ class AdyenGateway:
         result = payment_result(message, amount=amount, manual=manual, payql_payment_id=payql_payment_id)
         if result.status is PaymentStatus.FAILED:
             code = decline_code(message.get("refusalReasonCode"))
+            if not declines_raise:
+                return dataclasses.replace(
+                    result, decline_code=code, decline_message=str(message.get("refusalReason") or "Refused")
+                )
             raise PaymentDeclined(
                 "The payment was declined.",
                 decline_code=code,

@@ -48,8 +48,9 @@ AUTHORISED_CARD = encrypted("visa-authorised")
 REFUSED_CARD = encrypted("visa-refused")
 NO_BALANCE_CARD = encrypted("visa-not-enough-balance")
 THREE_DS_CARD = encrypted("visa-3ds2-challenge")
+THREE_DS_REFUSED_CARD = encrypted("visa-3ds2-challenge-failed")
 _REFUSALS = {REFUSED_CARD: ("Refused", "2"), NO_BALANCE_CARD: ("Not enough balance", "12")}
-_KNOWN = frozenset({AUTHORISED_CARD, REFUSED_CARD, NO_BALANCE_CARD, THREE_DS_CARD})
+_KNOWN = frozenset({AUTHORISED_CARD, REFUSED_CARD, NO_BALANCE_CARD, THREE_DS_CARD, THREE_DS_REFUSED_CARD})
 
 
 class ServiceError(Exception):
@@ -95,6 +96,7 @@ class Payment:
     refunded: int = 0
     cancelled: bool = False
     redirect_result: str | None = None
+    challenge_fails: bool = False
 
 
 @dataclass
@@ -249,7 +251,8 @@ class AdyenEmulator:
             metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
         )
         self.payments[payment.psp] = payment
-        if encrypted_number == THREE_DS_CARD:
+        if encrypted_number in (THREE_DS_CARD, THREE_DS_REFUSED_CARD):
+            payment.challenge_fails = encrypted_number == THREE_DS_REFUSED_CARD
             payment.redirect_result = secrets.token_urlsafe(16)
             action = {
                 "type": "redirect",
@@ -269,7 +272,8 @@ class AdyenEmulator:
         if payment is None:
             raise ServiceError(422, "101", "Invalid redirectResult")
         payment.redirect_result = None  # spent: a second submission of the same result is refused
-        return 200, self._authorise(payment, refusal=None)
+        refusal = ("3D Not Authenticated", "11") if payment.challenge_fails else None
+        return 200, self._authorise(payment, refusal=refusal)
 
     async def _modification(self, request: Request, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         kind = request.url.path.rsplit("/", 1)[-1]

@@ -19,7 +19,7 @@ from db.models import Order, Payment, Refund, WebhookEvent, WebhookStatus
 from gateways.adyen import AdyenGateway
 from payql.wiring import Services
 from tests.adyen_emulator import AdyenEmulator
-from tests.adyen_emulator.app import THREE_DS_CARD
+from tests.adyen_emulator.app import THREE_DS_CARD, THREE_DS_REFUSED_CARD
 from tests.gateways.adyen.conftest import drop_in
 from tests.testkit import CANCEL, CAPTURE, CHECKOUT, COMPLETE, Shopper, checkout_input, make_price, new_key, settle
 
@@ -195,3 +195,15 @@ async def test_a_cancel_stays_pending_until_the_cancellation_notification(
     payment = await Payment.get(id=payment_id)
     assert payment.status == "CANCELED"
     assert (await Order.get(id=payment.order_id)).status == "PENDING"  # the order may be paid another way
+
+
+async def test_a_failed_three_d_secure_challenge_fails_the_payment(
+    adyen_in_payql: AdyenGateway, emulator: AdyenEmulator, shopper: Shopper
+) -> None:
+    started = await checkout(shopper, drop_in(THREE_DS_REFUSED_CARD))
+    redirect_result = started["nextAction"]["redirectUrl"].rsplit("redirectResult=", 1)[1]
+    returned = [{"name": "redirectResult", "value": redirect_result}]
+    done = await shopper.data(COMPLETE, {"input": {"paymentId": started["payment"]["id"], "returned": returned}})
+    assert done["completePayment"]["payment"]["status"] == "FAILED"
+    payment = await Payment.get(id=started["payment"]["id"])
+    assert (payment.status, payment.failure_message) == ("FAILED", "3D Not Authenticated")

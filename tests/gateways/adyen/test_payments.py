@@ -24,7 +24,7 @@ from gateways.errors import (
 )
 from gateways.types import CaptureRequest, RefundRequest, VoidRequest
 from tests.adyen_emulator import AdyenEmulator
-from tests.adyen_emulator.app import AUTHORISED_CARD, NO_BALANCE_CARD, THREE_DS_CARD
+from tests.adyen_emulator.app import AUTHORISED_CARD, NO_BALANCE_CARD, THREE_DS_CARD, THREE_DS_REFUSED_CARD
 from tests.gateways.adyen.conftest import charge, charge_request, drop_in, make_gateway
 
 
@@ -229,3 +229,18 @@ async def test_a_lost_answer_is_recovered_by_the_same_key(gateway: AdyenGateway,
     recovered = await gateway.charge(request)
     assert recovered.status is PaymentStatus.PAID and len(emulator.payments) == 1
     assert recovered.reference in emulator.payments
+
+
+async def test_a_failed_challenge_is_the_payments_outcome(gateway: AdyenGateway) -> None:
+    """After the shopper's action, Adyen's refusal is the payment's own answer: FAILED, not an error."""
+    started = await charge(gateway, THREE_DS_REFUSED_CARD)
+    assert started.next_action is not None
+    redirect_result = (started.next_action.redirect_url or "").rsplit("redirectResult=", 1)[1]
+    failed = await gateway.accept_shopper_return(
+        started.reference, {"redirectResult": redirect_result}, capture=True, idempotency_key="d-failed"
+    )
+    assert (failed.status, failed.decline_code, failed.decline_message) == (
+        PaymentStatus.FAILED,
+        "generic_decline",
+        "3D Not Authenticated",
+    )
