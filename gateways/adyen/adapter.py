@@ -4,8 +4,9 @@
   clear card number is refused before any call). An action (3-D Secure, a redirect) is REQUIRES_ACTION with the
   action as `nextAction`; the SPA sends back `redirectResult` / `threeDSResult` with `completePayment`, and
   `accept_shopper_return` submits it to `/payments/details`, believing only Adyen's answer about *this*
-  payment. Manual capture is `additionalData.manualCapture`; automatic is an immediate capture
-  (`captureDelayHours` 0), so an Authorised automatic payment is PAID.
+  payment (a refusal there, such as a failed challenge, is the payment's FAILED outcome). Manual capture is
+  `additionalData.manualCapture`; automatic is an immediate capture (`captureDelayHours` 0), so an Authorised
+  automatic payment is PAID.
 - Captures, cancellations and refunds are asynchronous at Adyen: the API only answers `received`, and the
   CAPTURE / CANCELLATION / REFUND notification says later whether it happened. So `capture` and `void` answer
   the payment as it still is (AUTHORIZED, `gateway_status` "capture:received" / "cancel:received") and PayQL
@@ -38,12 +39,12 @@ from gateways.adyen.errors import translate
 from gateways.adyen.notifications import NotificationVerifier, notification_effects
 from gateways.adyen.transformers import (
     decline_code,
-    idempotency_key,
     parse_payment_method,
     payment_request,
     payment_result,
     refund_status,
 )
+from gateways.adyen.transformers import idempotency_key as adyen_key
 from gateways.errors import (
     GatewayError,
     GatewayUnavailable,
@@ -110,7 +111,7 @@ class AdyenGateway:
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         sent = parse_payment_method(request.payment_method)
         body = payment_request(request, self._merchant_account, sent)
-        key = idempotency_key(request.idempotency_key)
+        key = adyen_key(request.idempotency_key)
         answer = await self._call(lambda api: api.payments_api.payments(body, idempotency_key=key), None)
         return self._answered(
             answer,
@@ -133,7 +134,7 @@ class AdyenGateway:
                 reference=reference,
             )
         body = {"details": given}
-        key = _key(idempotency_key)
+        key = adyen_key(idempotency_key)
         try:
             answer = await self._call(
                 lambda api: api.payments_api.payments_details(body, idempotency_key=key), reference
@@ -175,7 +176,7 @@ class AdyenGateway:
             "merchantAccount": self._merchant_account,
             "reference": request.idempotency_key[:80],
         }
-        key = _key(request.idempotency_key)
+        key = adyen_key(request.idempotency_key)
         await self._call(
             lambda api: api.modifications_api.capture_authorised_payment(body, request.reference, idempotency_key=key),
             request.reference,
@@ -185,7 +186,7 @@ class AdyenGateway:
     async def void(self, request: VoidRequest) -> PaymentResult:
         """Ask Adyen to cancel; the payment is CANCELED only when the CANCELLATION notification confirms it."""
         body = {"merchantAccount": self._merchant_account, "reference": request.idempotency_key[:80]}
-        key = _key(request.idempotency_key)
+        key = adyen_key(request.idempotency_key)
         await self._call(
             lambda api: api.modifications_api.cancel_authorised_payment_by_psp_reference(
                 body, request.reference, idempotency_key=key
@@ -203,7 +204,7 @@ class AdyenGateway:
         }
         if request.reason:
             body["merchantRefundReason"] = "OTHER"
-        key = _key(request.idempotency_key)
+        key = adyen_key(request.idempotency_key)
         answer = await self._call(
             lambda api: api.modifications_api.refund_captured_payment(body, request.reference, idempotency_key=key),
             request.reference,
@@ -296,10 +297,6 @@ class AdyenGateway:
                 reference=result.reference,
             )
         return result
-
-
-def _key(ours: str) -> str:
-    return idempotency_key(ours)
 
 
 def _unchanged(reference: str, amount: Money, gateway_status: str) -> PaymentResult:
