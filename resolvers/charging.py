@@ -70,7 +70,9 @@ from resolvers.payment_sync import sync_payment
 
 logger = logging.getLogger(__name__)
 
-MAX_PAYMENT_METHOD_LENGTH = 255
+# A token is short, but a browser SDK's client-side encrypted card data (several encrypted fields as JSON) runs
+# to a few kilobytes; the bound keeps a request from storing anything larger.
+MAX_PAYMENT_METHOD_LENGTH = 16 * 1024
 # What a hosted-checkout payment row records instead of a payment method token (the shopper picks one on the page).
 HOSTED_CHECKOUT_METHOD = "hosted_checkout"
 
