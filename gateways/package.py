@@ -8,6 +8,12 @@ finds packages through `gateways.catalog` by name and asks capabilities through 
 `ShopperReturnGateway`); it never names a provider. Nothing here reads PayQL's settings or database: a
 package gets its values from its own settings class, and the few things the core lends it (who is staff, a
 rate limiter) are passed in.
+
+A package that sets `allows_instances` may run several times side by side (`gateways.catalog` says how
+they are named): each instance gets settings of its own prefix (`GatewaySettings.for_instance`) whose
+`instance` names it, and the package builds an adapter, routes and webhook URLs under that name
+(`GatewayPackage.gateway_name`). Such a package's settings never name an environment variable of their
+own (no `validation_alias`): an instance would read the package's variable instead of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +38,20 @@ class GatewaySettings(BaseSettings):
 
     # A list field the core fills with a secret made per installation when development leaves it empty.
     development_secret_field: ClassVar[str | None] = None
+    # The gateway these settings configure when it is an instance of its package (`for_instance`);
+    # empty for the package itself.
+    instance: ClassVar[str] = ""
+
+    @classmethod
+    def for_instance(cls, name: str) -> type[GatewaySettings]:
+        """These settings for the instance `name` of their package: read from `PAYQL_<NAME>_*`."""
+        aliased = [field for field, info in cls.model_fields.items() if info.validation_alias is not None]
+        if aliased:
+            raise TypeError(f"{cls.__name__}: {', '.join(aliased)} name their own variables; an instance cannot")
+        config = SettingsConfigDict(**{**cls.model_config, "env_prefix": f"PAYQL_{name.upper()}_"})
+        namespace = {"model_config": config, "instance": name, "__module__": cls.__module__}
+        instance_type: type[GatewaySettings] = type(f"{cls.__name__}[{name}]", (cls,), namespace)
+        return instance_type
 
     def problems_when_enabled(self) -> list[str]:
         """What is missing for this gateway to run, one "VARIABLE: what to do" each (empty: ready)."""
@@ -160,6 +180,13 @@ class GatewayPackage(ABC, Generic[S]):
     capabilities: ClassVar[Capabilities]
     # Refused in production (PAYQL_GATEWAYS names it there) and its routes are never mounted there.
     development_only: ClassVar[bool] = False
+    # Several instances may run side by side ("<name>_<suffix>" in PAYQL_GATEWAYS, see `gateways.catalog`);
+    # `prepare` then builds each under `gateway_name(settings)`, never under the package's own name.
+    allows_instances: ClassVar[bool] = False
+
+    def gateway_name(self, settings: GatewaySettings) -> str:
+        """The name the gateway these settings configure runs under: the instance's, or the package's."""
+        return settings.instance or self.name
 
     @abstractmethod
     def prepare(self, settings: S, *, public_base_url: str, background: bool) -> PreparedGateway:

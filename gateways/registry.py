@@ -104,7 +104,7 @@ class GatewayRegistry:
     def capabilities(self, name: str) -> Capabilities:
         """What its package declares, and only what the adapter's protocols back."""
         gateway = self.get(name)
-        declared = catalog.package(name).capabilities if name in catalog.available() else None
+        declared = catalog.package_of(name).capabilities if catalog.is_gateway(name) else None
         return observed_capabilities(gateway, declared)
 
     def options(self, currency: str | None = None) -> list[PaymentOption]:

@@ -1,5 +1,6 @@
 """Development secrets made per installation: the JWT signing secret and the webhook secret of each gateway
-package that signs its own deliveries (`GatewaySettings.development_secret_field`).
+package that signs its own deliveries (`GatewaySettings.development_secret_field`); an instance of such a
+package ("sandbox_backup") signs with a secret derived from its package's and its own name.
 
 Without PAYQL_JWT_SECRET (or a JWKS URL) and such a gateway's webhook secrets, development used to sign
 with values published in this repository, so anyone could mint an admin token for a server left in
@@ -11,7 +12,10 @@ A file others can read, or one that does not parse, stops start-up with a messag
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -55,10 +59,23 @@ def with_installation_secrets(settings: Settings) -> Settings:
     if needs_webhook:
         keys = _webhook_secret_keys()
         update["gateway_settings"] = settings.gateway_settings | {
-            name: settings.gateway(name).model_copy(update={field: [kept[keys[name]]]})
+            name: settings.gateway(name).model_copy(
+                update={field: [instance_secret(kept[keys[catalog.package_of(name).name]], name)]}
+            )
             for name, field in needs_webhook.items()
         }
     return settings.model_copy(update=update)
+
+
+def instance_secret(package_secret: str, gateway: str) -> str:
+    """The development secret of `gateway`: its package's own, or for an instance ("sandbox_backup") one
+    derived from it, so each instance signs with a secret of its own that every process of the
+    installation derives alike, without writing the file again."""
+    package = catalog.package_of(gateway).name
+    if gateway == package:
+        return package_secret
+    derived = hmac.new(package_secret.encode(), f"payql gateway instance {gateway}".encode(), hashlib.sha256)
+    return "whsec_" + base64.urlsafe_b64encode(derived.digest()).decode().rstrip("=")
 
 
 def read_or_create(path: Path) -> dict[str, str]:

@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
-    # The gateway packages enabled (`gateways/<name>/`); each reads its own PAYQL_<NAME>_* variables.
+    # The gateways enabled: packages (`gateways/<name>/`), or instances "<package>_<suffix>" of a package that
+    # allows several (see `gateways.catalog`); each reads its own PAYQL_<NAME>_* variables.
     gateways: CsvList = Field(default_factory=lambda: [catalog.DEVELOPMENT_DEFAULT])
     # Gateways to try per currency when the shopper names none: "USD:stripe,paypal;EUR:paypal;*:sandbox"
     # (empty: the enabled gateways in PAYQL_GATEWAYS order, for every currency).
@@ -231,13 +232,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _load_gateway_settings(self) -> Self:
-        """Each package's settings from its own variables; an enabled one must have what it needs."""
-        unknown = set(self.gateways) - set(catalog.available())
+        """Each package's (and each enabled instance's) settings from its own variables; an enabled one must
+        have what it needs."""
+        unknown = []
+        for name in self.gateways:
+            try:
+                catalog.package_of(name)
+            except catalog.UnknownGatewayPackage as error:
+                unknown.append(str(error))
         if unknown:
-            raise ValueError(f"PAYQL_GATEWAYS: unknown gateway(s) {', '.join(sorted(unknown))}")
+            raise ValueError(
+                f"PAYQL_GATEWAYS: unknown gateway(s) {', '.join(sorted(unknown))} "
+                f"(a package among {', '.join(catalog.available())}, or an instance '<package>_<suffix>' of one "
+                "that allows instances)"
+            )
+        if len(set(self.gateways)) != len(self.gateways):
+            raise ValueError("PAYQL_GATEWAYS: a gateway is named twice")
         problems: list[str] = []
-        for name in catalog.available():
-            settings_type = catalog.package(name).settings_type
+        for name in dict.fromkeys([*catalog.available(), *self.gateways]):
+            settings_type = catalog.settings_type_of(name)
             given = self.gateway_settings.get(name, {})
             loaded, found = (given, []) if isinstance(given, settings_type) else settings_problems(settings_type, given)
             problems.extend(found)
@@ -265,7 +278,7 @@ class Settings(BaseSettings):
         problems.extend(
             f"PAYQL_GATEWAYS: the {name} gateway is for development only"
             for name in self.gateways
-            if catalog.package(name).development_only
+            if catalog.package_of(name).development_only
         )
         if self.database_url.startswith("sqlite"):
             problems.append("PAYQL_DATABASE_URL: production needs PostgreSQL")
@@ -365,7 +378,7 @@ class Settings(BaseSettings):
         return value
 
     def gateway(self, name: str) -> GatewaySettings:
-        """The settings of the gateway package `name`."""
+        """The settings of the gateway `name`: a package, or an enabled instance of one."""
         loaded: GatewaySettings = self.gateway_settings[name]
         return loaded
 

@@ -121,7 +121,7 @@ def prepare_gateways(settings: Settings, *, background: bool = True) -> Prepared
     then). `background` is False in CLI commands: no webhook deliveries or other background work."""
     try:
         return {
-            name: catalog.package(name).prepare(
+            name: catalog.package_of(name).prepare(
                 settings.gateway(name), public_base_url=settings.public_base_url, background=background
             )
             for name in settings.gateways
@@ -202,7 +202,7 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
     prepared = prepare_gateways(settings, background=False) if prepared is None else prepared
     gateways: list[PaymentGateway] = [await prepared[name].open() for name in settings.gateways]
     public_configs = {
-        name: catalog.package(name).public_config(settings.gateway(name), public_base_url=settings.public_base_url)
+        name: catalog.package_of(name).public_config(settings.gateway(name), public_base_url=settings.public_base_url)
         for name in settings.gateways
     }
     health = LocalHealthBoard(

@@ -15,7 +15,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
-from db.models import Invoice, LineItem, Payment, Price, Refund
+from db.models import Invoice, LineItem, Payment, PaymentEvent, Price, Refund
 from resolvers.context import Caller, Deps
 from resolvers.live_stream import LiveStreams
 
@@ -58,6 +58,9 @@ class Loaders:
     )
     refunds: DataLoader[UUID, list[Refund]] = field(
         default_factory=lambda: DataLoader(load_fn=_grouped(Refund, "payment_id", "created_at"), cache=False)
+    )
+    ledger: DataLoader[UUID, list[PaymentEvent]] = field(
+        default_factory=lambda: DataLoader(load_fn=_grouped(PaymentEvent, "payment_id", "id"), cache=False)
     )
     invoices: DataLoader[UUID, list[Invoice]] = field(
         default_factory=lambda: DataLoader(load_fn=_grouped(Invoice, "subscription_id", "-created_at"), cache=False)

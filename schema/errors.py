@@ -9,7 +9,7 @@ let an unexpected exception through as a coded error: those stay masked (`schema
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from strawberry.extensions import FieldExtension
@@ -18,7 +18,9 @@ from strawberry.types import Info
 
 from resolvers.errors import UseCaseError
 from resolvers.outcome import UserErrorData
-from schema.types import UserError
+
+if TYPE_CHECKING:
+    from schema.types import UserError
 
 
 def public_error(error: UseCaseError) -> GraphQLError:
@@ -27,6 +29,9 @@ def public_error(error: UseCaseError) -> GraphQLError:
 
 
 def user_errors(errors: Sequence[UseCaseError | UserErrorData]) -> list[UserError]:
+    # Imported here: schema.types imports PublicErrors for its staff-only fields.
+    from schema.types import UserError
+
     return [UserError(code=error.code, message=error.message, field=error.field) for error in errors]
 
 

@@ -9,11 +9,26 @@ from uuid import UUID
 import strawberry
 from strawberry.types import Info
 
-from db.models import AuditRecord, LineItem, Order, Payment, Price, PriceType, Product, RecurringInterval, Refund
+from db.models import (
+    AuditRecord,
+    EventSource,
+    LineItem,
+    Order,
+    Payment,
+    PaymentEvent,
+    PaymentEventType,
+    Price,
+    PriceType,
+    Product,
+    RecurringInterval,
+    Refund,
+)
 from domain.money import Money as DomainMoney
 from domain.statuses import CaptureMethod, NextActionType, OrderStatus, PaymentStatus, RefundStatus
+from resolvers import ledger
 from resolvers.errors import ErrorCode
 from schema.context import GraphQLContext
+from schema.errors import PublicErrors
 from schema.scalars import MinorUnits
 
 OrderStatusEnum = strawberry.enum(OrderStatus, name="OrderStatus")
@@ -24,6 +39,8 @@ ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode")
 RefundStatusEnum = strawberry.enum(RefundStatus, name="RefundStatus")
 PriceTypeEnum = strawberry.enum(PriceType, name="PriceType")
 RecurringIntervalEnum = strawberry.enum(RecurringInterval, name="RecurringInterval")
+LedgerEventTypeEnum = strawberry.enum(PaymentEventType, name="LedgerEventType")
+LedgerEventSourceEnum = strawberry.enum(EventSource, name="LedgerEventSource")
 
 GraphQLInfo = Info[GraphQLContext, None]
 
@@ -156,6 +173,16 @@ class PaymentType:
     async def refunds(self, info: GraphQLInfo) -> list[RefundType]:
         return [RefundType.from_model(refund) for refund in await info.context.loaders.refunds.load(self.payment_uuid)]
 
+    @strawberry.field(
+        description=(
+            "Staff only: the payment's append-only ledger, oldest first. Null, with a FORBIDDEN error, for anyone else."
+        ),
+        extensions=[PublicErrors()],
+    )
+    async def ledger_events(self, info: GraphQLInfo) -> list[LedgerEventRow] | None:
+        events = await ledger.payment_ledger(info.context.caller, self.payment_uuid, info.context.loaders.ledger.load)
+        return [LedgerEventRow.from_model(event) for event in events]
+
     @classmethod
     def from_model(cls, payment: Payment) -> PaymentType:
         currency = payment.currency
@@ -175,6 +202,39 @@ class PaymentType:
             next_action=NextAction.from_json(payment.next_action),
             created_at=payment.created_at,
             payment_uuid=payment.id,
+        )
+
+
+@strawberry.type(
+    name="LedgerEvent", description="One row of a payment's ledger: what happened to its money or status, once."
+)
+class LedgerEventRow:
+    id: strawberry.ID
+    created_at: datetime
+    type: LedgerEventTypeEnum  # type: ignore[valid-type]
+    source: LedgerEventSourceEnum  # type: ignore[valid-type]
+    payment_id: strawberry.ID
+    refund_id: strawberry.ID | None = strawberry.field(description="The refund a REFUNDED or REFUND_REVERSED event is.")
+    dispute_id: strawberry.ID | None = strawberry.field(description="The dispute a DISPUTE_* event is.")
+    status_before: PaymentStatusEnum | None  # type: ignore[valid-type]
+    status_after: PaymentStatusEnum  # type: ignore[valid-type]
+    amount: Money
+
+    @classmethod
+    def from_model(cls, event: PaymentEvent) -> LedgerEventRow:
+        data = event.data if isinstance(event.data, dict) else {}
+        refund_id, dispute_id = data.get("refund_id"), data.get("dispute_id")
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            created_at=event.created_at,
+            type=event.type,
+            source=event.source,
+            payment_id=strawberry.ID(str(event.payment_id)),
+            refund_id=strawberry.ID(str(refund_id)) if refund_id else None,
+            dispute_id=strawberry.ID(str(dispute_id)) if dispute_id else None,
+            status_before=event.status_before,
+            status_after=event.status_after,
+            amount=Money.of(event.amount, event.currency),
         )
 
 

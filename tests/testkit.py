@@ -12,8 +12,8 @@ import httpx
 
 from db.models import Price, PriceType, Product
 from gateways.sandbox.package import PreparedSandbox
+from gateways.sandbox.processor.webhook_delivery import WebhookDeliverer
 from gateways.sandbox.settings import SandboxSettings
-from gateways.sandbox.webhook_delivery import WebhookDeliverer
 from jobs.in_process import InProcessQueue
 from jobs.saq_queue import SaqJobQueue
 from payql.auth import mint_token

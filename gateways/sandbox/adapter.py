@@ -44,13 +44,20 @@ from gateways.types import (
 class SandboxGateway(SandboxBillingAdapter):
     """Payments here; subscriptions (`BillingGateway`) in `SandboxBillingAdapter`."""
 
-    name: str = "sandbox"
-
-    def __init__(self, processor: SandboxProcessor, public_base_url: str, webhook_secrets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        processor: SandboxProcessor,
+        public_base_url: str,
+        webhook_secrets: Sequence[str] = (),
+        *,
+        name: str = "sandbox",
+    ) -> None:
         if isinstance(webhook_secrets, str):
             raise TypeError("webhook_secrets is a sequence of secrets, not one string")
+        # The package's name, or an instance's ("sandbox_backup"): its routes are mounted under it.
+        self.name = name
         self._processor = processor
-        self._public_base_url = public_base_url.rstrip("/")
+        self._routes_url = f"{public_base_url.rstrip('/')}/{name}"
         self._webhook_verifier = StripeSchemeVerifier(webhook_secrets)
 
     async def charge(self, request: ChargeRequest) -> PaymentResult:
@@ -67,11 +74,11 @@ class SandboxGateway(SandboxBillingAdapter):
                 metadata=request.metadata,
             )
         )
-        return payment_result(intent, public_base_url=self._public_base_url)
+        return payment_result(intent, routes_url=self._routes_url)
 
     async def retrieve(self, reference: str) -> PaymentResult:
         intent = await translated(self._processor.retrieve(reference), reference=reference)
-        return payment_result(intent, public_base_url=self._public_base_url)
+        return payment_result(intent, routes_url=self._routes_url)
 
     async def complete(self, reference: str, *, capture: bool, idempotency_key: str) -> PaymentResult:
         raise NotSupported("This gateway has no separate approval step to complete.", reference=reference)
@@ -92,14 +99,14 @@ class SandboxGateway(SandboxBillingAdapter):
             ),
             reference=request.reference,
         )
-        return payment_result(intent, public_base_url=self._public_base_url)
+        return payment_result(intent, routes_url=self._routes_url)
 
     async def void(self, request: VoidRequest) -> PaymentResult:
         intent = await translated(
             self._processor.cancel(request.reference, idempotency_key=request.idempotency_key),
             reference=request.reference,
         )
-        return payment_result(intent, public_base_url=self._public_base_url)
+        return payment_result(intent, routes_url=self._routes_url)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         refund = await translated(
@@ -120,11 +127,11 @@ class SandboxGateway(SandboxBillingAdapter):
         matching = [intent for intent in intents if intent.metadata.get(PAYQL_PAYMENT_ID) == payql_payment_id]
         if not matching:
             return None
-        return payment_result(matching[-1], public_base_url=self._public_base_url)
+        return payment_result(matching[-1], routes_url=self._routes_url)
 
     async def list_payments(self, created_gte: int) -> list[PaymentResult]:
         intents = await translated(self._processor.list_payment_intents(created_gte))
-        return [payment_result(intent, public_base_url=self._public_base_url) for intent in intents]
+        return [payment_result(intent, routes_url=self._routes_url) for intent in intents]
 
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
         dispute = await translated(self._processor.retrieve_dispute(reference), reference=reference)
@@ -139,7 +146,7 @@ class SandboxGateway(SandboxBillingAdapter):
         return await self._webhook_verifier.verify_webhook(delivery)
 
     def interpret_event(self, event: VerifiedEvent) -> list[EventEffect]:
-        return event_effects(event, public_base_url=self._public_base_url)
+        return event_effects(event, routes_url=self._routes_url)
 
     async def aclose(self) -> None:
         await self._processor.aclose()

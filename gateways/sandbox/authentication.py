@@ -1,7 +1,8 @@
 """The sandbox's 3-D Secure step as a next action: where the shopper goes to authenticate a payment.
 
-One place for the URL that `routes.py` serves, so the payment and the billing transformers point at
-the same page without importing each other. Nothing here reads or changes processor state.
+One place for the URL that the processor's `processor/routes.py` serves, so the payment and the billing
+transformers point at the same page without importing each other. Nothing here reads or changes processor
+state.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from domain.statuses import NextActionType
 from gateways.types import NextAction
 
 
-def authentication_url(public_base_url: str, payment_intent_id: str) -> str:
-    """Where the shopper completes the sandbox's 3-D Secure step (served by `routes.py`)."""
-    return f"{public_base_url.rstrip('/')}/sandbox/authenticate/{payment_intent_id}"
+def authentication_url(routes_url: str, payment_intent_id: str) -> str:
+    """Where the shopper completes the sandbox's 3-D Secure step: `processor/routes.py`, mounted at `routes_url`
+    (the public base URL and the gateway's name, "/sandbox" or an instance's "/sandbox_backup")."""
+    return f"{routes_url.rstrip('/')}/authenticate/{payment_intent_id}"
 
 
-def authenticate_action(public_base_url: str, payment_intent_id: str, client_secret: str) -> NextAction:
+def authenticate_action(routes_url: str, payment_intent_id: str, client_secret: str) -> NextAction:
     return NextAction(
         type=NextActionType.REDIRECT,
-        redirect_url=authentication_url(public_base_url, payment_intent_id),
+        redirect_url=authentication_url(routes_url, payment_intent_id),
         client_secret=client_secret,
     )

@@ -29,7 +29,7 @@ from gateways.types import (
 
 class SandboxBillingAdapter:
     _processor: SandboxProcessor
-    _public_base_url: str
+    _routes_url: str
 
     async def advance_customer_clock(self, customer_id: str, seconds: int) -> int:
         """Test control: move one customer's test clock (ours or the sandbox's id); returns its new now."""
@@ -51,15 +51,15 @@ class SandboxBillingAdapter:
                 trial_days=request.trial_days,
             )
         )
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)
 
     async def retrieve_subscription(self, reference: str) -> SubscriptionResult:
         billed = await translated(self._processor.billing.retrieve_subscription(reference), reference=reference)
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)
 
     async def retrieve_invoice(self, reference: str) -> InvoiceResult:
         invoice = await translated(self._processor.billing.retrieve_invoice(reference), reference=reference)
-        return invoice_result(invoice, public_base_url=self._public_base_url)
+        return invoice_result(invoice, routes_url=self._routes_url)
 
     async def preview_plan_change(self, reference: str, price: PlanPrice) -> ProrationPreview:
         quote = await translated(
@@ -77,7 +77,7 @@ class SandboxBillingAdapter:
             ),
             reference=request.reference,
         )
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)
 
     async def cancel_subscription(
         self, reference: str, *, at_period_end: bool, idempotency_key: str
@@ -86,19 +86,19 @@ class SandboxBillingAdapter:
             self._processor.billing.cancel(reference, at_period_end=at_period_end, idempotency_key=idempotency_key),
             reference=reference,
         )
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)
 
     async def pause_subscription(self, reference: str, *, idempotency_key: str) -> SubscriptionResult:
         billed = await translated(
             self._processor.billing.pause(reference, idempotency_key=idempotency_key), reference=reference
         )
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)
 
     async def resume_subscription(self, reference: str, *, idempotency_key: str) -> SubscriptionResult:
         billed = await translated(
             self._processor.billing.resume(reference, idempotency_key=idempotency_key), reference=reference
         )
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)
 
     async def report_usage(self, report: UsageReport) -> str:
         record = await translated(
@@ -117,7 +117,7 @@ class SandboxBillingAdapter:
         invoice = await translated(
             self._processor.billing.pay_invoice(reference, idempotency_key=idempotency_key), reference=reference
         )
-        return invoice_result(invoice, public_base_url=self._public_base_url)
+        return invoice_result(invoice, routes_url=self._routes_url)
 
     async def update_default_payment_method(
         self, reference: str, payment_method: str, *, idempotency_key: str
@@ -128,4 +128,4 @@ class SandboxBillingAdapter:
             ),
             reference=reference,
         )
-        return billed_result(billed, public_base_url=self._public_base_url)
+        return billed_result(billed, routes_url=self._routes_url)

@@ -14,15 +14,15 @@ from typing import Final
 from domain.money import Money
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.sandbox.authentication import authenticate_action
-from gateways.sandbox.billing import BilledSubscription, PlanChangeQuote, PriceTerms, Proration
-from gateways.sandbox.billing_objects import (
+from gateways.sandbox.processor.billing import BilledSubscription, PlanChangeQuote, PriceTerms, Proration
+from gateways.sandbox.processor.billing_objects import (
     PAYQL_SUBSCRIPTION_ID,
     InvoiceState,
     SandboxInvoice,
     SandboxSubscription,
     SubscriptionState,
 )
-from gateways.sandbox.objects import IntentStatus
+from gateways.sandbox.processor.objects import IntentStatus
 from gateways.types import (
     EventEffect,
     EventIgnored,
@@ -114,11 +114,11 @@ def price_terms(price: PlanPrice) -> PriceTerms:
     )
 
 
-def invoice_result(invoice: SandboxInvoice, *, public_base_url: str) -> InvoiceResult:
+def invoice_result(invoice: SandboxInvoice, *, routes_url: str) -> InvoiceResult:
     payment = invoice.payment
     next_action = None
     if payment is not None and payment.status == IntentStatus.REQUIRES_ACTION and invoice.status is InvoiceState.OPEN:
-        next_action = authenticate_action(public_base_url, payment.id, payment.client_secret)
+        next_action = authenticate_action(routes_url, payment.id, payment.client_secret)
     return InvoiceResult(
         reference=invoice.id,
         subscription_reference=invoice.subscription,
@@ -138,7 +138,7 @@ def invoice_result(invoice: SandboxInvoice, *, public_base_url: str) -> InvoiceR
 
 
 def subscription_result(
-    sub: SandboxSubscription, latest_invoice: SandboxInvoice | None = None, *, public_base_url: str
+    sub: SandboxSubscription, latest_invoice: SandboxInvoice | None = None, *, routes_url: str
 ) -> SubscriptionResult:
     pending = sub.pending_price
     return SubscriptionResult(
@@ -155,16 +155,14 @@ def subscription_result(
         ended_at=sub.ended_at,
         default_payment_method=sub.default_payment_method,
         pending_price_id=None if pending is None else pending.terms.payql_price_id or None,
-        latest_invoice=None
-        if latest_invoice is None
-        else invoice_result(latest_invoice, public_base_url=public_base_url),
+        latest_invoice=None if latest_invoice is None else invoice_result(latest_invoice, routes_url=routes_url),
         updated=sub.updated,
         gateway_status=sub.status.value,
     )
 
 
-def billed_result(billed: BilledSubscription, *, public_base_url: str) -> SubscriptionResult:
-    return subscription_result(billed.subscription, billed.latest_invoice, public_base_url=public_base_url)
+def billed_result(billed: BilledSubscription, *, routes_url: str) -> SubscriptionResult:
+    return subscription_result(billed.subscription, billed.latest_invoice, routes_url=routes_url)
 
 
 def proration_preview(quote: PlanChangeQuote) -> ProrationPreview:
@@ -177,7 +175,7 @@ def proration_preview(quote: PlanChangeQuote) -> ProrationPreview:
     )
 
 
-def billing_event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEffect]:
+def billing_event_effects(event: VerifiedEvent, *, routes_url: str) -> list[EventEffect]:
     """What a verified subscription or invoice event says (see `is_billing_event`)."""
     kind = event.event_type
     data = event.payload.get("data")
@@ -188,7 +186,7 @@ def billing_event_effects(event: VerifiedEvent, *, public_base_url: str) -> list
         if kind.startswith(_SUBSCRIPTION_EVENT_PREFIX):
             sub = SandboxSubscription.from_dict(obj)
             effects: list[EventEffect] = [
-                SubscriptionObserved(subscription_result(sub, public_base_url=public_base_url), stale_possible=True)
+                SubscriptionObserved(subscription_result(sub, routes_url=routes_url), stale_possible=True)
             ]
             if kind == "customer.subscription.trial_will_end":
                 effects.append(SubscriptionNotice(sub.id, SubscriptionNoticeKind.TRIAL_WILL_END, at=sub.trial_end))
@@ -204,6 +202,6 @@ def billing_event_effects(event: VerifiedEvent, *, public_base_url: str) -> list
             )
         ]
     if kind in _INVOICE_EVENTS:
-        result = invoice_result(invoice, public_base_url=public_base_url)
+        result = invoice_result(invoice, routes_url=routes_url)
         return [InvoiceObserved(result, event=_INVOICE_EVENTS[kind], stale_possible=True)]
     return [EventIgnored(f"unhandled event type {kind!r}")]

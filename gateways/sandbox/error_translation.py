@@ -13,7 +13,7 @@ from gateways.errors import (
     InvalidGatewayRequest,
     PaymentDeclined,
 )
-from gateways.sandbox.errors import (
+from gateways.sandbox.processor.errors import (
     SandboxCardDeclined,
     SandboxIdempotencyError,
     SandboxInvalidRequest,

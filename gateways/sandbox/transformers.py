@@ -14,8 +14,8 @@ from domain.money import Money
 from domain.statuses import CaptureMethod, DisputeStatus, PaymentStatus, RefundStatus
 from gateways.sandbox.authentication import authenticate_action
 from gateways.sandbox.billing_transformers import billing_event_effects, is_billing_event
-from gateways.sandbox.disputes import DisputeState, SandboxDispute
-from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
+from gateways.sandbox.processor.disputes import DisputeState, SandboxDispute
+from gateways.sandbox.processor.objects import CaptureMode, IntentStatus, SandboxPaymentIntent, SandboxRefund
 from gateways.types import (
     PAYQL_PAYMENT_ID,
     DisputeObserved,
@@ -108,10 +108,10 @@ def capture_mode(method: CaptureMethod) -> CaptureMode:
     return _CAPTURE_MODES[method]
 
 
-def payment_result(intent: SandboxPaymentIntent, *, public_base_url: str) -> PaymentResult:
+def payment_result(intent: SandboxPaymentIntent, *, routes_url: str) -> PaymentResult:
     next_action = None
     if intent.status is IntentStatus.REQUIRES_ACTION:
-        next_action = authenticate_action(public_base_url, intent.id, intent.client_secret)
+        next_action = authenticate_action(routes_url, intent.id, intent.client_secret)
     return PaymentResult(
         reference=intent.id,
         status=payment_status(intent.status),
@@ -152,11 +152,11 @@ def dispute_result(dispute: SandboxDispute) -> DisputeResult:
     )
 
 
-def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEffect]:
+def event_effects(event: VerifiedEvent, *, routes_url: str) -> list[EventEffect]:
     """What a verified sandbox event says, as normalized effects; anything else is `EventIgnored`."""
     kind = event.event_type
     if is_billing_event(kind):
-        return billing_event_effects(event, public_base_url=public_base_url)
+        return billing_event_effects(event, routes_url=routes_url)
     if kind in _DISPUTE_EVENTS:
         return _dispute_effects(event)
     if kind not in _PAYMENT_EVENTS and kind not in _REFUND_EVENTS:
@@ -172,7 +172,7 @@ def event_effects(event: VerifiedEvent, *, public_base_url: str) -> list[EventEf
     except (KeyError, ValueError) as exc:
         # Signed by the sandbox yet unreadable: a sender bug. Said so; the reconciliation read still sees the truth.
         return [EventIgnored(f"{kind} event {event.event_id} carries a malformed object: {exc!r}")]
-    return [PaymentObserved(payment_result(intent, public_base_url=public_base_url))]
+    return [PaymentObserved(payment_result(intent, routes_url=routes_url))]
 
 
 def _dispute_effects(event: VerifiedEvent) -> list[EventEffect]:

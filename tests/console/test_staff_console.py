@@ -59,6 +59,14 @@ async def test_staff_finds_an_order_refunds_part_of_it_once_and_sees_the_timelin
     await settle(services)
     refunds = await Refund.filter(payment_id=payment.id)
     assert [(r.amount, r.reason) for r in refunds] == [(1_250, "Box arrived damaged")]
+    # The ledger: the capture and the refund as money, each with the payment (and refund) it moved.
+    captured = page.locator("#ledger tbody tr", has_text="CAPTURED")
+    await expect(captured).to_contain_text("160.00 USD")  # two at 80.00
+    await expect(captured).to_contain_text(str(payment.id))
+    refunded = page.locator("#ledger tbody tr", has_text="REFUNDED")
+    await expect(refunded).to_have_count(1)
+    await expect(refunded).to_contain_text("12.50 USD")
+    await expect(refunded).to_contain_text(str(refunds[0].id))
 
 
 async def test_staff_answers_a_dispute_with_a_note_and_submits_the_evidence_once(
@@ -110,6 +118,8 @@ async def test_the_analytics_page_shows_the_figures_graphql_gives(
     window = {"since": f"{since}T00:00:00Z", "until": f"{until}T00:00:00Z"}
     expected: dict[str, Any] = await admin.data(ANALYTICS, window)
     await sign_in(page, server, admin, "#/analytics")
+    # The page draws its default range (the last 30 days) first; the test's range is picked after that.
+    await expect(page.locator("#analytics-results[data-range]")).to_be_visible()
 
     await page.get_by_label("From (UTC)").fill(str(since))
     await page.get_by_label("To (UTC, inclusive)").fill(str(today))

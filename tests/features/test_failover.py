@@ -1,6 +1,9 @@
 """Failover across gateways, on the running server: a second, independent sandbox instance
-("sandbox_backup", its own processor and fault switches) is added to the server's registry behind the
-routing policy "*:sandbox,sandbox_backup".
+("sandbox_backup", its own processor and fault switches) is built as `payql serve` builds it from
+PAYQL_GATEWAYS=sandbox,sandbox_backup (through the package contract) and joins the server's registry behind
+the routing policy "*:sandbox,sandbox_backup" that such settings give. (A whole server started with both
+instances is tests/features/test_gateway_instances.py; this one moves the breaker's clock, so it stays in
+process.)
 
 A primary that refuses before acting fails over to the backup (one charge in total); a primary whose
 outcome is unknown is never charged elsewhere; the breaker opens after failures and a half-open probe
@@ -18,16 +21,18 @@ from typing import Any
 import pytest
 
 from db.models import Payment
+from gateways import catalog
 from gateways.health import BreakerPolicy, CircuitState, LocalHealthBoard
 from gateways.registry import GatewayRegistry
 from gateways.retrying import RetryPolicy
 from gateways.routing import RoutingTable
-from gateways.sandbox.adapter import SandboxGateway
+from gateways.sandbox.package import PreparedSandbox
 from gateways.sandbox.processor import SandboxProcessor
 from payql import shared_circuits
 from payql.gateway_observation import observe_gateway
+from payql.settings import Settings
 from payql.wiring import Services
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
+from tests.testkit import CHECKOUT, TEST_WEBHOOK_SECRET, Shopper, checkout_input, make_price, settle
 
 BACKUP = "sandbox_backup"
 
@@ -54,7 +59,11 @@ async def keep_to_ourselves(*args: object) -> None:
 
 @pytest.fixture
 async def gateways(
-    sandbox: SandboxProcessor, services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: SandboxProcessor,
+    services: Services,
+    server_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Gateways]:
     # An armed fault hits the next sandbox call, whoever makes it: let earlier tests' work finish first.
     await settle(services)
@@ -68,15 +77,26 @@ async def gateways(
     monkeypatch.setattr(health, "_circuits", {})
     # This process's circuits are the test's own: nothing is exchanged with other instances meanwhile.
     monkeypatch.setattr(shared_circuits, "sync_circuits", keep_to_ourselves)
-    backup = SandboxProcessor(state_path=tmp_path / "backup.sqlite3")
-    await backup.open()
-    adapter = SandboxGateway(backup, public_base_url="http://127.0.0.1")
-    adapter.name = BACKUP
+    with_backup = Settings(
+        gateways=["sandbox", BACKUP],
+        routing=f"*:sandbox,{BACKUP}",
+        gateway_settings={
+            "sandbox": server_settings.gateway("sandbox"),
+            BACKUP: {"state_path": tmp_path / "backup.sqlite3", "webhook_secrets": [TEST_WEBHOOK_SECRET]},
+        },
+    )
+    # The backup as the server's wiring prepares an enabled instance (without background deliveries).
+    prepared = catalog.package_of(BACKUP).prepare(
+        with_backup.gateway(BACKUP), public_base_url=server_settings.public_base_url, background=False
+    )
+    assert isinstance(prepared, PreparedSandbox)
+    adapter = await prepared.open()
+    assert adapter.name == BACKUP
     monkeypatch.setitem(registry._gateways, BACKUP, observe_gateway(adapter, health))
-    monkeypatch.setattr(registry, "routing", RoutingTable.parse(f"*:sandbox,{BACKUP}", ["sandbox", BACKUP]))
-    yield Gateways(sandbox, backup, health, clock)
+    monkeypatch.setattr(registry, "routing", RoutingTable.parse(with_backup.routing, with_backup.gateways))
+    yield Gateways(sandbox, prepared.processor, health, clock)
     sandbox.clear_faults()
-    await backup.aclose()
+    await adapter.aclose()
 
 
 def routed_input(price: Any, **changes: Any) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from domain.money import Money
-from gateways.sandbox import SandboxClock, SandboxGateway, SandboxProcessor
-from gateways.sandbox.objects import JsonDict
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxClock, SandboxProcessor
+from gateways.sandbox.processor.objects import JsonDict
 from gateways.types import PlanPrice, SubscriptionRequest
 
 BASE_URL = "http://payql.test"

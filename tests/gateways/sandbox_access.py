@@ -8,7 +8,7 @@ import re
 import httpx
 
 from gateways.sandbox.package import sandbox_guard
-from gateways.sandbox.route_guard import SandboxGuard
+from gateways.sandbox.processor.route_guard import SandboxGuard
 from gateways.sandbox.settings import SandboxSettings
 from payql.auth import TokenVerifier
 from payql.route_host import route_host
@@ -24,7 +24,7 @@ _FORM_TOKEN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 def guard_for_tests(*, tokenize_limit: str = "100000/minute") -> SandboxGuard:
     verifier = TokenVerifier(Settings(environment="development", jwt_secret=TEST_JWT_SECRET))
     sandbox = SandboxSettings(webhook_secrets=[TEST_WEBHOOK_SECRET], tokenize_rate_limit=tokenize_limit)
-    return sandbox_guard(sandbox, route_host(tokens=lambda: verifier))
+    return sandbox_guard(sandbox, route_host(tokens=lambda: verifier), "sandbox")
 
 
 async def form_token(http: httpx.AsyncClient, pi_id: str) -> str:

@@ -52,6 +52,17 @@ def test_a_first_start_makes_private_random_secrets_and_later_starts_read_them_b
     assert [item.name for item in path.parent.iterdir()] == ["development-secrets.json"]
 
 
+def test_an_instance_signs_with_a_secret_of_its_own_that_every_start_derives_alike(tmp_path: Path) -> None:
+    path = tmp_path / "development-secrets.json"
+    first = development(path, gateways=["sandbox", "sandbox_backup"])
+    primary, backup = (first.gateway(name).webhook_secrets for name in ("sandbox", "sandbox_backup"))  # type: ignore[attr-defined]
+    assert backup[0].startswith("whsec_") and len(backup[0]) >= 32
+    assert backup != primary
+    again = development(path, gateways=["sandbox", "sandbox_backup"])
+    assert again.gateway("sandbox_backup") == first.gateway("sandbox_backup")
+    assert sandbox_settings(again).webhook_secrets == primary
+
+
 def test_a_token_minted_with_the_old_public_secret_is_nobody(tmp_path: Path) -> None:
     verifier = TokenVerifier(development(tmp_path / "secrets.json"))
     forged = mint_token(OLD_PUBLIC_JWT_SECRET, "attacker", admin=True)

@@ -14,7 +14,7 @@ import pytest
 from db.ledger import ledger_mismatches, ledger_net_captured
 from db.models import AuditRecord, Dispute, Order, OutboxMessage, Payment, PaymentEvent, WebhookEvent
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.webhook_switches import WebhookSwitches
+from gateways.sandbox.processor.webhook_switches import WebhookSwitches
 from jobs.dispute_deadlines import flag_disputes_due_soon
 from payql.wiring import Services
 from tests.smtp_server import SmtpServer

@@ -16,7 +16,8 @@ import pytest
 from db.models import Payment
 from gateways.errors import ShopperReturnRejected
 from gateways.registry import GatewayRegistry
-from gateways.sandbox import SandboxGateway, SandboxProcessor
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor
 from gateways.shopper_return import ShopperReturnGateway
 from gateways.types import PaymentResult
 from payql.wiring import Services

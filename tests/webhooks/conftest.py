@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateways.sandbox.webhook_switches import WebhookSwitches
+from gateways.sandbox.processor.webhook_switches import WebhookSwitches
 from gateways.stripe_signature import sign
 from payql.wiring import Services
 from tests.testkit import TEST_WEBHOOK_SECRET, sandbox_deliverer, settle

@@ -15,7 +15,7 @@ import pytest
 
 from db.models import AuditRecord, Order, OutboxMessage, Payment, PaymentEvent, WebhookEvent
 from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.webhook_switches import WebhookSwitches
+from gateways.sandbox.processor.webhook_switches import WebhookSwitches
 from payql.wiring import Services
 from tests.smtp_server import SmtpServer
 from tests.testkit import CHECKOUT, Shopper, checkout_input, email_of, make_price, settle

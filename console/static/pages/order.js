@@ -1,4 +1,5 @@
-// One order: lines, payments, disputes, the audit timeline, and the staff actions the API allows.
+// One order: lines, payments, refunds, disputes, the ledger, the audit timeline, and the staff actions
+// the API allows.
 // Every action asks for confirmation first and carries the idempotency key of its intention
 // (intents.js), so a double click or a retry happens once.
 import { ApiError, gql } from "../api.js";
@@ -11,7 +12,8 @@ const ORDER = `query($id: ID!) { order(id: $id) {
   lineItems { productName quantity unitAmount ${MONEY} total ${MONEY} }
   payments { id gateway gatewayReference status captureMethod amount ${MONEY} amountCaptured ${MONEY}
     amountRefunded ${MONEY} declineCode failureMessage createdAt
-    refunds { id status amount ${MONEY} reason failureReason createdAt } } } }`;
+    refunds { id status amount ${MONEY} reason failureReason createdAt }
+    ledgerEvents { id createdAt type source paymentId refundId disputeId statusBefore statusAfter amount ${MONEY} } } } }`;
 const AUDIT = `query($id: ID!) { auditLog(entityId: $id) { id createdAt actor action entityType statusBefore statusAfter amount ${MONEY} reason } }`;
 const DISPUTES = `query { disputes(first: 200) { id status reason amount ${MONEY} evidenceDueBy dueSoon order { id } } }`;
 const PAYLOAD = "userErrors { code field message }";
@@ -32,6 +34,8 @@ function toMinor(text, exponent) {
 export async function render(main, orderId) {
   const [{ order }, { disputes }] = await Promise.all([gql(ORDER, { id: orderId }), gql(DISPUTES)]);
   const refunds = order.payments.flatMap((p) => p.refunds);
+  // The ledger, oldest first: each money movement once, with the refund or dispute it belongs to.
+  const ledger = order.payments.flatMap((p) => p.ledgerEvents).sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1));
   const ids = [order.id, ...order.payments.map((p) => p.id), ...refunds.map((r) => r.id)];
   const logs = await Promise.all(ids.map((id) => gql(AUDIT, { id })));
   const timeline = logs.flatMap((l) => l.auditLog).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
@@ -139,6 +143,12 @@ export async function render(main, orderId) {
       : h("p", {}, "No disputes."),
     h("h2", { id: "actions-title" }, "Actions"),
     actions,
+    h("h2", {}, "Ledger"),
+    table(["When", "Event", { label: "Amount", num: true }, "Payment", "Refund or dispute", "Payment status", "Source"],
+      ledger.map((e) => h("tr", {}, h("td", {}, when(e.createdAt)), h("td", {}, e.type), h("td", { class: "num" }, money(e.amount)),
+        h("td", {}, h("code", {}, e.paymentId)), h("td", {}, e.refundId ? h("code", {}, e.refundId) : e.disputeId ? h("a", { href: `#/disputes/${e.disputeId}` }, e.disputeId) : ""),
+        h("td", {}, [e.statusBefore, e.statusAfter].filter(Boolean).join(" → ")), h("td", {}, e.source))),
+      { id: "ledger" }),
     h("h2", {}, "Timeline"),
     table(["When", "Who", "What", "Entity", "Status", { label: "Amount", num: true }, "Reason"],
       timeline.map((r) => h("tr", {}, h("td", {}, when(r.createdAt)), h("td", {}, r.actor), h("td", {}, r.action), h("td", {}, r.entityType), h("td", {}, [r.statusBefore, r.statusAfter].filter(Boolean).join(" → ")), h("td", { class: "num" }, money(r.amount)), h("td", {}, r.reason))),

@@ -18,8 +18,9 @@ from gateways.errors import (
     NotSupported,
     PaymentDeclined,
 )
-from gateways.sandbox import SandboxGateway, SandboxProcessor
-from gateways.sandbox.test_methods import decline_message
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.processor.test_methods import decline_message
 from gateways.types import CaptureRequest, ChargeRequest, RefundRequest, VoidRequest
 
 BASE_URL = "https://pay.example.test"

@@ -9,9 +9,10 @@ from domain.money import Money
 from domain.statuses import InvoiceStatus, NextActionType, PaymentStatus, SubscriptionStatus
 from gateways.billing import BillingGateway
 from gateways.errors import GatewayIdempotencyConflict, InvalidGatewayRequest
-from gateways.sandbox import SandboxGateway, SandboxProcessor
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import IntentStatus
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import IntentStatus
 from gateways.types import PlanChangeRequest, ProrationMode, UsageReport
 from tests.gateways.billing_helpers import (
     DAY,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from domain.statuses import InvoiceStatus, NextActionType, PaymentStatus, SubscriptionStatus
-from gateways.sandbox import SandboxGateway, SandboxProcessor
-from gateways.sandbox.billing_objects import InvoiceState, SubscriptionState
+from gateways.sandbox import SandboxGateway
 from gateways.sandbox.billing_transformers import invoice_status, subscription_status
-from gateways.sandbox.objects import JsonDict
+from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.processor.billing_objects import InvoiceState, SubscriptionState
+from gateways.sandbox.processor.objects import JsonDict
 from gateways.types import (
     EventEffect,
     EventIgnored,

@@ -6,8 +6,9 @@ import pytest
 
 from domain.money import Money
 from domain.statuses import CaptureMethod
-from gateways.sandbox import SandboxGateway, SandboxProcessor
+from gateways.sandbox import SandboxGateway
 from gateways.sandbox import transformers as sandbox_transformers
+from gateways.sandbox.processor import SandboxProcessor
 from tests.gateways.contract import ContractSuite, GatewayHarness
 
 

@@ -1,5 +1,5 @@
 """The sandbox adapter's webhook side: signature verification, event interpretation, and the
-reconciliation reads (`find_payment`, `list_payments`). Delivery is in test_sandbox_webhooks_delivery.py."""
+reconciliation reads (`find_payment`, `list_payments`). Delivery is in processor/test_webhook_delivery.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus, RefundStatus
 from gateways.errors import PaymentDeclined, WebhookRejected
-from gateways.sandbox import SandboxGateway, SandboxProcessor
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor
 from gateways.stripe_signature import sign, signature
 from gateways.types import (
     ChargeRequest,

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from gateways.sandbox import billing_verbs as verbs
-from gateways.sandbox.billing_books import Books
-from gateways.sandbox.billing_cycle import after_authentication, run_due
-from gateways.sandbox.billing_objects import (
+from gateways.sandbox.processor import billing_verbs as verbs
+from gateways.sandbox.processor.billing_books import Books
+from gateways.sandbox.processor.billing_cycle import after_authentication, run_due
+from gateways.sandbox.processor.billing_objects import (
     CUSTOMER,
     INVOICE,
     PAYQL_SUBSCRIPTION_ID,
@@ -29,12 +29,12 @@ from gateways.sandbox.billing_objects import (
     SandboxSubscription,
     SandboxUsageRecord,
 )
-from gateways.sandbox.billing_verbs import PlanChangeQuote, Proration
-from gateways.sandbox.objects import JsonDict, SandboxPaymentIntent
-from gateways.sandbox.state import Changes
+from gateways.sandbox.processor.billing_verbs import PlanChangeQuote, Proration
+from gateways.sandbox.processor.objects import JsonDict, SandboxPaymentIntent
+from gateways.sandbox.processor.state import Changes
 
 if TYPE_CHECKING:
-    from gateways.sandbox.processor import SandboxProcessor
+    from gateways.sandbox.processor.processor import SandboxProcessor
 
 __all__ = ["BilledSubscription", "PlanChangeQuote", "PriceTerms", "Proration", "SandboxBilling"]
 

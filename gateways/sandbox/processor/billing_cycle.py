@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Final
 
-from gateways.sandbox.billing_books import Books
-from gateways.sandbox.billing_objects import (
+from gateways.sandbox.processor.billing_books import Books
+from gateways.sandbox.processor.billing_objects import (
     INVOICE,
     PAYQL_SUBSCRIPTION_ID,
     USAGE_RECORD,
@@ -29,16 +29,16 @@ from gateways.sandbox.billing_objects import (
     SandboxUsageRecord,
     SubscriptionState,
 )
-from gateways.sandbox.billing_periods import MAX_PERIODS_PER_ADVANCE, add_intervals, days, next_period_end
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import (
+from gateways.sandbox.processor.billing_periods import MAX_PERIODS_PER_ADVANCE, add_intervals, days, next_period_end
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import (
     CaptureMode,
     IntentStatus,
     SandboxPaymentIntent,
     new_client_secret,
     new_id,
 )
-from gateways.sandbox.test_methods import decline_message
+from gateways.sandbox.processor.test_methods import decline_message
 
 NOTICE_BEFORE: Final = days(3)  # trial_will_end and invoice.upcoming, as Stripe sends them
 INCOMPLETE_EXPIRES_AFTER: Final = 23 * 3600

@@ -29,10 +29,10 @@ from typing import Any
 
 import httpx
 
-from gateways.sandbox.errors import SandboxError
-from gateways.sandbox.objects import JsonDict
-from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.webhook_switches import WebhookSwitches
+from gateways.sandbox.processor.errors import SandboxError
+from gateways.sandbox.processor.objects import JsonDict
+from gateways.sandbox.processor.processor import SandboxProcessor
+from gateways.sandbox.processor.webhook_switches import WebhookSwitches
 from gateways.stripe_signature import SIGNATURE_HEADER, sign
 
 __all__ = ["WebhookDeliverer", "WebhookSwitches"]

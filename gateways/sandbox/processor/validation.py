@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from domain.money import UnknownCurrency, normalize_currency
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import CaptureMode, IntentStatus, SandboxPaymentIntent
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import CaptureMode, IntentStatus, SandboxPaymentIntent
 
 # Stripe's limits, so callers meet the same refusals here as with a real processor.
 MAX_AMOUNT = 99_999_999

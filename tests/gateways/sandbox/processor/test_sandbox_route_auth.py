@@ -13,8 +13,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from gateways.sandbox import SandboxProcessor, sandbox_routes
-from gateways.sandbox.objects import IntentStatus
+from gateways.sandbox.processor import SandboxProcessor, sandbox_routes
+from gateways.sandbox.processor.objects import IntentStatus
 from payql.wiring import Services
 from tests.gateways.sandbox_access import SHOPPER_HEADERS, STAFF_HEADERS, form_token, guard_for_tests
 from tests.testkit import sandbox_deliverer, token_for

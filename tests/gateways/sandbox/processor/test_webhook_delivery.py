@@ -26,12 +26,13 @@ from starlette.routing import Mount, Route
 
 from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus
-from gateways.sandbox import SandboxGateway, SandboxProcessor, WebhookDeliverer, sandbox_routes
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor, WebhookDeliverer, sandbox_routes
 from gateways.types import ChargeRequest, PaymentObserved, WebhookDelivery
 from tests.asgi_server import serving as serve_app
 from tests.gateways.sandbox_access import STAFF_HEADERS, guard_for_tests
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 SECRET = "whsec_delivery_test"
 TIMEOUT = 10
 
@@ -315,7 +316,7 @@ async def test_webhooks_survive_sigkill(tmp_path: Path, receiver: Receiver) -> N
         f"""
         import asyncio, os, signal
         from pathlib import Path
-        from gateways.sandbox import SandboxProcessor, WebhookDeliverer
+        from gateways.sandbox.processor import SandboxProcessor, WebhookDeliverer
 
         async def main():
             processor = SandboxProcessor(state_path=Path({str(path)!r}))

@@ -22,11 +22,11 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from domain.money import Money
-from gateways.sandbox.errors import SandboxError, SandboxInvalidRequest, SandboxTimeout, SandboxUnavailable
-from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxPaymentIntent
-from gateways.sandbox.processor import SandboxProcessor
-from gateways.sandbox.route_guard import STAFF_ONLY_MESSAGE, Handler, SandboxGuard
-from gateways.sandbox.webhook_delivery import WebhookDeliverer
+from gateways.sandbox.processor.errors import SandboxError, SandboxInvalidRequest, SandboxTimeout, SandboxUnavailable
+from gateways.sandbox.processor.objects import IntentStatus, JsonDict, SandboxPaymentIntent
+from gateways.sandbox.processor.processor import SandboxProcessor
+from gateways.sandbox.processor.route_guard import STAFF_ONLY_MESSAGE, Handler, SandboxGuard
+from gateways.sandbox.processor.webhook_delivery import WebhookDeliverer
 
 _MAX_BODY = 16 * 1024
 _FORM = "application/x-www-form-urlencoded"

@@ -21,9 +21,9 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio.to_thread
 
-from gateways.sandbox.clock import SandboxClock
-from gateways.sandbox.errors import SandboxError, SandboxUnavailable
-from gateways.sandbox.objects import (
+from gateways.sandbox.processor.clock import SandboxClock
+from gateways.sandbox.processor.errors import SandboxError, SandboxUnavailable
+from gateways.sandbox.processor.objects import (
     IdempotencyRecord,
     JsonDict,
     SandboxCardToken,
@@ -31,7 +31,7 @@ from gateways.sandbox.objects import (
     SandboxRefund,
     make_event,
 )
-from gateways.sandbox.state_file import SandboxStateFile, StateWrite, StoredState
+from gateways.sandbox.processor.state_file import SandboxStateFile, StateWrite, StoredState
 
 _INTENT, _REFUND, _TOKEN, _IDEMPOTENCY = "payment_intent", "refund", "payment_method", "idempotency_key"
 _NOT_LOADED = -1  # the version a process has seen before it read the file: a first read reads it all

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
-from gateways.sandbox.objects import JsonDict
+from gateways.sandbox.processor.objects import JsonDict
 
 # Seconds a writer waits for another process's write transaction before giving up (SandboxUnavailable).
 BUSY_TIMEOUT = 15.0

@@ -1,7 +1,8 @@
 """The sandbox processor's own failures, the way a vendor SDK has its own exception classes.
 
-Only `adapter.py` and `routes.py` catch these and turn them into PayQL's `gateways.errors` or HTTP
-answers. A message here may reach a shopper, so it must never contain a card number or a CVC.
+Only the adapter (`gateways/sandbox/error_translation.py`) and `routes.py` catch these and turn them into
+PayQL's `gateways.errors` or HTTP answers. A message here may reach a shopper, so it must never contain a card
+number or a CVC.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxPaymentIntent, new_id
-from gateways.sandbox.state import Changes, SandboxState, register_kind
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import IntentStatus, JsonDict, SandboxPaymentIntent, new_id
+from gateways.sandbox.processor.state import Changes, SandboxState, register_kind
 
 DISPUTE: Final = "dispute"
 EVIDENCE_WINDOW_SECONDS: Final = 7 * 24 * 3600

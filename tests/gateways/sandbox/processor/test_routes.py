@@ -12,9 +12,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from gateways.sandbox import SandboxProcessor, sandbox_routes
-from gateways.sandbox.errors import SandboxCardDeclined, SandboxUnavailable
-from gateways.sandbox.objects import IntentStatus
+from gateways.sandbox.processor import SandboxProcessor, sandbox_routes
+from gateways.sandbox.processor.errors import SandboxCardDeclined, SandboxUnavailable
+from gateways.sandbox.processor.objects import IntentStatus
 from tests.gateways.sandbox_access import STAFF_HEADERS, form_token, guard_for_tests
 
 NEXT_YEAR = datetime.now(UTC).year + 1

@@ -15,10 +15,11 @@ from starlette.routing import Mount
 from domain.money import Money
 from domain.statuses import DisputeStatus
 from gateways.errors import InvalidGatewayRequest
-from gateways.sandbox import SandboxGateway, SandboxProcessor, sandbox_routes
-from gateways.sandbox.disputes import EVIDENCE_WINDOW_SECONDS
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import JsonDict, SandboxPaymentIntent
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor, sandbox_routes
+from gateways.sandbox.processor.disputes import EVIDENCE_WINDOW_SECONDS
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import JsonDict, SandboxPaymentIntent
 from gateways.types import DisputeEvidence, DisputeObserved, DisputeResult, VerifiedEvent
 from tests.gateways.sandbox_access import STAFF_HEADERS, guard_for_tests
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from gateways.sandbox.billing_objects import (
+from gateways.sandbox.processor.billing_objects import (
     CUSTOMER,
     INVOICE,
     SUBSCRIPTION,
@@ -20,10 +20,10 @@ from gateways.sandbox.billing_objects import (
     SandboxInvoice,
     SandboxSubscription,
 )
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import SandboxPaymentIntent
-from gateways.sandbox.state import Changes, SandboxState, StoredObject
-from gateways.sandbox.test_methods import CardBehaviour
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import SandboxPaymentIntent
+from gateways.sandbox.processor.state import Changes, SandboxState, StoredObject
+from gateways.sandbox.processor.test_methods import CardBehaviour
 
 _T = TypeVar("_T")
 

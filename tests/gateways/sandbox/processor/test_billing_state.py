@@ -13,8 +13,8 @@ from starlette.routing import Mount
 
 from domain.statuses import InvoiceStatus, SubscriptionStatus
 from gateways.errors import GatewayUnavailable
-from gateways.sandbox import SandboxProcessor, sandbox_routes
-from gateways.sandbox.billing_periods import add_intervals, next_period_end, prorated
+from gateways.sandbox.processor import SandboxProcessor, sandbox_routes
+from gateways.sandbox.processor.billing_periods import add_intervals, next_period_end, prorated
 from gateways.types import UsageReport
 from tests.gateways.billing_helpers import (
     BASE_URL,

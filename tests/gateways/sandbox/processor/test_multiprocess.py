@@ -17,13 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateways.sandbox import SandboxGateway, SandboxProcessor, WebhookDeliverer
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import IntentStatus, JsonDict, SandboxRefund
-from gateways.sandbox.state_file import SandboxStateFile
+from gateways.sandbox import SandboxGateway
+from gateways.sandbox.processor import SandboxProcessor, WebhookDeliverer
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import IntentStatus, JsonDict, SandboxRefund
+from gateways.sandbox.processor.state_file import SandboxStateFile
 from gateways.types import PAYQL_PAYMENT_ID
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 BASE_URL = "http://payql.test"
 DAY = 86_400
 TIMEOUT = 60
@@ -148,8 +149,8 @@ async def test_concurrent_refunds_from_a_real_second_process_never_exceed_what_w
     script = f"""
         import asyncio, json, sys
         from pathlib import Path
-        from gateways.sandbox import SandboxProcessor
-        from gateways.sandbox.errors import SandboxInvalidRequest
+        from gateways.sandbox.processor import SandboxProcessor
+        from gateways.sandbox.processor.errors import SandboxInvalidRequest
 
         async def refund(processor, n):
             try:
@@ -334,7 +335,7 @@ async def test_a_real_second_process_sees_and_changes_the_same_state(path: Path)
         f"""
         import asyncio, json
         from pathlib import Path
-        from gateways.sandbox import SandboxProcessor
+        from gateways.sandbox.processor import SandboxProcessor
 
         async def main():
             worker = SandboxProcessor(state_path=Path({str(path)!r}))

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from gateways.sandbox import SandboxClock, SandboxProcessor
-from gateways.sandbox.errors import (
+from gateways.sandbox.processor import SandboxClock, SandboxProcessor
+from gateways.sandbox.processor.errors import (
     SandboxCardDeclined,
     SandboxInvalidRequest,
     SandboxTimeout,
     SandboxUnavailable,
 )
-from gateways.sandbox.objects import IntentStatus
+from gateways.sandbox.processor.objects import IntentStatus
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 DAY = 86_400
 NEXT_YEAR = datetime.now(UTC).year + 1
 
@@ -138,7 +138,7 @@ async def test_every_change_is_on_disk_before_the_call_returns(tmp_path: Path) -
         f"""
         import asyncio, os, signal
         from pathlib import Path
-        from gateways.sandbox import SandboxProcessor
+        from gateways.sandbox.processor import SandboxProcessor
 
         async def main():
             processor = SandboxProcessor(state_path=Path({str(path)!r}))

@@ -20,13 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
-from gateways.sandbox import disputes
-from gateways.sandbox import validation as check
-from gateways.sandbox.billing import SandboxBilling
-from gateways.sandbox.billing_objects import SandboxInvoice, SandboxSubscription, SandboxUsageRecord
-from gateways.sandbox.clock import SandboxClock
-from gateways.sandbox.disputes import SandboxDispute
-from gateways.sandbox.errors import (
+from gateways.sandbox.processor import disputes
+from gateways.sandbox.processor import validation as check
+from gateways.sandbox.processor.billing import SandboxBilling
+from gateways.sandbox.processor.billing_objects import SandboxInvoice, SandboxSubscription, SandboxUsageRecord
+from gateways.sandbox.processor.clock import SandboxClock
+from gateways.sandbox.processor.disputes import SandboxDispute
+from gateways.sandbox.processor.errors import (
     SandboxCardDeclined,
     SandboxError,
     SandboxIdempotencyError,
@@ -34,8 +34,8 @@ from gateways.sandbox.errors import (
     SandboxTimeout,
     SandboxUnavailable,
 )
-from gateways.sandbox.faults import FaultMode, FaultSwitch
-from gateways.sandbox.objects import (
+from gateways.sandbox.processor.faults import FaultMode, FaultSwitch
+from gateways.sandbox.processor.objects import (
     REFUND_FAILED,
     REFUND_SUCCEEDED,
     CaptureMode,
@@ -48,8 +48,8 @@ from gateways.sandbox.objects import (
     new_client_secret,
     new_id,
 )
-from gateways.sandbox.state import Changes, SandboxState
-from gateways.sandbox.test_methods import (
+from gateways.sandbox.processor.state import Changes, SandboxState
+from gateways.sandbox.processor.test_methods import (
     CardBehaviour,
     behaviour_for_card_number,
     behaviour_for_payment_method,

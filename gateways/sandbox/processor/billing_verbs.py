@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Final
 
-from gateways.sandbox import validation as check
-from gateways.sandbox.billing_books import Books
-from gateways.sandbox.billing_cycle import (
+from gateways.sandbox.processor import validation as check
+from gateways.sandbox.processor.billing_books import Books
+from gateways.sandbox.processor.billing_cycle import (
     SUBSCRIPTION_CREATE,
     SUBSCRIPTION_UPDATE,
     collect,
@@ -25,7 +25,7 @@ from gateways.sandbox.billing_cycle import (
     run_due,
     usage_in_period,
 )
-from gateways.sandbox.billing_objects import (
+from gateways.sandbox.processor.billing_objects import (
     CUSTOMER,
     INTERVALS,
     PRICE,
@@ -40,9 +40,9 @@ from gateways.sandbox.billing_objects import (
     SandboxUsageRecord,
     SubscriptionState,
 )
-from gateways.sandbox.billing_periods import days, prorated
-from gateways.sandbox.errors import SandboxInvalidRequest
-from gateways.sandbox.objects import new_id
+from gateways.sandbox.processor.billing_periods import days, prorated
+from gateways.sandbox.processor.errors import SandboxInvalidRequest
+from gateways.sandbox.processor.objects import new_id
 
 _MAX_TRIAL_DAYS: Final = 730  # Stripe's limit
 _MAX_QUANTITY: Final = 10**9

@@ -1,8 +1,8 @@
 """The sandbox billing engine's own objects: prices, customers (with their test clocks), subscriptions,
 invoices and usage records, in Stripe-like wire shapes (`to_dict`) and read back strictly (`from_dict`).
 
-Like `objects.py`, these are the processor's shapes, not PayQL's: mapping onto `gateways.types` happens
-only in `billing_transformers.py`. Objects are immutable snapshots; every kind is registered with the
+Like `objects.py`, these are the processor's shapes, not PayQL's: mapping onto `gateways.types` happens only
+in the adapter's `billing_transformers.py`. Objects are immutable snapshots; every kind is registered with the
 sandbox state so several processes sharing a state file see them. No card data may become a field here.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from gateways.sandbox.objects import (
+from gateways.sandbox.processor.objects import (
     JsonDict,
     _bool,
     _int,
@@ -23,7 +23,7 @@ from gateways.sandbox.objects import (
     _str,
     _str_map,
 )
-from gateways.sandbox.state import register_kind
+from gateways.sandbox.processor.state import register_kind
 
 PRICE: Final = "price"
 CUSTOMER: Final = "customer"

@@ -1,8 +1,8 @@
 """The sandbox processor's own objects: payment intents, refunds, card tokens, idempotency records.
 
 These are the processor's wire shapes (Stripe-like dicts through `to_dict`), not PayQL's: mapping onto
-`gateways.types` happens only in `transformers.py`. Objects are immutable snapshots and a state change
-makes a new one. A card number or CVC must never become a field here.
+`gateways.types` happens only in the adapter's `transformers.py`. Objects are immutable snapshots and a state
+change makes a new one. A card number or CVC must never become a field here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateways.sandbox.test_methods import CardBehaviour
+from gateways.sandbox.processor.test_methods import CardBehaviour
 
 JsonDict = dict[str, object]
 

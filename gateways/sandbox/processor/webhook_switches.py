@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from gateways.sandbox.objects import JsonDict
+from gateways.sandbox.processor.objects import JsonDict
 
 MAX_COPIES = 100
 MAX_DELAY_SECONDS = 3600.0
