@@ -49,6 +49,22 @@ class GatewayNotAttempted(GatewayUnavailable):
     """
 
 
+class GatewayBusy(GatewayNotAttempted):
+    """Our own bulkhead refused the call: this process already has as many calls in flight to the gateway as
+    it allows (`gateways.bulkhead`). Nothing was sent, so a payment may fail over; says nothing of the
+    gateway's health."""
+
+
+class GatewayTimeout(GatewayUnavailable):
+    """Our own per-call timeout ran out (`gateways.call_guard`): the request may have reached the gateway and
+    been acted on, so the outcome is unknown, exactly as the SDK's own timeout."""
+
+
+class DeadlineExceeded(GatewayUnavailable):
+    """The request's deadline (`gateways.deadline`) cut the call short, or had passed before it: the outcome
+    is unknown (never failed over); says nothing of the gateway's health, only of the time left."""
+
+
 class InvalidGatewayRequest(GatewayError):
     code = "INVALID_INPUT"
 

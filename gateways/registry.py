@@ -1,19 +1,23 @@
 """The set of gateways configured in this process, looked up by name, with what each can do, the
-public configuration the SPA may read (`options`), each one's health (`health`), how a charge is retried
-(`retries`) and the order to try them in for a payment (`route`, the policy of `gateways.routing` fed
-with capabilities and circuits)."""
+public configuration the SPA may read (`options`), each one's health (`health`), how a call is retried
+(`retries`), the limits every call is guarded by (`guard`: timeout, bulkhead, and `request_deadline` for one
+GraphQL request's gateway work) and the order to try them in for a payment (`route`, the policy of
+`gateways.routing` fed with capabilities and circuits)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from gateways import catalog
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
+from gateways.call_guard import CallGuard
 from gateways.clocks import ClockControlGateway
 from gateways.customers import CustomerDirectory
+from gateways.deadline import gateway_deadline
 from gateways.errors import NotSupported
 from gateways.health import CircuitState, CircuitView, HealthBoard, LocalHealthBoard
 from gateways.hosted import HostedCheckoutGateway
@@ -69,12 +73,19 @@ class GatewayRegistry:
         routing: RoutingTable | None = None,
         health: HealthBoard | None = None,
         retries: RetryPolicy | None = None,
+        guard: CallGuard | None = None,
     ) -> None:
         self._gateways = {gateway.name: gateway for gateway in gateways}
         self._public_configs = {name: MappingProxyType(dict(config)) for name, config in (public_configs or {}).items()}
         self.routing = routing or RoutingTable(tuple(self._gateways))
         self.health: HealthBoard = health or LocalHealthBoard()
         self.retries = retries or RetryPolicy()
+        # The guard the adapters' calls were wrapped with (`gateways.call_guard.guard_gateway`), if any.
+        self.guard = guard or CallGuard()
+
+    def request_deadline(self) -> AbstractContextManager[None]:
+        """Open the deadline that one GraphQL request's gateway calls and retries keep to."""
+        return gateway_deadline(self.guard.limits.request_deadline_seconds)
 
     def route(self, currency: str, *, chosen: str | None, needs: Callable[[Capabilities], bool]) -> tuple[str, ...]:
         """The gateways to try for a payment in `currency`, in order: the chosen one alone, else the policy's

@@ -60,6 +60,11 @@ GATEWAY_DURATION = Histogram(
     ["gateway", "operation"],
     buckets=LATENCY_BUCKETS,
 )
+GATEWAY_BULKHEAD_REJECTIONS = Counter(
+    "payql_gateway_bulkhead_rejections",
+    "Calls to a gateway refused unsent because this process already had as many in flight as it allows.",
+    ["gateway", "operation"],
+)
 PAYMENT_DECLINES = Counter(
     "payql_payment_declines", "Declined charges by normalized decline code.", ["gateway", "decline_code"]
 )

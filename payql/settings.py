@@ -98,12 +98,20 @@ class Settings(BaseSettings):
     circuit_slow_call_seconds: float = Field(default=10.0, gt=0)
     # With Redis, instances exchange circuits this often (0: each keeps its own).
     circuit_sync_seconds: float = Field(default=1.0, ge=0)
-    # A charge whose gateway is unreachable or whose outcome is unknown is retried with the same idempotency
-    # key: at most this many calls, exponential backoff with jitter, no new call after the deadline.
+    # A charge, capture, void or refund whose gateway is unreachable or whose outcome is unknown is retried
+    # with the same idempotency key: at most this many calls, exponential backoff with jitter.
     gateway_retry_attempts: int = Field(default=3, ge=1)
     gateway_retry_base_seconds: float = Field(default=0.2, ge=0)
     gateway_retry_max_seconds: float = Field(default=2.0, ge=0)
-    gateway_retry_deadline_seconds: float = Field(default=10.0, gt=0)
+    # The gateway work of one GraphQL request (its calls and retries) ends by then: past it the answer is
+    # GATEWAY_UNAVAILABLE with the payment in flight, settled in the background.
+    gateway_request_deadline_seconds: float = Field(default=10.0, gt=0)
+    # Our own bound on one gateway call, whatever the SDK's (0: the SDK's only); past it the outcome is
+    # unknown. A listing of the gateway's records is not bounded by it.
+    gateway_call_timeout_seconds: float = Field(default=8.0, ge=0)
+    # Bulkhead: calls in flight to one gateway in one process (0: no bound); one more is refused unsent,
+    # and a routed payment fails over to the next gateway.
+    gateway_max_concurrent_calls: int = Field(default=64, ge=0)
     # Every package's settings by name, loaded by `_load_gateway_settings` from the package's own variables;
     # code may pass {name: {field: value}} (or a package's settings object) instead.
     gateway_settings: dict[str, Any] = Field(default_factory=dict)

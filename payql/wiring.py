@@ -14,6 +14,7 @@ from domain.cancel_policy import CancelPolicy, CapturedOnCancel
 from domain.dunning import BillingPolicy, FinalAction
 from gateways import catalog
 from gateways.base import PaymentGateway
+from gateways.call_guard import CallGuard, CallLimits, guard_gateway
 from gateways.health import BreakerPolicy, LocalHealthBoard
 from gateways.package import GatewayConfigurationError, PreparedGateway
 from gateways.registry import GatewayRegistry
@@ -215,8 +216,16 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
             slow_call_seconds=settings.circuit_slow_call_seconds,
         )
     )
+    guard = CallGuard(
+        CallLimits(
+            call_timeout_seconds=settings.gateway_call_timeout_seconds,
+            max_concurrent_calls=settings.gateway_max_concurrent_calls,
+            request_deadline_seconds=settings.gateway_request_deadline_seconds,
+        )
+    )
     return GatewayRegistry(
-        (observe_gateway(gateway, health) for gateway in gateways),
+        # Observed outside the guard: its timeout is a failure the breaker hears of, its refusal is not.
+        (observe_gateway(guard_gateway(gateway, guard), health) for gateway in gateways),
         public_configs,
         routing=RoutingTable.parse(settings.routing, settings.gateways),
         health=health,
@@ -224,8 +233,8 @@ async def build_gateways(settings: Settings, prepared: PreparedGateways | None =
             attempts=settings.gateway_retry_attempts,
             base_seconds=settings.gateway_retry_base_seconds,
             max_seconds=settings.gateway_retry_max_seconds,
-            deadline_seconds=settings.gateway_retry_deadline_seconds,
         ),
+        guard=guard,
     )
 
 

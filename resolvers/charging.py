@@ -8,8 +8,10 @@ the next gateway only when the first refused before accepting the request. What 
 outcome leaves behind is picked up by `resume_or_charge`.
 
 Failover makes a NEW payment on the same order (the refused one is FAILED: nothing was charged), never
-re-sends a payment elsewhere. An unknown outcome (`GatewayUnavailable`: a timeout after sending, a 5xx)
-is never failed over: that payment stays in flight and is retried on its own gateway with its own key.
+re-sends a payment elsewhere. An unknown outcome (`GatewayUnavailable`: a timeout after sending, our own
+call timeout, the request's deadline, a 5xx) is never failed over: that payment stays in flight and is
+retried on its own gateway with its own key until the request's deadline, then left to the webhook, a
+retry of the request or reconciliation. A full bulkhead (`GatewayBusy`) sent nothing and fails over.
 An explicit choice of gateway is never re-routed.
 
 The payment row (and its gateway idempotency key, derived from our payment id) is committed
@@ -57,7 +59,7 @@ from gateways.health import HealthBoard
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.package import Capabilities
 from gateways.registry import UnknownGateway
-from gateways.retrying import RetryPolicy, with_retries
+from gateways.retrying import RetryPolicy, unanswered, with_retries
 from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
 from resolvers.context import Caller, Deps
@@ -241,7 +243,7 @@ async def charge_payment(
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
 
     def retryable(error: BaseException) -> bool:
-        return isinstance(error, GatewayUnavailable) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
+        return unanswered(error) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
 
     try:
         result = await with_retries(retries, lambda: _send(payment, gateway), retryable=retryable)

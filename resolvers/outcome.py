@@ -85,7 +85,22 @@ async def run_idempotent(
     request: dict[str, Any],
     handler: Handler,
 ) -> Outcome:
-    """Run `handler` once per (caller, operation, key); copies wait for and replay its outcome."""
+    """Run `handler` once per (caller, operation, key); copies wait for and replay its outcome.
+
+    The request's gateway calls and their retries keep to one deadline from here on (`gateways.deadline`):
+    a shopper is answered in time, with a payment still in flight if the gateway has not answered."""
+    with deps.gateways.request_deadline():
+        return await _run_idempotent(deps, caller, operation, idempotency_key, request, handler)
+
+
+async def _run_idempotent(
+    deps: Deps,
+    caller: Caller,
+    operation: str,
+    idempotency_key: str,
+    request: dict[str, Any],
+    handler: Handler,
+) -> Outcome:
     try:
         principal = caller.require_principal()
         key = idempotency_key.strip()

@@ -19,6 +19,7 @@ from db.unit_of_work import unit_of_work
 from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus
 from gateways.errors import GatewayError, GatewayUnavailable, ShopperReturnRejected
+from gateways.retrying import RetryPolicy, unanswered, with_retries
 from gateways.shopper_return import ShopperReturnGateway
 from gateways.types import CaptureRequest, PaymentResult, VoidRequest
 from resolvers.charging import (
@@ -119,7 +120,9 @@ async def capture_payment(
             amount=Money(capture_amount, payment.currency),
             idempotency_key=f"{payment.idempotency_key}-capture-{claim.record_id}",
         )
-        return await call_and_apply(payment, caller, "capture", lambda: gateway.capture(request))
+        return await call_and_apply(
+            payment, caller, "capture", lambda: gateway.capture(request), retries=deps.gateways.retries
+        )
 
     fingerprint = {"payment_id": payment_id, "amount": amount}
     return await run_idempotent(deps, caller, "capturePayment", idempotency_key, fingerprint, handler)
@@ -138,7 +141,9 @@ async def cancel_payment(deps: Deps, caller: Caller, payment_id: str, idempotenc
             reference=payment.gateway_reference,
             idempotency_key=f"{payment.idempotency_key}-void-{claim.record_id}",
         )
-        return await call_and_apply(payment, caller, "void", lambda: gateway.void(request))
+        return await call_and_apply(
+            payment, caller, "void", lambda: gateway.void(request), retries=deps.gateways.retries
+        )
 
     return await run_idempotent(deps, caller, "cancelPayment", idempotency_key, {"payment_id": payment_id}, handler)
 
@@ -216,11 +221,19 @@ def _returned_values(returned: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 
 async def call_and_apply(
-    payment: Payment, caller: Caller, operation: str, call: Callable[[], Awaitable[PaymentResult]]
+    payment: Payment,
+    caller: Caller,
+    operation: str,
+    call: Callable[[], Awaitable[PaymentResult]],
+    *,
+    retries: RetryPolicy | None = None,
 ) -> Outcome:
+    """Make the gateway call and apply its answer. With `retries`, an unreachable gateway or an unknown
+    outcome is called again (the call sends the same idempotency key each time) within the request's
+    deadline."""
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     try:
-        result = await call()
+        result = await (call() if retries is None else with_retries(retries, call, retryable=unanswered))
     except GatewayUnavailable as unavailable:
         message = refusal_message(operation, unavailable, payment_id=payment.id)
         outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))

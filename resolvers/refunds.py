@@ -19,6 +19,7 @@ from domain.log_context import bind_log_fields
 from domain.money import Money
 from domain.statuses import PaymentStatus, RefundStatus
 from gateways.errors import GatewayError, GatewayUnavailable
+from gateways.retrying import unanswered, with_retries
 from gateways.types import RefundRequest, RefundResult, VoidRequest
 from resolvers.charging import resolve_gateway
 from resolvers.context import Caller, Deps
@@ -115,7 +116,8 @@ async def send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
         reason=refund.reason,
     )
     try:
-        result = await gateway.refund(request)
+        # Retried with the refund's own key: the gateway answers a repeat with the first refund.
+        result = await with_retries(deps.gateways.retries, lambda: gateway.refund(request), retryable=unanswered)
     except GatewayUnavailable as unavailable:
         message = refusal_message("refund", unavailable, payment_id=payment.id)
         outcome.errors.append(UserErrorData(ErrorCode.GATEWAY_UNAVAILABLE, message))
@@ -151,4 +153,4 @@ async def apply_refund_result(
 async def _void(deps: Deps, caller: Caller, payment: Payment, key: str) -> Outcome:
     gateway = resolve_gateway(deps, payment.gateway)
     request = VoidRequest(reference=payment.gateway_reference or "", idempotency_key=key)
-    return await call_and_apply(payment, caller, "void", lambda: gateway.void(request))
+    return await call_and_apply(payment, caller, "void", lambda: gateway.void(request), retries=deps.gateways.retries)

@@ -19,6 +19,7 @@ from domain.dunning import BillingPolicy
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
 from gateways.registry import GatewayRegistry
+from gateways.stored_events import StoredEventReader
 from gateways.types import (
     DisputeObserved,
     EventIgnored,
@@ -77,7 +78,8 @@ async def process_webhook_event(
 
 async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:
     """Apply every effect of the event; False when there was nothing to apply."""
-    payload = json.loads(row.body)
+    # A gateway that does not post JSON reads its own stored bodies.
+    payload = gateway.stored_payload(row.body) if isinstance(gateway, StoredEventReader) else json.loads(row.body)
     event = VerifiedEvent(row.event_id, row.event_type, int(payload.get("created", 0)), payload)
     actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     applied = False

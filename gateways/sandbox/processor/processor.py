@@ -34,7 +34,7 @@ from gateways.sandbox.processor.errors import (
     SandboxTimeout,
     SandboxUnavailable,
 )
-from gateways.sandbox.processor.faults import FaultMode, FaultSwitch
+from gateways.sandbox.processor.faults import FaultMode, FaultSwitch, HeldAnswers
 from gateways.sandbox.processor.objects import (
     REFUND_FAILED,
     REFUND_SUCCEEDED,
@@ -84,6 +84,7 @@ class SandboxProcessor:
         self.on_event: EventListener | None = None
         self._lock = asyncio.Lock()
         self._faults = FaultSwitch()
+        self.held_answers = HeldAnswers()
         self._state = SandboxState(state_path)
         # Subscriptions on per-customer test clocks (billing.py); it runs its calls through this processor.
         self.billing = SandboxBilling(self)
@@ -110,11 +111,13 @@ class SandboxProcessor:
             await self._state.close()
 
     def arm_fault(self, mode: str, count: int = 1) -> None:
-        """Make the next `count` calls fail: `unavailable` before acting, `timeout` after committing."""
+        """Make the next `count` calls fail: `unavailable` before acting, `timeout` after committing, `hold`
+        after committing until `held_answers.release()`."""
         self._faults.arm(mode, count)
 
     def clear_faults(self) -> None:
         self._faults.clear()
+        self.held_answers.release()
 
     async def advance_clock(self, seconds: int) -> int:
         """Advance the clock, persisting the offset with the state, and return the new `now()`."""
@@ -434,6 +437,8 @@ class SandboxProcessor:
                 raise SandboxUnavailable("The sandbox processor is unavailable (armed fault).")
             outcome = await self._state.run(self.clock, operation, writes=writes)
         await self._deliver([*outcome.discovered, *outcome.changes.events])
+        if fault is FaultMode.HOLD:
+            await self.held_answers.hold()
         if fault is FaultMode.TIMEOUT:
             raise SandboxTimeout("The sandbox processor did not answer in time (armed fault).")
         if isinstance(outcome.result, SandboxError):

@@ -1,0 +1,1 @@
+"""The Braintree gateway package: settings, the adapter over the official SDK, webhooks, disputes."""

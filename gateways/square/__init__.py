@@ -1,0 +1,2 @@
+"""Square as a PayQL gateway: card payments taken with Web Payments SDK tokens through the official `squareup`
+SDK (async client), refunds, disputes and signed event notifications. See `adapter.py`."""

@@ -1,0 +1,39 @@
+"""A small Square Connect API v2 emulator for tests: a Starlette app served with uvicorn on a random local port.
+
+Built from Square's published API description (github.com/square/connect-api-specification, `api.json`, release
+2025-08-20) and the `squareup` SDK's sources, and reproduces for the endpoints PayQL uses:
+- Bearer access tokens, one per merchant; a Square account is in one country and takes one currency, so there are
+  two: a US merchant (USD) and a Japanese one (JPY). Anything else: 401 AUTHENTICATION_ERROR / UNAUTHORIZED.
+- Payments: CreatePayment (`source_id`, `amount_money`, `autocomplete`, `reference_id` <= 40, `note` <= 500,
+  `location_id`; the currency must be the location's), GetPayment, ListPayments (`begin_time`, `end_time`,
+  `sort_order`, `location_id`, `limit` <= 100 and `cursor` pages), UpdatePayment (amount down/up on an APPROVED
+  payment, as its `capabilities` allow: none for sellers in Japan), CompletePayment (optional `version_token`,
+  VERSION_MISMATCH), CancelPayment. Statuses APPROVED → COMPLETED | CANCELED, or FAILED, with `card_details.status`
+  AUTHORIZED | CAPTURED | VOIDED | FAILED.
+- Square's sandbox test tokens: `cnon:card-nonce-ok` approves; `cnon:card-nonce-declined` (GENERIC_DECLINE),
+  `-rejected-cvv` (CVV_FAILURE), `-rejected-postalcode` (ADDRESS_VERIFICATION_FAILURE), `-rejected-expiration`
+  (INVALID_EXPIRATION) are declined: HTTP 402, category PAYMENT_METHOD_ERROR, the FAILED payment in the body;
+  `-already-used` is a 400 CARD_TOKEN_USED. `decline_next(code)` declines the next approving token with any code.
+- Refunds: RefundPayment answers PENDING, then the refund settles COMPLETED (only completed refunds count in the
+  payment's `refunded_money`), at once by default, or when a test calls `ledger.settle_refund(id, status)` with
+  `ledger.hold_refunds`; REFUND_ALREADY_PENDING, REFUND_AMOUNT_INVALID, REFUND_ERROR_PAYMENT_NEEDS_COMPLETION.
+  GetPaymentRefund.
+- Disputes (opened by a test with `ledger.open_dispute`): GetDispute, CreateDisputeEvidenceText, SubmitEvidence
+  (EVIDENCE_REQUIRED → PROCESSING), the bank's decision with `ledger.resolve_dispute(id, "WON" | "LOST")`.
+- Idempotency on CreatePayment, UpdatePayment, RefundPayment and CreateDisputeEvidenceText: the same key with the
+  same body replays the first answer (errors included); with another body it is 400 IDEMPOTENCY_KEY_REUSED.
+  Keys longer than 45 characters are VALUE_TOO_LONG.
+- Error bodies `{"errors": [{"category", "code", "detail", "field"}]}`; `fail_next(status, after_effect=, path=)`
+  for 429/5xx answers (optionally after the call took effect: a lost answer).
+- Webhooks: payment.created/updated, refund.created/updated, dispute.created, dispute.evidence.created,
+  dispute.state.updated, POSTed to `webhook_url` signed with `x-square-hmacsha256-signature` =
+  base64(HMAC-SHA256(signature key, notification URL + body)); `rotate_signature_key()`.
+
+Does not reproduce: OAuth, locations/merchants APIs, orders (an order id is made up per payment), tips, app fees,
+the delay window running out, gift cards, bank transfers and wallets, buyer verification (SCA), webhook retries,
+eventual consistency of ListPayments, rate limits other than injected ones, subscriptions and the catalog.
+"""
+
+from tests.square_emulator.app import Fault, SquareEmulator, running_emulator
+
+__all__ = ["Fault", "SquareEmulator", "running_emulator"]
