@@ -217,6 +217,7 @@ class Campaign:
         choices: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("gateway_unavailable", lambda: self.gateway_fault("unavailable")),
             ("gateway_timeout", lambda: self.gateway_fault("timeout")),
+            ("gateway_slow", lambda: self.gateway_fault("hold")),
             ("webhooks_duplicated", lambda: self.webhook_switch({"duplicate": self.rng.randint(2, 3)})),
             ("webhooks_delayed", lambda: self.webhook_switch({"delay": self.rng.choice([0.2, 0.5, 1.0])})),
             ("webhooks_dropped", lambda: self.webhook_switch({"drop": self.rng.randint(1, 3)})),

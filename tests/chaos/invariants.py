@@ -165,3 +165,14 @@ async def one_receipt_per_paid_order(stack: Stack) -> list[str]:
     found += [f"order {order} was paid and got no receipt" for order in sorted(expected - set(receipts))]
     found += [f"order {order} got a receipt but was never paid" for order in sorted(set(receipts) - expected)]
     return found
+
+
+async def failovers(stack: Stack) -> int:
+    """Payments made on another gateway after an earlier payment of the same order failed on its gateway:
+    each is a failover the routing policy took (an explicit choice is never re-routed)."""
+    found = await rows(
+        stack,
+        "SELECT count(*) AS n FROM payments p WHERE EXISTS (SELECT 1 FROM payments q WHERE q.order_id = p.order_id"
+        " AND q.gateway <> p.gateway AND q.status = 'FAILED' AND q.created_at < p.created_at)",
+    )
+    return int(found[0]["n"])
