@@ -1,7 +1,10 @@
 """Shared-resource exhaustion answered as "busy, retry shortly", never as "Unexpected error.".
 
-When every pooled Redis connection stays busy past the pool's wait, or PostgreSQL has no
-connection left, the request could not be served now but can be later: a GraphQL field answers
+When every pooled Redis connection stays busy past the pool's wait, when PostgreSQL has no
+connection left, or when PostgreSQL ended the request's connection under it (an administrator's
+`pg_terminate_backend`, a server restart or failover: the transaction rolled back, and a retry with the
+same idempotency key finds whatever did commit), the request could not be served now but can be later:
+a GraphQL field answers
 RATE_LIMITED and the HTTP response carries `Retry-After`; outside GraphQL (the client-IP limit
 checked before it, a webhook) the answer is 503 with `Retry-After`. Nothing here retries, and
 nothing here turns any other failure (a bug, a Redis that is down) into a retry hint.
@@ -13,7 +16,12 @@ import json
 from collections.abc import Iterator
 from typing import Final
 
-from asyncpg.exceptions import TooManyConnectionsError
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CannotConnectNowError,
+    ConnectionDoesNotExistError,
+    TooManyConnectionsError,
+)
 from graphql import GraphQLError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
@@ -40,9 +48,12 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 
 def is_exhaustion(error: BaseException) -> bool:
-    """True when `error` (or what it wraps) says a shared pool had no connection to give."""
+    """True when `error` (or what it wraps) says a shared pool had no connection to give, or the database
+    ended the connection the request was using."""
     for cause in _causes(error):
         if isinstance(cause, MaxConnectionsError | TooManyConnectionsError):
+            return True
+        if isinstance(cause, ConnectionDoesNotExistError | AdminShutdownError | CannotConnectNowError):
             return True
         if isinstance(cause, RedisConnectionError) and str(cause) == _REDIS_POOL_TIMEOUT:
             return True

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.chaos.stack import GATEWAYS, Stack
+from tests.chaos.stack import BACKUP, GATEWAYS, PRIMARY, Stack
 from tests.testkit import CHECKOUT, PAY_ORDER, token_for
 
 REFUND = (
@@ -26,8 +26,10 @@ REFUND = (
 )
 PRICES = "{ products { prices { id type unitAmount { amount currency } } } }"
 STAFF = "chaos-staff"
-# How often a request without an answer is sent again before the campaign counts it as lost.
+# How often a request without an answer is sent, and how long it may wait for an instance to be up, before
+# the campaign counts it as unanswered.
 MAX_SENDS = 12
+WAIT_FOR_AN_INSTANCE_SECONDS = 120.0
 
 
 @dataclass
@@ -64,21 +66,25 @@ class Shoppers:
         """The answer's `data`, after sending again (same body, same key) while no instance answered."""
         body = {"query": query, "variables": variables}
         headers = {"authorization": f"Bearer {token_for(subject, admin=admin)}"}
-        for attempt in range(MAX_SENDS):
+        sends = 0
+        deadline = time.monotonic() + WAIT_FOR_AN_INSTANCE_SECONDS
+        while sends < MAX_SENDS and time.monotonic() < deadline:
             urls = self.stack.live_urls()
             if not urls:
+                # Every instance is down (the embedded backend's one is restarting): wait, as a load balancer would.
                 await asyncio.sleep(0.2)
                 continue
             url = self.rng.choice(urls)
+            sends += 1
             try:
                 response = await self.client.post(f"{url}/graphql", json=body, headers=headers)
             except httpx.TransportError:
                 self.figures.resent += 1
-                await asyncio.sleep(min(0.1 * 2**attempt, 2))
+                await asyncio.sleep(min(0.1 * 2**sends, 2))
                 continue
             if response.status_code >= 500:
                 self.figures.server_errors.append(f"{response.status_code} {response.text[:300]}")
-                await asyncio.sleep(min(0.1 * 2**attempt, 2))
+                await asyncio.sleep(min(0.1 * 2**sends, 2))
                 continue
             if response.status_code == 429:
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
@@ -87,21 +93,23 @@ class Shoppers:
             if payload.get("errors"):
                 self.figures.server_errors.append(f"GraphQL errors: {payload['errors']}")
             return payload.get("data")
-        self.figures.unanswered.append(query.split("(")[0])
+        self.figures.unanswered.append(query.split("{")[1].split("(")[0].strip() if "{" in query else query)
         return None
 
     def staff_headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {token_for(STAFF, admin=True)}"}
 
-    async def staff_call(self, path: str, body: dict[str, Any] | None, method: str = "POST") -> None:
-        """A sandbox switch (faults, webhooks) on one live instance; a dead one is simply skipped."""
+    async def staff_call(
+        self, path: str, body: dict[str, Any] | None, method: str = "POST", *, url: str | None = None
+    ) -> None:
+        """A sandbox switch (faults, webhooks) on `url`, or on one live instance; a dead one is skipped."""
         urls = self.stack.live_urls()
         if not urls:
             return
         # A switch sent to an instance that is being killed is lost, as it would be in production.
         with contextlib.suppress(httpx.TransportError):
-            url = self.rng.choice(urls)
-            await self.client.request(method, f"{url}{path}", json=body, headers=self.staff_headers())
+            target = url or self.rng.choice(urls)
+            await self.client.request(method, f"{target}{path}", json=body, headers=self.staff_headers())
 
 
 class Campaign:
@@ -116,6 +124,7 @@ class Campaign:
         self.shoppers = Shoppers(stack, self.rng, self.figures)
         self.price_id = ""
         self.dead: list[int] = []
+        self.deck: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
     async def run(self) -> Figures:
         prices = await self.shoppers.post("chaos-browser", PRICES, {})
@@ -128,10 +137,12 @@ class Campaign:
         done = 0
         while done < self.operations:
             wave = min(self.concurrency, self.operations - done)
-            await asyncio.gather(*(self.one_operation() for _ in range(wave)))
-            done += wave
+            work = [self.one_operation() for _ in range(wave)]
             if self.rng.random() < self.fault_rate:
-                await self.one_fault()
+                # Injected while the wave's requests are in flight: a killed instance drops them mid-way.
+                work.append(self.fault_after(self.rng.uniform(0, 0.3)))
+            await asyncio.gather(*work)
+            done += wave
             await self.maybe_revive()
         return self.figures
 
@@ -213,8 +224,21 @@ class Campaign:
             self.seen.paid_payments.append((payment["id"], int(payment["amountCaptured"]["amount"])))
 
     # --- faults --------------------------------------------------------------------------------------------
+    async def fault_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.one_fault()
+
     async def one_fault(self) -> None:
-        choices: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        """The next fault from a shuffled deck of every kind, so even a short run injects each kind once."""
+        if not self.deck:
+            self.deck = self.fault_kinds()
+            self.rng.shuffle(self.deck)
+        name, inject = self.deck.pop()
+        self.figures.faults[name] += 1
+        await inject()
+
+    def fault_kinds(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        kinds: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("gateway_unavailable", lambda: self.gateway_fault("unavailable")),
             ("gateway_timeout", lambda: self.gateway_fault("timeout")),
             ("gateway_slow", lambda: self.gateway_fault("hold")),
@@ -227,18 +251,20 @@ class Campaign:
             ("serve_killed", self.kill_serve),
         ]
         if self.stack.on_servers:
-            choices += [
+            kinds += [
                 ("worker_killed", self.stack.kill_worker),
                 ("redis_restarted", self.restart_redis),
                 ("postgres_connections_killed", self.kill_connections),
             ]
-        name, inject = self.rng.choice(choices)
-        self.figures.faults[name] += 1
-        await inject()
+        return kinds
 
     async def gateway_fault(self, mode: str) -> None:
-        gateway = self.rng.choice(GATEWAYS)
-        await self.shoppers.staff_call(f"/{gateway}/faults", {"mode": mode, "count": self.rng.randint(1, 3)})
+        """Armed on every live instance (each process has its own switches), mostly on the primary, which
+        routed payments try first."""
+        gateway = PRIMARY if self.rng.random() < 0.75 else BACKUP
+        count = self.rng.randint(1, 3)
+        for url in self.stack.live_urls():
+            await self.shoppers.staff_call(f"/{gateway}/faults", {"mode": mode, "count": count}, url=url)
 
     async def webhook_switch(self, switch: dict[str, Any]) -> None:
         await self.shoppers.staff_call(f"/{self.rng.choice(GATEWAYS)}/webhooks/switches", switch)
