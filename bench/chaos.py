@@ -50,6 +50,7 @@ async def main(operations: int, seed: int, concurrency: int, fault_rate: float) 
     print(f"  outcomes          {dict(sorted(figures.outcomes.items()))}")
     print(f"  failovers taken   {taken}")
     print(f"  requests resent   {figures.resent} (no answer: the instance was down)")
+    print(f"  told to retry     {figures.told_to_retry} (busy, with Retry-After: a database connection was ended)")
     print(
         f"  checkout latency  p50 {statistics.median(seconds) * 1000:.0f} ms, "
         f"p99 {percentile(seconds, 0.99) * 1000:.0f} ms over {len(seconds)} checkouts (resends included)"

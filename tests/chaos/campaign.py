@@ -41,6 +41,7 @@ class Figures:
     server_errors: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
     resent: int = 0
+    told_to_retry: int = 0
 
 
 @dataclass
@@ -90,8 +91,14 @@ class Shoppers:
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
                 continue
             payload = response.json()
-            if payload.get("errors"):
-                self.figures.server_errors.append(f"GraphQL errors: {payload['errors']}")
+            errors = payload.get("errors") or []
+            if errors and all(error.get("extensions", {}).get("code") == "RATE_LIMITED" for error in errors):
+                # "Busy, retry shortly": what a careful SPA does is wait Retry-After and send it again.
+                self.figures.told_to_retry += 1
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            if errors:
+                self.figures.server_errors.append(f"GraphQL errors: {errors}")
             return payload.get("data")
         self.figures.unanswered.append(query.split("{")[1].split("(")[0].strip() if "{" in query else query)
         return None
