@@ -1,8 +1,8 @@
 """Checkout throughput: PayQL's checkout mutation vs a floor running the same statements.
 
-Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3]
+Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--profile FILE]
 Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox gateway, card
-approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 31 statements, no
+approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 23 statements, no
 GraphQL, ORM, encryption or gateway call) each run in a process of their own on the same database;
 this process sends `--requests` checkouts to each with `--concurrency` in flight, alternating
 round by round. It prints the median over rounds of each side's throughput and p99 latency, and the
@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -104,12 +105,13 @@ async def price_and_customer(base_url: str, token: str) -> str:
         return price_id
 
 
-async def main(requests: int, concurrency: int, rounds: int) -> None:
+async def main(requests: int, concurrency: int, rounds: int, profile: Path | None = None) -> None:
     async with BenchDatabase.create() as bench:
         token = mint_token(bench.jwt_secret, CUSTOMER)
         payql_port, floor_port = free_port(), free_port()
+        profiler = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
         payql = start_process(
-            [PAYQL, "serve"], payql_environment(bench, bench.work, payql_port), bench.work / "payql.log"
+            [*profiler, PAYQL, "serve"], payql_environment(bench, bench.work, payql_port), bench.work / "payql.log"
         )
         floor_environment = {"FLOOR_DATABASE_URL": bench.asyncpg_url, "FLOOR_CUSTOMER": CUSTOMER}
         floor = start_process(
@@ -149,7 +151,7 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
             print(f"throughput ratio PayQL / floor: {ratio:.2f}x")
         finally:
             stop_process(floor)
-            stop_process(payql)
+            stop_process(payql, interrupt=profile is not None)
 
 
 async def wait_until_floor(url: str, process: Any) -> None:
@@ -171,9 +173,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds))
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds, arguments.profile))

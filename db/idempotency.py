@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError
 
+from db.insert_once import insert_once
 from db.models import IdempotencyRecord, IdempotencyState
-from db.transaction import transaction
 
 _POLL_SECONDS = 0.05
 
@@ -66,19 +66,17 @@ async def claim_or_replay(
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         now = _now()
-        try:
-            # A nested transaction: on PostgreSQL a failed INSERT must not poison an outer one.
-            async with transaction():
-                record = await IdempotencyRecord.create(
-                    scope=scope,
-                    key=key,
-                    request_hash=request_hash,
-                    locked_until=now + timedelta(seconds=lease_seconds),
-                    expires_at=now + timedelta(seconds=ttl_seconds),
-                )
+        record = IdempotencyRecord(
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            locked_until=now + timedelta(seconds=lease_seconds),
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        # One statement, no savepoint: a key taken already refuses nothing, so an outer transaction
+        # (if any) goes on.
+        if await insert_once(record, connections.get("default")):
             return Claim(record.id)
-        except IntegrityError:
-            pass
         existing = await IdempotencyRecord.get_or_none(scope=scope, key=key)
         if existing is None:
             continue

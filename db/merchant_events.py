@@ -98,11 +98,7 @@ async def announce(uow: UnitOfWork, event_type: str, obj: Announceable, *, once:
     failed makes it PAID again); otherwise every call is a new version. None when no endpoint wants
     it or, with `once`, it was announced already.
     """
-    endpoints = [
-        e
-        for e in await MerchantEndpoint.filter(enabled=True).using_db(uow.connection).order_by("created_at")
-        if subscribes(e, event_type)
-    ]
+    endpoints = [e for e in await _enabled_endpoints(uow) if subscribes(e, event_type)]
     if not endpoints:
         return None
     kind, object_id = object_type(obj), str(obj.pk)
@@ -131,6 +127,19 @@ async def announce(uow: UnitOfWork, event_type: str, obj: Announceable, *, once:
         return None  # a concurrent transaction announced this once-only event first
     await _queue_deliveries(uow, event, endpoints)
     return event
+
+
+_ENDPOINTS: Final = "merchant_events.endpoints"
+
+
+async def _enabled_endpoints(uow: UnitOfWork) -> list[MerchantEndpoint]:
+    """The enabled endpoints, read once per transaction (a paid checkout announces two events)."""
+    if _ENDPOINTS not in uow.reads:
+        uow.reads[_ENDPOINTS] = (
+            await MerchantEndpoint.filter(enabled=True).using_db(uow.connection).order_by("created_at")
+        )
+    endpoints: list[MerchantEndpoint] = uow.reads[_ENDPOINTS]
+    return endpoints
 
 
 async def announce_test(uow: UnitOfWork, endpoint: MerchantEndpoint) -> MerchantEvent:

@@ -206,7 +206,8 @@ class Payment(Model):
     idempotency_key = fields.CharField(max_length=128, unique=True)
     status = enum_field(PaymentStatus, default=PaymentStatus.PENDING)
     capture_method = enum_field(CaptureMethod, default=CaptureMethod.AUTOMATIC)
-    payment_method = fields.CharField(max_length=255)
+    # TEXT: a browser SDK's encrypted card data (the `paymentMethod` some gateways take) runs to kilobytes.
+    payment_method = fields.TextField()
     currency = currency_field()
     amount = money_field()
     amount_authorized = money_field()
@@ -451,7 +452,8 @@ class Subscription(Model):
     status = enum_field(SubscriptionStatus, default=SubscriptionStatus.INCOMPLETE)
     currency = currency_field()
     unit_amount = money_field()
-    payment_method = fields.CharField(max_length=255)
+    # TEXT: a browser SDK's encrypted card data (the `paymentMethod` some gateways take) runs to kilobytes.
+    payment_method = fields.TextField()
     trial_end = fields.DatetimeField(null=True)
     current_period_start = fields.DatetimeField(null=True)
     current_period_end = fields.DatetimeField(null=True)

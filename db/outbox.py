@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-
+from db.insert_once import insert_once
 from db.models import OutboxMessage
-from db.transaction import transaction
 from db.unit_of_work import UnitOfWork
 
 
 async def add_message(uow: UnitOfWork, kind: str, dedupe_key: str, payload: dict[str, Any]) -> bool:
     """Queue a side effect with the surrounding transaction; False if that key exists already."""
-    if await OutboxMessage.filter(dedupe_key=dedupe_key).using_db(uow.connection).exists():
-        return False
-    try:
-        # A savepoint: on PostgreSQL a failed INSERT must not abort the caller's transaction.
-        async with transaction() as savepoint:
-            message = await OutboxMessage.create(kind=kind, dedupe_key=dedupe_key, payload=payload, using_db=savepoint)
-    except IntegrityError:
+    message = OutboxMessage(kind=kind, dedupe_key=dedupe_key, payload=payload)
+    if not await insert_once(message, uow.connection):
         return False
     uow.outbox_ids.append(message.id)
     return True

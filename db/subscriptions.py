@@ -347,7 +347,8 @@ async def _invoice_payment(
         amount=invoice.amount_due,
         using_db=uow.connection,
     )
-    await record_payment_created(payment, order, actor, uow)
+    # The order was created just above: this payment is its only one.
+    await record_payment_created(payment, order, [], actor, uow)
     invoice.order_id = order.id
     await invoice.save(using_db=uow.connection, update_fields=["order_id", "updated_at"])
     return payment

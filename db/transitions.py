@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
+from tortoise.expressions import Subquery
 from tortoise.models import Model
 
 from db import merchant_events
 from db.audit_trail import record_audit
+from db.insert_once import insert_once
 from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType
 from db.outbox import add_message
 from db.unit_of_work import StatusChange, UnitOfWork
@@ -144,11 +146,12 @@ async def lock_order(order_id: UUID, uow: UnitOfWork) -> Order:
 
 
 async def lock_payment(payment_id: UUID, uow: UnitOfWork) -> tuple[Order, Payment]:
-    """Lock the payment's order, then the payment (the documented lock order)."""
-    row = await Payment.filter(id=payment_id).using_db(uow.connection).only("id", "order_id").first()
-    if row is None:
+    """Lock the payment's order, then the payment (the documented lock order): two statements, the
+    first finding the order by the payment's (never changing) order id."""
+    order_of_payment = Subquery(Payment.filter(id=payment_id).values("order_id"))
+    order = await Order.filter(id=order_of_payment).using_db(uow.connection).select_for_update().first()
+    if order is None:
         raise LookupError(f"payment {payment_id} not found")
-    order = await lock_order(row.order_id, uow)
     payment = await Payment.filter(id=payment_id).using_db(uow.connection).select_for_update().get()
     return order, payment
 
@@ -166,8 +169,11 @@ async def lock_under_payment(
     return order, payment, row
 
 
-async def record_payment_created(payment: Payment, order: Order, actor: Actor, uow: UnitOfWork) -> None:
-    """Ledger and audit for a payment row just inserted as PENDING; the order follows."""
+async def record_payment_created(
+    payment: Payment, order: Order, others: list[Payment], actor: Actor, uow: UnitOfWork
+) -> None:
+    """Ledger and audit for a payment row just inserted as PENDING; the order follows. `others`: the
+    order's other payments, read under the order's lock (so not read again here)."""
     await PaymentEvent.create(
         payment=payment,
         type=PaymentEventType.CREATED,
@@ -180,7 +186,7 @@ async def record_payment_created(payment: Payment, order: Order, actor: Actor, u
         using_db=uow.connection,
     )
     await _audit(actor, "payment.created", "payment", payment.id, None, payment.status, payment, uow)
-    await _sync_order_status(order, actor, uow)
+    await _sync_order_status(order, actor, uow, [*others, payment])
 
 
 async def apply_payment_update(
@@ -201,9 +207,6 @@ async def apply_payment_update(
     """
     before = payment.status
     key = dedupe_key or _fact_key(before, update)
-    if await PaymentEvent.filter(payment_id=payment.id, dedupe_key=key).using_db(uow.connection).exists():
-        return PaymentChangeResult(False, payment, order)
-
     status_moves = update.status != before
     if status_moves and not can_move_payment(before, update.status):
         logger.info(
@@ -225,19 +228,6 @@ async def apply_payment_update(
     if not status_moves and not amounts_move:
         return PaymentChangeResult(False, payment, order)
 
-    payment.status = update.status
-    payment.amount_authorized = new_authorized
-    payment.amount_captured = new_captured
-    payment.amount_refunded = new_refunded
-    if update.gateway_reference and not payment.gateway_reference:
-        payment.gateway_reference = update.gateway_reference
-    payment.next_action = update.next_action if update.status is P.REQUIRES_ACTION else None
-    if update.status is P.FAILED:
-        payment.decline_code = update.decline_code
-        # Never empty: the one-live-payment index (migration 0005) tells a failed row by its reason.
-        payment.failure_message = update.failure_message or FAILED_WITHOUT_REASON
-    await payment.save(using_db=uow.connection)
-
     entries: list[tuple[PaymentEventType, int]] = []
     if status_moves:
         event_type = _EVENT_FOR_STATUS.get(update.status, PaymentEventType.PROCESSING)
@@ -250,8 +240,8 @@ async def apply_payment_update(
         entries.append((PaymentEventType.CAPTURED, new_captured - captured_before))
     if new_refunded > refunded_before:
         entries.append((PaymentEventType.REFUNDED, new_refunded - refunded_before))
-    for index, (event_type, amount) in enumerate(entries):
-        await PaymentEvent.create(
+    events = [
+        PaymentEvent(
             payment_id=payment.id,
             type=event_type,
             dedupe_key=key if index == 0 else f"{key}:{event_type.lower()}",
@@ -261,8 +251,35 @@ async def apply_payment_update(
             amount=amount,
             currency=payment.currency,
             data={"gateway_status": update.gateway_status, "decline_code": update.decline_code},
-            using_db=uow.connection,
         )
+        for index, (event_type, amount) in enumerate(entries)
+    ]
+    # The fact's own ledger row goes first and is the dedupe check, in one statement: a fact applied
+    # already (the same webhook twice, an answer and its webhook) inserts nothing and changes nothing.
+    if events:
+        if not await insert_once(events[0], uow.connection):
+            return PaymentChangeResult(False, payment, order)
+    elif await PaymentEvent.filter(payment_id=payment.id, dedupe_key=key).using_db(uow.connection).exists():
+        return PaymentChangeResult(False, payment, order)
+
+    payment.status = update.status
+    payment.amount_authorized = new_authorized
+    payment.amount_captured = new_captured
+    payment.amount_refunded = new_refunded
+    # Only what this fact can change is written (not the payment's other dozen columns).
+    changed = ["status", "amount_authorized", "amount_captured", "amount_refunded", "next_action", "updated_at"]
+    if update.gateway_reference and not payment.gateway_reference:
+        payment.gateway_reference = update.gateway_reference
+        changed.append("gateway_reference")
+    payment.next_action = update.next_action if update.status is P.REQUIRES_ACTION else None
+    if update.status is P.FAILED:
+        payment.decline_code = update.decline_code
+        # Never empty: the one-live-payment index (migration 0005) tells a failed row by its reason.
+        payment.failure_message = update.failure_message or FAILED_WITHOUT_REASON
+        changed += ["decline_code", "failure_message"]
+    await payment.save(using_db=uow.connection, update_fields=changed)
+    for event in events[1:]:
+        await event.save(using_db=uow.connection)
     await _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
     if status_moves:
         uow.changes.append(StatusChange("payment", payment.id, order.id, before, update.status))
@@ -347,8 +364,12 @@ def _status_from_payments(payments: list[Payment]) -> OrderStatus:
     return O.PENDING
 
 
-async def _sync_order_status(order: Order, actor: Actor, uow: UnitOfWork) -> None:
-    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+async def _sync_order_status(
+    order: Order, actor: Actor, uow: UnitOfWork, payments: list[Payment] | None = None
+) -> None:
+    """`payments`: all of the locked order's payments when the caller has them, else read here."""
+    if payments is None:
+        payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
     after = derive_order_status(order, payments)
     before = order.status
     if after == before:

@@ -70,6 +70,9 @@ class UnitOfWork:
     changes: list[StatusChange] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
     jobs: list[QueuedJob] = field(default_factory=list)
+    # What a module reads once per transaction and uses several times (the merchant's endpoints,
+    # for each event a payment and its order announce), by that module's own key.
+    reads: dict[str, Any] = field(default_factory=dict)
 
 
 @asynccontextmanager

@@ -70,7 +70,9 @@ from resolvers.payment_sync import sync_payment
 
 logger = logging.getLogger(__name__)
 
-MAX_PAYMENT_METHOD_LENGTH = 255
+# A token is short, but a browser SDK's client-side encrypted card data (several encrypted fields as JSON) runs
+# to a few kilobytes; the bound keeps a request from storing anything larger.
+MAX_PAYMENT_METHOD_LENGTH = 16 * 1024
 # What a hosted-checkout payment row records instead of a payment method token (the shopper picks one on the page).
 HOSTED_CHECKOUT_METHOD = "hosted_checkout"
 
@@ -134,9 +136,12 @@ def validate_payment_method(payment_method: str) -> str:
     return value
 
 
-async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uow: UnitOfWork) -> Payment:
-    """Insert a PENDING payment for a locked, payable order (raises if it is not payable)."""
-    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+async def create_payment(
+    order: Order, choice: PaymentChoice, caller: Caller, uow: UnitOfWork, *, new_order: bool = False
+) -> Payment:
+    """Insert a PENDING payment for a locked, payable order (raises if it is not payable); an order
+    created in `uow` (`new_order`) has no payments to read."""
+    payments = [] if new_order else await Payment.filter(order_id=order.id).using_db(uow.connection)
     refuse_if_not_payable(order, payments)
     payment_id = uuid.uuid4()
     try:
@@ -156,7 +161,7 @@ async def create_payment(order: Order, choice: PaymentChoice, caller: Caller, uo
         raise UseCaseError(
             ErrorCode.PAYMENT_IN_PROGRESS, "Another payment for this order is in progress or has succeeded."
         ) from None
-    await transitions.record_payment_created(payment, order, caller.actor(), uow)
+    await transitions.record_payment_created(payment, order, payments, caller.actor(), uow)
     return payment
 
 
@@ -280,6 +285,7 @@ async def charge_payment(
     fault_points.reach("after_gateway_charge")
     synced = await sync_payment(payment.id, result, source=EventSource.API, actor=caller.actor())
     outcome.next_action = synced.payment.next_action
+    outcome.committed_order, outcome.committed_payment = synced.order, synced.payment
     return outcome
 
 

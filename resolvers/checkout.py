@@ -105,7 +105,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
             ],
             using_db=uow.connection,
         )
-        payment = await create_payment(order, choice, caller, uow)
+        payment = await create_payment(order, choice, caller, uow, new_order=True)
         await remember_payment(claim, payment, uow)
     return await charge_routed(
         payment, gateways, request.choice, caller, claim, deps.gateways.retries, deps.gateways.health

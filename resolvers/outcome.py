@@ -16,6 +16,7 @@ from uuid import UUID
 
 from db import idempotency
 from db.idempotency import Claim
+from db.models import Order, Payment
 from domain.card_numbers import looks_like_card_number
 from resolvers.context import Caller, Deps
 from resolvers.errors import ErrorCode, UseCaseError
@@ -47,6 +48,10 @@ class Outcome:
     next_action: dict[str, Any] | None = None
     errors: list[UserErrorData] = field(default_factory=list)
     disposition: Disposition = Disposition.COMPLETE
+    # The order and payment as this request committed them, when it has them, so that the payload
+    # does not read them again; never stored (a replay reads them as they are now).
+    committed_order: Order | None = None
+    committed_payment: Payment | None = None
 
     @classmethod
     def failure(cls, error: UseCaseError, disposition: Disposition = Disposition.FORGET) -> Outcome:

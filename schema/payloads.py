@@ -1,4 +1,5 @@
-"""Turning a use-case outcome into a mutation payload: re-read the order and payment it names."""
+"""Turning a use-case outcome into a mutation payload: the order and payment it names, as the use case
+committed them or else read again."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from schema.types import NextAction, OrderType, PaymentPayload, PaymentType, Ref
 
 
 async def payment_payload(outcome: Outcome) -> PaymentPayload:
-    order = await Order.get_or_none(id=outcome.order_id) if outcome.order_id else None
-    payment = await Payment.get_or_none(id=outcome.payment_id) if outcome.payment_id else None
+    order = outcome.committed_order
+    if order is None and outcome.order_id:
+        order = await Order.get_or_none(id=outcome.order_id)
+    payment = outcome.committed_payment
+    if payment is None and outcome.payment_id:
+        payment = await Payment.get_or_none(id=outcome.payment_id)
     return PaymentPayload(
         order=OrderType.from_model(order) if order else None,
         payment=PaymentType.from_model(payment) if payment else None,

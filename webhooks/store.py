@@ -11,8 +11,9 @@ import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tortoise.exceptions import IntegrityError
+from tortoise import connections
 
+from db.insert_once import insert_once
 from db.models import WebhookEvent, WebhookStatus
 from db.transaction import transaction
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
@@ -47,20 +48,19 @@ async def store_delivery(
     """Insert the delivery once; a duplicate returns the row already stored and False."""
     # The headers are not signed: a proxy or a replaying client may put a card number in one.
     headers = {k: redact_card_numbers(v) for k, v in delivery.headers.items() if k not in _DROPPED_HEADERS}
-    try:
-        async with transaction():
-            row = await WebhookEvent.create(
-                gateway=gateway,
-                event_id=event.event_id,
-                event_type=event.event_type,
-                headers=headers,
-                body=delivery.body.decode("utf-8"),
-                source_ip=None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
-            )
+    row = WebhookEvent(
+        gateway=gateway,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        headers=headers,
+        body=delivery.body.decode("utf-8"),
+        source_ip=None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
+    )
+    # One statement: a duplicate delivery inserts nothing (no transaction, no refused INSERT).
+    if await insert_once(row, connections.get("default")):
         return row, True
-    except IntegrityError:
-        existing = await WebhookEvent.get(gateway=gateway, event_id=event.event_id)
-        return existing, False
+    existing = await WebhookEvent.get(gateway=gateway, event_id=event.event_id)
+    return existing, False
 
 
 async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> WebhookEvent | None:

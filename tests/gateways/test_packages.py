@@ -92,7 +92,7 @@ async def test_the_registry_reports_the_declared_capabilities(built: tuple[str, 
     assert registry.capabilities(name) == EXPECTED[name]
     if EXPECTED[name].billing:
         assert registry.billing(name) is adapter
-    else:
+    else:  # a gateway without a billing engine is refused as such, never handed out
         with pytest.raises(NotSupported):
             registry.billing(name)
 

@@ -59,3 +59,18 @@ async def test_concurrent_payments_of_one_order_make_one_payment(
     assert statuses == ["FAILED", "PAID"]
     assert (await Order.get(id=order_id)).status == "PAID"
     assert await charges_for(sandbox, order_id) == 2  # the declined attempt and one success
+
+
+async def test_a_payment_method_of_kilobytes_is_stored_and_a_larger_one_refused(shopper: Shopper) -> None:
+    """Client-side encrypted card data (several encrypted fields as JSON) runs to kilobytes: it is taken and
+    stored whole (a TEXT column, migration 0010); beyond `MAX_PAYMENT_METHOD_LENGTH` it is refused."""
+    price = await make_price(1900)
+    long_method = "pm_card_visa_" + "e" * 4_000  # not a sandbox card: the gateway declines, the row stays
+    taken = (await shopper.data(CHECKOUT, {"input": checkout_input(price, long_method)}))["checkout"]
+    stored = await Payment.get(order_id=taken["order"]["id"])  # reached the gateway, which refused it
+    assert stored.payment_method == long_method
+
+    too_long = "pm_" + "e" * charging.MAX_PAYMENT_METHOD_LENGTH
+    refused = (await shopper.data(CHECKOUT, {"input": checkout_input(price, too_long)}))["checkout"]
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("INVALID_INPUT", "paymentMethod")]
+    assert refused["order"] is None or refused["order"]["payments"] == []

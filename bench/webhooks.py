@@ -1,0 +1,108 @@
+"""Webhook ingestion: PayQL's `POST /webhooks/sandbox` vs a floor that verifies and inserts alike.
+
+Run: .venv/bin/python -m bench.webhooks [--requests 600] [--concurrency 32] [--rounds 3]
+Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`) and the floor
+(`bench.webhook_floor`: Starlette + asyncpg, HMAC check and one INSERT … ON CONFLICT DO NOTHING) run in
+processes of their own on the same database; this process sends each `--requests` signed deliveries of
+distinct events (of a type PayQL stores and then ignores) with `--concurrency` in flight, alternating
+round by round. It prints the median over rounds of accepted deliveries per second and p99 latency,
+and the ratio (PayQL / floor; 1.0 is the floor). On a shared, noisy machine compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+
+import httpx
+
+from bench.checkout import Round, Send, one_round, wait_until_floor
+from bench.fanout import QUIET
+from bench.servers import (
+    PAYQL,
+    BenchDatabase,
+    free_port,
+    payql_environment,
+    start_process,
+    stop_process,
+    wait_until_healthy,
+)
+from gateways.stripe_signature import SIGNATURE_HEADER, sign
+
+
+def delivery(secret: str) -> tuple[bytes, dict[str, str]]:
+    """A signed event of its own id, of a type the sandbox's webhooks store and then ignore."""
+    event = {"id": f"evt_bench_{uuid.uuid4().hex}", "type": "bench.ping", "created": int(time.time()), "data": {}}
+    body = json.dumps(event).encode()
+    return body, {"content-type": "application/json", SIGNATURE_HEADER: sign(secret, int(time.time()), body)}
+
+
+def sender(path: str, secret: str) -> Send:
+    async def send(http: httpx.AsyncClient, _: str) -> bool:
+        body, headers = delivery(secret)
+        answer = await http.post(path, content=body, headers=headers)
+        return answer.status_code == 200 and answer.json().get("duplicate") is False
+
+    return send
+
+
+async def main(requests: int, concurrency: int, rounds: int) -> None:
+    async with BenchDatabase.create() as bench:
+        payql_port, floor_port = free_port(), free_port()
+        environment = payql_environment(bench, bench.work, payql_port)
+        secret = environment["PAYQL_SANDBOX_WEBHOOK_SECRETS"]
+        payql = start_process([PAYQL, "serve"], environment, bench.work / "payql.log")
+        floor = start_process(
+            [sys.executable, "-m", "uvicorn", "bench.webhook_floor:app", "--port", str(floor_port), *QUIET],
+            environment | {"FLOOR_DATABASE_URL": bench.asyncpg_url, "FLOOR_WEBHOOK_SECRET": secret},
+            bench.work / "floor.log",
+        )
+        try:
+            payql_url, floor_url = f"http://127.0.0.1:{payql_port}", f"http://127.0.0.1:{floor_port}"
+            await wait_until_healthy(payql_url + "/healthz", payql)
+            await wait_until_floor(floor_url, floor)
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            async with (
+                httpx.AsyncClient(base_url=payql_url, limits=limits, timeout=60) as payql_http,
+                httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
+            ):
+                sides: list[tuple[str, httpx.AsyncClient, Send]] = [
+                    ("PayQL", payql_http, sender("/webhooks/sandbox", secret)),
+                    ("floor", floor_http, sender("/webhooks/floor", secret)),
+                ]
+                results: dict[str, list[Round]] = {name: [] for name, _, _ in sides}
+                for _ in range(rounds):
+                    for name, http, send in sides:
+                        results[name].append(await one_round(http, send, "", requests, concurrency))
+            print(f"webhook ingestion, {requests} deliveries x {rounds} rounds, {concurrency} in flight, alternating")
+            for name, measured in results.items():
+                print(
+                    f"{name:>6}: {statistics.median(r.per_second for r in measured):7.1f} accepted/s,"
+                    f" p99 {statistics.median(r.p99_ms for r in measured):7.1f} ms,"
+                    f" failures {sum(r.failures for r in measured)}"
+                )
+            ratio = statistics.median(r.per_second for r in results["PayQL"]) / statistics.median(
+                r.per_second for r in results["floor"]
+            )
+            print(f"ingestion ratio PayQL / floor: {ratio:.2f}x")
+        finally:
+            stop_process(floor)
+            stop_process(payql)
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_arguments()
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds))
