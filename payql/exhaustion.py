@@ -20,6 +20,8 @@ from asyncpg.exceptions import (
     AdminShutdownError,
     CannotConnectNowError,
     ConnectionDoesNotExistError,
+    InterfaceError,
+    InternalClientError,
     TooManyConnectionsError,
 )
 from graphql import GraphQLError
@@ -34,6 +36,12 @@ RETRY_AFTER_SECONDS: Final = 1
 BUSY_MESSAGE: Final = "The server is busy. Retry shortly."
 # What redis-py's BlockingConnectionPool raises once its wait for a free connection runs out.
 _REDIS_POOL_TIMEOUT: Final = "No connection available."
+# What asyncpg says when a pooled connection is used after PostgreSQL ended it while it sat idle: the
+# server's FATAL error left its protocol in ERROR_CONSUME (state 2) before the socket's end was seen.
+_ENDED_WHILE_IDLE: Final = "another operation (2) is in progress"
+# What asyncpg says of any call on a connection that is already closed (a rollback after the server
+# ended it runs in a task of its own, so its error does not carry the ending as its context).
+_CLOSED: Final = "the underlying connection is closed"
 # An exception's causes are followed this far (a library may wrap the pool's error once or twice).
 _CAUSE_DEPTH: Final = 4
 
@@ -54,6 +62,10 @@ def is_exhaustion(error: BaseException) -> bool:
         if isinstance(cause, MaxConnectionsError | TooManyConnectionsError):
             return True
         if isinstance(cause, ConnectionDoesNotExistError | AdminShutdownError | CannotConnectNowError):
+            return True
+        if isinstance(cause, InternalClientError) and str(cause).endswith(_ENDED_WHILE_IDLE):
+            return True
+        if isinstance(cause, InterfaceError) and str(cause).endswith(_CLOSED):
             return True
         if isinstance(cause, RedisConnectionError) and str(cause) == _REDIS_POOL_TIMEOUT:
             return True
