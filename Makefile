@@ -40,6 +40,7 @@ bench: install
 	$(VENV)/bin/python -m bench.checkout
 	$(VENV)/bin/python -m bench.webhooks
 	$(VENV)/bin/python -m bench.burst
+	PAYQL_TEST_BACKEND=servers $(VENV)/bin/python -m bench.chaos
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -17,7 +17,7 @@ from jobs.merchant_delivery import DeliveryPolicy, deliver
 from jobs.queue import JobQueue, JobSpec
 from jobs.reconcile import ReconciliationReport, reconcile
 from jobs.sweeper import sweep_once
-from notifications.dispatch import dispatch_outbox_message, due_outbox_ids
+from notifications.dispatch import LEASE_SECONDS, dispatch_outbox_message, due_outbox_ids
 from notifications.mailer import Mailer
 from webhooks.processing import process_webhook_event
 from webhooks.store import RetryPolicy
@@ -30,6 +30,7 @@ class SchedulePolicy:
     orphan_age: timedelta = timedelta(minutes=15)
     order_expiry: timedelta = timedelta(days=1)
     outbox_max_attempts: int = 8
+    outbox_lease_seconds: float = LEASE_SECONDS
     dispute_warning: timedelta = timedelta(days=3)  # flag disputes without evidence due within this
     merchant_email: str | None = None  # who is told of disputes due soon
 
@@ -69,7 +70,12 @@ class JobContext:
         )
 
     async def dispatch_outbox(self, message_id: int) -> None:
-        await dispatch_outbox_message(message_id, mailer=self.mailer, max_attempts=self.schedule.outbox_max_attempts)
+        await dispatch_outbox_message(
+            message_id,
+            mailer=self.mailer,
+            max_attempts=self.schedule.outbox_max_attempts,
+            lease_seconds=self.schedule.outbox_lease_seconds,
+        )
 
     async def deliver_merchant_webhook(self, delivery_id: int) -> None:
         if self.merchant_webhooks is None:
@@ -116,7 +122,12 @@ class JobContext:
     def specs(self) -> list[JobSpec]:
         return [
             JobSpec("process_webhook_event", self.process_webhook, timeout_seconds=self.retry.lease_seconds),
-            JobSpec("dispatch_outbox_message", self.dispatch_outbox, timeout_seconds=60),
+            # Timed out well inside its lease, so a send still running is never taken over by another process.
+            JobSpec(
+                "dispatch_outbox_message",
+                self.dispatch_outbox,
+                timeout_seconds=min(60.0, self.schedule.outbox_lease_seconds / 2),
+            ),
             JobSpec(DELIVERY_JOB, self.deliver_merchant_webhook, timeout_seconds=self._delivery_timeout()),
             JobSpec("sweep", self.sweep, timeout_seconds=300),
             JobSpec("reconcile", self.reconcile, timeout_seconds=1800),

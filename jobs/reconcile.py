@@ -3,6 +3,8 @@
 (a) Settle orphans: payments still in flight after a threshold are read from their gateway (by
 reference, or by our payment id when the gateway's answer was lost) and moved to their true
 state; a payment the gateway never saw fails, and unpaid orders past their expiry are canceled.
+A refund whose answer was lost is sent again with its own idempotency key, so the gateway answers
+the refund it already made (or makes the one staff asked for), never a second one.
 (b) Compare our payments of a window with the gateway's list and report every discrepancy,
 repairing what is a legal forward move. (c) Check that every payment's ledger sums to its stored
 amounts. Every run leaves an audit record with its counts.
@@ -17,16 +19,18 @@ from datetime import UTC, datetime, timedelta
 
 from db import transitions
 from db.ledger import ledger_mismatches
-from db.models import AuditRecord, EventSource, Order, Payment
+from db.models import AuditRecord, EventSource, Order, Payment, Refund
 from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
 from domain.dunning import BillingPolicy
-from domain.statuses import PAYMENT_IN_FLIGHT, OrderStatus, PaymentStatus
-from gateways.errors import GatewayError
+from domain.money import Money
+from domain.statuses import PAYMENT_IN_FLIGHT, OrderStatus, PaymentStatus, RefundStatus
+from gateways.errors import GatewayError, GatewayUnavailable
 from gateways.registry import GatewayRegistry, UnknownGateway
-from gateways.types import PaymentResult
+from gateways.types import PaymentResult, RefundRequest
 from jobs.subscription_reconcile import reconcile_subscriptions
 from resolvers.payment_sync import complete_if_approved, find_payment, sync_payment
+from resolvers.refunds import apply_refund_result
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +108,42 @@ async def settle_orphans(gateways: GatewayRegistry, older_than: timedelta, repor
             report.settled += 1
 
 
+async def settle_unanswered_refunds(
+    gateways: GatewayRegistry, older_than: timedelta, report: ReconciliationReport
+) -> None:
+    """Refunds still PENDING without a gateway reference: the gateway's answer never reached us (a timeout,
+    a crash), and no webhook told us since."""
+    cutoff = datetime.now(UTC) - older_than
+    unanswered = await Refund.filter(
+        status=RefundStatus.PENDING, gateway_reference__isnull=True, updated_at__lte=cutoff
+    ).prefetch_related("payment")
+    for refund in unanswered:
+        payment: Payment = refund.payment
+        try:
+            gateway = gateways.get(payment.gateway)
+        except UnknownGateway:
+            continue
+        request = RefundRequest(
+            reference=payment.gateway_reference or "",
+            amount=Money(refund.amount, refund.currency),
+            idempotency_key=refund.idempotency_key,
+            reason=refund.reason,
+        )
+        try:
+            result = await gateway.refund(request)
+        except GatewayUnavailable as error:
+            logger.warning("reconciliation could not resend refund %s: %s", refund.id, error.message)
+            continue
+        except GatewayError as refused:
+            await apply_refund_result(
+                refund.id, None, ACTOR, EventSource.RECONCILIATION, failure=f"Refused by the gateway: {refused.message}"
+            )
+            report.settled += 1
+            continue
+        await apply_refund_result(refund.id, result, ACTOR, EventSource.RECONCILIATION)
+        report.settled += 1
+
+
 async def expire_unpaid_orders(older_than: timedelta, report: ReconciliationReport) -> None:
     cutoff = datetime.now(UTC) - older_than
     for order in await Order.filter(status=OrderStatus.PENDING, created_at__lte=cutoff):
@@ -175,6 +215,7 @@ async def reconcile(
     """With `billing` (the dunning policy repairs apply), subscriptions are reconciled too."""
     report = ReconciliationReport(since=since)
     await settle_orphans(gateways, orphan_age, report)
+    await settle_unanswered_refunds(gateways, orphan_age, report)
     await expire_unpaid_orders(order_expiry, report)
     await compare_with_gateways(gateways, report)
     if billing is not None:

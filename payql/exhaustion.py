@@ -1,7 +1,10 @@
 """Shared-resource exhaustion answered as "busy, retry shortly", never as "Unexpected error.".
 
-When every pooled Redis connection stays busy past the pool's wait, or PostgreSQL has no
-connection left, the request could not be served now but can be later: a GraphQL field answers
+When every pooled Redis connection stays busy past the pool's wait, when PostgreSQL has no
+connection left, or when PostgreSQL ended the request's connection under it (an administrator's
+`pg_terminate_backend`, a server restart or failover: the transaction rolled back, and a retry with the
+same idempotency key finds whatever did commit), the request could not be served now but can be later:
+a GraphQL field answers
 RATE_LIMITED and the HTTP response carries `Retry-After`; outside GraphQL (the client-IP limit
 checked before it, a webhook) the answer is 503 with `Retry-After`. Nothing here retries, and
 nothing here turns any other failure (a bug, a Redis that is down) into a retry hint.
@@ -13,7 +16,14 @@ import json
 from collections.abc import Iterator
 from typing import Final
 
-from asyncpg.exceptions import TooManyConnectionsError
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    CannotConnectNowError,
+    ConnectionDoesNotExistError,
+    InterfaceError,
+    InternalClientError,
+    TooManyConnectionsError,
+)
 from graphql import GraphQLError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
@@ -26,6 +36,12 @@ RETRY_AFTER_SECONDS: Final = 1
 BUSY_MESSAGE: Final = "The server is busy. Retry shortly."
 # What redis-py's BlockingConnectionPool raises once its wait for a free connection runs out.
 _REDIS_POOL_TIMEOUT: Final = "No connection available."
+# What asyncpg says when a pooled connection is used after PostgreSQL ended it while it sat idle: the
+# server's FATAL error left its protocol in ERROR_CONSUME (state 2) before the socket's end was seen.
+_ENDED_WHILE_IDLE: Final = "another operation (2) is in progress"
+# What asyncpg says of any call on a connection that is already closed (a rollback after the server
+# ended it runs in a task of its own, so its error does not carry the ending as its context).
+_CLOSED: Final = "the underlying connection is closed"
 # An exception's causes are followed this far (a library may wrap the pool's error once or twice).
 _CAUSE_DEPTH: Final = 4
 
@@ -40,9 +56,16 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 
 def is_exhaustion(error: BaseException) -> bool:
-    """True when `error` (or what it wraps) says a shared pool had no connection to give."""
+    """True when `error` (or what it wraps) says a shared pool had no connection to give, or the database
+    ended the connection the request was using."""
     for cause in _causes(error):
         if isinstance(cause, MaxConnectionsError | TooManyConnectionsError):
+            return True
+        if isinstance(cause, ConnectionDoesNotExistError | AdminShutdownError | CannotConnectNowError):
+            return True
+        if isinstance(cause, InternalClientError) and str(cause).endswith(_ENDED_WHILE_IDLE):
+            return True
+        if isinstance(cause, InterfaceError) and str(cause).endswith(_CLOSED):
             return True
         if isinstance(cause, RedisConnectionError) and str(cause) == _REDIS_POOL_TIMEOUT:
             return True

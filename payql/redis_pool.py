@@ -8,6 +8,10 @@ Retry-After. The web process builds its pool once (`payql.wiring`); the rate lim
 and the broker's publishes share it; the broker's one listening connection and saq's queue have
 their own, each bounded.
 
+Pooled connections outlive a Redis restart as dead sockets; a command that finds its connection closed
+reconnects and is sent again (at most `COMMAND_RETRIES` times, with a short jittered backoff) instead of
+failing the request that made it.
+
 Never build a Redis client with `Redis.from_url(url)` alone elsewhere: that is the unbounded pool.
 """
 
@@ -16,10 +20,15 @@ from __future__ import annotations
 from typing import Final
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 # An unreachable Redis fails a command within this, rather than hanging it.
 CONNECT_TIMEOUT_SECONDS: Final = 5.0
 SOCKET_TIMEOUT_SECONDS: Final = 5.0
+# A restarted Redis closes every pooled connection: one reconnect per command is what that takes; a second
+# covers a restart still under way. Each retry waits 20-500 ms.
+COMMAND_RETRIES: Final = 2
 
 
 def bounded_redis(
@@ -41,5 +50,6 @@ def bounded_redis(
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=socket_timeout,
         health_check_interval=30,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.5), retries=COMMAND_RETRIES),
     )
     return Redis.from_pool(pool)

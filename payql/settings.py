@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     orphan_age_seconds: int = Field(default=15 * 60, ge=0)
     order_expiry_seconds: int = Field(default=24 * 3600, ge=60)
     outbox_max_attempts: int = Field(default=8, ge=1)
+    # How long a claimed email is someone's before another process may send it again: longer than one send
+    # (the send job times out at half of it), short enough that a crash mid-send delays the email little.
+    outbox_lease_seconds: float = Field(default=300.0, ge=2)
 
     # Email: SMTP in production; without PAYQL_SMTP_HOST messages land in a local mailbox folder.
     smtp_host: str | None = None

@@ -159,6 +159,7 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             orphan_age=timedelta(seconds=settings.orphan_age_seconds),
             order_expiry=timedelta(seconds=settings.order_expiry_seconds),
             outbox_max_attempts=settings.outbox_max_attempts,
+            outbox_lease_seconds=settings.outbox_lease_seconds,
             dispute_warning=timedelta(days=settings.dispute_warning_days),
             merchant_email=settings.merchant_email,
         ),

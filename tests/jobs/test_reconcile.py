@@ -13,14 +13,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from db import transitions
-from db.models import EventSource, Payment, PaymentEvent
+from db.ledger import ledger_mismatches
+from db.models import EventSource, Payment, PaymentEvent, Refund
 from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
 from domain.statuses import PaymentStatus
 from gateways.sandbox.processor import SandboxProcessor
 from jobs.reconcile import reconcile
 from payql.wiring import Services
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, sandbox_deliverer, settle
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, sandbox_deliverer, settle
+
+REFUND_PAYMENT = (
+    "mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { userErrors { code message } } }"
+)
 
 
 @pytest.fixture
@@ -93,3 +98,34 @@ async def test_a_failed_payment_the_gateway_charged_is_repaired_by_the_compariso
     assert report.repaired >= 1 and report.settled == 0
     assert not [d for d in report.discrepancies if d.payment_id == str(payment.id)]
     assert await PaymentEvent.filter(payment_id=payment.id, source="RECONCILIATION", type="CAPTURED").count() == 1
+
+
+async def test_a_refund_whose_answer_was_lost_is_settled_by_resending_it_once(
+    shopper: Shopper, admin: Shopper, held: SandboxProcessor, services: Services
+) -> None:
+    price = await make_price(4100)
+    paid = (await shopper.data(CHECKOUT, {"input": checkout_input(price)}))["checkout"]
+    assert paid["payment"]["status"] == "PAID"
+    # The sandbox makes the refund, then the answer is lost; the webhook that would tell us is held.
+    held.arm_fault("timeout", 1)
+    variables = {"input": {"paymentId": paid["payment"]["id"], "amount": 1500, "idempotencyKey": new_key()}}
+    answer = (await admin.data(REFUND_PAYMENT, variables))["refundPayment"]
+    assert [error["code"] for error in answer["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+    refund = await Refund.get(payment_id=paid["payment"]["id"])
+    assert (refund.status, refund.gateway_reference) == ("PENDING", None)
+
+    report = await reconcile(
+        services.jobs.gateways,
+        since=datetime.now(UTC) + timedelta(hours=1),
+        orphan_age=timedelta(0),
+        order_expiry=timedelta(days=1),
+    )
+
+    assert report.settled >= 1
+    settled = await Refund.get(id=refund.id)
+    assert settled.status == "SUCCEEDED" and settled.gateway_reference is not None
+    payment = await Payment.get(id=paid["payment"]["id"])
+    assert payment.amount_refunded == 1500
+    intent = await held.retrieve(payment.gateway_reference or "")
+    assert intent.amount_refunded == 1500  # the resend carried the same key: one refund at the gateway
+    assert await ledger_mismatches() == []

@@ -3,11 +3,14 @@ in-process timers: never less often than configured, and not at all at 0."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from gateways.registry import GatewayRegistry
 from jobs.schedule import cron_entries, cron_for_interval, interval_of
 from payql.settings import Settings
-from payql.wiring import periodic_intervals
+from payql.wiring import build_job_context, periodic_intervals
 
 
 @pytest.mark.parametrize(
@@ -55,3 +58,15 @@ def test_the_worker_schedule_comes_from_the_interval_settings() -> None:
 def test_an_interval_cron_cannot_write_is_rounded_down_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     assert cron_entries({"sweep": 45}) == [("sweep", "* * * * * */30")]
     assert any("45" in record.getMessage() and "30" in record.getMessage() for record in caplog.records)
+
+
+def test_an_email_send_times_out_inside_its_lease_and_the_lease_comes_from_settings(tmp_path: Path) -> None:
+    """A crash mid-send leaves the email claimed for PAYQL_OUTBOX_LEASE_SECONDS; the send job must end (time
+    out) well before then, so the process that takes the email over never sends it beside a live sender."""
+    registry = GatewayRegistry([])
+    for lease, timeout in ((300.0, 60.0), (10.0, 5.0)):
+        settings = Settings(outbox_lease_seconds=lease, mailbox_path=tmp_path)
+        context = build_job_context(settings, registry)
+        assert context.schedule.outbox_lease_seconds == lease
+        spec = next(spec for spec in context.specs() if spec.name == "dispatch_outbox_message")
+        assert spec.timeout_seconds == timeout

@@ -8,7 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from asyncpg.exceptions import TooManyConnectionsError
+from asyncpg.exceptions import (
+    AdminShutdownError,
+    ConnectionDoesNotExistError,
+    InterfaceError,
+    InternalClientError,
+    TooManyConnectionsError,
+)
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -27,6 +33,15 @@ def test_only_a_pool_with_nothing_to_give_counts_as_exhaustion() -> None:
     assert is_exhaustion(RedisConnectionError("No connection available."))
     assert is_exhaustion(MaxConnectionsError("Too many connections"))
     assert is_exhaustion(TooManyConnectionsError("sorry, too many clients already"))
+    # PostgreSQL ended the connection under the request: the transaction rolled back, a retry is safe.
+    ended = ConnectionDoesNotExistError("connection was closed in the middle of operation")
+    assert is_exhaustion(ended)
+    assert is_exhaustion(AdminShutdownError("terminating connection due to administrator command"))
+    assert is_exhaustion(InterfaceError("cannot call Transaction.rollback(): the underlying connection is closed"))
+    assert not is_exhaustion(InterfaceError("cannot perform operation: another operation is in progress"))
+    # A pooled connection PostgreSQL ended while it sat idle: its next query finds the FATAL error unread.
+    assert is_exhaustion(InternalClientError("cannot switch to state 12; another operation (2) is in progress"))
+    assert not is_exhaustion(InternalClientError("cannot switch to state 12; another operation (15) is in progress"))
     wrapped = RuntimeError("rate limiter failed")
     wrapped.__cause__ = RedisConnectionError("No connection available.")
     assert is_exhaustion(wrapped)
@@ -62,6 +77,16 @@ async def test_a_pool_timeout_inside_a_mutation_answers_rate_limited_with_retry_
         raise RedisConnectionError("No connection available.")
 
     monkeypatch.setattr(services.deps.rate_limiter, "hit", starved)
+    assert_busy(await post_checkout(shopper, checkout_input(await make_price(700))))
+
+
+async def test_a_database_connection_ended_mid_mutation_answers_rate_limited_with_retry_after(
+    services: Services, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def ended(_: str) -> bool:
+        raise ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(services.deps.rate_limiter, "hit", ended)
     assert_busy(await post_checkout(shopper, checkout_input(await make_price(700))))
 
 

@@ -54,3 +54,15 @@ async def test_the_app_s_redis_client_uses_the_configured_bounded_pool(services:
     assert isinstance(pool, BlockingConnectionPool)
     assert pool.max_connections == services.settings.redis_max_connections
     assert pool.timeout == services.settings.redis_pool_timeout_seconds
+
+
+async def test_a_command_after_a_redis_restart_reconnects_instead_of_failing(redis_server: RedisServer) -> None:
+    """Every pooled connection is a dead socket after a restart; the next commands reconnect and succeed."""
+    client = bounded_redis(redis_server.url, max_connections=POOL_SIZE, wait_seconds=5, client_name="restart-test")
+    try:
+        await asyncio.gather(*(client.incr("counter") for _ in range(POOL_SIZE * 4)))
+        await asyncio.to_thread(redis_server.restart)
+        results = await asyncio.gather(*(client.incr("after") for _ in range(POOL_SIZE * 4)))
+        assert sorted(results) == list(range(1, POOL_SIZE * 4 + 1))
+    finally:
+        await client.aclose()
