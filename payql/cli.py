@@ -353,6 +353,8 @@ def reconcile_command(
     report = asyncio.run(_with_services(settings, run))
     for key, value in report.counts().items():
         typer.echo(f"{key}: {value}")
+    for name in report.unlisted_gateways:
+        typer.echo(f"not compared\t{name}\tits API cannot list payments: its signed events alone settle them")
     for item in report.discrepancies:
         typer.echo(
             f"discrepancy\t{item.kind}\t{item.gateway}\t{item.reference}\t{item.payment_id}\t{item.ours}\t{item.theirs}"
