@@ -24,7 +24,17 @@ REFUND = (
     "mutation($input: RefundPaymentInput!) { refundPayment(input: $input) {"
     " refund { id status amount { amount } } userErrors { code message } } }"
 )
-PRICES = "{ products { prices { id type unitAmount { amount currency } } } }"
+PRICES = (
+    "{ products { prices { id type metered recurringInterval recurringIntervalCount"
+    " unitAmount { amount currency } } } }"
+)
+SUBSCRIBE = (
+    "mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) {"
+    " subscription { id status } userErrors { code message } } }"
+)
+ADVANCE_CLOCK = "mutation($id: ID!, $seconds: Int!) { advanceClock(subscriptionId: $id, seconds: $seconds) { now } }"
+# A renewal: past the end of a monthly period.
+A_MONTH_AND_A_DAY = 32 * 24 * 3600
 STAFF = "chaos-staff"
 # How often a request without an answer is sent, and how long it may wait for an instance to be up, before
 # the campaign counts it as unanswered.
@@ -51,6 +61,7 @@ class Ledger:
     declined: list[str] = field(default_factory=list)
     paid_payments: list[tuple[str, int]] = field(default_factory=list)
     owner: dict[str, str] = field(default_factory=dict)
+    subscriptions: list[str] = field(default_factory=list)
 
 
 class Shoppers:
@@ -130,6 +141,7 @@ class Campaign:
         self.seen = Ledger()
         self.shoppers = Shoppers(stack, self.rng, self.figures)
         self.price_id = ""
+        self.plan_id = ""
         self.dead: list[int] = []
         self.deck: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
@@ -140,6 +152,16 @@ class Campaign:
             for product in prices["products"]
             for price in product["prices"]
             if price["type"] == "ONE_TIME" and price["unitAmount"]["currency"] == "USD"
+        )
+        self.plan_id = next(
+            price["id"]
+            for product in prices["products"]
+            for price in product["prices"]
+            if price["type"] == "RECURRING"
+            and not price["metered"]
+            and price["recurringInterval"] == "MONTH"
+            and price["recurringIntervalCount"] == 1
+            and price["unitAmount"]["currency"] == "USD"
         )
         done = 0
         while done < self.operations:
@@ -159,11 +181,15 @@ class Campaign:
     # --- operations ----------------------------------------------------------------------------------------
     async def one_operation(self) -> None:
         roll = self.rng.random()
-        if roll < 0.15 and self.seen.declined:
+        if roll < 0.12 and self.seen.declined:
             await self.pay_order()
-        elif roll < 0.30 and self.seen.paid_payments:
+        elif roll < 0.24 and self.seen.paid_payments:
             await self.refund()
-        elif roll < 0.40:
+        elif roll < 0.30 and len(self.seen.subscriptions) < 8:
+            await self.subscribe()
+        elif roll < 0.38 and self.seen.subscriptions:
+            await self.renew()
+        elif roll < 0.46:
             await self.checkout(twice=True)
         else:
             await self.checkout()
@@ -215,6 +241,31 @@ class Campaign:
             self.figures.outcomes[f"refund:{codes[0] if codes else 'ok'}"] += 1
 
         await asyncio.gather(*(one() for _ in range(copies)))
+
+    async def subscribe(self) -> None:
+        self.figures.operations["subscribe"] += 1
+        subject = f"chaos-subscriber-{self.rng.randrange(1_000_000)}"
+        variables = {
+            "input": {
+                "priceId": self.plan_id,
+                "paymentMethod": "pm_card_visa",
+                "idempotencyKey": f"chaos-{uuid.uuid4().hex}",
+            }
+        }
+        answer = (await self.shoppers.post(subject, SUBSCRIBE, variables) or {}).get("createSubscription") or {}
+        codes = [error["code"] for error in answer.get("userErrors", [])]
+        subscription = answer.get("subscription") or {}
+        self.figures.outcomes[f"createSubscription:{codes[0] if codes else subscription.get('status')}"] += 1
+        if subscription.get("id"):
+            self.seen.subscriptions.append(subscription["id"])
+
+    async def renew(self) -> None:
+        """Staff move the subscription's test clock past its period: the gateway bills the renewal."""
+        self.figures.operations["renewal"] += 1
+        subscription_id = self.rng.choice(self.seen.subscriptions)
+        variables = {"id": subscription_id, "seconds": A_MONTH_AND_A_DAY}
+        answer = await self.shoppers.post(STAFF, ADVANCE_CLOCK, variables, admin=True)
+        self.figures.outcomes[f"renewal:{'ok' if (answer or {}).get('advanceClock') else 'none'}"] += 1
 
     def record(self, answer: Any, mutation: str, subject: str) -> None:
         payload = (answer or {}).get(mutation) or {}

@@ -89,6 +89,7 @@ async def violations(stack: Stack, figures: Figures, left: dict[str, int]) -> li
     found += await ledger_balances(stack)
     found += await orders_final_or_open(stack)
     found += await refunds_within_captures(stack)
+    found += await one_paid_invoice_per_period(stack)
     found += await one_receipt_per_paid_order(stack)
     found += [f"a shopper got a server error: {error}" for error in figures.server_errors]
     found += [f"no instance answered {query} after every resend" for query in figures.unanswered]
@@ -133,6 +134,24 @@ async def orders_final_or_open(stack: Stack) -> list[str]:
         " AND p.status NOT IN ('FAILED', 'CANCELED')))",
     )
     return [f"order {row['id']} is left {row['status']}" for row in stuck]
+
+
+async def one_paid_invoice_per_period(stack: Stack) -> list[str]:
+    """A renewal is billed once: at most one paid invoice per subscription and period, and a paid invoice's
+    order is paid (its payment is an ordinary payment, held to the other invariants)."""
+    twice = await rows(
+        stack,
+        "SELECT subscription_id, period_start, count(*) AS n FROM invoices WHERE status = 'PAID'"
+        " GROUP BY subscription_id, period_start HAVING count(*) > 1",
+    )
+    found = [f"subscription {row['subscription_id']} paid {row['n']} invoices for one period" for row in twice]
+    unpaid = await rows(
+        stack,
+        "SELECT i.id, o.status FROM invoices i JOIN orders o ON o.id = i.order_id"
+        " WHERE i.status = 'PAID' AND o.status NOT IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED', 'DISPUTED')",
+    )
+    found += [f"invoice {row['id']} is paid but its order is {row['status']}" for row in unpaid]
+    return found
 
 
 async def refunds_within_captures(stack: Stack) -> list[str]:
