@@ -127,8 +127,10 @@ def sandbox_deliverer(services: Services) -> WebhookDeliverer | None:
     return prepared.deliverer if isinstance(prepared, PreparedSandbox) else None
 
 
-async def settle(services: Services, timeout: float = 20.0) -> None:
-    """Wait until the sandbox has delivered its webhooks and every queued job has run."""
+async def settle(services: Services, timeout: float = 60.0) -> None:
+    """Wait until the sandbox has delivered its webhooks and every queued job has run. The timeout only bounds
+    a test that would otherwise hang: CI runs both backends at once on two cores, where a settle after a busy
+    fixture can take tens of seconds."""
 
     deliverer = sandbox_deliverer(services)
 

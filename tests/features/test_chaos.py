@@ -1,7 +1,8 @@
 """The chaos campaign, small: a seeded random run of checkouts, duplicate checkouts, payOrders, refunds,
 subscription sign-ups and renewals across two gateways on a throwaway stack of real `payql` processes, with
 gateway, webhook and process faults (and, on PostgreSQL + Redis, worker kills, Redis restarts and killed database
-connections), then every invariant of tests/chaos/invariants.py. `bench/chaos.py` runs the same campaign large and prints its figures."""
+connections), then every invariant of tests/chaos/invariants.py. `bench/chaos.py` runs the same campaign large
+and prints its figures."""
 
 from __future__ import annotations
 

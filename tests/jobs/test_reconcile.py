@@ -128,4 +128,4 @@ async def test_a_refund_whose_answer_was_lost_is_settled_by_resending_it_once(
     assert payment.amount_refunded == 1500
     intent = await held.retrieve(payment.gateway_reference or "")
     assert intent.amount_refunded == 1500  # the resend carried the same key: one refund at the gateway
-    assert await ledger_mismatches() == []
+    assert [m for m in await ledger_mismatches() if m.payment_id == payment.id] == []

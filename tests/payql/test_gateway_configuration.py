@@ -22,7 +22,7 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "stripe" / "payment_intent.su
     [
         ("sandbox,stripe", ["PAYQL_STRIPE_SECRET_KEY", "PAYQL_STRIPE_WEBHOOK_SECRETS"]),
         ("paypal", ["PAYQL_PAYPAL_CLIENT_ID/PAYQL_PAYPAL_CLIENT_SECRET", "PAYQL_PAYPAL_WEBHOOK_IDS"]),
-        ("sandbox,adyen", ["PAYQL_GATEWAYS"]),
+        ("sandbox,no_such_gateway", ["PAYQL_GATEWAYS"]),
     ],
 )
 def test_an_enabled_gateway_without_credentials_fails_at_start(

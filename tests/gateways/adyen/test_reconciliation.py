@@ -31,7 +31,6 @@ async def test_an_adyen_payment_in_flight_waits_for_its_notification(
         order_expiry=timedelta(days=1),
     )
     assert (await Payment.get(id=payment_id)).status == "REQUIRES_ACTION"  # not FAILED: Adyen was not asked
-    assert report.failed_unsent == 0
     # Adyen has no API to list payments: that is no outage (no alert, no failed run), only nothing to compare.
     assert "adyen" in report.unlisted_gateways and "adyen" not in report.unreachable_gateways
 
