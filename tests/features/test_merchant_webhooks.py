@@ -12,6 +12,7 @@ delivers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -247,8 +248,18 @@ async def test_a_crash_between_commit_and_delivery_still_delivers(
 
 
 async def test_100_concurrent_checkouts_give_100_deliveries_none_duplicated(
-    http: Any, admin: Shopper, services: Services, receiver: Receiver, endpoints: list[str]
+    http: Any,
+    admin: Shopper,
+    services: Services,
+    receiver: Receiver,
+    endpoints: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # 100 checkouts at once on one process pass the default bulkhead and, on a loaded CI machine, the request
+    # deadline: this test is about deliveries (the bulkhead has tests/features/test_gateway_bulkhead.py).
+    guard = services.deps.gateways.guard
+    roomy = dataclasses.replace(guard.limits, max_concurrent_calls=200, request_deadline_seconds=120.0)
+    monkeypatch.setattr(guard, "limits", roomy)
     endpoint_id, _ = await register(admin, endpoints, receiver.url, ["order.paid"])
     shoppers = [Shopper(http, f"customer-{uuid.uuid4().hex[:10]}") for _ in range(100)]
     order_ids = await asyncio.gather(*(paid_order(s) for s in shoppers))
