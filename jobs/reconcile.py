@@ -23,14 +23,13 @@ from db.models import AuditRecord, EventSource, Order, Payment, Refund
 from db.transitions import Actor, PaymentUpdate
 from db.unit_of_work import unit_of_work
 from domain.dunning import BillingPolicy
-from domain.money import Money
 from domain.statuses import PAYMENT_IN_FLIGHT, OrderStatus, PaymentStatus, RefundStatus
 from gateways.errors import GatewayError, GatewayUnavailable, NotSupported
 from gateways.registry import GatewayRegistry, UnknownGateway
-from gateways.types import PaymentResult, RefundRequest
+from gateways.types import PaymentResult
 from jobs.subscription_reconcile import reconcile_subscriptions
 from resolvers.payment_sync import complete_if_approved, find_payment, sync_payment
-from resolvers.refunds import apply_refund_result
+from resolvers.refunds import apply_refund_result, refund_request
 
 logger = logging.getLogger(__name__)
 
@@ -126,12 +125,7 @@ async def settle_unanswered_refunds(
             gateway = gateways.get(payment.gateway)
         except UnknownGateway:
             continue
-        request = RefundRequest(
-            reference=payment.gateway_reference or "",
-            amount=Money(refund.amount, refund.currency),
-            idempotency_key=refund.idempotency_key,
-            reason=refund.reason,
-        )
+        request = refund_request(payment, refund)
         try:
             result = await gateway.refund(request)
         except GatewayUnavailable as error:

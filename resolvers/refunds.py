@@ -109,12 +109,7 @@ async def send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
     if refund.status is not RefundStatus.PENDING:
         return outcome
     gateway = resolve_gateway(deps, payment.gateway)
-    request = RefundRequest(
-        reference=payment.gateway_reference or "",
-        amount=Money(refund.amount, refund.currency),
-        idempotency_key=refund.idempotency_key,
-        reason=refund.reason,
-    )
+    request = refund_request(payment, refund)
     try:
         # Retried with the refund's own key: the gateway answers a repeat with the first refund.
         result = await with_retries(deps.gateways.retries, lambda: gateway.refund(request), retryable=unanswered)
@@ -130,6 +125,16 @@ async def send_refund(deps: Deps, caller: Caller, refund: Refund) -> Outcome:
         return outcome
     await apply_refund_result(refund.id, result, caller.actor(), EventSource.API)
     return outcome
+
+
+def refund_request(payment: Payment, refund: Refund) -> RefundRequest:
+    """What the gateway is sent for `refund`, the same on every attempt (its key derives from the refund)."""
+    return RefundRequest(
+        reference=payment.gateway_reference or "",
+        amount=Money(refund.amount, refund.currency),
+        idempotency_key=refund.idempotency_key,
+        reason=refund.reason,
+    )
 
 
 async def apply_refund_result(
