@@ -72,6 +72,7 @@ class CaptureMethod(StrEnum):
 class NextActionType(StrEnum):
     REDIRECT = "REDIRECT"  # send the shopper to `redirect_url`
     CONFIRM_WITH_SDK = "CONFIRM_WITH_SDK"  # hand `client_secret` to the gateway's JS SDK
+    COLLECT_PAYMENT_METHOD = "COLLECT_PAYMENT_METHOD"  # tokenize on `gateway` and pay the order with it there
 
 
 PAYMENT_IN_FLIGHT: frozenset[PaymentStatus] = frozenset(

@@ -101,6 +101,10 @@ class ClientTokenization:
 
     sdk: str
     config_keys: tuple[str, ...] = ()
+    # A regular expression a `paymentMethod` this SDK makes matches in full (the provider's documented token
+    # shapes); None when they cannot be told apart from another provider's. Failover reads it: a token
+    # belongs to the gateway that issued it and is carried to another only when that one would know it.
+    token_format: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,10 @@ class Capabilities:
     test_clock: bool = False
     # The SPA sends back what the provider's checkout handed it (`ShopperReturnGateway`) with completePayment.
     shopper_return: bool = False
+    # A charge needs no payment method collected beforehand: its answer (an approval redirect, the provider's
+    # checkout opened through nextAction) collects one from the shopper. Failover can move a payment here
+    # whatever the shopper had tokenized elsewhere.
+    collects_payment_method: bool = False
     client_tokenization: ClientTokenization | None = None
 
 

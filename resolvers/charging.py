@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise.exceptions import IntegrityError
@@ -41,7 +41,14 @@ from db.transitions import PaymentUpdate
 from db.unit_of_work import UnitOfWork, unit_of_work
 from domain.card_numbers import looks_like_card_number
 from domain.money import Money
-from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, CaptureMethod, OrderStatus, PaymentStatus
+from domain.statuses import (
+    PAYMENT_IN_FLIGHT,
+    PAYMENT_SUCCEEDED,
+    CaptureMethod,
+    NextActionType,
+    OrderStatus,
+    PaymentStatus,
+)
 from gateways.base import PaymentGateway
 from gateways.customers import CustomerDirectory
 from gateways.errors import (
@@ -55,10 +62,10 @@ from gateways.errors import (
     PaymentDeclined,
     client_code_for_decline,
 )
-from gateways.health import HealthBoard
 from gateways.hosted import HostedCheckoutGateway, HostedCheckoutRequest, HostedLineItem
 from gateways.package import Capabilities
-from gateways.registry import UnknownGateway
+from gateways.payment_method_carry import COLLECTED_BY_GATEWAY, Carry, Step, failover_step, first_step
+from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.retrying import RetryPolicy, unanswered, with_retries
 from gateways.types import ChargeRequest, PaymentResult
 from resolvers import fault_points
@@ -87,7 +94,8 @@ class PaymentChoice:
 
 
 def routed_gateways(deps: Deps, currency: str, choice: PaymentChoice) -> tuple[PaymentGateway, ...]:
-    """The gateways to try for this payment, in order (at least one)."""
+    """The gateways to try for this payment, in order (at least one): the policy's, starting from the first
+    that takes the shopper's token as it is (a token belongs to the gateway that issued it)."""
     if choice.gateway is not None:
         return (resolve_gateway(deps, choice.gateway),)
 
@@ -99,7 +107,8 @@ def routed_gateways(deps: Deps, currency: str, choice: PaymentChoice) -> tuple[P
         raise UseCaseError(
             ErrorCode.GATEWAY_UNAVAILABLE, "No payment service can take this payment right now. Retry shortly."
         )
-    return tuple(deps.gateways.get(name) for name in names)
+    first = 0 if choice.hosted else first_step(choice.payment_method, [deps.gateways.capabilities(n) for n in names])
+    return tuple(deps.gateways.get(name) for name in (names[first], *names[:first], *names[first + 1 :]))
 
 
 def resolve_gateway(deps: Deps, name: str) -> PaymentGateway:
@@ -194,18 +203,20 @@ async def charge_routed(
     choice: PaymentChoice,
     caller: Caller,
     claim: Claim,
-    retries: RetryPolicy,
-    health: HealthBoard,
+    registry: GatewayRegistry,
 ) -> Outcome:
     """Charge the payment on its gateway; when that gateway refused before accepting the request (or its
-    circuit opened meanwhile) and the policy has more, fail the payment (nothing was charged) and charge
-    a new one on the next. A chosen gateway is called whatever its circuit says."""
+    circuit opened meanwhile) and the policy has more, fail the payment (nothing was charged) and move on
+    (`gateways.payment_method_carry`): a new payment on the next gateway that takes the shopper's token as
+    it is, or else on the next one, which collects a payment method itself (its redirect is the answer), or
+    which the SPA is told to tokenize on (a COLLECT_PAYMENT_METHOD next action, no payment made there).
+    A chosen gateway is called whatever its circuit says."""
     gateways = list(fallbacks)
     gateway = gateways.pop(0)
     while True:
-        if choice.gateway is not None or health.allows(gateway.name):
+        if choice.gateway is not None or registry.health.allows(gateway.name):
             try:
-                return await charge_payment(payment, gateway, caller, retries, may_fail_over=bool(gateways))
+                return await charge_payment(payment, gateway, caller, registry.retries, may_fail_over=bool(gateways))
             except _FailOver:
                 pass
         else:
@@ -213,11 +224,45 @@ async def charge_routed(
             if not gateways:
                 return _unavailable(Outcome(order_id=payment.order_id, payment_id=payment.id), payment, resting)
             await _record_failure(payment, caller, resting)
-        gateway = gateways.pop(0)
+        step = _failover_step(choice, gateways, registry)
+        if step.carry is Carry.SHOPPER_COLLECTS:
+            return _collect_on(payment, gateways[step.index].name)
+        gateway = gateways.pop(step.index)
         logger.warning(
-            "failing over to the next gateway", extra={"payment_id": str(payment.id), "gateway": gateway.name}
+            "failing over to the next gateway",
+            extra={"payment_id": str(payment.id), "gateway": gateway.name, "carry": str(step.carry)},
         )
-        payment = await _next_payment(payment, gateway, choice, caller, claim)
+        carried = choice if step.carry is Carry.AS_SENT else replace(choice, payment_method=COLLECTED_BY_GATEWAY)
+        payment = await _next_payment(payment, gateway, carried, caller, claim)
+
+
+def _failover_step(choice: PaymentChoice, gateways: Sequence[PaymentGateway], registry: GatewayRegistry) -> Step:
+    """The next gateway of those left (at least one) and how the shopper's payment method gets there; a hosted
+    page needs nothing from the shopper on any (the list holds only gateways that have one)."""
+    if choice.hosted:
+        return Step(0, Carry.AS_SENT)
+    step = failover_step(choice.payment_method, [registry.capabilities(gateway.name) for gateway in gateways])
+    if step is None:
+        raise ValueError("failing over needs a gateway left to go to")
+    return step
+
+
+def _collect_on(failed: Payment, gateway: str) -> Outcome:
+    """Nothing was charged and no gateway left can take the shopper's token: tell the SPA where to collect one."""
+    logger.warning("failover needs a payment method from the shopper", extra={"payment_id": str(failed.id)})
+    outcome = Outcome(
+        order_id=failed.order_id,
+        payment_id=failed.id,
+        next_action={"type": NextActionType.COLLECT_PAYMENT_METHOD.value, "gateway": gateway},
+    )
+    outcome.errors.append(
+        UserErrorData(
+            ErrorCode.GATEWAY_UNAVAILABLE,
+            f"Nothing was charged: the payment service is unavailable. Pay with {gateway} instead (nextAction).",
+            "paymentMethod",
+        )
+    )
+    return outcome
 
 
 class _FailOver(Exception):

@@ -43,6 +43,10 @@ class GatewayCapabilitiesType:
     shopper_return: bool = strawberry.field(
         description="completePayment takes `returned`: what this gateway's checkout hands the SPA."
     )
+    collects_payment_method: bool = strawberry.field(
+        description="A payment needs no paymentMethod first: its nextAction (an approval redirect, the gateway's "
+        "checkout) collects one from the shopper."
+    )
     client_tokenization: ClientTokenizationType | None
 
 
@@ -83,6 +87,7 @@ class PaymentOptionType:
                 customer_directory=declared.customer_directory,
                 test_clock=declared.test_clock,
                 shopper_return=declared.shopper_return,
+                collects_payment_method=declared.collects_payment_method,
                 client_tokenization=(
                     ClientTokenizationType(sdk=tokenization.sdk, config_keys=list(tokenization.config_keys))
                     if tokenization

@@ -75,6 +75,9 @@ class NextAction:
     type: NextActionTypeEnum  # type: ignore[valid-type]
     redirect_url: str | None = None
     client_secret: str | None = None
+    gateway: str | None = strawberry.field(
+        default=None, description="COLLECT_PAYMENT_METHOD: the gateway to tokenize on (see paymentOptions)."
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> NextAction | None:
@@ -84,6 +87,7 @@ class NextAction:
             type=NextActionType(data["type"]),
             redirect_url=data.get("redirect_url"),
             client_secret=data.get("client_secret"),
+            gateway=data.get("gateway"),
         )
 
 

@@ -30,8 +30,12 @@ class PayPalPackage(GatewayPackage[PayPalSettings]):
         disputes=True,
         hosted_checkout=False,
         customer_directory=False,
+        # Without an approved order, a charge creates one and answers the buyer's approval redirect.
+        collects_payment_method=True,
         # PayPal's JS SDK (buttons) approves an order in the browser; "paypal_order:<id>" is the `paymentMethod`.
-        client_tokenization=ClientTokenization(sdk="paypal-js", config_keys=("clientId",)),
+        client_tokenization=ClientTokenization(
+            sdk="paypal-js", config_keys=("clientId",), token_format=r"paypal_order:[A-Za-z0-9-]+"
+        ),
     )
 
     def prepare(self, settings: PayPalSettings, *, public_base_url: str, background: bool) -> PreparedGateway:

@@ -33,6 +33,8 @@ class RazorpayPackage(GatewayPackage[RazorpaySettings]):
         customer_directory=False,
         # Checkout hands the SPA a signed payment confirmation, sent back with completePayment.
         shopper_return=True,
+        # A charge creates a Razorpay Order; the shopper picks and authorizes a method in Checkout afterwards.
+        collects_payment_method=True,
         # The SPA opens Razorpay Checkout (checkout.js) with the key id and the order id of the next action.
         client_tokenization=ClientTokenization(sdk="razorpay-checkout", config_keys=("keyId",)),
     )

@@ -108,7 +108,10 @@ class SandboxPackage(GatewayPackage[SandboxSettings]):
         customer_directory=False,
         test_clock=True,
         # The SPA posts a test card to /sandbox/tokens and sends the token it gets as `paymentMethod`.
-        client_tokenization=ClientTokenization(sdk="payql-sandbox", config_keys=("tokensUrl",)),
+        # Its tokens (pm_sbx_…) and the named test methods (pm_card_visa, …), which every instance knows.
+        client_tokenization=ClientTokenization(
+            sdk="payql-sandbox", config_keys=("tokensUrl",), token_format=r"pm_(sbx_[0-9a-f]{24}|card_[A-Za-z]+)"
+        ),
     )
 
     def prepare(self, settings: SandboxSettings, *, public_base_url: str, background: bool) -> PreparedSandbox:

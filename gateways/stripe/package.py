@@ -31,7 +31,13 @@ class StripePackage(GatewayPackage[StripeSettings]):
         hosted_checkout=True,
         customer_directory=True,
         # Stripe.js (Elements) turns the card into a PaymentMethod id, sent as `paymentMethod`.
-        client_tokenization=ClientTokenization(sdk="stripe.js", config_keys=("publishableKey",)),
+        # Stripe's object ids: a PaymentMethod (pm_), or a Card or Source attached to a customer (card_, src_), all
+        # alphanumeric after the prefix; and its named test methods (pm_card_visa, …).
+        client_tokenization=ClientTokenization(
+            sdk="stripe.js",
+            config_keys=("publishableKey",),
+            token_format=r"(pm|card|src)_[A-Za-z0-9]+|pm_card_[A-Za-z]+",
+        ),
     )
 
     def prepare(self, settings: StripeSettings, *, public_base_url: str, background: bool) -> PreparedGateway:

@@ -12,7 +12,8 @@ EXPECTED = Capabilities(
     disputes=True,
     hosted_checkout=False,
     customer_directory=False,
-    client_tokenization=ClientTokenization("paypal-js", ("clientId",)),
+    collects_payment_method=True,
+    client_tokenization=ClientTokenization("paypal-js", ("clientId",), r"paypal_order:[A-Za-z0-9-]+"),
 )
 CONFIGURED: dict[str, Any] = {
     "client_id": "client-packages",

@@ -13,6 +13,7 @@ EXPECTED = Capabilities(
     hosted_checkout=False,
     customer_directory=False,
     shopper_return=True,
+    collects_payment_method=True,
     client_tokenization=ClientTokenization("razorpay-checkout", ("keyId",)),
 )
 CONFIGURED: dict[str, Any] = {

@@ -13,6 +13,6 @@ EXPECTED = Capabilities(
     hosted_checkout=False,
     customer_directory=False,
     test_clock=True,
-    client_tokenization=ClientTokenization("payql-sandbox", ("tokensUrl",)),
+    client_tokenization=ClientTokenization("payql-sandbox", ("tokensUrl",), r"pm_(sbx_[0-9a-f]{24}|card_[A-Za-z]+)"),
 )
 CONFIGURED: dict[str, Any] = {"webhook_secrets": ["whsec_packages_test"], "state_path": None}

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ CARD_DECLINED_AT_ATTACH = "4000000000000002"
 
 @pytest.fixture(scope="session")
 async def localstripe(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    folder = tmp_path_factory.mktemp("localstripe")
+    async with running_localstripe(tmp_path_factory.mktemp("localstripe")) as base_url:
+        yield base_url
+
+
+@asynccontextmanager
+async def running_localstripe(folder: Path) -> AsyncIterator[str]:
+    """A localstripe process of its own (state in `folder`), answering at the URL yielded; stopped on exit."""
     port = free_port()
     log_path = folder / "localstripe.log"
     with log_path.open("wb") as log:

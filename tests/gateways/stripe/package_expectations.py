@@ -12,7 +12,9 @@ EXPECTED = Capabilities(
     disputes=True,
     hosted_checkout=True,
     customer_directory=True,
-    client_tokenization=ClientTokenization("stripe.js", ("publishableKey",)),
+    client_tokenization=ClientTokenization(
+        "stripe.js", ("publishableKey",), r"(pm|card|src)_[A-Za-z0-9]+|pm_card_[A-Za-z]+"
+    ),
 )
 CONFIGURED: dict[str, Any] = {
     "secret_key": "sk_test_packages",
