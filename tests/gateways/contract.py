@@ -21,6 +21,7 @@ import pytest
 from domain.money import Money
 from domain.statuses import CaptureMethod, PaymentStatus, RefundStatus
 from gateways.base import PaymentGateway
+from gateways.catalog import package_of
 from gateways.errors import (
     DECLINE_CODES,
     GatewayError,
@@ -28,6 +29,7 @@ from gateways.errors import (
     NotSupported,
     PaymentDeclined,
 )
+from gateways.payment_method_carry import COLLECTED_BY_GATEWAY, Carry, carry
 from gateways.types import CaptureRequest, ChargeRequest, PaymentResult, RefundRequest, VoidRequest
 
 UNKNOWN_STATUS = "something_new"
@@ -114,6 +116,23 @@ class GatewayHarness:
 
 
 # --- scenarios ------------------------------------------------------------------------------------------------
+async def payment_method_declarations_hold(h: GatewayHarness) -> None:
+    """What the package declares about payment methods, which routing and failover trust without a call: a
+    gateway that collects one itself answers a charge carrying none with the next action that collects it
+    (what a payment failed over to it gets); otherwise what its SDK makes has the declared token shape."""
+    declared = package_of(h.gateway.name).capabilities
+    if declared.collects_payment_method:
+        request = h.charge_request(Money(1500, "USD"), CaptureMethod.AUTOMATIC, COLLECTED_BY_GATEWAY)
+        started = await h.gateway.charge(request)
+        assert started.status is PaymentStatus.REQUIRES_ACTION
+        assert started.next_action is not None and started.amount == Money(1500, "USD")
+        return
+    tokenization = declared.client_tokenization
+    if tokenization is None or tokenization.token_format is None:
+        pytest.skip(f"{h.name}'s package declares no token shape: routing sends it every token")
+    assert carry(await h.payment_method(), declared) is Carry.AS_SENT
+
+
 async def automatic_capture_is_paid(h: GatewayHarness, amount: int, currency: str) -> None:
     paid = await h.pay(amount, currency, CaptureMethod.AUTOMATIC)
     assert paid.status is PaymentStatus.PAID
@@ -346,3 +365,6 @@ class ContractSuite:
 
     async def test_unknown_statuses_are_never_paid(self, harness: GatewayHarness) -> None:
         unknown_statuses_are_never_paid(harness)
+
+    async def test_payment_method_declarations_hold(self, harness: GatewayHarness) -> None:
+        await payment_method_declarations_hold(harness)
