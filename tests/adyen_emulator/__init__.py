@@ -1,7 +1,8 @@
 """A small Adyen Checkout emulator for tests: a Starlette app served with uvicorn on a random local port.
 
 Built from Adyen's published OpenAPI descriptions (github.com/Adyen/adyen-openapi: `CheckoutService-v72.json`,
-the version the pinned SDK calls, and `Webhooks-v1.json` for notifications) and the SDK's own source:
+the version the pinned SDK calls, `DisputeService-v30.json`, and `Webhooks-v1.json` for notifications) and the
+SDK's own source:
 - `POST /v72/payments`: `paymentMethod` as Drop-in / Components hand it over (`type` "scheme" with the
   `encryptedCardNumber`, `encryptedExpiryMonth`, `encryptedExpiryYear`, `encryptedSecurityCode` fields, each
   "adyenjs_0_1_25$" + a key-sized base64 part + "$" + base64 of a label naming one of the emulator's cards, as
@@ -29,9 +30,12 @@ the version the pinned SDK calls, and `Webhooks-v1.json` for notifications) and 
   in `additionalData.hmacSignature`); `take()` hands them to a test, `deliver(url)` POSTs them as one
   `{"live": "false", "notificationItems": [...]}` batch with HTTP Basic auth. Chargebacks: `chargeback()`.
 
+- The Disputes API (`DisputeService-v30.json`): defense reasons, defense documents validated per reason and
+  content type, defend and accept; see `disputes.py`. `defended(dispute)` shows what a test's dispute received.
+
 Does not reproduce: `/sessions`, `/paymentMethods` (listing stored cards), real 3-D Secure 2 fingerprint and
-challenge steps (one redirect stands for them), partial authorisations, delayed automatic capture, the Disputes
-API, retries of unacknowledged notifications, and any read of a payment (Adyen has none in Checkout).
+challenge steps (one redirect stands for them), partial authorisations, delayed automatic capture, retries of
+unacknowledged notifications, and any read of a payment (Adyen has none in Checkout).
 """
 
 from tests.adyen_emulator.app import AdyenEmulator, running_emulator
