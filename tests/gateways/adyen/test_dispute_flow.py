@@ -95,6 +95,31 @@ async def test_staff_defend_a_chargeback_through_adyens_disputes_api_and_the_rev
     assert (await Order.get(id=payment.order_id)).status == "PAID"
 
 
+async def test_a_defense_whose_answer_was_lost_is_resumed_with_the_same_key(
+    adyen_in_payql: AdyenGateway,
+    emulator: AdyenEmulator,
+    shopper: Shopper,
+    admin: Shopper,
+    server: str,
+    services: Services,
+) -> None:
+    dispute = await charged_back(shopper, emulator, server, services)
+    submit = {"input": {"disputeId": str(dispute.id), "idempotencyKey": new_key(), "extraText": "Tracked parcel."}}
+    emulator.lose_next_answer("defendDispute")  # Adyen defends the dispute; PayQL never hears so
+
+    lost = (await admin.data(SUBMIT, submit))["submitDisputeEvidence"]
+    assert [e["code"] for e in lost["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+    assert (await Dispute.get(id=dispute.id)).evidence_submitted_at is None
+
+    # Adyen cannot be asked whether it arrived: the same evidence goes again, and Adyen replays its answers.
+    resumed = (await admin.data(SUBMIT, submit))["submitDisputeEvidence"]
+    assert resumed["userErrors"] == []
+    assert resumed["dispute"]["status"] == "UNDER_REVIEW" and resumed["dispute"]["evidenceSubmittedAt"]
+    assert emulator.defended(dispute.gateway_reference).defended_with == "SupplyDefenseMaterial"
+    defenses = [key for path, key in emulator.requests if path.endswith("/defendDispute")]
+    assert len(defenses) == 2 and len(set(defenses)) == 1
+
+
 async def test_a_defense_the_evidence_cannot_serve_is_not_supported_and_the_dispute_stays_open(
     adyen_in_payql: AdyenGateway,
     emulator: AdyenEmulator,
