@@ -99,6 +99,23 @@ async def test_the_same_submission_after_a_lost_answer_replays_at_adyen(
     assert len(keys) == 4 and len(set(keys)) == 2 and all(key and len(key) <= 64 for key in keys)
 
 
+async def test_a_dispute_adyen_does_not_know_is_an_invalid_request(gateway: AdyenGateway) -> None:
+    with pytest.raises(InvalidGatewayRequest) as raised:
+        await gateway.submit_dispute_evidence("DZ4DPSHB4WD2WN82", EVIDENCE)
+    assert "retrieveApplicableDefenseReasons: Could not find dispute" in raised.value.detail
+
+
+async def test_a_reason_that_wants_no_document_is_defended_without_supplying_any(
+    gateway: AdyenGateway, emulator: AdyenEmulator
+) -> None:
+    dispute = await opened_dispute(gateway, emulator, defense_reasons=(("MerchantCreditedCardholder", ()),))
+
+    await gateway.submit_dispute_evidence(dispute, EVIDENCE)
+
+    assert emulator.defended(dispute).defended_with == "MerchantCreditedCardholder"
+    assert not any(path.endswith("/supplyDefenseDocument") for path, _key in emulator.requests)
+
+
 async def test_retrieve_dispute_is_not_supported(gateway: AdyenGateway) -> None:
     with pytest.raises(NotSupported):
         await gateway.retrieve_dispute("DZ4DPSHB4WD2WN82")
