@@ -22,8 +22,8 @@ SDK's own source:
 - `X-API-Key` authentication (401 ServiceError `000 ... 901 Invalid Merchant Account`-style bodies) and the
   `Idempotency-Key` header: the same key (per merchant account) replays the stored answer; the same key with
   another body is 422 `errorCode` "704" (as Adyen documents for a key reused with another request).
-- `lose_next_answer()`: the next call takes effect but answers 500 (a lost answer); the retry with the same
-  Idempotency-Key gets the kept answer.
+- `lose_next_answer(path_part="")`: the next call (to a path containing `path_part`) takes effect but answers 500
+  (a lost answer); the retry with the same Idempotency-Key gets the kept answer.
 - Error bodies are Adyen's `ServiceError`: `{status, errorCode, message, errorType, pspReference}`.
 - Notifications: every item is queued (`outbox`) signed the way Adyen signs them (HMAC-SHA256 in hex key over
   pspReference:originalReference:merchantAccountCode:merchantReference:value:currency:eventCode:success, base64,
