@@ -257,9 +257,7 @@ class AdyenGateway:
         so the same submission repeated after a lost answer replays at Adyen rather than acting twice."""
         dispute = {"merchantAccountCode": self._merchant_account, "disputePspReference": reference}
         answer = await self._dispute_step(
-            "retrieveApplicableDefenseReasons",
-            lambda api: api.retrieve_applicable_defense_reasons(dict(dispute)),
-            reference,
+            "retrieveApplicableDefenseReasons", lambda api: api.retrieve_applicable_defense_reasons(dispute), reference
         )
         chosen = defense.choose_defense(answer.get("defenseReasons") or [], evidence, dispute=reference)
         if chosen.document_types:
