@@ -169,7 +169,12 @@ async def _send(
 
 async def _gateway_copy(gateway: PaymentGateway, dispute: Dispute) -> DisputeResult | None:
     """The gateway's dispute when it shows evidence arrived (no longer NEEDS_RESPONSE), else None."""
-    result = await gateway.retrieve_dispute(dispute.gateway_reference)
+    try:
+        result = await gateway.retrieve_dispute(dispute.gateway_reference)
+    except NotSupported:
+        # A gateway with no dispute read (Adyen) cannot say: the same evidence is sent again, which such an
+        # adapter must make idempotent at the gateway (Adyen's replays its Idempotency-Keys).
+        return None
     return None if result.status is DisputeStatus.NEEDS_RESPONSE else result
 
 

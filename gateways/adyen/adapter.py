@@ -19,6 +19,12 @@
 - Stored cards: our customer id is Adyen's `shopperReference` (`ensure_customer`, a `CustomerDirectory` without a
   call). A card the shopper asks to store (`storePaymentMethod`) is stored under it for card-on-file use, and a
   stored card (`storedPaymentMethodId`) is charged as a shopper-present `CardOnFile` payment.
+- Disputes come from the chargeback notifications. `submit_dispute_evidence` defends one through the Disputes API
+  (v30): `retrieveApplicableDefenseReasons`, a reason the evidence can serve and its documents as PDFs
+  (`defense.py`), `supplyDefenseDocument`, `defendDispute`. Adyen answers these with
+  `disputeServiceResult.success`; false is a refusal. The outcome still comes from the notifications
+  (CHARGEBACK_REVERSED, SECOND_CHARGEBACK, ...). `retrieve_dispute` raises `NotSupported`: the Disputes API has no
+  read, and the adapter keeps nothing.
 
 No subscriptions: Adyen has no billing engine (the package declares billing=False). Never touches PayQL's
 database or settings.
@@ -27,13 +33,16 @@ database or settings.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from Adyen.client import AdyenResult
 
 from domain.money import Money
-from domain.statuses import CaptureMethod, PaymentStatus
+from domain.statuses import CaptureMethod, DisputeStatus, PaymentStatus
+from gateways.adyen import defense
 from gateways.adyen.client import AdyenCalls
 from gateways.adyen.errors import translate
 from gateways.adyen.notifications import NotificationVerifier, notification_effects
@@ -240,10 +249,37 @@ class AdyenGateway:
         )
 
     async def submit_dispute_evidence(self, reference: str, evidence: DisputeEvidence) -> DisputeResult:
-        raise NotSupported(
-            "Defending an Adyen dispute from PayQL is not supported yet: use the Customer Area.",
-            detail="Adyen's Disputes API takes typed defense documents per defense reason code, not free text",
+        """Defend the dispute (`reference`: its PSP reference) with documents written from `evidence`; the answer
+        is the dispute UNDER_REVIEW (the only part the caller reads). A reason the evidence cannot serve is
+        `NotSupported` naming what Adyen wants; Adyen's refusal of a step is `InvalidGatewayRequest`.
+
+        The documents and the defense are sent with Idempotency-Keys derived from the dispute and the evidence,
+        so the same submission repeated after a lost answer replays at Adyen rather than acting twice."""
+        dispute = {"merchantAccountCode": self._merchant_account, "disputePspReference": reference}
+        answer = await self._dispute_step(
+            "retrieveApplicableDefenseReasons", lambda api: api.retrieve_applicable_defense_reasons(dispute), reference
+        )
+        chosen = defense.choose_defense(answer.get("defenseReasons") or [], evidence, dispute=reference)
+        if chosen.document_types:
+            supplied = {**dispute, "defenseDocuments": defense.documents(chosen, evidence, dispute=reference)}
+            key = _defense_key(reference, evidence, "supply")
+            await self._dispute_step(
+                "supplyDefenseDocument",
+                lambda api: api.supply_defense_document(supplied, idempotency_key=key),
+                reference,
+            )
+        defended = {**dispute, "defenseReasonCode": chosen.reason_code}
+        key = _defense_key(reference, evidence, "defend")
+        await self._dispute_step(
+            "defendDispute", lambda api: api.defend_dispute(defended, idempotency_key=key), reference
+        )
+        return DisputeResult(
             reference=reference,
+            payment_reference="",  # not in the Disputes API's answers; the caller reads only the status
+            status=DisputeStatus.UNDER_REVIEW,
+            amount=_UNSTATED,
+            reason="",  # the chargeback's reason is the notifications'; the defense's is in gateway_status
+            gateway_status=f"defended:{chosen.reason_code}",
         )
 
     # --- webhooks --------------------------------------------------------------------------------------------
@@ -257,6 +293,30 @@ class AdyenGateway:
         return None  # the SDK opens a connection per call (requests.request); nothing stays open
 
     # --- plumbing --------------------------------------------------------------------------------------------
+    async def _dispute_step(self, step: str, fn: Callable[[Any], AdyenResult], reference: str) -> dict[str, Any]:
+        """One Disputes API call's answer; `disputeServiceResult.success` false is Adyen's refusal."""
+        try:
+            answer = await self._calls.call_disputes(fn)
+        except GatewayError:
+            raise
+        except Exception as exc:  # as in `_call`
+            raise translate(exc, reference=reference) from exc
+        message = answer.message if isinstance(answer.message, dict) else {}
+        result = message.get("disputeServiceResult")
+        if not isinstance(result, dict) or "success" not in result:
+            raise GatewayUnavailable(
+                "The payment provider sent an unreadable answer.",
+                detail=f"adyen {step} answer without disputeServiceResult: {message!r}",
+                reference=reference,
+            )
+        if result["success"] is not True:
+            raise InvalidGatewayRequest(
+                "The payment provider refused the dispute defense.",
+                detail=f"adyen {step}: {result.get('errorMessage') or 'no errorMessage'}",
+                reference=reference,
+            )
+        return message
+
     async def _call(self, fn: Callable[[Any], AdyenResult], reference: str | None) -> AdyenResult:
         try:
             return await self._calls.call(fn)
@@ -297,6 +357,12 @@ class AdyenGateway:
                 reference=result.reference,
             )
         return result
+
+
+def _defense_key(reference: str, evidence: DisputeEvidence, step: str) -> str:
+    """One defense step's Idempotency-Key: the same dispute and evidence always give the same key (64 chars)."""
+    digest = hashlib.sha256(json.dumps([reference, dataclasses.asdict(evidence)], sort_keys=True).encode())
+    return f"payql-defense-{step}-{digest.hexdigest()}"[:64]
 
 
 def _unchanged(reference: str, amount: Money, gateway_status: str) -> PaymentResult:

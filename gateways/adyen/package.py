@@ -1,10 +1,11 @@
 """Adyen as a gateway package: `PAYQL_ADYEN_*` settings, the factory, the notification verifier, what it can do
 and the client key Drop-in / Components encrypt cards with. The adapter (and the SDK) is imported only when built.
 
-Capabilities: payments with manual capture and refunds; disputes from chargeback notifications; the SPA sends
-back Drop-in's `redirectResult` / `threeDSResult` (`shopper_return`); our customer is the `shopperReference` stored
-cards belong to (`customer_directory`). No billing: Adyen has no billing engine,
-so `createSubscription` answers NOT_SUPPORTED for it.
+Capabilities: payments with manual capture and refunds; disputes from chargeback notifications, defended through
+the Disputes API with documents written from PayQL's evidence (`defense.py`; the API credential needs Adyen's
+"API dispute management" role); the SPA sends back Drop-in's `redirectResult` / `threeDSResult`
+(`shopper_return`); our customer is the `shopperReference` stored cards belong to (`customer_directory`). No
+billing: Adyen has no billing engine, so `createSubscription` answers NOT_SUPPORTED for it.
 """
 
 from __future__ import annotations

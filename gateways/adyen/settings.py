@@ -23,7 +23,7 @@ class AdyenSettings(GatewaySettings):
     notification_username: str | None = None
     notification_password: SecretStr | None = None
     # Adyen's live platform (needs the account's live URL prefix) instead of its test platform; `api_base`
-    # points the Checkout API elsewhere (tests use an emulator).
+    # points the Checkout and Disputes APIs elsewhere (tests use an emulator).
     live: bool = False
     live_endpoint_prefix: str | None = None
     api_base: str | None = None

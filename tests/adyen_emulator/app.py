@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.adyen_emulator.disputes import DISPUTES_PATH, OPERATIONS, DisputeService, EmulatedDispute, Reasons
+from tests.adyen_emulator.errors import ServiceError, psp_reference
 from tests.adyen_emulator.signing import signed
 from tests.asgi_server import serving
 
@@ -51,24 +53,6 @@ THREE_DS_CARD = encrypted("visa-3ds2-challenge")
 THREE_DS_REFUSED_CARD = encrypted("visa-3ds2-challenge-failed")
 _REFUSALS = {REFUSED_CARD: ("Refused", "2"), NO_BALANCE_CARD: ("Not enough balance", "12")}
 _KNOWN = frozenset({AUTHORISED_CARD, REFUSED_CARD, NO_BALANCE_CARD, THREE_DS_CARD, THREE_DS_REFUSED_CARD})
-
-
-class ServiceError(Exception):
-    """Adyen's error answer: `{status, errorCode, message, errorType, pspReference}`."""
-
-    def __init__(self, status: int, code: str, message: str, kind: str = "validation") -> None:
-        super().__init__(message)
-        self.body = {
-            "status": status,
-            "errorCode": code,
-            "message": message,
-            "errorType": kind,
-            "pspReference": psp_reference(),
-        }
-
-
-def psp_reference() -> str:
-    return secrets.token_hex(8).upper()
 
 
 def card(payment_method: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +98,11 @@ class AdyenEmulator:
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # path, Idempotency-Key
     failing: set[str] = field(default_factory=set)
     disputes: dict[str, str] = field(default_factory=dict)  # payment PSP reference → its dispute's
+    # The Disputes API also takes HTTP Basic with a web service user (the spec's BasicAuth scheme).
+    ws_user: str = "ws@Company.PayQL"
+    ws_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     stored: dict[tuple[str, str], str] = field(default_factory=dict)  # (shopperReference, token) → the card
-    losing_answer: bool = False
+    losing_answer: str | None = None  # the path part whose next answer is lost ("" any)
 
     def __post_init__(self) -> None:
         routes = [
@@ -126,6 +113,10 @@ class AdyenEmulator:
             routes.append(
                 Route(f"/{VERSION}/payments/{{psp}}/{kind}", self._route(self._modification), methods=["POST"])
             )
+        self.dispute_service = DisputeService(self.merchant_account)
+        for operation in OPERATIONS:
+            handler = self._route(self.dispute_service.handle, basic_auth=True)
+            routes.append(Route(f"{DISPUTES_PATH}/{operation}", handler, methods=["POST"]))
         self.app = Starlette(routes=routes)
 
     @property
@@ -133,10 +124,11 @@ class AdyenEmulator:
         return self.base_url
 
     # --- test controls --------------------------------------------------------------------------------------
-    def lose_next_answer(self) -> None:
-        """The next API call takes effect (and its answer is kept for its Idempotency-Key), but the caller gets a
-        500 instead: a lost answer, which only a retry with the same key recovers."""
-        self.losing_answer = True
+    def lose_next_answer(self, path_part: str = "") -> None:
+        """The next API call (whose path contains `path_part`) takes effect (and its answer is kept for its
+        Idempotency-Key), but the caller gets a 500 instead: a lost answer, which only a retry with the same key
+        recovers."""
+        self.losing_answer = path_part
 
     def fail_next(self, event_code: str) -> None:
         """The next CAPTURE / CANCELLATION / REFUND request is accepted, and its notification says it failed."""
@@ -163,11 +155,24 @@ class AdyenEmulator:
                 headers={"Authorization": self.basic_auth(), "Content-Type": "application/json"},
             )
 
-    def chargeback(self, psp: str, event_code: str = "CHARGEBACK", *, dispute_status: str = "Undefended") -> str:
+    def chargeback(
+        self,
+        psp: str,
+        event_code: str = "CHARGEBACK",
+        *,
+        dispute_status: str = "Undefended",
+        defense_reasons: Reasons | None = None,
+    ) -> str:
         """A dispute event on a payment (NOTIFICATION_OF_CHARGEBACK, CHARGEBACK, CHARGEBACK_REVERSED, ...); every
-        event of one payment's dispute carries the same dispute PSP reference, which is returned."""
+        event of one payment's dispute carries the same dispute PSP reference, which is returned. The first one
+        opens the dispute in the Disputes API, with `defense_reasons` (default: the spec's example reasons)."""
         payment = self.payments[psp]
         dispute = self.disputes.setdefault(psp, psp_reference())
+        if dispute not in self.dispute_service.disputes:
+            opened = EmulatedDispute(dispute, psp)
+            if defense_reasons is not None:
+                opened.reasons = defense_reasons
+            self.dispute_service.disputes[dispute] = opened
         extra = {
             "chargebackReasonCode": "10.4",
             "chargebackSchemeCode": "visa",
@@ -179,12 +184,26 @@ class AdyenEmulator:
         return dispute
 
     # --- routes ---------------------------------------------------------------------------------------------
-    def _route(self, handler: Callable[[Request, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]) -> Any:
+    def defended(self, dispute: str) -> EmulatedDispute:
+        """The Disputes API's copy of a dispute: its supplied documents and the reason it was defended with."""
+        return self.dispute_service.disputes[dispute]
+
+    def _authenticated(self, request: Request, basic_auth: bool) -> bool:
+        if request.headers.get("x-api-key") == self.api_key:
+            return True
+        return basic_auth and request.headers.get("authorization") == self.basic_auth(self.ws_user, self.ws_password)
+
+    def _route(
+        self,
+        handler: Callable[[Request, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]],
+        *,
+        basic_auth: bool = False,
+    ) -> Any:
         async def endpoint(request: Request) -> Response:
             key = request.headers.get("idempotency-key")
             self.requests.append((request.url.path, key))
             try:
-                if request.headers.get("x-api-key") != self.api_key:
+                if not self._authenticated(request, basic_auth):
                     raise ServiceError(401, "000", "HTTP Status Response - Unauthorized", "security")
                 raw = await request.body()
                 try:
@@ -202,8 +221,8 @@ class AdyenEmulator:
                 status, answer = await handler(request, body)
                 if key:
                     self.idempotent[(self.merchant_account, key)] = (fingerprint, status, answer)
-                if self.losing_answer:
-                    self.losing_answer = False
+                if self.losing_answer is not None and self.losing_answer in request.url.path:
+                    self.losing_answer = None
                     raise ServiceError(500, "000", "An unknown error occurred", "internal")
                 return JSONResponse(answer, status_code=status)
             except ServiceError as error:
