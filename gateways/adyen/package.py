@@ -39,8 +39,10 @@ class AdyenPackage(GatewayPackage[AdyenSettings]):
         customer_directory=True,
         shopper_return=True,
         # Drop-in / Components encrypt the card in the browser; `state.data.paymentMethod` (JSON) is the
-        # `paymentMethod`.
-        client_tokenization=ClientTokenization(sdk="adyen-web", config_keys=("clientKey", "environment")),
+        # `paymentMethod`: an object with its `type`, alone or under "paymentMethod".
+        client_tokenization=ClientTokenization(
+            sdk="adyen-web", config_keys=("clientKey", "environment"), token_format=r'(?s)\{.*"type"\s*:.*\}'
+        ),
     )
 
     def prepare(self, settings: AdyenSettings, *, public_base_url: str, background: bool) -> PreparedGateway:

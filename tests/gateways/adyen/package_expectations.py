@@ -13,7 +13,7 @@ EXPECTED = Capabilities(
     hosted_checkout=False,
     customer_directory=True,
     shopper_return=True,
-    client_tokenization=ClientTokenization("adyen-web", ("clientKey", "environment")),
+    client_tokenization=ClientTokenization("adyen-web", ("clientKey", "environment"), r'(?s)\{.*"type"\s*:.*\}'),
 )
 CONFIGURED: dict[str, Any] = {
     "api_key": "AQE-packages",
