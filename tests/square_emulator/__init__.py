@@ -20,18 +20,30 @@ Built from Square's published API description (github.com/square/connect-api-spe
   GetPaymentRefund.
 - Disputes (opened by a test with `ledger.open_dispute`): GetDispute, CreateDisputeEvidenceText, SubmitEvidence
   (EVIDENCE_REQUIRED → PROCESSING), the bank's decision with `ledger.resolve_dispute(id, "WON" | "LOST")`.
-- Idempotency on CreatePayment, UpdatePayment, RefundPayment and CreateDisputeEvidenceText: the same key with the
-  same body replays the first answer (errors included); with another body it is 400 IDEMPOTENCY_KEY_REUSED.
-  Keys longer than 45 characters are VALUE_TOO_LONG.
+- Recurring billing (`billing.py`): CreateCustomer (a name, email or phone required), CreateCard from a test token
+  (a declining token is refused with its PAYMENT_METHOD_ERROR, the card is not stored), UpsertCatalogObject and
+  RetrieveCatalogObject for SUBSCRIPTION_PLAN and SUBSCRIPTION_PLAN_VARIATION (STATIC phases in the merchant's
+  currency), SearchCatalogObjects (`object_types`, `exact_query` on `name`), CreateSubscription (card on file,
+  `start_date`: PENDING until then), RetrieveSubscription (`include=actions`), UpdateSubscription (`card_id`),
+  CancelSubscription and SwapPlan (scheduled for the charged-through date), GetInvoice. Each period is an invoice
+  charged at once to the card on file through CreatePayment with the invoice's `order_id` (declined with
+  `decline_next`); CreatePayment with an open invoice's `order_id` and the amount owed pays it. Time does not pass:
+  `billing.renew(subscription_id)` ends the period (due actions, then the next invoice).
+- Idempotency on CreatePayment, UpdatePayment, RefundPayment, CreateDisputeEvidenceText, CreateCustomer,
+  CreateCard, UpsertCatalogObject and CreateSubscription: the same key with the same body replays the first answer
+  (errors included); with another body it is 400 IDEMPOTENCY_KEY_REUSED. Keys longer than 45 characters (128 for
+  the Catalog) are VALUE_TOO_LONG.
 - Error bodies `{"errors": [{"category", "code", "detail", "field"}]}`; `fail_next(status, after_effect=, path=)`
   for 429/5xx answers (optionally after the call took effect: a lost answer).
 - Webhooks: payment.created/updated, refund.created/updated, dispute.created, dispute.evidence.created,
-  dispute.state.updated, POSTed to `webhook_url` signed with `x-square-hmacsha256-signature` =
+  dispute.state.updated, subscription.created/updated, invoice.created/published/payment_made/
+  scheduled_charge_failed, POSTed to `webhook_url` signed with `x-square-hmacsha256-signature` =
   base64(HMAC-SHA256(signature key, notification URL + body)); `rotate_signature_key()`.
 
 Does not reproduce: OAuth, locations/merchants APIs, orders (an order id is made up per payment), tips, app fees,
 the delay window running out, gift cards, bank transfers and wallets, buyer verification (SCA), webhook retries,
-eventual consistency of ListPayments, rate limits other than injected ones, subscriptions and the catalog.
+eventual consistency of ListPayments, rate limits other than injected ones, catalog items and other object types,
+plan phases beyond the first, pausing subscriptions, invoices not made by a subscription, Square's own emails.
 """
 
 from tests.square_emulator.app import Fault, SquareEmulator, running_emulator

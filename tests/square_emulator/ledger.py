@@ -147,6 +147,7 @@ class Ledger:
         self.disputes: dict[str, Dispute] = {}
         self.declines: list[str] = []
         self.hold_refunds = False  # refunds stay PENDING until `settle_refund`
+        self.card_ids: set[str] = set()  # cards on file (CreateCard): a `source_id` that approves
 
     # --- payments ------------------------------------------------------------------------------------------
     def create_payment(self, merchant: Merchant, body: dict[str, Any]) -> Payment:
@@ -174,12 +175,13 @@ class Ledger:
         note = body.get("note")
         if isinstance(note, str) and len(note) > 500:
             raise invalid("VALUE_TOO_LONG", "Field must not be greater than 500 length", field="note")
-        if source_id not in TEST_NONCES:
+        if source_id not in TEST_NONCES and source_id not in self.card_ids:
             raise invalid("INVALID_VALUE", "Invalid source_id.", field="source_id")
-        decline = TEST_NONCES[source_id] or (self.declines.pop(0) if self.declines else None)
+        decline = TEST_NONCES.get(source_id) or (self.declines.pop(0) if self.declines else None)
         if decline in TOKEN_ERRORS:
             raise invalid(str(decline), "Card nonce already used; please request new nonce.", field="source_id")
         autocomplete = body.get("autocomplete", True) is not False
+        order_id = body.get("order_id")
         payment = Payment(
             id=square_id(),
             merchant=merchant,
@@ -190,7 +192,7 @@ class Ledger:
             card_status="AUTHORIZED",
             reference_id=reference_id if isinstance(reference_id, str) else None,
             note=note if isinstance(note, str) else None,
-            order_id=square_id(),
+            order_id=order_id if isinstance(order_id, str) else square_id(),
         )
         self.payments[payment.id] = payment
         if decline is not None:
