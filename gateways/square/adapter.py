@@ -2,7 +2,8 @@
 official `squareup` SDK's async client (`square.AsyncSquare`, httpx), and its `BillingGateway` over Square's
 Subscriptions, Catalog, Cards and Invoices APIs (mixed in from `billing.py`).
 
-- `charge`: CreatePayment with the Web Payments SDK's card token as `source_id`, our idempotency key (shortened
+- `charge`: CreatePayment with the Web Payments SDK's card token as `source_id` and, for a verified buyer (SCA),
+  verifyBuyer's `verification_token` (`transformers.parse_payment_method`), our idempotency key (shortened
   to Square's 45 characters by a digest when longer, see `client.square_key`), our payment id in `reference_id`
   (Square payments have no metadata), `autocomplete=false` for manual capture (the payment is APPROVED).
 - `capture`: CompletePayment, which takes no amount: it captures the payment's current `amount_money`. A
@@ -34,7 +35,7 @@ from gateways.square.billing import SquareBilling
 from gateways.square.client import NO_RETRIES, SANDBOX_BASE_URL, SquareApi, square_key
 from gateways.square.errors import translated
 from gateways.square.events import event_effects
-from gateways.square.transformers import dispute_result, payment_result, refund_result
+from gateways.square.transformers import dispute_result, parse_payment_method, payment_result, refund_result
 from gateways.square.webhooks import SquareDeliveryVerifier
 from gateways.square.wire import mapped, part, wire
 from gateways.types import (
@@ -96,9 +97,11 @@ class SquareGateway(SquareBilling):
     # --- payments ------------------------------------------------------------------------------------------
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         payql_payment_id = request.metadata.get(PAYQL_PAYMENT_ID)
+        source = parse_payment_method(request.payment_method)
         answer = await translated(
             self._square.payments.create(
-                source_id=request.payment_method,
+                source_id=source.source_id,
+                verification_token=source.verification_token,
                 idempotency_key=square_key(request.idempotency_key),
                 amount_money={"amount": request.amount.amount, "currency": request.amount.currency},
                 autocomplete=request.capture_method is CaptureMethod.AUTOMATIC,

@@ -6,10 +6,11 @@ invoice (Invoices API). Wire mapping in `billing_transformers.py`.
   by the variation's name, else upserted with idempotency keys derived from that name, so concurrent first uses
   make one). Square cadences cover daily, weekly, fortnightly, 30/60/90 days, 1/2/3/4/6 months and 1/2 years.
 - create: the Square customer (CreateCustomer, our customer id as `reference_id`, idempotency key derived from
-  it), the card on file (CreateCard from the Web Payments SDK token; a declined card is `PaymentDeclined` and no
-  subscription is made), then CreateSubscription with our idempotency key, in UTC. A trial is a later
-  `start_date`. Square then bills each period itself: an invoice charged to the card on file (`invoice.payment_made`
-  or `invoice.scheduled_charge_failed`), whose payment carries the invoice's `order_id`.
+  it), the card on file (CreateCard from the Web Payments SDK token, with verifyBuyer's verification token when the
+  SPA sends one; a declined card is `PaymentDeclined` and no subscription is made), then CreateSubscription with
+  our idempotency key, in UTC. A trial is a later `start_date`. Square then bills each period itself: an invoice
+  charged to the card on file (`invoice.payment_made` or `invoice.scheduled_charge_failed`), whose payment carries
+  the invoice's `order_id`.
 - An invoice's charges are the payments on its order, read with ListPayments from the invoice's creation (Square
   links no payment to an invoice otherwise): the paying one is our payment reference, the failed ones its attempts.
   `pay_invoice` (our dunning) charges the card on file with CreatePayment on the invoice's order.
@@ -45,6 +46,7 @@ from gateways.square.billing_transformers import (
 )
 from gateways.square.client import NO_RETRIES, square_key
 from gateways.square.errors import translated
+from gateways.square.transformers import parse_payment_method
 from gateways.square.wire import mapped, part, wire
 from gateways.types import (
     InvoiceResult,
@@ -324,12 +326,15 @@ class SquareBilling:
         )
         return str(part(answer, "customer", None)["id"])
 
-    async def _card(self, customer_id: str, token: str, idempotency_key: str) -> str:
-        """The card on file from a Web Payments SDK token; a card the issuer declines raises `PaymentDeclined`."""
+    async def _card(self, customer_id: str, payment_method: str, idempotency_key: str) -> str:
+        """The card on file from the SPA's payment method (a Web Payments SDK token, with verifyBuyer's token for a
+        verified buyer); a card the issuer declines, or that needs verification, raises `PaymentDeclined`."""
+        source = parse_payment_method(payment_method)
         answer = await translated(
             self._square.cards.create(
                 idempotency_key=square_key(f"{idempotency_key}:card"),
-                source_id=token,
+                source_id=source.source_id,
+                verification_token=source.verification_token,
                 card={"customer_id": customer_id},
                 request_options=NO_RETRIES,
             )

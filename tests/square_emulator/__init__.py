@@ -14,6 +14,11 @@ Built from Square's published API description (github.com/square/connect-api-spe
   `-rejected-cvv` (CVV_FAILURE), `-rejected-postalcode` (ADDRESS_VERIFICATION_FAILURE), `-rejected-expiration`
   (INVALID_EXPIRATION) are declined: HTTP 402, category PAYMENT_METHOD_ERROR, the FAILED payment in the body;
   `-already-used` is a 400 CARD_TOKEN_USED. `decline_next(code)` declines the next approving token with any code.
+- Buyer verification (SCA): `sca_nonce()` mints a token whose issuer requires it, `verify_buyer(token)` the
+  verification token the Web Payments SDK's verifyBuyer would give for it. CreatePayment and CreateCard decline
+  such a card without `verification_token` (PAYMENT_METHOD_ERROR CARD_DECLINED_VERIFICATION_REQUIRED: 402 with the
+  FAILED payment, 400 for a card), refuse a token verifyBuyer did not give for that very source (400
+  INVALID_VALUE, field verification_token), and record the token on the payment or card.
 - Refunds: RefundPayment answers PENDING, then the refund settles COMPLETED (only completed refunds count in the
   payment's `refunded_money`), at once by default, or when a test calls `ledger.settle_refund(id, status)` with
   `ledger.hold_refunds`; REFUND_ALREADY_PENDING, REFUND_AMOUNT_INVALID, REFUND_ERROR_PAYMENT_NEEDS_COMPLETION.
@@ -40,10 +45,11 @@ Built from Square's published API description (github.com/square/connect-api-spe
   scheduled_charge_failed, POSTed to `webhook_url` signed with `x-square-hmacsha256-signature` =
   base64(HMAC-SHA256(signature key, notification URL + body)); `rotate_signature_key()`.
 
-Does not reproduce: OAuth, locations/merchants APIs, orders (an order id is made up per payment), tips, app fees,
-the delay window running out, gift cards, bank transfers and wallets, buyer verification (SCA), webhook retries,
-eventual consistency of ListPayments, rate limits other than injected ones, catalog items and other object types,
-plan phases beyond the first, pausing subscriptions, invoices not made by a subscription, Square's own emails.
+Does not reproduce: OAuth, locations/merchants APIs, the Orders API (an order id is made up per payment or
+invoice), tips, app fees, the delay window running out, gift cards, bank transfers and wallets, the 3-D Secure
+challenge itself, webhook retries, eventual consistency of ListPayments, rate limits other than injected ones,
+catalog items and other object types, plan phases beyond the first, pausing subscriptions, invoices not made by a
+subscription, Square's own emails.
 """
 
 from tests.square_emulator.app import Fault, SquareEmulator, running_emulator

@@ -92,6 +92,19 @@ class SquareEmulator:
         """The next CreatePayment with an approving token is declined with this PAYMENT_METHOD_ERROR code."""
         self.ledger.declines.append(code)
 
+    def sca_nonce(self) -> str:
+        """A fresh card token whose issuer requires buyer verification (SCA): CreatePayment and CreateCard decline
+        it with CARD_DECLINED_VERIFICATION_REQUIRED unless they carry the token `verify_buyer` gives for it."""
+        nonce = f"cnon:card-nonce-sca-{square_id(12)}"
+        self.ledger.sca_nonces.add(nonce)
+        return nonce
+
+    def verify_buyer(self, source_id: str) -> str:
+        """What the Web Payments SDK's `payments.verifyBuyer(source_id, details)` yields once the buyer passed."""
+        token = f"verf:{square_id(24)}"
+        self.ledger.verifications[token] = source_id
+        return token
+
     def rotate_signature_key(self) -> str:
         """UpdateWebhookSubscriptionSignatureKey: deliveries are signed with a new key from now on."""
         self.signature_key = secrets.token_urlsafe(16)

@@ -178,10 +178,10 @@ class Billing:
         if not isinstance(card, dict) or not isinstance(card.get("customer_id"), str):
             raise invalid("MISSING_REQUIRED_PARAMETER", "Field must be set", field="card.customer_id")
         customer = self.customer(merchant, card["customer_id"])
-        if source_id not in TEST_NONCES:
+        if source_id not in TEST_NONCES and source_id not in self._ledger.sca_nonces:
             raise invalid("INVALID_CARD_DATA", "Invalid card data.", field="source_id")
-        verification_token = body.get("verification_token")
-        decline = TEST_NONCES[source_id]
+        verification_token, needs_verification = self._ledger.verification(source_id, body)
+        decline = "CARD_DECLINED_VERIFICATION_REQUIRED" if needs_verification else TEST_NONCES.get(source_id)
         if decline in TOKEN_ERRORS:
             raise invalid(str(decline), "Card nonce already used; please request new nonce.", field="source_id")
         if decline is not None:
@@ -192,7 +192,7 @@ class Billing:
             merchant,
             customer.id,
             reference if isinstance(reference, str) else None,
-            verification_token if isinstance(verification_token, str) else None,
+            verification_token,
         )
         self.cards[made.id] = made
         self._ledger.card_ids.add(made.id)
