@@ -201,7 +201,7 @@ class SquareGateway(SquareBilling):
         """Every payment of our location created at or after `created_gte`, all pages (ListPayments is
         eventually consistent: a payment seconds old may be missing, and is read on the next run)."""
         begin = datetime.fromtimestamp(created_gte, UTC).isoformat().replace("+00:00", "Z")
-        return [mapped(payment_result, p, None) for p in await self._payments_since(begin)]
+        return [mapped(payment_result, p, None) for p in await self._payments_between(begin)]
 
     # --- disputes ------------------------------------------------------------------------------------------
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
@@ -254,12 +254,17 @@ class SquareGateway(SquareBilling):
         await self._api.aclose()
 
     # --- plumbing ------------------------------------------------------------------------------------------
-    async def _payments_since(self, begin: str) -> list[dict[str, Any]]:
-        """Our location's payments created at or after `begin` (RFC 3339), oldest first, all pages, as wire JSON."""
+    async def _payments_between(self, begin: str, end: str | None = None) -> list[dict[str, Any]]:
+        """Our location's payments created in [begin, end) (RFC 3339; no end: until now), oldest first, all pages,
+        as wire JSON."""
 
         async def collect() -> list[dict[str, Any]]:
             pager = await self._square.payments.list(
-                location_id=self._location_id, begin_time=begin, sort_order="ASC", request_options=NO_RETRIES
+                location_id=self._location_id,
+                begin_time=begin,
+                end_time=end,
+                sort_order="ASC",
+                request_options=NO_RETRIES,
             )
             return [wire(payment) async for payment in pager]
 

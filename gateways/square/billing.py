@@ -11,8 +11,9 @@ invoice (Invoices API). Wire mapping in `billing_transformers.py`.
   our idempotency key, in UTC. A trial is a later `start_date`. Square then bills each period itself: an invoice
   charged to the card on file (`invoice.payment_made` or `invoice.scheduled_charge_failed`), whose payment carries
   the invoice's `order_id`.
-- An invoice's charges are the payments on its order, read with ListPayments from the invoice's creation (Square
-  links no payment to an invoice otherwise): the paying one is our payment reference, the failed ones its attempts.
+- An invoice's charges are the payments on its order, read with ListPayments from the invoice's creation (until it
+  was paid, for a paid one; Square links no payment to an invoice otherwise): the paying one is our payment
+  reference, the failed ones its attempts.
   `pay_invoice` (our dunning) charges the card on file with CreatePayment on the invoice's order.
 - A plan change is SwapPlan, which Square applies from the next billing date without proration: AT_PERIOD_END and
   NONE are accepted, IMMEDIATE is `NotSupported`. Cancel is CancelSubscription, which Square only schedules for
@@ -61,8 +62,8 @@ from gateways.types import (
 
 # Square's subscriptions count dates in their timezone; ours are UTC so a date is its UTC midnight.
 TIMEZONE: Final = "UTC"
-# ListPayments' begin_time for an invoice's charges: a little before the invoice was made (clocks differ).
-_INVOICE_SLACK: Final = timedelta(minutes=5)
+# The ListPayments window for an invoice's charges is widened by this on each side (clocks differ).
+_SLACK: Final = timedelta(minutes=5)
 
 
 class SquareBilling:
@@ -72,7 +73,7 @@ class SquareBilling:
     _variation_ids: dict[str, str]
     _variations: dict[str, tuple[str | None, str | None]]
 
-    _payments_since: Callable[[str], Awaitable[list[dict[str, Any]]]]
+    _payments_between: Callable[[str, str | None], Awaitable[list[dict[str, Any]]]]
 
     async def billing_now(self, reference: str) -> int:
         """Real time: Square's sandbox has no test clocks."""
@@ -251,10 +252,12 @@ class SquareBilling:
         invoice_ids = subscription.get("invoice_ids") or []
         first = bool(invoice_ids) and invoice_ids[-1] == reference
         payments: list[dict[str, Any]] = []
-        order_id, created = invoice.get("order_id"), invoice.get("created_at")
+        order_id, created, updated = invoice.get("order_id"), invoice.get("created_at"), invoice.get("updated_at")
         if order_id and isinstance(created, str):
-            begin = _earlier(created)
-            payments = [p for p in await self._payments_since(begin) if p.get("order_id") == order_id]
+            # A paid invoice's charges all came before it was marked paid; an open one's may still be coming.
+            end = _shifted(updated, _SLACK) if invoice.get("status") == "PAID" and isinstance(updated, str) else None
+            window = await self._payments_between(_shifted(created, -_SLACK), end)
+            payments = [p for p in window if p.get("order_id") == order_id]
         return mapped(lambda i: invoice_result(i, first=first, cadence=cadence, payments=payments), invoice, reference)
 
     async def _variation(self, variation_id: str) -> tuple[str | None, str | None]:
@@ -342,6 +345,6 @@ class SquareBilling:
         return str(part(answer, "card", None)["id"])
 
 
-def _earlier(rfc3339: str) -> str:
-    moment = datetime.fromisoformat(rfc3339.replace("Z", "+00:00")) - _INVOICE_SLACK
+def _shifted(rfc3339: str, by: timedelta) -> str:
+    moment = datetime.fromisoformat(rfc3339.replace("Z", "+00:00")) + by
     return moment.isoformat().replace("+00:00", "Z")

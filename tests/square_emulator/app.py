@@ -332,10 +332,7 @@ class SquareEmulator:
         body = _object(request)
         _key(body, 128)
         obj, mappings = self.billing.upsert(merchant, body)
-        answer: dict[str, Any] = {"catalog_object": render_catalog_object(obj)}
-        if mappings:
-            answer["id_mappings"] = mappings
-        return 200, answer
+        return 200, {"catalog_object": render_catalog_object(obj), "id_mappings": mappings}
 
     async def _get_catalog_object(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
         obj = self.billing.catalog_object(merchant, request.path_params["id"])

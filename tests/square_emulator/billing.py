@@ -200,6 +200,8 @@ class Billing:
 
     # --- catalog -------------------------------------------------------------------------------------------
     def upsert(self, merchant: Merchant, body: dict[str, Any]) -> tuple[CatalogObject, list[dict[str, str]]]:
+        """UpsertCatalogObject creating a plan or a variation (of an existing plan, STATIC phases in the merchant's
+        currency); answers the object and the temporary id's mapping."""
         obj = body.get("object")
         if not isinstance(obj, dict):
             raise invalid("MISSING_REQUIRED_PARAMETER", "Field must be set", field="object")
@@ -215,13 +217,10 @@ class Billing:
         if kind == "SUBSCRIPTION_PLAN_VARIATION":
             self._check_variation(merchant, data)
         if not client_id.startswith("#"):
-            existing = self.catalog.get(client_id)
-            if existing is None or existing.merchant is not merchant:
-                raise not_found("catalog object", client_id)
-            if obj.get("version") != existing.version:
-                raise invalid("VERSION_MISMATCH", "Object version does not match latest database version.")
-            existing.data, existing.version, existing.updated_at = data, existing.version + 1, now()
-            return existing, []
+            # Updating an object (its id and version) is left out: PayQL never changes a variation once made.
+            raise invalid(
+                "BAD_REQUEST", "The emulator only creates catalog objects (a #temporary id).", field="object.id"
+            )
         made = CatalogObject(square_id(24).upper(), merchant, kind, data, int(now().timestamp() * 1000))
         self.catalog[made.id] = made
         if kind == "SUBSCRIPTION_PLAN_VARIATION":
