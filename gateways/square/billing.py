@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from domain.money import Money
 from domain.statuses import InvoiceStatus
-from gateways.errors import NotSupported, PaymentDeclined
+from gateways.errors import InvalidGatewayRequest, NotSupported, PaymentDeclined
 from gateways.square.billing_transformers import (
     cadence_of,
     invoice_result,
@@ -103,11 +103,7 @@ class SquareBilling:
         return await self._result(await self._subscription(reference))
 
     async def retrieve_invoice(self, reference: str) -> InvoiceResult:
-        answer = await translated(
-            self._square.invoices.get(invoice_id=reference, request_options=NO_RETRIES), reference=reference
-        )
-        invoice = part(answer, "invoice", reference)
-        subscription = await self._subscription(str(invoice.get("subscription_id")))
+        invoice, subscription = await self._invoice_of_subscription(reference)
         return await self._invoice(invoice, subscription)
 
     async def cancel_subscription(
@@ -176,14 +172,13 @@ class SquareBilling:
     async def pay_invoice(self, reference: str, *, idempotency_key: str) -> InvoiceResult:
         """Charge the card on file for what the invoice still owes (CreatePayment on the invoice's order). A
         decline is the invoice, still OPEN, with one more attempt and its decline code."""
-        invoice = await self.retrieve_invoice(reference)
+        square_invoice, subscription = await self._invoice_of_subscription(reference)
+        invoice = await self._invoice(square_invoice, subscription)
         if invoice.status is not InvoiceStatus.OPEN:
             return invoice
-        answer = await translated(
-            self._square.invoices.get(invoice_id=reference, request_options=NO_RETRIES), reference=reference
-        )
-        square_invoice = part(answer, "invoice", reference)
-        subscription = await self._subscription(invoice.subscription_reference)
+        card_id = subscription.get("card_id")
+        if not isinstance(card_id, str) or not card_id:
+            raise InvalidGatewayRequest("The subscription has no card on file to charge.", reference=reference)
         owed = square_invoice.get("next_payment_amount_money") or {
             "amount": invoice.amount_due.amount - invoice.amount_paid,
             "currency": invoice.amount_due.currency,
@@ -192,7 +187,7 @@ class SquareBilling:
         with contextlib.suppress(PaymentDeclined):
             await translated(
                 self._square.payments.create(
-                    source_id=str(subscription.get("card_id")),
+                    source_id=card_id,
                     idempotency_key=square_key(idempotency_key),
                     amount_money=owed,
                     order_id=square_invoice.get("order_id"),
@@ -225,6 +220,17 @@ class SquareBilling:
             reference=reference,
         )
         return part(answer, "subscription", reference)
+
+    async def _invoice_of_subscription(self, reference: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The invoice `reference` and its subscription, as wire JSON."""
+        answer = await translated(
+            self._square.invoices.get(invoice_id=reference, request_options=NO_RETRIES), reference=reference
+        )
+        invoice = part(answer, "invoice", reference)
+        subscription_id = invoice.get("subscription_id")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            raise InvalidGatewayRequest("This invoice does not bill a subscription.", reference=reference)
+        return invoice, await self._subscription(subscription_id)
 
     async def _result(self, subscription: dict[str, Any]) -> SubscriptionResult:
         reference = str(subscription.get("id"))
