@@ -24,7 +24,7 @@ from gateways.types import (
     UsageReport,
     WebhookDelivery,
 )
-from tests.gateways.square.conftest import NONCE_DECLINED, NONCE_OK
+from tests.gateways.square.conftest import NONCE_DECLINED, NONCE_OK, make_gateway
 from tests.square_emulator import SquareEmulator
 
 
@@ -91,8 +91,6 @@ async def test_a_subscription_is_active_with_its_first_invoice_paid(
 async def test_a_new_gateway_finds_the_variation_it_made_before(
     gateway: SquareGateway, emulator: SquareEmulator
 ) -> None:
-    from tests.gateways.square.conftest import make_gateway
-
     plan = price(2_000)
     await gateway.create_subscription(request(plan))
     fresh = make_gateway(emulator)
