@@ -1,7 +1,9 @@
 """`SquareGateway`: PayQL's `PaymentGateway` over Square's Payments, Refunds and Disputes APIs, through the
-official `squareup` SDK's async client (`square.AsyncSquare`, httpx).
+official `squareup` SDK's async client (`square.AsyncSquare`, httpx), and its `BillingGateway` over Square's
+Subscriptions, Catalog, Cards and Invoices APIs (mixed in from `billing.py`).
 
-- `charge`: CreatePayment with the Web Payments SDK's card token as `source_id`, our idempotency key (shortened
+- `charge`: CreatePayment with the Web Payments SDK's card token as `source_id` and, for a verified buyer (SCA),
+  verifyBuyer's `verification_token` (`transformers.parse_payment_method`), our idempotency key (shortened
   to Square's 45 characters by a digest when longer, see `client.square_key`), our payment id in `reference_id`
   (Square payments have no metadata), `autocomplete=false` for manual capture (the payment is APPROVED).
 - `capture`: CompletePayment, which takes no amount: it captures the payment's current `amount_money`. A
@@ -13,8 +15,9 @@ official `squareup` SDK's async client (`square.AsyncSquare`, httpx).
 - `find_payment` / `list_payments`: ListPayments (newest first / a `begin_time` window, all pages).
 - Disputes: GetDispute, CreateDisputeEvidenceText (one text per non-empty evidence field), SubmitEvidence.
 
-Plumbing in `client.py`, wire mapping in `transformers.py`, errors in `errors.py`, the event table in
-`events.py`, signature checks in `webhooks.py`. Never touches PayQL's database or settings.
+Plumbing in `client.py` and `wire.py`, wire mapping in `transformers.py` and `billing_transformers.py`, errors
+in `errors.py`, the event table in `events.py`, signature checks in `webhooks.py`. Never touches PayQL's database
+or settings.
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final
 
 from domain.statuses import CaptureMethod
-from gateways.errors import GatewayUnavailable, InvalidGatewayRequest, NotSupported
+from gateways.errors import InvalidGatewayRequest, NotSupported
+from gateways.square.billing import SquareBilling
 from gateways.square.client import NO_RETRIES, SANDBOX_BASE_URL, SquareApi, square_key
 from gateways.square.errors import translated
 from gateways.square.events import event_effects
-from gateways.square.transformers import dispute_result, payment_result, refund_result
+from gateways.square.transformers import dispute_result, parse_payment_method, payment_result, refund_result
 from gateways.square.webhooks import SquareDeliveryVerifier
+from gateways.square.wire import mapped, part, wire
 from gateways.types import (
     PAYQL_PAYMENT_ID,
     CaptureRequest,
@@ -48,7 +53,6 @@ from gateways.types import (
     WebhookDelivery,
 )
 
-_T = TypeVar("_T")
 # How many of the newest payments `find_payment` scans for our reference_id (ListPayments has no such filter).
 FIND_SCAN_LIMIT: Final = 100
 # Square's evidence types for our text fields (DisputeEvidenceType); each non-empty field is one text.
@@ -68,11 +72,7 @@ _EVIDENCE_TYPES: Final[Mapping[str, str]] = {
 _EVIDENCE_TEXT_LIMIT: Final = 500
 
 
-class _Wire(Protocol):
-    def json(self, **kwargs: Any) -> str: ...
-
-
-class SquareGateway:
+class SquareGateway(SquareBilling):
     name: str = "square"
 
     def __init__(
@@ -91,13 +91,17 @@ class SquareGateway:
         self._square = self._api.client
         self._location_id = location_id
         self._verifier = SquareDeliveryVerifier(webhook_signature_keys, notification_url)
+        self._variation_ids: dict[str, str] = {}
+        self._variations: dict[str, tuple[str | None, str | None]] = {}
 
     # --- payments ------------------------------------------------------------------------------------------
     async def charge(self, request: ChargeRequest) -> PaymentResult:
         payql_payment_id = request.metadata.get(PAYQL_PAYMENT_ID)
+        source = parse_payment_method(request.payment_method)
         answer = await translated(
             self._square.payments.create(
-                source_id=request.payment_method,
+                source_id=source.source_id,
+                verification_token=source.verification_token,
                 idempotency_key=square_key(request.idempotency_key),
                 amount_money={"amount": request.amount.amount, "currency": request.amount.currency},
                 autocomplete=request.capture_method is CaptureMethod.AUTOMATIC,
@@ -108,10 +112,10 @@ class SquareGateway:
                 request_options=NO_RETRIES,
             )
         )
-        return _mapped(payment_result, _part(answer, "payment", None), None)
+        return mapped(payment_result, part(answer, "payment", None), None)
 
     async def retrieve(self, reference: str) -> PaymentResult:
-        return _mapped(payment_result, await self._payment(reference), reference)
+        return mapped(payment_result, await self._payment(reference), reference)
 
     async def complete(self, reference: str, *, capture: bool, idempotency_key: str) -> PaymentResult:
         raise NotSupported("This gateway has no separate approval step to complete.", reference=reference)
@@ -119,7 +123,7 @@ class SquareGateway:
     async def capture(self, request: CaptureRequest) -> PaymentResult:
         reference = request.reference
         payment = await self._payment(reference)
-        current = _mapped(payment_result, payment, reference)
+        current = mapped(payment_result, payment, reference)
         if payment.get("status") == "COMPLETED":
             return current  # captured already (a retry of ours): CompletePayment has no idempotency key
         if not request.final:
@@ -130,7 +134,7 @@ class SquareGateway:
             )
         if request.amount.currency != current.amount.currency:
             raise InvalidGatewayRequest("The capture is in another currency than the payment.", reference=reference)
-        amount_now = _mapped(lambda p: int(p["amount_money"]["amount"]), payment, reference)
+        amount_now = mapped(lambda p: int(p["amount_money"]["amount"]), payment, reference)
         if request.amount.amount > amount_now:
             raise InvalidGatewayRequest("The capture is more than what is left authorized.", reference=reference)
         if request.amount.amount < amount_now:
@@ -150,24 +154,24 @@ class SquareGateway:
                 ),
                 reference=reference,
             )
-            payment = _part(updated, "payment", reference)
+            payment = part(updated, "payment", reference)
         completed = await translated(
             self._square.payments.complete(
                 payment_id=reference, version_token=payment.get("version_token"), request_options=NO_RETRIES
             ),
             reference=reference,
         )
-        return _mapped(payment_result, _part(completed, "payment", reference), reference)
+        return mapped(payment_result, part(completed, "payment", reference), reference)
 
     async def void(self, request: VoidRequest) -> PaymentResult:
         reference = request.reference
         payment = await self._payment(reference)
         if payment.get("status") == "CANCELED":
-            return _mapped(payment_result, payment, reference)  # canceled already (a retry of ours)
+            return mapped(payment_result, payment, reference)  # canceled already (a retry of ours)
         canceled = await translated(
             self._square.payments.cancel(payment_id=reference, request_options=NO_RETRIES), reference=reference
         )
-        return _mapped(payment_result, _part(canceled, "payment", reference), reference)
+        return mapped(payment_result, part(canceled, "payment", reference), reference)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         answer = await translated(
@@ -180,7 +184,7 @@ class SquareGateway:
             ),
             reference=request.reference,
         )
-        return _mapped(refund_result, _part(answer, "refund", request.reference), request.reference)
+        return mapped(refund_result, part(answer, "refund", request.reference), request.reference)
 
     async def find_payment(self, payql_payment_id: str) -> PaymentResult | None:
         """The newest of the latest `FIND_SCAN_LIMIT` payments whose `reference_id` is our payment id."""
@@ -189,7 +193,7 @@ class SquareGateway:
                 location_id=self._location_id, sort_order="DESC", limit=FIND_SCAN_LIMIT, request_options=NO_RETRIES
             )
         )
-        payments = [_mapped(payment_result, _wire(p), None) for p in pager.items or []]
+        payments = [mapped(payment_result, wire(p), None) for p in pager.items or []]
         matches = [p for p in payments if p.payql_payment_id == payql_payment_id]
         return max(matches, key=lambda p: p.created or 0) if matches else None
 
@@ -197,22 +201,15 @@ class SquareGateway:
         """Every payment of our location created at or after `created_gte`, all pages (ListPayments is
         eventually consistent: a payment seconds old may be missing, and is read on the next run)."""
         begin = datetime.fromtimestamp(created_gte, UTC).isoformat().replace("+00:00", "Z")
-
-        async def collect() -> list[dict[str, Any]]:
-            pager = await self._square.payments.list(
-                location_id=self._location_id, begin_time=begin, sort_order="ASC", request_options=NO_RETRIES
-            )
-            return [_wire(payment) async for payment in pager]
-
-        return [_mapped(payment_result, p, None) for p in await translated(collect())]
+        return [mapped(payment_result, p, None) for p in await self._payments_between(begin)]
 
     # --- disputes ------------------------------------------------------------------------------------------
     async def retrieve_dispute(self, reference: str) -> DisputeResult:
         answer = await translated(
             self._square.disputes.get(dispute_id=reference, request_options=NO_RETRIES), reference=reference
         )
-        dispute = _part(answer, "dispute", reference)
-        result = _mapped(dispute_result, dispute, reference)
+        dispute = part(answer, "dispute", reference)
+        result = mapped(dispute_result, dispute, reference)
         # A dispute names Square's payment only; ours is in that payment's reference_id.
         payment = await self.retrieve(result.payment_reference)
         return dataclasses.replace(result, payql_payment_id=payment.payql_payment_id)
@@ -257,42 +254,24 @@ class SquareGateway:
         await self._api.aclose()
 
     # --- plumbing ------------------------------------------------------------------------------------------
+    async def _payments_between(self, begin: str, end: str | None = None) -> list[dict[str, Any]]:
+        """Our location's payments created in [begin, end) (RFC 3339; no end: until now), oldest first, all pages,
+        as wire JSON."""
+
+        async def collect() -> list[dict[str, Any]]:
+            pager = await self._square.payments.list(
+                location_id=self._location_id,
+                begin_time=begin,
+                end_time=end,
+                sort_order="ASC",
+                request_options=NO_RETRIES,
+            )
+            return [wire(payment) async for payment in pager]
+
+        return await translated(collect())
+
     async def _payment(self, reference: str) -> dict[str, Any]:
         answer = await translated(
             self._square.payments.get(payment_id=reference, request_options=NO_RETRIES), reference=reference
         )
-        return _part(answer, "payment", reference)
-
-
-def _wire(model: _Wire) -> dict[str, Any]:
-    """An SDK model as Square's wire JSON (field names as sent, unset fields left out)."""
-    value = json.loads(model.json())
-    if not isinstance(value, dict):
-        raise GatewayUnavailable("The payment provider sent an unreadable answer.", detail="square: not an object")
-    return value
-
-
-def _part(model: _Wire, key: str, reference: str | None) -> dict[str, Any]:
-    """The object under `key` of an SDK answer (`payment`, `refund`, `dispute`)."""
-    part = _wire(model).get(key)
-    if not isinstance(part, dict):
-        raise GatewayUnavailable(
-            "The payment provider sent an unreadable answer.",
-            detail=f"square answer has no {key}; read it back",
-            reference=reference,
-        )
-    return part
-
-
-def _mapped(transform: Callable[[Mapping[str, Any]], _T], wire: object, reference: str | None) -> _T:
-    """Map a Square object, turning a shape we cannot read into `GatewayUnavailable` (read it back later)."""
-    try:
-        if not isinstance(wire, Mapping):
-            raise TypeError("not an object")
-        return transform(wire)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise GatewayUnavailable(
-            "The payment provider sent an unreadable answer.",
-            detail=f"square answer not understood: {exc!r}; read it back",
-            reference=reference,
-        ) from exc
+        return part(answer, "payment", reference)

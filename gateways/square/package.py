@@ -2,8 +2,9 @@
 the application and location ids Square's Web Payments SDK is loaded with. The adapter (and the SDK) is imported
 only when built.
 
-Billing is not declared: Square's Subscriptions API (plans and variations in the Catalog) is not wired up yet,
-so the core refuses subscriptions on Square with NOT_SUPPORTED rather than half-doing them.
+Billing is Square's Subscriptions API (see `billing.py`): plans and variations in the Catalog, a card on file,
+renewals as invoices. No customer directory is declared: checkout payments name no Square customer; only a
+subscription makes one (privately, in `billing.py`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class SquarePackage(GatewayPackage[SquareSettings]):
         payments=True,
         manual_capture=True,
         refunds=True,
-        billing=False,
+        billing=True,
         disputes=True,
         hosted_checkout=False,
         customer_directory=False,

@@ -8,17 +8,25 @@ Square's `Payment` carries no metadata: our payment id travels in `reference_id`
 36). After a partial capture (UpdatePayment lowered `amount_money`, then CompletePayment) `approved_money` still
 holds what was authorized: the payment's amount is the larger of the two, the captured part is `amount_money`.
 Amounts are in the currency's smallest unit on both sides (JPY whole yen, USD cents): nothing is converted.
+
+The `paymentMethod` the SPA sends (`parse_payment_method`) is the Web Payments SDK's token as is (`cnon:...`), or,
+when the buyer was verified (SCA: `payments.verifyBuyer(token, details)`), the JSON object
+`{"sourceId": "<token>", "verificationToken": "<verifyBuyer's token>"}`: exactly these keys, both non-empty strings
+of at most `MAX_TOKEN_LENGTH` characters. The verification token goes to Square as `verification_token`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
 from domain.money import Money
 from domain.statuses import DisputeStatus, PaymentStatus, RefundStatus
+from gateways.errors import InvalidGatewayRequest
 from gateways.types import DisputeResult, PaymentResult, RefundResult
 
 _PAYMENT_STATUSES: Final[Mapping[str, PaymentStatus]] = MappingProxyType(
@@ -64,6 +72,48 @@ _DECLINE_CODES: Final[Mapping[str, str]] = MappingProxyType(
         "CARD_DECLINED_VERIFICATION_REQUIRED": "authentication_required",
     }
 )
+
+
+# A card token or a verification token longer than this is not one the Web Payments SDK made.
+MAX_TOKEN_LENGTH: Final = 4096
+_SOURCE_KEYS: Final = frozenset({"sourceId", "verificationToken"})
+
+
+@dataclass(frozen=True, slots=True)
+class CardSource:
+    """What pays: the Web Payments SDK's card token, and verifyBuyer's token when the buyer was verified."""
+
+    source_id: str
+    verification_token: str | None = None
+
+
+def parse_payment_method(raw: str) -> CardSource:
+    """The SPA's `paymentMethod`: a bare token, or `{"sourceId", "verificationToken"}` (see the module docstring).
+    Anything else is refused before Square is called."""
+    if not raw.lstrip().startswith(("{", "[")):
+        if not raw or len(raw) > MAX_TOKEN_LENGTH:
+            raise InvalidGatewayRequest("The payment method is not a Square card token.", detail="bad token length")
+        return CardSource(raw)
+    try:
+        sent = json.loads(raw)
+    except ValueError:
+        raise InvalidGatewayRequest("The payment method is not a Square card token.", detail="not JSON") from None
+    if not isinstance(sent, dict) or not sent.keys() <= _SOURCE_KEYS:
+        raise InvalidGatewayRequest(
+            "The payment method is not a Square card token.",
+            detail=f"paymentMethod JSON takes the keys {sorted(_SOURCE_KEYS)} only",
+        )
+    source_id, verification = sent.get("sourceId"), sent.get("verificationToken")
+    for name, value in (("sourceId", source_id), ("verificationToken", verification)):
+        if (name == "sourceId" or value is not None) and not (
+            isinstance(value, str) and 0 < len(value) <= MAX_TOKEN_LENGTH
+        ):
+            raise InvalidGatewayRequest(
+                "The payment method is not a Square card token.",
+                detail=f"{name} must be a non-empty string of at most {MAX_TOKEN_LENGTH} characters",
+            )
+    assert isinstance(source_id, str)
+    return CardSource(source_id, verification if isinstance(verification, str) else None)
 
 
 def payment_status(gateway_status: str) -> PaymentStatus:

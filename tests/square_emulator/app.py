@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,9 +19,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.asgi_server import serving
+from tests.square_emulator.billing import Billing, Invoice, Subscription
 from tests.square_emulator.errors import SquareError, invalid, server_error, unauthorized
 from tests.square_emulator.ledger import Declined, Dispute, Ledger, Merchant, Payment, Refund, rfc3339, square_id
-from tests.square_emulator.render import render_dispute, render_evidence, render_payment, render_refund
+from tests.square_emulator.render import (
+    render_card,
+    render_catalog_object,
+    render_customer,
+    render_dispute,
+    render_evidence,
+    render_invoice,
+    render_payment,
+    render_refund,
+    render_subscription,
+)
 from tests.square_emulator.webhooks import Delivery, event_body, signed
 
 Handler = Callable[[Request, Merchant], Awaitable[tuple[int, Any]]]
@@ -53,6 +64,7 @@ class SquareEmulator:
         }
         self.base_url = ""
         self.ledger = Ledger(self._event)
+        self.billing = Billing(self.ledger, self._event)
         self.signature_key = secrets.token_urlsafe(16)
         # Where deliveries are POSTed, and the notification URL the subscription was registered with (signed).
         self.webhook_url: str | None = None
@@ -80,6 +92,19 @@ class SquareEmulator:
         """The next CreatePayment with an approving token is declined with this PAYMENT_METHOD_ERROR code."""
         self.ledger.declines.append(code)
 
+    def sca_nonce(self) -> str:
+        """A fresh card token whose issuer requires buyer verification (SCA): CreatePayment and CreateCard decline
+        it with CARD_DECLINED_VERIFICATION_REQUIRED unless they carry the token `verify_buyer` gives for it."""
+        nonce = f"cnon:card-nonce-sca-{square_id(12)}"
+        self.ledger.sca_nonces.add(nonce)
+        return nonce
+
+    def verify_buyer(self, source_id: str) -> str:
+        """What the Web Payments SDK's `payments.verifyBuyer(source_id, details)` yields once the buyer passed."""
+        token = f"verf:{square_id(24)}"
+        self.ledger.verifications[token] = source_id
+        return token
+
     def rotate_signature_key(self) -> str:
         """UpdateWebhookSubscriptionSignatureKey: deliveries are signed with a new key from now on."""
         self.signature_key = secrets.token_urlsafe(16)
@@ -102,6 +127,12 @@ class SquareEmulator:
         elif isinstance(obj, Refund):
             merchant_id, data_type, wrapped = obj.merchant_id, "refund", {"refund": render_refund(obj)}
             updated = obj.updated_at
+        elif isinstance(obj, Subscription):
+            merchant_id, data_type = obj.merchant.merchant_id, "subscription"
+            wrapped, updated = {"subscription": render_subscription(obj)}, datetime.now(UTC)
+        elif isinstance(obj, Invoice):
+            merchant_id, data_type, wrapped = obj.merchant.merchant_id, "invoice", {"invoice": render_invoice(obj)}
+            updated = obj.updated_at
         else:
             assert isinstance(obj, Dispute)
             merchant_id, data_type, wrapped = (
@@ -113,6 +144,8 @@ class SquareEmulator:
         event = event_body(event_type, merchant_id, rfc3339(updated), data_type, obj.id, wrapped)
         if isinstance(obj, Dispute):
             event["location_id"] = obj.payment.merchant.location_id
+        elif isinstance(obj, Invoice):
+            event["location_id"] = obj.merchant.location_id
         self.events.append(event)
         if self.webhook_url is not None:
             delivery = self.sign(event)
@@ -208,16 +241,30 @@ class SquareEmulator:
             Route("/v2/disputes/{id}", api(self._get_dispute), methods=["GET"]),
             Route("/v2/disputes/{id}/evidence-text", api(self._evidence_text, idempotent=True), methods=["POST"]),
             Route("/v2/disputes/{id}/submit-evidence", api(self._submit_evidence), methods=["POST"]),
+            Route("/v2/customers", api(self._create_customer, idempotent=True), methods=["POST"]),
+            Route("/v2/cards", api(self._create_card, idempotent=True), methods=["POST"]),
+            Route("/v2/catalog/object", api(self._upsert_catalog_object, idempotent=True), methods=["POST"]),
+            Route("/v2/catalog/object/{id}", api(self._get_catalog_object), methods=["GET"]),
+            Route("/v2/catalog/search", api(self._search_catalog), methods=["POST"]),
+            Route("/v2/subscriptions", api(self._create_subscription, idempotent=True), methods=["POST"]),
+            Route("/v2/subscriptions/{id}", api(self._get_subscription), methods=["GET"]),
+            Route("/v2/subscriptions/{id}", api(self._update_subscription), methods=["PUT"]),
+            Route("/v2/subscriptions/{id}/cancel", api(self._cancel_subscription), methods=["POST"]),
+            Route("/v2/subscriptions/{id}/swap-plan", api(self._swap_plan), methods=["POST"]),
+            Route("/v2/invoices/{id}", api(self._get_invoice), methods=["GET"]),
         ]
 
     async def _create_payment(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        body = _object(request)
+        self.billing.check_order(merchant, body)
         try:
-            payment = self.ledger.create_payment(merchant, _object(request))
+            payment = self.ledger.create_payment(merchant, body)
         except Declined as declined:
             error = declined.error
             raise SquareError(
                 402, error["category"], error["code"], error["detail"], payment=self._payment(declined.payment)
             ) from None
+        self.billing.payment_made(payment)
         return 200, {"payment": self._payment(payment)}
 
     async def _get_payment(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
@@ -271,6 +318,64 @@ class SquareEmulator:
 
     async def _submit_evidence(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
         return 200, {"dispute": render_dispute(self.ledger.submit_evidence(merchant, request.path_params["id"]))}
+
+    # --- customers, cards, catalog, subscriptions, invoices --------------------------------------------------
+    async def _create_customer(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        return 200, {"customer": render_customer(self.billing.create_customer(merchant, _object(request)))}
+
+    async def _create_card(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        body = _object(request)
+        _key(body, 45)
+        return 200, {"card": render_card(self.billing.create_card(merchant, body))}
+
+    async def _upsert_catalog_object(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        body = _object(request)
+        _key(body, 128)
+        obj, mappings = self.billing.upsert(merchant, body)
+        return 200, {"catalog_object": render_catalog_object(obj), "id_mappings": mappings}
+
+    async def _get_catalog_object(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        obj = self.billing.catalog_object(merchant, request.path_params["id"])
+        return 200, {"object": render_catalog_object(obj)}
+
+    async def _search_catalog(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        found = self.billing.search_catalog(merchant, _object(request))
+        return 200, {"objects": [render_catalog_object(o) for o in found]} if found else {}
+
+    async def _create_subscription(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        body = _object(request)
+        if body.get("idempotency_key") is not None:
+            _key(body, 45)
+        subscription = self.billing.create_subscription(merchant, body)
+        return 200, {"subscription": render_subscription(subscription)}
+
+    async def _get_subscription(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        subscription = self.billing.subscription(merchant, request.path_params["id"])
+        include = request.query_params.get("include", "")
+        return 200, {"subscription": render_subscription(subscription, actions="actions" in include.split(","))}
+
+    async def _update_subscription(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        subscription = self.billing.update_card(merchant, request.path_params["id"], _object(request))
+        return 200, {"subscription": render_subscription(subscription)}
+
+    async def _cancel_subscription(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        subscription, actions = self.billing.cancel(merchant, request.path_params["id"])
+        return 200, {"subscription": render_subscription(subscription), "actions": actions}
+
+    async def _swap_plan(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        subscription, actions = self.billing.swap_plan(merchant, request.path_params["id"], _object(request))
+        return 200, {"subscription": render_subscription(subscription), "actions": actions}
+
+    async def _get_invoice(self, request: Request, merchant: Merchant) -> tuple[int, Any]:
+        return 200, {"invoice": render_invoice(self.billing.invoice(merchant, request.path_params["id"]))}
+
+
+def _key(body: dict[str, Any], limit: int) -> None:
+    key = body.get("idempotency_key")
+    if not isinstance(key, str) or not key:
+        raise invalid("MISSING_REQUIRED_PARAMETER", "Field must be set", field="idempotency_key")
+    if len(key) > limit:
+        raise invalid("VALUE_TOO_LONG", f"Field must not be greater than {limit} length", field="idempotency_key")
 
 
 def _object(request: Request) -> dict[str, Any]:

@@ -102,6 +102,7 @@ class Payment:
     note: str | None
     order_id: str
     errors: list[dict[str, Any]] = field(default_factory=list)
+    verification_token: str | None = None  # what CreatePayment carried (recorded for tests; not rendered)
     refund_ids: list[str] = field(default_factory=list)
     created_at: datetime = field(default_factory=now)
     updated_at: datetime = field(default_factory=now)
@@ -147,6 +148,11 @@ class Ledger:
         self.disputes: dict[str, Dispute] = {}
         self.declines: list[str] = []
         self.hold_refunds = False  # refunds stay PENDING until `settle_refund`
+        self.card_ids: set[str] = set()  # cards on file (CreateCard): a `source_id` that approves
+        # Buyer verification (SCA): tokens of cards whose issuer requires it, and the verification tokens the Web
+        # Payments SDK's verifyBuyer gave (verification token → the source it verified).
+        self.sca_nonces: set[str] = set()
+        self.verifications: dict[str, str] = {}
 
     # --- payments ------------------------------------------------------------------------------------------
     def create_payment(self, merchant: Merchant, body: dict[str, Any]) -> Payment:
@@ -174,12 +180,17 @@ class Ledger:
         note = body.get("note")
         if isinstance(note, str) and len(note) > 500:
             raise invalid("VALUE_TOO_LONG", "Field must not be greater than 500 length", field="note")
-        if source_id not in TEST_NONCES:
+        if source_id not in TEST_NONCES and source_id not in self.card_ids and source_id not in self.sca_nonces:
             raise invalid("INVALID_VALUE", "Invalid source_id.", field="source_id")
-        decline = TEST_NONCES[source_id] or (self.declines.pop(0) if self.declines else None)
+        verification_token, needs_verification = self.verification(source_id, body)
+        if needs_verification:
+            decline: str | None = "CARD_DECLINED_VERIFICATION_REQUIRED"
+        else:
+            decline = TEST_NONCES.get(source_id) or (self.declines.pop(0) if self.declines else None)
         if decline in TOKEN_ERRORS:
             raise invalid(str(decline), "Card nonce already used; please request new nonce.", field="source_id")
         autocomplete = body.get("autocomplete", True) is not False
+        order_id = body.get("order_id")
         payment = Payment(
             id=square_id(),
             merchant=merchant,
@@ -190,7 +201,8 @@ class Ledger:
             card_status="AUTHORIZED",
             reference_id=reference_id if isinstance(reference_id, str) else None,
             note=note if isinstance(note, str) else None,
-            order_id=square_id(),
+            order_id=order_id if isinstance(order_id, str) else square_id(),
+            verification_token=verification_token,
         )
         self.payments[payment.id] = payment
         if decline is not None:
@@ -203,6 +215,18 @@ class Ledger:
             payment.status, payment.card_status, payment.captured_at = "COMPLETED", "CAPTURED", payment.created_at
         self._emit("payment.created", payment)
         return payment
+
+    def verification(self, source_id: str, body: dict[str, Any]) -> tuple[str | None, bool]:
+        """The request's `verification_token`, checked: it must be one verifyBuyer gave for this very source
+        (else 400 INVALID_VALUE); and whether the card still needs one (its issuer requires SCA and none came)."""
+        token = body.get("verification_token")
+        if token is None:
+            return None, source_id in self.sca_nonces
+        if not isinstance(token, str) or self.verifications.get(token) != source_id:
+            raise invalid(
+                "INVALID_VALUE", "The verification token is not valid for this source.", field="verification_token"
+            )
+        return token, False
 
     def payment(self, merchant: Merchant, payment_id: str) -> Payment:
         payment = self.payments.get(payment_id)
