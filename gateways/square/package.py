@@ -36,9 +36,12 @@ class SquarePackage(GatewayPackage[SquareSettings]):
         disputes=True,
         hosted_checkout=False,
         customer_directory=False,
-        # The Web Payments SDK tokenizes the card in the browser; its token ("cnon:...") is the `paymentMethod`.
+        # The Web Payments SDK tokenizes the card in the browser; its token ("cnon:...", or a card on file's
+        # "ccof:..."), alone or with verifyBuyer's token as {"sourceId", "verificationToken"}, is the `paymentMethod`.
         client_tokenization=ClientTokenization(
-            sdk="square-web-payments-sdk", config_keys=("applicationId", "locationId")
+            sdk="square-web-payments-sdk",
+            config_keys=("applicationId", "locationId"),
+            token_format=r'(cnon|ccof):[\w-]+|\{[\s\S]*"sourceId"[\s\S]*\}',
         ),
     )
 

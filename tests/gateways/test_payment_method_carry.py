@@ -12,6 +12,10 @@ STRIPE = package_of("stripe").capabilities
 SANDBOX = package_of("sandbox").capabilities
 PAYPAL = package_of("paypal").capabilities
 RAZORPAY = package_of("razorpay").capabilities
+SQUARE = package_of("square").capabilities
+ADYEN = package_of("adyen").capabilities
+SQUARE_VERIFIED = '{"sourceId": "cnon:card-nonce-ok", "verificationToken": "verf:abc"}'
+ADYEN_CARD = '{"type": "scheme", "encryptedCardNumber": "adyenjs_0_1_25$..."}'
 # A gateway whose tokens cannot be told from another's (no declared format).
 SHAPELESS = Capabilities(
     payments=True,
@@ -43,6 +47,12 @@ SANDBOX_TOKEN = "pm_sbx_5226ab8ee6bf0a9c45832753"
         (STRIPE_TOKEN, RAZORPAY, Carry.GATEWAY_COLLECTS),  # Checkout collects after the Razorpay order
         (STRIPE_TOKEN, SHAPELESS, Carry.AS_SENT),  # cannot be told: sent, as before any format was known
         ("pm_" + "x" * 10 + " trailing", STRIPE, Carry.SHOPPER_COLLECTS),  # the whole value must match
+        ("cnon:card-nonce-ok", SQUARE, Carry.AS_SENT),
+        (SQUARE_VERIFIED, SQUARE, Carry.AS_SENT),  # with verifyBuyer's token
+        (STRIPE_TOKEN, SQUARE, Carry.SHOPPER_COLLECTS),
+        (ADYEN_CARD, ADYEN, Carry.AS_SENT),
+        (SQUARE_VERIFIED, ADYEN, Carry.SHOPPER_COLLECTS),  # JSON, but not Drop-in's
+        (ADYEN_CARD, SQUARE, Carry.SHOPPER_COLLECTS),
     ],
 )
 def test_how_a_payment_method_carries(payment_method: str, capabilities: Capabilities, expected: Carry) -> None:

@@ -12,7 +12,9 @@ EXPECTED = Capabilities(
     disputes=True,
     hosted_checkout=False,
     customer_directory=False,
-    client_tokenization=ClientTokenization("square-web-payments-sdk", ("applicationId", "locationId")),
+    client_tokenization=ClientTokenization(
+        "square-web-payments-sdk", ("applicationId", "locationId"), r'(cnon|ccof):[\w-]+|\{[\s\S]*"sourceId"[\s\S]*\}'
+    ),
 )
 CONFIGURED: dict[str, Any] = {
     "access_token": "EAAA-packages",
