@@ -9,9 +9,11 @@ final. The floor (`bench.worker_floor`: asyncpg + redis, the same 5 statements p
 Redis list) drains a copy of the same rows, with as many processes. Periodic jobs are off in the
 workers, so only the backlog runs.
 
-Per round and side it reads the events' own `processed_at`: the drain rate runs from the first event
-done to the last (jobs/s, the worker warm), and the time to empty from the processes' launch to the
-last event done (start-up included). It prints the median over rounds, the ratio PayQL / floor
+Per round and side it reads the events' own `processed_at`: the drain rate (jobs/s) is taken over
+the middle of the drain, from 20% to 90% of the backlog done (the workers warm and, with two, both
+at work, unless one took longer to start than a fifth of the drain), and the time to empty runs from
+the processes' launch to the last event done (start-up included: importing PayQL takes seconds on a
+loaded machine). It prints the median over rounds, the ratio PayQL / floor
 (higher is better, 1.0 is the floor) and the scaling from 1 to 2 processes. Servers, workers and this
 process share the machine: on a shared, noisy machine compare ratios, and read the load average.
 """
@@ -26,7 +28,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -57,14 +58,23 @@ PERIODIC_OFF = {
 # A copy of the latest stored sandbox events, as new floor rows waiting to be processed.
 COPY_BACKLOG = (
     "INSERT INTO webhook_events (gateway, event_id, event_type, status, attempts, headers, body, source_ip,"
-    " received_at) SELECT 'floor', $1 || event_id, event_type, 'RECEIVED', 0, headers, body, source_ip, now()"
-    " FROM webhook_events WHERE gateway = 'sandbox' ORDER BY id DESC LIMIT $2 RETURNING id"
+    " received_at) SELECT 'floor', 'floor-' || event_id, event_type, 'RECEIVED', 0, headers, body, source_ip, now()"
+    " FROM webhook_events WHERE gateway = 'sandbox' ORDER BY id DESC LIMIT $1 RETURNING id"
 )
 PROGRESS = (
     "SELECT count(*) FILTER (WHERE status IN ('PROCESSED', 'IGNORED', 'DEAD')) AS final,"
-    " count(*) FILTER (WHERE status = 'IGNORED') AS ignored, min(processed_at) AS first, max(processed_at) AS last"
-    " FROM webhook_events WHERE gateway = $1 AND id > $2"
+    " count(*) FILTER (WHERE status = 'IGNORED') AS ignored FROM webhook_events WHERE gateway = $1 AND id > $2"
 )
+# When the backlog's events were done: the first, the last, and the middle of the drain.
+DONE_AT = (
+    "SELECT min(done) AS first, max(done) AS last, percentile_cont($3) WITHIN GROUP (ORDER BY done) AS early,"
+    " percentile_cont($4) WITHIN GROUP (ORDER BY done) AS late"
+    " FROM (SELECT extract(epoch FROM processed_at)::float8 AS done FROM webhook_events"
+    " WHERE gateway = $1 AND id > $2) AS backlog"
+)
+# The drain rate is read between these fractions of the backlog done: past the first jobs of a
+# worker that just started (and, with several, once the slower to start has joined), before the tail.
+MIDDLE = (0.2, 0.9)
 
 
 @dataclass
@@ -98,35 +108,35 @@ async def fill_payql(db: asyncpg.Connection, base_url: str, secret: str, size: i
     return Backlog("sandbox", after, size)
 
 
-async def fill_floor(db: asyncpg.Connection, redis: Redis, queue: str, size: int, round_number: int) -> Backlog:
+async def fill_floor(db: asyncpg.Connection, redis: Redis, queue: str, size: int) -> Backlog:
     """The same stored rows again, their ids queued in the floor's Redis list."""
     after = await last_id(db)
-    ids = [row["id"] for row in await db.fetch(COPY_BACKLOG, f"floor-{round_number}-", size)]
+    ids = [row["id"] for row in await db.fetch(COPY_BACKLOG, size)]
     if len(ids) != size:
         raise RuntimeError(f"only {len(ids)} stored events to copy for the floor's backlog of {size}")
     await redis.rpush(queue, *ids)
     return Backlog("floor", after, size)
 
 
-async def drain(db: asyncpg.Connection, backlog: Backlog, start: list[subprocess.Popen[bytes]]) -> Drain:
-    launched = datetime.now(UTC)
+async def drain(db: asyncpg.Connection, backlog: Backlog, processes: list[subprocess.Popen[bytes]]) -> Drain:
+    launched = time.time()  # the workers stamp processed_at from the same clock
     deadline = time.monotonic() + DRAIN_SECONDS
     while True:
         progress = await db.fetchrow(PROGRESS, backlog.gateway, backlog.after_id)
         if progress["final"] >= backlog.size:
             break
-        for process in start:
+        for process in processes:
             if process.poll() is not None:
                 raise RuntimeError(f"a {backlog.gateway} worker exited (status {process.returncode}); see its log")
         if time.monotonic() > deadline:
             raise RuntimeError(f"{backlog.size - progress['final']} events still unprocessed after {DRAIN_SECONDS} s")
         await asyncio.sleep(POLL_SECONDS)
-    first, last = progress["first"], progress["last"]
-    span = max((last - first).total_seconds(), 1e-6)
+    done = await db.fetchrow(DONE_AT, backlog.gateway, backlog.after_id, *MIDDLE)
+    middle = max(done["late"] - done["early"], 1e-6)
     return Drain(
-        per_second=(backlog.size - 1) / span,
-        empty_seconds=(last - launched).total_seconds(),
-        startup_seconds=(first - launched).total_seconds(),
+        per_second=(MIDDLE[1] - MIDDLE[0]) * backlog.size / middle,
+        empty_seconds=done["last"] - launched,
+        startup_seconds=done["first"] - launched,
         failures=backlog.size - progress["ignored"],
     )
 
@@ -152,13 +162,13 @@ async def main(backlog_size: int, rounds: int, worker_counts: list[int]) -> None
             results: dict[tuple[str, int], list[Drain]] = {
                 (side, count): [] for count in worker_counts for side in ("PayQL", "floor")
             }
-            for round_number in range(rounds):
+            for _ in range(rounds):
                 for count in worker_counts:
                     backlog = await fill_payql(db, base_url, secret, backlog_size)
                     command = [PAYQL, "worker"]
                     logs = [bench.work / f"worker-{n}.log" for n in range(count)]
                     results["PayQL", count].append(await run_workers(db, backlog, command, environment, logs))
-                    backlog = await fill_floor(db, redis, floor_queue, backlog_size, round_number)
+                    backlog = await fill_floor(db, redis, floor_queue, backlog_size)
                     command = [sys.executable, "-m", "bench.worker_floor"]
                     logs = [bench.work / f"floor-{n}.log" for n in range(count)]
                     results["floor", count].append(await run_workers(db, backlog, command, floor_environment, logs))
