@@ -61,6 +61,16 @@ WARM_UP_PER_PROCESS = 4  # checkouts each process serves before the timed round 
 
 
 @dataclass(frozen=True)
+class Plan:
+    counts: list[int]  # process counts, the first the base of the scaling factors
+    requests: int
+    concurrency: int
+    rounds: int
+    mode: Mode
+    shared_sandbox: bool  # False: each port its own sandbox state file (the gateway out of the way)
+
+
+@dataclass(frozen=True)
 class Servers:
     urls: list[str]  # one per port the load generator spreads its requests over
     processes: list[subprocess.Popen[bytes]]
@@ -77,14 +87,16 @@ def round_robin(send: Send, clients: list[httpx.AsyncClient]) -> Send:
 
 
 @asynccontextmanager
-async def serving(bench: BenchDatabase, side: Side, count: int, mode: Mode) -> AsyncIterator[Servers]:
-    ports = [free_port() for _ in range(count if mode == "ports" else 1)]
-    per_port = ["--workers", str(count)] if mode == "workers" else []
+async def serving(bench: BenchDatabase, side: Side, count: int, plan: Plan) -> AsyncIterator[Servers]:
+    ports = [free_port() for _ in range(count if plan.mode == "ports" else 1)]
+    per_port = ["--workers", str(count)] if plan.mode == "workers" else []
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for port in ports:
             environment = payql_environment(bench, bench.work, port)
-            if mode == "workers":
+            if not plan.shared_sandbox:
+                environment["PAYQL_SANDBOX_STATE_PATH"] = str(bench.work / f"sandbox-{port}.sqlite3")
+            if plan.mode == "workers":
                 # `--workers` shares its metrics through a folder: in the run's work folder, it goes with it.
                 environment["PROMETHEUS_MULTIPROC_DIR"] = str(bench.work / "metrics")
             log = bench.work / f"{side}-{count}-{port}.log"
@@ -106,13 +118,11 @@ async def serving(bench: BenchDatabase, side: Side, count: int, mode: Mode) -> A
             stop_process(process)
 
 
-async def measure(
-    bench: BenchDatabase, side: Side, count: int, mode: Mode, price_id: str, requests: int, concurrency: int
-) -> Round:
+async def measure(bench: BenchDatabase, side: Side, count: int, plan: Plan, price_id: str) -> Round:
     token = mint_token(bench.jwt_secret, CUSTOMER)
     send: Send = payql_checkout if side == "PayQL" else floor_checkout
-    async with serving(bench, side, count, mode) as servers, AsyncExitStack() as stack:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with serving(bench, side, count, plan) as servers, AsyncExitStack() as stack:
+        limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
         headers = {"authorization": f"Bearer {token}"}
         clients = [
             await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60))
@@ -120,56 +130,55 @@ async def measure(
         ]
         spread = round_robin(send, clients)
         warm_up = WARM_UP_PER_PROCESS * count
-        await one_round(clients[0], spread, price_id, warm_up, min(concurrency, warm_up))
-        return await one_round(clients[0], spread, price_id, requests, concurrency)
+        await one_round(clients[0], spread, price_id, warm_up, min(plan.concurrency, warm_up))
+        return await one_round(clients[0], spread, price_id, plan.requests, plan.concurrency)
 
 
-async def main(counts: list[int], requests: int, concurrency: int, rounds: int, mode: Mode) -> None:
+async def main(plan: Plan) -> None:
     load_before = os.getloadavg()
     async with BenchDatabase.create() as bench:
-        async with serving(bench, "PayQL", 1, "ports") as first:
+        async with serving(bench, "PayQL", 1, plan) as first:
             price_id = await price_and_customer(first.urls[0], mint_token(bench.jwt_secret, CUSTOMER))
-        results: dict[tuple[Side, int], list[Round]] = {(side, count): [] for side in SIDES for count in counts}
-        for _ in range(rounds):
-            for count in counts:
+        results: dict[tuple[Side, int], list[Round]] = {(side, count): [] for side in SIDES for count in plan.counts}
+        for _ in range(plan.rounds):
+            for count in plan.counts:
                 for side in SIDES:
-                    measured = await measure(bench, side, count, mode, price_id, requests, concurrency)
-                    results[side, count].append(measured)
-    report(results, counts, requests, concurrency, rounds, mode, load_before, os.getloadavg())
+                    results[side, count].append(await measure(bench, side, count, plan, price_id))
+    report(results, plan, load_before, os.getloadavg())
 
 
 def report(
     results: dict[tuple[Side, int], list[Round]],
-    counts: list[int],
-    requests: int,
-    concurrency: int,
-    rounds: int,
-    mode: Mode,
+    plan: Plan,
     load_before: tuple[float, float, float],
     load_after: tuple[float, float, float],
 ) -> None:
     def throughput(side: Side, count: int) -> float:
         return statistics.median(r.per_second for r in results[side, count])
 
-    spread = "one port each, requests spread in turn" if mode == "ports" else "`--workers N` on one port"
-    print(f"scaling, checkout: {requests} requests x {rounds} rounds, {concurrency} in flight in all, alternating")
-    print(f"processes: {spread}")
+    spread = "one port each, requests spread in turn" if plan.mode == "ports" else "`--workers N` on one port"
+    sandbox = "one sandbox state file shared by all" if plan.shared_sandbox else "a sandbox state file per port"
+    print(
+        f"scaling, checkout: {plan.requests} requests x {plan.rounds} rounds, {plan.concurrency} in flight in all,"
+        " alternating"
+    )
+    print(f"processes: {spread}; {sandbox}")
     print(
         f"machine: {os.cpu_count()} cores shared by every process, PostgreSQL, Redis and this load generator;"
         f" load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
     for side in SIDES:
-        for count in counts:
+        for count in plan.counts:
             measured = results[side, count]
             print(
                 f"{side:>6}, {count} process{'es' if count > 1 else '  '}: {throughput(side, count):7.1f} checkouts/s,"
                 f" p99 {statistics.median(r.p99_ms for r in measured):7.1f} ms,"
                 f" failures {sum(r.failures for r in measured)}"
             )
-    one = counts[0]
+    one = plan.counts[0]
     for side in SIDES:
         factors = ", ".join(
-            f"x({count}/{one}) {throughput(side, count) / throughput(side, one):.2f}" for count in counts[1:]
+            f"x({count}/{one}) {throughput(side, count) / throughput(side, one):.2f}" for count in plan.counts[1:]
         )
         print(f"scaling {side}: {factors}")
 
@@ -181,11 +190,26 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mode", choices=["ports", "workers"], default="ports")
+    parser.add_argument(
+        "--sandbox",
+        choices=["shared", "per-port"],
+        default="shared",
+        help="per-port: each port its own sandbox state file, so the sandbox is not what is measured",
+    )
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    counts = [int(n) for n in arguments.processes.split(",")]
-    mode: Mode = "workers" if arguments.mode == "workers" else "ports"
-    asyncio.run(main(counts, arguments.requests, arguments.concurrency, arguments.rounds, mode))
+    asyncio.run(
+        main(
+            Plan(
+                counts=[int(n) for n in arguments.processes.split(",")],
+                requests=arguments.requests,
+                concurrency=arguments.concurrency,
+                rounds=arguments.rounds,
+                mode="workers" if arguments.mode == "workers" else "ports",
+                shared_sandbox=arguments.sandbox == "shared",
+            )
+        )
+    )
