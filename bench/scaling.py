@@ -1,14 +1,17 @@
 """Scaling out: `bench.checkout`'s load on 1, 2 and 4 `payql serve` processes, beside its floor.
 
 Run: .venv/bin/python -m bench.scaling [--processes 1,2,4] [--requests 300] [--concurrency 32] [--rounds 3]
-     [--mode ports|workers]
+     [--mode ports|workers] [--sandbox shared|per-port]
 Needs PostgreSQL and Redis (see `bench.servers`). For each process count, PayQL and the checkout floor
 (`bench.checkout_floor`) are started with that many processes on the same database, warmed with a few
 checkouts each, sent `--requests` checkouts with `--concurrency` in flight in all, and stopped; process
 counts and sides alternate round by round. `--mode ports` (the default) starts one process per port and
 the load generator spreads requests over them in turn, as a balancer would; `--mode workers` starts one
 `payql serve --workers N` (and `uvicorn --workers N` for the floor) on one port, the kernel spreading
-the connections.
+the connections. The processes share one sandbox state file, as on the embedded default, whose
+cross-process write lock every gateway call takes; `--sandbox per-port` gives each port a file of its
+own (a checkout is one request, so it never needs another process's sandbox objects), to tell the
+sandbox's scaling apart from PayQL's.
 
 It prints, per side and process count, the median over rounds of the throughput and p99 latency, and
 the scaling factors x(N/1) of each side's throughput. The processes, PostgreSQL, Redis and this load
@@ -96,7 +99,7 @@ async def serving(bench: BenchDatabase, side: Side, count: int, plan: Plan) -> A
             environment = payql_environment(bench, bench.work, port)
             if not plan.shared_sandbox:
                 environment["PAYQL_SANDBOX_STATE_PATH"] = str(bench.work / f"sandbox-{port}.sqlite3")
-            if plan.mode == "workers":
+            if per_port and count > 1:
                 # `--workers` shares its metrics through a folder: in the run's work folder, it goes with it.
                 environment["PROMETHEUS_MULTIPROC_DIR"] = str(bench.work / "metrics")
             log = bench.work / f"{side}-{count}-{port}.log"
