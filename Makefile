@@ -39,6 +39,8 @@ bench: install
 	$(VENV)/bin/python -m bench.fanout
 	$(VENV)/bin/python -m bench.checkout
 	$(VENV)/bin/python -m bench.webhooks
+	$(VENV)/bin/python -m bench.worker
+	$(VENV)/bin/python -m bench.scaling
 	$(VENV)/bin/python -m bench.burst
 	PAYQL_TEST_BACKEND=servers $(VENV)/bin/python -m bench.chaos
 

@@ -2,7 +2,8 @@
 from it by `payql serve` in a process of its own (so the load generator does not share its loop).
 
 PAYQL_BENCH_POSTGRES_URL and PAYQL_BENCH_REDIS_URL name the servers (local defaults otherwise).
-Everything made here is removed afterwards: the database is dropped, the prefix's keys deleted.
+Everything made here is removed afterwards: the database is dropped, the prefix's keys deleted
+(saq's too, when a benchmark runs the Redis job queue: saq puts its own namespace before the prefix).
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ class BenchDatabase:
             await admin.close()
         redis = Redis.from_url(self.redis_url)
         try:
-            keys = [key async for key in redis.scan_iter(match=self.redis_prefix + "*")]
-            if keys:
-                await redis.delete(*keys)
+            for pattern in (self.redis_prefix, f"saq:{self.redis_prefix}", f"saq:job:{self.redis_prefix}"):
+                keys = [key async for key in redis.scan_iter(match=pattern + "*")]
+                if keys:
+                    await redis.delete(*keys)
         finally:
             await redis.aclose()
 
