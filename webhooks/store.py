@@ -18,6 +18,7 @@ from db.models import WebhookEvent, WebhookStatus
 from db.transaction import transaction
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from gateways.types import VerifiedEvent, WebhookDelivery
+from payql.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG
 
 # Never keep credentials that a proxy may have forwarded with the delivery.
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -79,9 +80,14 @@ async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> Webhoo
 
 
 async def mark_done(row: WebhookEvent, status: WebhookStatus) -> None:
+    """The event is PROCESSED or IGNORED; its lag from arrival and the attempts it took go to the metrics here,
+    from the claimed row, rather than from reads after the job."""
+    processed_at = now()
     await WebhookEvent.filter(id=row.id).update(
-        status=status, processed_at=now(), next_attempt_at=None, last_error=None
+        status=status, processed_at=processed_at, next_attempt_at=None, last_error=None
     )
+    WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
+    WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)
 
 
 async def mark_failed(row: WebhookEvent, error: BaseException, policy: RetryPolicy) -> float | None:
@@ -89,6 +95,7 @@ async def mark_failed(row: WebhookEvent, error: BaseException, policy: RetryPoli
     detail = "".join(traceback.format_exception(error))[-8000:]
     if row.attempts >= policy.max_attempts:
         await WebhookEvent.filter(id=row.id).update(status=WebhookStatus.DEAD, next_attempt_at=None, last_error=detail)
+        WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(WebhookStatus.DEAD)).observe(row.attempts)
         return None
     delay = policy.delay_after(row.attempts)
     await WebhookEvent.filter(id=row.id).update(
