@@ -1,11 +1,9 @@
 """The worker floor: a bare asyncpg + redis worker that drains a backlog of stored webhook events with
 the statements `payql worker` runs for each event it stores and then ignores (read from the
-worker's statement log, logger `tortoise.db_client` at DEBUG: 5 statements, one transaction):
+worker's statement log, logger `tortoise.db_client` at DEBUG: 3 statements, one transaction):
 
-  the event's status (the job's observation, before the run);
   BEGIN; the row FOR UPDATE; attempts and lease written; COMMIT (the claim);
-  the final status written;
-  the row read again (the job's observation after the run: lag and attempts).
+  the final status written.
 
 Its queue is one Redis list of row ids, popped once per job; as many jobs run at once as a
 `payql worker` runs (10), over as many database connections as PayQL's pool holds (5). What it leaves
@@ -33,7 +31,6 @@ LEASE = timedelta(seconds=120)  # the webhook RetryPolicy's lease
 POP_TIMEOUT_SECONDS = 1
 FINAL = ("PROCESSED", "IGNORED", "DEAD")
 
-STATUS = "SELECT id, status FROM webhook_events WHERE id = $1 LIMIT 1"
 CLAIM = (
     "SELECT gateway, id, processed_at, event_id, event_type, status, received_at, body, next_attempt_at, last_error,"
     " headers, attempts, source_ip FROM webhook_events WHERE id = $1 LIMIT 1 FOR UPDATE"
@@ -43,21 +40,16 @@ DONE = (
     "UPDATE webhook_events SET status = 'IGNORED', processed_at = $1, next_attempt_at = NULL, last_error = NULL"
     " WHERE id = $2"
 )
-OBSERVE = "SELECT id, gateway, status, attempts, received_at, processed_at FROM webhook_events WHERE id = $1 LIMIT 1"
 
 
 async def run_one(pool: asyncpg.Pool, event_row_id: int) -> None:
     async with pool.acquire() as db:
-        before = await db.fetchrow(STATUS, event_row_id)
-        if before is None or before["status"] in FINAL:
-            return
         async with db.transaction():
             row = await db.fetchrow(CLAIM, event_row_id)
             if row is None or row["status"] in FINAL:
                 return
             await db.execute(TAKE, row["attempts"] + 1, datetime.now(UTC) + LEASE, event_row_id)
         await db.execute(DONE, datetime.now(UTC), event_row_id)
-        await db.fetchrow(OBSERVE, event_row_id)
 
 
 async def consume(pool: asyncpg.Pool, redis: Redis, queue: str) -> None:
