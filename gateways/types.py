@@ -253,6 +253,16 @@ class ProrationPreview:
     next_invoice_amount: Money
     next_invoice_at: int
 
+    @classmethod
+    def from_next_period(cls, price: PlanPrice, current_period_end: int | None, now: int) -> ProrationPreview:
+        """A gateway that swaps plans from the next billing date without proration: nothing is charged now, and
+        the new price is billed when the current period ends (now, when the gateway gives no period end)."""
+        return cls(
+            amount_due_now=Money(0, price.unit_amount.currency),
+            next_invoice_amount=price.unit_amount,
+            next_invoice_at=current_period_end or now,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionObserved:

@@ -195,11 +195,7 @@ class PayPalBilling(PayPalCalls):
     async def preview_plan_change(self, reference: str, price: PlanPrice) -> ProrationPreview:
         """Nothing now (PayPal does not prorate); the new price from the next billing time."""
         current = await self.retrieve_subscription(reference)
-        return ProrationPreview(
-            amount_due_now=Money(0, price.unit_amount.currency),
-            next_invoice_amount=price.unit_amount,
-            next_invoice_at=current.current_period_end or int(time.time()),
-        )
+        return ProrationPreview.from_next_period(price, current.current_period_end, int(time.time()))
 
     async def change_plan(self, request: PlanChangeRequest) -> SubscriptionResult:
         if request.proration is not ProrationMode.AT_PERIOD_END:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from domain.money import Money
 from gateways.errors import InvalidGatewayRequest, NotSupported
 from gateways.razorpay.billing_transformers import (
     AUTHENTICATION_SUFFIX,
@@ -169,11 +168,7 @@ class RazorpayBilling(RazorpayCalls):
     async def preview_plan_change(self, reference: str, price: PlanPrice) -> ProrationPreview:
         """Nothing now (the change is scheduled for the cycle end); the new price from the next cycle."""
         current = await self.retrieve_subscription(reference)
-        return ProrationPreview(
-            amount_due_now=Money(0, price.unit_amount.currency),
-            next_invoice_amount=price.unit_amount,
-            next_invoice_at=current.current_period_end or int(time.time()),
-        )
+        return ProrationPreview.from_next_period(price, current.current_period_end, int(time.time()))
 
     async def change_plan(self, request: PlanChangeRequest) -> SubscriptionResult:
         """Switch to the price's plan from the next cycle (`schedule_change_at: cycle_end`)."""

@@ -30,7 +30,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from domain.money import Money
 from domain.statuses import InvoiceStatus
 from gateways.errors import InvalidGatewayRequest, NotSupported, PaymentDeclined
 from gateways.square.billing_transformers import (
@@ -129,11 +128,7 @@ class SquareBilling:
     async def preview_plan_change(self, reference: str, price: PlanPrice) -> ProrationPreview:
         """Nothing now (Square swaps plans from the next billing date); the new price from then."""
         current = await self.retrieve_subscription(reference)
-        return ProrationPreview(
-            amount_due_now=Money(0, price.unit_amount.currency),
-            next_invoice_amount=price.unit_amount,
-            next_invoice_at=current.current_period_end or int(time.time()),
-        )
+        return ProrationPreview.from_next_period(price, current.current_period_end, int(time.time()))
 
     async def change_plan(self, request: PlanChangeRequest) -> SubscriptionResult:
         if request.proration is ProrationMode.IMMEDIATE:
