@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import cast
 
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.starlette import StarletteInstrumentor
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -186,4 +188,10 @@ def create_app(settings: Settings) -> Starlette:
     app.state.in_flight = in_flight
     # Outermost: the server span encloses every other span of the request (a no-op without an SDK).
     StarletteInstrumentor.instrument_app(app)
+    # Without its per-message spans: a span for every websocket frame costs each live subscriber
+    # more than the frame itself (a live update to N subscribers made N spans); the request's and
+    # the socket's own server spans stay.
+    for layer in app.user_middleware:
+        if cast(object, layer.cls) is OpenTelemetryMiddleware:
+            layer.kwargs["exclude_spans"] = ["receive", "send"]
     return app

@@ -37,6 +37,7 @@ from schema.queries import Query
 from schema.query_cost import QueryLimits
 from schema.run_to_completion import RunToCompletion
 from schema.scalars import SCALAR_MAP
+from schema.shared_frames import SharedLiveExecution
 
 
 def build_schema(
@@ -88,8 +89,13 @@ def build_schema(
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
-        execution_context_class=None if suggestions else ExecutionWithoutSuggestions,
+        execution_context_class=SharedLiveExecution if suggestions else SharedLiveExecutionWithoutSuggestions,
     )
+
+
+class SharedLiveExecutionWithoutSuggestions(SharedLiveExecution, ExecutionWithoutSuggestions):
+    """Live events executed once per document and caller (`schema.shared_frames`), variables
+    coerced without suggestions."""
 
 
 def run_to_completion(mutation: Any) -> Any:
