@@ -10,7 +10,6 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
@@ -38,6 +37,7 @@ from schema.query_cost import QueryLimits
 from schema.run_to_completion import RunToCompletion
 from schema.scalars import SCALAR_MAP
 from schema.shared_frames import SharedLiveExecution
+from schema.stream_results import MaskErrorsWhenAny
 
 
 def build_schema(
@@ -75,7 +75,7 @@ def build_schema(
         # validation error with the one refusal, so no error message can repeat the number.
         RefuseCardNumbers,
         RefuseNulBytes,
-        lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+        lambda: MaskErrorsWhenAny(should_mask_error=should_mask_error, error_message="Unexpected error."),
         # After MaskErrors, so they leave the operation first and see the errors before it does.
         *unmasked,
     ]

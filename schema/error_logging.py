@@ -14,14 +14,23 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
 from schema.extensions import should_mask_error
+from schema.stream_results import HookedOnlyRunner
 
 logger = logging.getLogger("payql.graphql")
 
 
 class PayQLSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        # Not about errors, but per schema too: the runner every operation's results go through.
+        return HookedOnlyRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         operation = execution_context.operation_name if execution_context is not None else None
         for error in errors:
