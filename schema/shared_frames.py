@@ -93,6 +93,12 @@ class SharedLiveResults:
         version = self._by_shown.get(id(shown))
         return version if version is not None and version.shown is shown else None
 
+    def settled(self, shown: object, key: Hashable) -> ExecutionResult | None:
+        """The shared result of `shown` under `key` if it is already there (nothing is executed)."""
+        version = self._version_of(shown)
+        known = version.results.get(key) if version is not None else None
+        return known if isinstance(known, ExecutionResult) else None
+
     def result(
         self, shown: object, key: Hashable, execute: Callable[[], ExecutionResult | Awaitable[ExecutionResult]]
     ) -> ExecutionResult | Awaitable[ExecutionResult] | None:
@@ -172,16 +178,33 @@ class SharedLiveExecution(StrawberryGraphQLCoreExecutionContext):
                 self.operation.name.value if self.operation.name is not None else None,
                 json.dumps(self.variable_values.coerced, sort_keys=True, default=repr),
             )
+        if self._share_key is not None:
+            settled = SHARED_LIVE_RESULTS.settled(payload, self._event_key())
+            if settled is not None:
+                # Nothing to execute: no copy of the executor either, for every subscriber after the first.
+                return _Settled(settled)
         return super().build_per_event_executor(payload)
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         if serially is False and self._share_key is not None:
-            key = (self._share_key, _caller_key(self.context_value))
-            shared = SHARED_LIVE_RESULTS.result(self.root_value, key, self._execute_event)
+            shared = SHARED_LIVE_RESULTS.result(self.root_value, self._event_key(), self._execute_event)
             if shared is not None:
                 return shared
         return super().execute_operation(serially)
 
+    def _event_key(self) -> Hashable:
+        return (self._share_key, _caller_key(self.context_value))
+
     def _execute_event(self) -> ExecutionResult | Awaitable[ExecutionResult]:
         # A subscription event is never incremental (graphql-core refuses @defer/@stream there).
         return cast("ExecutionResult | Awaitable[ExecutionResult]", super().execute_operation(False))
+
+
+class _Settled:
+    """Stands for a per-event executor whose result every subscriber shares and is already there."""
+
+    def __init__(self, result: ExecutionResult) -> None:
+        self._result = result
+
+    def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
+        return self._result
