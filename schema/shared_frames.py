@@ -10,8 +10,8 @@ them (the transport substitutes each frame's id).
 The caller is part of the key because a field may answer differently per caller (`ledgerEvents`
 is for staff only): a result is shared only between subscribers whose principal is the same.
 Authorization (may this caller watch this row?) happens before a subscriber joins, as before, and
-errors stay per subscriber: a result with errors is never encoded here, so each subscriber's
-errors are masked and sent by Strawberry for that subscriber alone.
+errors stay per subscriber: a result with errors is never shared (each subscriber executes its
+own, and Strawberry masks, logs and sends its errors for that subscriber alone).
 
 What must never happen here: a result shared between two callers, or between two documents,
 operation names or variable values; a value seen by a caller who was not authorized to join. A
@@ -32,6 +32,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from schema.context import GraphQLContext
 
 Row = TypeVar("Row")
+Execute = Callable[[], "ExecutionResult | Awaitable[ExecutionResult]"]
 Shown = TypeVar("Shown")
 
 # Versions kept: every row a process watches has one current version, and a subscriber still
@@ -100,7 +101,7 @@ class SharedLiveResults:
         return known if isinstance(known, ExecutionResult) else None
 
     def result(
-        self, shown: object, key: Hashable, execute: Callable[[], ExecutionResult | Awaitable[ExecutionResult]]
+        self, shown: object, key: Hashable, execute: Execute
     ) -> ExecutionResult | Awaitable[ExecutionResult] | None:
         """The shared result of `shown` under `key`, executing it on the first ask; None when
         `shown` is not a shared value (the caller then executes it alone)."""
@@ -111,8 +112,7 @@ class SharedLiveResults:
         if isinstance(known, ExecutionResult):
             return known
         if known is not None:
-            # Shielded: a subscriber that leaves mid-execution must not cancel it for the others.
-            return asyncio.shield(known)
+            return self._shared_or_own(known, execute)
         if len(version.results) >= RESULTS_PER_VERSION:
             return None
         self.executions += 1
@@ -123,7 +123,25 @@ class SharedLiveResults:
         running = asyncio.ensure_future(outcome)
         version.results[key] = running
         running.add_done_callback(lambda done: self._settle(version, key, done))
+        # Shielded: a subscriber that leaves mid-execution must not cancel it for the others.
         return asyncio.shield(running)
+
+    async def _shared_or_own(
+        self,
+        running: asyncio.Future[ExecutionResult],
+        execute: Execute,
+    ) -> ExecutionResult:
+        """The running execution's result, or this subscriber's own execution when that one failed
+        or has errors: errors are never handed from one subscriber to another."""
+        try:
+            result: ExecutionResult | None = await asyncio.shield(running)
+        except Exception:
+            result = None
+        if result is not None and not result.errors:
+            return result
+        self.executions += 1
+        outcome = execute()
+        return outcome if isinstance(outcome, ExecutionResult) else await outcome
 
     def _settle(self, version: _Version, key: Hashable, done: asyncio.Future[ExecutionResult]) -> None:
         if done.cancelled() or done.exception() is not None:
@@ -133,8 +151,12 @@ class SharedLiveResults:
         self._keep(version, key, done.result())
 
     def _keep(self, version: _Version, key: Hashable, result: ExecutionResult) -> None:
+        if result.errors:
+            # Not kept either: each subscriber gets (and logs) its own errors.
+            version.results.pop(key, None)
+            return
         version.results[key] = result
-        if result.data is not None and not result.errors and self._by_shown.get(id(version.shown)) is version:
+        if result.data is not None and self._by_shown.get(id(version.shown)) is version:
             version.encoded.setdefault(id(result.data), (result.data, ""))
             self._by_data[id(result.data)] = version
 

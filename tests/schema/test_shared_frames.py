@@ -98,6 +98,28 @@ async def test_a_failed_execution_is_not_kept() -> None:
     assert (await _settled(shared.result(shown, "key", working))).data == {"ok": True}
 
 
+async def test_a_result_with_errors_is_not_shared() -> None:
+    shared = SharedLiveResults()
+    shown = shared.presented(Row(), Shown)
+    started, release = asyncio.Event(), asyncio.Event()
+    executed: list[int] = []
+
+    async def refused() -> ExecutionResult:
+        executed.append(len(executed))
+        started.set()
+        await release.wait()
+        return ExecutionResult({"n": None}, [GraphQLError(f"no {len(executed)}")])
+
+    first = asyncio.ensure_future(_settled(shared.result(shown, "key", refused)))
+    waiting = asyncio.ensure_future(_settled(shared.result(shown, "key", refused)))
+    await started.wait()  # the second subscriber waits on the first one's execution
+    release.set()
+    later = await _settled(shared.result(shown, "key", refused))
+    results = [await first, await waiting, later]
+    assert len(executed) == 3  # each executed its own
+    assert len({id(result) for result in results}) == 3
+
+
 async def test_an_error_free_result_is_encoded_once_and_one_with_errors_never() -> None:
     shared = SharedLiveResults()
     shown = shared.presented(Row(), Shown)
