@@ -4,8 +4,8 @@ asking the extensions that have nothing to do then.
 Strawberry's own runner looks up every extension's `on_stream_result` and `get_results` hook for
 each result, and `MaskErrors` checks each result against a runtime Protocol: with a dozen
 extensions, that cost more per subscriber than sending the frame. The hooks that run, and what they
-do, are exactly Strawberry's; only the extensions left at the default hook are skipped, and a result
-without errors is not searched for errors. Nothing here changes a result.
+do, are Strawberry's; the extensions left at the default hook are skipped, and so is `MaskErrors`
+for a result without errors (it has nothing to mask there). Nothing here changes a result.
 """
 
 from __future__ import annotations
@@ -34,8 +34,14 @@ def _implements(extension: type[SchemaExtension], hook: str) -> bool:
 
 class HookedOnlyRunner(SchemaExtensionsRunner):
     def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
-        hooked = [extension for extension in self.extensions if _implements(type(extension), "on_stream_result")]
-        return StreamResultContextManager(hooked, result)
+        has_errors = bool(getattr(result, "errors", None))
+        hooked = [
+            extension
+            for extension in self.extensions
+            if _implements(type(extension), "on_stream_result")
+            and (has_errors or not isinstance(extension, MaskErrorsWhenAny))
+        ]
+        return StreamResultContextManager(hooked, result) if hooked else _NoHooks(result)
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -46,8 +52,30 @@ class HookedOnlyRunner(SchemaExtensionsRunner):
         return data
 
 
+class _NoHooks(StreamResultContextManager):
+    """No extension has anything to do with this result: entering and leaving do nothing."""
+
+    def __init__(self, result: StreamExecutionResult) -> None:
+        self.result = result
+        self.hooks = []
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
 class MaskErrorsWhenAny(MaskErrors):
-    """`MaskErrors`, which looks at a result's errors only when it has some."""
+    """`MaskErrors`, which looks at a result's errors only when it has some: the runner does not
+    even call its hook for a streamed result without errors. Its end-of-operation pass then looks at
+    the last result again, which changes nothing: a result with errors went through the hook."""
 
     def _process_result(self, result: object) -> None:
         if getattr(result, "errors", None):

@@ -17,7 +17,7 @@ import pytest
 
 from payql.wiring import Services
 from schema.shared_frames import SharedLiveExecution
-from schema.types import OrderType
+from schema.types import OrderType, PaymentType
 from tests.testkit import CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key
 from tests.wsclient import GraphQLWebSocket, graphql_ws
 
@@ -241,3 +241,31 @@ async def test_a_caller_gets_only_what_it_may_see_and_an_outsider_nothing(
     # Staff share one execution per version; a result with errors is never shared, so each of the
     # owner's subscribers executes its own; the outsider, none.
     assert executed.count == len(versions(owners)) * len(owners) + len(versions(staffers))
+
+
+async def test_an_unexpected_error_reaches_each_subscriber_masked(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = await pending_order(shopper)
+
+    def broken(_payment: object) -> object:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(PaymentType, "from_model", broken)
+    query = "subscription($id: ID!) { orderStatus(orderId: $id) { status payments { id } } }"
+    async with graphql_ws(server, shopper.token) as ws:
+        socket = Socket(ws)
+        subscribers = [await socket.start(Subscriber(query, {"id": order_id})) for _ in range(3)]
+        reader = asyncio.create_task(socket.read())
+        try:
+            await until([socket], lambda: all(subscriber.messages for subscriber in subscribers))
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    for subscriber in subscribers:
+        [first] = subscriber.nexts[:1]
+        # The non-null list nulls the whole update; the error says nothing of its cause.
+        assert first["data"] is None
+        assert [error["message"] for error in first["errors"]] == ["Unexpected error."]
+        assert "internal detail" not in json.dumps(subscriber.messages)
