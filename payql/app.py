@@ -8,10 +8,13 @@ and the services and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import cast
 
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.starlette import StarletteInstrumentor
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -119,6 +122,11 @@ def create_app(settings: Settings) -> Starlette:
         services = await build_services(settings, prepared)
         state["services"] = services
         app.state.services = services
+        # What start-up built lives as long as the process: the collector need not walk it again
+        # on every full collection, a pause every live subscriber would feel. Garbage first, so
+        # none of it is kept for good.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -186,4 +194,10 @@ def create_app(settings: Settings) -> Starlette:
     app.state.in_flight = in_flight
     # Outermost: the server span encloses every other span of the request (a no-op without an SDK).
     StarletteInstrumentor.instrument_app(app)
+    # Without its per-message spans: a span for every websocket frame costs each live subscriber
+    # more than the frame itself (a live update to N subscribers made N spans); the request's and
+    # the socket's own server spans stay.
+    for layer in app.user_middleware:
+        if cast(object, layer.cls) is OpenTelemetryMiddleware:
+            layer.kwargs["exclude_spans"] = ["receive", "send"]
     return app

@@ -26,11 +26,11 @@ from strawberry.types.unset import UnsetType
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from domain.log_context import bind_log_fields
 from payql.graphql_request_parsing import BoundedJsonParsing
+from payql.live_frames import LiveFramesHandler
 from payql.rate_limit import Authentication
 from payql.request_context import accepted_request_id, current_request_id
 from payql.security_headers import graphiql_csp
 from payql.wiring import Services
-from payql.ws_session import ExpiringSessionHandler
 from resolvers.context import Caller
 from schema.context import GraphQLContext
 
@@ -38,7 +38,7 @@ TOO_MANY_REQUESTS = "Too many requests from this address. Retry later."
 
 
 class PayQLGraphQL(BoundedJsonParsing, GraphQL[GraphQLContext, None]):
-    graphql_transport_ws_handler_class = ExpiringSessionHandler
+    graphql_transport_ws_handler_class = LiveFramesHandler
 
     def __init__(self, services: Callable[[], Services], **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -4,8 +4,9 @@ A row's stream is the current state first, then every change, ending on a final 
 process runs at most one watch per row, however many subscribers it has: the watch subscribes to
 the row's channel before its first read (so no change between the read and the subscription is
 lost), re-reads the row once per hint (never trusting the message), and hands each new version to
-every subscriber's bounded queue. A subscriber that leaves that many versions unread is dropped
-with a RATE_LIMITED error rather than holding the process's memory; the others carry on.
+every subscriber's bounded queue: the same object to each of them, so that whatever is built from
+one version can be built once for all. A subscriber that leaves that many versions unread is
+dropped with a RATE_LIMITED error rather than holding the process's memory; the others carry on.
 
 Authorization is not done here: the caller checks that the subscriber may see the row before
 joining. Nothing here writes.
@@ -86,14 +87,16 @@ class _Watch(Generic[Row]):
             self.task.cancel()
 
     def _broadcast(self, item: Row | _End) -> None:
+        if not isinstance(item, _End):
+            # Only a new version replaces it: a later subscriber joins with the very object the
+            # others were handed, which is what lets them share its presentation and execution.
+            self.latest = item
         for watcher in list(self.watchers):
             watcher.offer(item)
 
     async def _read(self) -> Row:
         self.reads += 1
-        current = await self.row.read()
-        self.latest = current
-        return current
+        return await self.row.read()
 
     async def _run(self) -> None:
         try:

@@ -10,7 +10,6 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
@@ -37,6 +36,8 @@ from schema.queries import Query
 from schema.query_cost import QueryLimits
 from schema.run_to_completion import RunToCompletion
 from schema.scalars import SCALAR_MAP
+from schema.shared_frames import SharedLiveExecution
+from schema.stream_results import MaskErrorsWhenAny
 
 
 def build_schema(
@@ -74,7 +75,7 @@ def build_schema(
         # validation error with the one refusal, so no error message can repeat the number.
         RefuseCardNumbers,
         RefuseNulBytes,
-        lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Unexpected error."),
+        lambda: MaskErrorsWhenAny(should_mask_error=should_mask_error, error_message="Unexpected error."),
         # After MaskErrors, so they leave the operation first and see the errors before it does.
         *unmasked,
     ]
@@ -88,8 +89,13 @@ def build_schema(
         subscription=Subscription,
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
-        execution_context_class=None if suggestions else ExecutionWithoutSuggestions,
+        execution_context_class=SharedLiveExecution if suggestions else SharedLiveExecutionWithoutSuggestions,
     )
+
+
+class SharedLiveExecutionWithoutSuggestions(SharedLiveExecution, ExecutionWithoutSuggestions):
+    """Live events executed once per document and caller (`schema.shared_frames`), variables
+    coerced without suggestions."""
 
 
 def run_to_completion(mutation: Any) -> Any:

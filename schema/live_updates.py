@@ -13,6 +13,7 @@ from resolvers.order_status import watch_order
 from resolvers.subscription_status import watch_subscription
 from schema.billing.types import SubscriptionType
 from schema.errors import public_error
+from schema.shared_frames import SHARED_LIVE_RESULTS
 from schema.types import GraphQLInfo, OrderType
 
 Row = TypeVar("Row")
@@ -34,12 +35,13 @@ async def relay(
 ) -> AsyncGenerator[Shown, None]:
     """Every item of a use case's `stream`, presented, while the caller holds a live slot; a refused
     slot or the stream's `UseCaseError` leaves coded, as from any other field, and the stream is
-    always closed."""
+    always closed. A row read handed to many subscribers is presented once, and that one value is
+    what `SharedLiveExecution` executes once per document for all of them."""
     async with aclosing(stream):
         try:
             async with live_slot(info):
                 async for row in stream:
-                    yield present(row)
+                    yield SHARED_LIVE_RESULTS.presented(row, present)
         except UseCaseError as error:
             raise public_error(error) from None
 

@@ -1,0 +1,271 @@
+"""Live updates are executed once per (document, variables, caller) and row version, whatever the
+number of subscribers: over real websockets, with the executions counted in graphql-core itself.
+Different documents, variables or callers never share a result, and a caller who may not see the
+order receives nothing of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from payql.wiring import Services
+from schema.shared_frames import SharedLiveExecution
+from schema.types import OrderType, PaymentType
+from tests.testkit import CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key
+from tests.wsclient import GraphQLWebSocket, graphql_ws
+
+WAIT = 30.0
+STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { id status updatedAt } }"
+TOTAL = "subscription($id: ID!) { orderStatus(orderId: $id) { status updatedAt total { amount } } }"
+MAYBE_TOTAL = """subscription($id: ID!, $withTotal: Boolean!) {
+  orderStatus(orderId: $id) { status updatedAt total @include(if: $withTotal) { amount } } }"""
+LEDGER = """subscription($id: ID!) {
+  orderStatus(orderId: $id) { status updatedAt payments { ledgerEvents { type } } } }"""
+
+
+class Executions:
+    """Counts graphql-core's executions of a live event of one order, below PayQL's sharing."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = UUID(order_id)
+        self.count = 0
+
+
+@pytest.fixture
+def executions(services: Services, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Executions]]:
+    monkeypatch.setattr(services.live_slots, "_cap", 100)  # more subscribers per caller than by default
+    # The executor PayQL's sharing falls through to: what runs the selection set.
+    below: Any = next(cls for cls in SharedLiveExecution.__mro__[1:] if "execute_operation" in vars(cls))
+    original = below.execute_operation
+    counters: list[Executions] = []
+
+    def counting(self: Any, serially: bool | None = None) -> Any:
+        root = self.root_value
+        for counter in counters:
+            if serially is False and isinstance(root, OrderType) and root.order_id == counter.order_id:
+                counter.count += 1
+        return original(self, serially)
+
+    monkeypatch.setattr(below, "execute_operation", counting)
+
+    def count(order_id: str) -> Executions:
+        counters.append(Executions(order_id))
+        return counters[-1]
+
+    yield count
+
+
+class Subscriber:
+    """One operation on a socket: every message it got, until it completes or errs."""
+
+    def __init__(self, query: str, variables: dict[str, Any]) -> None:
+        self.id = uuid.uuid4().hex
+        self.query = query
+        self.variables = variables
+        self.messages: list[dict[str, Any]] = []
+        self.done = False
+
+    @property
+    def nexts(self) -> list[dict[str, Any]]:
+        return [message["payload"] for message in self.messages if message["type"] == "next"]
+
+
+class Socket:
+    def __init__(self, ws: GraphQLWebSocket) -> None:
+        self.ws = ws
+        self.subscribers: dict[str, Subscriber] = {}
+        self.progress = asyncio.Event()
+
+    async def start(self, subscriber: Subscriber) -> Subscriber:
+        self.subscribers[subscriber.id] = subscriber
+        payload = {"query": subscriber.query, "variables": subscriber.variables}
+        await self.ws.connection.send(json.dumps({"id": subscriber.id, "type": "subscribe", "payload": payload}))
+        return subscriber
+
+    async def read(self) -> None:
+        while not all(subscriber.done for subscriber in self.subscribers.values()):
+            message = await self.ws.receive()
+            subscriber = self.subscribers[str(message["id"])]
+            subscriber.messages.append(message)
+            subscriber.done = message["type"] in ("complete", "error")
+            self.progress.set()
+
+
+async def until(sockets: list[Socket], condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            for socket in sockets:
+                socket.progress.clear()
+            await asyncio.wait([asyncio.create_task(socket.progress.wait()) for socket in sockets], timeout=1)
+
+    await asyncio.wait_for(poll(), WAIT)
+
+
+async def pending_order(shopper: Shopper) -> str:
+    """An order that stays PENDING (its card was declined) until it is paid."""
+    price = await make_price(1500)
+    declined = (await shopper.data(CHECKOUT, {"input": checkout_input(price, "pm_card_chargeDeclined")}))["checkout"]
+    order_id: str = declined["order"]["id"]
+    return order_id
+
+
+async def pay(shopper: Shopper, order_id: str) -> None:
+    variables = {"input": {"orderId": order_id, "paymentMethod": "pm_card_visa", "idempotencyKey": new_key()}}
+    assert (await shopper.data(PAY_ORDER, variables))["payOrder"]["order"]["status"] == "PAID"
+
+
+async def run_until_complete(
+    sockets: list[Socket], subscribers: list[Subscriber], pay_order: Callable[[], Any]
+) -> None:
+    """Every subscriber gets its first update, then the order is paid, then every one completes."""
+    readers = [asyncio.create_task(socket.read()) for socket in sockets]
+    try:
+        await until(sockets, lambda: all(subscriber.messages for subscriber in subscribers))
+        await pay_order()
+        await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+
+def versions(subscribers: list[Subscriber]) -> set[tuple[str, str]]:
+    return {
+        (payload["data"]["orderStatus"]["status"], payload["data"]["orderStatus"]["updatedAt"])
+        for subscriber in subscribers
+        for payload in subscriber.nexts
+    }
+
+
+async def test_subscribers_of_one_order_with_one_document_share_one_execution_per_version(
+    services: Services, server: str, shopper: Shopper, executions: Callable[[str], Executions]
+) -> None:
+    order_id = await pending_order(shopper)
+    executed = executions(order_id)
+    async with AsyncExitStack() as stack:
+        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(4)]
+        subscribers = [await socket.start(Subscriber(STATUS, {"id": order_id})) for socket in sockets for _ in range(5)]
+        await run_until_complete(sockets, subscribers, lambda: pay(shopper, order_id))
+
+    for subscriber in subscribers:
+        assert [message["type"] for message in subscriber.messages][-1] == "complete"
+        assert all("errors" not in payload for payload in subscriber.nexts)
+        statuses = [payload["data"]["orderStatus"]["status"] for payload in subscriber.nexts]
+        assert statuses[0] == "PENDING" and statuses[-1] == "PAID"
+        assert {payload["data"]["orderStatus"]["id"] for payload in subscriber.nexts} == {order_id}
+    # 20 subscribers, and the selection set ran once per version they were sent, not once each.
+    assert executed.count == len(versions(subscribers))
+
+
+async def test_different_documents_or_variables_never_share_a_result(
+    services: Services, server: str, shopper: Shopper, executions: Callable[[str], Executions]
+) -> None:
+    order_id = await pending_order(shopper)
+    executed = executions(order_id)
+    asked: dict[str, tuple[str, dict[str, Any]]] = {
+        "status": (STATUS, {"id": order_id}),
+        "total": (TOTAL, {"id": order_id}),
+        "with total": (MAYBE_TOTAL, {"id": order_id, "withTotal": True}),
+        "without total": (MAYBE_TOTAL, {"id": order_id, "withTotal": False}),
+    }
+    expected_fields = {
+        "status": {"id", "status", "updatedAt"},
+        "total": {"status", "updatedAt", "total"},
+        "with total": {"status", "updatedAt", "total"},
+        "without total": {"status", "updatedAt"},
+    }
+    async with AsyncExitStack() as stack:
+        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(2)]
+        subscribers = {
+            name: [await socket.start(Subscriber(query, variables)) for socket in sockets for _ in range(3)]
+            for name, (query, variables) in asked.items()
+        }
+        everyone = [subscriber for group in subscribers.values() for subscriber in group]
+        await run_until_complete(sockets, everyone, lambda: pay(shopper, order_id))
+
+    for name, group in subscribers.items():
+        for subscriber in group:
+            assert subscriber.nexts and all("errors" not in payload for payload in subscriber.nexts)
+            for payload in subscriber.nexts:
+                assert set(payload["data"]["orderStatus"]) == expected_fields[name], name
+    # One execution per version for each of the 4 (document, variables), each shared by its 6.
+    assert executed.count == sum(len(versions(group)) for group in subscribers.values())
+
+
+async def test_a_caller_gets_only_what_it_may_see_and_an_outsider_nothing(
+    services: Services,
+    server: str,
+    shopper: Shopper,
+    other_shopper: Shopper,
+    admin: Shopper,
+    executions: Callable[[str], Executions],
+) -> None:
+    order_id = await pending_order(shopper)
+    executed = executions(order_id)
+    async with AsyncExitStack() as stack:
+        owner, staff, outsider = [
+            Socket(await stack.enter_async_context(graphql_ws(server, caller.token)))
+            for caller in (shopper, admin, other_shopper)
+        ]
+        owners = [await owner.start(Subscriber(LEDGER, {"id": order_id})) for _ in range(3)]
+        staffers = [await staff.start(Subscriber(LEDGER, {"id": order_id})) for _ in range(3)]
+        outsiders = [await outsider.start(Subscriber(LEDGER, {"id": order_id})) for _ in range(3)]
+        await run_until_complete(
+            [owner, staff, outsider], owners + staffers + outsiders, lambda: pay(shopper, order_id)
+        )
+
+    for subscriber in outsiders:
+        # Refused before joining: the refusal, then the end; never an update of the order.
+        assert [message["type"] for message in subscriber.messages] == ["next", "complete"]
+        [refusal] = subscriber.nexts
+        assert refusal["data"] is None
+        assert [error["extensions"]["code"] for error in refusal["errors"]] == ["NOT_FOUND"]
+    for subscriber in owners:
+        # The same document as staff, executed for the owner: the ledger is refused, every time.
+        assert subscriber.nexts and subscriber.messages[-1]["type"] == "complete"
+        for payload in subscriber.nexts:
+            assert {error["extensions"]["code"] for error in payload["errors"]} == {"FORBIDDEN"}
+            assert all(payment["ledgerEvents"] is None for payment in payload["data"]["orderStatus"]["payments"])
+    for subscriber in staffers:
+        assert subscriber.nexts and subscriber.messages[-1]["type"] == "complete"
+        for payload in subscriber.nexts:
+            assert "errors" not in payload
+            assert all(payment["ledgerEvents"] for payment in payload["data"]["orderStatus"]["payments"])
+    # Staff share one execution per version; a result with errors is never shared, so each of the
+    # owner's subscribers executes its own; the outsider, none.
+    assert executed.count == len(versions(owners)) * len(owners) + len(versions(staffers))
+
+
+async def test_an_unexpected_error_reaches_each_subscriber_masked(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = await pending_order(shopper)
+
+    def broken(_payment: object) -> object:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(PaymentType, "from_model", broken)
+    query = "subscription($id: ID!) { orderStatus(orderId: $id) { status payments { id } } }"
+    async with graphql_ws(server, shopper.token) as ws:
+        socket = Socket(ws)
+        subscribers = [await socket.start(Subscriber(query, {"id": order_id})) for _ in range(3)]
+        reader = asyncio.create_task(socket.read())
+        try:
+            await until([socket], lambda: all(subscriber.messages for subscriber in subscribers))
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    for subscriber in subscribers:
+        [first] = subscriber.nexts[:1]
+        # The non-null list nulls the whole update; the error says nothing of its cause.
+        assert first["data"] is None
+        assert [error["message"] for error in first["errors"]] == ["Unexpected error."]
+        assert "internal detail" not in json.dumps(subscriber.messages)
