@@ -113,6 +113,13 @@ class Stack:
         processes = [i.process for i in self.instances] + ([self.worker] if self.worker else [])
         return "".join(process.log() for process in processes)
 
+    def errors(self, context_lines: int = 40, most: int = 10) -> str:
+        """The first `most` ERROR lines and tracebacks of every process, each with the lines after it: what a
+        failed campaign needs to show, wherever in the (long) logs it is."""
+        log = self.logs().splitlines()
+        starts = [n for n, line in enumerate(log) if " ERROR " in line or line.startswith("Traceback")]
+        return "\n---\n".join("\n".join(log[n : n + context_lines]) for n in starts[:most])
+
 
 async def open_stack(folder: Path, *, extra_env: dict[str, str] | None = None) -> Stack:
     backend = await create_backend(folder)

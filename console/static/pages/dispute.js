@@ -23,7 +23,13 @@ function evidenceList(evidence) {
   ]));
 }
 
+// Renders of this page so far: an answer re-renders the page only if nothing rendered it since the render
+// whose button was pressed, so a double press (two requests, one key) cannot render twice and wipe what
+// the staff member opened in between.
+let renders = 0;
+
 export async function render(main, disputeId) {
+  const generation = ++renders;
   const { dispute } = await gql(DISPUTE, { id: disputeId });
   const messages = h("div", { "aria-live": "polite" });
 
@@ -37,7 +43,7 @@ export async function render(main, disputeId) {
         return;
       }
       announce(done);
-      await render(main, disputeId);
+      if (generation === renders) await render(main, disputeId);
     } catch (error) {
       messages.replaceChildren(errorText(error instanceof ApiError ? error : new Error(`${error.message}: press again to retry the same request.`)));
     }

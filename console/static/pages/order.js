@@ -31,7 +31,13 @@ function toMinor(text, exponent) {
   return Number(match[1]) * 10 ** exponent + Number((match[2] || "").padEnd(exponent, "0") || 0);
 }
 
+// Renders of this page so far: an answer re-renders the page only if nothing rendered it since the render
+// whose button was pressed, so a double press (two requests, one key) cannot render twice and wipe what
+// the staff member opened in between.
+let renders = 0;
+
 export async function render(main, orderId) {
+  const generation = ++renders;
   const [{ order }, { disputes }] = await Promise.all([gql(ORDER, { id: orderId }), gql(DISPUTES)]);
   const refunds = order.payments.flatMap((p) => p.refunds);
   // The ledger, oldest first: each money movement once, with the refund or dispute it belongs to.
@@ -53,7 +59,7 @@ export async function render(main, orderId) {
         return;
       }
       announce(done);
-      await render(main, orderId);
+      if (generation === renders) await render(main, orderId);
     } catch (error) {
       if (!(error instanceof ApiError)) actions.append(errorText(new Error(`${error.message}: press the button again to retry the same request.`)));
       else actions.append(errorText(error));

@@ -21,7 +21,13 @@ function allowed(s) {
   return s.cancelAtPeriodEnd ? verbs : [...verbs, "cancel"];
 }
 
+// Renders of this page so far: an answer re-renders the page only if nothing rendered it since the render
+// whose button was pressed, so a double press (two requests, one key) cannot render twice and wipe what
+// the staff member opened in between.
+let renders = 0;
+
 export async function render(main) {
+  const generation = ++renders;
   const { subscriptions } = await gql(SUBSCRIPTIONS);
   const messages = h("div", { "aria-live": "polite" });
 
@@ -36,7 +42,7 @@ export async function render(main) {
         return;
       }
       announce(`${label}: done for ${subscription.id}.`);
-      await render(main);
+      if (generation === renders) await render(main);
     } catch (error) {
       messages.replaceChildren(errorText(error instanceof ApiError ? error : new Error(`${error.message}: press again to retry the same request.`)));
     }
