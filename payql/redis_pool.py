@@ -8,9 +8,11 @@ Retry-After. The web process builds its pool once (`payql.wiring`); the rate lim
 and the broker's publishes share it; the broker's one listening connection and saq's queue have
 their own, each bounded.
 
-Pooled connections outlive a Redis restart as dead sockets; a command that finds its connection closed
-reconnects and is sent again (at most `COMMAND_RETRIES` times, with a short jittered backoff) instead of
-failing the request that made it.
+Pooled connections outlive a Redis restart as dead sockets, and a restart or a failover leaves Redis
+refusing connections for a moment; a command that finds its connection closed or refused reconnects and
+is sent again (`COMMAND_RETRIES` times, backing off over about a second in all) instead of
+failing the request that made it. A command that timed out is not sent again: its answer may still come,
+and a second wait would hold the request twice as long.
 
 Never build a Redis client with `Redis.from_url(url)` alone elsewhere: that is the unbounded pool.
 """
@@ -21,14 +23,19 @@ from typing import Final
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
+from redis.backoff import EqualJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # An unreachable Redis fails a command within this, rather than hanging it.
 CONNECT_TIMEOUT_SECONDS: Final = 5.0
 SOCKET_TIMEOUT_SECONDS: Final = 5.0
-# A restarted Redis closes every pooled connection: one reconnect per command is what that takes; a second
-# covers a restart still under way. Each retry waits 20-500 ms.
-COMMAND_RETRIES: Final = 2
+# A restarted Redis closes every pooled connection, then refuses new ones until it listens again (a process
+# restart): the retries wait 50-100, 100-200, 200-400 and 250-500 ms, so a command rides out a Redis that
+# listens again within 0.6 s at the least (1.2 s at the most). redis-py also retries a connection's handshake
+# with the same policy, inside each command's attempt: a Redis that accepts connections and drops them at
+# once costs up to 25 of them and about 6 s before the command fails, hence no more retries than these.
+COMMAND_RETRIES: Final = 4
+_BACKOFF: Final = EqualJitterBackoff(cap=0.5, base=0.05)
 
 
 def bounded_redis(
@@ -50,6 +57,6 @@ def bounded_redis(
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=socket_timeout,
         health_check_interval=30,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.5), retries=COMMAND_RETRIES),
+        retry=Retry(_BACKOFF, retries=COMMAND_RETRIES, supported_errors=(RedisConnectionError,)),
     )
     return Redis.from_pool(pool)

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from payql.exhaustion import is_exhaustion
 from payql.redis_pool import bounded_redis
@@ -66,3 +67,75 @@ async def test_a_command_after_a_redis_restart_reconnects_instead_of_failing(red
         assert sorted(results) == list(range(1, POOL_SIZE * 4 + 1))
     finally:
         await client.aclose()
+
+
+class RefusingProxy:
+    """A TCP proxy to Redis that closes the first `refusals` connections at once, as a Redis that is
+    restarting does, then forwards the rest; it counts the connections it saw."""
+
+    def __init__(self, target_port: int, refusals: int) -> None:
+        self.target_port = target_port
+        self.refusals = refusals
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> RefusingProxy:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.connections <= self.refusals:
+            writer.close()
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+
+async def test_a_command_rides_out_a_redis_that_refuses_connections_for_a_moment(redis_server: RedisServer) -> None:
+    """Ten connections dropped at once (Redis restarting) still let the command through."""
+    async with RefusingProxy(redis_server.port, refusals=10) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        client = bounded_redis(url, max_connections=POOL_SIZE, wait_seconds=5, client_name="refused-test")
+        try:
+            assert await client.incr("counter") == 1
+            assert proxy.connections == 11
+        finally:
+            await client.aclose()
+
+
+async def test_a_command_that_timed_out_is_not_sent_again() -> None:
+    """A Redis that accepts but never answers: the command fails after one socket timeout, on one connection,
+    rather than holding the request once per retry."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = bounded_redis(
+        f"redis://127.0.0.1:{port}/0", max_connections=1, wait_seconds=5, client_name="silent", socket_timeout=0.2
+    )
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await client.get("anything")
+        assert len(accepted) == 1
+    finally:
+        await client.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
