@@ -5,13 +5,22 @@ A live update that many subscribers asked for with the same document, variables 
 executed once (`schema.shared_frames`); here its payload is turned into JSON text once, and each
 subscriber's frame is that text with its own operation id around it: the same bytes Strawberry
 would have sent. Anything else (a result with errors, with extensions, or not shared) goes through
-Strawberry's own `send_next`, so errors are still masked and sent per subscriber. Nothing here
-executes, authorizes or queues: the per-subscriber queue and its limits are the live stream's.
+Strawberry's own `send_next`, so errors are still masked and sent per subscriber.
+
+Once a subscriber was sent a shared result, its later versions skip Strawberry and graphql-core
+altogether when they can: the operation task takes the next version from the subscriber's own
+bounded queue (`resolvers.live_stream.DirectLane`) and, when a subscriber with the same key already
+executed it, writes that frame itself. Anything else (an execution still to run, an error, the end,
+a subscriber too slow to keep up) is handed back and pulled through Strawberry's path as before.
+Nothing here executes, authorizes or queues: the per-subscriber queue and its limits are the live
+stream's, and what must never happen here is a frame built for another key than the subscriber's own.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
+from functools import partial
 
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
@@ -21,6 +30,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Ope
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from payql.ws_session import ExpiringSessionHandler
+from resolvers.live_stream import DIRECT_LANE, DirectLane
 from schema.context import GraphQLContext
 from schema.shared_frames import SHARED_LIVE_RESULTS
 
@@ -29,9 +39,21 @@ class LiveFramesHandler(ExpiringSessionHandler):
     async def _send_result_stream(
         self, operation: Operation[GraphQLContext, None], result_source: StreamResult
     ) -> None:
-        # Strawberry's own loop, but for how a shared result is sent.
+        # Strawberry's own loop, but for how a shared result is sent and where the next one comes from.
+        lane = DirectLane()
+        DIRECT_LANE.set(lane)  # this task's context only: the stream attaches its queue to it
+        key: Hashable | None = None
         is_first_result = True
-        async for result in result_source:
+        while True:
+            if key is not None:
+                payload = await lane.take(partial(self._ready_payload, key=key))
+                if payload is not None:
+                    await self._send_shared(operation, payload)
+                    continue
+            try:
+                result = await anext(result_source)
+            except StopAsyncIteration:
+                return
             if is_first_result and isinstance(result, PreExecutionError):
                 await self._handle_pre_execution_error(operation, result)
                 return
@@ -41,9 +63,17 @@ class LiveFramesHandler(ExpiringSessionHandler):
             payload = None if result.errors or result.extensions else self._shared_payload(result.data)
             if payload is None:
                 await operation.send_next(result)
-            elif not operation.completed:
-                await self._send_text(f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}')
+            else:
+                key = SHARED_LIVE_RESULTS.key_of(result.data)
+                await self._send_shared(operation, payload)
             is_first_result = False
+
+    async def _send_shared(self, operation: Operation[GraphQLContext, None], payload: str) -> None:
+        if not operation.completed:
+            await self._send_text(f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}')
+
+    def _ready_payload(self, row: object, *, key: Hashable) -> str | None:
+        return SHARED_LIVE_RESULTS.ready_payload(row, key, self.view.encode_json_string)
 
     def _shared_payload(self, data: object) -> str | None:
         if not isinstance(self.websocket, ASGIWebSocketAdapter):

@@ -8,6 +8,10 @@ every subscriber's bounded queue: the same object to each of them, so that whate
 one version can be built once for all. A subscriber that leaves that many versions unread is
 dropped with a RATE_LIMITED error rather than holding the process's memory; the others carry on.
 
+A transport may take a subscriber's versions from its queue itself (`DirectLane`), to send a
+version whose frame is already built without a pass through the subscriber's generators; whatever it
+takes and cannot send that way it gives back, and the stream yields it next, in order.
+
 Authorization is not done here: the caller checks that the subscriber may see the row before
 joining. Nothing here writes.
 """
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -50,6 +55,7 @@ class _Watcher(Generic[Row]):
     def __init__(self, queue_size: int) -> None:
         self.queue: asyncio.Queue[Row | _End] = asyncio.Queue(maxsize=queue_size)
         self.too_slow = False
+        self.given_back: Row | _End | None = None  # taken by a `DirectLane`, to be yielded next
 
     def offer(self, item: Row | _End) -> None:
         if self.too_slow:
@@ -129,6 +135,41 @@ async def _final_or(hints: AsyncIterator[dict[str, Any]], final: bool) -> AsyncI
         yield hint
 
 
+class DirectLane:
+    """A subscriber's own queue, as seen by the task that sends its frames.
+
+    `take` hands over the next version only when `frame_of` has its frame ready (a shared result
+    without errors); the end of the stream, an error, a version without a ready frame and a
+    subscriber too slow to keep up all stay with the stream (the transport then pulls the stream,
+    which yields, raises or ends exactly as it would have). After a final version it hands over,
+    the stream's next step is its end.
+    """
+
+    def __init__(self) -> None:
+        self._row: WatchedRow[Any] | None = None
+        self._watcher: _Watcher[Any] | None = None
+
+    def attach(self, row: WatchedRow[Row], watcher: _Watcher[Row]) -> None:
+        self._row, self._watcher = row, watcher
+
+    async def take(self, frame_of: Callable[[object], str | None]) -> str | None:
+        row, watcher = self._row, self._watcher
+        if row is None or watcher is None or watcher.too_slow or watcher.given_back is not None:
+            return None
+        item = await watcher.queue.get()
+        frame = None if isinstance(item, _End) else frame_of(item)
+        if frame is None:
+            watcher.given_back = item
+            return None
+        if row.is_final(item):
+            watcher.given_back = _End()
+        return frame
+
+
+# Set by the transport around a subscription's stream: the stream attaches its queue to it.
+DIRECT_LANE: ContextVar[DirectLane | None] = ContextVar("DIRECT_LANE", default=None)
+
+
 class LiveStreams:
     """This process's watches, one per channel, shared by every subscriber of that row."""
 
@@ -147,11 +188,18 @@ class LiveStreams:
         if watch is None:
             watch = self._start(row)
         watcher = watch.join(self._queue_size)
+        lane = DIRECT_LANE.get()
+        if lane is not None:
+            lane.attach(row, watcher)
         try:
             while True:
-                if watcher.too_slow:
-                    raise UseCaseError(ErrorCode.RATE_LIMITED, TOO_SLOW_MESSAGE)
-                item = await watcher.queue.get()
+                # A given-back item was taken from the queue after this same check: it comes first.
+                item = watcher.given_back
+                watcher.given_back = None
+                if item is None:
+                    if watcher.too_slow:
+                        raise UseCaseError(ErrorCode.RATE_LIMITED, TOO_SLOW_MESSAGE)
+                    item = await watcher.queue.get()
                 if isinstance(item, _End):
                     if item.error is not None:
                         raise item.error

@@ -5,7 +5,10 @@ Every subscriber of one watched row receives the same row object for each versio
 once, and `SharedLiveExecution` executes a subscription's selection set over that value once per
 (document, operation name, variables, caller): every other subscriber with the same key gets the
 same `ExecutionResult`, and `encoded_payload` gives the `next` payload's JSON text once for all of
-them (the transport substitutes each frame's id).
+them (the transport substitutes each frame's id). Once a subscriber was sent a shared result, the
+transport knows its key (`key_of`), and `ready_payload` gives it a later version's payload straight
+from the row read, when another subscriber with that key already executed it: no execution and no
+pass through the subscriber's generators at all.
 
 The caller is part of the key because a field may answer differently per caller (`ledgerEvents`
 is for staff only): a result is shared only between subscribers whose principal is the same.
@@ -45,13 +48,14 @@ RESULTS_PER_VERSION: Final = 256
 class _Version:
     """One read of a watched row as its subscribers see it: the presented value and its results."""
 
-    __slots__ = ("encoded", "results", "shown", "source")
+    __slots__ = ("encoded", "keys", "results", "shown", "source")
 
     def __init__(self, source: object, shown: object) -> None:
         self.source = source  # kept alive so that its id() is not reused while this entry exists
         self.shown = shown
         self.results: dict[Hashable, ExecutionResult | asyncio.Future[ExecutionResult]] = {}
         self.encoded: dict[int, tuple[dict[str, Any], str]] = {}  # id(result.data) -> (data, payload text)
+        self.keys: dict[int, Hashable] = {}  # id(result.data) -> the key it was executed under
 
 
 class SharedLiveResults:
@@ -158,6 +162,7 @@ class SharedLiveResults:
         version.results[key] = result
         if result.data is not None and self._by_shown.get(id(version.shown)) is version:
             version.encoded.setdefault(id(result.data), (result.data, ""))
+            version.keys[id(result.data)] = key
             self._by_data[id(result.data)] = version
 
     def encoded_payload(self, data: object, encode: Callable[[object], str]) -> str | None:
@@ -173,6 +178,25 @@ class SharedLiveResults:
             held = (held[0], encode({"data": data}))
             version.encoded[id(data)] = held
         return held[1]
+
+    def key_of(self, data: object) -> Hashable | None:
+        """The key a shared result without errors was executed under; None for any other `data`."""
+        version = self._by_data.get(id(data))
+        held = version.encoded.get(id(data)) if version is not None else None
+        if version is None or held is None or held[0] is not data:
+            return None
+        return version.keys.get(id(data))
+
+    def ready_payload(self, source: object, key: Hashable, encode: Callable[[object], str]) -> str | None:
+        """The `next` payload of the row read `source` under `key`, when it is already executed
+        and error-free; None otherwise (the caller then executes it as usual)."""
+        version = self._by_source.get(id(source))
+        if version is None or version.source is not source:
+            return None
+        result = version.results.get(key)
+        if not isinstance(result, ExecutionResult) or result.errors or result.extensions or result.data is None:
+            return None
+        return self.encoded_payload(result.data, encode)
 
 
 SHARED_LIVE_RESULTS: Final = SharedLiveResults()

@@ -269,3 +269,35 @@ async def test_an_unexpected_error_reaches_each_subscriber_masked(
         assert first["data"] is None
         assert [error["message"] for error in first["errors"]] == ["Unexpected error."]
         assert "internal detail" not in json.dumps(subscriber.messages)
+
+
+async def test_an_error_free_shared_version_takes_no_per_subscriber_pass_through_graphql(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.live_slots, "_cap", 100)
+    order_id = await pending_order(shopper)
+    # Every version a subscriber pulls through Strawberry and graphql-core asks for an executor.
+    passes: list[str] = []
+    original = SharedLiveExecution.build_per_event_executor
+
+    def counting(self: SharedLiveExecution, payload: Any) -> Any:
+        if isinstance(payload, OrderType) and str(payload.order_id) == order_id:
+            passes.append(str(payload.status))
+        return original(self, payload)
+
+    monkeypatch.setattr(SharedLiveExecution, "build_per_event_executor", counting)
+    async with AsyncExitStack() as stack:
+        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(4)]
+        subscribers = [await socket.start(Subscriber(STATUS, {"id": order_id})) for socket in sockets for _ in range(5)]
+        await run_until_complete(sockets, subscribers, lambda: pay(shopper, order_id))
+
+    later = versions(subscribers) - {version for version in versions(subscribers) if version[0] == "PENDING"}
+    assert later
+    for subscriber in subscribers:
+        assert [message["type"] for message in subscriber.messages][-1] == "complete"
+        assert all("errors" not in payload for payload in subscriber.nexts)
+        assert {version for version in versions([subscriber]) if version[0] != "PENDING"} == later
+        assert all(message["id"] == subscriber.id for message in subscriber.messages)
+    # Each subscriber's first update goes through graphql once; every later version goes through it
+    # once for all 20 (the subscriber that executes it), and is written straight to the 19 others.
+    assert len([status for status in passes if status != "PENDING"]) == len(later)
