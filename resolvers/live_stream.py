@@ -184,11 +184,13 @@ class LiveStreams:
 
     async def stream(self, row: WatchedRow[Row]) -> AsyncGenerator[Row, None]:
         """The row's current state, then each new version, ending after a final one."""
+        lane = DIRECT_LANE.get()
+        # One stream per lane; and not carried into the tasks started below (the watch's own).
+        DIRECT_LANE.set(None)
         watch: _Watch[Row] | None = self._watches.get(row.channel)
         if watch is None:
             watch = self._start(row)
         watcher = watch.join(self._queue_size)
-        lane = DIRECT_LANE.get()
         if lane is not None:
             lane.attach(row, watcher)
         try:

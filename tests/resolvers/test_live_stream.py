@@ -12,7 +12,7 @@ import pytest
 
 from payql.pubsub import InMemoryBroker
 from resolvers.errors import ErrorCode, UseCaseError
-from resolvers.live_stream import LiveStreams, WatchedRow
+from resolvers.live_stream import DIRECT_LANE, DirectLane, LiveStreams, WatchedRow
 
 SUBSCRIBERS = 200
 WAIT = 10.0
@@ -137,3 +137,53 @@ async def test_a_subscriber_joining_a_running_watch_gets_the_current_state_first
         async with aclosing(streams.stream(table.watched())) as late:
             assert (await take(late)).status == "PROCESSING"
         assert table.reads == 2  # the late subscriber cost no read
+
+
+async def laned(streams: LiveStreams, table: Table) -> tuple[DirectLane, AsyncGenerator[Row, None]]:
+    """A stream whose queue a transport can take from, as the websocket handler does; started."""
+    lane = DirectLane()
+    DIRECT_LANE.set(lane)
+    stream = streams.stream(table.watched())
+    # Pulled in this very task (as the handler does), so that the stream's reset is seen here.
+    assert (await anext(stream)).status == "PENDING"
+    assert DIRECT_LANE.get() is None  # attached once, and not handed on to the watch's task
+    return lane, stream
+
+
+async def test_a_direct_lane_takes_only_versions_with_a_frame_and_gives_the_rest_back_in_order() -> None:
+    broker, table = InMemoryBroker(), Table()
+    streams = LiveStreams(broker.subscribe, queue_size=8)
+    lane, stream = await laned(streams, table)
+
+    table.row = Row("PROCESSING", 2)
+    await broker.publish("order:1", {"channel": "order:1"})
+    # No frame for it: the version stays with the stream, which yields it next.
+    assert await asyncio.wait_for(lane.take(lambda row: None), WAIT) is None
+    assert await lane.take(lambda row: "never asked") is None  # nothing taken while one is given back
+    assert (await take(stream)).status == "PROCESSING"
+
+    table.row = Row("PAID", 3)
+    await broker.publish("order:1", {"channel": "order:1"})
+    frame = await asyncio.wait_for(lane.take(lambda row: f"frame of {row}"), WAIT)
+    assert frame == f"frame of {Row('PAID', 3)}"
+    with pytest.raises(StopAsyncIteration):  # after a final version taken by the lane, the end
+        await take(stream)
+    await until(lambda: streams.watching("order:1") is None)
+
+
+async def test_a_direct_lane_leaves_a_too_slow_subscriber_to_the_stream_which_drops_it() -> None:
+    broker, table = InMemoryBroker(), Table()
+    streams = LiveStreams(broker.subscribe, queue_size=2)
+    lane, stream = await laned(streams, table)
+    async with aclosing(streams.stream(table.watched())) as reader:
+        await take(reader)
+        for version in range(2, 6):
+            table.row = Row("PROCESSING", version)
+            await broker.publish("order:1", {"channel": "order:1"})
+            assert (await take(reader)).version == version
+
+        # Its queue overflowed: the lane takes nothing, and the stream drops it as before.
+        assert await lane.take(lambda row: "frame") is None
+        with pytest.raises(UseCaseError) as dropped:
+            await take(stream)
+        assert dropped.value.code is ErrorCode.RATE_LIMITED
