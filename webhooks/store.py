@@ -71,6 +71,12 @@ _CLAIM = (
     " AND (next_attempt_at IS NULL OR next_attempt_at <= $3) RETURNING *"
 )
 _CLAIM_STATEMENTS = {"postgres": _CLAIM, "sqlite": _CLAIM.replace("$", "?")}
+# Written out like the claim: one event's final status is the last statement of every job, and
+# building it with the ORM's query builder cost about as much as running it.
+_DONE = (
+    "UPDATE webhook_events SET status = $1, processed_at = $2, next_attempt_at = NULL, last_error = NULL WHERE id = $3"
+)
+_DONE_STATEMENTS = {"postgres": _DONE, "sqlite": _DONE.replace("$", "?")}
 
 
 async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> WebhookEvent | None:
@@ -96,9 +102,9 @@ async def mark_done(row: WebhookEvent, status: WebhookStatus) -> None:
     """The event is PROCESSED or IGNORED; its lag from arrival and the attempts it took go to the metrics here,
     from the claimed row, rather than from reads after the job."""
     processed_at = now()
-    await WebhookEvent.filter(id=row.id).update(
-        status=status, processed_at=processed_at, next_attempt_at=None, last_error=None
-    )
+    connection = connections.get("default")
+    stamp = WebhookEvent._meta.fields_map["processed_at"].to_db_value(processed_at, WebhookEvent)
+    await connection.execute_query(_DONE_STATEMENTS[connection.capabilities.dialect], [str(status), stamp, row.id])
     WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
     WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from db.models import WebhookEvent, WebhookStatus
 from payql.wiring import Services
-from webhooks.store import RetryPolicy, claim_for_processing, now
+from webhooks.store import RetryPolicy, claim_for_processing, mark_done, now
 
 POLICY = RetryPolicy(lease_seconds=120.0)
 
@@ -77,3 +77,17 @@ async def test_concurrent_claims_take_the_lease_once(services: Services) -> None
     claims = await asyncio.gather(*(claim_for_processing(row.id, POLICY) for _ in range(8)))
     assert sum(claim is not None for claim in claims) == 1
     assert (await WebhookEvent.get(id=row.id)).attempts == 1
+
+
+async def test_a_claimed_event_is_marked_done_with_its_time_and_no_lease_or_error(services: Services) -> None:
+    row = await stored_event(last_error="an earlier attempt's traceback")
+    claimed = await claim_for_processing(row.id, POLICY)
+    assert claimed is not None
+    before = now()
+    await mark_done(claimed, WebhookStatus.IGNORED)
+    stored = await WebhookEvent.get(id=row.id)
+    assert (stored.status, stored.next_attempt_at) == (WebhookStatus.IGNORED, None)
+    assert not stored.last_error
+    assert stored.processed_at is not None
+    assert stored.processed_at >= before
+    assert await claim_for_processing(row.id, POLICY) is None
