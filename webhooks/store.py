@@ -15,7 +15,6 @@ from tortoise import connections
 
 from db.insert_once import insert_once
 from db.models import WebhookEvent, WebhookStatus
-from db.transaction import transaction
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from gateways.types import VerifiedEvent, WebhookDelivery
 from payql.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG
@@ -64,28 +63,48 @@ async def store_delivery(
     return existing, False
 
 
+# The claim as one UPDATE … RETURNING; its final statuses are FINAL_STATUSES. SQLite numbers its
+# parameters ?1, ?2 where PostgreSQL writes $1, $2.
+_CLAIM = (
+    "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = $1"
+    " WHERE id = $2 AND status NOT IN ('PROCESSED', 'IGNORED', 'DEAD')"
+    " AND (next_attempt_at IS NULL OR next_attempt_at <= $3) RETURNING *"
+)
+_CLAIM_STATEMENTS = {"postgres": _CLAIM, "sqlite": _CLAIM.replace("$", "?")}
+# Written out like the claim: one event's final status is the last statement of every job, and
+# building it with the ORM's query builder cost about as much as running it.
+_DONE = (
+    "UPDATE webhook_events SET status = $1, processed_at = $2, next_attempt_at = NULL, last_error = NULL WHERE id = $3"
+)
+_DONE_STATEMENTS = {"postgres": _DONE, "sqlite": _DONE.replace("$", "?")}
+
+
 async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> WebhookEvent | None:
-    """Take the event for one attempt, or None if it is final or another attempt holds it."""
-    async with transaction() as connection:
-        row = await WebhookEvent.filter(id=event_row_id).using_db(connection).select_for_update().first()
-        if row is None or row.status in FINAL_STATUSES:
-            return None
-        current = now()
-        if row.next_attempt_at is not None and row.next_attempt_at > current:
-            return None
-        row.attempts += 1
-        row.next_attempt_at = current + timedelta(seconds=policy.lease_seconds)
-        await row.save(using_db=connection, update_fields=["attempts", "next_attempt_at"])
-        return row
+    """Take the event for one attempt, or None if it is final or another attempt holds it.
+
+    One statement, not a transaction of a locking read and an update: the UPDATE locks the row, and
+    a concurrent claim waits for it and then checks the conditions against the row as it left it
+    (PostgreSQL re-reads an updated row; SQLite runs writes one at a time), so the lease is taken
+    once."""
+    connection = connections.get("default")
+    current = now()
+    stamp = WebhookEvent._meta.fields_map["next_attempt_at"]
+    values = [
+        stamp.to_db_value(current + timedelta(seconds=policy.lease_seconds), WebhookEvent),
+        event_row_id,
+        stamp.to_db_value(current, WebhookEvent),
+    ]
+    rows = await connection.execute_query_dict(_CLAIM_STATEMENTS[connection.capabilities.dialect], values)
+    return WebhookEvent._init_from_db(**rows[0]) if rows else None
 
 
 async def mark_done(row: WebhookEvent, status: WebhookStatus) -> None:
     """The event is PROCESSED or IGNORED; its lag from arrival and the attempts it took go to the metrics here,
     from the claimed row, rather than from reads after the job."""
     processed_at = now()
-    await WebhookEvent.filter(id=row.id).update(
-        status=status, processed_at=processed_at, next_attempt_at=None, last_error=None
-    )
+    connection = connections.get("default")
+    stamp = WebhookEvent._meta.fields_map["processed_at"].to_db_value(processed_at, WebhookEvent)
+    await connection.execute_query(_DONE_STATEMENTS[connection.capabilities.dialect], [str(status), stamp, row.id])
     WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
     WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)
 
