@@ -5,7 +5,7 @@ Needs PostgreSQL and Redis (see `bench.servers`). `payql serve` runs with the Re
 worker, so each signed sandbox delivery posted to it (`bench.webhooks`' events, of a type PayQL stores
 and then ignores) is stored and its processing job waits in saq. With `--backlog` jobs waiting, the
 benchmark starts 1 (then 2) `payql worker` processes and waits until every event of the backlog is
-final. The floor (`bench.worker_floor`: asyncpg + redis, the same 3 statements per job, its queue one
+final. The floor (`bench.worker_floor`: asyncpg + redis, the same 2 statements per job, its queue one
 Redis list) drains a copy of the same rows, with as many processes. Periodic jobs are off in the
 workers, so only the backlog runs.
 

@@ -1,8 +1,8 @@
 """The worker floor: a bare asyncpg + redis worker that drains a backlog of stored webhook events with
 the statements `payql worker` runs for each event it stores and then ignores (read from the
-worker's statement log, logger `tortoise.db_client` at DEBUG: 3 statements, one transaction):
+worker's statement log, logger `tortoise.db_client` at DEBUG: 2 statements):
 
-  BEGIN; the row FOR UPDATE; attempts and lease written; COMMIT (the claim);
+  the claim: one UPDATE … RETURNING that takes the lease unless the event is final or leased;
   the final status written.
 
 Its queue is one Redis list of row ids, popped once per job; as many jobs run at once as a
@@ -29,13 +29,12 @@ CONCURRENCY = 10  # `payql worker`'s saq concurrency
 POOL_SIZE = 5  # PayQL's default database pool
 LEASE = timedelta(seconds=120)  # the webhook RetryPolicy's lease
 POP_TIMEOUT_SECONDS = 1
-FINAL = ("PROCESSED", "IGNORED", "DEAD")
 
 CLAIM = (
-    "SELECT gateway, id, processed_at, event_id, event_type, status, received_at, body, next_attempt_at, last_error,"
-    " headers, attempts, source_ip FROM webhook_events WHERE id = $1 LIMIT 1 FOR UPDATE"
+    "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2"
+    " AND status NOT IN ('PROCESSED', 'IGNORED', 'DEAD') AND (next_attempt_at IS NULL OR next_attempt_at <= $3)"
+    " RETURNING *"
 )
-TAKE = "UPDATE webhook_events SET attempts = $1, next_attempt_at = $2 WHERE id = $3"
 DONE = (
     "UPDATE webhook_events SET status = 'IGNORED', processed_at = $1, next_attempt_at = NULL, last_error = NULL"
     " WHERE id = $2"
@@ -44,11 +43,9 @@ DONE = (
 
 async def run_one(pool: asyncpg.Pool, event_row_id: int) -> None:
     async with pool.acquire() as db:
-        async with db.transaction():
-            row = await db.fetchrow(CLAIM, event_row_id)
-            if row is None or row["status"] in FINAL:
-                return
-            await db.execute(TAKE, row["attempts"] + 1, datetime.now(UTC) + LEASE, event_row_id)
+        now = datetime.now(UTC)
+        if await db.fetchrow(CLAIM, now + LEASE, event_row_id, now) is None:
+            return
         await db.execute(DONE, datetime.now(UTC), event_row_id)
 
 

@@ -63,11 +63,11 @@ async def store_delivery(
     return existing, False
 
 
-# The claim as one UPDATE … RETURNING; its final statuses are FINAL_STATUSES. SQLite numbers its
-# parameters ?1, ?2 where PostgreSQL writes $1, $2.
+# The claim as one UPDATE … RETURNING. SQLite numbers its parameters ?1, ?2 where PostgreSQL writes $1, $2.
+_FINAL_LIST = ", ".join(f"'{status.value}'" for status in sorted(FINAL_STATUSES))
 _CLAIM = (
-    "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = $1"
-    " WHERE id = $2 AND status NOT IN ('PROCESSED', 'IGNORED', 'DEAD')"
+    "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = $1"  # noqa: S608 - enum values, no input
+    f" WHERE id = $2 AND status NOT IN ({_FINAL_LIST})"
     " AND (next_attempt_at IS NULL OR next_attempt_at <= $3) RETURNING *"
 )
 _CLAIM_STATEMENTS = {"postgres": _CLAIM, "sqlite": _CLAIM.replace("$", "?")}
