@@ -23,6 +23,7 @@ from db import refunds, transitions
 from db import subscriptions as mirror
 from db.idempotency import Claim, save_recovery_point
 from db.models import Customer, Invoice, Payment, Price, PriceType, Refund, Subscription, UsageRecord
+from db.transitions import Actor
 from db.unit_of_work import unit_of_work
 from domain.dunning import grants_access
 from domain.money import Money
@@ -162,8 +163,9 @@ async def create_subscription(deps: Deps, caller: Caller, request: CreateSubscri
             existing = await Subscription.get(id=subscription_id)
             if existing.gateway_reference is not None:
                 return await _current_outcome(existing)
-            return await _subscribe(deps, caller, existing, request)
-        return await _subscribe(deps, caller, await _create_row(deps, caller, request, claim), request)
+            return await _subscribe(deps, caller, existing, request, claim.recovery_point.get("gateway_customer"))
+        created, gateway_customer = await _create_row(deps, caller, request, claim)
+        return await _subscribe(deps, caller, created, request, gateway_customer)
 
     return await run_idempotent(
         deps, caller, "create_subscription", request.idempotency_key, request.fingerprint(), handler
@@ -426,7 +428,12 @@ def _billing_gateway(deps: Deps, currency: str, chosen: str | None) -> str:
     return names[0]
 
 
-async def _create_row(deps: Deps, caller: Caller, request: CreateSubscriptionRequest, claim: Claim) -> Subscription:
+async def _create_row(
+    deps: Deps, caller: Caller, request: CreateSubscriptionRequest, claim: Claim
+) -> tuple[Subscription, str | None]:
+    """The INCOMPLETE subscription row, remembered for a retried request with the gateway customer its gateway
+    request names: a retry must send the gateway the same request, even after the first one's answer made the
+    customer known."""
     principal = caller.require_principal()
     if request.gateway is not None:
         _billing(deps, request.gateway)
@@ -451,12 +458,18 @@ async def _create_row(deps: Deps, caller: Caller, request: CreateSubscriptionReq
             using_db=uow.connection,
         )
         await mirror.record_subscription_created(subscription, caller.actor("subscribe"), uow)
-        await save_recovery_point(claim, {"subscription_id": str(subscription.id)}, uow.connection)
-    return subscription
+        gateway_customer = (customer.gateway_references or {}).get(gateway)
+        recovery = {"subscription_id": str(subscription.id), "gateway_customer": gateway_customer}
+        await save_recovery_point(claim, recovery, uow.connection)
+    return subscription, gateway_customer if isinstance(gateway_customer, str) else None
 
 
 async def _subscribe(
-    deps: Deps, caller: Caller, subscription: Subscription, request: CreateSubscriptionRequest
+    deps: Deps,
+    caller: Caller,
+    subscription: Subscription,
+    request: CreateSubscriptionRequest,
+    gateway_customer: str | None,
 ) -> Outcome:
     billing, gateway = _billing(deps, subscription.gateway)
     customer = await Customer.get(id=subscription.customer_id)
@@ -470,7 +483,7 @@ async def _subscribe(
         idempotency_key=subscription.idempotency_key,
         trial_days=request.trial_days,
         return_url=request.return_url,
-        gateway_customer=(customer.gateway_references or {}).get(subscription.gateway),
+        gateway_customer=gateway_customer,
     )
     try:
         result = await billing.create_subscription(gateway_request)
@@ -488,10 +501,7 @@ async def _subscribe(
         return outcome
     if result.customer_reference:
         await remember_gateway_customer(customer.id, subscription.gateway, result.customer_reference)
-    synced = await sync_subscription(
-        gateway, billing, subscription.id, result, actor=caller.actor("subscribe"), policy=deps.policy.billing
-    )
-    return await _current_outcome(synced)
+    return await _synced_outcome(deps, gateway, billing, subscription, result, caller.actor("subscribe"))
 
 
 async def _change(
@@ -523,9 +533,27 @@ async def _call_and_sync(
         return _unavailable(subscription, error)
     except GatewayError as error:
         raise _use_case_error(error) from None
-    synced = await sync_subscription(
-        gateway, billing, subscription.id, result, actor=caller.actor(operation), policy=deps.policy.billing
-    )
+    return await _synced_outcome(deps, gateway, billing, subscription, result, caller.actor(operation))
+
+
+async def _synced_outcome(
+    deps: Deps,
+    gateway: PaymentGateway,
+    billing: BillingGateway,
+    subscription: Subscription,
+    result: SubscriptionResult,
+    actor: Actor,
+) -> Outcome:
+    """Our mirror brought up to the gateway's answer, and the outcome. The sync reads the gateway again (its
+    clock, the invoice's payment); when such a read goes unanswered the change is made at the gateway but not
+    yet mirrored: GATEWAY_UNAVAILABLE, and the same key sends the same request again, which the gateway's
+    idempotency answers with what it did, and syncs again (webhooks and reconciliation catch up meanwhile)."""
+    try:
+        synced = await sync_subscription(
+            gateway, billing, subscription.id, result, actor=actor, policy=deps.policy.billing
+        )
+    except GatewayUnavailable as error:
+        return _unavailable(subscription, error)
     return await _current_outcome(synced)
 
 
