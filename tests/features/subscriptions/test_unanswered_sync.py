@@ -5,38 +5,52 @@ that read answered "Unexpected error." to a `createSubscription`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from db.models import Subscription
-from gateways.sandbox.processor import SandboxProcessor
+from gateways.errors import GatewayUnavailable
 from payql.wiring import Services
 from tests.features.subscriptions.kit import recurring_price, subscribe
-from tests.testkit import Shopper, new_key
+from tests.testkit import Shopper, new_key, sandbox_deliverer, settle
 
 
-def time_out_first_clock_read(services: Services, sandbox: SandboxProcessor, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sandbox processor's own timeout fault, armed for exactly the sync's first read of the clock."""
+@pytest.fixture
+async def quiet(services: Services) -> AsyncIterator[None]:
+    """No other work reads the sandbox meanwhile: earlier work finished, this test's webhooks held until the end."""
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
+    await settle(services)
+    deliverer.switches.hold()
+    yield
+    deliverer.switches.reset()
+    await settle(services)
+
+
+def time_out_first_clock_read(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sync's first read of the gateway's clock goes unanswered, as the adapter reports a timeout (the
+    processor's own armed fault would hit whichever sandbox call came next, e.g. a webhook's read-back)."""
     gateway: Any = services.deps.gateways.get("sandbox")
     original = gateway.billing_now
-    armed = False
+    answered = False
 
     async def billing_now(reference: str) -> int:
-        nonlocal armed
-        if not armed:
-            armed = True
-            sandbox.arm_fault("timeout", 1)
+        nonlocal answered
+        if not answered:
+            answered = True
+            raise GatewayUnavailable("The payment provider did not answer in time.", detail="test: clock read lost")
         return int(await original(reference))
 
     monkeypatch.setattr(gateway, "billing_now", billing_now)
 
 
 async def test_a_subscription_whose_sync_goes_unanswered_is_unavailable_then_finished_by_the_same_key(
-    shopper: Shopper, services: Services, sandbox: SandboxProcessor, monkeypatch: pytest.MonkeyPatch
+    shopper: Shopper, services: Services, quiet: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     price = await recurring_price(1_500)
-    time_out_first_clock_read(services, sandbox, monkeypatch)
+    time_out_first_clock_read(services, monkeypatch)
     key = new_key()
 
     first = await subscribe(shopper, price, key=key)
