@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,21 @@ async def settle(services: Services, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(quiet(), timeout)
+
+
+@asynccontextmanager
+async def sandbox_webhooks_held(services: Services) -> AsyncIterator[None]:
+    """Earlier work settled, then every sandbox webhook delivery held inside the block; on leaving, what was
+    held is sent and settled."""
+    deliverer = sandbox_deliverer(services)
+    assert deliverer is not None
+    await settle(services)
+    deliverer.switches.hold()
+    try:
+        yield
+    finally:
+        deliverer.switches.reset()
+        await settle(services)
 
 
 async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 20.0) -> None:

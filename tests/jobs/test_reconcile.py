@@ -21,7 +21,14 @@ from domain.statuses import PaymentStatus
 from gateways.sandbox.processor import SandboxProcessor
 from jobs.reconcile import reconcile
 from payql.wiring import Services
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key, sandbox_deliverer, settle
+from tests.testkit import (
+    CHECKOUT,
+    Shopper,
+    checkout_input,
+    make_price,
+    new_key,
+    sandbox_webhooks_held,
+)
 
 REFUND_PAYMENT = (
     "mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { userErrors { code message } } }"
@@ -30,14 +37,9 @@ REFUND_PAYMENT = (
 
 @pytest.fixture
 async def held(services: Services, sandbox: SandboxProcessor) -> AsyncIterator[SandboxProcessor]:
-    deliverer = sandbox_deliverer(services)
-    assert deliverer is not None
-    await settle(services)
-    deliverer.switches.hold()
-    yield sandbox
-    sandbox.clear_faults()
-    deliverer.switches.reset()
-    await settle(services)
+    async with sandbox_webhooks_held(services):
+        yield sandbox
+        sandbox.clear_faults()
 
 
 async def charged_with_the_answer_lost(shopper: Shopper, sandbox: SandboxProcessor) -> Payment:

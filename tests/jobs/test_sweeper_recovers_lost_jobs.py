@@ -19,7 +19,14 @@ from jobs.saq_queue import SaqJobQueue
 from payql.wiring import Services
 from tests.jobs.conftest import RedisServer
 from tests.jobs.saqkit import NAME, running_worker
-from tests.testkit import CHECKOUT, Shopper, checkout_input, eventually, make_price, sandbox_deliverer, settle
+from tests.testkit import (
+    CHECKOUT,
+    Shopper,
+    checkout_input,
+    eventually,
+    make_price,
+    sandbox_webhooks_held,
+)
 from webhooks.store import store_delivery
 
 
@@ -31,13 +38,8 @@ def faults(sandbox: SandboxProcessor) -> Iterator[SandboxProcessor]:
 
 @pytest.fixture
 async def held(services: Services) -> AsyncIterator[None]:
-    deliverer = sandbox_deliverer(services)
-    assert deliverer is not None
-    await settle(services)
-    deliverer.switches.hold()
-    yield
-    deliverer.switches.reset()
-    await settle(services)
+    async with sandbox_webhooks_held(services):
+        yield
 
 
 async def stored_success_event(shopper: Shopper, sandbox: SandboxProcessor) -> tuple[WebhookEvent, Payment]:

@@ -14,19 +14,14 @@ from db.models import Subscription
 from gateways.errors import GatewayUnavailable
 from payql.wiring import Services
 from tests.features.subscriptions.kit import recurring_price, subscribe
-from tests.testkit import Shopper, new_key, sandbox_deliverer, settle
+from tests.testkit import Shopper, new_key, sandbox_webhooks_held
 
 
 @pytest.fixture
 async def quiet(services: Services) -> AsyncIterator[None]:
     """No other work reads the sandbox meanwhile: earlier work finished, this test's webhooks held until the end."""
-    deliverer = sandbox_deliverer(services)
-    assert deliverer is not None
-    await settle(services)
-    deliverer.switches.hold()
-    yield
-    deliverer.switches.reset()
-    await settle(services)
+    async with sandbox_webhooks_held(services):
+        yield
 
 
 def time_out_first_clock_read(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
