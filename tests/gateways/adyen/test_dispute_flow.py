@@ -35,6 +35,16 @@ async def charged_back(
     return await Dispute.get(gateway="adyen", gateway_reference=reference)
 
 
+async def reverse_and_win(
+    emulator: AdyenEmulator, server: str, services: Services, payment: Payment, dispute: Dispute
+) -> None:
+    """Adyen's CHARGEBACK_REVERSED notification delivered to PayQL: the dispute is won, the order paid again."""
+    emulator.chargeback(str(payment.gateway_reference), "CHARGEBACK_REVERSED", dispute_status="Won")
+    await deliver(emulator, server, services)
+    assert (await Dispute.get(id=dispute.id)).status is DisputeStatus.WON
+    assert (await Order.get(id=payment.order_id)).status == "PAID"
+
+
 def pdf_text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
@@ -53,10 +63,7 @@ async def test_a_chargeback_opens_a_dispute_and_its_reversal_wins_it(
     assert dispute.evidence_due_by is not None
     assert (await Order.get(id=payment.order_id)).status == "DISPUTED"
 
-    emulator.chargeback(str(payment.gateway_reference), "CHARGEBACK_REVERSED", dispute_status="Won")
-    await deliver(emulator, server, services)
-    assert (await Dispute.get(id=dispute.id)).status is DisputeStatus.WON
-    assert (await Order.get(id=payment.order_id)).status == "PAID"
+    await reverse_and_win(emulator, server, services, payment, dispute)
 
 
 async def test_staff_defend_a_chargeback_through_adyens_disputes_api_and_the_reversal_wins_it(
@@ -89,10 +96,7 @@ async def test_staff_defend_a_chargeback_through_adyens_disputes_api_and_the_rev
 
     # The outcome is Adyen's notification, not our request.
     payment = await Payment.get(id=dispute.payment_id)
-    emulator.chargeback(str(payment.gateway_reference), "CHARGEBACK_REVERSED", dispute_status="Won")
-    await deliver(emulator, server, services)
-    assert (await Dispute.get(id=dispute.id)).status is DisputeStatus.WON
-    assert (await Order.get(id=payment.order_id)).status == "PAID"
+    await reverse_and_win(emulator, server, services, payment, dispute)
 
 
 async def test_a_defense_whose_answer_was_lost_is_resumed_with_the_same_key(
