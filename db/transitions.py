@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from tortoise.expressions import Subquery
 from tortoise.models import Model
 
 from db import merchant_events
@@ -22,6 +21,7 @@ from db.audit_trail import record_audit
 from db.insert_once import insert_once
 from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType
 from db.outbox import add_message
+from db.row_reads import read_rows
 from db.unit_of_work import StatusChange, UnitOfWork
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
 
@@ -145,15 +145,22 @@ async def lock_order(order_id: UUID, uow: UnitOfWork) -> Order:
     return await Order.filter(id=order_id).using_db(uow.connection).select_for_update().get()
 
 
+_ORDER_OF_PAYMENT = "id = (SELECT order_id FROM payments WHERE id = $1)"
+
+
+async def payments_of(order: Order, uow: UnitOfWork) -> list[Payment]:
+    """Every payment of the order (which the caller holds locked)."""
+    return await read_rows(Payment, "order_id = $1", [order.id], uow.connection)
+
+
 async def lock_payment(payment_id: UUID, uow: UnitOfWork) -> tuple[Order, Payment]:
     """Lock the payment's order, then the payment (the documented lock order): two statements, the
     first finding the order by the payment's (never changing) order id."""
-    order_of_payment = Subquery(Payment.filter(id=payment_id).values("order_id"))
-    order = await Order.filter(id=order_of_payment).using_db(uow.connection).select_for_update().first()
-    if order is None:
+    orders = await read_rows(Order, _ORDER_OF_PAYMENT, [payment_id], uow.connection, for_update=True)
+    if not orders:
         raise LookupError(f"payment {payment_id} not found")
-    payment = await Payment.filter(id=payment_id).using_db(uow.connection).select_for_update().get()
-    return order, payment
+    payments = await read_rows(Payment, "id = $1", [payment_id], uow.connection, for_update=True)
+    return orders[0], payments[0]  # the order was found through the payment, which is never deleted
 
 
 async def lock_under_payment(
@@ -291,7 +298,7 @@ async def apply_payment_update(
 
 async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bool:
     """Cancel a locked order that has no payment in flight or succeeded; False if it must stay."""
-    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+    payments = await payments_of(order, uow)
     if any(p.status in PAYMENT_IN_FLIGHT or p.status in PAYMENT_SUCCEEDED for p in payments):
         return False
     before = order.status
@@ -315,7 +322,7 @@ async def release_disputed_order(order: Order, actor: Actor, uow: UnitOfWork) ->
     """A won chargeback: the locked order goes back to the status its payments give it."""
     if order.status is not O.DISPUTED:
         return False
-    payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+    payments = await payments_of(order, uow)
     return await _move_order(order, _status_from_payments(payments), actor, uow)
 
 
@@ -369,7 +376,7 @@ async def _sync_order_status(
 ) -> None:
     """`payments`: all of the locked order's payments when the caller has them, else read here."""
     if payments is None:
-        payments = await Payment.filter(order_id=order.id).using_db(uow.connection)
+        payments = await payments_of(order, uow)
     after = derive_order_status(order, payments)
     before = order.status
     if after == before:
