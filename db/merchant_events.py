@@ -24,6 +24,7 @@ from tortoise.exceptions import IntegrityError
 
 from db.merchant_models import MerchantDelivery, MerchantEndpoint, MerchantEvent, MerchantObjectVersion
 from db.merchant_payloads import Announceable, object_type, render
+from db.row_reads import read_rows
 from db.transaction import transaction
 from db.unit_of_work import QueuedJob, UnitOfWork
 
@@ -135,9 +136,7 @@ _ENDPOINTS: Final = "merchant_events.endpoints"
 async def _enabled_endpoints(uow: UnitOfWork) -> list[MerchantEndpoint]:
     """The enabled endpoints, read once per transaction (a paid checkout announces two events)."""
     if _ENDPOINTS not in uow.reads:
-        uow.reads[_ENDPOINTS] = (
-            await MerchantEndpoint.filter(enabled=True).using_db(uow.connection).order_by("created_at")
-        )
+        uow.reads[_ENDPOINTS] = await read_rows(MerchantEndpoint, "enabled ORDER BY created_at", [], uow.connection)
     endpoints: list[MerchantEndpoint] = uow.reads[_ENDPOINTS]
     return endpoints
 

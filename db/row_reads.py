@@ -39,8 +39,8 @@ def _statement(model: type[Model], where: str, *, for_update: bool, dialect: str
 async def read_rows(
     model: type[M], where: str, values: list[Any], connection: BaseDBAsyncClient, *, for_update: bool = False
 ) -> list[M]:
-    """The `model` rows matching `where` (a constant clause with `$n` parameters), each locked with
-    `for_update` on PostgreSQL."""
+    """The `model` rows matching `where` (a constant clause with `$n` parameters, and an ORDER BY if
+    wanted), each locked with `for_update` on PostgreSQL."""
     statement = _statement(model, where, for_update=for_update, dialect=connection.capabilities.dialect)
     # As the ORM writes a UUID: text, which both dialects take.
     rows = await connection.execute_query_dict(statement, [str(v) if isinstance(v, UUID) else v for v in values])
