@@ -150,7 +150,7 @@ async def create_payment(
 ) -> Payment:
     """Insert a PENDING payment for a locked, payable order (raises if it is not payable); an order
     created in `uow` (`new_order`) has no payments to read."""
-    payments = [] if new_order else await Payment.filter(order_id=order.id).using_db(uow.connection)
+    payments = [] if new_order else await transitions.payments_of(order, uow)
     refuse_if_not_payable(order, payments)
     payment_id = uuid.uuid4()
     try:
@@ -198,6 +198,7 @@ async def remember_payment(claim: Claim, payment: Payment, uow: UnitOfWork) -> N
 
 
 async def charge_routed(
+    order: Order,
     payment: Payment,
     fallbacks: Sequence[PaymentGateway],
     choice: PaymentChoice,
@@ -210,13 +211,16 @@ async def charge_routed(
     (`gateways.payment_method_carry`): a new payment on the next gateway that takes the shopper's token as
     it is, or else on the next one, which collects a payment method itself (its redirect is the answer), or
     which the SPA is told to tokenize on (a COLLECT_PAYMENT_METHOD next action, no payment made there).
-    A chosen gateway is called whatever its circuit says."""
+    A chosen gateway is called whatever its circuit says. `order` is the payment's (its return URL and
+    customer are what the gateways are sent)."""
     gateways = list(fallbacks)
     gateway = gateways.pop(0)
     while True:
         if choice.gateway is not None or registry.health.allows(gateway.name):
             try:
-                return await charge_payment(payment, gateway, caller, registry.retries, may_fail_over=bool(gateways))
+                return await charge_payment(
+                    payment, gateway, caller, registry.retries, may_fail_over=bool(gateways), order=order
+                )
             except _FailOver:
                 pass
         else:
@@ -233,7 +237,7 @@ async def charge_routed(
             extra={"payment_id": str(payment.id), "gateway": gateway.name, "carry": str(step.carry)},
         )
         carried = choice if step.carry is Carry.AS_SENT else replace(choice, payment_method=COLLECTED_BY_GATEWAY)
-        payment = await _next_payment(payment, gateway, carried, caller, claim)
+        payment = await _next_payment(order, gateway, carried, caller, claim)
 
 
 def _failover_step(choice: PaymentChoice, gateways: Sequence[PaymentGateway], registry: GatewayRegistry) -> Step:
@@ -270,33 +274,41 @@ class _FailOver(Exception):
 
 
 async def _next_payment(
-    failed: Payment, gateway: PaymentGateway, choice: PaymentChoice, caller: Caller, claim: Claim
+    order: Order, gateway: PaymentGateway, choice: PaymentChoice, caller: Caller, claim: Claim
 ) -> Payment:
     """A new PENDING payment on the same order on `gateway`, remembered for a retried request."""
-    order = await Order.get(id=failed.order_id).only("id", "return_url")
     next_choice = validated_choice(gateway, choice, order.return_url)
     async with unit_of_work() as uow:
-        locked = await transitions.lock_order(failed.order_id, uow)
+        locked = await transitions.lock_order(order.id, uow)
         payment = await create_payment(locked, next_choice, caller, uow)
         await remember_payment(claim, payment, uow)
     return payment
 
 
 async def charge_payment(
-    payment: Payment, gateway: PaymentGateway, caller: Caller, retries: RetryPolicy, *, may_fail_over: bool = False
+    payment: Payment,
+    gateway: PaymentGateway,
+    caller: Caller,
+    retries: RetryPolicy,
+    *,
+    may_fail_over: bool = False,
+    order: Order | None = None,
 ) -> Outcome:
     """Send a committed PENDING payment to its gateway (retried with the same key while it is unreachable
     or its outcome unknown) and record the answer.
 
     With `may_fail_over`, a refusal before the gateway accepted the request fails the payment at once and
-    raises `_FailOver` for `charge_routed`; any other failure is answered here."""
+    raises `_FailOver` for `charge_routed`; any other failure is answered here. `order` is the payment's
+    when the caller has it (read here otherwise)."""
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
+    if order is None:
+        order = await Order.get(id=payment.order_id).only("id", "return_url", "customer_id")
 
     def retryable(error: BaseException) -> bool:
         return unanswered(error) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
 
     try:
-        result = await with_retries(retries, lambda: _send(payment, gateway), retryable=retryable)
+        result = await with_retries(retries, lambda: _send(payment, order, gateway), retryable=retryable)
     except GatewayNotAttempted as refused:
         if not may_fail_over:
             return _unavailable(outcome, payment, refused)
@@ -352,9 +364,8 @@ _CODE_FOR_REFUSAL: dict[type[GatewayError], ErrorCode] = {
 }
 
 
-async def _send(payment: Payment, gateway: PaymentGateway) -> PaymentResult:
+async def _send(payment: Payment, order: Order, gateway: PaymentGateway) -> PaymentResult:
     """The gateway call: open its hosted page, or charge the payment method token."""
-    order = await Order.get(id=payment.order_id).only("id", "return_url", "customer_id")
     if payment.payment_method == HOSTED_CHECKOUT_METHOD:
         return await hosted_checkout(payment, gateway, order.return_url)
     request = ChargeRequest(

@@ -107,7 +107,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
         )
         payment = await create_payment(order, choice, caller, uow, new_order=True)
         await remember_payment(claim, payment, uow)
-    return await charge_routed(payment, gateways, request.choice, caller, claim, deps.gateways)
+    return await charge_routed(order, payment, gateways, request.choice, caller, claim, deps.gateways)
 
 
 def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str | None:

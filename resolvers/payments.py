@@ -85,7 +85,7 @@ async def pay_order(deps: Deps, caller: Caller, request: PayOrderRequest) -> Out
             locked = await transitions.lock_order(order.id, uow)
             payment = await create_payment(locked, choice, caller, uow)
             await remember_payment(claim, payment, uow)
-        return await charge_routed(payment, gateways, request.choice, caller, claim, deps.gateways)
+        return await charge_routed(locked, payment, gateways, request.choice, caller, claim, deps.gateways)
 
     fingerprint = {
         "order_id": request.order_id,
