@@ -5,8 +5,11 @@ Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox 
 approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 23 statements, no
 GraphQL, ORM, encryption or gateway call) each run in a process of their own on the same database;
 this process sends `--requests` checkouts to each with `--concurrency` in flight, alternating
-round by round. It prints the median over rounds of each side's throughput and p99 latency, and the
-throughput ratio (PayQL / floor; higher is better, 1.0 is the floor). The load generator shares the
+round by round. It prints the median over rounds of each side's throughput, p99 latency and server
+CPU time per checkout (the server process's user + system time during its round, from /proc: Linux
+only; PostgreSQL's own time is in neither), the throughput ratio (PayQL / floor; higher is better,
+1.0 is the floor) and the CPU ratio (PayQL / floor; lower is better). Throughput moves with whatever
+else runs on the machine; CPU per checkout much less. The load generator shares the
 machine with both servers: on a shared, noisy machine compare ratios, not absolute numbers.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -29,6 +33,7 @@ from bench.fanout import PRODUCTS, QUIET
 from bench.servers import (
     PAYQL,
     BenchDatabase,
+    cpu_seconds,
     free_port,
     payql_environment,
     start_process,
@@ -130,25 +135,31 @@ async def main(requests: int, concurrency: int, rounds: int, profile: Path | Non
                 httpx.AsyncClient(base_url=payql_url, headers=headers, limits=limits, timeout=60) as payql_http,
                 httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
             ):
-                sides: list[tuple[str, httpx.AsyncClient, Send]] = [
-                    ("PayQL", payql_http, payql_checkout),
-                    ("floor", floor_http, floor_checkout),
+                sides: list[tuple[str, httpx.AsyncClient, Send, subprocess.Popen[bytes]]] = [
+                    ("PayQL", payql_http, payql_checkout, payql),
+                    ("floor", floor_http, floor_checkout, floor),
                 ]
-                results: dict[str, list[Round]] = {name: [] for name, _, _ in sides}
+                results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
+                cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 for _ in range(rounds):
-                    for name, http, send in sides:
+                    for name, http, send, server in sides:
+                        before = cpu_seconds(server)
                         results[name].append(await one_round(http, send, price_id, requests, concurrency))
+                        cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / requests)
             print(f"checkout, {requests} requests x {rounds} rounds, {concurrency} in flight, alternating")
             for name, measured in results.items():
                 print(
                     f"{name:>6}: {statistics.median(r.per_second for r in measured):7.1f} checkouts/s,"
                     f" p99 {statistics.median(r.p99_ms for r in measured):7.1f} ms,"
+                    f" CPU {statistics.median(cpu_ms[name]):5.2f} ms a checkout,"
                     f" failures {sum(r.failures for r in measured)}"
                 )
             ratio = statistics.median(r.per_second for r in results["PayQL"]) / statistics.median(
                 r.per_second for r in results["floor"]
             )
             print(f"throughput ratio PayQL / floor: {ratio:.2f}x")
+            cpu_ratio = statistics.median(cpu_ms["PayQL"]) / statistics.median(cpu_ms["floor"])
+            print(f"CPU per checkout PayQL / floor: {cpu_ratio:.2f}x")
         finally:
             stop_process(floor)
             stop_process(payql, interrupt=profile is not None)

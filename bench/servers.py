@@ -153,6 +153,13 @@ def _stable_key(work: Path, name: str) -> str:
     return path.read_text()
 
 
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """The CPU time (user + system) the process has used so far, from Linux's /proc."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime are fields 14 and 15 of stat(5); the text after the command name starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_process(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         # The benchmark's own commands (payql, uvicorn), never input from elsewhere.
