@@ -20,6 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.insert_once import insert_once
 from db.models import IdempotencyRecord, IdempotencyState
+from db.row_updates import update_columns
 
 _POLL_SECONDS = 0.05
 
@@ -102,11 +103,12 @@ async def claim_or_replay(
 async def save_recovery_point(claim: Claim, data: dict[str, Any], connection: BaseDBAsyncClient) -> None:
     """Record what the request created, in the same transaction that created it."""
     claim.recovery_point.update(data)
-    await IdempotencyRecord.filter(id=claim.record_id).using_db(connection).update(recovery_point=claim.recovery_point)
+    await update_columns(IdempotencyRecord, claim.record_id, {"recovery_point": claim.recovery_point}, connection)
 
 
 async def complete(claim: Claim, response: dict[str, Any]) -> None:
-    await IdempotencyRecord.filter(id=claim.record_id).update(state=IdempotencyState.COMPLETED, response=response)
+    values = {"state": IdempotencyState.COMPLETED, "response": response}
+    await update_columns(IdempotencyRecord, claim.record_id, values, connections.get("default"))
 
 
 async def release(claim: Claim) -> None:
