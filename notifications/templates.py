@@ -24,7 +24,10 @@ from email.utils import format_datetime
 from typing import Any
 from uuid import UUID
 
+from tortoise import connections
+
 from db.models import Customer, Dispute, LineItem, Order, Payment
+from db.row_reads import read_rows
 from domain.money import Money
 
 DEDUPE_KEY_HEADER = "X-PayQL-Dedupe-Key"
@@ -93,8 +96,8 @@ def money(amount: int, currency: str) -> str:
 
 
 async def recipient_of(customer_id: UUID) -> str:
-    customer = await Customer.get_or_none(id=customer_id)
-    email = (customer.email or "").strip() if customer else ""
+    customers = await read_rows(Customer, "id = $1", [customer_id], connections.get("default"))
+    email = (customers[0].email or "").strip() if customers else ""
     if not email:
         raise Undeliverable("no recipient")
     return email
@@ -114,11 +117,14 @@ def _payment_reference(payment: Payment) -> str:
 @template("receipt")
 async def receipt(payload: Mapping[str, Any]) -> Email:
     """Payload {"order_id"} (and optionally "payment_id"): the order's lines, totals and payment."""
-    order = await Order.get_or_none(id=_uuid_from(payload, "order_id"))
-    if order is None:
+    # Every receipt reads these (one per paid order): their SQL is written out once (`db.row_reads`).
+    database = connections.get("default")
+    orders = await read_rows(Order, "id = $1", [_uuid_from(payload, "order_id")], database)
+    if not orders:
         raise Undeliverable("order not found")
+    order = orders[0]
     to = await recipient_of(order.customer_id)
-    lines = await LineItem.filter(order_id=order.id).order_by("product_name", "id")
+    lines = await read_rows(LineItem, "order_id = $1 ORDER BY product_name, id", [order.id], database)
     payments = Payment.filter(order_id=order.id)
     if "payment_id" in payload:
         payment = await payments.filter(id=_uuid_from(payload, "payment_id")).first()
