@@ -1,5 +1,5 @@
 """The checkout floor: a bare Starlette + asyncpg endpoint running the statements a PayQL checkout
-runs (read from PayQL's statement log: 23 statements, two transactions and the autocommit ones
+runs (read from PayQL's statement log: 22 statements, two transactions and the autocommit ones
 around them), on the same PostgreSQL database, over one pooled connection per request. When the
 checkout's statements change, this list follows, so that the ratio measures PayQL's overhead on the
 same database work.
@@ -127,7 +127,6 @@ async def checkout(request: Request) -> JSONResponse:
                 now,
             )
             await db.execute("UPDATE idempotency_records SET recovery_point = $1 WHERE id = $2", "floor", claim)
-        await db.fetchrow("SELECT id, return_url, customer_id FROM orders WHERE id = $1 LIMIT 2", order_id)
         async with db.transaction():
             order = await db.fetchrow(ORDER_OF_PAYMENT_FOR_UPDATE, payment_id)
             await db.fetchrow(PAYMENT_FOR_UPDATE, payment_id)
