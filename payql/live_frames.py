@@ -9,9 +9,11 @@ Strawberry's own `send_next`, so errors are still masked and sent per subscriber
 
 Once a subscriber was sent a shared result, its later versions skip Strawberry and graphql-core
 altogether when they can: the operation task takes the next version from the subscriber's own
-bounded queue (`resolvers.live_stream.DirectLane`) and, when a subscriber with the same key already
-executed it, writes that frame itself. Anything else (an execution still to run, an error, the end,
-a subscriber too slow to keep up) is handed back and pulled through Strawberry's path as before.
+bounded queue (`resolvers.live_stream.DirectLane`): the one subscriber's task that executed a version
+writes its frame to every other subscriber with the same key that waits for it, from one loop, so
+their tasks are not woken for it. Anything else (an execution still to run, an error, the end, a
+subscriber too slow to keep up, a socket that cannot take a frame at once) is handed back to the
+subscriber's own task and pulled through Strawberry's path as before.
 Nothing here executes, authorizes or queues: the per-subscriber queue and its limits are the live
 stream's, and what must never happen here is a frame built for another key than the subscriber's own.
 """
@@ -39,14 +41,21 @@ class LiveFramesHandler(ExpiringSessionHandler):
     async def _send_result_stream(
         self, operation: Operation[GraphQLContext, None], result_source: StreamResult
     ) -> None:
-        # Strawberry's own loop, but for how a shared result is sent and where the next one comes from.
         lane = DirectLane()
         DIRECT_LANE.set(lane)  # this task's context only: the stream attaches its queue to it
-        key: Hashable | None = None
+        try:
+            await self._send_results(operation, result_source, lane)
+        finally:
+            lane.close()
+
+    async def _send_results(
+        self, operation: Operation[GraphQLContext, None], result_source: StreamResult, lane: DirectLane
+    ) -> None:
+        # Strawberry's own loop, but for how a shared result is sent and where the next one comes from.
         is_first_result = True
         while True:
-            if key is not None:
-                payload = await lane.take(partial(self._ready_payload, key=key))
+            if lane.joined:
+                payload = await lane.take()
                 if payload is not None:
                     await self._send_shared(operation, payload)
                     continue
@@ -54,6 +63,9 @@ class LiveFramesHandler(ExpiringSessionHandler):
                 result = await anext(result_source)
             except StopAsyncIteration:
                 return
+            finally:
+                # Executed (or failed): the subscribers waiting on this one get theirs first.
+                lane.release()
             if is_first_result and isinstance(result, PreExecutionError):
                 await self._handle_pre_execution_error(operation, result)
                 return
@@ -65,6 +77,8 @@ class LiveFramesHandler(ExpiringSessionHandler):
                 await operation.send_next(result)
             else:
                 key = SHARED_LIVE_RESULTS.key_of(result.data)
+                if key is not None:
+                    lane.join(key, partial(self._ready_payload, key=key), partial(self._send_shared, operation))
                 await self._send_shared(operation, payload)
             is_first_result = False
 
