@@ -167,14 +167,16 @@ class _Lanes:
 
 class _Rest:
     """The rest of a coroutine that suspended on its first step, for another task to await: awaiting
-    it hands up the future that step was waiting for, and carries on from there."""
+    it hands up the future that step was waiting for, and carries on from there, every step in the
+    same context as the first (as a task runs each step of its coroutine in its own)."""
 
-    def __init__(self, coroutine: Coroutine[Any, Any, None], suspended_on: Any) -> None:
+    def __init__(self, coroutine: Coroutine[Any, Any, None], suspended_on: Any, context: Context) -> None:
         self._coroutine = coroutine
         self._suspended_on = suspended_on
+        self._context = context
 
     def __await__(self) -> Generator[Any, Any, None]:
-        coroutine, waiting = self._coroutine, self._suspended_on
+        coroutine, waiting, context = self._coroutine, self._suspended_on, self._context
         while True:
             try:
                 sent = yield waiting
@@ -183,12 +185,12 @@ class _Rest:
                 raise
             except BaseException as error:  # thrown into the coroutine, as `await` would (cancellation too)
                 try:
-                    waiting = coroutine.throw(error)
+                    waiting = context.run(coroutine.throw, error)
                 except StopIteration:
                     return
             else:
                 try:
-                    waiting = coroutine.send(sent)
+                    waiting = context.run(coroutine.send, sent)
                 except StopIteration:
                     return
 
@@ -363,7 +365,7 @@ class DirectLane:
         except Exception as error:
             self._failed = error
         else:
-            self._handed = _Rest(sending, suspended_on)
+            self._handed = _Rest(sending, suspended_on, self._context)
         self.wake()
 
 
