@@ -387,23 +387,29 @@ async def test_a_socket_that_takes_no_frame_holds_back_no_other_subscriber_and_i
 
     monkeypatch.setattr(LiveFramesHandler, "_send_text", stalling_send_text)
     async with AsyncExitStack() as stack:
-        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(4)]
-        others = [await socket.start(Subscriber(STATUS, {"id": order_id})) for socket in sockets[:-1]]
-        readers = [asyncio.create_task(socket.read()) for socket in sockets[:-1]]
+        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(5)]
+        readers: list[asyncio.Task[None]] = []
+
+        async def subscribe(socket: Socket) -> Subscriber:
+            subscriber = await socket.start(Subscriber(STATUS, {"id": order_id}))
+            readers.append(asyncio.create_task(socket.read()))
+            await until(sockets, lambda: len(subscriber.nexts) == 1)
+            return subscriber
+
         try:
-            await until(sockets, lambda: all(len(other.nexts) == 1 for other in others))
-            # The last to wait for a version: never the one woken to execute it, so its frames are
-            # written to it by another subscriber's task.
-            slow = await sockets[-1].start(Subscriber(STATUS, {"id": order_id}))
-            readers.append(asyncio.create_task(sockets[-1].read()))
-            await until(sockets, lambda: len(slow.nexts) == 1)
-            stuck.add(slow.id)
+            # One by one, so that the first to wait is the one woken to execute the next version
+            # (its own send then stalls, after it handed the version out), and the last to wait is
+            # written to by another subscriber's task (that send stalls and is handed back to it).
+            lead = await subscribe(sockets[0])
+            others = [await subscribe(socket) for socket in sockets[1:-1]]
+            slow = await subscribe(sockets[-1])
+            stuck.update({lead.id, slow.id})
             for version in range(2, 7):
                 await touch(services, order_id)
                 await until(sockets, lambda: all(len(other.nexts) == version for other in others))  # noqa: B023
-            assert len(slow.messages) == 1
+            assert len(lead.messages) == len(slow.messages) == 1
             drained.set()
-            await until(sockets, lambda: slow.done)
+            await until(sockets, lambda: lead.done and slow.done)
             await pay(shopper, order_id)
             await asyncio.wait_for(asyncio.gather(*readers), WAIT)
         finally:
@@ -415,10 +421,11 @@ async def test_a_socket_that_takes_no_frame_holds_back_no_other_subscriber_and_i
         assert [message["type"] for message in other.messages][-1] == "complete"
         assert updated_ats(other) == sorted(set(updated_ats(other))) == updated_ats(others[0])
         assert len(other.nexts) > 6 and other.nexts[-1]["data"]["orderStatus"]["status"] == "PAID"
-    # The frame its socket could not take went out once it drained, in order; then, its queue
-    # having overflowed meanwhile, the drop, and the end.
-    assert [message["type"] for message in slow.messages] == ["next", "next", "next", "complete"]
-    first, second, dropped = slow.nexts
-    assert [first, second] == others[0].nexts[:2]
-    assert dropped["data"] is None
-    assert [error["extensions"]["code"] for error in dropped["errors"]] == ["RATE_LIMITED"]
+    for stalled in (lead, slow):
+        # The frame its socket could not take went out once it drained, in order; then, its queue
+        # having overflowed meanwhile, the drop, and the end.
+        assert [message["type"] for message in stalled.messages] == ["next", "next", "next", "complete"]
+        first, second, dropped = stalled.nexts
+        assert [first, second] == others[0].nexts[:2]
+        assert dropped["data"] is None
+        assert [error["extensions"]["code"] for error in dropped["errors"]] == ["RATE_LIMITED"]
