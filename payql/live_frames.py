@@ -14,8 +14,12 @@ writes its frame to every other subscriber with the same key that waits for it, 
 their tasks are not woken for it. Anything else (an execution still to run, an error, the end, a
 subscriber too slow to keep up, a socket that cannot take a frame at once) is handed back to the
 subscriber's own task and pulled through Strawberry's path as before.
-Nothing here executes, authorizes or queues: the per-subscriber queue and its limits are the live
-stream's, and what must never happen here is a frame built for another key than the subscriber's own.
+
+A shared frame is sent through the server's own send, kept in the socket's scope by the outermost
+layer (`KeepWebSocketSend`), not through every layer's wrapper of it; every other message of the
+socket goes through all of them. Nothing here executes, authorizes or queues: the per-subscriber
+queue and its limits are the live stream's, and what must never happen here is a frame built for
+another key than the subscriber's own, or a frame written to a subscriber that left.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable
 from functools import partial
+from typing import Final
 
-from starlette.websockets import WebSocketDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.schema import StreamResult
@@ -35,6 +41,9 @@ from payql.ws_session import ExpiringSessionHandler
 from resolvers.live_stream import DIRECT_LANE, DirectLane
 from schema.context import GraphQLContext
 from schema.shared_frames import SHARED_LIVE_RESULTS
+
+# Where `KeepWebSocketSend` keeps the server's own send in a websocket's scope.
+WEBSOCKET_SEND: Final = "payql.websocket_send"
 
 
 class LiveFramesHandler(ExpiringSessionHandler):
@@ -96,7 +105,31 @@ class LiveFramesHandler(ExpiringSessionHandler):
 
     async def _send_text(self, frame: str) -> None:
         assert isinstance(self.websocket, ASGIWebSocketAdapter)
+        websocket = self.websocket.ws
+        send: Send | None = websocket.scope.get(WEBSOCKET_SEND)
         try:
-            await self.websocket.ws.send_text(frame)
-        except WebSocketDisconnect as error:
+            if send is None or websocket.application_state is not WebSocketState.CONNECTED:
+                await websocket.send_text(frame)
+            else:
+                await send({"type": "websocket.send", "text": frame})
+        except (WebSocketDisconnect, OSError) as error:
             raise WebSocketDisconnected from error
+
+
+class KeepWebSocketSend:
+    """The outermost layer: a websocket's send as the server gave it, kept in its scope.
+
+    A shared `next` frame goes out through it (`LiveFramesHandler._send_text`) rather than through
+    every layer's wrapper of send: none of them does anything with a `websocket.send` message (the
+    request id and the security headers go on the handshake's answer, the trace's per-message spans
+    are off), and together they cost a subscriber about a tenth of a frame's sending. Every other
+    message of the socket (accept, errors, completion, close) still goes through all of them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope[WEBSOCKET_SEND] = send
+        await self.app(scope, receive, send)

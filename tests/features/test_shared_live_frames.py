@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from db.models import Order
 from payql.live_frames import LiveFramesHandler
@@ -429,3 +430,33 @@ async def test_a_socket_that_takes_no_frame_holds_back_no_other_subscriber_and_i
         assert [first, second] == others[0].nexts[:2]
         assert dropped["data"] is None
         assert [error["extensions"]["code"] for error in dropped["errors"]] == ["RATE_LIMITED"]
+
+
+async def test_shared_frames_take_the_servers_own_send_and_every_other_message_the_layers(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.live_slots, "_cap", 100)
+    order_id = await pending_order(shopper)
+    through_layers: list[dict[str, Any]] = []  # websocket messages the tracing layer's send saw
+    wrap: Any = OpenTelemetryMiddleware._get_otel_send
+
+    def watching_send(self: OpenTelemetryMiddleware, *args: Any) -> Any:
+        wrapped = wrap(self, *args)
+
+        async def otel_send(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.send":
+                through_layers.append(json.loads(message["text"]))
+            await wrapped(message)
+
+        return otel_send
+
+    monkeypatch.setattr(OpenTelemetryMiddleware, "_get_otel_send", watching_send)
+    async with graphql_ws(server, shopper.token) as ws:
+        socket = Socket(ws)
+        subscribers = [await socket.start(Subscriber(STATUS, {"id": order_id})) for _ in range(3)]
+        await run_until_complete([socket], subscribers, lambda: pay(shopper, order_id))
+
+    for subscriber in subscribers:
+        assert len(subscriber.nexts) > 1 and subscriber.messages[-1]["type"] == "complete"
+    # The updates went out around the layers; the completions (and the socket's own messages) through them.
+    assert [message["type"] for message in through_layers if "id" in message] == ["complete"] * len(subscribers)
