@@ -329,9 +329,9 @@ class DirectLane:
     def deliver(self, produced: object | None) -> bool:
         """Writes this parked member's ready frames, in order. True when it still waits for a version
         nobody executed yet; False when it has nothing left, or was woken to go on by itself."""
-        watcher, watch = self._watcher, self._watch
+        watcher, watch, parked = self._watcher, self._watch, self._parked
         assert watcher is not None and watch is not None
-        while self.is_parked:
+        while parked is not None and not parked.done():  # woken (by a write handed over, say): no more
             if watcher.too_slow:
                 self.wake()
                 return False
