@@ -10,10 +10,14 @@ dropped with a RATE_LIMITED error rather than holding the process's memory; the 
 
 A transport may take a subscriber's versions from its queue itself (`DirectLane`), to send a
 version whose frame is already built without a pass through the subscriber's generators; whatever it
-takes and cannot send that way it gives back, and the stream yields it next, in order.
+takes and cannot send that way it gives back, and the stream yields it next, in order. Subscribers
+on that lane with the same key wait without being woken for each version: the one woken to execute
+a version writes its frame to all the others from one loop (`_Lanes.hand_out`), through each one's
+own `write`, and a send that cannot finish at once is finished by that subscriber's own task.
 
 Authorization is not done here: the caller checks that the subscriber may see the row before
-joining. Nothing here writes.
+joining. Nothing here writes to the database, and nothing here builds a frame: a frame comes only
+from a subscriber's own `frame_of` (its own key), and goes only to its own socket.
 """
 
 from __future__ import annotations
