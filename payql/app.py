@@ -36,6 +36,7 @@ from payql.graphql_metrics import GraphQLMetrics
 from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
 from payql.http_metrics import HttpMetricsMiddleware
+from payql.live_frames import KeepWebSocketSend
 from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
 from payql.metrics import WEBHOOKS_RECEIVED
@@ -200,4 +201,7 @@ def create_app(settings: Settings) -> Starlette:
     for layer in app.user_middleware:
         if cast(object, layer.cls) is OpenTelemetryMiddleware:
             layer.kwargs["exclude_spans"] = ["receive", "send"]
+    # Outside even that: a shared live frame is sent through the server's own send, not through
+    # every layer's wrapper of it (none of them does anything with a websocket frame).
+    app.add_middleware(KeepWebSocketSend)
     return app

@@ -1,7 +1,9 @@
 """Live updates are executed once per (document, variables, caller) and row version, whatever the
 number of subscribers: over real websockets, with the executions counted in graphql-core itself.
 Different documents, variables or callers never share a result, and a caller who may not see the
-order receives nothing of it."""
+order receives nothing of it. A later version is written to every waiting subscriber by the one task
+that executed it, without waking the others' tasks; a socket that takes no frame holds back no one
+and its subscriber is dropped as before."""
 
 from __future__ import annotations
 
@@ -10,12 +12,18 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import pytest
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
+from db.models import Order
+from payql.live_frames import LiveFramesHandler
 from payql.wiring import Services
+from resolvers.live_stream import DirectLane
+from resolvers.order_status import order_channel
 from schema.shared_frames import SharedLiveExecution
 from schema.types import OrderType, PaymentType
 from tests.testkit import CHECKOUT, PAY_ORDER, Shopper, checkout_input, make_price, new_key
@@ -301,3 +309,154 @@ async def test_an_error_free_shared_version_takes_no_per_subscriber_pass_through
     # Each subscriber's first update goes through graphql once; every later version goes through it
     # once for all 20 (the subscriber that executes it), and is written straight to the 19 others.
     assert len([status for status in passes if status != "PENDING"]) == len(later)
+
+
+async def touch(services: Services, order_id: str) -> None:
+    """A new version of the order (its update time moves on), announced as a commit announces it."""
+    await Order.filter(id=order_id).update(updated_at=datetime.now(UTC))
+    await services.broker.publish(order_channel(UUID(order_id)), {"channel": order_channel(UUID(order_id))})
+
+
+def updated_ats(subscriber: Subscriber) -> list[str]:
+    return [payload["data"]["orderStatus"]["updatedAt"] for payload in subscriber.nexts]
+
+
+async def test_a_later_version_is_written_to_every_other_subscriber_from_one_task_without_waking_theirs(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.live_slots, "_cap", 100)
+    order_id = await pending_order(shopper)
+    woken: list[DirectLane] = []  # a subscriber's task woken from waiting on its lane
+    written: list[DirectLane] = []  # a frame written to a subscriber by another subscriber's task
+    park, write_now = DirectLane._park, DirectLane._write_now
+
+    async def counting_park(self: DirectLane) -> None:
+        await park(self)
+        woken.append(self)
+
+    def counting_write_now(self: DirectLane, frame: str) -> None:
+        written.append(self)
+        write_now(self, frame)
+
+    monkeypatch.setattr(DirectLane, "_park", counting_park)
+    monkeypatch.setattr(DirectLane, "_write_now", counting_write_now)
+    async with AsyncExitStack() as stack:
+        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(4)]
+        subscribers = [await socket.start(Subscriber(STATUS, {"id": order_id})) for socket in sockets for _ in range(5)]
+        readers = [asyncio.create_task(socket.read()) for socket in sockets]
+        try:
+            await until(sockets, lambda: all(len(subscriber.nexts) == 1 for subscriber in subscribers))
+            for version in range(2, 5):
+                woken.clear()
+                written.clear()
+                await touch(services, order_id)
+                await until(sockets, lambda: all(len(s.nexts) == version for s in subscribers))  # noqa: B023
+                # One task woken, to execute the version; the 19 others were written to by it.
+                assert len(woken) == 1
+                assert len(written) == len(set(written)) == len(subscribers) - 1
+                assert woken[0] not in written
+            await pay(shopper, order_id)
+            await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    for subscriber in subscribers:
+        assert [message["type"] for message in subscriber.messages][-1] == "complete"
+        assert all(message["id"] == subscriber.id for message in subscriber.messages)
+        # Every version, each once, in the order they were made.
+        assert updated_ats(subscriber) == sorted(set(updated_ats(subscriber)))
+        assert updated_ats(subscriber) == updated_ats(subscribers[0])
+        assert subscriber.nexts[-1]["data"]["orderStatus"]["status"] == "PAID"
+
+
+async def test_a_socket_that_takes_no_frame_holds_back_no_other_subscriber_and_is_dropped(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.live_slots, "_cap", 100)
+    monkeypatch.setattr(services.live_streams, "_queue_size", 2)
+    order_id = await pending_order(shopper)
+    drained = asyncio.Event()
+    stuck: set[str] = set()  # operation ids whose socket takes no frame until it is drained
+    send_text = LiveFramesHandler._send_text
+
+    async def stalling_send_text(self: LiveFramesHandler, frame: str) -> None:
+        if json.loads(frame)["id"] in stuck:
+            await drained.wait()
+        await send_text(self, frame)
+
+    monkeypatch.setattr(LiveFramesHandler, "_send_text", stalling_send_text)
+    async with AsyncExitStack() as stack:
+        sockets = [Socket(await stack.enter_async_context(graphql_ws(server, shopper.token))) for _ in range(5)]
+        readers: list[asyncio.Task[None]] = []
+
+        async def subscribe(socket: Socket) -> Subscriber:
+            subscriber = await socket.start(Subscriber(STATUS, {"id": order_id}))
+            readers.append(asyncio.create_task(socket.read()))
+            await until(sockets, lambda: len(subscriber.nexts) == 1)
+            return subscriber
+
+        try:
+            # One by one, so that the first to wait is the one woken to execute the next version
+            # (its own send then stalls, after it handed the version out), and the last to wait is
+            # written to by another subscriber's task (that send stalls and is handed back to it).
+            lead = await subscribe(sockets[0])
+            others = [await subscribe(socket) for socket in sockets[1:-1]]
+            slow = await subscribe(sockets[-1])
+            stuck.update({lead.id, slow.id})
+            for version in range(2, 7):
+                await touch(services, order_id)
+                await until(sockets, lambda: all(len(other.nexts) == version for other in others))  # noqa: B023
+            assert len(lead.messages) == len(slow.messages) == 1
+            drained.set()
+            await until(sockets, lambda: lead.done and slow.done)
+            await pay(shopper, order_id)
+            await asyncio.wait_for(asyncio.gather(*readers), WAIT)
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    for other in others:
+        assert [message["type"] for message in other.messages][-1] == "complete"
+        assert updated_ats(other) == sorted(set(updated_ats(other))) == updated_ats(others[0])
+        assert len(other.nexts) > 6 and other.nexts[-1]["data"]["orderStatus"]["status"] == "PAID"
+    for stalled in (lead, slow):
+        # The frame its socket could not take went out once it drained, in order; then, its queue
+        # having overflowed meanwhile, the drop, and the end.
+        assert [message["type"] for message in stalled.messages] == ["next", "next", "next", "complete"]
+        first, second, dropped = stalled.nexts
+        assert [first, second] == others[0].nexts[:2]
+        assert dropped["data"] is None
+        assert [error["extensions"]["code"] for error in dropped["errors"]] == ["RATE_LIMITED"]
+
+
+async def test_shared_frames_take_the_servers_own_send_and_every_other_message_the_layers(
+    services: Services, server: str, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.live_slots, "_cap", 100)
+    order_id = await pending_order(shopper)
+    through_layers: list[dict[str, Any]] = []  # websocket messages the tracing layer's send saw
+    wrap: Any = OpenTelemetryMiddleware._get_otel_send
+
+    def watching_send(self: OpenTelemetryMiddleware, *args: Any) -> Any:
+        wrapped = wrap(self, *args)
+
+        async def otel_send(message: dict[str, Any]) -> None:
+            if message["type"] == "websocket.send":
+                through_layers.append(json.loads(message["text"]))
+            await wrapped(message)
+
+        return otel_send
+
+    monkeypatch.setattr(OpenTelemetryMiddleware, "_get_otel_send", watching_send)
+    async with graphql_ws(server, shopper.token) as ws:
+        socket = Socket(ws)
+        subscribers = [await socket.start(Subscriber(STATUS, {"id": order_id})) for _ in range(3)]
+        await run_until_complete([socket], subscribers, lambda: pay(shopper, order_id))
+
+    for subscriber in subscribers:
+        assert len(subscriber.nexts) > 1 and subscriber.messages[-1]["type"] == "complete"
+    # The updates went out around the layers; the completions (and the socket's own messages) through them.
+    assert [message["type"] for message in through_layers if "id" in message] == ["complete"] * len(subscribers)
