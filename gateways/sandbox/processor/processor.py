@@ -428,7 +428,7 @@ class SandboxProcessor:
     async def _call(self, operation: Callable[[Changes], _T], *, writes: bool = True) -> _T:
         """Run one operation: the armed fault, the operation, then the commit (its group's) of all it changed.
 
-        `writes=False` marks an operation that only reads: it does not take the state file's write lock.
+        `writes=False` marks an operation that only reads: it takes no write lock unless its group writes.
         """
         fault = self._faults.take()
         if fault is FaultMode.UNAVAILABLE:

@@ -19,6 +19,7 @@ import pytest
 
 from gateways.sandbox.processor import SandboxClock, SandboxProcessor
 from gateways.sandbox.processor.errors import SandboxError, SandboxUnavailable
+from gateways.sandbox.processor.objects import JsonDict
 from gateways.sandbox.processor.state import Changes, Outcome, SandboxState
 from gateways.sandbox.processor.state_file import SandboxStateFile
 
@@ -268,3 +269,18 @@ async def test_without_a_state_file_no_call_leaves_the_event_loop(monkeypatch: p
     processor = SandboxProcessor()
     ids = await asyncio.gather(*(_create(processor, f"key-{index}") for index in range(5)))
     assert sorted(intent.id for intent in await processor.list_payment_intents()) == sorted(ids)
+
+
+async def test_a_groups_events_reach_the_listener_in_commit_order(path: Path) -> None:
+    processor = SandboxProcessor(state_path=path)
+    await processor.open()
+    delivered: list[str] = []
+
+    async def listen(event: JsonDict) -> None:
+        delivered.append(str(event["id"]))
+
+    processor.on_event = listen
+    await asyncio.gather(*(_create(processor, f"key-{index}") for index in range(10)))
+    assert _commits(path) < 10
+    assert delivered == [event["id"] for event in await processor.list_events()]
+    await processor.aclose()
