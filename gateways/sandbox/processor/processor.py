@@ -1,16 +1,17 @@
 """`SandboxProcessor`: an in-process payment processor with its own state, modelled on Stripe.
 
-Every operation runs under one asyncio.Lock and commits all its changes (objects, idempotency record,
-events) as one unit, written through to the state file before it answers. Several processes may share
-one state file (`payql serve` and `payql worker`): each operation first catches up with what the
-others committed, and a changing one holds the file's write lock throughout (see `state.py`). Nothing
+Every operation's changes (objects, idempotency record, events) are one unit, written through to the
+state file before it answers. No lock is held while a call waits: concurrent calls queue, and are run
+one after another on memory and committed together, in one worker-thread hop and one transaction per
+group (see `state.py`); each still gets its own result, and its events are delivered in commit order.
+Several processes may share one state file (`payql serve` and `payql worker`): each group first catches
+up with what the others committed, and a changing one holds the file's write lock throughout. Nothing
 here may block the event loop, keep a card number or CVC, or let an event listener's failure undo a
 committed change.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
@@ -82,7 +83,6 @@ class SandboxProcessor:
     def __init__(self, *, clock: SandboxClock | None = None, state_path: Path | None = None) -> None:
         self.clock = clock if clock is not None else SandboxClock()
         self.on_event: EventListener | None = None
-        self._lock = asyncio.Lock()
         self._faults = FaultSwitch()
         self.held_answers = HeldAnswers()
         self._state = SandboxState(state_path)
@@ -107,8 +107,7 @@ class SandboxProcessor:
 
     async def aclose(self) -> None:
         """Close the state file; a later call opens it again."""
-        async with self._lock:
-            await self._state.close()
+        await self._state.close()
 
     def arm_fault(self, mode: str, count: int = 1) -> None:
         """Make the next `count` calls fail: `unavailable` before acting, `timeout` after committing, `hold`
@@ -427,15 +426,14 @@ class SandboxProcessor:
     # -- machinery ---------------------------------------------------------------------------------
 
     async def _call(self, operation: Callable[[Changes], _T], *, writes: bool = True) -> _T:
-        """Run one operation: the armed fault, the operation, then one commit of all it changed.
+        """Run one operation: the armed fault, the operation, then the commit (its group's) of all it changed.
 
-        `writes=False` marks an operation that only reads: it does not take the state file's write lock.
+        `writes=False` marks an operation that only reads: it takes no write lock unless its group writes.
         """
-        async with self._lock:
-            fault = self._faults.take()
-            if fault is FaultMode.UNAVAILABLE:
-                raise SandboxUnavailable("The sandbox processor is unavailable (armed fault).")
-            outcome = await self._state.run(self.clock, operation, writes=writes)
+        fault = self._faults.take()
+        if fault is FaultMode.UNAVAILABLE:
+            raise SandboxUnavailable("The sandbox processor is unavailable (armed fault).")
+        outcome = await self._state.run(self.clock, operation, writes=writes)
         await self._deliver([*outcome.discovered, *outcome.changes.events])
         if fault is FaultMode.HOLD:
             await self.held_answers.hold()
@@ -447,8 +445,7 @@ class SandboxProcessor:
 
     async def _transact(self, operation: Callable[[Changes], _T], *, writes: bool) -> _T:
         """Like `_call`, without the armed faults (bookkeeping and test controls are never hit)."""
-        async with self._lock:
-            outcome = await self._state.run(self.clock, operation, writes=writes)
+        outcome = await self._state.run(self.clock, operation, writes=writes)
         await self._deliver([*outcome.discovered, *outcome.changes.events])
         if isinstance(outcome.result, SandboxError):
             raise outcome.result
