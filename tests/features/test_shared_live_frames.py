@@ -116,6 +116,13 @@ async def until(sockets: list[Socket], condition: Callable[[], bool]) -> None:
     await asyncio.wait_for(poll(), WAIT)
 
 
+async def stop(readers: list[asyncio.Task[None]]) -> None:
+    """The sockets' readers stopped, whatever the test left them doing."""
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+
+
 async def pending_order(shopper: Shopper) -> str:
     """An order that stays PENDING (its card was declined) until it is paid."""
     price = await make_price(1500)
@@ -139,9 +146,7 @@ async def run_until_complete(
         await pay_order()
         await asyncio.wait_for(asyncio.gather(*readers), WAIT)
     finally:
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        await stop(readers)
 
 
 def versions(subscribers: list[Subscriber]) -> set[tuple[str, str]]:
@@ -358,9 +363,7 @@ async def test_a_later_version_is_written_to_every_other_subscriber_from_one_tas
             await pay(shopper, order_id)
             await asyncio.wait_for(asyncio.gather(*readers), WAIT)
         finally:
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            await stop(readers)
 
     for subscriber in subscribers:
         assert [message["type"] for message in subscriber.messages][-1] == "complete"
@@ -414,9 +417,7 @@ async def test_a_socket_that_takes_no_frame_holds_back_no_other_subscriber_and_i
             await pay(shopper, order_id)
             await asyncio.wait_for(asyncio.gather(*readers), WAIT)
         finally:
-            for reader in readers:
-                reader.cancel()
-            await asyncio.gather(*readers, return_exceptions=True)
+            await stop(readers)
 
     for other in others:
         assert [message["type"] for message in other.messages][-1] == "complete"

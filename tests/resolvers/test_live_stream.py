@@ -208,6 +208,18 @@ async def parked(subscribers: list[Laned]) -> None:
     await until(lambda: all(subscriber.lane.is_parked for subscriber in subscribers))
 
 
+async def parked_one_by_one(
+    streams: LiveStreams, table: Table, ready: dict[tuple[str, int], str], count: int = 5
+) -> list[Laned]:
+    """`count` subscribers with key "k", each parked before the next joins: the first to wait is the one
+    woken to execute the next version, the last to wait never is."""
+    subscribers: list[Laned] = []
+    for _ in range(count):
+        subscribers.append(Laned(streams, table, "k", ready))
+        await parked(subscribers)
+    return subscribers
+
+
 async def change(broker: InMemoryBroker, table: Table, status: str, version: int) -> None:
     table.row = Row(status, version)
     await broker.publish("order:1", {"channel": "order:1"})
@@ -282,10 +294,7 @@ async def test_a_socket_that_cannot_take_a_frame_holds_back_no_one_and_its_subsc
     broker, table = InMemoryBroker(), Table()
     streams = LiveStreams(broker.subscribe, queue_size=2)
     ready: dict[tuple[str, int], str] = {}
-    subscribers: list[Laned] = []
-    for _ in range(5):  # one by one: the last to wait is never the one woken to execute
-        subscribers.append(Laned(streams, table, "k", ready))
-        await parked(subscribers)
+    subscribers = await parked_one_by_one(streams, table, ready)
     *others, slow = subscribers
     slow.blocked = asyncio.Event()
 
@@ -311,10 +320,7 @@ async def test_a_send_that_fails_fails_in_its_own_subscribers_task_alone() -> No
     broker, table = InMemoryBroker(), Table()
     streams = LiveStreams(broker.subscribe, queue_size=8)
     ready: dict[tuple[str, int], str] = {}
-    subscribers: list[Laned] = []
-    for _ in range(5):
-        subscribers.append(Laned(streams, table, "k", ready))
-        await parked(subscribers)
+    subscribers = await parked_one_by_one(streams, table, ready)
     *others, gone = subscribers
     gone.broken = True
 
@@ -333,10 +339,7 @@ async def test_a_subscriber_that_left_is_not_written_to() -> None:
     broker, table = InMemoryBroker(), Table()
     streams = LiveStreams(broker.subscribe, queue_size=8)
     ready: dict[tuple[str, int], str] = {("k", 2): "k:2"}  # already executed: written as it is handed out
-    subscribers: list[Laned] = []
-    for _ in range(5):
-        subscribers.append(Laned(streams, table, "k", ready))
-        await parked(subscribers)
+    subscribers = await parked_one_by_one(streams, table, ready)
     *rest, left = subscribers
     watch = streams.watching("order:1")
     assert watch is not None
@@ -354,10 +357,7 @@ async def test_the_subscriber_executing_a_version_for_all_may_leave_or_stall_wit
     broker, table = InMemoryBroker(), Table()
     streams = LiveStreams(broker.subscribe, queue_size=8)
     ready: dict[tuple[str, int], str] = {}
-    subscribers: list[Laned] = []
-    for _ in range(5):
-        subscribers.append(Laned(streams, table, "k", ready))
-        await parked(subscribers)
+    subscribers = await parked_one_by_one(streams, table, ready)
     first, *rest = subscribers
     # The first to wait is woken to execute the next version; its own socket takes nothing, and it
     # leaves (at whatever point it got to): the others get the version all the same.
