@@ -47,6 +47,12 @@ CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
 CUSTOMER = "bench-customer"
 
 
+def customer_token(secret: str) -> str:
+    """The benchmark's shopper, with an email address as a real shop's shoppers have: every paid order's
+    receipt is rendered and written to the mailbox (`PAYQL_MAILBOX_PATH`), as PayQL does for them."""
+    return mint_token(secret, CUSTOMER, email=f"{CUSTOMER}@example.com")
+
+
 @dataclass
 class Round:
     per_second: float
@@ -112,7 +118,7 @@ async def price_and_customer(base_url: str, token: str) -> str:
 
 async def main(requests: int, concurrency: int, rounds: int, profile: Path | None = None) -> None:
     async with BenchDatabase.create() as bench:
-        token = mint_token(bench.jwt_secret, CUSTOMER)
+        token = customer_token(bench.jwt_secret)
         payql_port, floor_port = free_port(), free_port()
         profiler = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
         payql = start_process(

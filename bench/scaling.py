@@ -39,6 +39,7 @@ from bench.checkout import (
     CUSTOMER,
     Round,
     Send,
+    customer_token,
     floor_checkout,
     one_round,
     payql_checkout,
@@ -55,7 +56,6 @@ from bench.servers import (
     stop_process,
     wait_until_healthy,
 )
-from payql.auth import mint_token
 
 Mode = Literal["ports", "workers"]
 Side = Literal["PayQL", "floor"]
@@ -122,7 +122,7 @@ async def serving(bench: BenchDatabase, side: Side, count: int, plan: Plan) -> A
 
 
 async def measure(bench: BenchDatabase, side: Side, count: int, plan: Plan, price_id: str) -> Round:
-    token = mint_token(bench.jwt_secret, CUSTOMER)
+    token = customer_token(bench.jwt_secret)
     send: Send = payql_checkout if side == "PayQL" else floor_checkout
     async with serving(bench, side, count, plan) as servers, AsyncExitStack() as stack:
         limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
@@ -141,7 +141,7 @@ async def main(plan: Plan) -> None:
     load_before = os.getloadavg()
     async with BenchDatabase.create() as bench:
         async with serving(bench, "PayQL", 1, plan) as first:
-            price_id = await price_and_customer(first.urls[0], mint_token(bench.jwt_secret, CUSTOMER))
+            price_id = await price_and_customer(first.urls[0], customer_token(bench.jwt_secret))
         results: dict[tuple[Side, int], list[Round]] = {(side, count): [] for side in SIDES for count in plan.counts}
         for _ in range(plan.rounds):
             for count in plan.counts:
