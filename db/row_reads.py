@@ -17,6 +17,8 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from db.placeholders import in_dialect
+
 M = TypeVar("M", bound=Model)
 
 _STATEMENTS: dict[tuple[str, str, str, bool], str] = {}
@@ -28,11 +30,10 @@ def _statement(model: type[Model], where: str, *, for_update: bool, dialect: str
     if statement is None:
         columns = ", ".join(f'"{column}"' for column in model._meta.fields_db_projection.values())
         statement = f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {where}'  # noqa: S608 - constants only
-        if dialect == "postgres":
-            statement += " FOR UPDATE" if for_update else ""
-        else:  # SQLite has no row locks (its writers run one at a time) and numbers parameters ?1, ?2
-            statement = statement.replace("$", "?")
-        _STATEMENTS[key] = statement
+        # SQLite has no row locks: its writers run one at a time.
+        if dialect == "postgres" and for_update:
+            statement += " FOR UPDATE"
+        _STATEMENTS[key] = in_dialect(statement, dialect)
     return statement
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from db.placeholders import in_dialect
+
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
@@ -25,8 +27,7 @@ def _statement(model: type[Model], fields: tuple[str, ...], dialect: str) -> str
         meta = model._meta
         assignments = ", ".join(f'"{meta.fields_db_projection[name]}" = ${i}' for i, name in enumerate(fields, 1))
         statement = f'UPDATE "{meta.db_table}" SET {assignments} WHERE "{meta.db_pk_column}" = ${len(fields) + 1}'  # noqa: S608 - model names only
-        # SQLite numbers its parameters ?1, ?2 where PostgreSQL writes $1, $2.
-        _STATEMENTS[key] = statement if dialect == "postgres" else statement.replace("$", "?")
+        _STATEMENTS[key] = in_dialect(statement, dialect)
     return _STATEMENTS[key]
 
 

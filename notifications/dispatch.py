@@ -28,10 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
 from db.models import OutboxMessage, OutboxStatus
+from db.placeholders import for_connection
 from notifications import billing_templates, merchant_templates
 from notifications.mailer import Mailer, PermanentSendError
 from notifications.templates import Undeliverable, render
@@ -111,7 +111,6 @@ async def dispatch_outbox_message(
 
 # The claim, the dead end and the finish, each one statement written out: the ORM's builder cost as much
 # as running them, and a locking read plus an update in a transaction took four round trips each.
-# SQLite numbers its parameters ?1, ?2 where PostgreSQL writes $1, $2.
 _NOT_FINAL = f"status NOT IN ({', '.join(repr(str(status)) for status in FINAL)})"
 _DUE = "(next_attempt_at IS NULL OR next_attempt_at <= $2)"
 _CLAIM = (
@@ -131,10 +130,6 @@ _FINISH = (
 )
 
 
-def _dialect(statement: str, connection: BaseDBAsyncClient) -> str:
-    return statement if connection.capabilities.dialect == "postgres" else statement.replace("$", "?")
-
-
 def _stamp(moment: datetime | None) -> Any:
     return OutboxMessage._meta.fields_map["next_attempt_at"].to_db_value(moment, OutboxMessage)
 
@@ -144,14 +139,14 @@ async def _claim(message_id: int, *, max_attempts: int, lease_seconds: float) ->
     now = utcnow()
     lease = now + timedelta(seconds=lease_seconds)
     values = [message_id, _stamp(now), _stamp(lease), max_attempts]
-    rows = await connection.execute_query_dict(_dialect(_CLAIM, connection), values)
+    rows = await connection.execute_query_dict(for_connection(_CLAIM, connection), values)
     if rows:
         row = rows[0]
         payload = OutboxMessage._meta.fields_map["payload"].to_python_value(row["payload"])
         return _Claim(row["id"], row["kind"], row["dedupe_key"], dict(payload or {}), row["attempts"])
     # Not claimed: sent, dead, leased, backing off, unknown, or out of attempts. Only the last
     # changes anything: the last claimed attempt never reported back (its dispatcher died).
-    dead = await connection.execute_query_dict(_dialect(_GIVE_UP, connection), [*values[:2], max_attempts])
+    dead = await connection.execute_query_dict(for_connection(_GIVE_UP, connection), [*values[:2], max_attempts])
     if dead:
         logger.error("outbox message %s (%s) is dead: %s", message_id, dead[0]["kind"], dead[0]["last_error"])
     return None
@@ -170,7 +165,7 @@ async def _finish(
         None if error is None else _clip(error),
         claim.attempt,
     ]
-    await connection.execute_query(_dialect(_FINISH, connection), values)
+    await connection.execute_query(for_connection(_FINISH, connection), values)
 
 
 async def due_outbox_ids(limit: int = 100, *, grace_seconds: float = PENDING_GRACE_SECONDS) -> list[int]:
