@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--profile FILE]
 Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox gateway, card
-approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 22 statements, no
+approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 19 statements, no
 GraphQL, ORM, encryption or gateway call) each run in a process of their own on the same database;
 this process sends `--requests` checkouts to each with `--concurrency` in flight, alternating
 round by round. It prints the median over rounds of each side's throughput, p99 latency and server

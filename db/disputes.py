@@ -93,7 +93,7 @@ async def record_evidence_submitted(
             await dispute.save(
                 using_db=uow.connection, update_fields=["evidence_submitted_at", "evidence", "updated_at"]
             )
-            await _audit(actor, "dispute.evidence_submitted", dispute, before, dispute.status, uow)
+            _audit(actor, "dispute.evidence_submitted", dispute, before, dispute.status, uow)
     return dispute
 
 
@@ -101,7 +101,7 @@ async def add_note(dispute_id: uuid.UUID, body: str, actor: Actor) -> DisputeNot
     async with unit_of_work() as uow:
         _order, _payment, dispute = await lock_dispute(dispute_id, uow)
         note = await DisputeNote.create(dispute_id=dispute.id, author=actor.name, body=body, using_db=uow.connection)
-        await _audit(actor, "dispute.note_added", dispute, dispute.status, dispute.status, uow, {"note_id": note.id})
+        _audit(actor, "dispute.note_added", dispute, dispute.status, dispute.status, uow, {"note_id": note.id})
     return note
 
 
@@ -118,7 +118,7 @@ async def record_fulfillment(
             recorded_by=actor.name,
             using_db=uow.connection,
         )
-        await record_audit(
+        record_audit(
             actor,
             "order.fulfillment_recorded",
             "order",
@@ -145,7 +145,7 @@ async def flag_due_soon(dispute_id: uuid.UUID, now: datetime, merchant_email: st
             return False
         dispute.due_soon_flagged_at = now
         await dispute.save(using_db=uow.connection, update_fields=["due_soon_flagged_at", "updated_at"])
-        await _audit(actor, "dispute.due_soon_flagged", dispute, dispute.status, dispute.status, uow)
+        _audit(actor, "dispute.due_soon_flagged", dispute, dispute.status, dispute.status, uow)
         if merchant_email:
             payload = {"dispute_id": str(dispute.id), "to": merchant_email}
             await add_message(uow, DUE_SOON_EMAIL, f"{DUE_SOON_EMAIL}:{dispute.id}", payload)
@@ -169,7 +169,7 @@ async def _open(
         using_db=uow.connection,
     )
     await _ledger(payment, dispute, E.DISPUTE_WITHDRAWN, source, uow)
-    await _audit(actor, "dispute.created", dispute, None, D.NEEDS_RESPONSE, uow)
+    _audit(actor, "dispute.created", dispute, None, D.NEEDS_RESPONSE, uow)
     uow.changes.append(StatusChange("dispute", dispute.id, order.id, None, D.NEEDS_RESPONSE))
     await merchant_events.announce(uow, merchant_events.DISPUTE_CREATED, dispute, once=True)
     await transitions.mark_order_disputed(order, actor, uow)
@@ -194,7 +194,7 @@ async def _advance(
     await dispute.save(using_db=uow.connection, update_fields=["status", "closed_at", "updated_at"])
     if after is D.WON:
         await _ledger(payment, dispute, E.DISPUTE_REINSTATED, source, uow)
-    await _audit(actor, f"dispute.{after.lower()}", dispute, before, after, uow)
+    _audit(actor, f"dispute.{after.lower()}", dispute, before, after, uow)
     uow.changes.append(StatusChange("dispute", dispute.id, order.id, before, after))
     if after in DISPUTE_CLOSED:
         await merchant_events.announce(uow, merchant_events.DISPUTE_CLOSED, dispute, once=True)
@@ -221,7 +221,7 @@ async def _ledger(payment: Payment, dispute: Dispute, kind: E, source: EventSour
     )
 
 
-async def _audit(
+def _audit(
     actor: Actor,
     action: str,
     dispute: Dispute,
@@ -230,7 +230,7 @@ async def _audit(
     uow: UnitOfWork,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    await record_audit(
+    record_audit(
         actor,
         action,
         "dispute",

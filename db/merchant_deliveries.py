@@ -189,7 +189,7 @@ async def _reset(row: MerchantDelivery, actor: Actor, uow: UnitOfWork) -> None:
     row.attempts = 0
     row.next_attempt_at = None
     await row.save(using_db=uow.connection, update_fields=["status", "attempts", "next_attempt_at"])
-    await record_audit(
+    record_audit(
         actor,
         "merchant_delivery.resent",
         "merchant_delivery",

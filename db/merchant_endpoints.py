@@ -68,7 +68,7 @@ async def create_endpoint(
             secret=secret,
             using_db=uow.connection,
         )
-        await _audit(actor, "created", endpoint, None, uow)
+        _audit(actor, "created", endpoint, None, uow)
     return endpoint, secret
 
 
@@ -105,7 +105,7 @@ async def update_endpoint(
             setattr(endpoint, name, value)
         await endpoint.save(using_db=uow.connection, update_fields=[*changes, "updated_at"])
         verb = ("enabled" if changes["enabled"] else "disabled") if "enabled" in changes else "updated"
-        await _audit(actor, verb, endpoint, before, uow)
+        _audit(actor, verb, endpoint, before, uow)
     return endpoint
 
 
@@ -124,7 +124,7 @@ async def roll_secret(endpoint_id: UUID, overlap: timedelta, actor: Actor) -> tu
             using_db=uow.connection,
             update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"],
         )
-        await _audit(actor, "secret_rolled", endpoint, None, uow, {"overlap_seconds": int(overlap.total_seconds())})
+        _audit(actor, "secret_rolled", endpoint, None, uow, {"overlap_seconds": int(overlap.total_seconds())})
     return endpoint, secret
 
 
@@ -134,7 +134,7 @@ async def delete_endpoint(endpoint_id: UUID, actor: Actor) -> bool:
         endpoint = await lock_endpoint(endpoint_id, uow, deleting=True)
         if endpoint is None:
             return False
-        await _audit(actor, "deleted", endpoint, None, uow)
+        _audit(actor, "deleted", endpoint, None, uow)
         await endpoint.delete(using_db=uow.connection)
     return True
 
@@ -147,12 +147,12 @@ async def auto_disable(endpoint_id: UUID, reason: str, actor: Actor, uow: UnitOf
     endpoint.enabled = False
     endpoint.disabled_reason = reason[:500]
     await endpoint.save(using_db=uow.connection, update_fields=["enabled", "disabled_reason", "updated_at"])
-    await _audit(actor, "disabled", endpoint, None, uow)
+    _audit(actor, "disabled", endpoint, None, uow)
     return endpoint
 
 
 async def record_test_sent(actor: Actor, endpoint: MerchantEndpoint, event_id: str, uow: UnitOfWork) -> None:
-    await _audit(actor, "test_sent", endpoint, None, uow, {"event_id": event_id})
+    _audit(actor, "test_sent", endpoint, None, uow, {"event_id": event_id})
 
 
 def _state(endpoint: MerchantEndpoint) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def _state(endpoint: MerchantEndpoint) -> dict[str, Any]:
     }
 
 
-async def _audit(
+def _audit(
     actor: Actor,
     verb: str,
     endpoint: MerchantEndpoint,
@@ -172,7 +172,7 @@ async def _audit(
     uow: UnitOfWork,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    await record_audit(
+    record_audit(
         actor,
         f"{ENTITY}.{verb}",
         ENTITY,

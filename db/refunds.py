@@ -76,7 +76,7 @@ async def create_refund(
         reason=reason[:500],
         using_db=uow.connection,
     )
-    await _audit(actor, "refund.requested", refund, None, R.PENDING, uow)
+    _audit(actor, "refund.requested", refund, None, R.PENDING, uow)
     return refund
 
 
@@ -120,7 +120,7 @@ async def apply_refund_status(
         await _move_refunded(
             payment, payment.amount_refunded - refund.amount, PaymentEventType.REFUND_REVERSED, refund, source, uow
         )
-    await _audit(actor, f"refund.{status.lower()}", refund, before, status, uow)
+    _audit(actor, f"refund.{status.lower()}", refund, before, status, uow)
     uow.changes.append(StatusChange("refund", refund.id, order.id, before, status))
     if status in _MERCHANT_EVENT_FOR_STATUS:
         await merchant_events.announce(uow, _MERCHANT_EVENT_FOR_STATUS[status], refund)
@@ -150,8 +150,8 @@ async def _move_refunded(
     )
 
 
-async def _audit(actor: Actor, action: str, refund: Refund, before: str | None, after: str, uow: UnitOfWork) -> None:
-    await record_audit(
+def _audit(actor: Actor, action: str, refund: Refund, before: str | None, after: str, uow: UnitOfWork) -> None:
+    record_audit(
         actor,
         action,
         "refund",

@@ -83,7 +83,7 @@ async def lock_subscription(subscription_id: UUID, uow: UnitOfWork) -> Subscript
 
 
 async def record_subscription_created(subscription: Subscription, actor: Actor, uow: UnitOfWork) -> None:
-    await _audit(actor, "subscription.created", subscription, None, subscription.status, uow)
+    _audit(actor, "subscription.created", subscription, None, subscription.status, uow)
     await merchant_events.announce(uow, merchant_events.SUBSCRIPTION_CREATED, subscription, once=True)
 
 
@@ -141,9 +141,9 @@ async def apply_subscription_result(
         setattr(subscription, name, value)
     await subscription.save(using_db=uow.connection, update_fields=[*changed, "updated_at"])
     if after is not before:
-        await _audit(actor, f"subscription.{after.lower()}", subscription, before, after, uow)
+        _audit(actor, f"subscription.{after.lower()}", subscription, before, after, uow)
     elif "price_id" in changed:
-        await _audit(actor, "subscription.price_changed", subscription, before, after, uow, {"from": str(price_before)})
+        _audit(actor, "subscription.price_changed", subscription, before, after, uow, {"from": str(price_before)})
     uow.changes.append(StatusChange("subscription", subscription.id, subscription.id, before, after))
     await _announce_subscription(subscription, before, after, uow)
     return True
@@ -159,7 +159,7 @@ async def move_subscription(
     subscription.status = after
     subscription.next_retry_at = None
     await subscription.save(using_db=uow.connection, update_fields=["status", "next_retry_at", "updated_at"])
-    await _audit(actor, f"subscription.{after.lower()}", subscription, before, after, uow)
+    _audit(actor, f"subscription.{after.lower()}", subscription, before, after, uow)
     uow.changes.append(StatusChange("subscription", subscription.id, subscription.id, before, after))
     await _announce_subscription(subscription, before, after, uow)
     return True
@@ -213,7 +213,7 @@ async def apply_invoice_result(
             period_end=_when(result.period_end),
             using_db=uow.connection,
         )
-        await _audit(actor, "invoice.created", subscription, None, result.status, uow, {"invoice_id": str(invoice.id)})
+        _audit(actor, "invoice.created", subscription, None, result.status, uow, {"invoice_id": str(invoice.id)})
     attempts_before = invoice.attempt_count
     before = InvoiceStatus(invoice.status)
     status = result.status if result.status is before or can_move_invoice(before, result.status) else before
@@ -231,9 +231,7 @@ async def apply_invoice_result(
             setattr(invoice, name, value)
         await invoice.save(using_db=uow.connection, update_fields=[*changed, "updated_at"])
     if status is not before:
-        await _audit(
-            actor, f"invoice.{status.lower()}", subscription, before, status, uow, {"invoice_id": str(invoice.id)}
-        )
+        _audit(actor, f"invoice.{status.lower()}", subscription, before, status, uow, {"invoice_id": str(invoice.id)})
 
     payment = await _invoice_payment(subscription, invoice, actor, uow)
     if status is I.PAID and (status is not before or created):
@@ -376,7 +374,7 @@ def _when(epoch: int | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
 
 
-async def _audit(
+def _audit(
     actor: Actor,
     action: str,
     subscription: Subscription,
@@ -385,7 +383,7 @@ async def _audit(
     uow: UnitOfWork,
     data: dict[str, Any] | None = None,
 ) -> None:
-    await record_audit(
+    record_audit(
         actor,
         action,
         "subscription",

@@ -153,14 +153,32 @@ async def payments_of(order: Order, uow: UnitOfWork) -> list[Payment]:
     return await read_rows(Payment, "order_id = $1", [order.id], uow.connection)
 
 
+@dataclass(frozen=True, slots=True)
+class LockedPayment:
+    order: Order
+    payment: Payment
+    others: list[Payment]  # the order's other payments, locked with it
+
+
 async def lock_payment(payment_id: UUID, uow: UnitOfWork) -> tuple[Order, Payment]:
-    """Lock the payment's order, then the payment (the documented lock order): two statements, the
-    first finding the order by the payment's (never changing) order id."""
+    """Lock the payment's order, then the payment (the documented lock order)."""
+    locked = await lock_payment_and_others(payment_id, uow)
+    return locked.order, locked.payment
+
+
+async def lock_payment_and_others(payment_id: UUID, uow: UnitOfWork) -> LockedPayment:
+    """Lock the payment's order, then all of the order's payments: two statements, the first finding
+    the order by the payment's (never changing) order id. The order's status derives from all its
+    payments, so a change to one reads the others anyway; locking them in the same statement spares
+    that read. No deadlock comes of it: a payment row is only ever locked or written under its
+    order's lock, which this holds first."""
     orders = await read_rows(Order, _ORDER_OF_PAYMENT, [payment_id], uow.connection, for_update=True)
     if not orders:
         raise LookupError(f"payment {payment_id} not found")
-    payments = await read_rows(Payment, "id = $1", [payment_id], uow.connection, for_update=True)
-    return orders[0], payments[0]  # the order was found through the payment, which is never deleted
+    order = orders[0]  # found through the payment, which is never deleted
+    payments = await read_rows(Payment, "order_id = $1", [order.id], uow.connection, for_update=True)
+    payment = next(p for p in payments if p.id == payment_id)
+    return LockedPayment(order, payment, [p for p in payments if p.id != payment_id])
 
 
 async def lock_under_payment(
@@ -192,7 +210,7 @@ async def record_payment_created(
         currency=payment.currency,
         using_db=uow.connection,
     )
-    await _audit(actor, "payment.created", "payment", payment.id, None, payment.status, payment, uow)
+    _audit(actor, "payment.created", "payment", payment.id, None, payment.status, payment, uow)
     await _sync_order_status(order, actor, uow, [*others, payment])
 
 
@@ -205,8 +223,10 @@ async def apply_payment_update(
     actor: Actor,
     dedupe_key: str | None = None,
     uow: UnitOfWork,
+    others: list[Payment] | None = None,
 ) -> PaymentChangeResult:
-    """Apply one fact about a payment whose order and row are locked in `uow`.
+    """Apply one fact about a payment whose order and row are locked in `uow`. `others`: the order's
+    other payments, locked with it and unchanged since (`lock_payment_and_others`), else read here.
 
     Idempotent by (payment, dedupe_key): a webhook passes its event id; API answers and reads
     default to a key naming the fact itself, so the same fact from two sources applies once. A fact
@@ -287,12 +307,12 @@ async def apply_payment_update(
     await payment.save(using_db=uow.connection, update_fields=changed)
     for event in events[1:]:
         await event.save(using_db=uow.connection)
-    await _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
+    _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
     if status_moves:
         uow.changes.append(StatusChange("payment", payment.id, order.id, before, update.status))
         if update.status in _MERCHANT_EVENT_FOR_STATUS:
             await merchant_events.announce(uow, _MERCHANT_EVENT_FOR_STATUS[update.status], payment)
-    await _sync_order_status(order, actor, uow)
+    await _sync_order_status(order, actor, uow, None if others is None else [*others, payment])
     return PaymentChangeResult(True, payment, order)
 
 
@@ -306,7 +326,7 @@ async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bo
         return False
     order.status = O.CANCELED
     await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
-    await _audit(actor, "order.canceled", "order", order.id, before, O.CANCELED, order, uow)
+    _audit(actor, "order.canceled", "order", order.id, before, O.CANCELED, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, O.CANCELED))
     await merchant_events.announce(uow, merchant_events.ORDER_CANCELED, order, once=True)
     return True
@@ -332,7 +352,7 @@ async def _move_order(order: Order, after: OrderStatus, actor: Actor, uow: UnitO
         return False
     order.status = after
     await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
-    await _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
+    _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, after))
     return True
 
@@ -384,7 +404,7 @@ async def _sync_order_status(
     require_order_move(before, after)
     order.status = after
     await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
-    await _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
+    _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, after))
     if after is O.PAID:
         await add_message(uow, "receipt", f"receipt:{order.id}", {"order_id": str(order.id)})
@@ -392,7 +412,7 @@ async def _sync_order_status(
         await merchant_events.announce(uow, merchant_events.ORDER_PAID, order, once=True)
 
 
-async def _audit(
+def _audit(
     actor: Actor,
     action: str,
     entity_type: str,
@@ -403,7 +423,7 @@ async def _audit(
     uow: UnitOfWork,
 ) -> None:
     amount = entity.amount if isinstance(entity, Payment) else entity.total_amount
-    await record_audit(
+    record_audit(
         actor,
         action,
         entity_type,

@@ -1,4 +1,5 @@
-"""One database transaction plus the status changes it made, announced only after it commits.
+"""One database transaction plus the status changes it made, announced only after it commits, and
+the audit records it made, written together as its last statement before COMMIT.
 
 Lock order inside a transaction, always: subscription → invoice → order → payment → refund or
 dispute. A refund or a dispute is locked after its order and payment (`transitions.lock_under_payment`);
@@ -18,6 +19,7 @@ from uuid import UUID
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from db.models import AuditRecord
 from db.transaction import transaction
 
 
@@ -70,6 +72,8 @@ class UnitOfWork:
     changes: list[StatusChange] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
     jobs: list[QueuedJob] = field(default_factory=list)
+    # Made by `db.audit_trail.record_audit`; one INSERT for all of them as the transaction ends.
+    audits: list[AuditRecord] = field(default_factory=list)
     # What a module reads once per transaction and uses several times (the merchant's endpoints,
     # for each event a payment and its order announce), by that module's own key.
     reads: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +84,8 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     async with transaction() as connection:
         uow = UnitOfWork(connection=connection)
         yield uow
+        if uow.audits:
+            await AuditRecord.bulk_create(uow.audits, using_db=connection)
     if uow.changes or uow.outbox_ids or uow.jobs:
         work = CommittedWork(list(uow.changes), list(uow.outbox_ids), list(uow.jobs))
         for listener in list(_listeners):

@@ -42,13 +42,14 @@ async def sync_payment(
     names itself, so the same fact from two sources applies once."""
     bind_log_fields(payment_id=payment_id)
     async with unit_of_work() as uow:
-        order, payment = await transitions.lock_payment(payment_id, uow)
+        locked = await transitions.lock_payment_and_others(payment_id, uow)
+        order, payment = locked.order, locked.payment
         if isinstance(fact, DisputeResult):
             changed = await disputes.apply_dispute_result(order, payment, fact, source=source, actor=actor, uow=uow)
             return PaymentChangeResult(changed, payment, order)
         update = fact if isinstance(fact, PaymentUpdate) else _update_from(fact)
         return await transitions.apply_payment_update(
-            order, payment, update, source=source, actor=actor, dedupe_key=dedupe_key, uow=uow
+            order, payment, update, source=source, actor=actor, dedupe_key=dedupe_key, uow=uow, others=locked.others
         )
 
 

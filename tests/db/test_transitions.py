@@ -24,6 +24,7 @@ from db.transitions import (
     can_move_order,
     can_move_payment,
     lock_payment,
+    lock_payment_and_others,
     require_order_move,
     require_payment_move,
 )
@@ -378,6 +379,66 @@ async def test_the_order_follows_its_best_payment() -> None:
     assert (await Order.get(id=order.id)).status is O.AUTHORIZED
     await apply(retry, update_to(P.PAID))
     assert (await Order.get(id=order.id)).status is O.PAID
+
+
+async def make_sibling(order: Order, status: PaymentStatus, **amounts: int) -> Payment:
+    sibling_id = uuid.uuid4()
+    failed = {"decline_code": "card_declined"} if status is P.FAILED else {}
+    return await Payment.create(
+        id=sibling_id,
+        order=order,
+        gateway="sandbox",
+        idempotency_key=f"payment-{sibling_id}",
+        payment_method="pm_card_visa",
+        status=status,
+        currency="EUR",
+        amount=AMOUNT,
+        **failed,
+        **amounts,
+    )
+
+
+async def test_a_late_success_counts_the_other_payments_locked_with_it() -> None:
+    """A payment seen failed is later reported taken, while the order's other payment was paid and
+    refunded: the order is partly refunded (two captures, one refund), not paid, because its status
+    derives from every payment the lock read."""
+    refunded = await make_payment(P.PAID)
+    order = await Order.get(id=refunded.order_id)
+    await Payment.filter(id=refunded.id).update(amount_refunded=AMOUNT)
+    await Order.filter(id=order.id).update(status=O.REFUNDED)
+    failed = await make_sibling(order, P.FAILED)
+
+    async with unit_of_work() as uow:
+        locked = await lock_payment_and_others(failed.id, uow)
+        assert (locked.payment.id, [p.id for p in locked.others]) == (failed.id, [refunded.id])
+        result = await apply_payment_update(
+            locked.order,
+            locked.payment,
+            update_to(P.PAID),
+            source=EventSource.WEBHOOK,
+            actor=ACTOR,
+            uow=uow,
+            others=locked.others,
+        )
+    assert result.changed
+    assert (await Order.get(id=order.id)).status is O.PARTIALLY_REFUNDED
+
+
+async def test_the_other_payments_are_locked_with_the_payment(backend: Backend) -> None:
+    if not backend.is_postgres:
+        pytest.skip("row locks: SQLite locks the whole database for a write transaction instead")
+    payment = await make_payment(P.FAILED)
+    order = await Order.get(id=payment.order_id)
+    sibling = await make_sibling(order, P.FAILED)
+    other = await asyncpg.connect(backend.database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        async with unit_of_work() as uow:
+            await lock_payment_and_others(payment.id, uow)
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await other.fetchval("SELECT id FROM payments WHERE id = $1 FOR UPDATE NOWAIT", sibling.id)
+        assert await other.fetchval("SELECT id FROM payments WHERE id = $1 FOR UPDATE NOWAIT", sibling.id)
+    finally:
+        await other.close()
 
 
 async def test_a_canceled_order_stays_canceled() -> None:
