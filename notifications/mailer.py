@@ -3,6 +3,9 @@ embedded default (development, demos, tests).
 
 A mailer only delivers; it never touches the database. It raises `PermanentSendError` when a retry
 cannot help (every recipient refused with a 5xx), any other exception for a transient failure.
+Both write the same bytes (`notifications.mime.wire_bytes`). The sender comes from settings and is
+checked when the mailer is built (`ValueError`), so a bad PAYQL_MAIL_SENDER stops the start, not
+every send.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ import os
 import tempfile
 import uuid
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+
+from notifications.addresses import InvalidAddress, Mailbox, parse_mailbox
+from notifications.mime import wire_bytes
 
 DEFAULT_SENDER = "PayQL <payql@localhost>"
 
@@ -28,7 +35,7 @@ class PermanentSendError(Exception):
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Deliver `message` (adds a From header when it has none). Raises on failure."""
         ...
 
@@ -55,6 +62,7 @@ class SmtpMailer:
         self.host = host
         self.port = port
         self.sender = sender
+        self._from = sender_mailbox(sender)
         self._username = username
         self._password = password
         self._use_tls = use_tls
@@ -64,12 +72,15 @@ class SmtpMailer:
     def __repr__(self) -> str:
         return f"SmtpMailer(host={self.host!r}, port={self.port!r}, sender={self.sender!r})"
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         if "From" not in message:
-            message["From"] = self.sender
+            message["From"] = self._from.header
+        sender, recipients = envelope(message)
         try:
             await aiosmtplib.send(
-                message,
+                wire_bytes(message),
+                sender=sender,
+                recipients=recipients,
                 hostname=self.host,
                 port=self.port,
                 username=self._username,
@@ -95,14 +106,15 @@ class MailboxMailer:
     def __init__(self, folder: Path, *, sender: str = DEFAULT_SENDER) -> None:
         self.folder = Path(folder)
         self.sender = sender
+        self._from = sender_mailbox(sender)
 
     def __repr__(self) -> str:
         return f"MailboxMailer(folder={str(self.folder)!r})"
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         if "From" not in message:
-            message["From"] = self.sender
-        data = message.as_bytes(policy=policy.SMTP)
+            message["From"] = self._from.header
+        data = wire_bytes(message)
         await asyncio.to_thread(self._write, _file_name(message), data)
 
     def _write(self, name: str, data: bytes) -> None:
@@ -135,7 +147,24 @@ class MailboxMailer:
         return messages
 
 
-def _file_name(message: EmailMessage) -> str:
+def sender_mailbox(sender: str) -> Mailbox:
+    try:
+        return parse_mailbox(sender)
+    except InvalidAddress as exc:
+        raise ValueError(f"invalid sender address: {exc}") from exc
+
+
+def envelope(message: Message) -> tuple[str, list[str]]:
+    """MAIL FROM and RCPT TO, read from the headers as aiosmtplib would (From; To and Cc). A Bcc
+    header is refused: these bytes are sent as they are, so it would reach every recipient."""
+    if "Bcc" in message:
+        raise ValueError("a message with a Bcc header cannot be sent as it stands")
+    senders = getaddresses([str(value) for value in message.get_all("From", [])])
+    recipients = [str(value) for name in ("To", "Cc") for value in message.get_all(name, [])]
+    return (senders[0][1] if senders else ""), [address for _, address in getaddresses(recipients)]
+
+
+def _file_name(message: Message) -> str:
     message_id = message.get("Message-ID")
     key = str(message_id) if message_id else uuid.uuid4().hex
     return hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"

@@ -3,6 +3,8 @@
 A template reads what it needs from the database and returns an `Email` (recipient, subject,
 plain text and an optional HTML alternative); `render` wraps it into a MIME message with a
 Message-ID derived from the outbox dedupe key, so every retry of one message carries the same id.
+A malformed recipient, or a dedupe key no header can carry, makes the message `Undeliverable`;
+a subject is made safe, not refused (`notifications.mime`).
 
 To add a kind (payment failed, dunning, trial ending, dispute), write one function:
 
@@ -19,7 +21,7 @@ import html
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import format_datetime
 from typing import Any
 from uuid import UUID
@@ -29,6 +31,8 @@ from tortoise import connections
 from db.models import Customer, Dispute, LineItem, Order, Payment
 from db.row_reads import read_rows
 from domain.money import Money
+from notifications.addresses import InvalidAddress
+from notifications.mime import InvalidHeader, build_message
 
 DEDUPE_KEY_HEADER = "X-PayQL-Dedupe-Key"
 MESSAGE_ID_DOMAIN = "outbox.payql"
@@ -69,25 +73,28 @@ def message_id_for(dedupe_key: str) -> str:
     return f"<{digest}@{MESSAGE_ID_DOMAIN}>"
 
 
-async def render(kind: str, dedupe_key: str, payload: Mapping[str, Any]) -> EmailMessage:
-    """The MIME message for one outbox message. From is left to the mailer."""
+async def render(kind: str, dedupe_key: str, payload: Mapping[str, Any]) -> Message:
+    """The MIME message for one outbox message (`notifications.mime`). From is left to the mailer."""
     function = TEMPLATES.get(kind)
     if function is None:
         raise Undeliverable(f"no template for kind {kind!r}")
     content = await function(payload)
-    message = EmailMessage()
     try:
-        message["To"] = content.to
-    except (ValueError, IndexError) as exc:  # a malformed address; the email module says which
+        return build_message(
+            to=content.to,
+            subject=content.subject,
+            text=content.text,
+            html=content.html,
+            date=format_datetime(datetime.now(UTC)),
+            message_id=message_id_for(dedupe_key),
+            extra={DEDUPE_KEY_HEADER: dedupe_key},
+        )
+    except InvalidAddress as exc:
         raise Undeliverable(f"invalid recipient address: {exc}") from exc
-    message["Subject"] = content.subject
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = message_id_for(dedupe_key)
-    message[DEDUPE_KEY_HEADER] = dedupe_key
-    message.set_content(content.text)
-    if content.html is not None:
-        message.add_alternative(content.html, subtype="html")
-    return message
+    except InvalidHeader as exc:
+        raise Undeliverable(str(exc)) from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate: no retry can encode it
+        raise Undeliverable(f"the email's text is not valid Unicode: {exc.reason} at {exc.start}") from exc
 
 
 def money(amount: int, currency: str) -> str:

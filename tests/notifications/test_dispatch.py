@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.message import Message
 
 import pytest
 
@@ -47,7 +47,7 @@ class GatedMailer:
         self.release = asyncio.Event()
         self.calls = 0
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         self.calls += 1
         self.entered.set()
         await self.release.wait()
@@ -133,7 +133,7 @@ async def test_a_dispatcher_that_lost_its_lease_cannot_overwrite_the_newer_attem
             self.entered = asyncio.Event()
             self.release = asyncio.Event()
 
-        async def send(self, message: EmailMessage) -> None:
+        async def send(self, message: Message) -> None:
             self.entered.set()
             await self.release.wait()
             raise TimeoutError("gave up waiting for the server")

@@ -3,7 +3,7 @@ exponent, the payment reference, the dedupe header and a Message-ID that is stab
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 
 import pytest
 
@@ -120,7 +120,7 @@ async def test_a_send_whose_reply_was_lost_is_retried_with_the_same_message_id(
     class ReplyLost:
         calls = 0
 
-        async def send(self, message: EmailMessage) -> None:
+        async def send(self, message: Message) -> None:
             self.calls += 1
             await mailer.send(message)
             if self.calls == 1:
