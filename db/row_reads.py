@@ -33,7 +33,7 @@ def _statement(model: type[Model], where: str, *, for_update: bool, dialect: str
         # SQLite has no row locks: its writers run one at a time.
         if dialect == "postgres" and for_update:
             statement += " FOR UPDATE"
-        _STATEMENTS[key] = in_dialect(statement, dialect)
+        statement = _STATEMENTS[key] = in_dialect(statement, dialect)
     return statement
 
 

@@ -132,11 +132,12 @@ async def receipt(payload: Mapping[str, Any]) -> Email:
     order = orders[0]
     to = await recipient_of(order.customer_id)
     lines = await read_rows(LineItem, "order_id = $1 ORDER BY product_name, id", [order.id], database)
-    payments = Payment.filter(order_id=order.id)
     if "payment_id" in payload:
-        payment = await payments.filter(id=_uuid_from(payload, "payment_id")).first()
-    else:
-        payment = await payments.filter(amount_captured__gt=0).order_by("-created_at").first()
+        where, values = "order_id = $1 AND id = $2", [order.id, _uuid_from(payload, "payment_id")]
+    else:  # the payment that took the money; the latest if the order was paid twice
+        where, values = "order_id = $1 AND amount_captured > 0 ORDER BY created_at DESC, id DESC LIMIT 1", [order.id]
+    payments = await read_rows(Payment, where, values, database)
+    payment = payments[0] if payments else None
 
     total = money(order.total_amount, order.currency)
     rows = [

@@ -3,13 +3,18 @@ exponent, the payment reference, the dedupe header and a Message-ID that is stab
 
 from __future__ import annotations
 
+import email
+import uuid
+from email import policy
 from email.message import EmailMessage, Message
 
 import pytest
 
-from db.models import OutboxMessage, OutboxStatus
+from db.models import OutboxMessage, OutboxStatus, Payment
+from domain.statuses import PaymentStatus
 from notifications.dispatch import dispatch_outbox_message
 from notifications.mailer import SmtpMailer
+from notifications.mime import wire_bytes
 from notifications.templates import DEDUPE_KEY_HEADER, message_id_for, render
 from tests.notifications.conftest import SENDER, ReceiptCase, SmtpServer, make_receipt
 
@@ -139,3 +144,48 @@ async def test_a_send_whose_reply_was_lost_is_retried_with_the_same_message_id(
     assert copies[0]["Message-ID"] == copies[1]["Message-ID"]
     assert copies[0][DEDUPE_KEY_HEADER] == copies[1][DEDUPE_KEY_HEADER] == case.message.dedupe_key
     assert (await OutboxMessage.get(id=case.message.id)).status is OutboxStatus.SENT
+
+
+async def another_payment(case: ReceiptCase, reference: str, *, captured: bool) -> Payment:
+    """A second payment of the case's order that was declined; `captured`: the gateway later reported
+    it taken after all (it keeps its decline, which is how the one-live-payment index allows it)."""
+    payment_id = uuid.uuid4()
+    amount = case.payment.amount
+    return await Payment.create(
+        id=payment_id,
+        order_id=case.payment.order_id,
+        gateway="sandbox",
+        gateway_reference=reference,
+        idempotency_key=f"payment-{payment_id}",
+        payment_method="pm_card_visa",
+        status=PaymentStatus.PAID if captured else PaymentStatus.FAILED,
+        decline_code="card_declined",
+        currency=case.payment.currency,
+        amount=amount,
+        amount_authorized=amount if captured else 0,
+        amount_captured=amount if captured else 0,
+    )
+
+
+async def test_the_receipt_names_the_payment_that_took_the_money_the_latest_if_two_did() -> None:
+    case = await make_receipt("USD", [("Widget", 100, 1)], gateway_reference="ch_first_capture")
+    await another_payment(case, "ch_declined_later", captured=False)
+    assert "Payment reference: sandbox ch_first_capture" in text_of(await rendered(case))
+
+    await another_payment(case, "ch_second_capture", captured=True)
+    assert "Payment reference: sandbox ch_second_capture" in text_of(await rendered(case))
+
+
+async def test_a_receipt_for_a_named_payment_names_that_one() -> None:
+    case = await make_receipt("USD", [("Widget", 100, 1)], gateway_reference="ch_named")
+    await another_payment(case, "ch_later", captured=True)
+    message = await rendered(case, payment_id=str(case.payment.id))
+    assert "Payment reference: sandbox ch_named" in text_of(message)
+
+
+async def rendered(case: ReceiptCase, **payload: str) -> EmailMessage:
+    """The receipt as its reader gets it: rendered, written as on the wire and parsed back."""
+    message = await render("receipt", case.message.dedupe_key, {**case.message.payload, **payload})
+    parsed = email.message_from_bytes(wire_bytes(message), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
