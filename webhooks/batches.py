@@ -67,7 +67,7 @@ class Batched(Generic[T, R]):
         self._run = run
         self._limit = limit
         self._spacing = spacing
-        self._last_start = -spacing
+        self._last_start = float("-inf")
         self._waiting: list[_Slot[T, R]] = []
         self._turn = asyncio.Lock()
 
