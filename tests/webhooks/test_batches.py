@@ -68,17 +68,22 @@ async def started(tasks: Sequence[asyncio.Task[Any]]) -> None:
     assert not any(task.done() for task in tasks)
 
 
-async def held_batch(statements: Statements, first: int, job: Callable[[int], Awaitable[None]], ids: list[int]) -> None:
-    """`job(first)` holds its claim; `job(each of ids)` are started meanwhile, and then all of them run."""
+async def held_batch(
+    statements: Statements, first: int, job: Callable[[int], Awaitable[None]], ids: list[int]
+) -> list[BaseException | None]:
+    """`job(first)` holds its claim; `job(each of ids)` are started meanwhile, and then all of them run.
+    Each job's outcome, in the order of [first, *ids]: None, or what it raised (a crash or a batch's failure)."""
     statements.hold_first_claim = True
     leader = asyncio.create_task(job(first))
     await statements.claiming.wait()
     waiting = [asyncio.create_task(job(event_id)) for event_id in ids]
     await started(waiting)
     statements.release.set()
-    for outcome in await asyncio.gather(leader, *waiting, return_exceptions=True):
+    outcomes = await asyncio.gather(leader, *waiting, return_exceptions=True)
+    for outcome in outcomes:
         if isinstance(outcome, BaseException) and not isinstance(outcome, BatchFailed | Crash):
             raise outcome
+    return outcomes
 
 
 async def ids_of(count: int) -> list[int]:
@@ -255,8 +260,13 @@ async def test_a_crash_after_a_batch_is_claimed_leaves_every_event_to_the_sweepe
     ids = [first, *others]
     statements = Statements(crash_claims=True)
     jobs = Jobs(services, statements, monkeypatch)
-    await held_batch(statements, first, jobs.run, others)
+    outcomes = await held_batch(statements, first, jobs.run, others)
     assert jobs.applied == []
+    # Two statements, each its own batch's only one: the job that ran each crashed with it, and the
+    # others of the second batch were told of its failure rather than running statements of their own.
+    assert statements.claims == [[first], sorted(others)]
+    assert isinstance(outcomes[0], Crash)
+    assert sorted(type(outcome).__name__ for outcome in outcomes[1:]) == ["BatchFailed"] * 2 + ["Crash"]
     for row in await WebhookEvent.filter(id__in=ids):
         assert (row.status, row.attempts) == (WebhookStatus.RECEIVED, 1)
         assert row.next_attempt_at is not None
