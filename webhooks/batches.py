@@ -57,16 +57,8 @@ class Batched(Generic[T, R]):
     time: the items submitted while a run is under way all go into the next one. `run` returns one
     result per item, in order."""
 
-    def __init__(
-        self,
-        run: Callable[[list[T]], Awaitable[list[R]]],
-        *,
-        limit: int = BATCH_LIMIT,
-        spacing: float = BATCH_SPACING_SECONDS,
-    ) -> None:
+    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]]) -> None:
         self._run = run
-        self._limit = limit
-        self._spacing = spacing
         self._last_start = float("-inf")
         self._waiting: list[_Slot[T, R]] = []
         self._turn = asyncio.Lock()
@@ -91,12 +83,12 @@ class Batched(Generic[T, R]):
 
     async def _run_next(self) -> None:
         loop = asyncio.get_running_loop()
-        pause = self._last_start + self._spacing - loop.time()
+        pause = self._last_start + BATCH_SPACING_SECONDS - loop.time()
         if pause > 0:
             await asyncio.sleep(pause)
         self._last_start = loop.time()
-        batch = self._waiting[: self._limit]
-        del self._waiting[: self._limit]
+        batch = self._waiting[:BATCH_LIMIT]
+        del self._waiting[:BATCH_LIMIT]
         try:
             results = await self._run([slot.item for slot in batch])
         except BaseException as error:
@@ -116,13 +108,12 @@ class EventBatches:
         *,
         claim: ClaimEvents = claim_events,
         finish: FinishEvents = finish_events,
-        spacing: float = BATCH_SPACING_SECONDS,
     ) -> None:
         self._policy = policy
         self._claim_statement = claim
         self._finish_statement = finish
-        self._claims: Batched[int, WebhookEvent | None] = Batched(self._claim_batch, spacing=spacing)
-        self._finishes: Batched[tuple[WebhookEvent, WebhookStatus], None] = Batched(self._finish_batch, spacing=spacing)
+        self._claims: Batched[int, WebhookEvent | None] = Batched(self._claim_batch)
+        self._finishes: Batched[tuple[WebhookEvent, WebhookStatus], None] = Batched(self._finish_batch)
 
     async def claim(self, event_row_id: int) -> WebhookEvent | None:
         """The event taken for one attempt, or None if it is final or another attempt holds it."""
