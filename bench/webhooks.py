@@ -5,8 +5,11 @@ Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`) and the 
 (`bench.webhook_floor`: Starlette + asyncpg, HMAC check and one INSERT … ON CONFLICT DO NOTHING) run in
 processes of their own on the same database; this process sends each `--requests` signed deliveries of
 distinct events (of a type PayQL stores and then ignores) with `--concurrency` in flight, alternating
-round by round. It prints the median over rounds of accepted deliveries per second and p99 latency,
-and the ratio (PayQL / floor; 1.0 is the floor). On a shared, noisy machine compare ratios.
+round by round. It prints the median over rounds of accepted deliveries per second, p99 latency and
+server CPU time per accepted delivery (the server process's user + system time from /proc during its
+own round, PayQL's including its jobs' catch-up after it; PostgreSQL's own time is in neither), the
+throughput ratio (PayQL / floor; 1.0 is the floor) and the CPU ratio (PayQL / floor; lower is better).
+On a shared, noisy machine compare ratios.
 
 PayQL acknowledges a delivery before its in-process job has processed it: after each PayQL round the
 benchmark waits until every stored event is final before the floor's round starts, so PayQL's
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -31,6 +35,7 @@ from bench.fanout import QUIET
 from bench.servers import (
     PAYQL,
     BenchDatabase,
+    cpu_seconds,
     free_port,
     payql_environment,
     start_process,
@@ -93,22 +98,28 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
                 httpx.AsyncClient(base_url=payql_url, limits=limits, timeout=60) as payql_http,
                 httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
             ):
-                sides: list[tuple[str, httpx.AsyncClient, Send]] = [
-                    ("PayQL", payql_http, sender("/webhooks/sandbox", secret)),
-                    ("floor", floor_http, sender("/webhooks/floor", secret)),
+                sides: list[tuple[str, httpx.AsyncClient, Send, subprocess.Popen[bytes]]] = [
+                    ("PayQL", payql_http, sender("/webhooks/sandbox", secret), payql),
+                    ("floor", floor_http, sender("/webhooks/floor", secret), floor),
                 ]
-                results: dict[str, list[Round]] = {name: [] for name, _, _ in sides}
+                results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
+                cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 catching_up: list[float] = []
                 for _ in range(rounds):
-                    for name, http, send in sides:
-                        results[name].append(await one_round(http, send, "", requests, concurrency))
+                    for name, http, send, server in sides:
+                        before = cpu_seconds(server)
+                        outcome = await one_round(http, send, "", requests, concurrency)
+                        results[name].append(outcome)
                         if name == "PayQL":
                             catching_up.append(await wait_until_processed(bench.asyncpg_url))
+                        accepted = max(1, requests - outcome.failures)
+                        cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / accepted)
             print(f"webhook ingestion, {requests} deliveries x {rounds} rounds, {concurrency} in flight, alternating")
             for name, measured in results.items():
                 print(
                     f"{name:>6}: {statistics.median(r.per_second for r in measured):7.1f} accepted/s,"
                     f" p99 {statistics.median(r.p99_ms for r in measured):7.1f} ms,"
+                    f" CPU {statistics.median(cpu_ms[name]):5.2f} ms a delivery,"
                     f" failures {sum(r.failures for r in measured)}"
                 )
             print(
@@ -118,6 +129,8 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
                 r.per_second for r in results["floor"]
             )
             print(f"ingestion ratio PayQL / floor: {ratio:.2f}x")
+            cpu_ratio = statistics.median(cpu_ms["PayQL"]) / statistics.median(cpu_ms["floor"])
+            print(f"CPU per delivery PayQL / floor: {cpu_ratio:.2f}x")
         finally:
             stop_process(floor)
             stop_process(payql)

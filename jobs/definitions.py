@@ -19,6 +19,7 @@ from jobs.reconcile import ReconciliationReport, reconcile
 from jobs.sweeper import sweep_once
 from notifications.dispatch import LEASE_SECONDS, dispatch_outbox_message, due_outbox_ids
 from notifications.mailer import Mailer
+from webhooks.batches import EventBatches
 from webhooks.processing import process_webhook_event
 from webhooks.store import RetryPolicy
 
@@ -46,6 +47,11 @@ class JobContext:
     # Told each periodic run's report (the reconciliation metrics); jobs know nothing of metrics.
     on_reconciled: Callable[[ReconciliationReport], None] | None = None
     merchant_webhooks: DeliveryPolicy | None = None
+    # Every webhook job of this process shares its claim and final-status statements with the others.
+    webhook_batches: EventBatches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.webhook_batches = EventBatches(self.retry)
 
     def require_queue(self) -> JobQueue:
         if self.queue is None:
@@ -59,6 +65,7 @@ class JobContext:
             policy=self.retry,
             schedule_retry=self.schedule_webhook_retry,
             billing=self.billing,
+            batches=self.webhook_batches,
         )
 
     async def schedule_webhook_retry(self, event_row_id: int, delay: float) -> None:

@@ -40,7 +40,8 @@ from resolvers.subscription_sync import (
     sync_invoice,
     sync_subscription,
 )
-from webhooks.store import RetryPolicy, claim_for_processing, mark_done, mark_failed
+from webhooks.batches import EventBatches
+from webhooks.store import RetryPolicy, mark_failed
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,11 @@ async def process_webhook_event(
     policy: RetryPolicy,
     schedule_retry: ScheduleRetry,
     billing: BillingPolicy,
+    batches: EventBatches,
 ) -> None:
-    row = await claim_for_processing(event_row_id, policy)
+    """One attempt at the event, unless it is final or another attempt holds it. Its claim and its
+    final status go into this process's batches; its failure and its retry are its own."""
+    row = await batches.claim(event_row_id)
     if row is None:
         return
     try:
@@ -73,7 +77,7 @@ async def process_webhook_event(
         if delay is not None:
             await schedule_retry(row.id, delay)
         return
-    await mark_done(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
+    await batches.finish(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
 
 
 async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:

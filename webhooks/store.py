@@ -6,17 +6,18 @@ whose job was lost. Its kept headers and address never carry a card number on (t
 
 from __future__ import annotations
 
+import json
 import random
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise import connections
 
 from db.insert_once import insert_once
 from db.models import WebhookEvent, WebhookStatus
-from db.placeholders import for_connection
-from db.row_updates import update_columns
+from db.placeholders import in_dialect
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from gateways.types import VerifiedEvent, WebhookDelivery
 from payql.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG
@@ -24,6 +25,7 @@ from payql.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG
 # Never keep credentials that a proxy may have forwarded with the delivery.
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 FINAL_STATUSES = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED, WebhookStatus.DEAD})
+_DONE_STATUSES = frozenset({WebhookStatus.PROCESSED, WebhookStatus.IGNORED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,44 +67,87 @@ async def store_delivery(
     return existing, False
 
 
-# The claim as one UPDATE … RETURNING.
+# The claim and the final status are each one statement for a whole batch of events. On PostgreSQL
+# the batch's rows are locked in id order first, so two batches that share events (two processes'
+# sweepers queueing the same due events) wait for each other instead of deadlocking; SQLite runs
+# writes one at a time and takes the ids as a JSON array, having no arrays. Only constants (status
+# values) are put into the SQL; every value is a parameter.
 _FINAL_LIST = ", ".join(f"'{status.value}'" for status in sorted(FINAL_STATUSES))
+_BATCH = {
+    "postgres": "id IN (SELECT id FROM webhook_events WHERE id = ANY($2::bigint[]) ORDER BY id FOR UPDATE)",
+    "sqlite": "id IN (SELECT value FROM json_each(?2))",
+}
 _CLAIM = (
-    "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = $1"  # noqa: S608 - enum values, no input
-    f" WHERE id = $2 AND status NOT IN ({_FINAL_LIST})"
-    " AND (next_attempt_at IS NULL OR next_attempt_at <= $3) RETURNING *"
+    "UPDATE webhook_events SET attempts = attempts + 1, next_attempt_at = $1"
+    " WHERE {batch} AND status NOT IN ({final}) AND (next_attempt_at IS NULL OR next_attempt_at <= $3) RETURNING *"
 )
+_FINISH = (
+    "UPDATE webhook_events SET status = CASE WHEN {ignored} THEN '{ignored_status}' ELSE '{processed_status}' END,"
+    " processed_at = $1, next_attempt_at = NULL, last_error = NULL WHERE {batch}"
+)
+_IGNORED = {"postgres": "id = ANY($3::bigint[])", "sqlite": "id IN (SELECT value FROM json_each(?3))"}
+_STATEMENTS = {
+    dialect: (
+        in_dialect(_CLAIM.format(batch=batch, final=_FINAL_LIST), dialect),
+        in_dialect(
+            _FINISH.format(
+                batch=batch,
+                ignored=_IGNORED[dialect],
+                ignored_status=WebhookStatus.IGNORED.value,
+                processed_status=WebhookStatus.PROCESSED.value,
+            ),
+            dialect,
+        ),
+    )
+    for dialect, batch in _BATCH.items()
+}
 
 
-async def claim_for_processing(event_row_id: int, policy: RetryPolicy) -> WebhookEvent | None:
-    """Take the event for one attempt, or None if it is final or another attempt holds it.
+def _ids(ids: list[int], dialect: str) -> list[int] | str:
+    return ids if dialect == "postgres" else json.dumps(ids)
 
-    One statement, not a transaction of a locking read and an update: the UPDATE locks the row, and
+
+def _stamp(moment: datetime) -> Any:
+    return WebhookEvent._meta.fields_map["next_attempt_at"].to_db_value(moment, WebhookEvent)
+
+
+async def claim_events(event_row_ids: list[int], policy: RetryPolicy) -> list[WebhookEvent]:
+    """Take each of the events for one attempt, in one statement; the rows taken, without those that
+    are final or that another attempt holds (or unknown ids).
+
+    One statement, not a transaction of a locking read and an update: the UPDATE locks each row, and
     a concurrent claim waits for it and then checks the conditions against the row as it left it
-    (PostgreSQL re-reads an updated row; SQLite runs writes one at a time), so the lease is taken
+    (PostgreSQL re-reads an updated row; SQLite runs writes one at a time), so each lease is taken
     once."""
     connection = connections.get("default")
+    dialect = connection.capabilities.dialect
     current = now()
-    stamp = WebhookEvent._meta.fields_map["next_attempt_at"]
     values = [
-        stamp.to_db_value(current + timedelta(seconds=policy.lease_seconds), WebhookEvent),
-        event_row_id,
-        stamp.to_db_value(current, WebhookEvent),
+        _stamp(current + timedelta(seconds=policy.lease_seconds)),
+        _ids(event_row_ids, dialect),
+        _stamp(current),
     ]
-    rows = await connection.execute_query_dict(for_connection(_CLAIM, connection), values)
-    return WebhookEvent._init_from_db(**rows[0]) if rows else None
+    rows = await connection.execute_query_dict(_STATEMENTS[dialect][0], values)
+    return [WebhookEvent._init_from_db(**row) for row in rows]
 
 
-async def mark_done(row: WebhookEvent, status: WebhookStatus) -> None:
-    """The event is PROCESSED or IGNORED; its lag from arrival and the attempts it took go to the metrics here,
-    from the claimed row, rather than from reads after the job."""
+async def finish_events(finished: list[tuple[WebhookEvent, WebhookStatus]]) -> None:
+    """Each claimed event is PROCESSED or IGNORED, in one statement; each one's lag from arrival and
+    the attempts it took go to the metrics here, from the claimed row, rather than from reads after the job."""
+    if any(status not in _DONE_STATUSES for _, status in finished):
+        raise ValueError("only PROCESSED or IGNORED finish an event here")
+    connection = connections.get("default")
+    dialect = connection.capabilities.dialect
     processed_at = now()
-    # One event's final status is the last statement of every job: an UPDATE built once, not by the
-    # ORM's query builder each time, which cost about as much as running it.
-    final = {"status": status, "processed_at": processed_at, "next_attempt_at": None, "last_error": None}
-    await update_columns(WebhookEvent, row.id, final, connections.get("default"))
-    WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
-    WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)
+    values = [
+        _stamp(processed_at),
+        _ids([row.id for row, _ in finished], dialect),
+        _ids([row.id for row, status in finished if status is WebhookStatus.IGNORED], dialect),
+    ]
+    await connection.execute_query(_STATEMENTS[dialect][1], values)
+    for row, status in finished:
+        WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
+        WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)
 
 
 async def mark_failed(row: WebhookEvent, error: BaseException, policy: RetryPolicy) -> float | None:

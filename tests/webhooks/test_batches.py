@@ -1,0 +1,306 @@
+"""Stored events processed in batches (`webhooks.batches`): the jobs waiting while a claim or a final
+status runs share the next statement, and each event keeps its own attempt, failure, retry and lease.
+
+Statements are counted through `EventBatches`' statement hooks, and a batch is formed by holding the
+statement before it: the jobs started meanwhile queue behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from db.models import WebhookEvent, WebhookStatus
+from domain.dunning import BillingPolicy
+from gateways.base import PaymentGateway
+from payql.wiring import Services
+from tests.webhooks.test_claim import stored_event
+from webhooks import processing
+from webhooks.batches import BatchFailed, EventBatches
+from webhooks.store import RetryPolicy, claim_events, due_event_ids, finish_events, now
+
+POLICY = RetryPolicy(lease_seconds=120.0)
+
+
+class Crash(Exception):
+    """The process dying at this point, as far as the events' rows can tell."""
+
+
+@dataclass
+class Statements:
+    """The batches' two statements, counted with the events each took; the first claim can be held
+    (`hold_first_claim`) until `release` is set, and the claims can crash after they ran."""
+
+    hold_first_claim: bool = False
+    crash_claims: bool = False
+    claims: list[list[int]] = field(default_factory=list)
+    finishes: list[list[int]] = field(default_factory=list)
+    claiming: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def claim(self, event_row_ids: list[int], policy: RetryPolicy) -> list[WebhookEvent]:
+        self.claims.append(event_row_ids)
+        if self.hold_first_claim and len(self.claims) == 1:
+            self.claiming.set()
+            await self.release.wait()
+        rows = await claim_events(event_row_ids, policy)
+        if self.crash_claims:
+            raise Crash
+        return rows
+
+    async def finish(self, finished: list[tuple[WebhookEvent, WebhookStatus]]) -> None:
+        self.finishes.append([row.id for row, _ in finished])
+        await finish_events(finished)
+
+    def batches(self) -> EventBatches:
+        return EventBatches(POLICY, claim=self.claim, finish=self.finish)
+
+
+async def started(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Until each task has run its first step: tasks run in the order they were created, so one
+    pass of the loop (this task yielding once) runs every earlier one first."""
+    await asyncio.sleep(0)
+    assert not any(task.done() for task in tasks)
+
+
+async def held_batch(
+    statements: Statements, first: int, job: Callable[[int], Awaitable[None]], ids: list[int]
+) -> list[BaseException | None]:
+    """`job(first)` holds its claim; `job(each of ids)` are started meanwhile, and then all of them run.
+    Each job's outcome, in the order of [first, *ids]: None, or what it raised (a crash or a batch's failure)."""
+    statements.hold_first_claim = True
+    leader = asyncio.create_task(job(first))
+    await statements.claiming.wait()
+    waiting = [asyncio.create_task(job(event_id)) for event_id in ids]
+    await started(waiting)
+    statements.release.set()
+    outcomes = await asyncio.gather(leader, *waiting, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, BatchFailed | Crash):
+            raise outcome
+    return outcomes
+
+
+async def ids_of(count: int) -> list[int]:
+    return [(await stored_event()).id for _ in range(count)]
+
+
+async def test_events_waiting_during_a_claim_are_claimed_by_one_statement(services: Services) -> None:
+    first, *others = await ids_of(9)
+    statements = Statements()
+    batches = statements.batches()
+    claimed: dict[int, WebhookEvent | None] = {}
+
+    async def claim(event_id: int) -> None:
+        claimed[event_id] = await batches.claim(event_id)
+
+    await held_batch(statements, first, claim, others)
+    assert statements.claims == [[first], sorted(others)]
+    assert all(row is not None and row.id == event_id for event_id, row in claimed.items())
+    assert {row.attempts for row in await WebhookEvent.filter(id__in=[first, *others])} == {1}
+
+
+async def test_events_finishing_during_a_final_status_are_finished_by_one_statement(services: Services) -> None:
+    rows = await claim_events(await ids_of(7), POLICY)
+    statements = Statements()
+    batches = statements.batches()
+    first, *others = rows
+    status = {row.id: WebhookStatus.IGNORED if row.id % 2 else WebhookStatus.PROCESSED for row in rows}
+    leader = asyncio.create_task(batches.finish(first, status[first.id]))
+    waiting = [asyncio.create_task(batches.finish(row, status[row.id])) for row in others]
+    await asyncio.gather(leader, *waiting)
+    # The first took the turn before the others queued (it never yielded before its statement).
+    assert statements.finishes == [[first.id], [row.id for row in others]]
+    for stored in await WebhookEvent.filter(id__in=list(status)):
+        assert (stored.status, stored.next_attempt_at) == (status[stored.id], None)
+
+
+async def test_one_event_twice_in_a_batch_is_claimed_once(services: Services) -> None:
+    first, twice = await ids_of(2)
+    statements = Statements()
+    batches = statements.batches()
+    claims: list[WebhookEvent | None] = []
+
+    async def claim(event_id: int) -> None:
+        claims.append(await batches.claim(event_id))
+
+    await held_batch(statements, first, claim, [twice, twice, twice])
+    assert statements.claims == [[first], [twice]]
+    assert [row.id for row in claims if row is not None and row.id == twice] == [twice]
+    assert sum(row is None for row in claims) == 2
+    assert (await WebhookEvent.get(id=twice)).attempts == 1
+
+
+async def test_a_job_cancelled_before_its_batch_runs_claims_nothing(services: Services) -> None:
+    first, cancelled, kept = await ids_of(3)
+    statements = Statements(hold_first_claim=True)
+    batches = statements.batches()
+    leader = asyncio.create_task(batches.claim(first))
+    await statements.claiming.wait()
+    waiting = [asyncio.create_task(batches.claim(cancelled)), asyncio.create_task(batches.claim(kept))]
+    await started(waiting)
+    waiting[0].cancel()
+    statements.release.set()
+    await asyncio.gather(leader, *waiting, return_exceptions=True)
+    assert statements.claims == [[first], [kept]]
+    assert (await WebhookEvent.get(id=cancelled)).attempts == 0
+
+
+class Jobs:
+    """`process_webhook_event` for several events on one process's batches, with the events in
+    `failing` raising in their handler and those in `slow` waiting for `go_on` there."""
+
+    def __init__(self, services: Services, statements: Statements, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.services = services
+        self.batches = statements.batches()
+        self.failing: set[int] = set()
+        self.slow: set[int] = set()
+        self.go_on = asyncio.Event()
+        self.retries: list[int] = []
+        self.applied: list[int] = []
+        original = processing.apply_event
+
+        async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:
+            self.applied.append(row.id)
+            if row.id in self.slow:
+                await self.go_on.wait()
+            if row.id in self.failing:
+                raise RuntimeError(f"handler failed on {row.id}")
+            return await original(row, gateway, billing)
+
+        monkeypatch.setattr(processing, "apply_event", apply_event)
+
+    async def run(self, event_row_id: int) -> None:
+        await processing.process_webhook_event(
+            event_row_id,
+            gateways=self.services.deps.gateways,
+            policy=POLICY,
+            schedule_retry=self.schedule_retry,
+            billing=BillingPolicy(),
+            batches=self.batches,
+        )
+
+    async def schedule_retry(self, event_row_id: int, delay: float) -> None:
+        self.retries.append(event_row_id)
+
+
+async def statuses(ids: list[int]) -> dict[int, WebhookStatus]:
+    return {row.id: row.status for row in await WebhookEvent.filter(id__in=ids)}
+
+
+def statements_ids(statements: list[list[int]]) -> list[int]:
+    return sorted(event_id for statement in statements for event_id in statement)
+
+
+async def lease_lapses(ids: list[int]) -> None:
+    """As if the lease (or the retry's delay) had run out."""
+    await WebhookEvent.filter(id__in=ids).update(next_attempt_at=now() - timedelta(seconds=1))
+
+
+async def test_a_failing_event_in_a_batch_retries_alone_while_the_others_finish(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, *others = await ids_of(6)
+    failing = others[2]
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+    jobs.failing.add(failing)
+    await held_batch(statements, first, jobs.run, others)
+    assert len(statements.claims) == 2
+    assert statements_ids(statements.finishes) == sorted(set([first, *others]) - {failing})
+    assert jobs.retries == [failing]
+    ended = await statuses([first, *others])
+    assert ended.pop(failing) == WebhookStatus.FAILED
+    assert set(ended.values()) == {WebhookStatus.IGNORED}
+    failed = await WebhookEvent.get(id=failing)
+    assert failed.attempts == 1
+    assert "handler failed" in (failed.last_error or "")
+    # Its retry, fixed: applied on its own second attempt; its neighbours are not taken again.
+    jobs.failing.clear()
+    await lease_lapses([failing])
+    for event_id in [first, *others]:
+        await jobs.run(event_id)
+    assert (await WebhookEvent.get(id=failing)).attempts == 2
+    assert set((await statuses([first, *others])).values()) == {WebhookStatus.IGNORED}
+    assert sorted(jobs.applied) == sorted([first, *others, failing])
+
+
+async def test_a_slow_event_in_a_batch_does_not_hold_back_its_neighbours(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, *others = await ids_of(5)
+    slow = others[0]
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+    jobs.slow.add(slow)
+    statements.hold_first_claim = True
+    leader = asyncio.create_task(jobs.run(first))
+    await statements.claiming.wait()
+    waiting = {event_id: asyncio.create_task(jobs.run(event_id)) for event_id in others}
+    await started(list(waiting.values()))
+    statements.release.set()
+    await asyncio.gather(leader, *(task for event_id, task in waiting.items() if event_id != slow))
+    ended = await statuses([first, *others])
+    assert ended.pop(slow) == WebhookStatus.RECEIVED
+    assert set(ended.values()) == {WebhookStatus.IGNORED}
+    jobs.go_on.set()
+    await waiting[slow]
+    assert (await WebhookEvent.get(id=slow)).status == WebhookStatus.IGNORED
+
+
+async def test_a_crash_after_a_batch_is_claimed_leaves_every_event_to_the_sweeper(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, *others = await ids_of(4)
+    ids = [first, *others]
+    statements = Statements(crash_claims=True)
+    jobs = Jobs(services, statements, monkeypatch)
+    outcomes = await held_batch(statements, first, jobs.run, others)
+    assert jobs.applied == []
+    # Two statements, each its own batch's only one: the job that ran each crashed with it, and the
+    # others of the second batch were told of its failure rather than running statements of their own.
+    assert statements.claims == [[first], sorted(others)]
+    assert isinstance(outcomes[0], Crash)
+    assert sorted(type(outcome).__name__ for outcome in outcomes[1:]) == ["BatchFailed"] * 2 + ["Crash"]
+    for row in await WebhookEvent.filter(id__in=ids):
+        assert (row.status, row.attempts) == (WebhookStatus.RECEIVED, 1)
+        assert row.next_attempt_at is not None
+        assert row.next_attempt_at > now()  # held by the lost attempt until its lease lapses
+    assert not set(ids) & set(await due_event_ids(grace_seconds=0))
+    await lease_lapses(ids)
+    assert set(ids) <= set(await due_event_ids(grace_seconds=0))
+    statements.crash_claims = False
+    for event_id in ids:
+        await jobs.run(event_id)
+    assert set((await statuses(ids)).values()) == {WebhookStatus.IGNORED}
+    assert sorted(jobs.applied) == sorted(ids)
+
+
+async def test_a_crash_before_a_batch_is_finished_leaves_it_to_the_sweeper_to_apply_once_more(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await ids_of(4)
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+
+    # The final status is lost as with a lost connection: before its statement runs.
+    async def lost(finished: list[tuple[WebhookEvent, WebhookStatus]]) -> None:
+        statements.finishes.append([row.id for row, _ in finished])
+        raise Crash
+
+    jobs.batches = EventBatches(POLICY, claim=statements.claim, finish=lost)
+    outcomes = await asyncio.gather(*(jobs.run(event_id) for event_id in ids), return_exceptions=True)
+    assert all(isinstance(outcome, Crash | BatchFailed) for outcome in outcomes)
+    assert set((await statuses(ids)).values()) == {WebhookStatus.RECEIVED}
+    await lease_lapses(ids)
+    assert set(ids) <= set(await due_event_ids(grace_seconds=0))
+    jobs.batches = statements.batches()
+    for event_id in ids:
+        await jobs.run(event_id)
+    assert set((await statuses(ids)).values()) == {WebhookStatus.IGNORED}
+    assert {row.attempts for row in await WebhookEvent.filter(id__in=ids)} == {2}
