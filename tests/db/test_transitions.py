@@ -161,6 +161,11 @@ async def make_payment(status: PaymentStatus = P.PENDING) -> Payment:
     """A customer, an order and its one payment, already in `status` (amounts to match)."""
     customer = await Customer.create(external_id=f"customer-{uuid.uuid4().hex}")
     order = await Order.create(customer=customer, currency="EUR", total_amount=AMOUNT, status=ORDER_FOR_PAYMENT[status])
+    return await add_payment(order, status)
+
+
+async def add_payment(order: Order, status: PaymentStatus, **columns: object) -> Payment:
+    """A payment of `order` in `status`, its amounts to match."""
     payment_id = uuid.uuid4()
     return await Payment.create(
         id=payment_id,
@@ -173,6 +178,7 @@ async def make_payment(status: PaymentStatus = P.PENDING) -> Payment:
         amount=AMOUNT,
         amount_authorized=AMOUNT if status in (P.AUTHORIZED, P.PAID) else 0,
         amount_captured=AMOUNT if status is P.PAID else 0,
+        **columns,
     )
 
 
@@ -381,23 +387,6 @@ async def test_the_order_follows_its_best_payment() -> None:
     assert (await Order.get(id=order.id)).status is O.PAID
 
 
-async def make_sibling(order: Order, status: PaymentStatus, **amounts: int) -> Payment:
-    sibling_id = uuid.uuid4()
-    failed = {"decline_code": "card_declined"} if status is P.FAILED else {}
-    return await Payment.create(
-        id=sibling_id,
-        order=order,
-        gateway="sandbox",
-        idempotency_key=f"payment-{sibling_id}",
-        payment_method="pm_card_visa",
-        status=status,
-        currency="EUR",
-        amount=AMOUNT,
-        **failed,
-        **amounts,
-    )
-
-
 async def test_a_late_success_counts_the_other_payments_locked_with_it() -> None:
     """A payment seen failed is later reported taken, while the order's other payment was paid and
     refunded: the order is partly refunded (two captures, one refund), not paid, because its status
@@ -406,7 +395,7 @@ async def test_a_late_success_counts_the_other_payments_locked_with_it() -> None
     order = await Order.get(id=refunded.order_id)
     await Payment.filter(id=refunded.id).update(amount_refunded=AMOUNT)
     await Order.filter(id=order.id).update(status=O.REFUNDED)
-    failed = await make_sibling(order, P.FAILED)
+    failed = await add_payment(order, P.FAILED, decline_code="card_declined")
 
     async with unit_of_work() as uow:
         locked = await lock_payment_and_others(failed.id, uow)
@@ -429,7 +418,7 @@ async def test_the_other_payments_are_locked_with_the_payment(backend: Backend) 
         pytest.skip("row locks: SQLite locks the whole database for a write transaction instead")
     payment = await make_payment(P.FAILED)
     order = await Order.get(id=payment.order_id)
-    sibling = await make_sibling(order, P.FAILED)
+    sibling = await add_payment(order, P.FAILED, decline_code="card_declined")
     other = await asyncpg.connect(backend.database_url.replace("postgres://", "postgresql://", 1))
     try:
         async with unit_of_work() as uow:

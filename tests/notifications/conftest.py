@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 import pytest
 
@@ -80,3 +81,19 @@ async def make_receipt(
         kind="receipt", dedupe_key=f"receipt:order:{order.id}", payload={"order_id": str(order.id)}
     )
     return ReceiptCase(message=message, email=address, payment=payment)
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text body of a received (parsed) message."""
+    body = message.get_body(preferencelist=("plain",))
+    assert isinstance(body, EmailMessage)
+    content: str = body.get_content()
+    return content
+
+
+def html_of(message: EmailMessage) -> str:
+    """The HTML body of a received (parsed) message."""
+    body = message.get_body(preferencelist=("html",))
+    assert isinstance(body, EmailMessage)
+    content: str = body.get_content()
+    return content

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from domain.statuses import SubscriptionStatus
 from notifications.dispatch import dispatch_outbox_message
 from notifications.mailer import MailboxMailer, SmtpMailer
 from notifications.templates import DEDUPE_KEY_HEADER, TEMPLATES, Email, message_id_for
-from tests.notifications.conftest import SmtpServer, make_receipt
+from tests.notifications.conftest import SmtpServer, html_of, make_receipt, text_of
 
 pytestmark = pytest.mark.usefixtures("server")
 
@@ -30,20 +29,6 @@ HOSTILE_KIND = "test.hostile_headers"
 
 def control_characters_in(text: str) -> list[str]:
     return [char for char in text if ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or char in "\u2028\u2029"]
-
-
-def text_of(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert isinstance(body, EmailMessage)
-    content: str = body.get_content()
-    return content
-
-
-def html_of(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("html",))
-    assert isinstance(body, EmailMessage)
-    content: str = body.get_content()
-    return content
 
 
 @pytest.fixture

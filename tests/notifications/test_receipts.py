@@ -16,23 +16,9 @@ from notifications.dispatch import dispatch_outbox_message
 from notifications.mailer import SmtpMailer
 from notifications.mime import wire_bytes
 from notifications.templates import DEDUPE_KEY_HEADER, message_id_for, render
-from tests.notifications.conftest import SENDER, ReceiptCase, SmtpServer, make_receipt
+from tests.notifications.conftest import SENDER, ReceiptCase, SmtpServer, html_of, make_receipt, text_of
 
 pytestmark = pytest.mark.usefixtures("server")
-
-
-def text_of(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert isinstance(body, EmailMessage)
-    content: str = body.get_content()
-    return content
-
-
-def html_of(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("html",))
-    assert isinstance(body, EmailMessage)
-    content: str = body.get_content()
-    return content
 
 
 async def send_receipt(case: ReceiptCase, smtp: SmtpServer, mailer: SmtpMailer) -> EmailMessage:
