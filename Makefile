@@ -39,6 +39,7 @@ bench: install
 	$(VENV)/bin/python -m bench.fanout
 	$(VENV)/bin/python -m bench.checkout
 	$(VENV)/bin/python -m bench.sandbox
+	$(VENV)/bin/python -m bench.receipt_mime
 	$(VENV)/bin/python -m bench.webhooks
 	$(VENV)/bin/python -m bench.worker
 	$(VENV)/bin/python -m bench.scaling
