@@ -415,7 +415,9 @@ async def test_a_late_success_counts_the_other_payments_locked_with_it() -> None
 
 async def test_the_other_payments_are_locked_with_the_payment(backend: Backend) -> None:
     if not backend.is_postgres:
-        pytest.skip("row locks are PostgreSQL's (SQLite locks the whole database); proven with PAYQL_TEST_BACKEND=servers")
+        pytest.skip(
+            "row locks are PostgreSQL's (SQLite locks the whole database); proven with PAYQL_TEST_BACKEND=servers"
+        )
     payment = await make_payment(P.FAILED)
     order = await Order.get(id=payment.order_id)
     sibling = await add_payment(order, P.FAILED, decline_code="card_declined")
