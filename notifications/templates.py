@@ -29,7 +29,7 @@ from uuid import UUID
 from tortoise import connections
 
 from db.models import Customer, Dispute, LineItem, Order, Payment
-from db.row_reads import read_rows
+from db.row_reads import read_rows, read_rows_with
 from domain.money import Money
 from notifications.addresses import InvalidAddress
 from notifications.mime import InvalidHeader, build_message
@@ -104,7 +104,11 @@ def money(amount: int, currency: str) -> str:
 
 async def recipient_of(customer_id: UUID) -> str:
     customers = await read_rows(Customer, "id = $1", [customer_id], connections.get("default"))
-    email = (customers[0].email or "").strip() if customers else ""
+    return _address_of(customers[0] if customers else None)
+
+
+def _address_of(customer: Customer | None) -> str:
+    email = (customer.email or "").strip() if customer is not None else ""
     if not email:
         raise Undeliverable("no recipient")
     return email
@@ -126,11 +130,11 @@ async def receipt(payload: Mapping[str, Any]) -> Email:
     """Payload {"order_id"} (and optionally "payment_id"): the order's lines, totals and payment."""
     # Every receipt reads these (one per paid order): their SQL is written out once (`db.row_reads`).
     database = connections.get("default")
-    orders = await read_rows(Order, "id = $1", [_uuid_from(payload, "order_id")], database)
+    orders = await read_rows_with(Order, "customer", '"orders"."id" = $1', [_uuid_from(payload, "order_id")], database)
     if not orders:
         raise Undeliverable("order not found")
     order = orders[0]
-    to = await recipient_of(order.customer_id)
+    to = _address_of(order.customer)
     lines = await read_rows(LineItem, "order_id = $1 ORDER BY product_name, id", [order.id], database)
     if "payment_id" in payload:
         where, values = "order_id = $1 AND id = $2", [order.id, _uuid_from(payload, "payment_id")]

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from tortoise import connections
 
-from db.models import Customer, Order, Payment
-from db.row_reads import read_rows
+from db.models import Customer, Order, Payment, Price, PriceType, Product
+from db.row_reads import read_rows, read_rows_with
 from db.transaction import transaction
 from domain.statuses import OrderStatus, PaymentStatus
 
@@ -41,7 +41,7 @@ async def make_order_with_payments(count: int) -> tuple[Order, list[Payment]]:
     return order, payments
 
 
-def fields_of(row: Order | Payment) -> dict[str, object]:
+def fields_of(row: Order | Payment | Price | Product) -> dict[str, object]:
     return {name: getattr(row, name) for name in row._meta.fields_db_projection}
 
 
@@ -78,3 +78,45 @@ async def test_no_match_is_no_rows_and_a_parameter_is_never_sql() -> None:
     assert await read_rows(Order, "return_url = $1", ["x' OR '1'='1"], connection) == []
     [found] = await read_rows(Order, "return_url = $1 AND status = $2", [order.return_url, "PENDING"], connection)
     assert found.status is OrderStatus.PENDING
+
+
+async def make_prices(count: int, *, product_active: bool = True) -> tuple[Product, list[Price]]:
+    product = await Product.create(name=f"Reader {uuid.uuid4().hex[:6]}", description="d", active=product_active)
+    prices = [
+        await Price.create(product=product, currency="EUR", unit_amount=100 + n, type=PriceType.ONE_TIME)
+        for n in range(count)
+    ]
+    return product, prices
+
+
+async def test_rows_read_with_their_parent_are_what_select_related_gives() -> None:
+    product, prices = await make_prices(2)
+    _, [elsewhere] = await make_prices(1)
+    connection = connections.get("default")
+
+    where = '"prices"."id" IN ($1, $2) ORDER BY "prices"."unit_amount"'
+    read = await read_rows_with(Price, "product", where, [p.id for p in prices], connection)
+
+    by_orm = await Price.filter(id__in=[p.id for p in prices]).select_related("product").order_by("unit_amount")
+    assert [fields_of(p) for p in read] == [fields_of(p) for p in by_orm]
+    assert [fields_of(p.product) for p in read] == [fields_of(p.product) for p in by_orm]
+    # The parent's columns did not overwrite the row's own, though both tables have an id and an `active`.
+    assert {p.product.id for p in read} == {product.id} and elsewhere.id not in {p.id for p in read}
+    assert {p.id for p in read} == {p.id for p in prices}
+
+
+async def test_a_parent_read_with_its_row_is_there_without_a_query() -> None:
+    product, [price] = await make_prices(1, product_active=False)
+    connection = connections.get("default")
+    [read] = await read_rows_with(Price, "product", '"prices"."id" = $1', [price.id], connection)
+    await Product.filter(id=product.id).update(name="Renamed")  # a query now would read the new name
+    parent = read.product
+    assert isinstance(parent, Product)
+    assert (parent.id, parent.name, parent.active) == (product.id, product.name, False)
+
+
+async def test_no_parent_no_row_and_only_a_foreign_key_joins() -> None:
+    connection = connections.get("default")
+    assert await read_rows_with(Price, "product", '"prices"."id" = $1', [uuid.uuid4()], connection) == []
+    with pytest.raises(TypeError, match="not a foreign key"):
+        await read_rows_with(Price, "currency", '"prices"."id" = $1', [uuid.uuid4()], connection)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from db.models import AuditRecord, Order, Payment, PaymentEvent
+from db.models import AuditRecord, Order, Payment, PaymentEvent, Price, PriceType, Product, RecurringInterval
 from tests.gateways.sandbox_access import STAFF_HEADERS, form_token
 from tests.testkit import (
     CHECKOUT,
@@ -135,6 +135,44 @@ async def test_unknown_price_and_bad_quantity_change_nothing(shopper: Shopper) -
     assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("NOT_FOUND", "items.0.priceId")]
     result = (await shopper.data(CHECKOUT, {"input": checkout_input(price, quantity=0)}))["checkout"]
     assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("INVALID_INPUT", "items.0.quantity")]
+    assert await Order.all().count() == before
+
+
+async def test_a_cart_of_several_prices_is_priced_line_by_line_from_the_catalog(shopper: Shopper) -> None:
+    first, second = await make_price(250, "EUR", name="Tea"), await make_price(1200, "EUR", name="Pot")
+    cart = checkout_input(first, quantity=4)
+    cart["items"].append({"priceId": str(second.id), "quantity": 1})
+    result = (await shopper.data(CHECKOUT, {"input": cart}))["checkout"]
+    assert result["userErrors"] == []
+    lines = {line["productName"]: line for line in result["order"]["lineItems"]}
+    assert {name: (line["quantity"], line["total"]["amount"]) for name, line in lines.items()} == {
+        "Tea": (4, 1000),
+        "Pot": (1, 1200),
+    }
+    assert result["order"]["total"]["amount"] == 2200
+
+
+async def test_a_price_not_for_sale_is_refused_and_changes_nothing(shopper: Shopper) -> None:
+    retired = await make_price(800)
+    await Price.filter(id=retired.id).update(active=False)
+    of_retired_product = await make_price(800)
+    await Product.filter(id=of_retired_product.product_id).update(active=False)
+    recurring = await make_price(800)
+    await Price.filter(id=recurring.id).update(type=PriceType.RECURRING, recurring_interval=RecurringInterval.MONTH)
+    in_dollars, in_euros = await make_price(800, "USD"), await make_price(800, "EUR")
+    mixed = checkout_input(in_dollars)
+    mixed["items"].append({"priceId": str(in_euros.id), "quantity": 1})
+    before = await Order.all().count()
+    refusals = []
+    for cart in (checkout_input(retired), checkout_input(of_retired_product), checkout_input(recurring), mixed):
+        result = (await shopper.data(CHECKOUT, {"input": cart}))["checkout"]
+        refusals.append([(e["code"], e["field"]) for e in result["userErrors"]])
+    assert refusals == [
+        [("NOT_FOUND", "items.0.priceId")],
+        [("NOT_FOUND", "items.0.priceId")],
+        [("INVALID_INPUT", "items.0.priceId")],
+        [("INVALID_INPUT", "items")],
+    ]
     assert await Order.all().count() == before
 
 
