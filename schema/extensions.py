@@ -4,21 +4,26 @@ The card check reads the raw document, the operation name and every variable val
 operation starts, and a request that carries a card number is answered with the refusal alone:
 its text is never parsed or coerced, so no parse or coercion error repeats the number (in the
 response or the log). The parsed literals are read again at validation, where escapes
-("\\u0034…") are decoded. No error that leaves carries a card number: one whose message still
-looks like one is masked.
+("\\u0034…") are decoded; that verdict is kept per parsed document, which the parser's cache
+hands to every request of the same text. No error that leaves carries a card number: one whose
+message still looks like one is masked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
-from graphql import GraphQLError, IntValueNode, StringValueNode, visit
+from graphql import DocumentNode, GraphQLError, IntValueNode, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from domain.card_numbers import contains_card_number, looks_like_card_number
 
+# As many documents as the parser's cache keeps (`schema.assembly`): a verdict outlives its document
+# there no longer than the validation's does.
+LITERAL_VERDICT_CACHE_SIZE = 1024
 CARD_NUMBER_MESSAGE = "Card numbers are not accepted here. Use the payment form, which sends a token instead."
 
 
@@ -47,6 +52,13 @@ _STAND_INS = {
 }
 
 
+@lru_cache(maxsize=LITERAL_VERDICT_CACHE_SIZE)
+def _has_card_number_literal(document: DocumentNode) -> bool:
+    scanner = _LiteralScanner()
+    visit(document, scanner)
+    return scanner.found
+
+
 class RefuseCardNumbers(SchemaExtension):
     def __init__(self) -> None:
         super().__init__()
@@ -68,9 +80,7 @@ class RefuseCardNumbers(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if not self._refused and context.graphql_document is not None:
-            scanner = _LiteralScanner()
-            visit(context.graphql_document, scanner)
-            self._refused = scanner.found
+            self._refused = _has_card_number_literal(context.graphql_document)
         if self._refused:
             # Replaces the validation errors: "Int cannot represent…" would repeat a literal.
             context.pre_execution_errors = [card_number_refusal()]

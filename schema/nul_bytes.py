@@ -8,10 +8,13 @@ string literal in the document) makes both answer INVALID_INPUT and change nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
-from graphql import GraphQLError, StringValueNode, visit
+from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
+
+from schema.extensions import LITERAL_VERDICT_CACHE_SIZE
 
 NUL = "\x00"
 NUL_MESSAGE = "Text inputs must not contain NUL characters (U+0000)."
@@ -42,14 +45,20 @@ class _NulLiteralScanner(Visitor):
         self.found = self.found or NUL in node.value
 
 
+@lru_cache(maxsize=LITERAL_VERDICT_CACHE_SIZE)
+def _has_nul_literal(document: DocumentNode) -> bool:
+    """Kept per parsed document: the parser's cache hands the same one to every request of a text."""
+    scanner = _NulLiteralScanner()
+    visit(document, scanner)
+    return scanner.found
+
+
 class RefuseNulBytes(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         found = contains_nul(context.variables or {}) or contains_nul(context.operation_name)
         if not found and context.graphql_document is not None:
-            scanner = _NulLiteralScanner()
-            visit(context.graphql_document, scanner)
-            found = scanner.found
+            found = _has_nul_literal(context.graphql_document)
         if found:
             error = GraphQLError(NUL_MESSAGE, extensions={"code": "INVALID_INPUT"})
             context.pre_execution_errors = [*(context.pre_execution_errors or []), error]

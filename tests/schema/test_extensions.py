@@ -13,6 +13,7 @@ from strawberry import Schema
 
 from schema.assembly import build_schema
 from schema.extensions import CARD_NUMBER_MESSAGE, should_mask_error
+from schema.nul_bytes import NUL_MESSAGE
 from schema.query_cost import QueryLimits
 
 PAN = "4242424242424242"
@@ -104,6 +105,20 @@ async def test_a_request_without_a_card_runs(schema: Schema) -> None:
     result = await schema.execute("query Mine { __typename }", operation_name="Mine")
     assert result.errors is None
     assert result.data == {"__typename": "Query"}
+
+
+async def test_each_request_of_a_document_gets_its_own_documents_verdict(schema: Schema) -> None:
+    """The literals' verdicts are kept per parsed document: every repeat of a refused text is refused
+    again, and a clean text sent between them is not judged by another document's verdict."""
+    carded = literal_checkout("1", method='"\\u0034242424242424242"')
+    nul = literal_checkout("1", method='"pm_\\u0000card"')
+    clean = "query Mine { __typename }"
+    answers = []
+    for query in (carded, clean, nul, carded, clean, nul, clean):
+        errors = (await schema.execute(query)).errors or []
+        answers.append([e.message for e in errors])
+    refused, nothing, nul_refused = [CARD_NUMBER_MESSAGE], [], [NUL_MESSAGE]
+    assert answers == [refused, nothing, nul_refused, refused, nothing, nul_refused, nothing]
 
 
 def test_an_error_whose_message_looks_like_a_card_is_masked() -> None:
