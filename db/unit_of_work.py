@@ -44,11 +44,13 @@ class QueuedJob:
 @dataclass(frozen=True, slots=True)
 class CommittedWork:
     """What a committed transaction changed: status changes to announce, outbox rows to dispatch,
-    jobs to enqueue."""
+    jobs to enqueue. `created_orders`: orders the transaction inserted, whose changes no one can be
+    listening for yet (an order's id leaves only with the answer of the request that made it)."""
 
     changes: list[StatusChange]
     outbox_ids: list[int]
     jobs: list[QueuedJob] = field(default_factory=list)
+    created_orders: frozenset[UUID] = frozenset()
 
 
 ChangeListener = Callable[[CommittedWork], Awaitable[None]]
@@ -72,6 +74,7 @@ class UnitOfWork:
     changes: list[StatusChange] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
     jobs: list[QueuedJob] = field(default_factory=list)
+    created_orders: set[UUID] = field(default_factory=set)
     # Made by `db.audit_trail.record_audit`; one INSERT for all of them as the transaction ends.
     audits: list[AuditRecord] = field(default_factory=list)
     # What a module reads once per transaction and uses several times (the merchant's endpoints,
@@ -87,6 +90,6 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         if uow.audits:
             await AuditRecord.bulk_create(uow.audits, using_db=connection)
     if uow.changes or uow.outbox_ids or uow.jobs:
-        work = CommittedWork(list(uow.changes), list(uow.outbox_ids), list(uow.jobs))
+        work = CommittedWork(list(uow.changes), list(uow.outbox_ids), list(uow.jobs), frozenset(uow.created_orders))
         for listener in list(_listeners):
             await listener(work)

@@ -93,6 +93,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
             using_db=uow.connection,
         )
         bind_log_fields(order_id=order.id)
+        uow.created_orders.add(order.id)
         await LineItem.bulk_create(
             [
                 LineItem(
