@@ -4,12 +4,13 @@ subject or email carries a card number is refused like a bad token."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
 from pydantic import SecretStr
 
-from payql.auth import TokenVerifier, mint_token, roles_of
+from payql.auth import VERIFIED_TOKEN_SECONDS, TokenVerifier, mint_token, roles_of
 from payql.settings import Settings
 from resolvers.context import Principal
 
@@ -107,3 +108,66 @@ def test_minted_tokens_round_trip(verifier: TokenVerifier) -> None:
     assert staff is not None and staff.expires_at is not None
     assert staff == Principal(subject="staff-1", is_admin=True, email="s@example.com", expires_at=staff.expires_at)
     assert verifier.principal_from_token(mint_token("another-secret-0123456789abcdef012345", "x")) is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountedDecode:
+    """PyJWT's own decode, counted: how often a token was verified for real."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._decode = jwt.decode
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self._decode(*args, **kwargs)
+
+
+@pytest.fixture
+def decode(monkeypatch: pytest.MonkeyPatch) -> CountedDecode:
+    counted = CountedDecode()
+    monkeypatch.setattr(jwt, "decode", counted)
+    return counted
+
+
+def test_a_verified_token_is_believed_for_a_minute_then_verified_again(decode: CountedDecode) -> None:
+    clock = Clock()
+    verifier = TokenVerifier(Settings(jwt_secret=SecretStr(SECRET)), clock=clock)
+    sent = token(exp=int(clock.now) + 3600)
+    first = verifier.principal_from_token(sent)
+    assert first is not None
+    assert [verifier.principal_from_token(sent) for _ in range(3)] == [first] * 3
+    assert decode.calls == 1
+    clock.now += VERIFIED_TOKEN_SECONDS + 1
+    assert verifier.principal_from_token(sent) == first
+    assert decode.calls == 2
+
+
+def test_a_remembered_token_is_not_believed_past_its_expiry(decode: CountedDecode) -> None:
+    clock = Clock()
+    verifier = TokenVerifier(Settings(jwt_secret=SecretStr(SECRET)), clock=clock)
+    expires = int(clock.now) + 5
+    sent = token(exp=expires)
+    assert verifier.principal_from_token(sent) is not None
+    clock.now = expires  # PyJWT's rule: expired once `exp` is reached
+    verifier.principal_from_token(sent)
+    assert decode.calls == 2  # decided again, by PyJWT, not by the memory
+
+
+def test_a_refused_token_is_refused_again_each_time(decode: CountedDecode) -> None:
+    verifier = TokenVerifier(Settings(jwt_secret=SecretStr(SECRET)))
+    claims = {"sub": "customer-1", "exp": int(time.time()) + 600}
+    forged = jwt.encode(claims, "not-the-secret-0123456789abcdef0123", "HS256")
+    assert [verifier.principal_from_token(forged) for _ in range(2)] == [None, None]
+    assert decode.calls == 2
+    # A token that differs from a believed one by a character is its own token: verified, refused.
+    good = token()
+    assert verifier.principal_from_token(good) is not None
+    assert verifier.principal_from_token(good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]) is None
