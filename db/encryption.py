@@ -22,7 +22,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -81,8 +81,13 @@ def sealed_key_id(stored: str) -> str | None:
 class DataKeys:
     """The data keys, the current (sealing) one first, and the blind index key."""
 
-    keys: tuple[bytes, ...]
-    index_key: bytes
+    # Never in a repr: a DataKeys that reaches a log line or a traceback's locals shows no key.
+    keys: tuple[bytes, ...] = field(repr=False)
+    index_key: bytes = field(repr=False)
+    # Each key's cipher by its id, made once: every order, audit record and customer read or written
+    # seals or opens a value, and making the cipher and hashing the key each time cost more than
+    # the encryption itself.
+    _ciphers: dict[str, AESGCM] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -92,6 +97,7 @@ class DataKeys:
             raise DataKeyError("a data key is listed twice")
         if len(self.index_key) != KEY_BYTES:
             raise DataKeyError(f"the index key is {KEY_BYTES} bytes")
+        object.__setattr__(self, "_ciphers", {id_: AESGCM(key) for id_, key in zip(ids, self.keys, strict=True)})
 
     @classmethod
     def parse(cls, keys: str, index_key: str) -> DataKeys:
@@ -100,25 +106,26 @@ class DataKeys:
 
     @property
     def current_id(self) -> str:
-        return key_id(self.keys[0])
+        return next(iter(self._ciphers))
 
     def seal(self, plaintext: str, column: str) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keys[0]).encrypt(nonce, plaintext.encode("utf-8"), column.encode("utf-8"))
+        current_id, cipher = next(iter(self._ciphers.items()))
+        sealed = cipher.encrypt(nonce, plaintext.encode("utf-8"), column.encode("utf-8"))
         body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
-        return f"{PREFIX}{self.current_id}:{body}"
+        return f"{PREFIX}{current_id}:{body}"
 
     def open(self, stored: str, column: str) -> str:
         """The plaintext of a sealed value, or a pre-encryption plaintext value as it is."""
         if not is_sealed(stored):
             return stored
         wanted, _, body = stored[len(PREFIX) :].partition(":")
-        key = next((key for key in self.keys if key_id(key) == wanted), None)
-        if key is None:
+        cipher = self._ciphers.get(wanted)
+        if cipher is None:
             raise DecryptionError(f"{column}: sealed with key {wanted}, which PAYQL_DATA_KEYS no longer lists")
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode("utf-8"))
+            plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode("utf-8"))
         except (InvalidTag, binascii.Error, ValueError):
             raise DecryptionError(f"{column}: a sealed value failed authentication (tampered or corrupt)") from None
         return plain.decode("utf-8")

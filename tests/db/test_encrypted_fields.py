@@ -71,6 +71,13 @@ def test_an_old_key_opens_what_it_sealed_and_a_dropped_key_is_named() -> None:
         keys(NEW_KEY).open(sealed, "customers.email")
 
 
+def test_the_keys_never_show_in_a_repr() -> None:
+    shown = repr(keys(NEW_KEY, OLD_KEY)) + str(keys(NEW_KEY, OLD_KEY))
+    raw_keys = (*keys(NEW_KEY, OLD_KEY).keys, keys(NEW_KEY).index_key)
+    assert not any(repr(key)[2:-1][:12] in shown for key in raw_keys)
+    assert NEW_KEY not in shown and OLD_KEY not in shown and TEST_DATA_INDEX_KEY not in shown
+
+
 def test_plaintext_from_before_encryption_is_read_as_it_is() -> None:
     assert keys(NEW_KEY).open("ada@example.com", "customers.email") == "ada@example.com"
 
