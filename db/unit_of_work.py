@@ -20,6 +20,7 @@ from uuid import UUID
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import AuditRecord
+from db.row_inserts import insert_rows
 from db.transaction import transaction
 
 
@@ -87,8 +88,7 @@ async def unit_of_work() -> AsyncIterator[UnitOfWork]:
     async with transaction() as connection:
         uow = UnitOfWork(connection=connection)
         yield uow
-        if uow.audits:
-            await AuditRecord.bulk_create(uow.audits, using_db=connection)
+        await insert_rows(uow.audits, connection)
     if uow.changes or uow.outbox_ids or uow.jobs:
         work = CommittedWork(list(uow.changes), list(uow.outbox_ids), list(uow.jobs), frozenset(uow.created_orders))
         for listener in list(_listeners):

@@ -18,6 +18,7 @@ from tortoise import connections
 from db.create_or_read import create_or_read
 from db.idempotency import Claim
 from db.models import Customer, LineItem, Order, Price, PriceType
+from db.row_inserts import insert_rows
 from db.row_reads import read_rows_with
 from db.unit_of_work import unit_of_work
 from domain.log_context import bind_log_fields
@@ -94,7 +95,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
         )
         bind_log_fields(order_id=order.id)
         uow.created_orders.add(order.id)
-        await LineItem.bulk_create(
+        await insert_rows(
             [
                 LineItem(
                     order_id=order.id,
@@ -107,7 +108,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
                 )
                 for price, quantity in lines
             ],
-            using_db=uow.connection,
+            uow.connection,
         )
         payment = await create_payment(order, choice, caller, uow, new_order=True)
         await remember_payment(claim, payment, uow)

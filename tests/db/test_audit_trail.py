@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.audit_trail import record_audit
 from db.models import AuditRecord
@@ -27,10 +28,10 @@ def record(uow: UnitOfWork, entity_id: str, action: str) -> None:
     )
 
 
-def count_statements(monkeypatch: pytest.MonkeyPatch, uow: UnitOfWork) -> list[str]:
-    """The statements `uow`'s connection runs from now on (any of the client's ways to run one)."""
+def count_statements(monkeypatch: pytest.MonkeyPatch, connection: BaseDBAsyncClient) -> list[str]:
+    """The statements `connection` runs from now on (any of the client's ways to run one)."""
     ran: list[str] = []
-    client = type(uow.connection)
+    client = type(connection)
     for name in ("execute_query", "execute_query_dict", "execute_insert", "execute_many", "execute_script"):
         original = getattr(client, name)
 
@@ -48,7 +49,7 @@ async def test_the_records_are_written_in_one_statement_in_order_as_the_unit_of_
     entity_id = str(uuid.uuid4())
     started = datetime.now(UTC)
     async with unit_of_work() as uow:
-        ran = count_statements(monkeypatch, uow)
+        ran = count_statements(monkeypatch, uow.connection)
         for action in ("payment.created", "order.processing", "payment.paid"):
             record(uow, entity_id, action)
         assert ran == []  # nothing written yet
@@ -74,5 +75,5 @@ async def test_a_unit_of_work_that_fails_writes_none_of_its_records() -> None:
 
 async def test_a_unit_of_work_without_records_runs_no_insert(monkeypatch: pytest.MonkeyPatch) -> None:
     async with unit_of_work() as uow:
-        ran = count_statements(monkeypatch, uow)
+        ran = count_statements(monkeypatch, uow.connection)
     assert ran == []
