@@ -21,6 +21,7 @@ from db.audit_trail import record_audit
 from db.insert_once import insert_once
 from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType
 from db.outbox import add_message
+from db.row_inserts import insert_rows
 from db.row_reads import read_rows
 from db.unit_of_work import StatusChange, UnitOfWork
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
@@ -199,7 +200,7 @@ async def record_payment_created(
 ) -> None:
     """Ledger and audit for a payment row just inserted as PENDING; the order follows. `others`: the
     order's other payments, read under the order's lock (so not read again here)."""
-    await PaymentEvent.create(
+    created = PaymentEvent(
         payment=payment,
         type=PaymentEventType.CREATED,
         dedupe_key="created",
@@ -208,8 +209,8 @@ async def record_payment_created(
         status_after=payment.status,
         amount=payment.amount,
         currency=payment.currency,
-        using_db=uow.connection,
     )
+    await insert_rows([created], uow.connection)
     _audit(actor, "payment.created", "payment", payment.id, None, payment.status, payment, uow)
     await _sync_order_status(order, actor, uow, [*others, payment])
 

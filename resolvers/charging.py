@@ -36,6 +36,7 @@ from tortoise.exceptions import IntegrityError
 from db import transitions
 from db.idempotency import Claim, save_recovery_point
 from db.models import Customer, EventSource, LineItem, Order, Payment
+from db.row_inserts import insert_rows
 from db.transaction import transaction
 from db.transitions import PaymentUpdate
 from db.unit_of_work import UnitOfWork, unit_of_work
@@ -154,7 +155,7 @@ async def create_payment(
     refuse_if_not_payable(order, payments)
     payment_id = uuid.uuid4()
     try:
-        payment = await Payment.create(
+        payment = Payment(
             id=payment_id,
             order_id=order.id,
             gateway=gateway_name(choice),
@@ -163,8 +164,8 @@ async def create_payment(
             payment_method=choice.payment_method,
             currency=order.currency,
             amount=order.total_amount,
-            using_db=uow.connection,
         )
+        await insert_rows([payment], uow.connection)
     except IntegrityError:
         # The database's one-live-payment index (migration 0005): another payment got in first.
         raise UseCaseError(

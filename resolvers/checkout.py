@@ -84,15 +84,15 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
     choice = validated_choice(gateways[0], request.choice, return_url)
     customer = await customer_for(principal)
     async with unit_of_work() as uow:
-        order = await Order.create(
+        order = Order(
             customer=customer,
             currency=currency,
             total_amount=sum(price.unit_amount * quantity for price, quantity in lines),
             return_url=return_url,
             checkout_ip=caller.source_ip,
             checkout_user_agent=(caller.user_agent or "")[:512] or None,
-            using_db=uow.connection,
         )
+        await insert_rows([order], uow.connection)
         bind_log_fields(order_id=order.id)
         uow.created_orders.add(order.id)
         await insert_rows(
