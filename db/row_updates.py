@@ -5,11 +5,16 @@ point, then its response); built by the ORM's update query each time, the statem
 Python than running it. Here it is built once per (dialect, table, columns), and each value goes
 through its field's own conversion, as the ORM would store it (JSON, enums, sealed text).
 
+`save_columns` writes named fields of a model instance the same way, as `save(update_fields=…)`
+would (an `auto_now` timestamp stamped on the instance and in the row), without the ORM's save
+machinery: a payment fact saves its payment and its order on every money movement.
+
 Never here: a WHERE clause other than the primary key, column names from input, or reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -29,6 +34,17 @@ def _statement(model: type[Model], fields: tuple[str, ...], dialect: str) -> str
         statement = f'UPDATE "{meta.db_table}" SET {assignments} WHERE "{meta.db_pk_column}" = ${len(fields) + 1}'  # noqa: S608 - model names only
         _STATEMENTS[key] = in_dialect(statement, dialect)
     return _STATEMENTS[key]
+
+
+async def save_columns(instance: Model, fields: Sequence[str], connection: BaseDBAsyncClient) -> None:
+    """Write the named fields of `instance` to its row, converted with the instance as the ORM's
+    save converts them (so an `auto_now` field named here is stamped now, on both)."""
+    model = type(instance)
+    names = tuple(fields)
+    fields_map = model._meta.fields_map
+    parameters = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in names]
+    parameters.append(model._meta.pk.to_db_value(instance.pk, instance))
+    await connection.execute_query(_statement(model, names, connection.capabilities.dialect), parameters)
 
 
 async def update_columns(model: type[Model], pk: Any, values: dict[str, Any], connection: BaseDBAsyncClient) -> None:

@@ -23,6 +23,7 @@ from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventTyp
 from db.outbox import add_message
 from db.row_inserts import insert_rows
 from db.row_reads import read_rows
+from db.row_updates import save_columns
 from db.unit_of_work import StatusChange, UnitOfWork
 from domain.statuses import PAYMENT_IN_FLIGHT, PAYMENT_SUCCEEDED, OrderStatus, PaymentStatus
 
@@ -305,7 +306,7 @@ async def apply_payment_update(
         # Never empty: the one-live-payment index (migration 0005) tells a failed row by its reason.
         payment.failure_message = update.failure_message or FAILED_WITHOUT_REASON
         changed += ["decline_code", "failure_message"]
-    await payment.save(using_db=uow.connection, update_fields=changed)
+    await save_columns(payment, changed, uow.connection)
     for event in events[1:]:
         await event.save(using_db=uow.connection)
     _audit(actor, f"payment.{update.status.lower()}", "payment", payment.id, before, update.status, payment, uow)
@@ -326,7 +327,7 @@ async def cancel_unpaid_order(order: Order, actor: Actor, uow: UnitOfWork) -> bo
     if not can_move_order(before, O.CANCELED):
         return False
     order.status = O.CANCELED
-    await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
+    await save_columns(order, ("status", "updated_at"), uow.connection)
     _audit(actor, "order.canceled", "order", order.id, before, O.CANCELED, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, O.CANCELED))
     await merchant_events.announce(uow, merchant_events.ORDER_CANCELED, order, once=True)
@@ -352,7 +353,7 @@ async def _move_order(order: Order, after: OrderStatus, actor: Actor, uow: UnitO
     if before == after or not can_move_order(before, after):
         return False
     order.status = after
-    await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
+    await save_columns(order, ("status", "updated_at"), uow.connection)
     _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, after))
     return True
@@ -404,7 +405,7 @@ async def _sync_order_status(
         return
     require_order_move(before, after)
     order.status = after
-    await order.save(using_db=uow.connection, update_fields=["status", "updated_at"])
+    await save_columns(order, ("status", "updated_at"), uow.connection)
     _audit(actor, f"order.{after.lower()}", "order", order.id, before, after, order, uow)
     uow.changes.append(StatusChange("order", order.id, order.id, before, after))
     if after is O.PAID:

@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
-from db.models import IdempotencyRecord, IdempotencyState
-from db.row_updates import update_columns
+from db.models import IdempotencyRecord, IdempotencyState, Order, Payment
+from db.row_updates import save_columns, update_columns
+from db.transaction import transaction
+from domain.statuses import OrderStatus, PaymentStatus
+from tests.db.test_row_reads import fields_of, make_order_with_payments
 
 pytestmark = pytest.mark.usefixtures("server")
 
@@ -46,3 +49,19 @@ async def test_an_unknown_row_changes_nothing() -> None:
     await update_columns(IdempotencyRecord, missing, {"recovery_point": {"a": 1}}, connections.get("default"))
     assert (await IdempotencyRecord.get(id=record.id)).recovery_point == record.recovery_point
     assert not await IdempotencyRecord.exists(id=missing)
+
+
+async def test_a_saved_instance_writes_its_named_fields_and_stamps_auto_now_on_both() -> None:
+    order, [payment] = await make_order_with_payments(1)
+    before = payment.updated_at
+    payment.status = PaymentStatus.PAID
+    payment.amount_captured = 1500
+    payment.amount = 1  # changed on the instance, not named: not written
+    async with transaction() as connection:
+        await save_columns(payment, ("status", "amount_captured", "updated_at"), connection)
+
+    again = await Payment.get(id=payment.id)
+    assert (again.status, again.amount_captured, again.amount) == (PaymentStatus.PAID, 1500, 1500)
+    assert again.updated_at == payment.updated_at and payment.updated_at > before
+    assert fields_of(again) == {**fields_of(payment), "amount": 1500}
+    assert (await Order.get(id=order.id)).status is OrderStatus.PENDING
