@@ -17,6 +17,8 @@ from pypika_tortoise.terms import Parameter
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from db.row_inserts import inserted_fields
+
 M = TypeVar("M", bound=Model)
 
 # The statement and its columns per (dialect, table): built once, as tortoise caches its own INSERT.
@@ -28,9 +30,7 @@ def _statement(model: type[Model], connection: BaseDBAsyncClient) -> tuple[str, 
     key = (dialect, model._meta.db_table)
     if key not in _STATEMENTS:
         meta = model._meta
-        generated = set(meta.generated_db_fields)
-        # As tortoise inserts: every column but those the database generates (a serial key).
-        fields = [name for name, column in meta.fields_db_projection.items() if column not in generated]
+        fields = inserted_fields(model)
         columns = [meta.fields_db_projection[name] for name in fields]
         parameters = [Parameter(f"${i + 1}" if dialect == "postgres" else "?") for i in range(len(columns))]
         query = (

@@ -25,7 +25,7 @@ ROWS_PER_STATEMENT = 500
 _STATEMENTS: dict[tuple[str, str, int], str] = {}
 
 
-def _inserted_fields(model: type[Model]) -> list[str]:
+def inserted_fields(model: type[Model]) -> list[str]:
     """As the ORM inserts: every field but those the database generates (a serial key)."""
     meta = model._meta
     generated = set(meta.generated_db_fields)
@@ -55,7 +55,7 @@ async def insert_rows(instances: Sequence[Model], connection: BaseDBAsyncClient)
     model = type(instances[0])
     if any(type(instance) is not model for instance in instances):
         raise TypeError("insert_rows takes rows of one model")
-    fields = _inserted_fields(model)
+    fields = inserted_fields(model)
     fields_map = model._meta.fields_map
     dialect = connection.capabilities.dialect
     for start in range(0, len(instances), ROWS_PER_STATEMENT):
