@@ -13,7 +13,8 @@ cancellation cannot interrupt:
 - cancelled while closing, the caller waits for the close to end, then re-raises.
 
 Built on tortoise's own pieces (its transaction clients and their lock, pool and savepoints);
-inside a transaction, a nested one is a savepoint, as with tortoise.
+inside a transaction, a nested one is a savepoint, as with tortoise; inside a `one_connection()`
+block, it runs on the block's connection (`db.one_connection`).
 
 Never here: application queries, or waiting on anything but the database.
 """
@@ -36,6 +37,8 @@ from tortoise.backends.base.client import (
 from tortoise.backends.sqlite.client import SqliteTransactionContext
 from tortoise.exceptions import TransactionManagementError
 
+from db.one_connection import HeldTransactionContext
+
 logger = logging.getLogger(__name__)
 
 # Transactions whose caller was cancelled while they opened, until they are open and rolled back:
@@ -45,18 +48,21 @@ _abandoned: set[asyncio.Task[None]] = set()
 
 
 class _Transaction:
-    """One transaction of one of tortoise's three kinds: a SQLite one (the client's lock), a pooled
-    one (PostgreSQL: a connection from the pool) or a savepoint inside an open transaction."""
+    """One transaction of one of four kinds: a SQLite one (the client's lock), a pooled one
+    (PostgreSQL: a connection from the pool), one on the connection a `one_connection()` block holds,
+    or a savepoint inside an open transaction."""
 
     def __init__(self, current: BaseDBAsyncClient) -> None:
         self.context = current._in_transaction()
         if isinstance(self.context, SqliteTransactionContext):
             self.client: TransactionalDBClient = self.context.connection
-        elif isinstance(self.context, TransactionContextPooled | NestedTransactionContext):
+        elif isinstance(self.context, TransactionContextPooled | NestedTransactionContext | HeldTransactionContext):
             self.client = self.context.client
         else:
             raise TypeError(f"No cancellation-safe transaction for {type(self.context).__name__}")
         self.is_savepoint = isinstance(self.context, NestedTransactionContext)
+        # Neither takes a connection of its own: they run on one their caller goes on using.
+        self.on_callers_connection = self.is_savepoint or isinstance(self.context, HeldTransactionContext)
 
     async def open(self) -> None:
         """Take the lock or the connection, then BEGIN; on any failure, give back what was taken."""
@@ -69,6 +75,8 @@ class _Transaction:
         elif isinstance(context, TransactionContextPooled):
             await context.ensure_connection()
             self.client._connection = await self.client._parent._pool.acquire()
+        elif isinstance(context, HeldTransactionContext):
+            await context.connect()
         try:
             if isinstance(context, SqliteTransactionContext):
                 await context.ensure_connection()
@@ -169,9 +177,10 @@ async def transaction(connection_name: str = "default") -> AsyncIterator[Transac
     try:
         await asyncio.shield(opening)
     except asyncio.CancelledError:
-        if transaction.is_savepoint:
-            # A savepoint opens on the caller's own connection, which its enclosing transaction
-            # is about to roll back: that waits until the SAVEPOINT is through.
+        if transaction.on_callers_connection:
+            # A savepoint, or a transaction on the connection a block holds, opens on the caller's
+            # own connection, which the caller is about to roll back or give back: that waits
+            # until the SAVEPOINT or BEGIN is through.
             await _through(opening)
         if opening.done():
             if not opening.cancelled() and opening.exception() is None:

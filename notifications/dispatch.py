@@ -6,7 +6,8 @@ sweeper re-enqueues. Two statements, and no row lock is ever held across the net
 1. claim: one `UPDATE … RETURNING` that takes the row only if it is not SENT or DEAD, not leased by
    another dispatcher or backing off, and has attempts left; it counts the attempt and sets
    `next_attempt_at = now + lease` as the lease. (A row out of attempts is marked DEAD instead.)
-2. render and send, with no transaction open.
+2. render and send, with no transaction open; the claim and the template's reads share one pooled
+   connection (`db.one_connection`), given back before the send.
 3. finish: one `UPDATE` that records SENT, FAILED (with backoff) or DEAD, under the same conditions.
 
 The UPDATE locks the row, and a concurrent one waits for it and then checks its conditions against
@@ -31,6 +32,7 @@ from tortoise import connections
 from tortoise.expressions import Q
 
 from db.models import OutboxMessage, OutboxStatus
+from db.one_connection import one_connection
 from db.placeholders import for_connection
 from notifications import billing_templates, merchant_templates
 from notifications.mailer import Mailer, PermanentSendError
@@ -78,35 +80,45 @@ async def dispatch_outbox_message(
     """Send one outbox message unless it is already sent, dead, leased or not yet due. Idempotent:
     a duplicate or concurrent job for the same id does nothing. Never raises for a failed send; the
     failure is recorded on the row and the sweeper retries it when due."""
-    claim = await _claim(message_id, max_attempts=max_attempts, lease_seconds=lease_seconds)
-    if claim is None:
-        return
+    # The claim and the template's reads on one connection, given back before the mailer's wait.
+    async with one_connection():
+        claim = await _claim(message_id, max_attempts=max_attempts, lease_seconds=lease_seconds)
+        if claim is None:
+            return
+        try:
+            message = await render(claim.kind, claim.dedupe_key, claim.payload)
+        except Exception as exc:
+            await _record_failure(claim, exc, max_attempts)
+            return
     try:
-        message = await render(claim.kind, claim.dedupe_key, claim.payload)
         await mailer.send(message)
-    except (Undeliverable, PermanentSendError) as exc:
-        logger.error("outbox message %s (%s) is undeliverable: %s", claim.id, claim.kind, exc)
-        await _finish(claim, OutboxStatus.DEAD, error=str(exc))
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        if claim.attempt >= max_attempts:
-            logger.error(
-                "outbox message %s (%s) failed for good after %s attempts", claim.id, claim.kind, claim.attempt
-            )
-            await _finish(claim, OutboxStatus.DEAD, error=error)
-        else:
-            delay = backoff_seconds(claim.attempt)
-            logger.warning(
-                "outbox message %s (%s) attempt %s failed, retry in %.0fs: %s",
-                claim.id,
-                claim.kind,
-                claim.attempt,
-                delay,
-                error,
-            )
-            await _finish(claim, OutboxStatus.FAILED, error=error, retry_at=utcnow() + timedelta(seconds=delay))
+        await _record_failure(claim, exc, max_attempts)
     else:
         await _finish(claim, OutboxStatus.SENT)
+
+
+async def _record_failure(claim: _Claim, exc: Exception, max_attempts: int) -> None:
+    """DEAD when no retry can help (or none is left); otherwise FAILED, due again after a backoff."""
+    if isinstance(exc, Undeliverable | PermanentSendError):
+        logger.error("outbox message %s (%s) is undeliverable: %s", claim.id, claim.kind, exc)
+        await _finish(claim, OutboxStatus.DEAD, error=str(exc))
+        return
+    error = f"{type(exc).__name__}: {exc}"
+    if claim.attempt >= max_attempts:
+        logger.error("outbox message %s (%s) failed for good after %s attempts", claim.id, claim.kind, claim.attempt)
+        await _finish(claim, OutboxStatus.DEAD, error=error)
+    else:
+        delay = backoff_seconds(claim.attempt)
+        logger.warning(
+            "outbox message %s (%s) attempt %s failed, retry in %.0fs: %s",
+            claim.id,
+            claim.kind,
+            claim.attempt,
+            delay,
+            error,
+        )
+        await _finish(claim, OutboxStatus.FAILED, error=error, retry_at=utcnow() + timedelta(seconds=delay))
 
 
 # The claim, the dead end and the finish, each one statement written out: the ORM's builder cost as much

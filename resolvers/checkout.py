@@ -17,11 +17,13 @@ from tortoise import connections
 
 from db.create_or_read import create_or_read
 from db.idempotency import Claim
-from db.models import Customer, LineItem, Order, Price, PriceType
+from db.models import Customer, LineItem, Order, Payment, Price, PriceType
+from db.one_connection import one_connection
 from db.row_inserts import insert_rows
 from db.row_reads import read_rows_with
 from db.unit_of_work import unit_of_work
 from domain.log_context import bind_log_fields
+from gateways.base import PaymentGateway
 from resolvers.charging import (
     PaymentChoice,
     charge_routed,
@@ -75,14 +77,23 @@ async def checkout(deps: Deps, caller: Caller, request: CheckoutRequest) -> Outc
 
 
 async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim) -> Outcome:
-    principal = caller.require_principal()
     if request.choice.gateway is not None:
         resolve_gateway(deps, request.choice.gateway)
     return_url = validate_return_url(request.return_url, deps.policy.return_origins)
+    # The reads and the order's transaction on one connection, given back before the gateway call.
+    async with one_connection():
+        order, payment, gateways = await _create_order(deps, caller, request, claim, return_url)
+    return await charge_routed(order, payment, gateways, request.choice, caller, claim, deps.gateways)
+
+
+async def _create_order(
+    deps: Deps, caller: Caller, request: CheckoutRequest, claim: Claim, return_url: str | None
+) -> tuple[Order, Payment, tuple[PaymentGateway, ...]]:
+    """The priced order, its lines and its PENDING payment on the first routed gateway, committed."""
     currency, lines = await price_cart(request.items)
     gateways = routed_gateways(deps, currency, request.choice)
     choice = validated_choice(gateways[0], request.choice, return_url)
-    customer = await customer_for(principal)
+    customer = await customer_for(caller.require_principal())
     async with unit_of_work() as uow:
         order = Order(
             customer=customer,
@@ -112,7 +123,7 @@ async def _create_and_charge(deps: Deps, caller: Caller, request: CheckoutReques
         )
         payment = await create_payment(order, choice, caller, uow, new_order=True)
         await remember_payment(claim, payment, uow)
-    return await charge_routed(order, payment, gateways, request.choice, caller, claim, deps.gateways)
+    return order, payment, gateways
 
 
 def validate_return_url(url: str | None, allowed_origins: frozenset[str]) -> str | None:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message
 
 import pytest
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import Customer, Order, OutboxMessage, OutboxStatus
 from db.transaction import transaction
@@ -46,9 +48,11 @@ class GatedMailer:
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.calls = 0
+        self.client: BaseDBAsyncClient | None = None
 
     async def send(self, message: Message) -> None:
         self.calls += 1
+        self.client = connections.get("default")  # what a statement here would run on
         self.entered.set()
         await self.release.wait()
         await self.inner.send(message)
@@ -96,6 +100,21 @@ async def test_no_row_lock_is_held_while_sending_and_the_lease_stops_a_second_se
     await asyncio.wait_for(first, timeout=10)
     assert case.email is not None
     assert len(smtp.messages_to(case.email)) == 1
+    assert (await row(case.message.id)).status is OutboxStatus.SENT
+
+
+async def test_no_database_connection_is_held_while_sending(smtp: SmtpServer, mailer: SmtpMailer) -> None:
+    """A slow mail server must not keep a connection from the pool's other users: the claim and the
+    template's reads (one connection, `db.one_connection`) end before the send."""
+    case = await make_receipt("USD", [("Widget", 500, 1)])
+    outside = connections.get("default")  # no transaction, no `one_connection` block
+    gated = GatedMailer(mailer)
+    sending = asyncio.create_task(dispatch_outbox_message(case.message.id, mailer=gated))
+    await asyncio.wait_for(gated.entered.wait(), timeout=10)
+    client_while_sending = gated.client
+    gated.release.set()
+    await asyncio.wait_for(sending, timeout=10)
+    assert client_while_sending is outside
     assert (await row(case.message.id)).status is OutboxStatus.SENT
 
 

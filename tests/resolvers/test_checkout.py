@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
 import pytest
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import AuditRecord, Order, Payment, PaymentEvent, Price, PriceType, Product, RecurringInterval
+from gateways.call_guard import CallGuard
+from payql.request_context import current_request_id
+from tests.database_held import is_sqlite
 from tests.gateways.sandbox_access import STAFF_HEADERS, form_token
 from tests.testkit import (
     CHECKOUT,
@@ -205,3 +215,63 @@ async def test_the_return_url_must_be_on_the_shops_own_site(shopper: Shopper) ->
     form = {"outcome": "succeed", "csrf_token": await form_token(shopper.http, page_url.rsplit("/", 1)[1])}
     page = await shopper.http.post(page_url, data=form)
     assert page.status_code == 303 and page.headers["location"].startswith("https://shop.example/done?")
+
+
+def watch_charges(monkeypatch: pytest.MonkeyPatch, request_id: str, seen: Callable[[], None]) -> None:
+    """Call `seen` as the request `request_id`'s charge is about to be sent (every gateway call goes
+    through the guard; other tests' late webhooks may call it meanwhile)."""
+    call = CallGuard.call
+
+    async def watched(self: CallGuard, gateway: str, operation: str, send: Callable[[], Awaitable[Any]]) -> Any:
+        if operation == "charge" and current_request_id() == request_id:
+            seen()
+        return await call(self, gateway, operation, send)
+
+    monkeypatch.setattr(CallGuard, "call", watched)
+
+
+async def checkout_as(shopper: Shopper, request_id: str) -> dict[str, Any]:
+    price = await make_price(1999)
+    response = await shopper.http.post(
+        "/graphql",
+        json={"query": CHECKOUT, "variables": {"input": checkout_input(price)}},
+        headers={"authorization": f"Bearer {shopper.token}", "x-request-id": request_id},
+    )
+    result: dict[str, Any] = response.json()["data"]["checkout"]
+    return result
+
+
+async def test_the_gateway_is_called_with_no_database_connection_held(
+    shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow gateway must not keep a connection from the pool's other users: the checkout's reads and
+    its order's transaction end before the charge is sent."""
+    outside: BaseDBAsyncClient = connections.get("default")  # no transaction, no `one_connection` block
+    request_id = f"held-{uuid.uuid4().hex}"
+    clients: list[BaseDBAsyncClient] = []
+    watch_charges(monkeypatch, request_id, lambda: clients.append(connections.get("default")))
+    assert (await checkout_as(shopper, request_id))["order"]["status"] == "PAID"
+    assert clients == [outside]
+
+
+async def test_before_the_gateway_call_a_checkout_takes_two_connections_from_the_pool(
+    shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One for its idempotency claim; one for its price and customer reads and its order's transaction
+    (`db.one_connection`), instead of one per statement."""
+    if is_sqlite(connections.get("default")):
+        pytest.skip("the connection pool is PostgreSQL's; proven with PAYQL_TEST_BACKEND=servers")
+    request_id = f"pool-{uuid.uuid4().hex}"
+    taken: list[str] = []
+    acquire = asyncpg.Pool._acquire
+
+    async def counted(self: asyncpg.Pool, timeout: float | None) -> Any:
+        if current_request_id() == request_id:
+            taken.append("connection")
+        return await acquire(self, timeout)
+
+    monkeypatch.setattr(asyncpg.Pool, "_acquire", counted)
+    taken_before_the_charge: list[int] = []
+    watch_charges(monkeypatch, request_id, lambda: taken_before_the_charge.append(len(taken)))
+    assert (await checkout_as(shopper, request_id))["order"]["status"] == "PAID"
+    assert taken_before_the_charge == [2]

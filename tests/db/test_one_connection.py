@@ -1,0 +1,226 @@
+"""`one_connection()`: a block's statements share one pooled connection, taken at the first and given
+back at the end, whatever ends the block; transactions in it run on that connection; other tasks
+never use it. On SQLite the block changes nothing, and its statements and transactions work as
+anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+from tortoise import connections
+from tortoise.backends.asyncpg.client import TransactionWrapper
+
+from db.models import Customer
+from db.one_connection import one_connection
+from db.transaction import transaction
+from tests.database_held import assert_nothing_held, is_sqlite, within_bound
+
+pytestmark = pytest.mark.usefixtures("server")
+
+BACKEND_PID = "SELECT pg_backend_pid() AS pid"
+
+
+def pool_or_skip() -> asyncpg.Pool:
+    client = connections.get("default")
+    if is_sqlite(client):
+        pytest.skip("the connection pool is PostgreSQL's; proven with PAYQL_TEST_BACKEND=servers")
+    pool: asyncpg.Pool = client._pool
+    return pool
+
+
+async def backend_pid() -> int:
+    rows = await connections.get("default").execute_query_dict(BACKEND_PID)
+    return int(rows[0]["pid"])
+
+
+async def assert_every_pooled_connection_is_free_now() -> None:
+    """Without waiting for anything to finish: every connection in the pool can run a statement at
+    once, outside any transaction (none was given back mid-statement or mid-transaction)."""
+    client = connections.get("default")
+    if is_sqlite(client):
+        return
+    pool: asyncpg.Pool = client._pool
+    taken: list[asyncpg.Connection] = []
+    try:
+        for _ in range(pool.get_max_size()):
+            taken.append(await within_bound(pool.acquire(), "taking every pooled connection"))
+        for connection in taken:
+            assert not connection.is_in_transaction(), "a connection was given back inside a transaction"
+            assert await connection.fetchval("SELECT 1") == 1
+    finally:
+        for connection in taken:
+            await pool.release(connection)
+
+
+def marker() -> str:
+    return f"one-connection-{uuid.uuid4().hex}"
+
+
+async def test_the_statements_and_transactions_of_a_block_run_on_one_connection() -> None:
+    pool_or_skip()
+    async with one_connection():
+        first = await backend_pid()
+        assert await backend_pid() == first
+        async with transaction():
+            assert await backend_pid() == first
+            async with transaction():  # a savepoint
+                assert await backend_pid() == first
+        assert await backend_pid() == first
+        async with one_connection():  # a block in a block changes nothing
+            assert await backend_pid() == first
+    await assert_nothing_held()
+
+
+async def test_the_connection_goes_back_to_the_pool_when_the_block_ends() -> None:
+    pool = pool_or_skip()
+    await backend_pid()  # the pool is made at its first use
+    idle = pool.get_idle_size()
+    async with one_connection():
+        assert pool.get_idle_size() == idle, "nothing is taken before the first statement"
+        await backend_pid()
+        assert pool.get_idle_size() == idle - 1
+    assert pool.get_idle_size() == idle
+    await assert_nothing_held()
+
+
+async def test_a_task_started_in_the_block_runs_on_another_connection() -> None:
+    pool_or_skip()
+    async with one_connection():
+        held = await backend_pid()
+        # The task sees the block's client (it copied the context) and must not use its connection.
+        assert await asyncio.create_task(backend_pid()) != held
+        async with transaction():
+            assert await backend_pid() == held
+        name = marker()
+
+        async def create_in_a_transaction() -> None:
+            async with transaction():
+                await Customer.create(external_id=name)
+
+        await asyncio.create_task(create_in_a_transaction())
+        assert await Customer.filter(external_id=name).exists()
+        assert await backend_pid() == held
+    await assert_nothing_held()
+
+
+async def test_what_a_block_commits_stays_and_what_its_failed_transaction_wrote_does_not() -> None:
+    kept, rolled_back = marker(), marker()
+    async with one_connection():
+        async with transaction():
+            await Customer.create(external_id=kept)
+        with pytest.raises(RuntimeError):
+            async with transaction():
+                await Customer.create(external_id=rolled_back)
+                raise RuntimeError("the transaction fails")
+        # The block goes on after the failed transaction, on the same connection.
+        assert await Customer.filter(external_id=kept).exists()
+        assert not await Customer.filter(external_id=rolled_back).exists()
+        customer, created = await Customer.get_or_create(external_id=marker())  # tortoise's own transaction
+        assert created and customer.id is not None
+    assert await Customer.filter(external_id=kept).exists()
+    assert not await Customer.filter(external_id=rolled_back).exists()
+    await assert_nothing_held()
+
+
+async def test_a_block_that_raises_gives_its_connection_back() -> None:
+    with pytest.raises(RuntimeError):
+        async with one_connection():
+            await Customer.create(external_id=marker())
+            raise RuntimeError("the block fails")
+    await assert_nothing_held()
+
+
+async def test_a_block_cancelled_in_a_statement_or_in_its_transaction_gives_its_connection_back() -> None:
+    client = connections.get("default")
+    name = marker()
+    started = asyncio.Event()
+
+    async def slow_statement() -> None:
+        async with one_connection():
+            await Customer.create(external_id=f"{name}-before")
+            started.set()
+            await connections.get("default").execute_query("SELECT pg_sleep(30)")
+
+    async def in_a_transaction() -> None:
+        async with one_connection(), transaction():
+            await Customer.create(external_id=f"{name}-in")
+            started.set()
+            await asyncio.Event().wait()
+
+    # SQLite has no statement that waits; its transaction's wait stands for both.
+    for work in [in_a_transaction] if is_sqlite(client) else [in_a_transaction, slow_statement]:
+        started.clear()
+        task = asyncio.create_task(work())
+        await within_bound(started.wait(), "the block reaching its wait")
+        task.cancel()
+        await within_bound(asyncio.wait([task]), "the cancelled block ending")
+        assert task.cancelled()
+        await assert_nothing_held()
+    assert not await Customer.filter(external_id=f"{name}-in").exists(), "a cancelled transaction committed"
+
+
+async def test_a_transaction_cancelled_while_it_opens_on_the_blocks_connection_leaves_nothing_open() -> None:
+    name = marker()
+    for turns in range(200):
+        progress: list[str] = []
+
+        async def block(turns_seen: int = turns, progress: list[str] = progress) -> None:
+            async with one_connection():
+                await connections.get("default").execute_query("SELECT 1")
+                async with transaction():
+                    await Customer.create(external_id=f"{name}-{turns_seen}")
+                    progress.append("body done")
+
+        task = asyncio.create_task(block())
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        ended_first = task.done()
+        task.cancel()
+        await within_bound(asyncio.wait([task]), "the cancelled block ending")
+        await assert_every_pooled_connection_is_free_now()
+        await assert_nothing_held()
+        committed = await Customer.filter(external_id=f"{name}-{turns}").exists()
+        assert committed == bool(progress), "a cancelled transaction committed part of its work, or lost it"
+        if ended_first:
+            return
+    raise AssertionError("the block did not end within 200 loop turns")
+
+
+async def test_a_caller_cancelled_while_its_transaction_opens_on_the_blocks_connection_waits_for_the_begin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its block gives the connection back as the caller leaves: never with a BEGIN still on the way."""
+    pool_or_skip()
+    beginning, go_on = asyncio.Event(), asyncio.Event()
+    begin = TransactionWrapper.begin
+
+    async def slow_begin(self: TransactionWrapper) -> None:
+        beginning.set()
+        await go_on.wait()
+        await begin(self)
+
+    monkeypatch.setattr(TransactionWrapper, "begin", slow_begin)
+    name = marker()
+
+    async def block() -> None:
+        async with one_connection():
+            await connections.get("default").execute_query("SELECT 1")
+            async with transaction():
+                await Customer.create(external_id=name)
+
+    task = asyncio.create_task(block())
+    await within_bound(beginning.wait(), "the transaction beginning")
+    task.cancel()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    waited = not task.done()
+    go_on.set()
+    assert waited, "the caller left while its BEGIN was on the way"
+    await within_bound(asyncio.wait([task]), "the cancelled block ending")
+    assert task.cancelled()
+    await assert_every_pooled_connection_is_free_now()
+    await assert_nothing_held()
+    assert not await Customer.filter(external_id=name).exists()
