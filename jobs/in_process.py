@@ -39,7 +39,9 @@ class InProcessQueue:
             # Once started, the key is free again: an enqueue during the run queues a rerun.
             self._waiting.discard(key)
         try:
-            await asyncio.wait_for(spec.function(**kwargs), timeout=spec.timeout_seconds)
+            # In this task: `wait_for` would run the job in a task of its own, one more per job.
+            async with asyncio.timeout(spec.timeout_seconds):
+                await spec.function(**kwargs)
         except Exception:
             logger.exception("job %s failed", spec.name)
 
