@@ -47,7 +47,7 @@ from payql.route_host import route_host
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings
 from payql.shop import shop_routes
-from payql.telemetry import configure_tracing
+from payql.telemetry import ServerSpansWhenTracing, configure_tracing
 from payql.wiring import Services, build_services, prepare_gateways
 from resolvers import fault_points
 from schema.assembly import build_schema
@@ -193,13 +193,14 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.in_flight = in_flight
-    # Outermost: the server span encloses every other span of the request (a no-op without an SDK).
+    # Outermost: the server span encloses every other span of the request. Passed through while no
+    # SDK is installed (`ServerSpansWhenTracing`), and without its per-message spans: a span for
+    # every websocket frame costs each live subscriber more than the frame itself (a live update to
+    # N subscribers made N spans); the request's and the socket's own server spans stay.
     StarletteInstrumentor.instrument_app(app)
-    # Without its per-message spans: a span for every websocket frame costs each live subscriber
-    # more than the frame itself (a live update to N subscribers made N spans); the request's and
-    # the socket's own server spans stay.
     for layer in app.user_middleware:
         if cast(object, layer.cls) is OpenTelemetryMiddleware:
+            layer.cls = ServerSpansWhenTracing  # type: ignore[assignment]  # a subclass, typed as its own
             layer.kwargs["exclude_spans"] = ["receive", "send"]
     # Outside even that: a shared live frame is sent through the server's own send, not through
     # every layer's wrapper of it (none of them does anything with a websocket frame).

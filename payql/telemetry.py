@@ -2,8 +2,9 @@
 (HTTP) collector, with the database (asyncpg), Redis and outgoing HTTP (httpx: the gateways'
 clients) instrumented.
 
-The app's own spans (HTTP server, GraphQL execution, gateway calls, jobs) are always in place and
-cost next to nothing while no SDK is installed; `enable_tracing` installs one once per process.
+The app's own spans (GraphQL execution, gateway calls, jobs) are always in place and cost next to
+nothing while no SDK is installed; `enable_tracing` installs one once per process. The HTTP server's
+span is made only once one is installed (`ServerSpansWhenTracing`).
 The exporter reads the standard OTEL_EXPORTER_OTLP_* variables itself (headers, timeouts).
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -24,6 +27,18 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 logger = logging.getLogger(__name__)
 
 _provider: TracerProvider | None = None
+
+
+class ServerSpansWhenTracing(OpenTelemetryMiddleware):
+    """OpenTelemetry's ASGI middleware (the request's server span, the parent of every other span),
+    passed straight through while no SDK is installed: its span would record nothing, and making it
+    cost about 2% of a checkout's CPU."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if _provider is None:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class OsRandomIds(IdGenerator):
