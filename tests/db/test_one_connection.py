@@ -14,7 +14,7 @@ from tortoise import connections
 from tortoise.backends.asyncpg.client import TransactionWrapper
 
 from db.models import Customer
-from db.one_connection import one_connection
+from db.one_connection import HeldConnection, one_connection
 from db.transaction import transaction
 from tests.database_held import assert_nothing_held, is_sqlite, within_bound
 
@@ -74,15 +74,24 @@ async def test_the_statements_and_transactions_of_a_block_run_on_one_connection(
     await assert_nothing_held()
 
 
-async def test_the_connection_goes_back_to_the_pool_when_the_block_ends() -> None:
-    pool = pool_or_skip()
-    await backend_pid()  # the pool is made at its first use
-    idle = pool.get_idle_size()
+async def test_the_connection_is_taken_at_the_first_statement_and_goes_back_when_the_block_ends() -> None:
+    pool_or_skip()
     async with one_connection():
-        assert pool.get_idle_size() == idle, "nothing is taken before the first statement"
-        await backend_pid()
-        assert pool.get_idle_size() == idle - 1
-    assert pool.get_idle_size() == idle
+        held = connections.get("default")
+        assert isinstance(held, HeldConnection)
+        assert held._connection is None, "nothing is taken before the first statement"
+        first = await backend_pid()
+        assert held._connection is not None
+    assert held._connection is None
+    # Every pooled connection can be taken, the block's among them: it went back to the pool.
+    pool: asyncpg.Pool = connections.get("default")._pool
+    taken = [await within_bound(pool.acquire(), "taking every pooled connection") for _ in range(pool.get_max_size())]
+    try:
+        pids = [await connection.fetchval("SELECT pg_backend_pid()") for connection in taken]
+        assert first in pids
+    finally:
+        for connection in taken:
+            await pool.release(connection)
     await assert_nothing_held()
 
 
