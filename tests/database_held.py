@@ -4,7 +4,8 @@ gives back, or a transaction left open. Shared by the cancellation tests."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -37,12 +38,18 @@ async def assert_nothing_held() -> None:
     if is_sqlite(client):
         assert not client._connection._conn.in_transaction, "a transaction was left open"
         return
-    pool = client._pool
+    async with every_pooled_connection(client._pool) as taken:
+        assert not any(connection.is_in_transaction() for connection in taken), "a transaction was left open"
+
+
+@asynccontextmanager
+async def every_pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[list[asyncpg.Connection]]:
+    """Every connection the pool may hold, taken (each within the bound) and given back after the block."""
     taken: list[asyncpg.Connection] = []
     try:
         for _ in range(pool.get_max_size()):
             taken.append(await within_bound(pool.acquire(), "taking every pooled connection"))
-        assert not any(connection.is_in_transaction() for connection in taken), "a transaction was left open"
+        yield taken
     finally:
         for connection in taken:
             await pool.release(connection)

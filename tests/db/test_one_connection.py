@@ -16,7 +16,7 @@ from tortoise.backends.asyncpg.client import TransactionWrapper
 from db.models import Customer
 from db.one_connection import HeldConnection, one_connection
 from db.transaction import transaction
-from tests.database_held import assert_nothing_held, is_sqlite, within_bound
+from tests.database_held import assert_nothing_held, every_pooled_connection, is_sqlite, within_bound
 
 pytestmark = pytest.mark.usefixtures("server")
 
@@ -42,17 +42,10 @@ async def assert_every_pooled_connection_is_free_now() -> None:
     client = connections.get("default")
     if is_sqlite(client):
         return
-    pool: asyncpg.Pool = client._pool
-    taken: list[asyncpg.Connection] = []
-    try:
-        for _ in range(pool.get_max_size()):
-            taken.append(await within_bound(pool.acquire(), "taking every pooled connection"))
+    async with every_pooled_connection(client._pool) as taken:
         for connection in taken:
             assert not connection.is_in_transaction(), "a connection was given back inside a transaction"
             assert await connection.fetchval("SELECT 1") == 1
-    finally:
-        for connection in taken:
-            await pool.release(connection)
 
 
 def marker() -> str:
@@ -84,14 +77,9 @@ async def test_the_connection_is_taken_at_the_first_statement_and_goes_back_when
         assert held._connection is not None
     assert held._connection is None
     # Every pooled connection can be taken, the block's among them: it went back to the pool.
-    pool: asyncpg.Pool = connections.get("default")._pool
-    taken = [await within_bound(pool.acquire(), "taking every pooled connection") for _ in range(pool.get_max_size())]
-    try:
+    async with every_pooled_connection(connections.get("default")._pool) as taken:
         pids = [await connection.fetchval("SELECT pg_backend_pid()") for connection in taken]
         assert first in pids
-    finally:
-        for connection in taken:
-            await pool.release(connection)
     await assert_nothing_held()
 
 
