@@ -11,7 +11,8 @@ Failover makes a NEW payment on the same order (the refused one is FAILED: nothi
 re-sends a payment elsewhere. An unknown outcome (`GatewayUnavailable`: a timeout after sending, our own
 call timeout, the request's deadline, a 5xx) is never failed over: that payment stays in flight and is
 retried on its own gateway with its own key until the request's deadline, then left to the webhook, a
-retry of the request or reconciliation. A full bulkhead (`GatewayBusy`) sent nothing and fails over.
+retry of the request or reconciliation; so is a payment one of whose attempts had an unknown outcome,
+whatever a later attempt says. A full bulkhead (`GatewayBusy`) sent nothing and fails over.
 An explicit choice of gateway is never re-routed.
 
 The payment row (and its gateway idempotency key, derived from our payment id) is committed
@@ -298,20 +299,36 @@ async def charge_payment(
     """Send a committed PENDING payment to its gateway (retried with the same key while it is unreachable
     or its outcome unknown) and record the answer.
 
-    With `may_fail_over`, a refusal before the gateway accepted the request fails the payment at once and
-    raises `_FailOver` for `charge_routed`; any other failure is answered here. `order` is the payment's
-    when the caller has it (read here otherwise)."""
+    With `may_fail_over`, a refusal before the gateway accepted the request, when no earlier attempt may have
+    reached it, fails the payment at once and raises `_FailOver` for `charge_routed`; any other failure is
+    answered here. `order` is the payment's when the caller has it (read here otherwise)."""
     outcome = Outcome(order_id=payment.order_id, payment_id=payment.id)
     if order is None:
         order = await Order.get(id=payment.order_id).only("id", "return_url", "customer_id")
 
-    def retryable(error: BaseException) -> bool:
-        return unanswered(error) and not (may_fail_over and isinstance(error, GatewayNotAttempted))
+    # Once an attempt may have reached the gateway (a timeout after sending), a later attempt's refusal
+    # before acting says nothing about the earlier one: the payment may be charged, and is never failed over.
+    may_have_acted = False
+
+    async def attempt() -> PaymentResult:
+        nonlocal may_have_acted
+        try:
+            return await _send(payment, order, gateway)
+        except GatewayNotAttempted:
+            raise
+        except GatewayUnavailable:
+            may_have_acted = True
+            raise
+
+    def fails_over(error: BaseException) -> bool:
+        return may_fail_over and not may_have_acted and isinstance(error, GatewayNotAttempted)
 
     try:
-        result = await with_retries(retries, lambda: _send(payment, order, gateway), retryable=retryable)
+        result = await with_retries(
+            retries, attempt, retryable=lambda error: unanswered(error) and not fails_over(error)
+        )
     except GatewayNotAttempted as refused:
-        if not may_fail_over:
+        if not fails_over(refused):
             return _unavailable(outcome, payment, refused)
         await _record_failure(payment, caller, refused)
         raise _FailOver from refused

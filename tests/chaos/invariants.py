@@ -102,7 +102,19 @@ async def one_success_per_order(stack: Stack) -> list[str]:
         "SELECT order_id, count(*) AS n FROM payments WHERE amount_captured > 0 OR status = 'AUTHORIZED'"
         " GROUP BY order_id HAVING count(*) > 1",
     )
-    return [f"order {row['order_id']} has {row['n']} successful payments" for row in succeeded]
+    return [
+        f"order {row['order_id']} has {row['n']} successful payments: {await payments_of(stack, row['order_id'])}"
+        for row in succeeded
+    ]
+
+
+async def payments_of(stack: Stack, order_id: object) -> list[dict[str, Any]]:
+    """What a violation's replay starts from: the order's payments, oldest first."""
+    return await rows(
+        stack,
+        "SELECT gateway, status, decline_code, failure_message, created_at FROM payments"
+        f" WHERE order_id = '{order_id}' ORDER BY created_at",
+    )
 
 
 async def charged_once_at_the_gateways(stack: Stack) -> list[str]:

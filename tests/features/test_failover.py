@@ -7,7 +7,8 @@ process.)
 
 A primary that refuses before acting fails over to the backup (one charge in total); a primary whose
 outcome is unknown is never charged elsewhere; the breaker opens after failures and a half-open probe
-closes it after recovery; an explicit choice of gateway is never re-routed; with retries on, an unknown
+closes it after recovery; a payment one of whose attempts had an unknown outcome is never failed over, whatever
+a later attempt says; an explicit choice of gateway is never re-routed; with retries on, an unknown
 outcome is retried on its own gateway with the same key within the request.
 """
 
@@ -28,6 +29,7 @@ from gateways.retrying import RetryPolicy
 from gateways.routing import RoutingTable
 from gateways.sandbox.package import PreparedSandbox
 from gateways.sandbox.processor import SandboxProcessor
+from gateways.sandbox.processor.faults import FaultMode, FaultSwitch
 from payql import shared_circuits
 from payql.gateway_observation import observe_gateway
 from payql.settings import Settings
@@ -229,6 +231,41 @@ async def test_an_unknown_outcome_is_retried_on_its_own_gateway_with_the_same_ke
     assert paid["userErrors"] == []
     order_id = paid["order"]["id"]
     assert await attempts(order_id) == [("sandbox", "PAID")]
+    assert await charges(gateways.primary, order_id) == 1
+    assert await charges(gateways.backup, order_id) == 0
+
+
+class FaultsInTurn(FaultSwitch):
+    """The processor's next calls hit these faults, one each, in turn (its HTTP switch arms one mode at a time)."""
+
+    def __init__(self, *modes: FaultMode) -> None:
+        super().__init__()
+        self._modes = list(modes)
+
+    def take(self) -> FaultMode | None:
+        return self._modes.pop(0) if self._modes else None
+
+
+async def test_a_refusal_after_an_unknown_outcome_is_never_failed_over(
+    shopper: Shopper, gateways: Gateways, services: Services, retries: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    price = await make_price(4560)
+    variables = routed_input(price)
+    # The first attempt charges and its answer is lost; the next two are refused before acting. The refusals
+    # say nothing about the first attempt: failing over would charge the order twice.
+    faults = FaultsInTurn(FaultMode.TIMEOUT, FaultMode.UNAVAILABLE, FaultMode.UNAVAILABLE)
+    monkeypatch.setattr(gateways.primary, "_faults", faults)
+
+    async with sandbox_webhooks_held(services):
+        unknown = (await shopper.data(CHECKOUT, variables))["checkout"]
+
+        assert [e["code"] for e in unknown["userErrors"]] == ["GATEWAY_UNAVAILABLE"]
+        order_id = unknown["order"]["id"]
+        assert await attempts(order_id) == [("sandbox", "PENDING")]
+        assert faults.take() is None  # all three attempts were made on the primary
+        retried = (await shopper.data(CHECKOUT, variables))["checkout"]
+        assert retried["order"]["status"] == "PAID"
+        assert await attempts(order_id) == [("sandbox", "PAID")]
     assert await charges(gateways.primary, order_id) == 1
     assert await charges(gateways.backup, order_id) == 0
 
