@@ -31,7 +31,7 @@ from db.transaction import wait_abandoned
 from payql.body_limit import BodySizeLimit
 from payql.console import console_routes
 from payql.data_keys import load_data_keys
-from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware
+from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware, is_exhaustion
 from payql.graphql_metrics import GraphQLMetrics
 from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
@@ -108,8 +108,10 @@ def create_app(settings: Settings) -> Starlette:
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
         observers=[GraphQLMetrics, GraphQLTracing],
-        # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked.
+        # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked, and logged
+        # as a warning, not as an unexpected error.
         unmasked=(ExhaustionAsRateLimited,),
+        busy=is_exhaustion,
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)

@@ -25,7 +25,7 @@ from schema.billing.queries import BillingQuery
 from schema.bounded_validation import BoundedValidation, ExecutionWithoutSuggestions, limit_overlap_comparisons
 from schema.disputes.mutations import DisputeMutation
 from schema.disputes.queries import DisputeQuery
-from schema.error_logging import PayQLSchema
+from schema.error_logging import PayQLSchema, never_busy
 from schema.extensions import RefuseCardNumbers, should_mask_error
 from schema.live_updates import Subscription
 from schema.merchant_webhooks.mutations import MerchantWebhookMutation
@@ -50,11 +50,13 @@ def build_schema(
     suggestions: bool,
     observers: Sequence[type[SchemaExtension]] = (),
     unmasked: Sequence[type[SchemaExtension]] = (),
+    busy: Callable[[BaseException], bool] = never_busy,
 ) -> strawberry.Schema:
     """The schema with its limits. `observers` (metrics, tracing) run first, so they see every
     refusal and the final, masked answer. `unmasked`: extensions that may turn an error MaskErrors
     would hide into a coded one (the app passes the one that answers an exhausted pool
-    RATE_LIMITED); they see the errors first."""
+    RATE_LIMITED); they see the errors first. `busy`: the failures that one answers so, logged as a
+    warning rather than as an unexpected error."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.
@@ -90,6 +92,7 @@ def build_schema(
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=extensions,
         execution_context_class=SharedLiveExecution if suggestions else SharedLiveExecutionWithoutSuggestions,
+        busy=busy,
     )
 
 

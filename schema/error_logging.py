@@ -1,5 +1,5 @@
-"""How GraphQL errors are logged: an expected client error in one INFO line, an unexpected one with
-its traceback at ERROR.
+"""How GraphQL errors are logged: an expected client error in one INFO line, a "busy, retry shortly" in
+one WARNING line, an unexpected one with its traceback at ERROR.
 
 Strawberry logs every error at ERROR with the traceback of whatever raised it, so each anonymous
 bad request wrote a kilobyte of stack. Expected errors are GraphQL's own (syntax, validation, limits)
@@ -14,6 +14,8 @@ The schema class lives here, so it also hands every operation the extension runn
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -27,7 +29,19 @@ from schema.stream_results import HookedOnlyRunner
 logger = logging.getLogger("payql.graphql")
 
 
+def never_busy(_error: BaseException) -> bool:
+    return False
+
+
 class PayQLSchema(strawberry.Schema):
+    """`busy`: the failures an extension answers "busy, retry shortly" (an exhausted pool, a database
+    connection ended under the request): logged as a WARNING line, without a traceback, since they are
+    an operator's capacity or failover event, not a defect."""
+
+    def __init__(self, *args: Any, busy: Callable[[BaseException], bool] = never_busy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.busy = busy
+
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
@@ -37,7 +51,14 @@ class PayQLSchema(strawberry.Schema):
         operation = execution_context.operation_name if execution_context is not None else None
         for error in errors:
             path = ".".join(str(part) for part in error.path or ()) or "-"
-            if should_mask_error(error):
+            if error.original_error is not None and self.busy(error.original_error):
+                logger.warning(
+                    "busy in operation %s at %s, answered RATE_LIMITED: %s",
+                    operation or "-",
+                    path,
+                    type(error.original_error).__name__,
+                )
+            elif should_mask_error(error):
                 logger.error(
                     "unexpected error in operation %s at %s: %s",
                     operation or "-",

@@ -4,6 +4,7 @@ before GraphQL) with Retry-After, never "Unexpected error."; any other failure i
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -80,18 +81,26 @@ async def test_a_pool_timeout_inside_a_mutation_answers_rate_limited_with_retry_
     assert_busy(await post_checkout(shopper, checkout_input(await make_price(700))))
 
 
+def graphql_log(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(record.levelno, record.getMessage()) for record in caplog.records if record.name == "payql.graphql"]
+
+
 async def test_a_database_connection_ended_mid_mutation_answers_rate_limited_with_retry_after(
-    services: Services, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+    services: Services, shopper: Shopper, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def ended(_: str) -> bool:
         raise ConnectionDoesNotExistError("connection was closed in the middle of operation")
 
     monkeypatch.setattr(services.deps.rate_limiter, "hit", ended)
     assert_busy(await post_checkout(shopper, checkout_input(await make_price(700))))
+    # An operator's failover event, logged as one warning line, not as a defect with its traceback.
+    assert graphql_log(caplog) == [
+        (logging.WARNING, "busy in operation - at checkout, answered RATE_LIMITED: ConnectionDoesNotExistError")
+    ]
 
 
 async def test_an_unexpected_failure_is_still_masked(
-    services: Services, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+    services: Services, shopper: Shopper, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken(_: str) -> bool:
         raise RuntimeError("a bug")
@@ -100,6 +109,7 @@ async def test_an_unexpected_failure_is_still_masked(
     response = await post_checkout(shopper, checkout_input(await make_price(700)))
     assert response.json()["errors"][0]["message"] == "Unexpected error."
     assert "retry-after" not in response.headers
+    assert graphql_log(caplog) == [(logging.ERROR, "unexpected error in operation - at checkout: a bug")]
 
 
 async def test_a_pool_timeout_before_graphql_answers_503_with_retry_after(
