@@ -2,10 +2,10 @@
 
 Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--profile FILE]
 Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox gateway, card
-approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 19 statements, no
-GraphQL, ORM, encryption or gateway call) each run in a process of their own on the same database;
-this process sends `--requests` checkouts to each with `--concurrency` in flight, alternating
-round by round. It prints the median over rounds of each side's throughput, p99 latency and server
+approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 19 statements and the
+receipt's 5, no GraphQL, ORM, encryption, gateway call or email) each run in a process of their own
+on the same database; this process sends `--requests` checkouts to each with `--concurrency` in
+flight, alternating round by round. It prints the median over rounds of each side's throughput, p99 latency and server
 CPU time per checkout (the server process's user + system time during its round, from /proc: Linux
 only; PostgreSQL's own time is in neither), the throughput ratio (PayQL / floor; higher is better,
 1.0 is the floor) and the CPU ratio (PayQL / floor; lower is better). Throughput moves with whatever

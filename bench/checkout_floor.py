@@ -1,12 +1,14 @@
 """The checkout floor: a bare Starlette + asyncpg endpoint running the statements a PayQL checkout
 runs (read from PayQL's statement log: 19 statements, two transactions and the autocommit ones
-around them), on the same PostgreSQL database, over one pooled connection per request. When the
-checkout's statements change, this list follows, so that the ratio measures PayQL's overhead on the
-same database work.
+around them), on the same PostgreSQL database, over one pooled connection per request; then, after
+the response, the 5 statements of its receipt (`receipt`), as PayQL's in-process job runs them for the
+benchmark's shopper, who has an email address. When the checkout's statements change, this list
+follows, so that the ratio measures PayQL's overhead on the same database work.
 
 What it leaves out is what PayQL adds on top of the same database work: GraphQL, authentication,
-the ORM, encryption of personal data, rate limits, the gateway call (the sandbox) and the
-after-commit notifications. `bench.checkout` runs it with uvicorn in a process of its own:
+the ORM, encryption of personal data, rate limits, the gateway call (the sandbox), the after-commit
+publish and enqueue, and the receipt's rendering and writing to the mailbox. `bench.checkout` runs
+it with uvicorn in a process of its own:
 
   FLOOR_DATABASE_URL  postgresql://… of the benchmark's database
   FLOOR_CUSTOMER      the external id of a customer PayQL already made
@@ -14,6 +16,7 @@ after-commit notifications. `bench.checkout` runs it with uvicorn in a process o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -38,6 +41,35 @@ PAYMENTS_OF_ORDER_FOR_UPDATE = f"{PAYMENTS_OF_ORDER} FOR UPDATE"
 ORDER_OF_PAYMENT_FOR_UPDATE = (
     "SELECT checkout_user_agent, status, updated_at, customer_id, return_url, id, total_amount, currency, created_at"
     " FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = $1) FOR UPDATE"
+)
+# The receipt's statements as PayQL runs them (notifications/dispatch.py, notifications/templates.py).
+RECEIPT_CLAIM = (
+    "UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = $3 WHERE id = $1"
+    " AND status NOT IN ('SENT', 'DEAD') AND (next_attempt_at IS NULL OR next_attempt_at <= $2) AND attempts < $4"
+    " RETURNING id, kind, dedupe_key, payload, attempts"
+)
+RECEIPT_ORDER = (
+    'SELECT "orders"."id", "orders"."status", "orders"."currency", "orders"."total_amount", "orders"."return_url",'
+    ' "orders"."checkout_ip", "orders"."checkout_user_agent", "orders"."created_at", "orders"."updated_at",'
+    ' "orders"."customer_id", "customers"."id" AS "customer.id", "customers"."external_id" AS "customer.external_id",'
+    ' "customers"."email" AS "customer.email", "customers"."email_index" AS "customer.email_index",'
+    ' "customers"."gateway_references" AS "customer.gateway_references",'
+    ' "customers"."created_at" AS "customer.created_at" FROM "orders"'
+    ' JOIN "customers" ON "customers"."id" = "orders"."customer_id" WHERE "orders"."id" = $1'
+)
+RECEIPT_LINES = (
+    'SELECT "line_items"."id", "line_items"."product_name", "line_items"."quantity", "line_items"."currency",'
+    ' "line_items"."unit_amount", "line_items"."total_amount", "line_items"."order_id", "line_items"."price_id"'
+    ' FROM "line_items" WHERE order_id = $1 ORDER BY product_name, id'
+)
+RECEIPT_PAYMENT = (
+    f"SELECT {PAYMENT_COLUMNS} FROM payments"  # noqa: S608 - constants only
+    " WHERE order_id = $1 AND amount_captured > 0 ORDER BY created_at DESC, id DESC LIMIT 1"
+)
+RECEIPT_FINISH = (
+    "UPDATE outbox_messages SET status = $2, next_attempt_at = $3, sent_at = COALESCE($4, sent_at),"
+    " last_error = COALESCE($5, last_error) WHERE id = $1 AND status NOT IN ('SENT', 'DEAD')"
+    " AND ($2 = 'SENT' OR attempts = $6)"
 )
 AUDIT_COLUMNS = (
     "actor, action, entity_type, entity_id, status_before, status_after, amount, currency, reason, request_id,"
@@ -67,6 +99,7 @@ async def write_audits(db: asyncpg.Connection, audits: list[AuditRow]) -> None:
 
 
 state: dict[str, asyncpg.Pool] = {}
+receipts: set[asyncio.Task[None]] = set()
 
 
 async def checkout(request: Request) -> JSONResponse:
@@ -176,7 +209,7 @@ async def checkout(request: Request) -> JSONResponse:
             )
             await db.fetch("SELECT id, url, event_types FROM merchant_endpoints WHERE enabled ORDER BY created_at")
             await db.execute("UPDATE orders SET status = 'PAID', updated_at = $1 WHERE id = $2", now, order_id)
-            await db.fetchval(
+            receipt_id = await db.fetchval(
                 "INSERT INTO outbox_messages (kind, dedupe_key, payload, status, attempts, next_attempt_at, last_error,"
                 " created_at, sent_at) VALUES ('receipt', $1, $2, 'PENDING', 0, NULL, NULL, $3, NULL)"
                 " ON CONFLICT DO NOTHING RETURNING id",
@@ -206,7 +239,24 @@ async def checkout(request: Request) -> JSONResponse:
             json.dumps(response),
             claim,
         )
+    # Detached, as PayQL's after-commit job is: the response does not wait for it.
+    task = asyncio.create_task(receipt(receipt_id, order_id))
+    receipts.add(task)
+    task.add_done_callback(receipts.discard)
     return JSONResponse({"order": {"id": str(order["id"]), "status": "PAID"}, "payment": {"status": "PAID"}})
+
+
+async def receipt(message_id: int, order_id: uuid.UUID) -> None:
+    """The receipt's statements, after the response as PayQL's in-process job runs them: claim the outbox
+    message, read the order with its customer, its lines and its payment, mark the message sent. Rendering
+    and writing the email is left out (it is PayQL's work on top)."""
+    now = datetime.now(UTC)
+    async with state["pool"].acquire() as db:
+        await db.fetch(RECEIPT_CLAIM, message_id, now, now + timedelta(seconds=300), 8)
+        await db.fetch(RECEIPT_ORDER, order_id)
+        await db.fetch(RECEIPT_LINES, order_id)
+        await db.fetch(RECEIPT_PAYMENT, order_id)
+        await db.execute(RECEIPT_FINISH, message_id, "SENT", None, now, None, 1)
 
 
 async def payment_event(
