@@ -284,10 +284,19 @@ async def payment_event(
     )
 
 
+async def no_reset(_: asyncpg.Connection) -> None:
+    """A connection goes back to the pool without asyncpg's reset query, as PayQL's do (`db.config`)."""
+
+
+async def open_pool(database_url: str) -> asyncpg.Pool:
+    # As many connections as PayQL's Tortoise pool holds by default, so neither side has more.
+    pool: asyncpg.Pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5, reset=no_reset)
+    return pool
+
+
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
-    # As many connections as PayQL's Tortoise pool holds by default, so neither side has more.
-    state["pool"] = await asyncpg.create_pool(os.environ["FLOOR_DATABASE_URL"], min_size=1, max_size=5)
+    state["pool"] = await open_pool(os.environ["FLOOR_DATABASE_URL"])
     try:
         yield
     finally:
