@@ -31,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench.floor_pool import open_floor_pool
+
 PAYMENT_COLUMNS = (
     "capture_method, gateway, order_id, status, amount_authorized, updated_at, next_action, amount, failure_message,"
     " id, payment_method, idempotency_key, currency, amount_captured, amount_refunded, decline_code,"
@@ -284,19 +286,9 @@ async def payment_event(
     )
 
 
-async def no_reset(_: asyncpg.Connection) -> None:
-    """A connection goes back to the pool without asyncpg's reset query, as PayQL's do (`db.config`)."""
-
-
-async def open_pool(database_url: str) -> asyncpg.Pool:
-    # As many connections as PayQL's Tortoise pool holds by default, so neither side has more.
-    pool: asyncpg.Pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5, reset=no_reset)
-    return pool
-
-
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
-    state["pool"] = await open_pool(os.environ["FLOOR_DATABASE_URL"])
+    state["pool"] = await open_floor_pool(os.environ["FLOOR_DATABASE_URL"])
     try:
         yield
     finally:

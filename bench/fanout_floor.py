@@ -26,6 +26,8 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bench.floor_pool import open_floor_pool
+
 ORDER_STATUS = "SELECT status FROM orders WHERE id = $1"
 sockets: set[WebSocket] = set()
 state: dict[str, asyncpg.Pool] = {}
@@ -61,7 +63,7 @@ async def subscriber(websocket: WebSocket) -> None:
 
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
-    state["pool"] = await asyncpg.create_pool(os.environ["FLOOR_DATABASE_URL"], min_size=1, max_size=5)
+    state["pool"] = await open_floor_pool(os.environ["FLOOR_DATABASE_URL"])
     redis = Redis.from_url(os.environ["FLOOR_REDIS_URL"])
     task = asyncio.create_task(broadcast_changes(redis))
     try:

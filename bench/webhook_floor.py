@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench.floor_pool import open_floor_pool
 from gateways.errors import WebhookRejected
 from gateways.stripe_signature import SIGNATURE_HEADER, verify_signature
 
@@ -52,8 +53,7 @@ async def receive(request: Request) -> JSONResponse:
 
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
-    # As many connections as PayQL's pool holds by default, so neither side has more.
-    state["pool"] = await asyncpg.create_pool(os.environ["FLOOR_DATABASE_URL"], min_size=1, max_size=5)
+    state["pool"] = await open_floor_pool(os.environ["FLOOR_DATABASE_URL"])
     try:
         yield
     finally:

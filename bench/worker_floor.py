@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from redis.asyncio import Redis
 
+from bench.floor_pool import open_floor_pool
+
 CONCURRENCY = 10  # `payql worker`'s saq concurrency
-POOL_SIZE = 5  # PayQL's default database pool
 LEASE = timedelta(seconds=120)  # the webhook RetryPolicy's lease
 POP_TIMEOUT_SECONDS = 1
 
@@ -57,7 +58,7 @@ async def consume(pool: asyncpg.Pool, redis: Redis, queue: str) -> None:
 
 
 async def main() -> None:
-    pool = await asyncpg.create_pool(os.environ["FLOOR_DATABASE_URL"], min_size=1, max_size=POOL_SIZE)
+    pool = await open_floor_pool(os.environ["FLOOR_DATABASE_URL"])
     redis = Redis.from_url(os.environ["FLOOR_REDIS_URL"], max_connections=CONCURRENCY)
     try:
         await asyncio.gather(*(consume(pool, redis, os.environ["FLOOR_QUEUE"]) for _ in range(CONCURRENCY)))

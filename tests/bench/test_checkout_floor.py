@@ -22,6 +22,7 @@ from starlette.requests import Request
 
 from bench import checkout as checkout_bench
 from bench import checkout_floor
+from bench.floor_pool import open_floor_pool
 from db.models import OutboxMessage, OutboxStatus
 from payql.request_context import current_request_id
 from payql.wiring import Services
@@ -146,7 +147,7 @@ async def test_the_floor_runs_the_statements_a_checkout_runs(
     ]
 
     monkeypatch.setenv("FLOOR_CUSTOMER", shopper.subject)
-    pool = await checkout_floor.open_pool(backend.database_url)
+    pool = await open_floor_pool(backend.database_url)
     monkeypatch.setitem(checkout_floor.state, "pool", pool)
     try:
         with statements_sent(_floor_running.get) as floor_sent:
