@@ -41,40 +41,42 @@ class Inner:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
+class Sent(list[dict[str, Any]]):
+    """The server's send: keeps every message."""
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.append(message)
+
+
 async def receive() -> dict[str, Any]:
     return {"type": "http.request", "body": b"{}", "more_body": False}
 
 
-async def test_without_an_sdk_the_request_passes_straight_through(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telemetry, "_provider", None)
+def recording_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    inner = Inner()
-    sent: list[dict[str, Any]] = []
+    return provider, exporter
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
 
-    await ServerSpansWhenTracing(inner, tracer_provider=provider)(dict(SCOPE), receive, send)
-    assert inner.handed == (receive, send)
+async def test_without_an_sdk_the_request_passes_straight_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telemetry, "_provider", None)
+    provider, exporter = recording_provider()
+    inner, sent = Inner(), Sent()
+
+    await ServerSpansWhenTracing(inner, tracer_provider=provider)(dict(SCOPE), receive, sent)
+    assert inner.handed is not None and inner.handed[0] is receive and inner.handed[1] is sent
     assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
     assert exporter.get_finished_spans() == ()
 
 
 async def test_with_an_sdk_the_request_has_its_server_span(monkeypatch: pytest.MonkeyPatch) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider, exporter = recording_provider()
     monkeypatch.setattr(telemetry, "_provider", provider)
-    inner = Inner()
-    sent: list[dict[str, Any]] = []
+    inner, sent = Inner(), Sent()
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await ServerSpansWhenTracing(inner, tracer_provider=provider)(dict(SCOPE), receive, send)
-    assert inner.handed is not None and inner.handed[1] is not send  # its send records the status
+    await ServerSpansWhenTracing(inner, tracer_provider=provider)(dict(SCOPE), receive, sent)
+    assert inner.handed is not None and inner.handed[1] is not sent  # its send records the status
     assert [message["type"] for message in sent] == ["http.response.start", "http.response.body"]
     (server,) = [span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER]
     assert server.name.startswith("POST")
