@@ -9,7 +9,6 @@ and so is variable coercion at execution. Nothing here may run the rules on a re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, validate
@@ -21,6 +20,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from schema.document_verdicts import per_document
 from schema.query_cost import QUERY_TOO_COMPLEX, QueryLimits, refusal
 
 VALIDATION_CACHE_SIZE = 1024
@@ -31,10 +31,10 @@ OVERLAP_COMPARISON_BUDGET = 10_000
 TOO_MUCH_TO_VALIDATE = "Validation stopped: this query takes too much work to check. Send a smaller query."
 
 
-@lru_cache(maxsize=VALIDATION_CACHE_SIZE)
+@per_document(VALIDATION_CACHE_SIZE)
 def _validate(
-    schema: GraphQLSchema,
     document: DocumentNode,
+    schema: GraphQLSchema,
     rules: tuple[type[ASTValidationRule], ...],
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
@@ -82,7 +82,7 @@ class BoundedValidation(SchemaExtension):
             context.pre_execution_errors = [error]
         else:
             context.pre_execution_errors = _coded(
-                _validate(schema, document, context.validation_rules, self.hide_suggestions)
+                _validate(document, schema, context.validation_rules, self.hide_suggestions)
             )
         yield
 

@@ -12,7 +12,6 @@ message still looks like one is masked.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 
 from graphql import DocumentNode, GraphQLError, IntValueNode, StringValueNode, visit
 from graphql.language import Visitor
@@ -20,6 +19,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from domain.card_numbers import contains_card_number, looks_like_card_number
+from schema.document_verdicts import per_document
 
 # As many documents as the parser's cache keeps (`schema.assembly`): a verdict outlives its document
 # there no longer than the validation's does.
@@ -52,7 +52,7 @@ _STAND_INS = {
 }
 
 
-@lru_cache(maxsize=LITERAL_VERDICT_CACHE_SIZE)
+@per_document(LITERAL_VERDICT_CACHE_SIZE)
 def _has_card_number_literal(document: DocumentNode) -> bool:
     scanner = _LiteralScanner()
     visit(document, scanner)

@@ -8,12 +8,12 @@ string literal in the document) makes both answer INVALID_INPUT and change nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 
 from graphql import DocumentNode, GraphQLError, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
+from schema.document_verdicts import per_document
 from schema.extensions import LITERAL_VERDICT_CACHE_SIZE
 
 NUL = "\x00"
@@ -45,7 +45,7 @@ class _NulLiteralScanner(Visitor):
         self.found = self.found or NUL in node.value
 
 
-@lru_cache(maxsize=LITERAL_VERDICT_CACHE_SIZE)
+@per_document(LITERAL_VERDICT_CACHE_SIZE)
 def _has_nul_literal(document: DocumentNode) -> bool:
     """Kept per parsed document: the parser's cache hands the same one to every request of a text."""
     scanner = _NulLiteralScanner()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -39,6 +38,8 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+
+from schema.document_verdicts import per_document
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 # Arguments that say how many items a list field (or a connection's edges) returns.
@@ -234,7 +235,7 @@ def refusal(
     The parser cache hands back the same document for the same text, so the verdict without
     variables is cached; it is measured again only when the request sizes a list with a variable.
     """
-    error, sizing_variables = _judged_without_variables(schema, document, limits)
+    error, sizing_variables = _judged_without_variables(document, schema, limits)
     if sizing_variables & variables.keys():
         error, _ = _judge(schema, document, variables, limits)
     return error
@@ -263,8 +264,8 @@ def _judge(
     return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX}), expansion.sizing_variables
 
 
-@lru_cache(maxsize=VERDICT_CACHE_SIZE)
+@per_document(VERDICT_CACHE_SIZE)
 def _judged_without_variables(
-    schema: GraphQLSchema, document: DocumentNode, limits: QueryLimits
+    document: DocumentNode, schema: GraphQLSchema, limits: QueryLimits
 ) -> tuple[GraphQLError | None, frozenset[str]]:
     return _judge(schema, document, {}, limits)
