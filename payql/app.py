@@ -8,7 +8,6 @@ and the services and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -29,6 +28,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from db.config import close_database, open_database
 from db.transaction import wait_abandoned
 from payql.body_limit import BodySizeLimit
+from payql.collector import settle_after_start_up
 from payql.console import console_routes
 from payql.data_keys import load_data_keys
 from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware, is_exhaustion
@@ -125,11 +125,9 @@ def create_app(settings: Settings) -> Starlette:
         services = await build_services(settings, prepared)
         state["services"] = services
         app.state.services = services
-        # What start-up built lives as long as the process: the collector need not walk it again
-        # on every full collection, a pause every live subscriber would feel. Garbage first, so
-        # none of it is kept for good.
-        gc.collect()
-        gc.freeze()
+        # What start-up built is never walked again by a full collection, a pause every live
+        # subscriber would feel; and young collections come less often (payql.collector).
+        settle_after_start_up()
         try:
             yield
         finally:
