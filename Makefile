@@ -37,7 +37,7 @@ console-screenshots: install
 
 bench: install
 	$(VENV)/bin/python -m bench.fanout
-	$(VENV)/bin/python -m bench.checkout
+	$(VENV)/bin/python -m bench.checkout --ceiling
 	$(VENV)/bin/python -m bench.sandbox
 	$(VENV)/bin/python -m bench.receipt_mime
 	$(VENV)/bin/python -m bench.webhooks

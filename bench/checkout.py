@@ -1,6 +1,6 @@
 """Checkout throughput: PayQL's checkout mutation vs a floor running the same statements.
 
-Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--profile FILE]
+Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--ceiling] [--profile FILE]
 Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox gateway, card
 approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 19 statements and the
 receipt's 5, no GraphQL, ORM, encryption, gateway call or email) each run in a process of their own
@@ -11,6 +11,12 @@ only; PostgreSQL's own time is in neither), the throughput ratio (PayQL / floor;
 1.0 is the floor) and the CPU ratio (PayQL / floor; lower is better). Throughput moves with whatever
 else runs on the machine; CPU per checkout much less. The load generator shares the
 machine with both servers: on a shared, noisy machine compare ratios, not absolute numbers.
+
+`--ceiling` adds a third side, PayQL with its checkout's work taken out (`bench.checkout_ceiling`:
+the same app, middleware and GraphQL, every checkout answered with the first one's committed order
+and payment), and prints its CPU per request against the floor's per checkout: the share of PayQL's
+cost that is serving the request rather than doing the checkout, and a bound on the throughput ratio
+no change to the checkout's own work can pass.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from payql.auth import mint_token
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
   order { id status total { amount currency } } payment { id status } userErrors { code message } } }"""
 CUSTOMER = "bench-customer"
+NO_WORK = "PayQL, no work"
 
 
 def customer_token(secret: str) -> str:
@@ -116,7 +123,9 @@ async def price_and_customer(base_url: str, token: str) -> str:
         return price_id
 
 
-async def main(requests: int, concurrency: int, rounds: int, profile: Path | None = None) -> None:
+async def main(
+    requests: int, concurrency: int, rounds: int, profile: Path | None = None, ceiling: bool = False
+) -> None:
     async with BenchDatabase.create() as bench:
         token = customer_token(bench.jwt_secret)
         payql_port, floor_port = free_port(), free_port()
@@ -130,8 +139,21 @@ async def main(requests: int, concurrency: int, rounds: int, profile: Path | Non
             payql_environment(bench, bench.work, payql_port) | floor_environment,
             bench.work / "floor.log",
         )
+        ceiling_port = free_port()
+        # As `payql serve` runs its app: the app alone decides whom to believe about addresses.
+        ceiling_options = ("--port", str(ceiling_port), "--no-proxy-headers", *QUIET)
+        served_without_work = (
+            start_process(
+                [sys.executable, "-m", "uvicorn", "bench.checkout_ceiling:ceiling_app", "--factory", *ceiling_options],
+                payql_environment(bench, bench.work, ceiling_port),
+                bench.work / "ceiling.log",
+            )
+            if ceiling
+            else None
+        )
         try:
             payql_url, floor_url = f"http://127.0.0.1:{payql_port}", f"http://127.0.0.1:{floor_port}"
+            ceiling_url = f"http://127.0.0.1:{ceiling_port}"
             await wait_until_healthy(payql_url + "/healthz", payql)
             await wait_until_floor(floor_url, floor)
             price_id = await price_and_customer(payql_url, token)
@@ -140,11 +162,18 @@ async def main(requests: int, concurrency: int, rounds: int, profile: Path | Non
             async with (
                 httpx.AsyncClient(base_url=payql_url, headers=headers, limits=limits, timeout=60) as payql_http,
                 httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
+                httpx.AsyncClient(base_url=ceiling_url, headers=headers, limits=limits, timeout=60) as ceiling_http,
             ):
                 sides: list[tuple[str, httpx.AsyncClient, Send, subprocess.Popen[bytes]]] = [
                     ("PayQL", payql_http, payql_checkout, payql),
                     ("floor", floor_http, floor_checkout, floor),
                 ]
+                if served_without_work is not None:
+                    await wait_until_healthy(ceiling_url + "/healthz", served_without_work)
+                    # Its one real checkout, which every later one repeats.
+                    if not await payql_checkout(ceiling_http, price_id):
+                        raise RuntimeError("the ceiling's first checkout did not pay")
+                    sides.append((NO_WORK, ceiling_http, payql_checkout, served_without_work))
                 results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
                 cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 for _ in range(rounds):
@@ -166,7 +195,16 @@ async def main(requests: int, concurrency: int, rounds: int, profile: Path | Non
             print(f"throughput ratio PayQL / floor: {ratio:.2f}x")
             cpu_ratio = statistics.median(cpu_ms["PayQL"]) / statistics.median(cpu_ms["floor"])
             print(f"CPU per checkout PayQL / floor: {cpu_ratio:.2f}x")
+            if NO_WORK in cpu_ms:
+                serving = statistics.median(cpu_ms[NO_WORK])
+                print(
+                    f"CPU serving a checkout without its work / the floor's whole checkout:"
+                    f" {serving / statistics.median(cpu_ms['floor']):.2f}x"
+                    f" ({serving / statistics.median(cpu_ms['PayQL']):.0%} of PayQL's checkout)"
+                )
         finally:
+            if served_without_work is not None:
+                stop_process(served_without_work)
             stop_process(floor)
             stop_process(payql, interrupt=profile is not None)
 
@@ -190,10 +228,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ceiling", action="store_true", help="also serve checkouts with their work taken out")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds, arguments.profile))
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds, arguments.profile, arguments.ceiling))
