@@ -13,7 +13,9 @@ Never here: processing an event, or an event's failure (`webhooks.processing` an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -29,6 +31,9 @@ BATCH_LIMIT = 100
 # two, and under load events arrive a few milliseconds apart: without a pause nearly every batch holds
 # one event. A statement after a quiet spell runs at once; under load each waits for the rest of the
 # pause and takes every event that came meanwhile, so a busy process runs at most 1/SPACING of each.
+# The pause ends early once every attempt of the process is waiting for a statement: no event can
+# join the batch then, and waiting on would only cap the process at its jobs / (2 * SPACING) events a
+# second (250 for a worker's 10 jobs, whatever its CPU could do).
 BATCH_SPACING_SECONDS = 0.02
 
 ClaimEvents = Callable[[list[int], RetryPolicy], Awaitable[list[WebhookEvent]]]
@@ -57,15 +62,29 @@ class Batched(Generic[T, R]):
     time: the items submitted while a run is under way all go into the next one. `run` returns one
     result per item, in order."""
 
-    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]]) -> None:
+    def __init__(
+        self, run: Callable[[list[T]], Awaitable[list[R]]], *, could_grow: Callable[[], bool] = lambda: True
+    ) -> None:
         self._run = run
+        # Whether an item may still come to the next batch; the pause before it lasts only as long.
+        self._could_grow = could_grow
         self._last_start = float("-inf")
         self._waiting: list[_Slot[T, R]] = []
         self._turn = asyncio.Lock()
+        self._changed = asyncio.Event()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def reconsider(self) -> None:
+        """What `could_grow` answers may have changed: a pause under way asks again."""
+        self._changed.set()
 
     async def submit(self, item: T) -> R:
         slot: _Slot[T, R] = _Slot(item)
         self._waiting.append(slot)
+        self.reconsider()
         try:
             # Whoever holds the turn runs the next batch for everybody waiting; the others find their
             # result when their turn comes, or run the batch their item is in.
@@ -85,7 +104,11 @@ class Batched(Generic[T, R]):
         loop = asyncio.get_running_loop()
         pause = self._last_start + BATCH_SPACING_SECONDS - loop.time()
         if pause > 0:
-            await asyncio.sleep(pause)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(pause):
+                    while self._could_grow():
+                        self._changed.clear()
+                        await self._changed.wait()
         self._last_start = loop.time()
         batch = self._waiting[:BATCH_LIMIT]
         del self._waiting[:BATCH_LIMIT]
@@ -112,15 +135,38 @@ class EventBatches:
         self._policy = policy
         self._claim_statement = claim
         self._finish_statement = finish
-        self._claims: Batched[int, WebhookEvent | None] = Batched(self._claim_batch)
-        self._finishes: Batched[tuple[WebhookEvent, WebhookStatus], None] = Batched(self._finish_batch)
+        self._claims: Batched[int, WebhookEvent | None] = Batched(self._claim_batch, could_grow=self._any_at_work)
+        self._finishes: Batched[tuple[WebhookEvent, WebhookStatus], None] = Batched(
+            self._finish_batch, could_grow=self._any_at_work
+        )
+        self._attempts = 0
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        """Around one attempt at an event, from before its claim to its end however it ends: while
+        an attempt is at work (not waiting for a claim or a final status), a batch waits for it."""
+        self._attempts += 1
+        try:
+            yield
+        finally:
+            self._attempts -= 1
+            self._reconsider()
+
+    def _any_at_work(self) -> bool:
+        return self._attempts > self._claims.waiting + self._finishes.waiting
+
+    def _reconsider(self) -> None:
+        self._claims.reconsider()
+        self._finishes.reconsider()
 
     async def claim(self, event_row_id: int) -> WebhookEvent | None:
         """The event taken for one attempt, or None if it is final or another attempt holds it."""
+        self._finishes.reconsider()
         return await self._claims.submit(event_row_id)
 
     async def finish(self, row: WebhookEvent, status: WebhookStatus) -> None:
         """The claimed event is PROCESSED or IGNORED."""
+        self._claims.reconsider()
         await self._finishes.submit((row, status))
 
     async def _claim_batch(self, event_row_ids: list[int]) -> list[WebhookEvent | None]:

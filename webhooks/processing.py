@@ -59,25 +59,26 @@ async def process_webhook_event(
 ) -> None:
     """One attempt at the event, unless it is final or another attempt holds it. Its claim and its
     final status go into this process's batches; its failure and its retry are its own."""
-    row = await batches.claim(event_row_id)
-    if row is None:
-        return
-    try:
-        applied = await apply_event(row, gateways.get(row.gateway), billing)
-    except Exception as error:
-        delay = await mark_failed(row, error, policy)
-        logger.warning(
-            "webhook event %s (%s %s) failed on attempt %d%s",
-            row.id,
-            row.gateway,
-            row.event_type,
-            row.attempts,
-            "" if delay is None else f"; retrying in {delay:.1f}s",
-        )
-        if delay is not None:
-            await schedule_retry(row.id, delay)
-        return
-    await batches.finish(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
+    async with batches.attempt():
+        row = await batches.claim(event_row_id)
+        if row is None:
+            return
+        try:
+            applied = await apply_event(row, gateways.get(row.gateway), billing)
+        except Exception as error:
+            delay = await mark_failed(row, error, policy)
+            logger.warning(
+                "webhook event %s (%s %s) failed on attempt %d%s",
+                row.id,
+                row.gateway,
+                row.event_type,
+                row.attempts,
+                "" if delay is None else f"; retrying in {delay:.1f}s",
+            )
+            if delay is not None:
+                await schedule_retry(row.id, delay)
+            return
+        await batches.finish(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
 
 
 async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:

@@ -19,7 +19,9 @@ from db.models import WebhookEvent, WebhookStatus
 from domain.dunning import BillingPolicy
 from gateways.base import PaymentGateway
 from payql.wiring import Services
+from tests.database_held import BOUND_SECONDS
 from tests.webhooks.test_claim import stored_event
+from webhooks import batches as batches_module
 from webhooks import processing
 from webhooks.batches import BatchFailed, EventBatches
 from webhooks.store import RetryPolicy, claim_events, due_event_ids, finish_events, now
@@ -304,3 +306,65 @@ async def test_a_crash_before_a_batch_is_finished_leaves_it_to_the_sweeper_to_ap
         await jobs.run(event_id)
     assert set((await statuses(ids)).values()) == {WebhookStatus.IGNORED}
     assert {row.attempts for row in await WebhookEvent.filter(id__in=ids)} == {2}
+
+
+# Longer than any test may take: a batch that waits out its pause fails the test.
+LONG_PAUSE_SECONDS = 600.0
+
+
+async def done_before_the_pause(jobs: Awaitable[Any]) -> None:
+    try:
+        async with asyncio.timeout(BOUND_SECONDS):
+            await jobs
+    except TimeoutError:
+        raise AssertionError("a batch waited out its pause although every attempt was waiting for it") from None
+
+
+async def test_a_batch_does_not_wait_out_its_pause_once_every_attempt_waits_for_it(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches_module, "BATCH_SPACING_SECONDS", LONG_PAUSE_SECONDS)
+    ids = await ids_of(6)
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+    # Each round's second claim and second final status come within the pause of its first ones.
+    await done_before_the_pause(asyncio.gather(*(jobs.run(event_id) for event_id in ids[:3])))
+    await done_before_the_pause(asyncio.gather(*(jobs.run(event_id) for event_id in ids[3:])))
+    assert set((await statuses(ids)).values()) == {WebhookStatus.IGNORED}
+    assert statements_ids(statements.claims) == statements_ids(statements.finishes) == sorted(ids)
+
+
+async def test_a_final_status_waits_within_its_pause_for_an_attempt_still_at_work(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches_module, "BATCH_SPACING_SECONDS", LONG_PAUSE_SECONDS)
+    leader, slow, fast = await ids_of(3)
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+    jobs.slow.add(slow)
+    fast_finishing = asyncio.Event()
+    finish = jobs.batches.finish
+
+    async def noting_finish(row: WebhookEvent, status: WebhookStatus) -> None:
+        if row.id == fast:
+            fast_finishing.set()
+        await finish(row, status)
+
+    monkeypatch.setattr(jobs.batches, "finish", noting_finish)
+    # The leader's claim and final status start both pauses; `slow` and `fast`, queued behind its
+    # claim, are claimed together once the leader's attempt is over.
+    statements.hold_first_claim = True
+    first = asyncio.create_task(jobs.run(leader))
+    await statements.claiming.wait()
+    at_work, waiting = asyncio.create_task(jobs.run(slow)), asyncio.create_task(jobs.run(fast))
+    await started([at_work, waiting])
+    statements.release.set()
+    await done_before_the_pause(first)
+    await done_before_the_pause(fast_finishing.wait())
+    # `fast`'s final status is held by its pause while `slow` is at work, then both go in one statement.
+    assert statements.claims == [[leader], sorted([slow, fast])]
+    assert statements.finishes == [[leader]]
+    jobs.go_on.set()
+    await done_before_the_pause(asyncio.gather(at_work, waiting))
+    assert statements.finishes == [[leader], [fast, slow]]
+    assert set((await statuses([leader, slow, fast])).values()) == {WebhookStatus.IGNORED}
