@@ -154,3 +154,27 @@ async def test_flushall_loses_queued_jobs_and_the_same_key_can_be_queued_again(
         assert runs.of("record", n=1) == []  # lost with the flush
         await queue.enqueue("record", key="outbox:9", n=1)  # what the sweeper does
         await runs.wait_for("record", n=1)
+
+
+async def test_a_worker_announces_a_job_s_end_and_not_its_start(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs
+) -> None:
+    """Only a job's end is waited for (`Job.refresh(until_complete=…)`); its start is not published."""
+    listener = redis_client(redis_server.url).pubsub()
+    await listener.subscribe(queue.saq_queue.job_id("announced"))
+    try:
+        await queue.enqueue("record", key="announced", n=7)
+        job = await queue.saq_queue.job("announced")
+        assert job is not None
+        async with running_worker(redis_server.url, specs):
+            await job.refresh(until_complete=30)
+        assert job.status == Status.COMPLETE
+        announced: list[bytes] = []
+        async with asyncio.timeout(30):
+            while b"complete" not in announced:
+                message = await listener.get_message(ignore_subscribe_messages=True, timeout=None)
+                if message is not None:
+                    announced.append(message["data"])
+        assert announced == [b"complete"]
+    finally:
+        await listener.aclose()
