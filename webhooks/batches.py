@@ -62,9 +62,7 @@ class Batched(Generic[T, R]):
     time: the items submitted while a run is under way all go into the next one. `run` returns one
     result per item, in order."""
 
-    def __init__(
-        self, run: Callable[[list[T]], Awaitable[list[R]]], *, could_grow: Callable[[], bool] = lambda: True
-    ) -> None:
+    def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *, could_grow: Callable[[], bool]) -> None:
         self._run = run
         # Whether an item may still come to the next batch; the pause before it lasts only as long.
         self._could_grow = could_grow
@@ -84,7 +82,6 @@ class Batched(Generic[T, R]):
     async def submit(self, item: T) -> R:
         slot: _Slot[T, R] = _Slot(item)
         self._waiting.append(slot)
-        self.reconsider()
         try:
             # Whoever holds the turn runs the next batch for everybody waiting; the others find their
             # result when their turn comes, or run the batch their item is in.
@@ -161,12 +158,12 @@ class EventBatches:
 
     async def claim(self, event_row_id: int) -> WebhookEvent | None:
         """The event taken for one attempt, or None if it is final or another attempt holds it."""
-        self._finishes.reconsider()
+        self._reconsider()  # heard once this submit has queued the event and yielded
         return await self._claims.submit(event_row_id)
 
     async def finish(self, row: WebhookEvent, status: WebhookStatus) -> None:
         """The claimed event is PROCESSED or IGNORED."""
-        self._claims.reconsider()
+        self._reconsider()  # heard once this submit has queued the event and yielded
         await self._finishes.submit((row, status))
 
     async def _claim_batch(self, event_row_ids: list[int]) -> list[WebhookEvent | None]:
