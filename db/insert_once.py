@@ -17,6 +17,7 @@ from pypika_tortoise.terms import Parameter
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from db import sent_statements
 from db.row_inserts import inserted_fields
 
 M = TypeVar("M", bound=Model)
@@ -53,9 +54,9 @@ async def insert_once(instance: M, connection: BaseDBAsyncClient) -> bool:
     query, fields = _statement(model, connection)
     fields_map = model._meta.fields_map
     values = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in fields]
-    rows = await connection.execute_query_dict(query, values)
-    if not rows:
+    pk = await sent_statements.fetch_value(connection, query, values)
+    if pk is None:
         return False
-    instance.pk = next(iter(rows[0].values()))
+    instance.pk = pk
     instance._saved_in_db = True
     return True

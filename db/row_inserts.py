@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from db import sent_statements
 from db.placeholders import in_dialect
 
 # Both PostgreSQL and SQLite take tens of thousands of parameters in a statement; a unit of work with
@@ -61,6 +62,6 @@ async def insert_rows(instances: Sequence[Model], connection: BaseDBAsyncClient)
     for start in range(0, len(instances), ROWS_PER_STATEMENT):
         chunk = instances[start : start + ROWS_PER_STATEMENT]
         values = [fields_map[name].to_db_value(getattr(row, name), row) for row in chunk for name in fields]
-        await connection.execute_query(_statement(model, fields, len(chunk), dialect), values)
+        await sent_statements.execute(connection, _statement(model, fields, len(chunk), dialect), values)
     for instance in instances:
         instance._saved_in_db = True

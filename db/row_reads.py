@@ -22,6 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
 
+from db import sent_statements
 from db.placeholders import in_dialect
 
 M = TypeVar("M", bound=Model)
@@ -72,7 +73,7 @@ async def read_rows(
     """The `model` rows matching `where` (a constant clause with `$n` parameters, and an ORDER BY if
     wanted), each locked with `for_update` on PostgreSQL."""
     statement = _statement(model, where, for_update=for_update, dialect=connection.capabilities.dialect)
-    rows = await connection.execute_query_dict(statement, _parameters(values))
+    rows = await sent_statements.fetch(connection, statement, _parameters(values))
     return [model._init_from_db(**row) for row in rows]
 
 
@@ -86,7 +87,7 @@ async def read_rows_with(
     parent, _ = _relation(model, relation)
     own, theirs = _columns(model), [(f"{relation}.{column}", column) for column in _columns(parent)]
     found = []
-    for row in await connection.execute_query_dict(statement, _parameters(values)):
+    for row in await sent_statements.fetch(connection, statement, _parameters(values)):
         instance = model._init_from_db(**{column: row[column] for column in own})
         # Where the ORM keeps a related row it read (`_fk_getter` answers from it, without a query).
         object.__setattr__(instance, f"_{relation}", parent._init_from_db(**{c: row[a] for a, c in theirs}))

@@ -20,6 +20,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
+from db import sent_statements
 from db.placeholders import in_dialect
 
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...]], str] = {}
@@ -44,7 +45,7 @@ async def save_columns(instance: Model, fields: Sequence[str], connection: BaseD
     fields_map = model._meta.fields_map
     parameters = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in names]
     parameters.append(model._meta.pk.to_db_value(instance.pk, instance))
-    await connection.execute_query(_statement(model, names, connection.capabilities.dialect), parameters)
+    await sent_statements.execute(connection, _statement(model, names, connection.capabilities.dialect), parameters)
 
 
 async def update_columns(model: type[Model], pk: Any, values: dict[str, Any], connection: BaseDBAsyncClient) -> None:
@@ -53,4 +54,4 @@ async def update_columns(model: type[Model], pk: Any, values: dict[str, Any], co
     fields_map = model._meta.fields_map
     parameters = [fields_map[name].to_db_value(values[name], model) for name in fields]
     parameters.append(model._meta.pk.to_db_value(pk, model))
-    await connection.execute_query(_statement(model, fields, connection.capabilities.dialect), parameters)
+    await sent_statements.execute(connection, _statement(model, fields, connection.capabilities.dialect), parameters)

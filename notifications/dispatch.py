@@ -31,6 +31,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.expressions import Q
 
+from db import sent_statements
 from db.models import OutboxMessage, OutboxStatus
 from db.one_connection import one_connection
 from db.placeholders import for_connection
@@ -151,14 +152,14 @@ async def _claim(message_id: int, *, max_attempts: int, lease_seconds: float) ->
     now = utcnow()
     lease = now + timedelta(seconds=lease_seconds)
     values = [message_id, _stamp(now), _stamp(lease), max_attempts]
-    rows = await connection.execute_query_dict(for_connection(_CLAIM, connection), values)
+    rows = await sent_statements.fetch(connection, for_connection(_CLAIM, connection), values)
     if rows:
         row = rows[0]
         payload = OutboxMessage._meta.fields_map["payload"].to_python_value(row["payload"])
         return _Claim(row["id"], row["kind"], row["dedupe_key"], dict(payload or {}), row["attempts"])
     # Not claimed: sent, dead, leased, backing off, unknown, or out of attempts. Only the last
     # changes anything: the last claimed attempt never reported back (its dispatcher died).
-    dead = await connection.execute_query_dict(for_connection(_GIVE_UP, connection), [*values[:2], max_attempts])
+    dead = await sent_statements.fetch(connection, for_connection(_GIVE_UP, connection), [*values[:2], max_attempts])
     if dead:
         logger.error("outbox message %s (%s) is dead: %s", message_id, dead[0]["kind"], dead[0]["last_error"])
     return None
@@ -177,7 +178,7 @@ async def _finish(
         None if error is None else _clip(error),
         claim.attempt,
     ]
-    await connection.execute_query(for_connection(_FINISH, connection), values)
+    await sent_statements.execute(connection, for_connection(_FINISH, connection), values)
 
 
 async def due_outbox_ids(limit: int = 100, *, grace_seconds: float = PENDING_GRACE_SECONDS) -> list[int]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tortoise import connections
 
+from db import sent_statements
 from db.insert_once import insert_once
 from db.models import WebhookEvent, WebhookStatus
 from db.placeholders import in_dialect
@@ -127,7 +128,7 @@ async def claim_events(event_row_ids: list[int], policy: RetryPolicy) -> list[We
         _ids(event_row_ids, dialect),
         _stamp(current),
     ]
-    rows = await connection.execute_query_dict(_STATEMENTS[dialect][0], values)
+    rows = await sent_statements.fetch(connection, _STATEMENTS[dialect][0], values)
     return [WebhookEvent._init_from_db(**row) for row in rows]
 
 
@@ -144,7 +145,7 @@ async def finish_events(finished: list[tuple[WebhookEvent, WebhookStatus]]) -> N
         _ids([row.id for row, _ in finished], dialect),
         _ids([row.id for row, status in finished if status is WebhookStatus.IGNORED], dialect),
     ]
-    await connection.execute_query(_STATEMENTS[dialect][1], values)
+    await sent_statements.execute(connection, _STATEMENTS[dialect][1], values)
     for row, status in finished:
         WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
         WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)

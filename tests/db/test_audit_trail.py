@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from db import sent_statements
 from db.audit_trail import record_audit
 from db.models import AuditRecord
 from db.transitions import Actor
@@ -29,17 +30,35 @@ def record(uow: UnitOfWork, entity_id: str, action: str) -> None:
 
 
 def count_statements(monkeypatch: pytest.MonkeyPatch, connection: BaseDBAsyncClient) -> list[str]:
-    """The statements `connection` runs from now on (any of the client's ways to run one)."""
+    """The statements `connection` runs from now on: any of the client's ways to run one, and
+    `db.sent_statements`' (which sends straight to asyncpg on PostgreSQL and through the client on
+    SQLite, so a statement sent there is counted once)."""
     ran: list[str] = []
     client = type(connection)
     for name in ("execute_query", "execute_query_dict", "execute_insert", "execute_many", "execute_script"):
         original = getattr(client, name)
 
         def counted(self: Any, query: str, *args: Any, _original: Callable[..., Any] = original) -> Any:
-            ran.append(query)
+            if not sending_directly:
+                ran.append(query)
             return _original(self, query, *args)
 
         monkeypatch.setattr(client, name, counted)
+    sending_directly: list[str] = []
+    for name in ("fetch", "fetch_value", "execute"):
+        direct = getattr(sent_statements, name)
+
+        async def sent(
+            client: BaseDBAsyncClient, statement: str, values: Any, _direct: Callable[..., Any] = direct
+        ) -> Any:
+            ran.append(statement)
+            sending_directly.append(statement)
+            try:
+                return await _direct(client, statement, values)
+            finally:
+                sending_directly.pop()
+
+        monkeypatch.setattr(sent_statements, name, sent)
     return ran
 
 
