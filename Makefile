@@ -40,6 +40,7 @@ bench: install
 	$(VENV)/bin/python -m bench.checkout --ceiling
 	$(VENV)/bin/python -m bench.sandbox
 	$(VENV)/bin/python -m bench.receipt_mime
+	$(VENV)/bin/python -m bench.sent_statements
 	$(VENV)/bin/python -m bench.webhooks
 	$(VENV)/bin/python -m bench.worker
 	$(VENV)/bin/python -m bench.scaling
