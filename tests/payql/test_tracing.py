@@ -1,6 +1,7 @@
 """With tracing on (here an in-memory exporter; in production an OTLP collector), one checkout
 yields one trace: the HTTP server span, the GraphQL execution, the gateway call and (on PostgreSQL)
-the database queries share its trace id."""
+the database queries share its trace id. Without it, a span is made only where it has a trace to
+pass on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -15,9 +17,11 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import INVALID_SPAN, ProxyTracerProvider, SpanKind
 
+from payql import tracing
 from payql.telemetry import enable_tracing
+from payql.tracing import current_trace_context, span, trace_context_from
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
@@ -104,3 +108,42 @@ def test_recording_spans_leaves_the_global_random_sequence_alone(exporter: InMem
     with tracer.start_as_current_span("outer"), tracer.start_as_current_span("inner") as inner:
         assert inner.get_span_context().span_id != 0 and inner.get_span_context().trace_id != 0
     assert [random.random() for _ in range(3)] == expected
+
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
+
+
+@pytest.fixture
+def without_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a process that never installed the SDK (this test process may have: it is global)."""
+    monkeypatch.setattr(trace, "get_tracer_provider", ProxyTracerProvider)
+    monkeypatch.setattr(tracing, "_tracer", trace.NoOpTracer())
+
+
+@pytest.mark.usefixtures("without_sdk")
+def test_without_an_sdk_or_a_trace_to_carry_a_span_makes_nothing_and_leaves_the_context_alone() -> None:
+    before = otel_context.get_current()
+    with span("gateway sandbox.charge", {"payql.gateway": "sandbox"}) as current:
+        assert current is INVALID_SPAN
+        assert otel_context.get_current() is before
+        assert current_trace_context() == {}
+
+
+@pytest.mark.usefixtures("without_sdk")
+def test_without_an_sdk_a_span_passes_on_the_trace_of_its_parent() -> None:
+    with span("job dispatch_outbox_message", parent=trace_context_from({"traceparent": TRACEPARENT})):
+        assert TRACE_ID in current_trace_context()["traceparent"]
+
+
+@pytest.mark.usefixtures("without_sdk")
+def test_without_an_sdk_a_span_passes_on_the_current_trace_unless_its_parent_says_otherwise() -> None:
+    token = otel_context.attach(trace_context_from({"traceparent": TRACEPARENT}))
+    try:
+        with span("gateway sandbox.charge"):
+            assert TRACE_ID in current_trace_context()["traceparent"]
+        # A job whose queued context carried no trace: none is passed on from inside it either.
+        with span("job dispatch_outbox_message", parent=trace_context_from({})):
+            assert current_trace_context() == {}
+    finally:
+        otel_context.detach(token)
