@@ -69,6 +69,16 @@ class Round:
 
 Send = Callable[[httpx.AsyncClient, str], Awaitable[bool]]
 
+# The first answers that were not a paid order, printed after the figures: a failure in a run
+# must be readable from its output, not only counted.
+UNPAID_KEPT = 3
+unpaid_answers: list[str] = []
+
+
+def keep_unpaid(side: str, description: str) -> None:
+    if len(unpaid_answers) < UNPAID_KEPT:
+        unpaid_answers.append(f"{side}: {description[:600]}")
+
 
 async def payql_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
     checkout = {
@@ -77,16 +87,24 @@ async def payql_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
         "paymentMethod": "pm_card_visa",
         "idempotencyKey": str(uuid.uuid4()),
     }
-    answer: dict[str, Any] = (
-        await http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout}})
-    ).json()
+    response = await http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout}})
+    try:
+        answer: dict[str, Any] = response.json()
+    except ValueError:  # not JSON: a proxy's or the server's plain error page
+        answer = {}
     data = answer.get("data") or {}
-    return bool(data.get("checkout")) and data["checkout"]["order"]["status"] == "PAID"
+    paid = bool(data.get("checkout")) and data["checkout"]["order"]["status"] == "PAID"
+    if not paid:
+        keep_unpaid("PayQL", f"HTTP {response.status_code} {response.text}")
+    return paid
 
 
 async def floor_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
     answer = await http.post("/checkout", json={"priceId": price_id, "idempotencyKey": str(uuid.uuid4())})
-    return answer.status_code == 200 and answer.json()["order"]["status"] == "PAID"
+    paid = answer.status_code == 200 and answer.json()["order"]["status"] == "PAID"
+    if not paid:
+        keep_unpaid("floor", f"HTTP {answer.status_code} {answer.text}")
+    return paid
 
 
 async def one_round(http: httpx.AsyncClient, send: Send, price_id: str, requests: int, concurrency: int) -> Round:
@@ -101,7 +119,8 @@ async def one_round(http: httpx.AsyncClient, send: Send, price_id: str, requests
             started = time.perf_counter()
             try:
                 served = await send(http, price_id)
-            except httpx.HTTPError:
+            except httpx.HTTPError as error:
+                keep_unpaid("client", f"{type(error).__name__}: {error}")
                 served = False
             failures += not served
             latencies.append((time.perf_counter() - started) * 1000)
@@ -189,6 +208,8 @@ async def main(
                     f" CPU {statistics.median(cpu_ms[name]):5.2f} ms a checkout,"
                     f" failures {sum(r.failures for r in measured)}"
                 )
+            for description in unpaid_answers:
+                print(f"  not paid: {description}")
             ratio = statistics.median(r.per_second for r in results["PayQL"]) / statistics.median(
                 r.per_second for r in results["floor"]
             )
