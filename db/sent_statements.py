@@ -9,7 +9,8 @@ Here the connection is taken exactly as tortoise takes it (`acquire_connection()
 connection under its lock, a `one_connection()` block's, or one from the pool), the statement goes to
 asyncpg, and its failure is translated as tortoise translates it, so a caller catches the same
 `IntegrityError` or `OperationalError` on both dialects. Rows come back as asyncpg records: mappings
-by column name, as the dicts are.
+by column name, as the dicts are. On PostgreSQL these statements no longer appear in tortoise's
+debug log of queries (`tortoise.db_client`), which would print their values, sealed or not.
 
 Never here: building SQL, values spliced into it, or a way around the transaction's lock.
 """
