@@ -24,6 +24,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from payql import tracing
+
 logger = logging.getLogger(__name__)
 
 _provider: TracerProvider | None = None
@@ -35,7 +37,7 @@ class ServerSpansWhenTracing(OpenTelemetryMiddleware):
     cost about 2% of a checkout's CPU."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if _provider is None:
+        if not tracing.sdk_installed():
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

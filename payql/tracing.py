@@ -34,12 +34,18 @@ def span(
     return _tracer.start_as_current_span(name, context=parent, attributes=attributes)
 
 
+def sdk_installed() -> bool:
+    """Whether a tracing SDK is installed: the global provider is no longer the API's proxy, whoever
+    installed it (`payql.telemetry`, or OpenTelemetry's auto-instrumentation)."""
+    return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+
+
 def _nothing_to_record_or_carry(parent: Context | None) -> bool:
     """No SDK is installed (the global provider is still the API's proxy), so the span would be the
     no-op tracer's: one that carries its parent's ids. Without `parent`, that is the current span,
     which stays current when nothing is made. With one, the no-op span would also hide the current
     span: nothing is made only when neither holds a trace."""
-    if not isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+    if sdk_installed():
         return False
     if parent is None:
         return True

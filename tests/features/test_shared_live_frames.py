@@ -18,10 +18,9 @@ from uuid import UUID
 
 import pytest
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.sdk.trace import TracerProvider
 
 from db.models import Order
-from payql import telemetry
+from payql import tracing
 from payql.live_frames import LiveFramesHandler
 from payql.wiring import Services
 from resolvers.live_stream import DirectLane
@@ -455,7 +454,7 @@ async def test_shared_frames_take_the_servers_own_send_and_every_other_message_t
 
     monkeypatch.setattr(OpenTelemetryMiddleware, "_get_otel_send", watching_send)
     # The layer watched here wraps a socket's send only while tracing is on (`ServerSpansWhenTracing`).
-    monkeypatch.setattr(telemetry, "_provider", TracerProvider())
+    monkeypatch.setattr(tracing, "sdk_installed", lambda: True)
     async with graphql_ws(server, shopper.token) as ws:
         socket = Socket(ws)
         subscribers = [await socket.start(Subscriber(STATUS, {"id": order_id})) for _ in range(3)]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import ProxyTracerProvider, SpanKind
 
-from payql import telemetry
 from payql.telemetry import ServerSpansWhenTracing
 
 SCOPE = {
@@ -60,7 +60,7 @@ def recording_provider() -> tuple[TracerProvider, InMemorySpanExporter]:
 
 
 async def test_without_an_sdk_the_request_passes_straight_through(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telemetry, "_provider", None)
+    monkeypatch.setattr(trace, "get_tracer_provider", ProxyTracerProvider)
     provider, exporter = recording_provider()
     inner, sent = Inner(), Sent()
 
@@ -72,7 +72,7 @@ async def test_without_an_sdk_the_request_passes_straight_through(monkeypatch: p
 
 async def test_with_an_sdk_the_request_has_its_server_span(monkeypatch: pytest.MonkeyPatch) -> None:
     provider, exporter = recording_provider()
-    monkeypatch.setattr(telemetry, "_provider", provider)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     inner, sent = Inner(), Sent()
 
     await ServerSpansWhenTracing(inner, tracer_provider=provider)(dict(SCOPE), receive, sent)
