@@ -17,8 +17,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
+# Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (CI machines), every `payql`
+# process would otherwise compile each module it imports again (about 4 s of a command's 6 s here).
+$(VENV)/.installed: uv.lock pyproject.toml Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')"
 	touch $@
 
 install: $(VENV)/.installed
