@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # How long one processing attempt holds a gateway's event: the processing job times out at it, and an
+    # event claimed by a process that died waits that long before the sweeper gives it to another.
+    webhook_lease_seconds: float = Field(default=120.0, ge=2)
     sweep_interval_seconds: float = Field(default=30.0, ge=0)
     sweep_grace_seconds: float = Field(default=30.0, ge=0)
     reconcile_interval_seconds: float = Field(default=300.0, ge=0)

@@ -154,6 +154,7 @@ def build_job_context(settings: Settings, gateways: GatewayRegistry) -> JobConte
             max_attempts=settings.webhook_max_attempts,
             base_delay_seconds=settings.webhook_retry_base_seconds,
             max_delay_seconds=settings.webhook_retry_max_seconds,
+            lease_seconds=settings.webhook_lease_seconds,
         ),
         schedule=SchedulePolicy(
             sweep_grace_seconds=settings.sweep_grace_seconds,

@@ -70,3 +70,14 @@ def test_an_email_send_times_out_inside_its_lease_and_the_lease_comes_from_setti
         assert context.schedule.outbox_lease_seconds == lease
         spec = next(spec for spec in context.specs() if spec.name == "dispatch_outbox_message")
         assert spec.timeout_seconds == timeout
+
+
+def test_a_gateway_event_is_leased_for_the_configured_time_and_its_processing_times_out_then(tmp_path: Path) -> None:
+    """An event claimed by a process that died waits PAYQL_WEBHOOK_LEASE_SECONDS for the sweeper; its
+    processing job ends at the same time, so no event is taken over while an attempt is still at it."""
+    registry = GatewayRegistry([])
+    for lease in (120.0, 10.0):
+        context = build_job_context(Settings(webhook_lease_seconds=lease, mailbox_path=tmp_path), registry)
+        assert context.retry.lease_seconds == lease
+        spec = next(spec for spec in context.specs() if spec.name == "process_webhook_event")
+        assert spec.timeout_seconds == lease
