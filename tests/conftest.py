@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from db.merchant_models import MerchantEndpoint
 from db.migrate import apply_migrations
 from gateways.sandbox.package import PreparedSandbox
 from gateways.sandbox.processor import SandboxProcessor
@@ -163,6 +164,17 @@ async def server(app: Starlette, server_settings: Settings) -> AsyncIterator[str
         await worker.queue.disconnect()
     uvicorn_server.should_exit = True
     await task
+
+
+@pytest.fixture(autouse=True)
+async def no_merchant_endpoint_left_enabled(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test that leaves an enabled endpoint behind gives every later test's events a delivery to it,
+    retried until it gives up: on the servers backend each retry waits for saq's one-second scheduler,
+    and every later `settle` waits for them (it cost the suite minutes once)."""
+    yield
+    if "server" in request.fixturenames:
+        left = await MerchantEndpoint.filter(enabled=True).values_list("url", flat=True)
+        assert not left, f"this test left enabled merchant endpoints behind: {left}"
 
 
 @pytest.fixture(scope="session")

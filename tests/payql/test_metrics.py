@@ -180,17 +180,24 @@ ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { id status }
 
 async def test_outgoing_webhook_deliveries_that_gave_up_are_counted(http: httpx.AsyncClient) -> None:
     before = await scrape(http)
-    endpoint = await MerchantEndpoint.create(url="https://merchant.example/events", event_types=["*"], secret="s" * 32)
-    event = await MerchantEvent.create(
-        public_id=f"evt_{uuid.uuid4().hex}",
-        type="order.paid",
-        object_type="order",
-        object_id=str(uuid.uuid4()),
-        object_version=1,
-        dedupe_key=f"metrics-test:{uuid.uuid4()}",
-        body="{}",
+    # Disabled, and deleted after: an enabled endpoint left behind would get a delivery for every later
+    # test's event, each retried to an address that does not resolve (seconds of every later settle).
+    endpoint = await MerchantEndpoint.create(
+        url="https://merchant.example/events", event_types=["*"], secret="s" * 32, enabled=False
     )
-    await MerchantDelivery.create(event=event, endpoint=endpoint, status=DeliveryStatus.DEAD, attempts=17)
-    after = await scrape(http)
+    try:
+        event = await MerchantEvent.create(
+            public_id=f"evt_{uuid.uuid4().hex}",
+            type="order.paid",
+            object_type="order",
+            object_id=str(uuid.uuid4()),
+            object_version=1,
+            dedupe_key=f"metrics-test:{uuid.uuid4()}",
+            body="{}",
+        )
+        await MerchantDelivery.create(event=event, endpoint=endpoint, status=DeliveryStatus.DEAD, attempts=17)
+        after = await scrape(http)
+    finally:
+        await MerchantEndpoint.filter(id=endpoint.id).delete()
     assert grew(before, after, "payql_merchant_webhook_deliveries", status="DEAD") == 1
     assert grew(before, after, "payql_merchant_webhook_deliveries", status="PENDING") == 0
