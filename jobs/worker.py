@@ -49,6 +49,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,7 +58,7 @@ from redis.typing import EncodableT
 from saq import CronJob, Job, Status, Worker
 from saq.job import TERMINAL_STATUSES
 from saq.queue.redis import RedisQueue
-from saq.types import Context
+from saq.types import Context, PartialTimersDict
 
 from jobs.queue import JobSpec
 from jobs.saq_queue import ONE_ATTEMPT, SaqFunction, redis_client, saq_function, saq_timeout
@@ -179,6 +180,7 @@ def build_worker(
     shutdown: LifecycleHook | None = None,
     name: str = "payql",
     worker_id: str | None = None,
+    sweep_seconds: int = 60,
 ) -> Worker[Context]:
     """A saq worker for the jobs queued by `SaqJobQueue(redis_url, jobs, name=name)`.
 
@@ -189,6 +191,9 @@ def build_worker(
     A periodic job is queued under the key `cron:<job name>`, so only one waits at a time across
     all workers. `startup`/`shutdown` run once around the worker's life (open and close the
     database there).
+
+    Every `sweep_seconds` one worker sweeps the `active` list (saq's sweep lock keeps sweeps that far
+    apart across workers): a job a dead worker held is taken back on the second sweep that finds it.
     """
     specs = {spec.name: spec for spec in jobs}
     functions: dict[str, SaqFunction] = {spec.name: saq_function(spec) for spec in jobs}
@@ -214,6 +219,8 @@ def build_worker(
         shutdown=_without_context(shutdown) if shutdown else None,
         dequeue_timeout=DEQUEUE_TIMEOUT_SECONDS,
         id=worker_id,
+        # saq's PartialTimersDict inherits TimersDict's required keys; saq itself fills in the rest.
+        timers=cast(PartialTimersDict, {"sweep": sweep_seconds}),
     )
 
 
@@ -227,6 +234,7 @@ async def run_worker(
     shutdown: LifecycleHook | None = None,
     name: str = "payql",
     worker_id: str | None = None,
+    sweep_seconds: int = 60,
 ) -> None:
     """Work until SIGINT/SIGTERM or cancellation. Jobs still running then are put back in the queue."""
     worker = build_worker(
@@ -238,6 +246,7 @@ async def run_worker(
         shutdown=shutdown,
         name=name,
         worker_id=worker_id,
+        sweep_seconds=sweep_seconds,
     )
     await worker.queue.connect()
     try:

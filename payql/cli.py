@@ -229,6 +229,7 @@ def worker(
             cron=cron_entries(periodic_intervals(settings)),
             name=queue_name,
             worker_id=default_worker_id(),
+            sweep_seconds=settings.worker_sweep_seconds,
         )
 
     asyncio.run(_with_services(settings, run))

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=120.0, ge=2)
     sweep_interval_seconds: float = Field(default=30.0, ge=0)
     sweep_grace_seconds: float = Field(default=30.0, ge=0)
+    # `payql worker`'s sweep of the job queue itself (not the database sweeper above): a job that a dead
+    # worker held goes back to the queue on the second sweep that finds it.
+    worker_sweep_seconds: int = Field(default=60, ge=1)
     reconcile_interval_seconds: float = Field(default=300.0, ge=0)
     reconcile_window_seconds: int = Field(default=2 * 24 * 3600, ge=60)
     orphan_age_seconds: int = Field(default=15 * 60, ge=0)

@@ -106,9 +106,14 @@ def recording_specs(runs: Runs) -> list[JobSpec]:
 
 @asynccontextmanager
 async def running_worker(
-    redis_url: str, specs: list[JobSpec], *, concurrency: int = 10, cron: Sequence[tuple[str, str]] = ()
+    redis_url: str,
+    specs: list[JobSpec],
+    *,
+    concurrency: int = 10,
+    cron: Sequence[tuple[str, str]] = (),
+    sweep_seconds: int = 60,
 ) -> AsyncIterator[Worker[Any]]:
-    worker = build_worker(redis_url, specs, cron=cron, concurrency=concurrency, name=NAME)
+    worker = build_worker(redis_url, specs, cron=cron, concurrency=concurrency, name=NAME, sweep_seconds=sweep_seconds)
     worker.SIGNALS = []  # leave SIGINT and SIGTERM to pytest
     await worker.queue.connect()
     task = asyncio.create_task(worker.start(), name="saq-worker")

@@ -97,6 +97,22 @@ async def test_the_guarded_sweep_requeues_a_job_abandoned_mid_dequeue(
         await queue.disconnect()
 
 
+async def test_a_job_a_dead_worker_held_is_run_after_two_sweeps_of_the_configured_period(
+    redis_server: RedisServer, specs: list[JobSpec], runs: Runs
+) -> None:
+    """The worker sweeps on its own: at start-up, then every `sweep_seconds` (60 by default, so the
+    second sweep would come after this test's wait)."""
+    queue = WorkerRedisQueue(redis_client(redis_server.url), name=NAME)
+    try:
+        await queue.enqueue(Job("record", key="k", kwargs={"n": 2}, retries=1))
+        await take_without_marking_active(queue)  # and then that worker died
+        async with running_worker(redis_server.url, specs, sweep_seconds=1):
+            await runs.wait_for("record", n=2, timeout=20)
+            await wait_for_status(queue, "k", Status.COMPLETE)
+    finally:
+        await queue.disconnect()
+
+
 async def test_a_cron_entry_runs_its_job(redis_server: RedisServer, specs: list[JobSpec], runs: Runs) -> None:
     async with running_worker(redis_server.url, specs, cron=[("record", "* * * * * *")]) as worker:
         await runs.wait_for("record", count=2, timeout=30)  # every second
