@@ -9,6 +9,8 @@ It behaves like the embedded `InProcessQueue`:
   their own failure in the database and schedule their own retry. The database is the truth:
   the sweeper job re-enqueues work that Redis lost (a restart, a FLUSHALL, a crashed worker).
 - One run may take `JobSpec.timeout_seconds`, rounded up to whole seconds (saq's unit).
+- Every job has a heartbeat (`jobs.heartbeat`): a job whose worker died is taken back about a
+  heartbeat and two sweeps later, not only once its timeout has passed.
 - A delay is rounded up to the whole second, and the worker looks for due jobs every second,
   so a delayed job starts up to about two seconds late, never early.
 - `enqueue` does not raise when Redis is unreachable. It logs the error and drops the job,
@@ -33,6 +35,7 @@ from saq.job import TERMINAL_STATUSES
 from saq.queue.redis import RedisQueue
 from saq.types import Context
 
+from jobs.heartbeat import beating
 from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobSpec
 from payql.redis_pool import bounded_redis
 
@@ -43,6 +46,8 @@ ONE_ATTEMPT = 1  # saq's `retries` counts attempts: 1 is one run and no retry
 SOCKET_TIMEOUT_SECONDS = 5.0  # the worker's blocking dequeue must wait for less than this
 # Enough for a worker's concurrent dequeues and updates plus saq's one pub/sub listener.
 SAQ_MAX_CONNECTIONS = 50
+# How long a running job's record may go untouched before a sweep counts the job as its dead worker's.
+JOB_HEARTBEAT_SECONDS = 30
 
 SaqFunction = Callable[..., Awaitable[None]]
 
@@ -63,10 +68,12 @@ def redis_client(
 
 
 def saq_function(spec: JobSpec) -> SaqFunction:
-    """`spec.function(**kwargs)` in saq's `(ctx, **kwargs)` shape, named after the job."""
+    """`spec.function(**kwargs)` in saq's `(ctx, **kwargs)` shape, named after the job, its heartbeat
+    kept while it runs."""
 
     async def run(ctx: Context, **kwargs: Any) -> None:
-        await spec.function(**kwargs)
+        async with beating(ctx.get("job")):
+            await spec.function(**kwargs)
 
     # saq names cron jobs (and functions registered without a name) by `__qualname__`.
     run.__name__ = run.__qualname__ = spec.name
@@ -79,7 +86,8 @@ def saq_timeout(spec: JobSpec) -> int:
 
 
 class SaqJobQueue:
-    """Enqueue PayQL jobs on a saq queue in Redis. `name` prefixes every key (`saq:<name>:...`)."""
+    """Enqueue PayQL jobs on a saq queue in Redis. `name` prefixes every key (`saq:<name>:...`); each
+    job's heartbeat is `heartbeat_seconds`."""
 
     def __init__(
         self,
@@ -88,8 +96,10 @@ class SaqJobQueue:
         *,
         name: str = "payql",
         trace_context: Callable[[], dict[str, str]] | None = None,
+        heartbeat_seconds: int = JOB_HEARTBEAT_SECONDS,
     ) -> None:
         self._jobs = {job.name: job for job in jobs}
+        self._heartbeat_seconds = heartbeat_seconds
         # The enqueuing request's trace, carried in the job's arguments to the worker (W3C headers);
         # the job functions' wrapper (`payql.job_observation`) takes it out again.
         self._trace_context = trace_context
@@ -126,6 +136,7 @@ class SaqJobQueue:
                     timeout=saq_timeout(spec),
                     retries=ONE_ATTEMPT,
                     scheduled=scheduled,
+                    heartbeat=self._heartbeat_seconds,
                 )
                 if await self._queue.enqueue(saq_job) is not None:
                     return

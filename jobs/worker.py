@@ -8,7 +8,8 @@ writes the job back with status ACTIVE. Between the two steps the job sits in `a
 status QUEUED.
 
 `sweep` reads every job in `active`. It treats any job whose stored status is not ACTIVE (or
-that has run past its timeout) as abandoned by a dead worker. It aborts that job: status
+that has run past its timeout, or whose record is older than its heartbeat: `jobs.heartbeat`) as
+abandoned by a dead worker. It aborts that job: status
 ABORTING, plus an abort marker that blocks the key for 5 s. It waits up to 5 s for the job to
 end, then retries it (if `retries > attempts`) or marks it ABORTED. It cannot tell "abandoned"
 apart from "being taken right now".
@@ -61,7 +62,14 @@ from saq.queue.redis import RedisQueue
 from saq.types import Context, PartialTimersDict
 
 from jobs.queue import JobSpec
-from jobs.saq_queue import ONE_ATTEMPT, SaqFunction, redis_client, saq_function, saq_timeout
+from jobs.saq_queue import (
+    JOB_HEARTBEAT_SECONDS,
+    ONE_ATTEMPT,
+    SaqFunction,
+    redis_client,
+    saq_function,
+    saq_timeout,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +189,7 @@ def build_worker(
     name: str = "payql",
     worker_id: str | None = None,
     sweep_seconds: int = 60,
+    heartbeat_seconds: int = JOB_HEARTBEAT_SECONDS,
 ) -> Worker[Context]:
     """A saq worker for the jobs queued by `SaqJobQueue(redis_url, jobs, name=name)`.
 
@@ -193,7 +202,8 @@ def build_worker(
     database there).
 
     Every `sweep_seconds` one worker sweeps the `active` list (saq's sweep lock keeps sweeps that far
-    apart across workers): a job a dead worker held is taken back on the second sweep that finds it.
+    apart across workers): a job a dead worker held is taken back on the second sweep that finds it
+    once its heartbeat (`heartbeat_seconds`, as `SaqJobQueue`'s jobs have) has lapsed.
     """
     specs = {spec.name: spec for spec in jobs}
     functions: dict[str, SaqFunction] = {spec.name: saq_function(spec) for spec in jobs}
@@ -208,6 +218,7 @@ def build_worker(
                 unique=True,
                 timeout=saq_timeout(specs[job_name]),
                 retries=ONE_ATTEMPT,
+                heartbeat=heartbeat_seconds,
             )
         )
     return Worker(

@@ -14,6 +14,7 @@ from saq import Status, Worker
 from saq.queue import Queue
 
 from jobs.queue import JobSpec
+from jobs.saq_queue import JOB_HEARTBEAT_SECONDS
 from jobs.worker import build_worker
 
 NAME = "payql-test"
@@ -112,8 +113,17 @@ async def running_worker(
     concurrency: int = 10,
     cron: Sequence[tuple[str, str]] = (),
     sweep_seconds: int = 60,
+    heartbeat_seconds: int = JOB_HEARTBEAT_SECONDS,
 ) -> AsyncIterator[Worker[Any]]:
-    worker = build_worker(redis_url, specs, cron=cron, concurrency=concurrency, name=NAME, sweep_seconds=sweep_seconds)
+    worker = build_worker(
+        redis_url,
+        specs,
+        cron=cron,
+        concurrency=concurrency,
+        name=NAME,
+        sweep_seconds=sweep_seconds,
+        heartbeat_seconds=heartbeat_seconds,
+    )
     worker.SIGNALS = []  # leave SIGINT and SIGTERM to pytest
     await worker.queue.connect()
     task = asyncio.create_task(worker.start(), name="saq-worker")

@@ -7,7 +7,7 @@ import time
 from saq import Status
 
 from jobs.queue import JobSpec
-from jobs.saq_queue import RERUN_SUFFIX, SaqJobQueue
+from jobs.saq_queue import JOB_HEARTBEAT_SECONDS, RERUN_SUFFIX, SaqJobQueue
 from tests.jobs.conftest import RedisServer
 from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, recording_specs, running_worker, wait_for_status
 
@@ -27,6 +27,7 @@ async def test_a_worker_runs_an_enqueued_job_with_its_kwargs(
     assert job is not None
     assert (job.function, job.attempts, job.retries) == ("record", 1, 1)  # one attempt, no saq retry
     assert job.timeout == 60  # the JobSpec's timeout_seconds
+    assert job.heartbeat == JOB_HEARTBEAT_SECONDS
 
 
 async def test_keys_live_under_the_queue_name(queue: SaqJobQueue) -> None:

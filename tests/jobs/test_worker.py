@@ -10,7 +10,7 @@ from saq.queue.redis import RedisQueue
 from saq.utils import now
 
 from jobs.queue import JobSpec
-from jobs.saq_queue import SaqJobQueue, redis_client
+from jobs.saq_queue import JOB_HEARTBEAT_SECONDS, SaqJobQueue, redis_client
 from jobs.worker import WorkerRedisQueue, build_worker
 from tests.jobs.conftest import RedisServer
 from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, running_worker, wait_for_status
@@ -118,7 +118,7 @@ async def test_a_cron_entry_runs_its_job(redis_server: RedisServer, specs: list[
         await runs.wait_for("record", count=2, timeout=30)  # every second
         job = await worker.queue.job("cron:record")
         assert job is not None
-        assert (job.retries, job.timeout) == (1, 60)
+        assert (job.retries, job.timeout, job.heartbeat) == (1, 60, JOB_HEARTBEAT_SECONDS)
 
 
 def test_a_cron_entry_naming_an_unknown_job_is_refused(redis_server: RedisServer, specs: list[JobSpec]) -> None:
