@@ -6,7 +6,8 @@ per payment, to undo session state PayQL never sets. asyncpg still rolls back a 
 (a cancelled request) before any reset, so a connection never goes back to the pool mid-transaction.
 Never here, nor on a pooled connection anywhere: `SET` (use `SET LOCAL`), `LISTEN`, advisory locks,
 cursors held open past their transaction. The migration lock uses a connection of its own
-(`db.migrate`) for that reason.
+(`db.migrate`) for that reason. The same rules let PayQL run behind PgBouncer in transaction mode
+(`tests/deploy/test_pgbouncer.py`).
 """
 
 from __future__ import annotations
