@@ -29,6 +29,7 @@ from db.encryption import DataKeyError, decode_key
 from gateways import catalog
 from gateways.package import GatewaySettings, settings_problems
 from gateways.routing import RoutingTable
+from payql.redis_pool import sentinel_address
 
 # Development defaults of earlier versions, public in the repository: refused everywhere (a gateway
 # package refuses its own, `GatewaySettings.published_secret_problems`).
@@ -242,6 +243,13 @@ class Settings(BaseSettings):
             parse_limit(value)
         except ValueError:
             raise ValueError('write a limit as "30/minute" (per second, minute, hour or day)') from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _sentinel_url_syntax(cls, value: str | None) -> str | None:
+        if value:
+            sentinel_address(value)  # a redis+sentinel:// URL must name its sentinels and service
         return value
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -27,9 +27,15 @@ START_TIMEOUT_SECONDS = 10.0
 class RedisServer:
     """One `redis-server` child process without persistence: every start is an empty dataset."""
 
-    def __init__(self, executable: str, directory: Path) -> None:
+    def __init__(
+        self, executable: str, directory: Path, *, config: Path | None = None, arguments: Sequence[str] = ()
+    ) -> None:
+        """`config` is a configuration file read first (a sentinel's, which it rewrites); `arguments`
+        come after the defaults (`--replicaof host port`, `--sentinel`)."""
         self.executable = executable
         self.directory = directory
+        self.config = config
+        self.arguments = list(arguments)
         self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -41,8 +47,9 @@ class RedisServer:
     def start(self) -> None:
         assert self._process is None, "already running"
         self._log = (self.directory / "redis.log").open("ab")
-        command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no"]
+        command = [self.executable, *([str(self.config)] if self.config else [])]
+        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no", *self.arguments]
         self._process = subprocess.Popen(
             command,
             stdout=self._log,
