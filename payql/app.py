@@ -31,7 +31,7 @@ from payql.body_limit import BodySizeLimit
 from payql.collector import settle_after_start_up
 from payql.console import console_routes
 from payql.data_keys import load_data_keys
-from payql.exhaustion import ExhaustionAsRateLimited, ExhaustionMiddleware, is_exhaustion
+from payql.exhaustion import RetryLaterErrors, RetryLaterMiddleware, answered_code
 from payql.graphql_metrics import GraphQLMetrics
 from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
@@ -108,10 +108,10 @@ def create_app(settings: Settings) -> Starlette:
         introspection=not settings.is_production,
         suggestions=not settings.is_production,
         observers=[GraphQLMetrics, GraphQLTracing],
-        # A pool with no connection to give is answered RATE_LIMITED with Retry-After, not masked, and logged
-        # as a warning, not as an unexpected error.
-        unmasked=(ExhaustionAsRateLimited,),
-        busy=is_exhaustion,
+        # A pool with no connection to give is answered RATE_LIMITED, an unreachable Redis SERVICE_UNAVAILABLE,
+        # each with Retry-After, not masked, and logged as a warning, not as an unexpected error.
+        unmasked=(RetryLaterErrors,),
+        busy=answered_code,
     )
     if settings.fault_point and not settings.is_production:
         fault_points.arm(settings.fault_point, settings.fault_marker_path)
@@ -188,7 +188,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
         # Inside CORS: a 503 for an exhausted pool or a shed request still gets the CORS and
         # security headers. Shedding comes before routing, so a shed request's body is never read.
-        Middleware(ExhaustionMiddleware),
+        Middleware(RetryLaterMiddleware),
         Middleware(LoadShedding, gate=in_flight, path="/graphql"),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

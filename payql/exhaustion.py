@@ -1,19 +1,27 @@
-"""Shared-resource exhaustion answered as "busy, retry shortly", never as "Unexpected error.".
+"""Shared-resource exhaustion answered as "busy, retry shortly", and an unreachable Redis as "unavailable,
+retry shortly", never as "Unexpected error." or a bare 500.
 
 When every pooled Redis connection stays busy past the pool's wait, when PostgreSQL has no
 connection left, or when PostgreSQL ended the request's connection under it (an administrator's
 `pg_terminate_backend`, a server restart or failover: the transaction rolled back, and a retry with the
 same idempotency key finds whatever did commit), the request could not be served now but can be later:
-a GraphQL field answers
-RATE_LIMITED and the HTTP response carries `Retry-After`; outside GraphQL (the client-IP limit
-checked before it, a webhook) the answer is 503 with `Retry-After`. Nothing here retries, and
-nothing here turns any other failure (a bug, a Redis that is down) into a retry hint.
+a GraphQL field answers RATE_LIMITED and the HTTP response carries `Retry-After`; outside GraphQL (the
+client-IP limit checked before it, a webhook) the answer is 503 with `Retry-After`.
+
+When Redis cannot be reached at all (refused, timed out, no primary while Sentinel elects one), the
+answer is the same shape with the code SERVICE_UNAVAILABLE and a longer `Retry-After`
+(`OUTAGE_RETRY_AFTER_SECONDS`): a failover or a restart takes seconds, and the rate limits and live
+slots a request needs are checked before anything moves, so a retry with the same idempotency key is
+safe. Before, the client-IP limit's failure escaped as a plain-text 500 for every request.
+
+Nothing here retries, and nothing here turns any other failure (a bug) into a retry hint.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 from asyncpg.exceptions import (
@@ -27,6 +35,7 @@ from asyncpg.exceptions import (
 from graphql import GraphQLError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
@@ -34,6 +43,8 @@ from payql.rate_limit import note_retry_after
 
 RETRY_AFTER_SECONDS: Final = 1
 BUSY_MESSAGE: Final = "The server is busy. Retry shortly."
+OUTAGE_RETRY_AFTER_SECONDS: Final = 5
+OUTAGE_MESSAGE: Final = "The service is temporarily unavailable. Retry shortly with the same idempotency key."
 # What redis-py's BlockingConnectionPool raises once its wait for a free connection runs out.
 _REDIS_POOL_TIMEOUT: Final = "No connection available."
 # What asyncpg says when a pooled connection is used after PostgreSQL ended it while it sat idle: the
@@ -72,22 +83,63 @@ def is_exhaustion(error: BaseException) -> bool:
     return False
 
 
-def busy_error(error: GraphQLError) -> GraphQLError:
-    """The same field error, told as RATE_LIMITED, without the exception behind it."""
+def is_redis_outage(error: BaseException) -> bool:
+    """True when `error` (or what it wraps) says Redis could not be reached or did not answer in time,
+    and not that its pool had nothing to give (`is_exhaustion`)."""
+    if is_exhaustion(error):
+        return False
+    return any(isinstance(cause, RedisConnectionError | RedisTimeoutError) for cause in _causes(error))
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """How a request that cannot be served now, but can be later, is answered."""
+
+    code: str
+    message: str
+    retry_after_seconds: int
+
+    def body(self) -> bytes:
+        return json.dumps({"errors": [{"message": self.message, "extensions": {"code": self.code}}]}).encode()
+
+
+BUSY: Final = Unavailable("RATE_LIMITED", BUSY_MESSAGE, RETRY_AFTER_SECONDS)
+OUTAGE: Final = Unavailable("SERVICE_UNAVAILABLE", OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER_SECONDS)
+
+
+def unavailability(error: BaseException) -> Unavailable | None:
+    """How `error` is answered if it says "not now, later": exhaustion as BUSY, an unreachable Redis as
+    OUTAGE; None for anything else."""
+    if is_exhaustion(error):
+        return BUSY
+    if is_redis_outage(error):
+        return OUTAGE
+    return None
+
+
+def answered_code(error: BaseException) -> str | None:
+    """The code `error` is answered with when it is not a defect (what the schema logs as a warning)."""
+    found = unavailability(error)
+    return found.code if found is not None else None
+
+
+def unavailable_error(error: GraphQLError, unavailable: Unavailable) -> GraphQLError:
+    """The same field error, told as `unavailable`, without the exception behind it."""
     return GraphQLError(
-        BUSY_MESSAGE,
+        unavailable.message,
         nodes=error.nodes,
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={"code": "RATE_LIMITED"},
+        extensions={"code": unavailable.code},
     )
 
 
-class ExhaustionAsRateLimited(SchemaExtension):
-    """Rewrites each field error caused by exhaustion before MaskErrors sees it (the app hands it to
-    `build_schema(unmasked=…)`, which lists it after MaskErrors: extensions leave an operation in
-    reverse order), and asks for Retry-After."""
+class RetryLaterErrors(SchemaExtension):
+    """Rewrites each field error caused by exhaustion (RATE_LIMITED) or an unreachable Redis
+    (SERVICE_UNAVAILABLE) before MaskErrors sees it (the app hands it to `build_schema(unmasked=…)`,
+    which lists it after MaskErrors: extensions leave an operation in reverse order), and asks for the
+    longest Retry-After among them."""
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -95,22 +147,24 @@ class ExhaustionAsRateLimited(SchemaExtension):
         errors = getattr(result, "errors", None)
         if not errors:
             return
-        rewritten = [
-            busy_error(error) if error.original_error is not None and is_exhaustion(error.original_error) else error
-            for error in errors
-        ]
-        if any(new is not old for new, old in zip(rewritten, errors, strict=True)):
-            note_retry_after(RETRY_AFTER_SECONDS)
+        rewritten: list[GraphQLError] = []
+        retry_after = 0
+        for error in errors:
+            unavailable = unavailability(error.original_error) if error.original_error is not None else None
+            if unavailable is None:
+                rewritten.append(error)
+                continue
+            rewritten.append(unavailable_error(error, unavailable))
+            retry_after = max(retry_after, unavailable.retry_after_seconds)
+        if retry_after:
+            note_retry_after(retry_after)
             result.errors = rewritten  # type: ignore[union-attr]  # getattr above proved it has errors
 
 
-def busy_response_body() -> bytes:
-    return json.dumps({"errors": [{"message": BUSY_MESSAGE, "extensions": {"code": "RATE_LIMITED"}}]}).encode()
-
-
-class ExhaustionMiddleware:
-    """Pure ASGI: an HTTP request that fails on exhaustion before its response started is answered
-    503 with Retry-After; any other exception, or one after the response started, propagates."""
+class RetryLaterMiddleware:
+    """Pure ASGI: an HTTP request that fails on exhaustion or an unreachable Redis before its response
+    started is answered 503 with Retry-After; any other exception, or one after the response started,
+    propagates."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -129,9 +183,10 @@ class ExhaustionMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as error:
-            if started or not is_exhaustion(error):
+            unavailable = None if started else unavailability(error)
+            if unavailable is None:
                 raise
-            body = busy_response_body()
+            body = unavailable.body()
             await send(
                 {
                     "type": "http.response.start",
@@ -139,7 +194,7 @@ class ExhaustionMiddleware:
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+                        (b"retry-after", str(unavailable.retry_after_seconds).encode()),
                     ],
                 }
             )

@@ -50,13 +50,13 @@ def build_schema(
     suggestions: bool,
     observers: Sequence[type[SchemaExtension]] = (),
     unmasked: Sequence[type[SchemaExtension]] = (),
-    busy: Callable[[BaseException], bool] = never_busy,
+    busy: Callable[[BaseException], str | None] = never_busy,
 ) -> strawberry.Schema:
     """The schema with its limits. `observers` (metrics, tracing) run first, so they see every
     refusal and the final, masked answer. `unmasked`: extensions that may turn an error MaskErrors
     would hide into a coded one (the app passes the one that answers an exhausted pool
-    RATE_LIMITED); they see the errors first. `busy`: the failures that one answers so, logged as a
-    warning rather than as an unexpected error."""
+    RATE_LIMITED); they see the errors first. `busy`: the code that one answers a failure with (None for
+    any other), logged as a warning rather than as an unexpected error."""
     # The depth and alias rules are built once: QueryDepthLimiter and MaxAliasesLimiter would make
     # a new rule class per request, and the validation cache (keyed by the rule classes) would
     # then never hit. bench/graphql_caches.py measures the difference.

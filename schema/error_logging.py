@@ -29,16 +29,17 @@ from schema.stream_results import HookedOnlyRunner
 logger = logging.getLogger("payql.graphql")
 
 
-def never_busy(_error: BaseException) -> bool:
-    return False
+def never_busy(_error: BaseException) -> str | None:
+    return None
 
 
 class PayQLSchema(strawberry.Schema):
-    """`busy`: the failures an extension answers "busy, retry shortly" (an exhausted pool, a database
-    connection ended under the request): logged as a WARNING line, without a traceback, since they are
-    an operator's capacity or failover event, not a defect."""
+    """`busy`: the code an extension answers a failure with when it means "retry shortly" (an exhausted
+    pool, a database connection ended under the request, an unreachable Redis), else None: such a failure
+    is logged as a WARNING line, without a traceback, since it is an operator's capacity or failover
+    event, not a defect."""
 
-    def __init__(self, *args: Any, busy: Callable[[BaseException], bool] = never_busy, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, busy: Callable[[BaseException], str | None] = never_busy, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.busy = busy
 
@@ -51,11 +52,13 @@ class PayQLSchema(strawberry.Schema):
         operation = execution_context.operation_name if execution_context is not None else None
         for error in errors:
             path = ".".join(str(part) for part in error.path or ()) or "-"
-            if error.original_error is not None and self.busy(error.original_error):
+            answered = self.busy(error.original_error) if error.original_error is not None else None
+            if answered is not None:
                 logger.warning(
-                    "busy in operation %s at %s, answered RATE_LIMITED: %s",
+                    "busy in operation %s at %s, answered %s: %s",
                     operation or "-",
                     path,
+                    answered,
                     type(error.original_error).__name__,
                 )
             elif should_mask_error(error):

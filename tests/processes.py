@@ -42,13 +42,15 @@ class PayQLProcess:
         self.process = subprocess.Popen([PAYQL, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
-    async def wait_healthy(self, base_url: str, timeout: float = 60) -> None:
+    async def wait_healthy(self, base_url: str, timeout: float = 60, *, path: str = "/readyz") -> None:
+        """Until `path` answers 200: `/readyz` (its database and Redis reachable), or `/healthz` (serving)."""
+
         async def poll() -> None:
             async with httpx.AsyncClient(base_url=base_url, timeout=2) as client:
                 while True:
                     assert self.process is not None and self.process.poll() is None, self.log()
                     try:
-                        if (await client.get("/readyz")).status_code == 200:
+                        if (await client.get(path)).status_code == 200:
                             return
                     except httpx.TransportError:
                         pass

@@ -1,10 +1,12 @@
 """A shared pool with no connection to give is answered "busy, retry shortly" (RATE_LIMITED, or 503
-before GraphQL) with Retry-After, never "Unexpected error."; any other failure is still masked."""
+before GraphQL) with Retry-After, and an unreachable Redis "unavailable, retry shortly"
+(SERVICE_UNAVAILABLE, or 503), never "Unexpected error." or a bare 500; any other failure is still masked."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,13 +20,17 @@ from asyncpg.exceptions import (
 )
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.sentinel import MasterNotFoundError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from payql.exhaustion import BUSY_MESSAGE, is_exhaustion
+from payql.exhaustion import BUSY, BUSY_MESSAGE, OUTAGE, OUTAGE_MESSAGE, is_exhaustion, unavailability
 from payql.wiring import Services
 from tests.backends import Backend
-from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price
+from tests.ports import free_port
+from tests.processes import PayQLProcess, cli
+from tests.testkit import CHECKOUT, TEST_DATA_KEY_ENV, TEST_JWT_SECRET, Shopper, checkout_input, make_price
 
 BURST = 20
 POOL_WAIT_SECONDS = 0.05
@@ -46,9 +52,22 @@ def test_only_a_pool_with_nothing_to_give_counts_as_exhaustion() -> None:
     wrapped = RuntimeError("rate limiter failed")
     wrapped.__cause__ = RedisConnectionError("No connection available.")
     assert is_exhaustion(wrapped)
-    # A Redis that is down, or a bug, is not a reason to tell the client to retry.
+    # A Redis that is down is an outage (below), not a busy pool; a bug is neither.
     assert not is_exhaustion(RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."))
     assert not is_exhaustion(ValueError("No connection available."))
+
+
+def test_an_unreachable_redis_is_an_outage_and_a_starved_pool_or_a_bug_is_not() -> None:
+    refused = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    assert unavailability(refused) is OUTAGE
+    assert unavailability(RedisTimeoutError("Timeout reading from socket")) is OUTAGE
+    assert unavailability(MasterNotFoundError("No master found for 'payql'")) is OUTAGE
+    wrapped = RuntimeError("rate limiter failed")
+    wrapped.__cause__ = refused
+    assert unavailability(wrapped) is OUTAGE
+    assert unavailability(RedisConnectionError("No connection available.")) is BUSY
+    assert unavailability(MaxConnectionsError("Too many connections")) is BUSY
+    assert unavailability(ValueError("Error 111 connecting")) is None
 
 
 def error_codes(body: dict[str, Any]) -> list[str]:
@@ -129,6 +148,37 @@ async def test_a_pool_timeout_before_graphql_answers_503_with_retry_after(
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+async def test_redis_down_inside_a_mutation_answers_service_unavailable_with_retry_after(
+    services: Services, shopper: Shopper, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def down(_: str) -> bool:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(services.deps.rate_limiter, "hit", down)
+    response = await post_checkout(shopper, checkout_input(await make_price(700)))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert error_codes(body) == ["SERVICE_UNAVAILABLE"], body
+    assert body["errors"][0]["message"] == OUTAGE_MESSAGE
+    assert int(response.headers["retry-after"]) == OUTAGE.retry_after_seconds
+    assert graphql_log(caplog) == [
+        (logging.WARNING, "busy in operation - at checkout, answered SERVICE_UNAVAILABLE: ConnectionError")
+    ]
+
+
+async def test_redis_down_before_graphql_answers_503_service_unavailable_with_retry_after(
+    services: Services, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(*_: object) -> int | None:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(services.ip_limits, "wait_before", down)
+    response = await http.post("/graphql", json={"query": "{ gateways }"})
+    assert response.status_code == 503
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    assert int(response.headers["retry-after"]) == OUTAGE.retry_after_seconds
+
+
 async def test_a_burst_on_a_starved_redis_pool_answers_rate_limited_never_unexpected_error(
     services: Services, backend: Backend, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,3 +204,35 @@ async def test_a_burst_on_a_starved_redis_pool_answers_rate_limited_never_unexpe
             await pool.release(connection)
     served = await post_checkout(shopper, checkout_input(await make_price(900)))
     assert served.json()["data"]["checkout"]["userErrors"] == []
+
+
+async def test_a_server_whose_redis_is_down_answers_503_service_unavailable_not_a_bare_500(tmp_path: Path) -> None:
+    """The whole path, nothing patched: a `payql serve` whose Redis port has nothing listening. Its
+    client-IP limit fails before GraphQL; a plain-text 500 came back before."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        "PAYQL_ENVIRONMENT": "development",
+        "PAYQL_DATABASE_URL": f"sqlite://{tmp_path / 'payql.sqlite3'}",
+        "PAYQL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PAYQL_JOB_QUEUE": "in-process",
+        "PAYQL_PORT": str(port),
+        "PAYQL_PUBLIC_BASE_URL": base_url,
+        "PAYQL_JWT_SECRET": TEST_JWT_SECRET,
+        "PAYQL_SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3"),
+        "PAYQL_DEVELOPMENT_SECRETS_PATH": str(tmp_path / "development-secrets.json"),
+        "PAYQL_MAILBOX_PATH": str(tmp_path / "mailbox"),
+    } | TEST_DATA_KEY_ENV
+    await cli(env, "migrate")
+    server = PayQLProcess(env, tmp_path / "serve.log", "serve")
+    server.start()
+    try:
+        await server.wait_healthy(base_url, path="/healthz")
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            response = await client.post("/graphql", json={"query": "{ gateways }"})
+    finally:
+        server.stop()
+    assert response.status_code == 503, response.text
+    assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+    assert int(response.headers["retry-after"]) == OUTAGE.retry_after_seconds
+    assert "Traceback" not in server.log()
