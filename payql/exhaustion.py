@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from payql.rate_limit import note_retry_after
+from resolvers.errors import ErrorCode
 
 RETRY_AFTER_SECONDS: Final = 1
 BUSY_MESSAGE: Final = "The server is busy. Retry shortly."
@@ -95,16 +96,16 @@ def is_redis_outage(error: BaseException) -> bool:
 class Unavailable:
     """How a request that cannot be served now, but can be later, is answered."""
 
-    code: str
+    code: ErrorCode
     message: str
     retry_after_seconds: int
 
     def body(self) -> bytes:
-        return json.dumps({"errors": [{"message": self.message, "extensions": {"code": self.code}}]}).encode()
+        return json.dumps({"errors": [{"message": self.message, "extensions": {"code": str(self.code)}}]}).encode()
 
 
-BUSY: Final = Unavailable("RATE_LIMITED", BUSY_MESSAGE, RETRY_AFTER_SECONDS)
-OUTAGE: Final = Unavailable("SERVICE_UNAVAILABLE", OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER_SECONDS)
+BUSY: Final = Unavailable(ErrorCode.RATE_LIMITED, BUSY_MESSAGE, RETRY_AFTER_SECONDS)
+OUTAGE: Final = Unavailable(ErrorCode.SERVICE_UNAVAILABLE, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER_SECONDS)
 
 
 def unavailability(error: BaseException) -> Unavailable | None:
@@ -120,7 +121,7 @@ def unavailability(error: BaseException) -> Unavailable | None:
 def answered_code(error: BaseException) -> str | None:
     """The code `error` is answered with when it is not a defect (what the schema logs as a warning)."""
     found = unavailability(error)
-    return found.code if found is not None else None
+    return str(found.code) if found is not None else None
 
 
 def unavailable_error(error: GraphQLError, unavailable: Unavailable) -> GraphQLError:
@@ -131,7 +132,7 @@ def unavailable_error(error: GraphQLError, unavailable: Unavailable) -> GraphQLE
         source=error.source,
         positions=error.positions,
         path=error.path,
-        extensions={"code": unavailable.code},
+        extensions={"code": str(unavailable.code)},
     )
 
 

@@ -19,9 +19,9 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from payql.exhaustion import BUSY_MESSAGE, is_exhaustion
+from payql.exhaustion import unavailability
 from payql.metrics import LIVE_SUBSCRIPTIONS
-from resolvers.errors import ErrorCode, UseCaseError
+from resolvers.errors import UseCaseError
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +84,10 @@ class RedisLiveSlots:
             taken = await self._take(keys=[key], args=[time.time(), self._cap, self._lease_seconds, slot])
         except Exception as error:
             # A subscription's errors bypass the operation-level rewrite (`payql.exhaustion`): say
-            # "busy" here, in the use cases' own terms, rather than let it be masked.
-            if is_exhaustion(error):
-                raise UseCaseError(ErrorCode.RATE_LIMITED, BUSY_MESSAGE) from error
+            # "busy" or "unavailable" here, in the use cases' own terms, rather than let it be masked.
+            unavailable = unavailability(error)
+            if unavailable is not None:
+                raise UseCaseError(unavailable.code, unavailable.message) from error
             raise
         if not taken:
             yield False

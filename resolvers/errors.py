@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
     INVALID_STATE = "INVALID_STATE"
     NOT_SUPPORTED = "NOT_SUPPORTED"
+    # A service the server needs (Redis) cannot be reached: retry shortly, with the same idempotency key.
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 class UseCaseError(Exception):

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from payql.exhaustion import BUSY_MESSAGE
+from payql.exhaustion import BUSY_MESSAGE, OUTAGE_MESSAGE
 from payql.live_slots import RedisLiveSlots
 from resolvers.errors import ErrorCode, UseCaseError
 
@@ -40,8 +40,15 @@ async def test_a_starved_pool_refuses_the_slot_as_busy() -> None:
     assert refused.value.code is ErrorCode.RATE_LIMITED and refused.value.message == BUSY_MESSAGE
 
 
-async def test_a_redis_that_is_down_is_not_told_as_busy() -> None:
+async def test_a_redis_that_is_down_refuses_the_slot_as_unavailable_not_busy() -> None:
     down = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
-    with pytest.raises(RedisConnectionError):
+    with pytest.raises(UseCaseError) as refused:
         async with slots_failing_with(down).hold("customer:a"):
+            pytest.fail("a slot was held without Redis")
+    assert refused.value.code is ErrorCode.SERVICE_UNAVAILABLE and refused.value.message == OUTAGE_MESSAGE
+
+
+async def test_a_bug_in_taking_a_slot_is_not_told_as_busy_or_unavailable() -> None:
+    with pytest.raises(ValueError, match="a bug"):
+        async with slots_failing_with(ValueError("a bug")).hold("customer:a"):
             pytest.fail("a slot was held without Redis")
