@@ -5,11 +5,13 @@ Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox 
 approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 19 statements and the
 receipt's 5, no GraphQL, ORM, encryption, gateway call or email) each run in a process of their own
 on the same database; this process sends `--requests` checkouts to each with `--concurrency` in
-flight, alternating round by round. It prints the median over rounds of each side's throughput, p99 latency and server
-CPU time per checkout (the server process's user + system time during its round, from /proc: Linux
-only; PostgreSQL's own time is in neither), the throughput ratio (PayQL / floor; higher is better,
-1.0 is the floor) and the CPU ratio (PayQL / floor; lower is better). Throughput moves with whatever
-else runs on the machine; CPU per checkout much less. The load generator shares the
+flight, alternating round by round. It prints the median over rounds of each side's throughput,
+p99 latency and server CPU time per checkout (the server process's user + system time during its
+round, from /proc: Linux only), PostgreSQL's and Redis's CPU per checkout during each side's rounds
+(every `postgres` and `redis-server` process on the machine: run nothing else on them meanwhile),
+the throughput ratio (PayQL / floor; higher is better, 1.0 is the floor) and the CPU ratio (PayQL /
+floor; lower is better). Throughput moves with whatever else runs on the machine; CPU per checkout
+much less. The load generator shares the
 machine with both servers: on a shared, noisy machine compare ratios, not absolute numbers.
 
 `--ceiling` adds a third side, PayQL with its checkout's work taken out (`bench.checkout_ceiling`:
@@ -38,12 +40,14 @@ import httpx
 from bench.fanout import PRODUCTS, QUIET
 from bench.servers import (
     PAYQL,
+    TIERS,
     BenchDatabase,
     cpu_seconds,
     free_port,
     payql_environment,
     start_process,
     stop_process,
+    tier_cpu_seconds,
     wait_until_healthy,
 )
 from payql.auth import mint_token
@@ -195,11 +199,15 @@ async def main(
                     sides.append((NO_WORK, ceiling_http, payql_checkout, served_without_work))
                 results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
                 cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
+                tier_ms: dict[tuple[str, str], list[float]] = {}
                 for _ in range(rounds):
                     for name, http, send, server in sides:
-                        before = cpu_seconds(server)
+                        before, tiers_before = cpu_seconds(server), tier_cpu_seconds()
                         results[name].append(await one_round(http, send, price_id, requests, concurrency))
                         cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / requests)
+                        for tier, seconds in tier_cpu_seconds().items():
+                            spent = (seconds - tiers_before[tier]) * 1000 / requests
+                            tier_ms.setdefault((name, tier), []).append(spent)
             print(f"checkout, {requests} requests x {rounds} rounds, {concurrency} in flight, alternating")
             for name, measured in results.items():
                 print(
@@ -207,6 +215,11 @@ async def main(
                     f" p99 {statistics.median(r.p99_ms for r in measured):7.1f} ms,"
                     f" CPU {statistics.median(cpu_ms[name]):5.2f} ms a checkout,"
                     f" failures {sum(r.failures for r in measured)}"
+                )
+            for tier in TIERS:
+                print(
+                    f"{tier} CPU a checkout (all its processes, median of rounds): "
+                    + ", ".join(f"{name} {statistics.median(tier_ms[(name, tier)]):.2f} ms" for name in results)
                 )
             for description in unpaid_answers:
                 print(f"  not paid: {description}")

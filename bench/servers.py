@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import asyncpg
 import httpx
@@ -158,6 +159,29 @@ def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
     fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
     # utime and stime are fields 14 and 15 of stat(5); the text after the command name starts at field 3.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# The processes of the tiers behind the servers: PostgreSQL's backends and background workers, and Redis.
+TIERS: Final = ("postgres", "redis-server")
+
+
+def tier_cpu_seconds(names: tuple[str, ...] = TIERS) -> dict[str, float]:
+    """The CPU time (user + system) used so far by every process with each command name, read from
+    /proc: what PostgreSQL and Redis spend on a round is the difference between two readings. Counts
+    every process of the name on the machine (run nothing else on them meanwhile); a process that ends
+    between the readings takes its time with it (the pools keep their connections through a round)."""
+    totals = dict.fromkeys(names, 0.0)
+    ticks = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended while we looked
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        if name in totals:
+            fields = text.rpartition(")")[2].split()
+            totals[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return totals
 
 
 def start_process(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
