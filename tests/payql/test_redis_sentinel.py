@@ -46,6 +46,17 @@ async def ask(port: int, *command: Any) -> Any:
         await admin.aclose()
 
 
+def _pairs(entry: Any) -> dict[str, str]:
+    """A sentinel's flat [name, value, name, value…] answer (or one already paired) as text."""
+    if isinstance(entry, dict):
+        return {_text(name): _text(value) for name, value in entry.items()}
+    return {_text(name): _text(value) for name, value in zip(entry[::2], entry[1::2], strict=True)}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 @dataclass
 class SentinelGroup:
     primary: RedisServer
@@ -64,6 +75,22 @@ class SentinelGroup:
         role: bytes = (await ask(port, "ROLE"))[0]
         return role.decode()
 
+    async def primary_known(self) -> bool:
+        return await self.primary_port() == self.primary.port
+
+    async def ready_to_fail_over(self) -> None:
+        """Until the sentinel could promote the replica: it lists it from the primary's INFO first, and
+        can promote it once it has read the replica's own INFO (its run id, every 10 s) with its link up."""
+
+        async def promotable() -> bool:
+            for entry in await ask(self.sentinel.port, "SENTINEL", "REPLICAS", SERVICE):
+                fields = _pairs(entry)
+                if fields.get("runid") and fields.get("master-link-status") == "ok" and fields.get("flags") == "slave":
+                    return True
+            return False
+
+        await wait_until(promotable, "the sentinel can promote the replica")
+
     async def wait_for_primary(self, port: int) -> None:
         async def promoted() -> bool:
             return await self.primary_port() == port and await self.role(port) == "master"
@@ -79,7 +106,8 @@ async def group(tmp_path: Path) -> AsyncIterator[SentinelGroup]:
     folders = {name: tmp_path / name for name in ("primary", "replica", "sentinel")}
     for folder in folders.values():
         folder.mkdir()
-    primary = RedisServer(executable, folders["primary"])
+    # A replica's first sync would otherwise wait 5 s for more replicas to share it (diskless sync's delay).
+    primary = RedisServer(executable, folders["primary"], arguments=["--repl-diskless-sync-delay", "0"])
     started: list[RedisServer] = []
     try:
         primary.start()
@@ -87,6 +115,13 @@ async def group(tmp_path: Path) -> AsyncIterator[SentinelGroup]:
         replica = RedisServer(executable, folders["replica"], arguments=["--replicaof", "127.0.0.1", str(primary.port)])
         replica.start()
         started.append(replica)
+
+        async def replica_synced() -> bool:
+            return (await ask(replica.port, "INFO", "replication")).get("master_link_status") == "up"
+
+        # Synced before the sentinel starts: its first look at the primary then lists the replica (the
+        # next look would be ten seconds later).
+        await wait_until(replica_synced, "the replica has synced with the primary")
         config = folders["sentinel"] / "sentinel.conf"
         # One sentinel, a quorum of one, and a primary counted down after a second of silence.
         config.write_text(
@@ -99,12 +134,7 @@ async def group(tmp_path: Path) -> AsyncIterator[SentinelGroup]:
         started.append(sentinel)
         found = SentinelGroup(primary, replica, sentinel)
 
-        async def replica_known_and_synced() -> bool:
-            replicas = await ask(sentinel.port, "SENTINEL", "REPLICAS", SERVICE)
-            info = await ask(replica.port, "INFO", "replication")
-            return bool(replicas) and info.get("master_link_status") == "up"
-
-        await wait_until(replica_known_and_synced, "the sentinel knows the synced replica")
+        await wait_until(found.primary_known, "the sentinel names the primary")
         yield found
     finally:
         for server in started:
@@ -140,6 +170,7 @@ async def test_after_the_primary_dies_the_same_client_writes_to_the_promoted_rep
     try:
         await client.set("before", "1")
         assert await client.execute_command("WAIT", 1, 5000) == 1  # the replica has it
+        await group.ready_to_fail_over()
         group.primary.stop()  # SIGKILL
         await group.wait_for_primary(group.replica.port)
         await client.set("after", "2")
@@ -155,6 +186,7 @@ async def test_connections_to_a_demoted_primary_move_to_the_new_one(group: Senti
     try:
         await asyncio.gather(*(client.set(f"warm:{n}", n) for n in range(4)))
         assert await connections_named(f"redis://127.0.0.1:{group.primary.port}/0", "sentinel-test") == 4
+        await group.ready_to_fail_over()
         assert await ask(group.sentinel.port, "SENTINEL", "FAILOVER", SERVICE) == b"OK"
         await group.wait_for_primary(group.replica.port)
 
@@ -204,6 +236,7 @@ async def test_broker_subscribers_resync_and_hear_new_messages_after_a_failover(
         async with broker.subscribe("order:f") as messages:
             await broker.publish("order:f", {"n": 1})
             assert await asyncio.wait_for(anext(messages), WAIT) == {"n": 1}
+            await group.ready_to_fail_over()
             group.primary.stop()
             await group.wait_for_primary(group.replica.port)
             # Whatever was published while no primary answered is lost: the subscriber must re-read.
