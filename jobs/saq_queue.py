@@ -107,6 +107,11 @@ class SaqJobQueue:
         self._closed = False
 
     @property
+    def heartbeat_seconds(self) -> int:
+        """The heartbeat every job this queue enqueues has."""
+        return self._heartbeat_seconds
+
+    @property
     def saq_queue(self) -> RedisQueue:
         """The underlying saq queue (job records, counts), for tests and diagnostics."""
         return self._queue

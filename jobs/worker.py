@@ -246,6 +246,7 @@ async def run_worker(
     name: str = "payql",
     worker_id: str | None = None,
     sweep_seconds: int = 60,
+    heartbeat_seconds: int = JOB_HEARTBEAT_SECONDS,
 ) -> None:
     """Work until SIGINT/SIGTERM or cancellation. Jobs still running then are put back in the queue."""
     worker = build_worker(
@@ -258,6 +259,7 @@ async def run_worker(
         name=name,
         worker_id=worker_id,
         sweep_seconds=sweep_seconds,
+        heartbeat_seconds=heartbeat_seconds,
     )
     await worker.queue.connect()
     try:

@@ -230,6 +230,7 @@ def worker(
             name=queue_name,
             worker_id=default_worker_id(),
             sweep_seconds=settings.worker_sweep_seconds,
+            heartbeat_seconds=settings.worker_job_heartbeat_seconds,
         )
 
     asyncio.run(_with_services(settings, run))

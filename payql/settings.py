@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # `payql worker`'s sweep of the job queue itself (not the database sweeper above): a job that a dead
     # worker held goes back to the queue on the second sweep that finds it.
     worker_sweep_seconds: int = Field(default=60, ge=1)
+    # How long a running job's record may go unstamped before a sweep counts it as a dead worker's
+    # (`jobs.heartbeat`): a dead worker's job waits about this and two sweeps, not its whole timeout.
+    worker_job_heartbeat_seconds: int = Field(default=30, ge=1)
     reconcile_interval_seconds: float = Field(default=300.0, ge=0)
     reconcile_window_seconds: int = Field(default=2 * 24 * 3600, ge=60)
     orphan_age_seconds: int = Field(default=15 * 60, ge=0)

@@ -252,6 +252,19 @@ def periodic_intervals(settings: Settings) -> dict[str, float]:
     }
 
 
+def build_job_queue(settings: Settings, job_specs: list[JobSpec]) -> JobQueue:
+    """saq over Redis when the settings ask for it (its jobs' heartbeat from them), else in-process."""
+    if settings.effective_job_queue == "redis" and settings.redis_url:
+        return SaqJobQueue(
+            settings.redis_url,
+            job_specs,
+            name=f"{settings.redis_key_prefix}jobs",
+            trace_context=current_trace_context,
+            heartbeat_seconds=settings.worker_job_heartbeat_seconds,
+        )
+    return InProcessQueue(job_specs)
+
+
 async def build_services(settings: Settings, prepared: PreparedGateways, *, serve_jobs: bool = True) -> Services:
     """Everything a PayQL process needs. `serve_jobs` starts in-process jobs, periodic timers and the
     gateways' background work (the web server on the embedded default); a `payql worker` or a CLI command
@@ -274,16 +287,7 @@ async def build_services(settings: Settings, prepared: PreparedGateways, *, serv
     )
     jobs = build_job_context(settings, registry)
     job_specs = observed_specs(jobs.specs())
-    queue: JobQueue
-    if settings.effective_job_queue == "redis" and settings.redis_url:
-        queue = SaqJobQueue(
-            settings.redis_url,
-            job_specs,
-            name=f"{settings.redis_key_prefix}jobs",
-            trace_context=current_trace_context,
-        )
-    else:
-        queue = InProcessQueue(job_specs)
+    queue = build_job_queue(settings, job_specs)
     jobs.queue = queue
     await queue.start()
     limits = limits_storage(redis, settings.redis_key_prefix)

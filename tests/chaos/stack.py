@@ -150,6 +150,7 @@ async def open_stack(folder: Path, *, extra_env: dict[str, str] | None = None) -
         "PAYQL_OUTBOX_LEASE_SECONDS": "6",
         "PAYQL_WEBHOOK_LEASE_SECONDS": "10",
         "PAYQL_WORKER_SWEEP_SECONDS": "3",
+        "PAYQL_WORKER_JOB_HEARTBEAT_SECONDS": "3",
         # A slow gateway (the sandbox's hold fault) is given up on quickly, so a run takes minutes, not hours.
         "PAYQL_GATEWAY_CALL_TIMEOUT_SECONDS": "2",
         "PAYQL_GATEWAY_REQUEST_DEADLINE_SECONDS": "5",

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from gateways.registry import GatewayRegistry
+from jobs.in_process import InProcessQueue
+from jobs.saq_queue import SaqJobQueue
 from jobs.schedule import cron_entries, cron_for_interval, interval_of
 from payql.settings import Settings
-from payql.wiring import build_job_context, periodic_intervals
+from payql.wiring import build_job_context, build_job_queue, periodic_intervals
 
 
 @pytest.mark.parametrize(
@@ -81,3 +83,15 @@ def test_a_gateway_event_is_leased_for_the_configured_time_and_its_processing_ti
         assert context.retry.lease_seconds == lease
         spec = next(spec for spec in context.specs() if spec.name == "process_webhook_event")
         assert spec.timeout_seconds == lease
+
+
+def test_the_queued_jobs_heartbeat_comes_from_settings() -> None:
+    """A dead worker's job waits about PAYQL_WORKER_JOB_HEARTBEAT_SECONDS and two sweeps (`jobs.heartbeat`)."""
+    for heartbeat in (30, 3):
+        settings = Settings(
+            job_queue="redis", redis_url="redis://127.0.0.1:1/0", worker_job_heartbeat_seconds=heartbeat
+        )
+        queue = build_job_queue(settings, [])
+        assert isinstance(queue, SaqJobQueue)
+        assert queue.heartbeat_seconds == heartbeat
+    assert isinstance(build_job_queue(Settings(), []), InProcessQueue)
