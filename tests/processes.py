@@ -12,7 +12,23 @@ from pathlib import Path
 
 import httpx
 
+from tests.testkit import TEST_DATA_KEY_ENV, TEST_JWT_SECRET
+
 PAYQL = str(Path(sys.executable).parent / "payql")
+
+
+def payql_environment(database_url: str, folder: Path) -> dict[str, str]:
+    """What a development `payql` process of a test needs: its database, the test's secrets and data
+    keys, its sandbox state, development secrets and mailbox in `folder`, and no periodic reconciliation."""
+    return {
+        "PAYQL_ENVIRONMENT": "development",
+        "PAYQL_DATABASE_URL": database_url,
+        "PAYQL_JWT_SECRET": TEST_JWT_SECRET,
+        "PAYQL_SANDBOX_STATE_PATH": str(folder / "sandbox.sqlite3"),
+        "PAYQL_DEVELOPMENT_SECRETS_PATH": str(folder / "development-secrets.json"),
+        "PAYQL_MAILBOX_PATH": str(folder / "mailbox"),
+        "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
+    } | TEST_DATA_KEY_ENV
 
 
 def run_cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -27,8 +27,8 @@ import pytest
 from tests.backends import Backend
 from tests.db.test_migrations import fresh_database
 from tests.ports import free_port
-from tests.processes import PayQLProcess, cli
-from tests.testkit import CHECKOUT, TEST_DATA_KEY_ENV, TEST_JWT_SECRET, new_key, token_for
+from tests.processes import PayQLProcess, cli, payql_environment
+from tests.testkit import CHECKOUT, new_key, token_for
 
 __all__ = ["fresh_database"]  # a fixture, used by name
 
@@ -124,18 +124,6 @@ async def pgbouncer(backend: Backend) -> AsyncIterator[PgBouncer]:
         bouncer.stop()
 
 
-def environment(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        "PAYQL_ENVIRONMENT": "development",
-        "PAYQL_DATABASE_URL": database_url,
-        "PAYQL_JWT_SECRET": TEST_JWT_SECRET,
-        "PAYQL_SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3"),
-        "PAYQL_DEVELOPMENT_SECRETS_PATH": str(tmp_path / "development-secrets.json"),
-        "PAYQL_MAILBOX_PATH": str(tmp_path / "mailbox"),
-        "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
-    } | TEST_DATA_KEY_ENV
-
-
 async def direct(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
 
@@ -146,7 +134,7 @@ async def test_migrates_at_once_and_again_through_pgbouncer_apply_each_migration
 ) -> None:
     """Three runs at once with two server connections, then a fourth: a session's advisory lock would be
     taken on one server connection and released on another, and the fourth run would wait for it."""
-    env = environment(pgbouncer.url(fresh_database), tmp_path)
+    env = payql_environment(pgbouncer.url(fresh_database), tmp_path)
     at_once = await asyncio.gather(*(cli(env, "migrate", check=False) for _ in range(3)))
     assert [r.returncode for r in at_once] == [0, 0, 0], [r.stderr for r in at_once]
     again = await asyncio.wait_for(cli(env, "migrate", check=False), 60)
@@ -170,7 +158,7 @@ async def test_a_server_behind_pgbouncer_charges_each_checkout_once(
 ) -> None:
     """Twelve checkouts, each sent twice at once, through a server whose pool (5) outnumbers PgBouncer's
     server connections (2): every statement of a transaction must reach the same server connection."""
-    env = environment(pgbouncer.url(fresh_database), tmp_path)
+    env = payql_environment(pgbouncer.url(fresh_database), tmp_path)
     await cli(env, "migrate")
     await cli(env, "seed-demo")
     port = free_port()

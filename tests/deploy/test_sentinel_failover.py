@@ -15,8 +15,8 @@ import pytest
 
 from tests.payql.test_redis_sentinel import SentinelGroup, group
 from tests.ports import free_port
-from tests.processes import PayQLProcess, cli
-from tests.testkit import CHECKOUT, TEST_DATA_KEY_ENV, TEST_JWT_SECRET, new_key, token_for
+from tests.processes import PayQLProcess, cli, payql_environment
+from tests.testkit import CHECKOUT, new_key, token_for
 
 __all__ = ["group"]  # a fixture, used by name
 
@@ -35,21 +35,14 @@ async def processed_webhooks(metrics_url: str) -> int:
 async def test_serve_and_a_worker_ride_out_a_sentinel_failover(group: SentinelGroup, tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
-        "PAYQL_ENVIRONMENT": "development",
-        "PAYQL_DATABASE_URL": f"sqlite://{tmp_path / 'payql.sqlite3'}",
+    env = payql_environment(f"sqlite://{tmp_path / 'payql.sqlite3'}", tmp_path) | {
         "PAYQL_REDIS_URL": group.url,
         "PAYQL_REDIS_KEY_PREFIX": f"sentinel-{uuid.uuid4().hex[:8]}:",
         "PAYQL_JOB_QUEUE": "redis",
         "PAYQL_PORT": str(port),
         "PAYQL_PUBLIC_BASE_URL": base_url,
         "PAYQL_WORKER_METRICS_PORT": str(metrics_port),
-        "PAYQL_JWT_SECRET": TEST_JWT_SECRET,
-        "PAYQL_SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3"),
-        "PAYQL_DEVELOPMENT_SECRETS_PATH": str(tmp_path / "development-secrets.json"),
-        "PAYQL_MAILBOX_PATH": str(tmp_path / "mailbox"),
-        "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
-    } | TEST_DATA_KEY_ENV
+    }
     await cli(env, "migrate")
     await cli(env, "seed-demo")
     processes = [

@@ -29,8 +29,8 @@ from payql.exhaustion import BUSY, BUSY_MESSAGE, OUTAGE, OUTAGE_MESSAGE, is_exha
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.ports import free_port
-from tests.processes import PayQLProcess, cli
-from tests.testkit import CHECKOUT, TEST_DATA_KEY_ENV, TEST_JWT_SECRET, Shopper, checkout_input, make_price
+from tests.processes import PayQLProcess, cli, payql_environment
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price
 
 BURST = 20
 POOL_WAIT_SECONDS = 0.05
@@ -211,18 +211,12 @@ async def test_a_server_whose_redis_is_down_answers_503_service_unavailable_not_
     client-IP limit fails before GraphQL; a plain-text 500 came back before."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
-        "PAYQL_ENVIRONMENT": "development",
-        "PAYQL_DATABASE_URL": f"sqlite://{tmp_path / 'payql.sqlite3'}",
+    env = payql_environment(f"sqlite://{tmp_path / 'payql.sqlite3'}", tmp_path) | {
         "PAYQL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "PAYQL_JOB_QUEUE": "in-process",
         "PAYQL_PORT": str(port),
         "PAYQL_PUBLIC_BASE_URL": base_url,
-        "PAYQL_JWT_SECRET": TEST_JWT_SECRET,
-        "PAYQL_SANDBOX_STATE_PATH": str(tmp_path / "sandbox.sqlite3"),
-        "PAYQL_DEVELOPMENT_SECRETS_PATH": str(tmp_path / "development-secrets.json"),
-        "PAYQL_MAILBOX_PATH": str(tmp_path / "mailbox"),
-    } | TEST_DATA_KEY_ENV
+    }
     await cli(env, "migrate")
     server = PayQLProcess(env, tmp_path / "serve.log", "serve")
     server.start()
