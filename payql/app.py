@@ -31,7 +31,6 @@ from payql.body_limit import BodySizeLimit
 from payql.collector import settle_after_start_up
 from payql.console import console_routes
 from payql.data_keys import load_data_keys
-from payql.exhaustion import RetryLaterErrors, RetryLaterMiddleware, answered_code
 from payql.graphql_metrics import GraphQLMetrics
 from payql.graphql_tracing import GraphQLTracing
 from payql.graphql_view import PayQLGraphQL
@@ -43,6 +42,7 @@ from payql.metrics import WEBHOOKS_RECEIVED
 from payql.metrics_endpoint import metrics_route
 from payql.rate_limit import RetryAfterMiddleware
 from payql.request_context import RequestIdMiddleware
+from payql.retry_later import RetryLaterErrors, RetryLaterMiddleware, answered_code
 from payql.route_host import route_host
 from payql.security_headers import SecurityHeadersMiddleware
 from payql.settings import Settings

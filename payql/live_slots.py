@@ -19,8 +19,8 @@ from typing import Final
 
 from redis.asyncio import Redis
 
-from payql.exhaustion import unavailability
 from payql.metrics import LIVE_SUBSCRIPTIONS
+from payql.retry_later import unavailability
 from resolvers.errors import UseCaseError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class RedisLiveSlots:
         try:
             taken = await self._take(keys=[key], args=[time.time(), self._cap, self._lease_seconds, slot])
         except Exception as error:
-            # A subscription's errors bypass the operation-level rewrite (`payql.exhaustion`): say
+            # A subscription's errors bypass the operation-level rewrite (`payql.retry_later`): say
             # "busy" or "unavailable" here, in the use cases' own terms, rather than let it be masked.
             unavailable = unavailability(error)
             if unavailable is not None:

@@ -3,7 +3,7 @@
 redis-py's default pool refuses the 101st concurrent command with `MaxConnectionsError`, which
 reached clients as "Unexpected error." under a burst. A `BlockingConnectionPool` instead makes a
 command wait up to `wait_seconds` for a free connection; past that it raises redis's
-`ConnectionError("No connection available.")`, which `payql.exhaustion` answers as RATE_LIMITED with
+`ConnectionError("No connection available.")`, which `payql.retry_later` answers as RATE_LIMITED with
 Retry-After. The web process builds its pool once (`payql.wiring`); the rate limiters, live slots
 and the broker's publishes share it; the broker's one listening connection and saq's queue have
 their own, each bounded.

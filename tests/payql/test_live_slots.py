@@ -1,6 +1,6 @@
 """Live-subscription slots shared through Redis: a pool with no connection to give is "busy, retry
 shortly" in the use cases' own terms (a subscription's errors never reach the operation-level
-rewrite of `payql.exhaustion`), and any other Redis failure still propagates as it is."""
+rewrite of `payql.retry_later`), and any other Redis failure still propagates as it is."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from payql.exhaustion import BUSY_MESSAGE, OUTAGE_MESSAGE
 from payql.live_slots import RedisLiveSlots
+from payql.retry_later import BUSY_MESSAGE, OUTAGE_MESSAGE
 from resolvers.errors import ErrorCode, UseCaseError
 
 

@@ -1,5 +1,5 @@
 """The bounded, blocking Redis pool: a burst waits for a connection instead of opening one per
-command or failing; past the wait, the error is one that `payql.exhaustion` recognizes."""
+command or failing; past the wait, the error is one that `payql.retry_later` recognizes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from redis.asyncio import BlockingConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from payql.exhaustion import is_exhaustion
 from payql.redis_pool import bounded_redis
+from payql.retry_later import is_exhaustion
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.jobs.conftest import RedisServer

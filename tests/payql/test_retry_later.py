@@ -25,7 +25,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from payql.exhaustion import BUSY, BUSY_MESSAGE, OUTAGE, OUTAGE_MESSAGE, is_exhaustion, unavailability
+from payql.retry_later import BUSY, BUSY_MESSAGE, OUTAGE, OUTAGE_MESSAGE, is_exhaustion, unavailability
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.ports import free_port
