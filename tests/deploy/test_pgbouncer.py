@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -70,10 +71,17 @@ class PgBouncer:
         )
         for path in self.folder.iterdir():
             path.chmod(0o644)
-        as_nobody = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+        # As `nobody` itself, not under a wrapper such as runuser, which forks: killing the wrapper would
+        # leave PgBouncer running.
+        nobody = pwd.getpwnam("nobody") if os.geteuid() == 0 else None
         self.log = (self.folder / "pgbouncer.log").open("wb")
         self.process = subprocess.Popen(
-            [*as_nobody, executable, str(self.folder / "pgbouncer.ini")], stdout=self.log, stderr=subprocess.STDOUT
+            [executable, str(self.folder / "pgbouncer.ini")],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            user=nobody.pw_uid if nobody else None,
+            group=nobody.pw_gid if nobody else None,
+            extra_groups=[] if nobody else None,
         )
 
     def url(self, database_url: str, query: str = BEHIND_PGBOUNCER) -> str:
