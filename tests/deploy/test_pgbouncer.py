@@ -12,6 +12,7 @@ import asyncio
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -130,6 +131,8 @@ async def pgbouncer(backend: Backend) -> AsyncIterator[PgBouncer]:
         yield bouncer
     finally:
         bouncer.stop()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", bouncer.port)) != 0, "a PgBouncer outlived its test"
 
 
 async def direct(database_url: str) -> asyncpg.Connection:
