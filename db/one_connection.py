@@ -37,6 +37,9 @@ from tortoise.backends.base.client import (
 )
 from tortoise.exceptions import TransactionManagementError
 
+# What asyncpg says when a connection is given back whose holder its own clean-up already freed.
+_FREE_HOLDER = "called on a free connection holder"
+
 
 class HeldConnection(TransactionWrapper):
     """The pooled client as its owner task sees it inside `one_connection()`: every statement on one
@@ -59,9 +62,17 @@ class HeldConnection(TransactionWrapper):
 
     async def give_back(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
+        if connection is None:
+            return
+        try:
             # The pool rolls back a transaction a cancellation left open before anyone else gets it.
             await self._pool_of_parent().release(connection)
+        except asyncpg.InternalClientError as error:
+            # PostgreSQL ended the connection while the block held it (a terminated backend, a restart):
+            # asyncpg's clean-up already took its holder back, and there is nothing left to give. Raising
+            # here would hide the block's own error (the ended connection), which is answered "busy".
+            if _FREE_HOLDER not in str(error):
+                raise
 
     def _pool_of_parent(self) -> asyncpg.Pool:
         pool = self._parent._pool

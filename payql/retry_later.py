@@ -54,6 +54,9 @@ _ENDED_WHILE_IDLE: Final = "another operation (2) is in progress"
 # What asyncpg says of any call on a connection that is already closed (a rollback after the server
 # ended it runs in a task of its own, so its error does not carry the ending as its context).
 _CLOSED: Final = "the underlying connection is closed"
+# What asyncpg says of a statement on a connection a `one_connection()` block holds, after PostgreSQL
+# ended it between two of the block's statements: asyncpg's clean-up gave it back to the pool.
+_ENDED_WHILE_HELD: Final = "connection has been released back to the pool"
 # An exception's causes are followed this far (a library may wrap the pool's error once or twice).
 _CAUSE_DEPTH: Final = 4
 
@@ -77,7 +80,7 @@ def is_exhaustion(error: BaseException) -> bool:
             return True
         if isinstance(cause, InternalClientError) and str(cause).endswith(_ENDED_WHILE_IDLE):
             return True
-        if isinstance(cause, InterfaceError) and str(cause).endswith(_CLOSED):
+        if isinstance(cause, InterfaceError) and str(cause).endswith((_CLOSED, _ENDED_WHILE_HELD)):
             return True
         if isinstance(cause, RedisConnectionError) and str(cause) == _REDIS_POOL_TIMEOUT:
             return True

@@ -16,6 +16,8 @@ from tortoise.backends.asyncpg.client import TransactionWrapper
 from db.models import Customer
 from db.one_connection import HeldConnection, one_connection
 from db.transaction import transaction
+from payql.retry_later import is_exhaustion
+from tests.backends import Backend
 from tests.database_held import assert_nothing_held, every_pooled_connection, is_sqlite, within_bound
 
 pytestmark = pytest.mark.usefixtures("server")
@@ -221,3 +223,68 @@ async def test_a_caller_cancelled_while_its_transaction_opens_on_the_blocks_conn
     await assert_every_pooled_connection_is_free_now()
     await assert_nothing_held()
     assert not await Customer.filter(external_id=name).exists()
+
+
+async def test_a_connection_postgresql_ends_while_a_block_holds_it_is_answered_busy_and_the_pool_serves_on(
+    backend: Backend,
+) -> None:
+    """`pg_terminate_backend` between two of the block's statements (the chaos campaign's fault): the next
+    statement fails with an error `payql.retry_later` answers "busy, retry" (it was "Unexpected error."),
+    the block ends with that error, and the pool serves the next request."""
+    pool_or_skip()
+    assert backend.admin_postgres_url is not None
+    admin = await asyncpg.connect(backend.admin_postgres_url.replace("postgres://", "postgresql://", 1))
+    try:
+        with pytest.raises(asyncpg.InterfaceError) as raised:
+            async with one_connection():
+                pid = await backend_pid()
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                ended = "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $1"
+                while not await admin.fetchval(ended, pid):
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # asyncpg reads the server's goodbye
+                await backend_pid()
+    finally:
+        await admin.close()
+    assert is_exhaustion(raised.value)
+    assert await backend_pid() > 0
+    await assert_every_pooled_connection_is_free_now()
+
+
+class RefusingPool:
+    """A pool whose give-back is refused with `message`, as asyncpg's is for a holder it already freed."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.refused: list[asyncpg.pool.PoolConnectionProxy] = []
+
+    async def release(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        self.refused.append(connection)
+        raise asyncpg.InternalClientError(self.message)
+
+
+async def test_giving_back_a_connection_asyncpg_already_took_back_is_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncpg refuses to release a holder its own clean-up freed after the server ended the connection
+    (seen once in the chaos campaign); the block's end must not turn that into an error of its own.
+    Any other refusal still raises. The refused connections are given back for real afterwards."""
+    await connections.get("default").execute_query("SELECT 1")  # the pool is made at the first use
+    pool = pool_or_skip()
+    freed = RefusingPool("PoolConnectionHolder.release() called on a free connection holder")
+    other = RefusingPool("something else")
+    try:
+        async with one_connection():
+            await backend_pid()
+            monkeypatch.setattr(HeldConnection, "_pool_of_parent", lambda _: freed)
+        monkeypatch.undo()
+        with pytest.raises(asyncpg.InternalClientError, match="something else"):
+            async with one_connection():
+                await backend_pid()
+                monkeypatch.setattr(HeldConnection, "_pool_of_parent", lambda _: other)
+    finally:
+        monkeypatch.undo()
+        for connection in [*freed.refused, *other.refused]:
+            await pool.release(connection)
+    assert len(freed.refused) == len(other.refused) == 1
+    await assert_every_pooled_connection_is_free_now()
