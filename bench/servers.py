@@ -156,7 +156,12 @@ def _stable_key(work: Path, name: str) -> str:
 
 def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
     """The CPU time (user + system) the process has used so far, from Linux's /proc."""
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+    return _stat_cpu_seconds(Path(f"/proc/{process.pid}/stat").read_text())
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    """The user + system time in a /proc/<pid>/stat text."""
+    fields = stat.rpartition(")")[2].split()
     # utime and stime are fields 14 and 15 of stat(5); the text after the command name starts at field 3.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -171,7 +176,6 @@ def tier_cpu_seconds(names: tuple[str, ...] = TIERS) -> dict[str, float]:
     every process of the name on the machine (run nothing else on them meanwhile); a process that ends
     between the readings takes its time with it (the pools keep their connections through a round)."""
     totals = dict.fromkeys(names, 0.0)
-    ticks = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -179,8 +183,7 @@ def tier_cpu_seconds(names: tuple[str, ...] = TIERS) -> dict[str, float]:
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
         if name in totals:
-            fields = text.rpartition(")")[2].split()
-            totals[name] += (int(fields[11]) + int(fields[12])) / ticks
+            totals[name] += _stat_cpu_seconds(text)
     return totals
 
 
