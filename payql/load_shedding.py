@@ -10,13 +10,16 @@ but later). Nothing here reads a request's body or identity.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from payql.retry_later import Unavailable
+from resolvers.errors import ErrorCode
+
 SHED_RETRY_AFTER_SECONDS: Final = 1
 SHED_MESSAGE: Final = "The server is at capacity. Retry shortly."
+SHED: Final = Unavailable(ErrorCode.RATE_LIMITED, SHED_MESSAGE, SHED_RETRY_AFTER_SECONDS)
 
 
 class InFlightLimit:
@@ -54,16 +57,4 @@ class LoadShedding:
 
     @staticmethod
     async def _refuse(send: Send) -> None:
-        body = json.dumps({"errors": [{"message": SHED_MESSAGE, "extensions": {"code": "RATE_LIMITED"}}]}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 503,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(SHED_RETRY_AFTER_SECONDS).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await SHED.send_503(send)

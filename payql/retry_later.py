@@ -103,8 +103,21 @@ class Unavailable:
     message: str
     retry_after_seconds: int
 
-    def body(self) -> bytes:
-        return json.dumps({"errors": [{"message": self.message, "extensions": {"code": str(self.code)}}]}).encode()
+    async def send_503(self, send: Send) -> None:
+        """The whole HTTP answer: 503, this error as a GraphQL error body, and Retry-After."""
+        body = json.dumps({"errors": [{"message": self.message, "extensions": {"code": str(self.code)}}]}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(self.retry_after_seconds).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
 
 BUSY: Final = Unavailable(ErrorCode.RATE_LIMITED, BUSY_MESSAGE, RETRY_AFTER_SECONDS)
@@ -190,16 +203,4 @@ class RetryLaterMiddleware:
             unavailable = None if started else unavailability(error)
             if unavailable is None:
                 raise
-            body = unavailable.body()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(unavailable.retry_after_seconds).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await unavailable.send_503(send)
