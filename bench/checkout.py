@@ -9,22 +9,29 @@ flight, alternating round by round. It prints the median over rounds of each sid
 p99 latency and server CPU time per checkout (the server process's user + system time during its
 round, from /proc: Linux only), PostgreSQL's and Redis's CPU per checkout during each side's rounds
 (every `postgres` and `redis-server` process on the machine: run nothing else on them meanwhile),
+this process's own CPU per checkout (the load generator's), how many cores the machine kept busy,
 the throughput ratio (PayQL / floor; higher is better, 1.0 is the floor) and the CPU ratio (PayQL /
 floor; lower is better). Throughput moves with whatever else runs on the machine; CPU per checkout
-much less. The load generator shares the
-machine with both servers: on a shared, noisy machine compare ratios, not absolute numbers.
+much less. The load generator shares the machine with both servers: on a shared, noisy machine
+compare ratios, not absolute numbers. Where the machine's CPU is the limit (its cores all busy), the
+throughput ratio is about the ratio of each side's whole CPU a checkout (server, tiers and load
+generator), so a load generator moved off the machine would lower PayQL's ratio, not raise it.
 
-`--ceiling` adds a third side, PayQL with its checkout's work taken out (`bench.checkout_ceiling`:
-the same app, middleware and GraphQL, every checkout answered with the first one's committed order
-and payment), and prints its CPU per request against the floor's per checkout: the share of PayQL's
-cost that is serving the request rather than doing the checkout, and a bound on the throughput ratio
-no change to the checkout's own work can pass.
+`--ceiling` adds two sides, PayQL with its checkout's work taken out (`bench.checkout_ceiling`: the
+same app, middleware and GraphQL, every checkout answered with the first one's committed order and
+payment) and the floor with its work taken out (`POST /checkout/answered`). It prints PayQL's CPU
+served without work against the floor's whole checkout (the share of PayQL's cost that is serving
+the request rather than doing the checkout) and a bound (`serving_bound`): the least CPU ratio and
+the highest throughput ratio PayQL could reach served as it is, were its checkout's work to cost no
+more than the floor's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -35,15 +42,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bench.fanout import PRODUCTS, QUIET
+from bench.load import LOAD_ERRORS, load_client
 from bench.servers import (
     PAYQL,
     TIERS,
     BenchDatabase,
     cpu_seconds,
     free_port,
+    machine_busy_seconds,
     payql_environment,
     start_process,
     stop_process,
@@ -56,6 +66,7 @@ CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
   order { id status total { amount currency } } payment { id status } userErrors { code message } } }"""
 CUSTOMER = "bench-customer"
 NO_WORK = "PayQL, no work"
+FLOOR_NO_WORK = "floor, no work"
 
 
 def customer_token(secret: str) -> str:
@@ -71,7 +82,7 @@ class Round:
     failures: int
 
 
-Send = Callable[[httpx.AsyncClient, str], Awaitable[bool]]
+Send = Callable[[aiohttp.ClientSession, str], Awaitable[bool]]
 
 # The first answers that were not a paid order, printed after the figures: a failure in a run
 # must be readable from its output, not only counted.
@@ -84,34 +95,69 @@ def keep_unpaid(side: str, description: str) -> None:
         unpaid_answers.append(f"{side}: {description[:600]}")
 
 
-async def payql_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
+async def payql_checkout(http: aiohttp.ClientSession, price_id: str) -> bool:
     checkout = {
         "items": [{"priceId": price_id, "quantity": 1}],
         "gateway": "sandbox",
         "paymentMethod": "pm_card_visa",
         "idempotencyKey": str(uuid.uuid4()),
     }
-    response = await http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout}})
+    async with http.post("/graphql", json={"query": CHECKOUT, "variables": {"input": checkout}}) as response:
+        status, text = response.status, await response.text()
     try:
-        answer: dict[str, Any] = response.json()
+        answer: dict[str, Any] = json.loads(text)
     except ValueError:  # not JSON: a proxy's or the server's plain error page
         answer = {}
     data = answer.get("data") or {}
     paid = bool(data.get("checkout")) and data["checkout"]["order"]["status"] == "PAID"
     if not paid:
-        keep_unpaid("PayQL", f"HTTP {response.status_code} {response.text}")
+        keep_unpaid("PayQL", f"HTTP {status} {text}")
     return paid
 
 
-async def floor_checkout(http: httpx.AsyncClient, price_id: str) -> bool:
-    answer = await http.post("/checkout", json={"priceId": price_id, "idempotencyKey": str(uuid.uuid4())})
-    paid = answer.status_code == 200 and answer.json()["order"]["status"] == "PAID"
+async def floor_checkout(http: aiohttp.ClientSession, price_id: str, path: str = "/checkout") -> bool:
+    async with http.post(path, json={"priceId": price_id, "idempotencyKey": str(uuid.uuid4())}) as response:
+        status, text = response.status, await response.text()
+    paid = status == 200 and json.loads(text)["order"]["status"] == "PAID"
     if not paid:
-        keep_unpaid("floor", f"HTTP {answer.status_code} {answer.text}")
+        keep_unpaid("floor", f"HTTP {status} {text}")
     return paid
 
 
-async def one_round(http: httpx.AsyncClient, send: Send, price_id: str, requests: int, concurrency: int) -> Round:
+async def floor_answered(http: aiohttp.ClientSession, price_id: str) -> bool:
+    return await floor_checkout(http, price_id, "/checkout/answered")
+
+
+@dataclass(frozen=True)
+class SideCost:
+    """One side's CPU a checkout (medians of rounds): its server, the tiers behind it, this process."""
+
+    server_ms: float
+    tiers_ms: float
+    client_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.server_ms + self.tiers_ms + self.client_ms
+
+
+@dataclass(frozen=True)
+class ServingBound:
+    cpu_ratio: float  # the least PayQL / floor server CPU a checkout
+    throughput_ratio: float  # the highest PayQL / floor throughput, the machine's CPU the limit
+
+
+def serving_bound(floor: SideCost, floor_serving_ms: float, payql_serving: SideCost) -> ServingBound:
+    """The best PayQL's checkout could do served as it is (`--ceiling`) if its work cost no more than the
+    floor's: the floor's checkout plus what PayQL's serving adds above the floor's (`payql_serving`, PayQL
+    served without work, less `floor_serving_ms`, the floor served without work). Behind the server, the
+    floor's tiers; in this process, what a PayQL request costs the load generator."""
+    least_server_ms = floor.server_ms + payql_serving.server_ms - floor_serving_ms
+    least_total_ms = least_server_ms + floor.tiers_ms + payql_serving.client_ms
+    return ServingBound(least_server_ms / floor.server_ms, floor.total_ms / least_total_ms)
+
+
+async def one_round(http: aiohttp.ClientSession, send: Send, price_id: str, requests: int, concurrency: int) -> Round:
     latencies: list[float] = []
     failures = 0
     remaining = requests
@@ -123,7 +169,7 @@ async def one_round(http: httpx.AsyncClient, send: Send, price_id: str, requests
             started = time.perf_counter()
             try:
                 served = await send(http, price_id)
-            except httpx.HTTPError as error:
+            except LOAD_ERRORS as error:
                 keep_unpaid("client", f"{type(error).__name__}: {error}")
                 served = False
             failures += not served
@@ -138,8 +184,9 @@ async def one_round(http: httpx.AsyncClient, send: Send, price_id: str, requests
 
 async def price_and_customer(base_url: str, token: str) -> str:
     """A one-time price of the demo catalog; one checkout makes the customer the floor charges as."""
-    async with httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {token}"}) as http:
-        products = (await http.post("/graphql", json={"query": PRODUCTS})).json()["data"]["products"]
+    async with load_client(base_url, 1, {"authorization": f"Bearer {token}"}) as http:
+        async with http.post("/graphql", json={"query": PRODUCTS}) as response:
+            products = (await response.json())["data"]["products"]
         price_id: str = next(p["id"] for product in products for p in product["prices"] if p["type"] == "ONE_TIME")
         if not await payql_checkout(http, price_id):
             raise RuntimeError("PayQL's first checkout did not pay")
@@ -180,14 +227,13 @@ async def main(
             await wait_until_healthy(payql_url + "/healthz", payql)
             await wait_until_floor(floor_url, floor)
             price_id = await price_and_customer(payql_url, token)
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
             headers = {"authorization": f"Bearer {token}"}
             async with (
-                httpx.AsyncClient(base_url=payql_url, headers=headers, limits=limits, timeout=60) as payql_http,
-                httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
-                httpx.AsyncClient(base_url=ceiling_url, headers=headers, limits=limits, timeout=60) as ceiling_http,
+                load_client(payql_url, concurrency, headers) as payql_http,
+                load_client(floor_url, concurrency) as floor_http,
+                load_client(ceiling_url, concurrency, headers) as ceiling_http,
             ):
-                sides: list[tuple[str, httpx.AsyncClient, Send, subprocess.Popen[bytes]]] = [
+                sides: list[tuple[str, aiohttp.ClientSession, Send, subprocess.Popen[bytes]]] = [
                     ("PayQL", payql_http, payql_checkout, payql),
                     ("floor", floor_http, floor_checkout, floor),
                 ]
@@ -197,14 +243,21 @@ async def main(
                     if not await payql_checkout(ceiling_http, price_id):
                         raise RuntimeError("the ceiling's first checkout did not pay")
                     sides.append((NO_WORK, ceiling_http, payql_checkout, served_without_work))
+                    sides.append((FLOOR_NO_WORK, floor_http, floor_answered, floor))
                 results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
                 cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
+                client_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
+                busy_cores: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 tier_ms: dict[tuple[str, str], list[float]] = {}
                 for _ in range(rounds):
                     for name, http, send, server in sides:
                         before, tiers_before = cpu_seconds(server), tier_cpu_seconds()
+                        client_before, busy_before = time.process_time(), machine_busy_seconds()
+                        started = time.monotonic()
                         results[name].append(await one_round(http, send, price_id, requests, concurrency))
                         cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / requests)
+                        client_ms[name].append((time.process_time() - client_before) * 1000 / requests)
+                        busy_cores[name].append((machine_busy_seconds() - busy_before) / (time.monotonic() - started))
                         for tier, seconds in tier_cpu_seconds().items():
                             spent = (seconds - tiers_before[tier]) * 1000 / requests
                             tier_ms.setdefault((name, tier), []).append(spent)
@@ -221,6 +274,14 @@ async def main(
                     f"{tier} CPU a checkout (all its processes, median of rounds): "
                     + ", ".join(f"{name} {statistics.median(tier_ms[(name, tier)]):.2f} ms" for name in results)
                 )
+            print(
+                "load generator (this process) CPU a checkout: "
+                + ", ".join(f"{name} {statistics.median(client_ms[name]):.2f} ms" for name in results)
+            )
+            print(
+                f"cores the machine kept busy (of {os.cpu_count()}): "
+                + ", ".join(f"{name} {statistics.median(busy_cores[name]):.2f}" for name in results)
+            )
             for description in unpaid_answers:
                 print(f"  not paid: {description}")
             ratio = statistics.median(r.per_second for r in results["PayQL"]) / statistics.median(
@@ -235,6 +296,17 @@ async def main(
                     f"CPU serving a checkout without its work / the floor's whole checkout:"
                     f" {serving / statistics.median(cpu_ms['floor']):.2f}x"
                     f" ({serving / statistics.median(cpu_ms['PayQL']):.0%} of PayQL's checkout)"
+                )
+
+                def cost(name: str) -> SideCost:
+                    tiers = sum(statistics.median(tier_ms[(name, tier)]) for tier in TIERS)
+                    return SideCost(statistics.median(cpu_ms[name]), tiers, statistics.median(client_ms[name]))
+
+                bound = serving_bound(cost("floor"), statistics.median(cpu_ms[FLOOR_NO_WORK]), cost(NO_WORK))
+                print(
+                    "were PayQL's checkout work to cost what the floor's does, served as it is:"
+                    f" CPU a checkout {bound.cpu_ratio:.2f}x the floor's at least,"
+                    f" throughput {bound.throughput_ratio:.2f}x at most (where the machine's CPU is the limit)"
                 )
         finally:
             if served_without_work is not None:

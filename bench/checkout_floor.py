@@ -2,7 +2,8 @@
 runs (read from PayQL's statement log: 19 statements, two transactions and the autocommit ones
 around them), on the same PostgreSQL database, over one pooled connection per request; then, after
 the response, the 5 statements of its receipt (`receipt`), as PayQL's in-process job runs them for the
-benchmark's shopper, who has an email address. When the checkout's statements change, this list
+benchmark's shopper, who has an email address. `POST /checkout/answered` is the same request answered
+with none of that work (`checkout_answered`). When the checkout's statements change, this list
 follows, so that the ratio measures PayQL's overhead on the same database work.
 
 What it leaves out is what PayQL adds on top of the same database work: GraphQL, authentication,
@@ -295,4 +296,20 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await state["pool"].close()
 
 
-app = Starlette(routes=[Route("/checkout", checkout, methods=["POST"])], lifespan=lifespan)
+async def checkout_answered(request: Request) -> JSONResponse:
+    """The floor with its work taken out, as `bench.checkout_ceiling` takes out PayQL's: the request read
+    and answered as `checkout` answers it, with no statement and no receipt. `bench.checkout --ceiling`
+    subtracts its cost from PayQL's served-without-work cost: what PayQL's way of serving adds."""
+    body = await request.json()
+    uuid.UUID(body["priceId"])
+    str(body["idempotencyKey"])
+    return JSONResponse({"order": {"id": str(uuid.uuid4()), "status": "PAID"}, "payment": {"status": "PAID"}})
+
+
+app = Starlette(
+    routes=[
+        Route("/checkout", checkout, methods=["POST"]),
+        Route("/checkout/answered", checkout_answered, methods=["POST"]),
+    ],
+    lifespan=lifespan,
+)

@@ -33,7 +33,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
+import aiohttp
 
 from bench.checkout import (
     CUSTOMER,
@@ -47,6 +47,7 @@ from bench.checkout import (
     wait_until_floor,
 )
 from bench.fanout import QUIET
+from bench.load import load_client
 from bench.servers import (
     PAYQL,
     BenchDatabase,
@@ -79,11 +80,11 @@ class Servers:
     processes: list[subprocess.Popen[bytes]]
 
 
-def round_robin(send: Send, clients: list[httpx.AsyncClient]) -> Send:
+def round_robin(send: Send, clients: list[aiohttp.ClientSession]) -> Send:
     """`send` to each client in turn, whichever client `one_round` hands it."""
     turn = itertools.cycle(clients)
 
-    async def send_next(_: httpx.AsyncClient, price_id: str) -> bool:
+    async def send_next(_: aiohttp.ClientSession, price_id: str) -> bool:
         return await send(next(turn), price_id)
 
     return send_next
@@ -125,12 +126,8 @@ async def measure(bench: BenchDatabase, side: Side, count: int, plan: Plan, pric
     token = customer_token(bench.jwt_secret)
     send: Send = payql_checkout if side == "PayQL" else floor_checkout
     async with serving(bench, side, count, plan) as servers, AsyncExitStack() as stack:
-        limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
         headers = {"authorization": f"Bearer {token}"}
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60))
-            for url in servers.urls
-        ]
+        clients = [await stack.enter_async_context(load_client(url, plan.concurrency, headers)) for url in servers.urls]
         spread = round_robin(send, clients)
         warm_up = WARM_UP_PER_PROCESS * count
         await one_round(clients[0], spread, price_id, warm_up, min(plan.concurrency, warm_up))

@@ -187,6 +187,19 @@ def tier_cpu_seconds(names: tuple[str, ...] = TIERS) -> dict[str, float]:
     return totals
 
 
+def machine_busy_seconds(stat: str | None = None) -> float:
+    """The CPU time every core of the machine has spent busy so far (all but idle and I/O wait), from
+    /proc/stat's `cpu` line (or `stat`, that file's text): over a round, the difference between two
+    readings, divided by the round's length, is how many cores the machine kept busy."""
+    text = Path("/proc/stat").read_text() if stat is None else stat
+    label, *ticks = text.splitlines()[0].split()
+    if label != "cpu":
+        raise ValueError("not a /proc/stat text")
+    # user nice system idle iowait irq softirq steal (then guest time, already counted in user and nice).
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(tick) for tick in ticks[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def start_process(command: list[str], environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as output:
         # The benchmark's own commands (payql, uvicorn), never input from elsewhere.

@@ -27,11 +27,12 @@ import sys
 import time
 import uuid
 
+import aiohttp
 import asyncpg
-import httpx
 
 from bench.checkout import Round, Send, one_round, wait_until_floor
 from bench.fanout import QUIET
+from bench.load import load_client
 from bench.servers import (
     PAYQL,
     BenchDatabase,
@@ -70,10 +71,10 @@ async def wait_until_processed(database_url: str) -> float:
 
 
 def sender(path: str, secret: str) -> Send:
-    async def send(http: httpx.AsyncClient, _: str) -> bool:
+    async def send(http: aiohttp.ClientSession, _: str) -> bool:
         body, headers = delivery(secret)
-        answer = await http.post(path, content=body, headers=headers)
-        return answer.status_code == 200 and answer.json().get("duplicate") is False
+        async with http.post(path, data=body, headers=headers) as answer:
+            return answer.status == 200 and (await answer.json()).get("duplicate") is False
 
     return send
 
@@ -93,12 +94,11 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
             payql_url, floor_url = f"http://127.0.0.1:{payql_port}", f"http://127.0.0.1:{floor_port}"
             await wait_until_healthy(payql_url + "/healthz", payql)
             await wait_until_floor(floor_url, floor)
-            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
             async with (
-                httpx.AsyncClient(base_url=payql_url, limits=limits, timeout=60) as payql_http,
-                httpx.AsyncClient(base_url=floor_url, limits=limits, timeout=60) as floor_http,
+                load_client(payql_url, concurrency) as payql_http,
+                load_client(floor_url, concurrency) as floor_http,
             ):
-                sides: list[tuple[str, httpx.AsyncClient, Send, subprocess.Popen[bytes]]] = [
+                sides: list[tuple[str, aiohttp.ClientSession, Send, subprocess.Popen[bytes]]] = [
                     ("PayQL", payql_http, sender("/webhooks/sandbox", secret), payql),
                     ("floor", floor_http, sender("/webhooks/floor", secret), floor),
                 ]

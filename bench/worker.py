@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-import httpx
 from redis.asyncio import Redis
 
 from bench.checkout import one_round
+from bench.load import load_client
 from bench.servers import (
     PAYQL,
     BenchDatabase,
@@ -100,8 +100,7 @@ async def last_id(db: asyncpg.Connection) -> int:
 async def fill_payql(db: asyncpg.Connection, base_url: str, secret: str, size: int) -> Backlog:
     """Deliveries stored and their jobs queued in saq, with no worker to take them."""
     after = await last_id(db)
-    limits = httpx.Limits(max_connections=FILL_CONCURRENCY, max_keepalive_connections=FILL_CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as http:
+    async with load_client(base_url, FILL_CONCURRENCY) as http:
         sent = await one_round(http, sender("/webhooks/sandbox", secret), "", size, FILL_CONCURRENCY)
     if sent.failures:
         raise RuntimeError(f"{sent.failures} of {size} deliveries were not stored")
