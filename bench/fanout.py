@@ -1,6 +1,6 @@
 """Fan-out: how long one order status change takes to reach N live subscribers, PayQL vs a floor.
 
-Run: .venv/bin/python -m bench.fanout [--subscribers 100,1000] [--rounds 3]
+Run: .venv/bin/python -m bench.fanout [--subscribers 100,1000] [--rounds 3] [--changes 5]
 Needs PostgreSQL and Redis (PAYQL_BENCH_POSTGRES_URL, PAYQL_BENCH_REDIS_URL; the local defaults
 otherwise). It creates a throwaway database and Redis prefix, starts `payql serve` and the floor
 (`bench.fanout_floor`, a bare Starlette + asyncpg + redis app doing the same work per change) each in
@@ -10,8 +10,14 @@ a process of its own, and drives both from this process with N websockets apiece
 2. the order's status is written in PostgreSQL and the change published on PayQL's Redis channel;
 3. each subscriber's latency runs from just before the write to the moment its socket got the new status.
 
-PayQL and the floor alternate round by round, in the same run; the table shows the median over the
-rounds of each side's p50 and p99 and the p99 ratio (PayQL / floor; lower is better, 1.0 is the floor).
+Each round makes `--changes` changes one after another (each once every subscriber got the last) and
+pools their latencies. PayQL and the floor alternate round by round, in the same run; the table shows
+the median over the rounds of each side's p50 and p99 and the p99 ratio (PayQL / floor; lower is
+better, 1.0 is the floor), and this process's own CPU from the change to the last arrival against
+that window's length: where they are close, reading the N frames in this one process, not the
+server, is what the latency measures.
+Each server's CPU over the same window is printed too, with its ratio: the change's cost to the server,
+whatever the client's speed, per change (/proc counts in clock ticks of 10 ms: hence several changes).
 The load generator shares the machine with both servers: on a shared, noisy machine compare ratios,
 not absolute times, and run it more than once.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -40,6 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from bench.servers import (
     PAYQL,
     BenchDatabase,
+    cpu_seconds,
     free_port,
     payql_environment,
     start_process,
@@ -60,6 +68,12 @@ QUIET = ("--log-level", "warning")
 class Round:
     p50_ms: float
     p99_ms: float
+    # This process's CPU from the change to the last subscriber's arrival, and that window's length:
+    # where the two are close, the load generator reading N frames is what the latency measures.
+    client_cpu_ms: float
+    window_ms: float
+    # The server's CPU over the same window: its cost of the change, whatever the client's speed.
+    server_cpu_ms: float
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -130,23 +144,45 @@ class FloorSide:
 Side = PayQLSide | FloorSide
 
 
-async def one_round(side: Side, subscribers: int, change: Callable[[str], Awaitable[None]], new_status: str) -> Round:
+async def one_round(
+    side: Side,
+    server: subprocess.Popen[bytes],
+    subscribers: int,
+    change: Callable[[str], Awaitable[None]],
+    new_statuses: list[str],
+) -> Round:
+    """N subscribers, then one change per status in `new_statuses`, each once every subscriber got the
+    last: the latencies of every change pooled, the CPU and the window per change (several changes a
+    round, because /proc counts CPU in clock ticks of 10 ms)."""
     sockets = await open_in_batches(subscribers, side.open)
     try:
         await asyncio.wait_for(asyncio.gather(*(side.status(socket) for socket in sockets)), WAIT_SECONDS)
-        arrived: list[float] = []
+        latencies: list[float] = []
+        server_cpu = client_cpu = window = 0.0
+        for new_status in new_statuses:
+            arrived: list[float] = []
 
-        async def receive(socket: ClientConnection) -> None:
-            while await side.status(socket) != new_status:
-                pass
-            arrived.append(time.perf_counter())
+            async def receive(socket: ClientConnection, status: str, arrived: list[float]) -> None:
+                while await side.status(socket) != status:
+                    pass
+                arrived.append(time.perf_counter())
 
-        receivers = [asyncio.create_task(receive(socket)) for socket in sockets]
-        started = time.perf_counter()
-        await change(new_status)
-        await asyncio.wait_for(asyncio.gather(*receivers), WAIT_SECONDS)
-        latencies = [(moment - started) * 1000 for moment in arrived]
-        return Round(percentile(latencies, 0.50), percentile(latencies, 0.99))
+            receivers = [asyncio.create_task(receive(socket, new_status, arrived)) for socket in sockets]
+            server_before, client_before, started = cpu_seconds(server), time.process_time(), time.perf_counter()
+            await change(new_status)
+            await asyncio.wait_for(asyncio.gather(*receivers), WAIT_SECONDS)
+            server_cpu += cpu_seconds(server) - server_before
+            client_cpu += time.process_time() - client_before
+            window += max(arrived) - started
+            latencies += [(moment - started) * 1000 for moment in arrived]
+        changes = len(new_statuses)
+        return Round(
+            percentile(latencies, 0.50),
+            percentile(latencies, 0.99),
+            client_cpu * 1000 / changes,
+            window * 1000 / changes,
+            server_cpu * 1000 / changes,
+        )
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets), return_exceptions=True)
         await side.settled()
@@ -192,7 +228,7 @@ async def pending_order(base_url: str, token: str) -> str:
         return order_id
 
 
-async def main(sizes: list[int], rounds: int, profile: Path | None = None) -> None:
+async def main(sizes: list[int], rounds: int, changes: int = 5, profile: Path | None = None) -> None:
     async with BenchDatabase.create() as bench:
         work = bench.work
         token = mint_token(bench.jwt_secret, "bench-customer")
@@ -226,21 +262,40 @@ async def main(sizes: list[int], rounds: int, profile: Path | None = None) -> No
                 order_changer(bench.asyncpg_url, bench.redis_url, channel, order_id) as change,
             ):
                 sides: list[Side] = [PayQLSide(base_url, token, order_id, slots, slots_key), FloorSide(floor_url)]
-                print(f"fan-out of one status change; {rounds} rounds per size, PayQL and floor alternating")
+                print(
+                    f"fan-out of one status change; {rounds} rounds of {changes} changes per size,"
+                    " PayQL and floor alternating"
+                )
                 print(
                     f"{'N':>6} | {'PayQL p50':>10} {'PayQL p99':>10} | {'floor p50':>10} {'floor p99':>10} | p99 ratio"
                 )
-                statuses = iter(["PROCESSING", "PENDING"] * (rounds * len(sides) * len(sizes)))
+                sides_named = ("PayQL", "floor")
+                statuses = itertools.cycle(["PROCESSING", "PENDING"])
                 for size in sizes:
                     results: dict[str, list[Round]] = {side.name: [] for side in sides}
                     for _ in range(rounds):
                         for side in sides:
-                            results[side.name].append(await one_round(side, size, change, next(statuses)))
+                            server = payql if side.name == "PayQL" else floor
+                            new_statuses = [next(statuses) for _ in range(changes)]
+                            results[side.name].append(await one_round(side, server, size, change, new_statuses))
                     payql_p50, payql_p99 = median_round(results["PayQL"])
                     floor_p50, floor_p99 = median_round(results["floor"])
                     print(
                         f"{size:>6} | {payql_p50:>8.1f}ms {payql_p99:>8.1f}ms | {floor_p50:>8.1f}ms {floor_p99:>8.1f}ms"
                         f" | {payql_p99 / floor_p99:.2f}x"
+                    )
+                    print(
+                        "       load generator CPU until the last arrival (median of rounds): "
+                        + ", ".join(
+                            f"{name} {statistics.median(r.client_cpu_ms for r in measured):.1f} ms"
+                            f" of {statistics.median(r.window_ms for r in measured):.1f} ms"
+                            for name, measured in results.items()
+                        )
+                    )
+                    payql_cpu, floor_cpu = (statistics.median(r.server_cpu_ms for r in results[n]) for n in sides_named)
+                    print(
+                        f"       server CPU until the last arrival: PayQL {payql_cpu:.1f} ms, floor {floor_cpu:.1f} ms,"
+                        f" {payql_cpu / max(floor_cpu, 0.1):.2f}x"
                     )
         finally:
             if floor is not None:
@@ -271,10 +326,12 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", default="100,1000", help="comma-separated subscriber counts")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--changes", type=int, default=5, help="status changes a round, one after another")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main([int(n) for n in arguments.subscribers.split(",")], arguments.rounds, arguments.profile))
+    sizes = [int(n) for n in arguments.subscribers.split(",")]
+    asyncio.run(main(sizes, arguments.rounds, arguments.changes, arguments.profile))
