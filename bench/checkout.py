@@ -43,12 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import httpx
 
 from bench.fanout import PRODUCTS, QUIET
 from bench.load import LOAD_ERRORS, load_client
 from bench.servers import (
     PAYQL,
+    PERIODIC_OFF,
     TIERS,
     BenchDatabase,
     cpu_seconds,
@@ -193,21 +195,57 @@ async def price_and_customer(base_url: str, token: str) -> str:
         return price_id
 
 
+async def receipts_sent(database_url: str) -> None:
+    """Until every outbox message (both sides' receipts) is SENT: a worker's drain after a round."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        async with asyncio.timeout(120):
+            # Other processes write the rows: there is no event here to wait on, so poll.
+            while await connection.fetchval("SELECT count(*) FROM outbox_messages WHERE status <> 'SENT'"):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+
+
 async def main(
-    requests: int, concurrency: int, rounds: int, profile: Path | None = None, ceiling: bool = False
+    requests: int,
+    concurrency: int,
+    rounds: int,
+    profile: Path | None = None,
+    ceiling: bool = False,
+    jobs: str = "server",
 ) -> None:
     async with BenchDatabase.create() as bench:
         token = customer_token(bench.jwt_secret)
         payql_port, floor_port = free_port(), free_port()
         profiler = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
-        payql = start_process(
-            [*profiler, PAYQL, "serve"], payql_environment(bench, bench.work, payql_port), bench.work / "payql.log"
-        )
+        in_workers = jobs == "worker"
+        payql_jobs = {"PAYQL_JOB_QUEUE": "redis"} if in_workers else {}
+        environment = payql_environment(bench, bench.work, payql_port, **payql_jobs)
+        payql = start_process([*profiler, PAYQL, "serve"], environment, bench.work / "payql.log")
         floor_environment = {"FLOOR_DATABASE_URL": bench.asyncpg_url, "FLOOR_CUSTOMER": CUSTOMER}
+        if in_workers:
+            floor_environment |= {
+                "FLOOR_REDIS_URL": bench.redis_url,
+                "FLOOR_RECEIPT_QUEUE": f"{bench.redis_prefix}floor-receipts",
+            }
         floor = start_process(
             [sys.executable, "-m", "uvicorn", "bench.checkout_floor:app", "--port", str(floor_port), *QUIET],
-            payql_environment(bench, bench.work, payql_port) | floor_environment,
+            environment | floor_environment,
             bench.work / "floor.log",
+        )
+        # With --jobs worker, each side's receipts run in a worker process of its own.
+        workers = (
+            {
+                "PayQL": start_process([PAYQL, "worker"], environment | PERIODIC_OFF, bench.work / "worker.log"),
+                "floor": start_process(
+                    [sys.executable, "-m", "bench.checkout_floor_worker"],
+                    environment | floor_environment,
+                    bench.work / "floor-worker.log",
+                ),
+            }
+            if in_workers
+            else {}
         )
         ceiling_port = free_port()
         # As `payql serve` runs its app: the app alone decides whom to believe about addresses.
@@ -246,6 +284,7 @@ async def main(
                     sides.append((FLOOR_NO_WORK, floor_http, floor_answered, floor))
                 results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
                 cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
+                worker_ms: dict[str, list[float]] = {name: [] for name in workers}
                 client_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 busy_cores: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 tier_ms: dict[tuple[str, str], list[float]] = {}
@@ -253,8 +292,14 @@ async def main(
                     for name, http, send, server in sides:
                         before, tiers_before = cpu_seconds(server), tier_cpu_seconds()
                         client_before, busy_before = time.process_time(), machine_busy_seconds()
+                        worker = workers.get(name)
+                        worker_before = cpu_seconds(worker) if worker is not None else 0.0
                         started = time.monotonic()
                         results[name].append(await one_round(http, send, price_id, requests, concurrency))
+                        if worker is not None:
+                            # The round's receipts drained: its worker's CPU, and its tiers', are all counted.
+                            await receipts_sent(bench.asyncpg_url)
+                            worker_ms[name].append((cpu_seconds(worker) - worker_before) * 1000 / requests)
                         cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / requests)
                         client_ms[name].append((time.process_time() - client_before) * 1000 / requests)
                         busy_cores[name].append((machine_busy_seconds() - busy_before) / (time.monotonic() - started))
@@ -278,6 +323,13 @@ async def main(
                 "load generator (this process) CPU a checkout: "
                 + ", ".join(f"{name} {statistics.median(client_ms[name]):.2f} ms" for name in results)
             )
+            if workers:
+                payql_worker, floor_worker = (statistics.median(worker_ms[name]) for name in ("PayQL", "floor"))
+                both = [statistics.median(cpu_ms[name]) + statistics.median(worker_ms[name]) for name in workers]
+                print(
+                    f"worker CPU a checkout (its receipt): PayQL {payql_worker:.2f} ms, floor {floor_worker:.2f} ms;"
+                    f" server and worker together PayQL / floor {both[0] / both[1]:.2f}x"
+                )
             print(
                 f"cores the machine kept busy (of {os.cpu_count()}): "
                 + ", ".join(f"{name} {statistics.median(busy_cores[name]):.2f}" for name in results)
@@ -309,6 +361,8 @@ async def main(
                     f" throughput {bound.throughput_ratio:.2f}x at most (where the machine's CPU is the limit)"
                 )
         finally:
+            for process in workers.values():
+                stop_process(process)
             if served_without_work is not None:
                 stop_process(served_without_work)
             stop_process(floor)
@@ -336,9 +390,24 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ceiling", action="store_true", help="also serve checkouts with their work taken out")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
+    parser.add_argument(
+        "--jobs",
+        choices=("server", "worker"),
+        default="server",
+        help="where each side's receipts run: in its server (the default) or a worker process of its own",
+    )
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds, arguments.profile, arguments.ceiling))
+    asyncio.run(
+        main(
+            arguments.requests,
+            arguments.concurrency,
+            arguments.rounds,
+            arguments.profile,
+            arguments.ceiling,
+            arguments.jobs,
+        )
+    )

@@ -2,8 +2,9 @@
 runs (read from PayQL's statement log: 19 statements, two transactions and the autocommit ones
 around them), on the same PostgreSQL database, over one pooled connection per request; then, after
 the response, the 5 statements of its receipt (`receipt`), as PayQL's in-process job runs them for the
-benchmark's shopper, who has an email address. `POST /checkout/answered` is the same request answered
-with none of that work (`checkout_answered`). When the checkout's statements change, this list
+benchmark's shopper, who has an email address (or, with FLOOR_RECEIPT_QUEUE and FLOOR_REDIS_URL set,
+in `bench.checkout_floor_worker`, as PayQL's run in `payql worker`). `POST /checkout/answered` is the
+same request answered with none of that work (`checkout_answered`). When the checkout's statements change, this list
 follows, so that the ratio measures PayQL's overhead on the same database work.
 
 What it leaves out is what PayQL adds on top of the same database work: GraphQL, authentication,
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import asyncpg
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -103,6 +105,9 @@ async def write_audits(db: asyncpg.Connection, audits: list[AuditRow]) -> None:
 
 state: dict[str, asyncpg.Pool] = {}
 receipts: set[asyncio.Task[None]] = set()
+# With FLOOR_RECEIPT_QUEUE set, receipts go to a worker (`bench.checkout_floor_worker`) as PayQL's go
+# to `payql worker`: the message and order ids pushed on this Redis list before the response.
+queue: dict[str, Redis] = {}
 
 
 async def checkout(request: Request) -> JSONResponse:
@@ -242,10 +247,13 @@ async def checkout(request: Request) -> JSONResponse:
             json.dumps(response),
             claim,
         )
-    # Detached, as PayQL's after-commit job is: the response does not wait for it.
-    task = asyncio.create_task(receipt(receipt_id, order_id))
-    receipts.add(task)
-    task.add_done_callback(receipts.discard)
+    if queue:
+        await queue["redis"].lpush(os.environ["FLOOR_RECEIPT_QUEUE"], f"{receipt_id} {order_id}")
+    else:
+        # Detached, as PayQL's after-commit job is: the response does not wait for it.
+        task = asyncio.create_task(receipt(receipt_id, order_id))
+        receipts.add(task)
+        task.add_done_callback(receipts.discard)
     return JSONResponse({"order": {"id": str(order["id"]), "status": "PAID"}, "payment": {"status": "PAID"}})
 
 
@@ -290,9 +298,13 @@ async def payment_event(
 @asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
     state["pool"] = await open_floor_pool(os.environ["FLOOR_DATABASE_URL"])
+    if os.environ.get("FLOOR_RECEIPT_QUEUE"):
+        queue["redis"] = Redis.from_url(os.environ["FLOOR_REDIS_URL"])
     try:
         yield
     finally:
+        if queue:
+            await queue.pop("redis").aclose()
         await state["pool"].close()
 
 

@@ -33,6 +33,13 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 START_SECONDS = 60.0
 PAYQL = str(Path(sys.executable).with_name("payql"))
+# A `payql worker` that runs only the jobs a benchmark queues: no sweeps, reconciliation or dunning.
+PERIODIC_OFF: Final = {
+    "PAYQL_SWEEP_INTERVAL_SECONDS": "0",
+    "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
+    "PAYQL_DUNNING_INTERVAL_SECONDS": "0",
+    "PAYQL_DISPUTE_CHECK_INTERVAL_SECONDS": "0",
+}
 
 
 def free_port() -> int:

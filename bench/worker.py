@@ -37,6 +37,7 @@ from bench.checkout import one_round
 from bench.load import load_client
 from bench.servers import (
     PAYQL,
+    PERIODIC_OFF,
     BenchDatabase,
     free_port,
     payql_environment,
@@ -49,12 +50,6 @@ from bench.webhooks import sender
 FILL_CONCURRENCY = 32
 DRAIN_SECONDS = 600.0
 POLL_SECONDS = 0.1
-PERIODIC_OFF = {
-    "PAYQL_SWEEP_INTERVAL_SECONDS": "0",
-    "PAYQL_RECONCILE_INTERVAL_SECONDS": "0",
-    "PAYQL_DUNNING_INTERVAL_SECONDS": "0",
-    "PAYQL_DISPUTE_CHECK_INTERVAL_SECONDS": "0",
-}
 # A copy of the latest stored sandbox events, as new floor rows waiting to be processed.
 COPY_BACKLOG = (
     "INSERT INTO webhook_events (gateway, event_id, event_type, status, attempts, headers, body, source_ip,"

@@ -1,0 +1,69 @@
+"""The checkout floor with its receipts in a worker (`bench.checkout --jobs worker`): the floor pushes
+each receipt on a Redis list before it answers, and `bench.checkout_floor_worker` runs its statements,
+so the receipt ends SENT as PayQL's does in `payql worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from starlette.requests import Request
+
+from bench import checkout_floor, checkout_floor_worker
+from bench.floor_pool import open_floor_pool
+from db.models import OutboxMessage, OutboxStatus
+from payql.wiring import Services
+from tests.backends import Backend
+from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
+
+
+def floor_request(price_id: str) -> Request:
+    body = json.dumps({"priceId": price_id, "idempotencyKey": str(uuid.uuid4())}).encode()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request({"type": "http", "method": "POST", "path": "/checkout", "headers": []}, receive)
+
+
+async def test_a_queued_receipt_is_sent_by_the_floors_worker(
+    shopper: Shopper, services: Services, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not backend.is_postgres or backend.redis_url is None:
+        pytest.skip("the floor is asyncpg on PostgreSQL with a Redis list; proven with PAYQL_TEST_BACKEND=servers")
+    price = await make_price(2500)
+    # The shopper's first checkout makes the customer the floor charges as.
+    assert (await shopper.data(CHECKOUT, {"input": checkout_input(price)}))["checkout"]["userErrors"] == []
+    await settle(services)
+    key = f"payql-test:{uuid.uuid4().hex}:floor-receipts"
+    monkeypatch.setenv("FLOOR_CUSTOMER", shopper.subject)
+    monkeypatch.setenv("FLOOR_RECEIPT_QUEUE", key)
+    pool = await open_floor_pool(backend.database_url)
+    redis = Redis.from_url(backend.redis_url, decode_responses=True)
+    monkeypatch.setitem(checkout_floor.state, "pool", pool)
+    monkeypatch.setitem(checkout_floor.queue, "redis", redis)
+    try:
+        answer = await checkout_floor.checkout(floor_request(str(price.id)))
+        order_id = json.loads(bytes(answer.body))["order"]["id"]
+        # Queued, not run: nothing detached in the floor's process, one entry on the list.
+        assert not checkout_floor.receipts
+        assert await redis.llen(key) == 1
+        message = await OutboxMessage.get(dedupe_key=f"receipt:{order_id}")
+        assert message.status == OutboxStatus.PENDING
+
+        consumer = asyncio.create_task(checkout_floor_worker.consume(redis, key))
+        try:
+            async with asyncio.timeout(30):
+                while (await OutboxMessage.get(id=message.id)).status != OutboxStatus.SENT:
+                    await asyncio.sleep(0.02)
+        finally:
+            consumer.cancel()
+        assert await redis.llen(key) == 0
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
+        await pool.close()
