@@ -7,27 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from starlette.requests import Request
 
 from bench import checkout_floor, checkout_floor_worker
 from bench.floor_pool import open_floor_pool
 from db.models import OutboxMessage, OutboxStatus
 from payql.wiring import Services
 from tests.backends import Backend
+from tests.bench.test_checkout_floor import floor_request
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, settle
-
-
-def floor_request(price_id: str) -> Request:
-    body = json.dumps({"priceId": price_id, "idempotencyKey": str(uuid.uuid4())}).encode()
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request({"type": "http", "method": "POST", "path": "/checkout", "headers": []}, receive)
 
 
 async def test_a_queued_receipt_is_sent_by_the_floors_worker(
