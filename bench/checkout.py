@@ -1,6 +1,7 @@
 """Checkout throughput: PayQL's checkout mutation vs a floor running the same statements.
 
-Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--ceiling] [--profile FILE]
+Run: .venv/bin/python -m bench.checkout [--requests 300] [--concurrency 32] [--rounds 3] [--ceiling] [--jobs worker]
+     [--profile FILE]
 Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`, sandbox gateway, card
 approved) and the floor (`bench.checkout_floor`: Starlette + asyncpg, the same 19 statements and the
 receipt's 5, no GraphQL, ORM, encryption, gateway call or email) each run in a process of their own
@@ -24,6 +25,11 @@ served without work against the floor's whole checkout (the share of PayQL's cos
 the request rather than doing the checkout) and a bound (`serving_bound`): the least CPU ratio and
 the highest throughput ratio PayQL could reach served as it is, were its checkout's work to cost no
 more than the floor's.
+
+`--jobs worker` runs each side's receipts as production runs PayQL's: in a worker process of its own
+(`payql worker` with `PAYQL_JOB_QUEUE=redis`; the floor's `bench.checkout_floor_worker`, fed from a
+Redis list) instead of in the server. After each round it waits until every receipt is sent, and
+prints each worker's CPU a checkout and the ratio of server and worker together.
 """
 
 from __future__ import annotations
