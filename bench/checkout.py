@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,13 +201,17 @@ async def price_and_customer(base_url: str, token: str) -> str:
         return price_id
 
 
-async def receipts_sent(database_url: str) -> None:
-    """Until every outbox message (both sides' receipts) is SENT: a worker's drain after a round."""
+async def receipts_sent(database_url: str, workers: Iterable[subprocess.Popen[bytes]]) -> None:
+    """Until every outbox message (both sides' receipts) is SENT: a worker's drain after a round. A
+    worker that exited fails the run at once, rather than after the wait's two minutes."""
     connection = await asyncpg.connect(database_url)
     try:
         async with asyncio.timeout(120):
             # Other processes write the rows: there is no event here to wait on, so poll.
-            while await connection.fetchval("SELECT count(*) FROM outbox_messages WHERE status <> 'SENT'"):  # noqa: ASYNC110
+            while await connection.fetchval("SELECT count(*) FROM outbox_messages WHERE status <> 'SENT'"):
+                for worker in workers:
+                    if worker.poll() is not None:
+                        raise RuntimeError(f"a worker exited (status {worker.returncode}); see its log")
                 await asyncio.sleep(0.05)
     finally:
         await connection.close()
@@ -304,7 +308,7 @@ async def main(
                         results[name].append(await one_round(http, send, price_id, requests, concurrency))
                         if worker is not None:
                             # The round's receipts drained: its worker's CPU, and its tiers', are all counted.
-                            await receipts_sent(bench.asyncpg_url)
+                            await receipts_sent(bench.asyncpg_url, workers.values())
                             worker_ms[name].append((cpu_seconds(worker) - worker_before) * 1000 / requests)
                         cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / requests)
                         client_ms[name].append((time.process_time() - client_before) * 1000 / requests)

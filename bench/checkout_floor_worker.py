@@ -23,11 +23,14 @@ from bench import checkout_floor
 from bench.floor_pool import open_floor_pool
 
 CONSUMERS = 10
+# A wait on the list, in seconds: under redis-py's socket timeout (5 s), which a longer BRPOP would trip
+# while the other side's round runs and nothing is pushed.
+WAIT_SECONDS = 1
 
 
 async def consume(redis: Redis, key: str) -> None:
     while True:
-        taken = await redis.brpop([key], timeout=0)
+        taken = await redis.brpop([key], timeout=WAIT_SECONDS)
         if taken is None:
             continue
         message_id, order_id = str(taken[1]).split()
