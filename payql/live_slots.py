@@ -3,7 +3,10 @@
 Without Redis one process serves every websocket, so counting in memory is the whole truth. With
 Redis, each holder has a sorted set of slot leases shared by every instance: a slot is taken
 atomically (a Lua script drops expired leases, counts, adds), renewed while held and removed on
-release; a crashed instance's leases lapse after `LEASE_SECONDS`. Nothing here knows GraphQL.
+release; a crashed instance's leases lapse after `LEASE_SECONDS`. Releases are given back together:
+every slot released while a batch is in flight goes in the next one, one pipeline for them all, so
+thousands of sockets closing at once (a deploy, a network blip) need one pooled connection, not one
+each. Nothing here knows GraphQL.
 """
 
 from __future__ import annotations
@@ -76,6 +79,9 @@ class RedisLiveSlots:
         self._take = redis.register_script(_TAKE_SLOT)
         self._held: dict[str, str] = {}  # slot id -> the holder's key
         self._renewer: asyncio.Task[None] | None = None
+        self._releasing: dict[str, list[str]] = {}  # the holder's key -> slots for the next batch
+        self._released: asyncio.Future[None] | None = None  # done when the next batch is
+        self._releaser: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def hold(self, holder: str) -> AsyncIterator[bool]:
@@ -102,7 +108,42 @@ class RedisLiveSlots:
             LIVE_SUBSCRIPTIONS.dec()
             del self._held[slot]
             # Shielded: a cancelled subscription must still give its slot back.
-            await asyncio.shield(self._redis.zrem(key, slot))
+            await asyncio.shield(self._give_back(key, slot))
+
+    def _give_back(self, key: str, slot: str) -> asyncio.Future[None]:
+        """Puts the slot in the next batch of releases; done once that batch was sent. Each slot
+        given back with a command of its own waited for a pooled connection behind every other
+        one: with thousands at once, on a loop kept busy by their teardown, past the pool's wait, and
+        the slot stayed counted against its holder until its lease ran out."""
+        self._releasing.setdefault(key, []).append(slot)
+        if self._released is None:
+            self._released = asyncio.get_running_loop().create_future()
+        released = self._released
+        if self._releaser is None or self._releaser.done():
+            self._releaser = asyncio.create_task(self._release_batches())
+        return released
+
+    async def _release_batches(self) -> None:
+        while self._releasing:
+            batch, self._releasing = self._releasing, {}
+            released, self._released = self._released, None
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key, slots in batch.items():
+                        pipe.zrem(key, *slots)
+                    await pipe.execute()
+            except Exception:
+                # Not the subscriptions' failure: they have ended. Their leases, no longer renewed, lapse.
+                count = sum(len(slots) for slots in batch.values())
+                logger.warning(
+                    "could not give back %d live subscription slots; they lapse in %s s",
+                    count,
+                    self._lease_seconds,
+                    exc_info=True,
+                )
+            finally:
+                if released is not None and not released.done():
+                    released.set_result(None)
 
     async def _renew_while_held(self) -> None:
         while self._held:
@@ -117,6 +158,9 @@ class RedisLiveSlots:
                 logger.exception("could not renew live subscription leases; they lapse in %s s", self._lease_seconds)
 
     async def aclose(self) -> None:
+        if self._releaser is not None:
+            # Slots being given back are given back: their holders would wait out the leases.
+            await self._releaser
         if self._renewer is not None:
             self._renewer.cancel()
             with suppress(asyncio.CancelledError):

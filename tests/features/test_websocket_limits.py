@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from payql.auth import mint_token
 from payql.live_slots import RedisLiveSlots
+from payql.redis_pool import bounded_redis
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.testkit import CHECKOUT, TEST_JWT_SECRET, Shopper, checkout_input, eventually, make_price
@@ -145,6 +147,44 @@ async def test_held_slots_are_renewed_and_a_crashed_instances_slots_lapse(
         await eventually(lapsed, timeout=10)
     finally:
         await surviving.aclose()
+
+
+async def test_many_subscriptions_ending_at_once_give_every_slot_back_through_a_starved_pool(
+    backend: Backend,
+) -> None:
+    """5,000 sockets closing at once (a deploy, a network blip) end their subscriptions together, on a
+    loop kept busy by their teardown. A slot given back through a pooled connection of its own waited
+    for the pool behind every other one, past its wait, and stayed counted until its lease ran out."""
+    if backend.redis_url is None:
+        pytest.skip("slots shared through Redis are proven with PAYQL_TEST_BACKEND=servers")
+    # One connection, given for 50 ms at most: the pool of a process that many releases contend for.
+    redis = bounded_redis(backend.redis_url, max_connections=1, wait_seconds=0.05, client_name="payql-test-slots")
+    prefix = f"{backend.redis_prefix}{uuid.uuid4().hex}:"
+    slots = RedisLiveSlots(1_000, redis, prefix)
+    key = f"{prefix}live-subscriptions:customer:dave"
+    ending, held = asyncio.Event(), asyncio.Queue[bool]()
+
+    async def subscription() -> None:
+        async with slots.hold("customer:dave") as taken:
+            held.put_nowait(taken)
+            await ending.wait()
+            # The subscription's own teardown, on the loop, before its slot is given back.
+            time.sleep(0.005)
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        # Taken one after another: only their giving back is at once.
+        for _ in range(300):
+            tasks.append(asyncio.create_task(subscription()))
+            assert await held.get()
+        assert await redis.zcard(key) == 300
+        ending.set()
+        await asyncio.gather(*tasks)
+        assert await redis.zcard(key) == 0
+    finally:
+        await slots.aclose()
+        await redis.delete(key)
+        await redis.aclose()
 
 
 async def test_a_socket_stops_serving_when_its_token_expires(server: str, shopper: Shopper) -> None:
