@@ -87,13 +87,17 @@ class LiveFramesHandler(ExpiringSessionHandler):
             else:
                 key = SHARED_LIVE_RESULTS.key_of(result.data)
                 if key is not None:
-                    lane.join(key, partial(self._ready_payload, key=key), partial(self._send_shared, operation))
+                    # The frame's envelope is the same for each of the operation's versions: built once.
+                    write = partial(self._send_shared, operation, head=_next_frame_head(operation.id))
+                    lane.join(key, partial(self._ready_payload, key=key), write)
                 await self._send_shared(operation, payload)
             is_first_result = False
 
-    async def _send_shared(self, operation: Operation[GraphQLContext, None], payload: str) -> None:
+    async def _send_shared(
+        self, operation: Operation[GraphQLContext, None], payload: str, head: str | None = None
+    ) -> None:
         if not operation.completed:
-            await self._send_text(f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}')
+            await self._send_text((head or _next_frame_head(operation.id)) + payload + "}")
 
     def _ready_payload(self, row: object, *, key: Hashable) -> str | None:
         return SHARED_LIVE_RESULTS.ready_payload(row, key, self.view.encode_json_string)
@@ -114,6 +118,11 @@ class LiveFramesHandler(ExpiringSessionHandler):
                 await send({"type": "websocket.send", "text": frame})
         except (WebSocketDisconnect, OSError) as error:
             raise WebSocketDisconnected from error
+
+
+def _next_frame_head(operation_id: str) -> str:
+    """A `next` frame up to its payload; the frame is this, the payload, and "}"."""
+    return f'{{"id":{json.dumps(operation_id)},"type":"next","payload":'
 
 
 class KeepWebSocketSend:
