@@ -60,6 +60,7 @@ ORDER_STATUS = "subscription($id: ID!) { orderStatus(orderId: $id) { id status }
 PRODUCTS = "{ products { prices { id type } } }"
 CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) { order { id status } } }"""
 CONNECT_BATCH = 100
+BUSY_ATTEMPTS = 10
 WAIT_SECONDS = 120.0
 QUIET = ("--log-level", "warning")
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")  # /proc's unit of CPU time
@@ -101,6 +102,10 @@ async def open_in_batches(count: int, opener: Callable[[], Awaitable[Socket]]) -
     return sockets
 
 
+class RefusedBusy(Exception):
+    """PayQL refused the subscription as busy (RATE_LIMITED): retry shortly."""
+
+
 class PayQLSide:
     name = "PayQL"
 
@@ -112,6 +117,7 @@ class PayQLSide:
         self.token = token
         self.order_id = order_id
         self.slots, self.slots_key = slots, slots_key
+        self.busy_refusals = 0
 
     async def settled(self) -> None:
         """Wait until PayQL has released every subscription of the round (each gives its live slot back
@@ -122,24 +128,38 @@ class PayQLSide:
                 await asyncio.sleep(0.02)
 
     async def open(self) -> Socket:
-        socket = await self.client.ws_connect(self.url, protocols=("graphql-transport-ws",))
-        await socket.send_str(
-            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {self.token}"}})
-        )
-        assert json.loads(await socket.receive_str())["type"] == "connection_ack"
-        payload = {"query": ORDER_STATUS, "variables": {"id": self.order_id}}
-        await socket.send_str(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
-        return socket
+        """A subscribed socket, its first status read. A subscription refused as busy (RATE_LIMITED:
+        a pool had nothing to give while hundreds open at once) is opened again, as a client told
+        to retry shortly does, and counted in `busy_refusals`."""
+        for attempt in range(1, BUSY_ATTEMPTS + 1):
+            socket = await self.client.ws_connect(self.url, protocols=("graphql-transport-ws",))
+            await socket.send_str(
+                json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {self.token}"}})
+            )
+            assert json.loads(await socket.receive_str())["type"] == "connection_ack"
+            payload = {"query": ORDER_STATUS, "variables": {"id": self.order_id}}
+            await socket.send_str(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            try:
+                await self.status(socket)
+                return socket
+            except RefusedBusy:
+                self.busy_refusals += 1
+                await socket.close()
+                await asyncio.sleep(0.2 * attempt)
+        raise RuntimeError(f"a subscription was refused as busy {BUSY_ATTEMPTS} times")
 
     async def status(self, socket: Socket) -> str:
         while True:
             message = json.loads(await socket.receive_str())
-            if message["type"] == "next":
-                if message["payload"].get("errors"):
-                    raise RuntimeError(f"subscription answered with errors: {message['payload']['errors']}")
+            if message["type"] in ("next", "error"):
+                errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors")
+                if errors:
+                    if all((error.get("extensions") or {}).get("code") == "RATE_LIMITED" for error in errors):
+                        raise RefusedBusy
+                    raise RuntimeError(f"subscription answered with errors: {errors}")
                 status: str = message["payload"]["data"]["orderStatus"]["status"]
                 return status
-            if message["type"] in ("error", "complete"):
+            if message["type"] == "complete":
                 raise RuntimeError(f"subscription ended: {message}")
 
 
@@ -151,7 +171,10 @@ class FloorSide:
         self.url = base_url.replace("http://", "ws://") + "/ws"
 
     async def open(self) -> Socket:
-        return await self.client.ws_connect(self.url)
+        """A connected socket, its first status read."""
+        socket = await self.client.ws_connect(self.url)
+        await self.status(socket)
+        return socket
 
     async def status(self, socket: Socket) -> str:
         status: str = json.loads(await socket.receive_str())["status"]
@@ -174,9 +197,8 @@ async def one_round(
     """N subscribers, then one change per status in `new_statuses`, each once every subscriber got the
     last: the latencies of every change pooled, the CPU and the window per change (several changes a
     round, because /proc counts CPU in clock ticks of 10 ms)."""
-    sockets = await open_in_batches(subscribers, side.open)
+    sockets = await asyncio.wait_for(open_in_batches(subscribers, side.open), WAIT_SECONDS)
     try:
-        await asyncio.wait_for(asyncio.gather(*(side.status(socket) for socket in sockets)), WAIT_SECONDS)
         latencies: list[float] = []
         server_cpu = client_cpu = window = 0.0
 
@@ -282,10 +304,8 @@ async def main(sizes: list[int], rounds: int, changes: int = 5, profile: Path | 
                 order_changer(bench.asyncpg_url, bench.redis_url, channel, order_id) as change,
                 socket_client() as client,
             ):
-                sides: list[Side] = [
-                    PayQLSide(client, base_url, token, order_id, slots, slots_key),
-                    FloorSide(client, floor_url),
-                ]
+                payql_side = PayQLSide(client, base_url, token, order_id, slots, slots_key)
+                sides: list[Side] = [payql_side, FloorSide(client, floor_url)]
                 print(
                     f"fan-out of one status change; {rounds} rounds of {changes} changes per size,"
                     " PayQL and floor alternating"
@@ -296,6 +316,7 @@ async def main(sizes: list[int], rounds: int, changes: int = 5, profile: Path | 
                 sides_named = ("PayQL", "floor")
                 statuses = itertools.cycle(["PROCESSING", "PENDING"])
                 for size in sizes:
+                    payql_side.busy_refusals = 0
                     results: dict[str, list[Round]] = {side.name: [] for side in sides}
                     for _ in range(rounds):
                         for side in sides:
@@ -323,6 +344,9 @@ async def main(sizes: list[int], rounds: int, changes: int = 5, profile: Path | 
                         f"       server CPU until the last arrival: PayQL {payql_cpu:.1f} ms, floor {floor_cpu:.1f} ms,"
                         f" {ratio}"
                     )
+                    if payql_side.busy_refusals:
+                        refused = payql_side.busy_refusals
+                        print(f"       PayQL subscriptions refused as busy, then opened again: {refused}")
         finally:
             if floor is not None:
                 stop_process(floor)
