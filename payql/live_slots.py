@@ -29,6 +29,7 @@ from resolvers.errors import UseCaseError
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS: Final = 60.0
+RELEASE_AT_SHUTDOWN_SECONDS: Final = 2.0
 
 # KEYS[1] the holder's set; ARGV: now, cap, lease seconds, slot id. 1 when the slot was taken.
 _TAKE_SLOT: Final = """
@@ -159,8 +160,13 @@ class RedisLiveSlots:
 
     async def aclose(self) -> None:
         if self._releaser is not None:
-            # Slots being given back are given back: their holders would wait out the leases.
-            await self._releaser
+            # Slots being given back are given back, their holders would wait out the leases; but a
+            # Redis that does not answer does not hold the shutdown up for its retries.
+            done, _ = await asyncio.wait({self._releaser}, timeout=RELEASE_AT_SHUTDOWN_SECONDS)
+            if not done:
+                self._releaser.cancel()
+                with suppress(asyncio.CancelledError):
+                    await self._releaser
         if self._renewer is not None:
             self._renewer.cancel()
             with suppress(asyncio.CancelledError):
