@@ -103,7 +103,8 @@ async def open_in_batches(count: int, opener: Callable[[], Awaitable[Socket]]) -
 
 
 class RefusedBusy(Exception):
-    """PayQL refused the subscription as busy (RATE_LIMITED): retry shortly."""
+    """PayQL answered the subscription RATE_LIMITED: busy at set-up (retry shortly), or, once it runs,
+    the subscriber dropped as too slow. The message carries PayQL's errors."""
 
 
 class PayQLSide:
@@ -155,7 +156,8 @@ class PayQLSide:
                 errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors")
                 if errors:
                     if all((error.get("extensions") or {}).get("code") == "RATE_LIMITED" for error in errors):
-                        raise RefusedBusy
+                        # At set-up, a refusal to retry; later, a subscriber dropped as too slow: say which.
+                        raise RefusedBusy(json.dumps(errors))
                     raise RuntimeError(f"subscription answered with errors: {errors}")
                 status: str = message["payload"]["data"]["orderStatus"]["status"]
                 return status
