@@ -1,6 +1,6 @@
 """Webhook ingestion: PayQL's `POST /webhooks/sandbox` vs a floor that verifies and inserts alike.
 
-Run: .venv/bin/python -m bench.webhooks [--requests 600] [--concurrency 32] [--rounds 3]
+Run: .venv/bin/python -m bench.webhooks [--requests 600] [--concurrency 32] [--rounds 3] [--jobs worker]
 Needs PostgreSQL and Redis (see `bench.servers`). PayQL (`payql serve`) and the floor
 (`bench.webhook_floor`: Starlette + asyncpg, HMAC check and one INSERT … ON CONFLICT DO NOTHING) run in
 processes of their own on the same database; this process sends each `--requests` signed deliveries of
@@ -14,6 +14,11 @@ On a shared, noisy machine compare ratios.
 PayQL acknowledges a delivery before its in-process job has processed it: after each PayQL round the
 benchmark waits until every stored event is final before the floor's round starts, so PayQL's
 leftover processing never runs during (and slows) the floor's round, and prints how long that took.
+
+`--jobs worker` runs PayQL as production does: its server queues each batch of stored events in Redis
+(`PAYQL_JOB_QUEUE=redis`) and a `payql worker` process processes them, running beside the server (on
+the same cores) during PayQL's rounds. The server's CPU is then the ingestion alone; the worker's CPU a
+delivery is printed beside it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from bench.fanout import QUIET
 from bench.load import load_client
 from bench.servers import (
     PAYQL,
+    PERIODIC_OFF,
     BenchDatabase,
     cpu_seconds,
     free_port,
@@ -79,12 +85,20 @@ def sender(path: str, secret: str) -> Send:
     return send
 
 
-async def main(requests: int, concurrency: int, rounds: int) -> None:
+async def main(requests: int, concurrency: int, rounds: int, jobs: str = "server") -> None:
     async with BenchDatabase.create() as bench:
         payql_port, floor_port = free_port(), free_port()
-        environment = payql_environment(bench, bench.work, payql_port)
+        in_worker = jobs == "worker"
+        environment = payql_environment(
+            bench, bench.work, payql_port, **({"PAYQL_JOB_QUEUE": "redis"} if in_worker else {})
+        )
         secret = environment["PAYQL_SANDBOX_WEBHOOK_SECRETS"]
         payql = start_process([PAYQL, "serve"], environment, bench.work / "payql.log")
+        worker = (
+            start_process([PAYQL, "worker"], environment | PERIODIC_OFF, bench.work / "worker.log")
+            if in_worker
+            else None
+        )
         floor = start_process(
             [sys.executable, "-m", "uvicorn", "bench.webhook_floor:app", "--port", str(floor_port), *QUIET],
             environment | {"FLOOR_DATABASE_URL": bench.asyncpg_url, "FLOOR_WEBHOOK_SECRET": secret},
@@ -105,16 +119,24 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
                 results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
                 cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
                 catching_up: list[float] = []
+                worker_ms: list[float] = []
                 for _ in range(rounds):
                     for name, http, send, server in sides:
                         before = cpu_seconds(server)
+                        worker_before = cpu_seconds(worker) if worker is not None and name == "PayQL" else 0.0
                         outcome = await one_round(http, send, "", requests, concurrency)
                         results[name].append(outcome)
                         if name == "PayQL":
                             catching_up.append(await wait_until_processed(bench.asyncpg_url))
+                            if worker is not None:
+                                worker_ms.append((cpu_seconds(worker) - worker_before) * 1000 / requests)
                         accepted = max(1, requests - outcome.failures)
                         cpu_ms[name].append((cpu_seconds(server) - before) * 1000 / accepted)
-            print(f"webhook ingestion, {requests} deliveries x {rounds} rounds, {concurrency} in flight, alternating")
+            where = "a payql worker beside the server" if in_worker else "the server's in-process queue"
+            print(
+                f"webhook ingestion, {requests} deliveries x {rounds} rounds, {concurrency} in flight, alternating;"
+                f" PayQL's events processed by {where}"
+            )
             for name, measured in results.items():
                 print(
                     f"{name:>6}: {statistics.median(r.per_second for r in measured):7.1f} accepted/s,"
@@ -125,6 +147,8 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
             print(
                 f"PayQL's jobs caught up {statistics.median(catching_up) * 1000:.0f} ms after its last acknowledgement"
             )
+            if worker_ms:
+                print(f"PayQL's worker: CPU {statistics.median(worker_ms):5.2f} ms a delivery")
             ratio = statistics.median(r.per_second for r in results["PayQL"]) / statistics.median(
                 r.per_second for r in results["floor"]
             )
@@ -134,6 +158,8 @@ async def main(requests: int, concurrency: int, rounds: int) -> None:
         finally:
             stop_process(floor)
             stop_process(payql)
+            if worker is not None:
+                stop_process(worker)
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -141,9 +167,15 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--jobs",
+        choices=("server", "worker"),
+        default="server",
+        help="where PayQL processes the stored events: its server's in-process queue, or a payql worker",
+    )
     return parser.parse_args()
 
 
 if __name__ == "__main__":
     arguments = parse_arguments()
-    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds))
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds, arguments.jobs))

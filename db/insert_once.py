@@ -5,11 +5,15 @@ existence check, a savepoint and an INSERT that may fail: nothing is refused, so
 caller's transaction and no savepoint is needed. A concurrent insert of the same key waits for the
 first one's transaction and then does nothing.
 
+`insert_each_once` does the same for several rows of one model in one statement (`INSERT … VALUES
+(…), (…) ON CONFLICT DO NOTHING RETURNING <pk>, <key>`), and tells which of them went in by their key.
+
 Never here: updates to a row that exists, or reading it back (callers decide what a duplicate means).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from pypika_tortoise.queries import Table
@@ -18,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from db import sent_statements
-from db.row_inserts import inserted_fields
+from db.row_inserts import inserted_fields, values_statement
 
 M = TypeVar("M", bound=Model)
 
@@ -60,3 +64,52 @@ async def insert_once(instance: M, connection: BaseDBAsyncClient) -> bool:
     instance.pk = pk
     instance._saved_in_db = True
     return True
+
+
+_EACH_SUFFIXES: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def _returning_key(model: type[Model], unique: tuple[str, ...]) -> str:
+    suffix = _EACH_SUFFIXES.get((model._meta.db_table, unique))
+    if suffix is None:
+        meta = model._meta
+        columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in (meta.pk_attr, *unique))
+        suffix = _EACH_SUFFIXES[(meta.db_table, unique)] = f" ON CONFLICT DO NOTHING RETURNING {columns}"
+    return suffix
+
+
+async def insert_each_once(
+    instances: Sequence[M], connection: BaseDBAsyncClient, unique: tuple[str, ...]
+) -> list[bool]:
+    """Insert each of `instances` (all of one model) unless a row holds its value of the unique key
+    `unique` (field names), in one statement on `connection`; one flag per instance, True for those
+    inserted (their primary key set from the row). Of two instances with one key, the first is
+    inserted and the second is not, as if they had come one after the other."""
+    if not instances:
+        return []
+    model = type(instances[0])
+    if any(type(instance) is not model for instance in instances):
+        raise TypeError("insert_each_once takes rows of one model")
+    meta = model._meta
+    fields = inserted_fields(model)
+    fields_map = meta.fields_map
+    key_at = [fields.index(name) for name in unique]
+    firsts: dict[tuple[object, ...], M] = {}
+    values: list[object] = []
+    for instance in instances:
+        row = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in fields]
+        key = tuple(row[at] for at in key_at)
+        if key not in firsts:
+            firsts[key] = instance
+            values.extend(row)
+    dialect = connection.capabilities.dialect
+    statement = values_statement(model, fields, len(firsts), dialect) + _returning_key(model, unique)
+    inserted: set[int] = set()
+    pk_column = meta.db_pk_column
+    key_columns = [meta.fields_db_projection[name] for name in unique]
+    for returned in await sent_statements.fetch(connection, statement, values):
+        instance = firsts[tuple(returned[column] for column in key_columns)]
+        instance.pk = returned[pk_column]
+        instance._saved_in_db = True
+        inserted.add(id(instance))
+    return [id(instance) in inserted for instance in instances]

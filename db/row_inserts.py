@@ -6,7 +6,8 @@ row, built through its query machinery: more Python than the rows themselves. Ea
 through its field's own conversion with its instance, as the ORM would store it (sealed text, JSON,
 enums, a timestamp stamped by `auto_now_add`).
 
-Never here: ON CONFLICT (`db.insert_once`), updates, reading rows back, values spliced into SQL.
+Never here: ON CONFLICT (`db.insert_once` adds it to these statements), updates, reading rows
+back, values spliced into SQL.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def inserted_fields(model: type[Model]) -> list[str]:
     return [name for name, column in meta.fields_db_projection.items() if column not in generated]
 
 
-def _statement(model: type[Model], fields: list[str], rows: int, dialect: str) -> str:
+def values_statement(model: type[Model], fields: list[str], rows: int, dialect: str) -> str:
+    """`INSERT INTO <table> (<fields' columns>) VALUES (…), (…)` for `rows` rows, its parameters numbered
+    row after row; written once per (dialect, table, rows)."""
     key = (dialect, model._meta.db_table, rows)
     statement = _STATEMENTS.get(key)
     if statement is None:
@@ -62,6 +65,6 @@ async def insert_rows(instances: Sequence[Model], connection: BaseDBAsyncClient)
     for start in range(0, len(instances), ROWS_PER_STATEMENT):
         chunk = instances[start : start + ROWS_PER_STATEMENT]
         values = [fields_map[name].to_db_value(getattr(row, name), row) for row in chunk for name in fields]
-        await sent_statements.execute(connection, _statement(model, fields, len(chunk), dialect), values)
+        await sent_statements.execute(connection, values_statement(model, fields, len(chunk), dialect), values)
     for instance in instances:
         instance._saved_in_db = True

@@ -116,6 +116,10 @@ def _normalized(text: str) -> tuple[str, list[int] | None]:
     return "".join(chars), origin
 
 
+def _digit_count(text: str) -> int:
+    return sum(map(text.count, "0123456789"))
+
+
 def _card_spans(text: str) -> Iterator[tuple[int, int]]:
     """Spans of card numbers in `text`: whole groups of a run whose digits form a PAN.
 
@@ -124,7 +128,11 @@ def _card_spans(text: str) -> Iterator[tuple[int, int]]:
     are never split, so long reference numbers do not yield accidental matches.
     """
     scanned, origin = _normalized(text)
-    if sum(map(scanned.count, "0123456789")) < _MIN_DIGITS:
+    if _digit_count(scanned) < _MIN_DIGITS:
+        return
+    # Masking our own formats only breaks runs apart: with no run long enough before it (a
+    # signature's hex, a timestamp and a port), there is none after, and the masking is skipped.
+    if not any(_digit_count(run.group()) >= _MIN_DIGITS for run in _RUN.finditer(scanned)):
         return
     for own_format in _OWN_FORMATS:
         scanned = own_format.sub(lambda m: "u" * len(m.group()), scanned)
@@ -136,6 +144,9 @@ def _spans_in_run(offset: int, run: str, origin: list[int] | None) -> Iterator[t
     """The longest card at each start group of one run, in original-text coordinates."""
     groups = list(_GROUP.finditer(run))
     digits = "".join(group.group() for group in groups)
+    if len(digits) < _MIN_DIGITS:
+        # Too few digits in the whole run for any card (a timestamp, a port): no window to try.
+        return
     ends = list(accumulate(len(group.group()) for group in groups))
     luhn = _LuhnSums(digits)
     first = 0

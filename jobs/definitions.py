@@ -20,7 +20,7 @@ from jobs.sweeper import sweep_once
 from notifications.dispatch import LEASE_SECONDS, dispatch_outbox_message, due_outbox_ids
 from notifications.mailer import Mailer
 from webhooks.batches import EventBatches
-from webhooks.processing import process_webhook_event
+from webhooks.processing import process_webhook_event, process_webhook_events
 from webhooks.store import RetryPolicy
 
 
@@ -61,6 +61,18 @@ class JobContext:
     async def process_webhook(self, event_row_id: int) -> None:
         await process_webhook_event(
             event_row_id,
+            gateways=self.gateways,
+            policy=self.retry,
+            schedule_retry=self.schedule_webhook_retry,
+            billing=self.billing,
+            batches=self.webhook_batches,
+        )
+
+    async def process_webhooks(self, event_row_ids: list[int]) -> None:
+        """The events one batch of deliveries stored, at once: their claims and final statuses share
+        statements (`webhooks.batches`); each event's failure and retry stay its own."""
+        await process_webhook_events(
+            event_row_ids,
             gateways=self.gateways,
             policy=self.retry,
             schedule_retry=self.schedule_webhook_retry,
@@ -129,6 +141,7 @@ class JobContext:
     def specs(self) -> list[JobSpec]:
         return [
             JobSpec("process_webhook_event", self.process_webhook, timeout_seconds=self.retry.lease_seconds),
+            JobSpec("process_webhook_events", self.process_webhooks, timeout_seconds=self.retry.lease_seconds),
             # Timed out well inside its lease, so a send still running is never taken over by another process.
             JobSpec(
                 "dispatch_outbox_message",

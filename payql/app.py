@@ -38,7 +38,7 @@ from payql.http_metrics import HttpMetricsMiddleware
 from payql.live_frames import KeepWebSocketSend
 from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
-from payql.metrics import WEBHOOKS_RECEIVED
+from payql.metrics import WEBHOOKS_RECEIVED, labelled
 from payql.metrics_endpoint import metrics_route
 from payql.rate_limit import RetryAfterMiddleware
 from payql.request_context import RequestIdMiddleware
@@ -148,19 +148,20 @@ def create_app(settings: Settings) -> Starlette:
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
     in_flight = InFlightLimit(settings.max_in_flight_requests)
+    # The busiest routes first: Starlette tries each route's pattern in turn, on every request.
     routes: list[BaseRoute] = [
+        Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
+        *webhook_routes(
+            gateways=lambda: state["services"].deps.gateways,
+            deliveries=lambda: state["services"].deliveries,
+            count=lambda gateway, outcome: labelled(WEBHOOKS_RECEIVED, gateway, outcome).inc(),
+        ),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
-        Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
         *console_routes(),
         *shop_routes(settings),
     ]
-    routes += webhook_routes(
-        gateways=lambda: state["services"].deps.gateways,
-        on_stored=lambda: state["services"].enqueue_webhook,
-        count=lambda gateway, outcome: WEBHOOKS_RECEIVED.labels(gateway=gateway, outcome=outcome).inc(),
-    )
     metrics = metrics_route(settings, services=lambda: state["services"])
     if metrics is not None:
         routes.append(metrics)

@@ -30,6 +30,7 @@ from payql.metrics import (
     GATEWAY_CIRCUIT,
     GATEWAY_DURATION,
     PAYMENT_DECLINES,
+    labelled,
 )
 from payql.tracing import span
 
@@ -97,6 +98,6 @@ def _finished(
         return
     if health is not None and healthy is not None:
         health.record(gateway, ok=healthy, seconds=seconds)
-        GATEWAY_CIRCUIT.labels(gateway=gateway).set(_CIRCUIT_GAUGE[health.view(gateway).state])
-    GATEWAY_CALLS.labels(gateway=gateway, operation=operation, outcome=outcome).inc()
-    GATEWAY_DURATION.labels(gateway=gateway, operation=operation).observe(seconds)
+        labelled(GATEWAY_CIRCUIT, gateway).set(_CIRCUIT_GAUGE[health.view(gateway).state])
+    labelled(GATEWAY_CALLS, gateway, operation, outcome).inc()
+    labelled(GATEWAY_DURATION, gateway, operation).observe(seconds)

@@ -14,7 +14,7 @@ from graphql import FieldNode, GraphQLSchema, OperationDefinitionNode, Operation
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
-from payql.metrics import GRAPHQL_DURATION, GRAPHQL_OPERATIONS
+from payql.metrics import GRAPHQL_DURATION, GRAPHQL_OPERATIONS, labelled
 
 
 class GraphQLMetrics(SchemaExtension):
@@ -29,8 +29,8 @@ class GraphQLMetrics(SchemaExtension):
             outcome = "error"
         else:
             outcome = "ok"
-        GRAPHQL_OPERATIONS.labels(type=operation_type, field=field, outcome=outcome).inc()
-        GRAPHQL_DURATION.labels(type=operation_type, field=field).observe(time.perf_counter() - started)
+        labelled(GRAPHQL_OPERATIONS, operation_type, field, outcome).inc()
+        labelled(GRAPHQL_DURATION, operation_type, field).observe(time.perf_counter() - started)
 
 
 _TYPE_NAMES = {

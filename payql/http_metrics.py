@@ -10,7 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from payql.metrics import HTTP_DURATION, HTTP_REQUESTS
+from payql.metrics import HTTP_DURATION, HTTP_REQUESTS, labelled
 
 
 class HttpMetricsMiddleware:
@@ -35,8 +35,8 @@ class HttpMetricsMiddleware:
         finally:
             route = route_template(scope)
             method = scope["method"] if scope["method"] in ("GET", "POST", "OPTIONS", "HEAD") else "other"
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            HTTP_DURATION.labels(method=method, route=route).observe(time.perf_counter() - started)
+            labelled(HTTP_REQUESTS, method, route, str(status)).inc()
+            labelled(HTTP_DURATION, method, route).observe(time.perf_counter() - started)
 
 
 def route_template(scope: Scope) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.log_context import log_scope
 from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobFunction, JobSpec
-from payql.metrics import JOB_DURATION, JOB_RUNS
+from payql.metrics import JOB_DURATION, JOB_RUNS, labelled
 from payql.tracing import span, trace_context_from
 
 # Job keyword arguments that identify what a run works on, and their names in log lines.
@@ -46,8 +46,8 @@ def observed(spec: JobSpec) -> JobSpec:
             outcome = "failed"
             raise
         finally:
-            JOB_RUNS.labels(job=spec.name, outcome=outcome).inc()
-            JOB_DURATION.labels(job=spec.name).observe(time.perf_counter() - started)
+            labelled(JOB_RUNS, spec.name, outcome).inc()
+            labelled(JOB_DURATION, spec.name).observe(time.perf_counter() - started)
 
     wrapped: JobFunction = run
     return JobSpec(spec.name, wrapped, spec.timeout_seconds)

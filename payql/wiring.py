@@ -31,7 +31,7 @@ from payql.auth import TokenVerifier
 from payql.gateway_observation import observe_gateway
 from payql.job_observation import observed_specs
 from payql.live_slots import ProcessLiveSlots, RedisLiveSlots, build_live_slots
-from payql.metrics import STATUS_CHANGES, record_reconciliation
+from payql.metrics import STATUS_CHANGES, labelled, record_reconciliation
 from payql.outbound_urls import OutboundPolicy
 from payql.pubsub import Broker, InMemoryBroker, RedisBroker
 from payql.rate_limit import ClientIpLimits, KeyedRateLimiter, PaymentRateLimiter, limits_storage
@@ -42,6 +42,7 @@ from payql.tracing import current_trace_context
 from resolvers.context import Deps, PaymentPolicy
 from resolvers.live_stream import LiveStreams
 from resolvers.order_status import order_channel
+from webhooks.delivery_batches import DeliveryBatches
 from webhooks.store import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ class Services:
     circuit_sync: CircuitSync | None = None
     # The jobs as the queues run them (`job_observation`): what `payql worker` consumes.
     job_specs: list[JobSpec] = field(default_factory=list)
+    # Verified webhook deliveries, stored and queued in batches.
+    deliveries: DeliveryBatches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliveries = DeliveryBatches(self.enqueue_webhooks)
 
     async def after_commit(self, work: CommittedWork) -> None:
         """Announce status changes and dispatch new outbox messages; never raises (the sweeper
@@ -86,7 +92,7 @@ class Services:
                 if change.entity == "subscription" or change.order_id not in work.created_orders
             )
             for change in work.changes:
-                STATUS_CHANGES.labels(entity=change.entity, status=change.status_after).inc()
+                labelled(STATUS_CHANGES, change.entity, change.status_after).inc()
             for channel in channels:
                 await self.broker.publish(channel, {"channel": channel})
             for message_id in work.outbox_ids:
@@ -96,14 +102,25 @@ class Services:
         except Exception:
             logger.exception("after-commit notification failed; the sweeper will catch up")
 
-    async def enqueue_webhook(self, event_row_id: int) -> None:
+    async def enqueue_webhooks(self, event_row_ids: list[int]) -> None:
+        """One job for the events one batch of deliveries stored (`webhooks.delivery_batches`); never raises."""
         try:
-            await self.queue.enqueue("process_webhook_event", key=f"webhook:{event_row_id}", event_row_id=event_row_id)
+            if len(event_row_ids) == 1:
+                (event_row_id,) = event_row_ids
+                await self.queue.enqueue(
+                    "process_webhook_event", key=f"webhook:{event_row_id}", event_row_id=event_row_id
+                )
+            else:
+                # The first id is new to this batch, so the key is the batch's own.
+                await self.queue.enqueue(
+                    "process_webhook_events", key=f"webhooks:{event_row_ids[0]}", event_row_ids=event_row_ids
+                )
         except Exception:
-            logger.exception("could not queue webhook event %s; the sweeper will", event_row_id)
+            logger.exception("could not queue webhook events %s; the sweeper will", event_row_ids)
 
     async def aclose(self) -> None:
         remove_change_listener(self.after_commit)
+        await self.deliveries.aclose()
         if self.periodic is not None:
             await self.periodic.aclose()
         if self.circuit_sync is not None:

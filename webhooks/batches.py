@@ -80,22 +80,35 @@ class Batched(Generic[T, R]):
         self._changed.set()
 
     async def submit(self, item: T) -> R:
-        slot: _Slot[T, R] = _Slot(item)
-        self._waiting.append(slot)
+        (result,) = await self.submit_many([item])
+        return result
+
+    async def submit_many(self, items: list[T]) -> list[R]:
+        """`submit` for several items at once (one job's events): their results, in order. If the
+        statement of any of them failed, raises its failure (`BatchFailed`) once all have run."""
+        slots: list[_Slot[T, R]] = [_Slot(item) for item in items]
+        self._waiting.extend(slots)
         try:
+            # One pass of the loop first: items submitted by tasks started together all join the
+            # first batch instead of the first item running alone.
+            await asyncio.sleep(0)
             # Whoever holds the turn runs the next batch for everybody waiting; the others find their
             # result when their turn comes, or run the batch their item is in.
-            while not slot.done:
+            while not all(slot.done for slot in slots):
                 async with self._turn:
-                    if not slot.done:
+                    if not all(slot.done for slot in slots):
                         await self._run_next()
         finally:
-            if not slot.done and slot in self._waiting:
-                # Cancelled before its batch ran: no statement must take its event for nobody.
-                self._waiting.remove(slot)
-        if slot.result is None:
-            raise BatchFailed(str(slot.error)) from slot.error
-        return slot.result[0]
+            for slot in slots:
+                if not slot.done and slot in self._waiting:
+                    # Cancelled before its batch ran: no statement must take its event for nobody.
+                    self._waiting.remove(slot)
+        results: list[R] = []
+        for slot in slots:
+            if slot.result is None:
+                raise BatchFailed(str(slot.error)) from slot.error
+            results.append(slot.result[0])
+        return results
 
     async def _run_next(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,6 +132,19 @@ class Batched(Generic[T, R]):
             slot.result = (result,)
 
 
+@dataclass(slots=True, eq=False)
+class AttemptsAtWork:
+    """The attempts one `EventBatches.attempt` block counts as at work, until they end."""
+
+    batches: EventBatches
+    left: int
+
+    def ended(self, events: int) -> None:
+        """`events` of the block's attempts are over (their event unclaimed, or its failure recorded)."""
+        self.left -= events
+        self.batches._ended(events)
+
+
 class EventBatches:
     """This process's claims and final statuses of stored events, each a statement per batch."""
 
@@ -139,15 +165,16 @@ class EventBatches:
         self._attempts = 0
 
     @asynccontextmanager
-    async def attempt(self) -> AsyncIterator[None]:
-        """Around one attempt at an event, from before its claim to its end however it ends: while
-        an attempt is at work (not waiting for a claim or a final status), a batch waits for it."""
-        self._attempts += 1
+    async def attempt(self, events: int = 1) -> AsyncIterator[AttemptsAtWork]:
+        """Around attempts at `events` events, from before their claim to their end however they
+        end: while an attempt is at work (not waiting for a claim or a final status), a batch waits
+        for it. Attempts that end earlier than the others (unclaimed, failed) say so (`ended`)."""
+        at_work = AttemptsAtWork(self, events)
+        self._attempts += events
         try:
-            yield
+            yield at_work
         finally:
-            self._attempts -= 1
-            self._reconsider()
+            at_work.ended(at_work.left)
 
     def _any_at_work(self) -> bool:
         return self._attempts > self._claims.waiting + self._finishes.waiting
@@ -156,15 +183,29 @@ class EventBatches:
         self._claims.reconsider()
         self._finishes.reconsider()
 
+    def _ended(self, events: int) -> None:
+        self._attempts -= events
+        self._reconsider()
+
     async def claim(self, event_row_id: int) -> WebhookEvent | None:
         """The event taken for one attempt, or None if it is final or another attempt holds it."""
         self._reconsider()  # heard once this submit has queued the event and yielded
         return await self._claims.submit(event_row_id)
 
+    async def claim_many(self, event_row_ids: list[int]) -> list[WebhookEvent | None]:
+        """`claim` for each of the events (one job's), in order."""
+        self._reconsider()
+        return await self._claims.submit_many(event_row_ids)
+
     async def finish(self, row: WebhookEvent, status: WebhookStatus) -> None:
         """The claimed event is PROCESSED or IGNORED."""
         self._reconsider()  # heard once this submit has queued the event and yielded
         await self._finishes.submit((row, status))
+
+    async def finish_many(self, finished: list[tuple[WebhookEvent, WebhookStatus]]) -> None:
+        """`finish` for each of the claimed events (one job's)."""
+        self._reconsider()
+        await self._finishes.submit_many(finished)
 
     async def _claim_batch(self, event_row_ids: list[int]) -> list[WebhookEvent | None]:
         claimed = {row.id: row for row in await self._claim_statement(sorted(set(event_row_ids)), self._policy)}

@@ -1,5 +1,6 @@
 """`POST /webhooks/{gateway}`: read the raw body (bounded), verify it with the gateway's adapter,
-store it once, answer 2xx, and queue its processing.
+store it once and queue its processing (`webhooks.delivery_batches`, with the deliveries that arrive
+meanwhile), then answer 2xx.
 
 A forged, stale or malformed delivery gets a 4xx and is neither stored nor applied; the reason is
 logged for operators and never sent back.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
@@ -18,13 +19,12 @@ from starlette.routing import Route
 from gateways.errors import WebhookRejected
 from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.types import WebhookDelivery
-from webhooks.store import store_delivery
+from webhooks.delivery_batches import DeliveryBatches
+from webhooks.store import VerifiedDelivery
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 512 * 1024
-
-OnStored = Callable[[int], Awaitable[None]]
 
 
 class BodyTooLarge(Exception):
@@ -47,7 +47,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def webhook_routes(
     gateways: Callable[[], GatewayRegistry],
-    on_stored: Callable[[], OnStored],
+    deliveries: Callable[[], DeliveryBatches],
     count: Callable[[str, str], None] = lambda gateway, outcome: None,
 ) -> list[Route]:
     """`count(gateway, outcome)` is told each delivery's fate (the metrics): stored, duplicate,
@@ -78,10 +78,8 @@ def webhook_routes(
             logger.warning("webhook rejected for %s from %s: %s", name, source_ip, rejected.reason)
             count(name, "rejected")
             return JSONResponse({"error": "rejected"}, status_code=400)
-        row, created = await store_delivery(name, event, delivery, source_ip)
+        _, created = await deliveries().store(VerifiedDelivery(name, event, delivery, source_ip))
         count(name, "stored" if created else "duplicate")
-        if created:
-            await on_stored()(row.id)
         return JSONResponse({"received": True, "duplicate": not created})
 
     return [Route("/webhooks/{gateway}", receive, methods=["POST"])]

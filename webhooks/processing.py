@@ -9,9 +9,11 @@ attempt the event is dead until an operator replays it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeGuard
 
 from db.models import EventSource, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
@@ -63,28 +65,89 @@ async def process_webhook_event(
         row = await batches.claim(event_row_id)
         if row is None:
             return
-        try:
-            applied = await apply_event(row, gateways.get(row.gateway), billing)
-        except Exception as error:
-            delay = await mark_failed(row, error, policy)
-            logger.warning(
-                "webhook event %s (%s %s) failed on attempt %d%s",
-                row.id,
-                row.gateway,
-                row.event_type,
-                row.attempts,
-                "" if delay is None else f"; retrying in {delay:.1f}s",
-            )
-            if delay is not None:
-                await schedule_retry(row.id, delay)
-            return
-        await batches.finish(row, WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED)
+        status = await _attempt(row, gateways, policy, schedule_retry, billing)
+        if status is not None:
+            await batches.finish(row, status)
+
+
+async def process_webhook_events(
+    event_row_ids: list[int],
+    *,
+    gateways: GatewayRegistry,
+    policy: RetryPolicy,
+    schedule_retry: ScheduleRetry,
+    billing: BillingPolicy,
+    batches: EventBatches,
+) -> None:
+    """One attempt at each of the events (one batch of deliveries), all at once: their claims and
+    their final statuses are submitted together, so that they share statements; one event's failure
+    is its own and stops no other."""
+    async with batches.attempt(len(event_row_ids)) as at_work:
+        claimed = [row for row in await batches.claim_many(event_row_ids) if row is not None]
+        at_work.ended(len(event_row_ids) - len(claimed))
+
+        async def attempt(row: WebhookEvent) -> WebhookStatus | None:
+            status = await _attempt(row, gateways, policy, schedule_retry, billing)
+            if status is None:
+                at_work.ended(1)
+            return status
+
+        outcomes = await asyncio.gather(*(attempt(row) for row in claimed), return_exceptions=True)
+        finished = [
+            (row, outcome) for row, outcome in zip(claimed, outcomes, strict=True) if isinstance(outcome, WebhookStatus)
+        ]
+        if finished:
+            await batches.finish_many(finished)
+    # An event whose failure could not even be recorded (the database gone) holds its lease: the
+    # sweeper takes it again once it lapses.
+    unrecorded = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    if unrecorded:
+        raise ExceptionGroup(f"{len(unrecorded)} of {len(claimed)} webhook events not processed", unrecorded)
+
+
+async def _attempt(
+    row: WebhookEvent,
+    gateways: GatewayRegistry,
+    policy: RetryPolicy,
+    schedule_retry: ScheduleRetry,
+    billing: BillingPolicy,
+) -> WebhookStatus | None:
+    """The claimed event applied: its final status; or its failure recorded, its retry scheduled, and None."""
+    try:
+        applied = await apply_event(row, gateways.get(row.gateway), billing)
+    except Exception as error:
+        delay = await mark_failed(row, error, policy)
+        logger.warning(
+            "webhook event %s (%s %s) failed on attempt %d%s",
+            row.id,
+            row.gateway,
+            row.event_type,
+            row.attempts,
+            "" if delay is None else f"; retrying in {delay:.1f}s",
+        )
+        if delay is not None:
+            await schedule_retry(row.id, delay)
+        return None
+    return WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED
+
+
+# By class: `isinstance` against a runtime protocol walks the protocol's members on every call, and
+# `stored_payload` is a plain method of an adapter's class (the call guard wraps only coroutines).
+_READS_STORED_EVENTS: dict[type, bool] = {}
+
+
+def _reads_stored_events(gateway: PaymentGateway) -> TypeGuard[StoredEventReader]:
+    kind = type(gateway)
+    reads = _READS_STORED_EVENTS.get(kind)
+    if reads is None:
+        reads = _READS_STORED_EVENTS[kind] = isinstance(gateway, StoredEventReader)
+    return reads
 
 
 async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:
     """Apply every effect of the event; False when there was nothing to apply."""
     # A gateway that does not post JSON reads its own stored bodies.
-    payload = gateway.stored_payload(row.body) if isinstance(gateway, StoredEventReader) else json.loads(row.body)
+    payload = gateway.stored_payload(row.body) if _reads_stored_events(gateway) else json.loads(row.body)
     event = VerifiedEvent(row.event_id, row.event_type, int(payload.get("created", 0)), payload)
     actor = Actor(name=f"gateway:{row.gateway}", reason=f"webhook {row.event_type} {row.event_id}")
     applied = False

@@ -16,12 +16,12 @@ from typing import Any
 from tortoise import connections
 
 from db import sent_statements
-from db.insert_once import insert_once
+from db.insert_once import insert_each_once
 from db.models import WebhookEvent, WebhookStatus
 from db.placeholders import in_dialect
 from domain.card_numbers import looks_like_card_number, redact_card_numbers
 from gateways.types import VerifiedEvent, WebhookDelivery
-from payql.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG
+from payql.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG, labelled
 
 # Never keep credentials that a proxy may have forwarded with the delivery.
 _DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
@@ -47,22 +47,46 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedDelivery:
+    """A delivery whose signature its gateway's adapter verified, as it is to be stored."""
+
+    gateway: str
+    event: VerifiedEvent
+    delivery: WebhookDelivery
+    source_ip: str | None
+
+
+def _kept_row(verified: VerifiedDelivery) -> WebhookEvent:
+    # The headers are not signed: a proxy or a replaying client may put a card number in one.
+    headers = {k: redact_card_numbers(v) for k, v in verified.delivery.headers.items() if k not in _DROPPED_HEADERS}
+    source_ip = verified.source_ip
+    return WebhookEvent(
+        gateway=verified.gateway,
+        event_id=verified.event.event_id,
+        event_type=verified.event.event_type,
+        headers=headers,
+        body=verified.delivery.body.decode("utf-8"),
+        source_ip=None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
+    )
+
+
+async def store_deliveries(verified: list[VerifiedDelivery]) -> list[tuple[WebhookEvent, bool]]:
+    """Insert each delivery once, all in one statement; each one's row and whether it was new. A
+    duplicate (of a stored event, or of one earlier in the list) inserts nothing; its row is the
+    unsaved one it would have been."""
+    rows = [_kept_row(one) for one in verified]
+    # One statement: a duplicate delivery inserts nothing (no transaction, no refused INSERT).
+    created = await insert_each_once(rows, connections.get("default"), ("gateway", "event_id"))
+    return list(zip(rows, created, strict=True))
+
+
 async def store_delivery(
     gateway: str, event: VerifiedEvent, delivery: WebhookDelivery, source_ip: str | None
 ) -> tuple[WebhookEvent, bool]:
     """Insert the delivery once; a duplicate returns the row already stored and False."""
-    # The headers are not signed: a proxy or a replaying client may put a card number in one.
-    headers = {k: redact_card_numbers(v) for k, v in delivery.headers.items() if k not in _DROPPED_HEADERS}
-    row = WebhookEvent(
-        gateway=gateway,
-        event_id=event.event_id,
-        event_type=event.event_type,
-        headers=headers,
-        body=delivery.body.decode("utf-8"),
-        source_ip=None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
-    )
-    # One statement: a duplicate delivery inserts nothing (no transaction, no refused INSERT).
-    if await insert_once(row, connections.get("default")):
+    ((row, created),) = await store_deliveries([VerifiedDelivery(gateway, event, delivery, source_ip)])
+    if created:
         return row, True
     existing = await WebhookEvent.get(gateway=gateway, event_id=event.event_id)
     return existing, False
@@ -147,8 +171,8 @@ async def finish_events(finished: list[tuple[WebhookEvent, WebhookStatus]]) -> N
     ]
     await sent_statements.execute(connection, _STATEMENTS[dialect][1], values)
     for row, status in finished:
-        WEBHOOK_LAG.labels(gateway=row.gateway).observe((processed_at - row.received_at).total_seconds())
-        WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(status)).observe(row.attempts)
+        labelled(WEBHOOK_LAG, row.gateway).observe((processed_at - row.received_at).total_seconds())
+        labelled(WEBHOOK_ATTEMPTS, row.gateway, str(status)).observe(row.attempts)
 
 
 async def mark_failed(row: WebhookEvent, error: BaseException, policy: RetryPolicy) -> float | None:
@@ -156,7 +180,7 @@ async def mark_failed(row: WebhookEvent, error: BaseException, policy: RetryPoli
     detail = "".join(traceback.format_exception(error))[-8000:]
     if row.attempts >= policy.max_attempts:
         await WebhookEvent.filter(id=row.id).update(status=WebhookStatus.DEAD, next_attempt_at=None, last_error=detail)
-        WEBHOOK_ATTEMPTS.labels(gateway=row.gateway, status=str(WebhookStatus.DEAD)).observe(row.attempts)
+        labelled(WEBHOOK_ATTEMPTS, row.gateway, str(WebhookStatus.DEAD)).observe(row.attempts)
         return None
     delay = policy.delay_after(row.attempts)
     await WebhookEvent.filter(id=row.id).update(

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from db.merchant_models import DeliveryStatus, MerchantDelivery, MerchantEndpoint, MerchantEvent
 from jobs.reconcile import Discrepancy, ReconciliationReport
 from payql.app import create_app
+from payql.metrics import RATE_LIMITED, labelled
 from payql.settings import Settings
 from payql.wiring import Services
 from tests.features.test_refunds import refund
@@ -201,3 +203,14 @@ async def test_outgoing_webhook_deliveries_that_gave_up_are_counted(http: httpx.
         await MerchantEndpoint.filter(id=endpoint.id).delete()
     assert grew(before, after, "payql_merchant_webhook_deliveries", status="DEAD") == 1
     assert grew(before, after, "payql_merchant_webhook_deliveries", status="PENDING") == 0
+
+
+def test_a_kept_labelled_child_counts_into_the_series_labels_names() -> None:
+    limit = f"kept-{uuid.uuid4().hex[:8]}"
+    child = labelled(RATE_LIMITED, limit)
+    assert labelled(RATE_LIMITED, limit) is child  # made once, then kept
+    child.inc()
+    child.inc()
+    assert REGISTRY.get_sample_value("payql_rate_limited_requests_total", {"limit": limit}) == 2.0
+    RATE_LIMITED.labels(limit=limit).inc()
+    assert REGISTRY.get_sample_value("payql_rate_limited_requests_total", {"limit": limit}) == 3.0

@@ -116,8 +116,8 @@ async def test_events_finishing_during_a_final_status_are_finished_by_one_statem
     leader = asyncio.create_task(batches.finish(first, status[first.id]))
     waiting = [asyncio.create_task(batches.finish(row, status[row.id])) for row in others]
     await asyncio.gather(leader, *waiting)
-    # The first took the turn before the others queued (it never yielded before its statement).
-    assert statements.finishes == [[first.id], [row.id for row in others]]
+    # Started together, they all queued before the first statement ran: one statement for all.
+    assert statements.finishes == [[row.id for row in rows]]
     for stored in await WebhookEvent.filter(id__in=list(status)):
         assert (stored.status, stored.next_attempt_at) == (status[stored.id], None)
 
@@ -368,3 +368,76 @@ async def test_a_final_status_waits_within_its_pause_for_an_attempt_still_at_wor
     await done_before_the_pause(asyncio.gather(at_work, waiting))
     assert statements.finishes == [[leader], [fast, slow]]
     assert set((await statuses([leader, slow, fast])).values()) == {WebhookStatus.IGNORED}
+
+
+async def test_a_batch_job_claims_its_events_together_and_one_failure_stops_no_other(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await ids_of(5)
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+    jobs.failing.add(ids[1])
+    await processing.process_webhook_events(
+        ids,
+        gateways=services.deps.gateways,
+        policy=POLICY,
+        schedule_retry=jobs.schedule_retry,
+        billing=BillingPolicy(),
+        batches=jobs.batches,
+    )
+    # One job's events start together: one claim for all of them.
+    assert statements.claims == [sorted(ids)]
+    assert statements_ids(statements.finishes) == sorted(set(ids) - {ids[1]})
+    assert jobs.retries == [ids[1]]
+    ended = await statuses(ids)
+    assert ended.pop(ids[1]) == WebhookStatus.FAILED
+    assert set(ended.values()) == {WebhookStatus.IGNORED}
+
+
+async def test_a_batch_job_whose_claim_fails_raises_for_the_sweeper_and_applies_nothing(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await ids_of(3)
+    statements = Statements(crash_claims=True)
+    jobs = Jobs(services, statements, monkeypatch)
+    with pytest.raises(Crash):  # the job ran its claim's statement itself: its own error
+        await processing.process_webhook_events(
+            ids,
+            gateways=services.deps.gateways,
+            policy=POLICY,
+            schedule_retry=jobs.schedule_retry,
+            billing=BillingPolicy(),
+            batches=jobs.batches,
+        )
+    assert jobs.applied == []
+    assert {(row.status, row.attempts) for row in await WebhookEvent.filter(id__in=ids)} == {
+        (WebhookStatus.RECEIVED, 1)
+    }
+
+
+async def test_an_event_whose_failure_cannot_be_recorded_is_left_to_the_sweeper_and_the_others_finish(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await ids_of(4)
+    statements = Statements()
+    jobs = Jobs(services, statements, monkeypatch)
+    jobs.failing.add(ids[2])
+
+    async def database_gone(row: WebhookEvent, error: BaseException, policy: RetryPolicy) -> float | None:
+        raise Crash
+
+    monkeypatch.setattr(processing, "mark_failed", database_gone)
+    with pytest.raises(ExceptionGroup) as raised:
+        await processing.process_webhook_events(
+            ids,
+            gateways=services.deps.gateways,
+            policy=POLICY,
+            schedule_retry=jobs.schedule_retry,
+            billing=BillingPolicy(),
+            batches=jobs.batches,
+        )
+    assert [type(error) for error in raised.value.exceptions] == [Crash]
+    assert statements_ids(statements.finishes) == sorted(set(ids) - {ids[2]})
+    held = await WebhookEvent.get(id=ids[2])
+    assert (held.status, held.attempts) == (WebhookStatus.RECEIVED, 1)
+    assert held.next_attempt_at is not None and held.next_attempt_at > now()  # its lease, until it lapses
