@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -80,7 +81,9 @@ class _Transaction:
         try:
             if isinstance(context, SqliteTransactionContext):
                 await context.ensure_connection()
-            await self.client.begin()
+                await _begin_immediate(self.client)
+            else:
+                await self.client.begin()
         except BaseException:
             await self._give_back()
             raise
@@ -112,6 +115,20 @@ class _Transaction:
         elif isinstance(context, TransactionContextPooled):
             # The pool resets the connection (rolling back anything left open) as it takes it back.
             await self.client._parent._pool.release(self.client._connection)
+
+
+async def _begin_immediate(client: TransactionalDBClient) -> None:
+    """BEGIN IMMEDIATE where tortoise sends BEGIN: the transaction takes SQLite's write lock as it
+    opens, waiting for another process's writer (the busy timeout) if one holds it. A deferred BEGIN
+    takes it at the first write instead, and in WAL mode that write fails at once with "database is
+    locked" when another process (`payql worker` beside `payql serve`) committed since the
+    transaction's first read: its snapshot is stale, and SQLite does not wait."""
+    connection = client._connection
+    try:
+        await connection.commit()
+        await connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        raise TransactionManagementError(error) from error
 
 
 async def _through(task: asyncio.Task[None]) -> asyncio.CancelledError | None:

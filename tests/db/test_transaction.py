@@ -5,11 +5,13 @@ no transaction is left open, and nothing half-done is committed."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import pytest
 from tortoise import connections
 
 from db.models import Customer
@@ -108,3 +110,28 @@ async def holding_the_database() -> AsyncIterator[None]:
     finally:
         for connection in taken:
             await pool.release(connection)
+
+
+async def test_a_sqlite_transaction_takes_the_write_lock_as_it_opens_so_another_process_cannot_make_it_stale() -> None:
+    """In WAL mode a transaction that read and then writes fails at once ("database is locked") if
+    another process committed in between; holding the write lock from BEGIN makes the other process
+    wait for it instead (`payql serve` and `payql worker` on one SQLite file)."""
+    client = connections.get("default")
+    if not is_sqlite(client):
+        pytest.skip("SQLite's locking; PostgreSQL locks rows, proven by the row-lock tests")
+    marker = f"immediate-{uuid.uuid4().hex}"
+    # Another process's connection to the same file, which does not wait for a lock.
+    other = sqlite3.connect(client.filename, timeout=0, isolation_level=None)
+    try:
+        async with transaction() as connection:
+            assert not await Customer.filter(external_id=marker).exists()  # the transaction's snapshot
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            await Customer.create(external_id=marker, using_db=connection)
+        # Committed: the other process writes in its turn.
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE customers SET external_id = ? WHERE external_id = ?", (f"{marker}-2", marker))
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    assert await Customer.filter(external_id=f"{marker}-2").exists()

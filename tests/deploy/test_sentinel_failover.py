@@ -25,10 +25,14 @@ RESENDS = 10
 
 
 async def processed_webhooks(metrics_url: str) -> int:
+    """Webhook jobs the worker ran: one delivery's, or one for deliveries stored together."""
     async with httpx.AsyncClient(timeout=5) as client:
         text = (await client.get(metrics_url)).text
-    line = 'payql_job_runs_total{job="process_webhook_event",outcome="ok"}'
-    return next((int(float(row.split()[-1])) for row in text.splitlines() if row.startswith(line)), 0)
+    lines = [
+        f'payql_job_runs_total{{job="{job}",outcome="ok"}}'
+        for job in ("process_webhook_event", "process_webhook_events")
+    ]
+    return sum(int(float(row.split()[-1])) for row in text.splitlines() if any(row.startswith(line) for line in lines))
 
 
 @pytest.mark.timeout(240)
