@@ -20,7 +20,15 @@ from payql.metrics import JOB_DURATION, JOB_RUNS, labelled
 from payql.tracing import span, trace_context_from
 
 # Job keyword arguments that identify what a run works on, and their names in log lines.
-_LOGGED_ARGUMENTS = {"event_row_id": "webhook_event_id", "message_id": "outbox_message_id"}
+_LOGGED_ARGUMENTS = {
+    "event_row_id": "webhook_event_id",
+    "event_row_ids": "webhook_event_ids",
+    "message_id": "outbox_message_id",
+}
+
+
+def _logged(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def observed(spec: JobSpec) -> JobSpec:
@@ -30,7 +38,7 @@ def observed(spec: JobSpec) -> JobSpec:
     async def run(**kwargs: Any) -> None:
         carried = kwargs.pop(TRACE_CONTEXT_ARGUMENT, None)
         parent = trace_context_from(carried) if isinstance(carried, dict) else None
-        ids = {_LOGGED_ARGUMENTS[name]: str(value) for name, value in kwargs.items() if name in _LOGGED_ARGUMENTS}
+        ids = {_LOGGED_ARGUMENTS[name]: _logged(value) for name, value in kwargs.items() if name in _LOGGED_ARGUMENTS}
         started = time.perf_counter()
         outcome = "ok"
         try:

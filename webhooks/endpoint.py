@@ -8,12 +8,13 @@ logged for operators and never sent back.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateways.errors import WebhookRejected
@@ -25,6 +26,11 @@ from webhooks.store import VerifiedDelivery
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 512 * 1024
+# The two acknowledgements, by whether the delivery was new: written once, not encoded per delivery.
+_ACKNOWLEDGEMENTS = {
+    created: json.dumps({"received": True, "duplicate": not created}, separators=(",", ":")).encode()
+    for created in (True, False)
+}
 
 
 class BodyTooLarge(Exception):
@@ -53,7 +59,7 @@ def webhook_routes(
     """`count(gateway, outcome)` is told each delivery's fate (the metrics): stored, duplicate,
     rejected, too_large or unknown_gateway."""
 
-    async def receive(request: Request) -> JSONResponse:
+    async def receive(request: Request) -> Response:
         name = request.path_params["gateway"]
         try:
             gateway = gateways().get(name)
@@ -80,6 +86,6 @@ def webhook_routes(
             return JSONResponse({"error": "rejected"}, status_code=400)
         _, created = await deliveries().store(VerifiedDelivery(name, event, delivery, source_ip))
         count(name, "stored" if created else "duplicate")
-        return JSONResponse({"received": True, "duplicate": not created})
+        return Response(_ACKNOWLEDGEMENTS[created], media_type="application/json")
 
     return [Route("/webhooks/{gateway}", receive, methods=["POST"])]

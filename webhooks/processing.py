@@ -18,6 +18,7 @@ from typing import TypeGuard
 from db.models import EventSource, Refund, WebhookEvent, WebhookStatus
 from db.transitions import Actor
 from domain.dunning import BillingPolicy
+from domain.log_context import log_scope
 from gateways.base import PaymentGateway
 from gateways.billing import BillingGateway
 from gateways.registry import GatewayRegistry
@@ -113,21 +114,23 @@ async def _attempt(
     billing: BillingPolicy,
 ) -> WebhookStatus | None:
     """The claimed event applied: its final status; or its failure recorded, its retry scheduled, and None."""
-    try:
-        applied = await apply_event(row, gateways.get(row.gateway), billing)
-    except Exception as error:
-        delay = await mark_failed(row, error, policy)
-        logger.warning(
-            "webhook event %s (%s %s) failed on attempt %d%s",
-            row.id,
-            row.gateway,
-            row.event_type,
-            row.attempts,
-            "" if delay is None else f"; retrying in {delay:.1f}s",
-        )
-        if delay is not None:
-            await schedule_retry(row.id, delay)
-        return None
+    # The event's id on its own log lines: a batch's job runs several events at once.
+    with log_scope(webhook_event_id=row.id):
+        try:
+            applied = await apply_event(row, gateways.get(row.gateway), billing)
+        except Exception as error:
+            delay = await mark_failed(row, error, policy)
+            logger.warning(
+                "webhook event %s (%s %s) failed on attempt %d%s",
+                row.id,
+                row.gateway,
+                row.event_type,
+                row.attempts,
+                "" if delay is None else f"; retrying in {delay:.1f}s",
+            )
+            if delay is not None:
+                await schedule_retry(row.id, delay)
+            return None
     return WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED
 
 

@@ -141,6 +141,17 @@ async def test_a_job_run_logs_its_name_and_the_ids_it_works_on(
     assert (line["job"], line["webhook_event_id"]) == ("process_webhook_event", "42")
 
 
+async def test_a_batch_job_logs_its_events_ids(json_logger: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = json_logger
+
+    async def process(event_row_ids: list[int]) -> None:
+        logger.info("processing")
+
+    await observed(JobSpec("process_webhook_events", process)).function(event_row_ids=[42, 43])
+    (line,) = lines(stream)
+    assert (line["job"], line["webhook_event_ids"]) == ("process_webhook_events", "42,43")
+
+
 @pytest.fixture
 def resolvers_json() -> Iterator[io.StringIO]:
     """JSON lines of the use cases' loggers, written by the handler production uses."""
