@@ -17,13 +17,10 @@ Never here: verifying a delivery, or processing an event.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from db.models import WebhookEvent
 from webhooks.store import VerifiedDelivery, store_deliveries
-
-logger = logging.getLogger(__name__)
 
 # Deliveries per statement: a statement's parameters (10 a row) and its batch's job stay small.
 DELIVERIES_PER_STATEMENT = 64
@@ -91,11 +88,14 @@ class DeliveryBatches:
                 raise
             return
         created = [row.id for row, new in rows if new]
-        if created:
-            await self._on_stored(created)
-        for (_, stored), (row, new) in zip(batch, rows, strict=True):
-            if not stored.done():
-                stored.set_result((row.id, True) if new else (None, False))
+        try:
+            if created:
+                await self._on_stored(created)
+        finally:
+            # Stored, whatever became of the offer (cancelled at shutdown: the sweeper queues them).
+            for (_, stored), (row, new) in zip(batch, rows, strict=True):
+                if not stored.done():
+                    stored.set_result((row.id, True) if new else (None, False))
 
     async def aclose(self) -> None:
         """Store nothing more; the batch under way finishes, so its acknowledgements hold."""

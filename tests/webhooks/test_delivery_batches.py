@@ -21,6 +21,7 @@ from asyncpg.exceptions import TooManyConnectionsError
 from db.models import WebhookEvent, WebhookStatus
 from gateways.types import VerifiedEvent, WebhookDelivery
 from payql.wiring import Services
+from tests.database_held import BOUND_SECONDS
 from tests.testkit import settle
 from tests.webhooks.conftest import post_event
 from webhooks.delivery_batches import DeliveryBatches, StoringStopped
@@ -158,3 +159,24 @@ async def test_concurrent_deliveries_through_the_endpoint_are_each_stored_once_a
     rows = await WebhookEvent.filter(event_id__in=[event["id"] for event in events])
     assert len(rows) == 12
     assert {row.status for row in rows} == {WebhookStatus.IGNORED}
+
+
+async def test_deliveries_stored_while_their_job_is_being_queued_are_answered_even_if_shutdown_cuts_the_queueing(
+    services: Services,
+) -> None:
+    queueing, never = asyncio.Event(), asyncio.Event()
+
+    async def queue_that_hangs(event_row_ids: list[int]) -> None:
+        queueing.set()
+        await never.wait()
+
+    batches = DeliveryBatches(queue_that_hangs)
+    delivery = verified()
+    request = asyncio.create_task(batches.store(delivery))
+    await queueing.wait()
+    (storing,) = [task for task in asyncio.all_tasks() if task.get_name() == "webhooks:store"]
+    storing.cancel()  # the process shutting down mid-offer
+    # Bounded: before, the request waited forever for an answer no one would give.
+    row_id, created = await asyncio.wait_for(asyncio.shield(request), BOUND_SECONDS)
+    assert created
+    assert (await WebhookEvent.get(id=row_id)).event_id == delivery.event.event_id
