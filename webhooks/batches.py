@@ -85,7 +85,8 @@ class Batched(Generic[T, R]):
 
     async def submit_many(self, items: list[T]) -> list[R]:
         """`submit` for several items at once (one job's events): their results, in order. If the
-        statement of any of them failed, raises its failure (`BatchFailed`) once all have run."""
+        statement of any of them failed, raises: that statement's own error if this call ran it,
+        else `BatchFailed`; its items not yet taken by a statement are taken by none."""
         slots: list[_Slot[T, R]] = [_Slot(item) for item in items]
         self._waiting.extend(slots)
         try:

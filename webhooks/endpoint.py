@@ -20,7 +20,7 @@ from starlette.routing import Route
 from gateways.errors import WebhookRejected
 from gateways.registry import GatewayRegistry, UnknownGateway
 from gateways.types import WebhookDelivery
-from webhooks.delivery_batches import DeliveryBatches
+from webhooks.delivery_batches import DeliveryBatches, StoringStopped
 from webhooks.store import VerifiedDelivery
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,11 @@ def webhook_routes(
             logger.warning("webhook rejected for %s from %s: %s", name, source_ip, rejected.reason)
             count(name, "rejected")
             return JSONResponse({"error": "rejected"}, status_code=400)
-        _, created = await deliveries().store(VerifiedDelivery(name, event, delivery, source_ip))
+        try:
+            _, created = await deliveries().store(VerifiedDelivery(name, event, delivery, source_ip))
+        except StoringStopped:
+            # This process is shutting down: the gateway delivers again, to it or to another instance.
+            return JSONResponse({"error": "shutting down"}, status_code=503, headers={"retry-after": "1"})
         count(name, "stored" if created else "duplicate")
         return Response(_ACKNOWLEDGEMENTS[created], media_type="application/json")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from asyncpg.exceptions import TooManyConnectionsError
+from starlette.applications import Starlette
 
 from db.models import WebhookEvent, WebhookStatus
 from gateways.types import VerifiedEvent, WebhookDelivery
@@ -25,6 +26,7 @@ from tests.database_held import BOUND_SECONDS
 from tests.testkit import settle
 from tests.webhooks.conftest import post_event
 from webhooks.delivery_batches import DeliveryBatches, StoringStopped
+from webhooks.endpoint import webhook_routes
 from webhooks.store import VerifiedDelivery, store_deliveries
 
 
@@ -180,3 +182,16 @@ async def test_deliveries_stored_while_their_job_is_being_queued_are_answered_ev
     row_id, created = await asyncio.wait_for(asyncio.shield(request), BOUND_SECONDS)
     assert created
     assert (await WebhookEvent.get(id=row_id)).event_id == delivery.event.event_id
+
+
+async def test_a_delivery_arriving_after_shutdown_began_is_refused_with_503_and_not_stored(
+    services: Services,
+) -> None:
+    closed = DeliveryBatches(Queued())
+    await closed.aclose()
+    app = Starlette(routes=webhook_routes(gateways=lambda: services.deps.gateways, deliveries=lambda: closed))
+    event = {"id": f"evt_late_{uuid.uuid4().hex}", "object": "event", "type": "late.test", "created": int(time.time())}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payql") as client:
+        answer = await post_event(client, event)
+    assert (answer.status_code, answer.headers["retry-after"]) == (503, "1")
+    assert not await WebhookEvent.filter(event_id=event["id"]).exists()
