@@ -187,6 +187,17 @@ class Jobs:
             batches=self.batches,
         )
 
+    async def run_batch(self, event_row_ids: list[int]) -> None:
+        """The job of one batch of deliveries (`process_webhook_events`)."""
+        await processing.process_webhook_events(
+            event_row_ids,
+            gateways=self.services.deps.gateways,
+            policy=POLICY,
+            schedule_retry=self.schedule_retry,
+            billing=BillingPolicy(),
+            batches=self.batches,
+        )
+
     async def schedule_retry(self, event_row_id: int, delay: float) -> None:
         self.retries.append(event_row_id)
 
@@ -377,14 +388,7 @@ async def test_a_batch_job_claims_its_events_together_and_one_failure_stops_no_o
     statements = Statements()
     jobs = Jobs(services, statements, monkeypatch)
     jobs.failing.add(ids[1])
-    await processing.process_webhook_events(
-        ids,
-        gateways=services.deps.gateways,
-        policy=POLICY,
-        schedule_retry=jobs.schedule_retry,
-        billing=BillingPolicy(),
-        batches=jobs.batches,
-    )
+    await jobs.run_batch(ids)
     # One job's events start together: one claim for all of them.
     assert statements.claims == [sorted(ids)]
     assert statements_ids(statements.finishes) == sorted(set(ids) - {ids[1]})
@@ -401,14 +405,7 @@ async def test_a_batch_job_whose_claim_fails_raises_for_the_sweeper_and_applies_
     statements = Statements(crash_claims=True)
     jobs = Jobs(services, statements, monkeypatch)
     with pytest.raises(Crash):  # the job ran its claim's statement itself: its own error
-        await processing.process_webhook_events(
-            ids,
-            gateways=services.deps.gateways,
-            policy=POLICY,
-            schedule_retry=jobs.schedule_retry,
-            billing=BillingPolicy(),
-            batches=jobs.batches,
-        )
+        await jobs.run_batch(ids)
     assert jobs.applied == []
     assert {(row.status, row.attempts) for row in await WebhookEvent.filter(id__in=ids)} == {
         (WebhookStatus.RECEIVED, 1)
@@ -428,14 +425,7 @@ async def test_an_event_whose_failure_cannot_be_recorded_is_left_to_the_sweeper_
 
     monkeypatch.setattr(processing, "mark_failed", database_gone)
     with pytest.raises(ExceptionGroup) as raised:
-        await processing.process_webhook_events(
-            ids,
-            gateways=services.deps.gateways,
-            policy=POLICY,
-            schedule_retry=jobs.schedule_retry,
-            billing=BillingPolicy(),
-            batches=jobs.batches,
-        )
+        await jobs.run_batch(ids)
     assert [type(error) for error in raised.value.exceptions] == [Crash]
     assert statements_ids(statements.finishes) == sorted(set(ids) - {ids[2]})
     held = await WebhookEvent.get(id=ids[2])
