@@ -132,7 +132,10 @@ def _card_spans(text: str) -> Iterator[tuple[int, int]]:
         return
     # Masking our own formats only breaks runs apart: with no run long enough before it (a
     # signature's hex, a timestamp and a port), there is none after, and the masking is skipped.
-    if not any(_digit_count(run.group()) >= _MIN_DIGITS for run in _RUN.finditer(scanned)):
+    if not any(
+        run.end() - run.start() >= _MIN_DIGITS and _digit_count(run.group()) >= _MIN_DIGITS
+        for run in _RUN.finditer(scanned)
+    ):
         return
     for own_format in _OWN_FORMATS:
         scanned = own_format.sub(lambda m: "u" * len(m.group()), scanned)
