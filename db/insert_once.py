@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from pypika_tortoise.queries import Table
-from pypika_tortoise.terms import Parameter
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
@@ -26,56 +24,37 @@ from db.row_inserts import inserted_fields, values_statement
 
 M = TypeVar("M", bound=Model)
 
-# The statement and its columns per (dialect, table): built once, as tortoise caches its own INSERT.
-_STATEMENTS: dict[tuple[str, str], tuple[str, list[str]]] = {}
+# Per (dialect, table, rows, unique key): `db.row_inserts`' INSERT with ON CONFLICT and RETURNING, built once.
+_STATEMENTS: dict[tuple[str, str, int, tuple[str, ...]], str] = {}
 
 
-def _statement(model: type[Model], connection: BaseDBAsyncClient) -> tuple[str, list[str]]:
-    dialect = connection.capabilities.dialect
-    key = (dialect, model._meta.db_table)
-    if key not in _STATEMENTS:
+def _statement(model: type[Model], fields: Sequence[str], rows: int, unique: tuple[str, ...], dialect: str) -> str:
+    """`INSERT … VALUES … ON CONFLICT DO NOTHING RETURNING <pk>, <unique's columns>`."""
+    key = (dialect, model._meta.db_table, rows, unique)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
         meta = model._meta
-        fields = inserted_fields(model)
-        columns = [meta.fields_db_projection[name] for name in fields]
-        parameters = [Parameter(f"${i + 1}" if dialect == "postgres" else "?") for i in range(len(columns))]
-        query = (
-            connection.query_class.into(Table(meta.db_table))
-            .columns(*columns)
-            .insert(*parameters)
-            .on_conflict()
-            .do_nothing()
-            # Both dialects' builders have RETURNING; the base builder's type does not say so.
-            .returning(meta.db_pk_column)  # type: ignore[operator]
+        returned = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in (meta.pk_attr, *unique))
+        statement = _STATEMENTS[key] = (
+            f"{values_statement(model, fields, rows, dialect)} ON CONFLICT DO NOTHING RETURNING {returned}"
         )
-        _STATEMENTS[key] = (str(query), fields)
-    return _STATEMENTS[key]
+    return statement
 
 
 async def insert_once(instance: M, connection: BaseDBAsyncClient) -> bool:
     """Insert `instance` on `connection` (its primary key set from the row); False, and nothing
     written, when a row holds one of its unique keys already."""
     model = type(instance)
-    query, fields = _statement(model, connection)
+    fields = inserted_fields(model)
     fields_map = model._meta.fields_map
     values = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in fields]
-    pk = await sent_statements.fetch_value(connection, query, values)
+    statement = _statement(model, fields, 1, (), connection.capabilities.dialect)
+    pk = await sent_statements.fetch_value(connection, statement, values)
     if pk is None:
         return False
     instance.pk = pk
     instance._saved_in_db = True
     return True
-
-
-_EACH_SUFFIXES: dict[tuple[str, tuple[str, ...]], str] = {}
-
-
-def _returning_key(model: type[Model], unique: tuple[str, ...]) -> str:
-    suffix = _EACH_SUFFIXES.get((model._meta.db_table, unique))
-    if suffix is None:
-        meta = model._meta
-        columns = ", ".join(f'"{meta.fields_db_projection[name]}"' for name in (meta.pk_attr, *unique))
-        suffix = _EACH_SUFFIXES[(meta.db_table, unique)] = f" ON CONFLICT DO NOTHING RETURNING {columns}"
-    return suffix
 
 
 async def insert_each_once(
@@ -102,8 +81,7 @@ async def insert_each_once(
         if key not in firsts:
             firsts[key] = instance
             values.extend(row)
-    dialect = connection.capabilities.dialect
-    statement = values_statement(model, fields, len(firsts), dialect) + _returning_key(model, unique)
+    statement = _statement(model, fields, len(firsts), unique, connection.capabilities.dialect)
     inserted: set[int] = set()
     pk_column = meta.db_pk_column
     key_columns = [meta.fields_db_projection[name] for name in unique]

@@ -13,6 +13,7 @@ back, values spliced into SQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
@@ -27,14 +28,16 @@ ROWS_PER_STATEMENT = 500
 _STATEMENTS: dict[tuple[str, str, int], str] = {}
 
 
-def inserted_fields(model: type[Model]) -> list[str]:
-    """As the ORM inserts: every field but those the database generates (a serial key)."""
+@cache
+def inserted_fields(model: type[Model]) -> tuple[str, ...]:
+    """As the ORM inserts: every field but those the database generates (a serial key). Once per
+    model: a model's fields do not change while the process runs."""
     meta = model._meta
     generated = set(meta.generated_db_fields)
-    return [name for name, column in meta.fields_db_projection.items() if column not in generated]
+    return tuple(name for name, column in meta.fields_db_projection.items() if column not in generated)
 
 
-def values_statement(model: type[Model], fields: list[str], rows: int, dialect: str) -> str:
+def values_statement(model: type[Model], fields: Sequence[str], rows: int, dialect: str) -> str:
     """`INSERT INTO <table> (<fields' columns>) VALUES (…), (…)` for `rows` rows, its parameters numbered
     row after row; written once per (dialect, table, rows)."""
     key = (dialect, model._meta.db_table, rows)
