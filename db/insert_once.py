@@ -5,22 +5,23 @@ existence check, a savepoint and an INSERT that may fail: nothing is refused, so
 caller's transaction and no savepoint is needed. A concurrent insert of the same key waits for the
 first one's transaction and then does nothing.
 
-`insert_each_once` does the same for several rows of one model in one statement (`INSERT … VALUES
-(…), (…) ON CONFLICT DO NOTHING RETURNING <pk>, <key>`), and tells which of them went in by their key.
+`insert_each_once` does the same for several rows of one model, given as their fields' values, in one
+statement (`INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING <pk>, <key>`), and tells which
+of them went in by their key.
 
 Never here: updates to a row that exists, or reading it back (callers decide what a duplicate means).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 
 from db import sent_statements
-from db.row_inserts import inserted_fields, values_statement
+from db.row_inserts import inserted_fields, row_values, values_statement
 
 M = TypeVar("M", bound=Model)
 
@@ -58,36 +59,33 @@ async def insert_once(instance: M, connection: BaseDBAsyncClient) -> bool:
 
 
 async def insert_each_once(
-    instances: Sequence[M], connection: BaseDBAsyncClient, unique: tuple[str, ...]
-) -> list[bool]:
-    """Insert each of `instances` (all of one model) unless a row holds its value of the unique key
-    `unique` (field names), in one statement on `connection`; one flag per instance, True for those
-    inserted (their primary key set from the row). Of two instances with one key, the first is
-    inserted and the second is not, as if they had come one after the other."""
-    if not instances:
+    model: type[Model], rows: Sequence[Mapping[str, Any]], connection: BaseDBAsyncClient, unique: tuple[str, ...]
+) -> list[int | None]:
+    """Insert each of `rows` (each a row of `model` by its given fields, `db.row_inserts.row_values`)
+    unless a row holds its value of the unique key `unique` (field names), in one statement on
+    `connection`; each one's new primary key, or None for a row not inserted. Of two rows with one
+    key, the first is inserted and the second is not, as if they had come one after the other."""
+    if not rows:
         return []
-    model = type(instances[0])
-    if any(type(instance) is not model for instance in instances):
-        raise TypeError("insert_each_once takes rows of one model")
     meta = model._meta
     fields = inserted_fields(model)
-    fields_map = meta.fields_map
     key_at = [fields.index(name) for name in unique]
-    firsts: dict[tuple[object, ...], M] = {}
+    keys: list[tuple[object, ...]] = []
+    firsts: set[tuple[object, ...]] = set()
     values: list[object] = []
-    for instance in instances:
-        row = [fields_map[name].to_db_value(getattr(instance, name), instance) for name in fields]
+    for given in rows:
+        row = row_values(model, given)
         key = tuple(row[at] for at in key_at)
+        keys.append(key)
         if key not in firsts:
-            firsts[key] = instance
+            firsts.add(key)
             values.extend(row)
     statement = _statement(model, fields, len(firsts), unique, connection.capabilities.dialect)
-    inserted: set[int] = set()
     pk_column = meta.db_pk_column
     key_columns = [meta.fields_db_projection[name] for name in unique]
-    for returned in await sent_statements.fetch(connection, statement, values):
-        instance = firsts[tuple(returned[column] for column in key_columns)]
-        instance.pk = returned[pk_column]
-        instance._saved_in_db = True
-        inserted.add(id(instance))
-    return [id(instance) in inserted for instance in instances]
+    inserted = {
+        tuple(returned[column] for column in key_columns): returned[pk_column]
+        for returned in await sent_statements.fetch(connection, statement, values)
+    }
+    # The first row of a key takes its new primary key; a later row of it was not inserted.
+    return [inserted.pop(key, None) for key in keys]

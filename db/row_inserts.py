@@ -6,16 +6,23 @@ row, built through its query machinery: more Python than the rows themselves. Ea
 through its field's own conversion with its instance, as the ORM would store it (sealed text, JSON,
 enums, a timestamp stamped by `auto_now_add`).
 
+`row_values` gives one row's values from its given fields alone, as the ORM would store an instance
+built from them, without building one: on the webhook ingestion's path a model instance (its
+constructor, a validated `__setattr__` per field) cost more than the conversions it carries.
+
 Never here: ON CONFLICT (`db.insert_once` adds it to these statements), updates, reading rows
 back, values spliced into SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache, partial
+from typing import Any
 
+from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.fields import DatetimeField
 from tortoise.models import Model
 
 from db import sent_statements
@@ -35,6 +42,50 @@ def inserted_fields(model: type[Model]) -> tuple[str, ...]:
     meta = model._meta
     generated = set(meta.generated_db_fields)
     return tuple(name for name, column in meta.fields_db_projection.items() if column not in generated)
+
+
+# One field's database value for a row that does not give it: made per row, or the same for every row.
+_Default = Callable[[], Any] | tuple[Any]
+
+
+def _default(model: type[Model], name: str) -> _Default:
+    field = model._meta.fields_map[name]
+    if isinstance(field, DatetimeField) and (field.auto_now or field.auto_now_add):
+        return lambda: field.to_db_value(timezone.localtime(), model)
+    if callable(field.default):
+        make = field.default
+        return lambda: field.to_db_value(make(), model)
+    if field.default is None and not field.null:
+        return partial(_missing, f"{model.__name__}.{name}")
+    return (field.to_db_value(field.default, model),)
+
+
+def _missing(field: str) -> Any:
+    raise TypeError(f"{field} has no default: a row must give it")
+
+
+@cache
+def _defaults(model: type[Model]) -> dict[str, _Default]:
+    return {name: _default(model, name) for name in inserted_fields(model)}
+
+
+def row_values(model: type[Model], given: Mapping[str, Any]) -> list[Any]:
+    """One row's database values, in `inserted_fields(model)`'s order, as the ORM would store an
+    instance of `model` built with `given`: each given value through its field's conversion (its
+    validation included), each other field's default (converted once, or per row when it is made per
+    row: a callable default, an `auto_now` or `auto_now_add` time). A given value wins over any
+    default: unlike the ORM's save, a given `auto_now` time is kept."""
+    defaults = _defaults(model)
+    if not given.keys() <= defaults.keys():
+        raise TypeError(f"{model.__name__} stores no field named {sorted(given.keys() - defaults.keys())}")
+    fields_map = model._meta.fields_map
+    values: list[Any] = []
+    for name, default in defaults.items():
+        if name in given:
+            values.append(fields_map[name].to_db_value(given[name], model))
+        else:
+            values.append(default[0] if isinstance(default, tuple) else default())
+    return values
 
 
 def values_statement(model: type[Model], fields: Sequence[str], rows: int, dialect: str) -> str:

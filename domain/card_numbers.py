@@ -23,6 +23,10 @@ from itertools import accumulate
 _RUN = re.compile(r"[0-9]+(?:(?:\s++|[^\w\s]|_){1,3}[0-9]+)*")
 _GROUP = re.compile(r"[0-9]+")
 _MIN_DIGITS, _MAX_DIGITS = 13, 19
+# No separator is a letter, so a card's digits lie in a stretch of at least that many characters
+# without one: a text with no such stretch (most headers, words, hex signatures) holds no card, and
+# one search in C tells so before any run is looked at.
+_LETTERLESS_STRETCH = re.compile(f"[^A-Za-z]{{{_MIN_DIGITS}}}")
 # UUIDs (our ids, idempotency keys) are dash-joined hex groups that can be all digits.
 _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 # ISO-8601 / SQL timestamps ("2026-11-30 01:02:03.456789+00:00") as our databases and logs write them.
@@ -128,7 +132,7 @@ def _card_spans(text: str) -> Iterator[tuple[int, int]]:
     are never split, so long reference numbers do not yield accidental matches.
     """
     scanned, origin = _normalized(text)
-    if _digit_count(scanned) < _MIN_DIGITS:
+    if _LETTERLESS_STRETCH.search(scanned) is None or _digit_count(scanned) < _MIN_DIGITS:
         return
     # Masking our own formats only breaks runs apart: with no run long enough before it (a
     # signature's hex, a timestamp and a port), there is none after, and the masking is skipped.

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from db.models import WebhookEvent
 from webhooks.store import VerifiedDelivery, store_deliveries
 
 # Deliveries per statement: a statement's parameters (10 a row) and its batch's job stay small.
 DELIVERIES_PER_STATEMENT = 64
 
-StoreDeliveries = Callable[[list[VerifiedDelivery]], Awaitable[list[tuple[WebhookEvent, bool]]]]
+# Each delivery's new row id, or None for a duplicate.
+StoreDeliveries = Callable[[list[VerifiedDelivery]], Awaitable[list[int | None]]]
 # Offers the processing of newly stored events to the job queue; never raises (the sweeper finds
 # any event whose job was not queued).
 OnStored = Callable[[list[int]], Awaitable[None]]
@@ -76,7 +76,7 @@ class DeliveryBatches:
 
     async def _store_batch(self, batch: list[tuple[VerifiedDelivery, asyncio.Future[tuple[int | None, bool]]]]) -> None:
         try:
-            rows = await self._store([delivery for delivery, _ in batch])
+            row_ids = await self._store([delivery for delivery, _ in batch])
         except BaseException as error:
             for _, stored in batch:
                 if not stored.done():
@@ -87,15 +87,15 @@ class DeliveryBatches:
             if not isinstance(error, Exception):
                 raise
             return
-        created = [row.id for row, new in rows if new]
+        created = [row_id for row_id in row_ids if row_id is not None]
         try:
             if created:
                 await self._on_stored(created)
         finally:
             # Stored, whatever became of the offer (cancelled at shutdown: the sweeper queues them).
-            for (_, stored), (row, new) in zip(batch, rows, strict=True):
+            for (_, stored), row_id in zip(batch, row_ids, strict=True):
                 if not stored.done():
-                    stored.set_result((row.id, True) if new else (None, False))
+                    stored.set_result((row_id, row_id is not None))
 
     async def aclose(self) -> None:
         """Store nothing more; the batch under way finishes, so its acknowledgements hold."""

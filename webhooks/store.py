@@ -57,39 +57,37 @@ class VerifiedDelivery:
     source_ip: str | None
 
 
-def _kept_row(verified: VerifiedDelivery) -> WebhookEvent:
+def _kept_fields(verified: VerifiedDelivery) -> dict[str, Any]:
     # The headers are not signed: a proxy or a replaying client may put a card number in one.
     headers = {k: redact_card_numbers(v) for k, v in verified.delivery.headers.items() if k not in _DROPPED_HEADERS}
     source_ip = verified.source_ip
-    return WebhookEvent(
-        gateway=verified.gateway,
-        event_id=verified.event.event_id,
-        event_type=verified.event.event_type,
-        headers=headers,
-        body=verified.delivery.body.decode("utf-8"),
-        source_ip=None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
-    )
+    return {
+        "gateway": verified.gateway,
+        "event_id": verified.event.event_id,
+        "event_type": verified.event.event_type,
+        "headers": headers,
+        "body": verified.delivery.body.decode("utf-8"),
+        "source_ip": None if source_ip is None or looks_like_card_number(source_ip) else source_ip,
+    }
 
 
-async def store_deliveries(verified: list[VerifiedDelivery]) -> list[tuple[WebhookEvent, bool]]:
-    """Insert each delivery once, all in one statement; each one's row and whether it was new. A
-    duplicate (of a stored event, or of one earlier in the list) inserts nothing; its row is the
-    unsaved one it would have been."""
-    rows = [_kept_row(one) for one in verified]
+async def store_deliveries(verified: list[VerifiedDelivery]) -> list[int | None]:
+    """Insert each delivery once, all in one statement; each one's new row id, or None for a
+    duplicate (of a stored event, or of one earlier in the list), which inserts nothing."""
     # One statement: a duplicate delivery inserts nothing (no transaction, no refused INSERT).
-    created = await insert_each_once(rows, connections.get("default"), ("gateway", "event_id"))
-    return list(zip(rows, created, strict=True))
+    return await insert_each_once(
+        WebhookEvent, [_kept_fields(one) for one in verified], connections.get("default"), ("gateway", "event_id")
+    )
 
 
 async def store_delivery(
     gateway: str, event: VerifiedEvent, delivery: WebhookDelivery, source_ip: str | None
 ) -> tuple[WebhookEvent, bool]:
-    """Insert the delivery once; a duplicate returns the row already stored and False."""
-    ((row, created),) = await store_deliveries([VerifiedDelivery(gateway, event, delivery, source_ip)])
-    if created:
-        return row, True
-    existing = await WebhookEvent.get(gateway=gateway, event_id=event.event_id)
-    return existing, False
+    """Insert the delivery once; its stored row, and whether this call stored it."""
+    (row_id,) = await store_deliveries([VerifiedDelivery(gateway, event, delivery, source_ip)])
+    if row_id is not None:
+        return await WebhookEvent.get(id=row_id), True
+    return await WebhookEvent.get(gateway=gateway, event_id=event.event_id), False
 
 
 # The claim and the final status are each one statement for a whole batch of events. On PostgreSQL

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from tortoise import connections
+from tortoise.exceptions import ValidationError
 
 from db import row_inserts
 from db.encryption import is_sealed
-from db.models import AuditRecord, LineItem, Order
+from db.models import AuditRecord, LineItem, Order, WebhookEvent
 from db.placeholders import for_connection
 from db.row_inserts import insert_rows
 from db.transaction import transaction
@@ -106,3 +108,41 @@ async def test_nothing_to_insert_is_no_statement_and_models_are_not_mixed(monkey
         assert ran == []
         with pytest.raises(TypeError, match="one model"):
             await insert_rows([audit("x", "a"), Order(id=order.id)], connection)
+
+
+async def test_a_row_given_by_its_fields_is_stored_as_the_orm_stores_an_instance_built_with_them() -> None:
+    given: dict[str, Any] = {
+        "gateway": "sandbox",
+        "event_id": f"evt_{uuid.uuid4().hex}",
+        "event_type": "row.values",
+        "headers": {"x-a": "1"},
+        "body": '{"secret": "ada"}',
+    }
+    fields = row_inserts.inserted_fields(WebhookEvent)
+    database = connections.get("default")
+    statement = row_inserts.values_statement(WebhookEvent, fields, 1, database.capabilities.dialect)
+    await database.execute_query(statement, row_inserts.row_values(WebhookEvent, given))
+    orm = WebhookEvent(**{**given, "event_id": f"{given['event_id']}-orm"})
+    await orm.save()
+
+    stored = await WebhookEvent.get(event_id=given["event_id"])
+    ignored = {"id", "event_id", "received_at"}
+    assert {k: v for k, v in fields_of(stored).items() if k not in ignored} == {
+        k: v for k, v in fields_of(await WebhookEvent.get(id=orm.id)).items() if k not in ignored
+    }
+    # Defaults made per row are made for this row: the arrival time is stamped now.
+    assert abs((stored.received_at - orm.received_at).total_seconds()) < 60
+    raw = await database.execute_query_dict(
+        for_connection("SELECT body FROM webhook_events WHERE id = $1", database), [stored.id]
+    )
+    assert is_sealed(raw[0]["body"])
+
+
+def test_a_row_naming_a_field_the_model_does_not_store_or_missing_a_required_one_is_refused() -> None:
+    with pytest.raises(TypeError, match="no field named"):
+        row_inserts.row_values(WebhookEvent, {"gateway": "sandbox", "amount": 1})
+    with pytest.raises(TypeError, match="event_id has no default"):
+        row_inserts.row_values(WebhookEvent, {"gateway": "sandbox"})
+    # A given value is checked as the ORM checks it when it saves.
+    with pytest.raises(ValidationError, match="Length"):
+        row_inserts.row_values(WebhookEvent, {"gateway": "x" * 33, "event_id": "e", "event_type": "t", "body": "{}"})

@@ -51,7 +51,7 @@ class HeldStore:
     storing: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def store(self, deliveries: list[VerifiedDelivery]) -> list[tuple[WebhookEvent, bool]]:
+    async def store(self, deliveries: list[VerifiedDelivery]) -> list[int | None]:
         self.batches.append([delivery.event.event_id for delivery in deliveries])
         if len(self.batches) == 1:
             self.storing.set()
