@@ -40,6 +40,7 @@ from payql.load_shedding import InFlightLimit, LoadShedding
 from payql.logging_setup import configure_logging
 from payql.metrics import WEBHOOKS_RECEIVED, labelled
 from payql.metrics_endpoint import metrics_route
+from payql.path_lane import PathLane
 from payql.rate_limit import RetryAfterMiddleware
 from payql.request_context import RequestIdMiddleware
 from payql.retry_later import RetryLaterErrors, RetryLaterMiddleware, answered_code
@@ -53,7 +54,7 @@ from resolvers import fault_points
 from schema.assembly import build_schema
 from schema.query_cost import QueryLimits
 from schema.run_to_completion import finish_mutations
-from webhooks.endpoint import webhook_routes
+from webhooks.endpoint import WEBHOOKS_PREFIX, webhook_routes
 
 READINESS_TIMEOUT_SECONDS = 3.0
 
@@ -91,6 +92,32 @@ def app_from_environment() -> Starlette:
     from payql.settings import load_settings
 
     return create_app(with_installation_secrets(load_settings()))
+
+
+def _every_answers_layers(settings: Settings) -> list[Middleware]:
+    return [
+        # Before all else: every log line of the request carries its id, and every answer too.
+        Middleware(RequestIdMiddleware),
+        Middleware(HttpMetricsMiddleware),
+        # Then, so everything after it (per-IP limits, audit records, dispute evidence, webhook
+        # rows) reads the shopper's address from a trusted proxy's X-Forwarded-For, and only then.
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+        # Pure ASGI: every HTTP answer (CORS preflights and 429s included) gets the headers.
+        Middleware(SecurityHeadersMiddleware),
+    ]
+
+
+def _traced(app: Starlette) -> Starlette:
+    """`app` with OpenTelemetry's server span outermost, enclosing every other span of the request.
+    Passed through while no SDK is installed (`ServerSpansWhenTracing`), and without its per-message
+    spans: a span for every websocket frame costs each live subscriber more than the frame itself (a
+    live update to N subscribers made N spans); the request's and the socket's own server spans stay."""
+    StarletteInstrumentor.instrument_app(app)
+    for layer in app.user_middleware:
+        if cast(object, layer.cls) is OpenTelemetryMiddleware:
+            layer.cls = ServerSpansWhenTracing  # type: ignore[assignment]  # a subclass, typed as its own
+            layer.kwargs["exclude_spans"] = ["receive", "send"]
+    return app
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -151,11 +178,6 @@ def create_app(settings: Settings) -> Starlette:
     # The busiest routes first: Starlette tries each route's pattern in turn, on every request.
     routes: list[BaseRoute] = [
         Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
-        *webhook_routes(
-            gateways=lambda: state["services"].deps.gateways,
-            deliveries=lambda: state["services"].deliveries,
-            count=lambda gateway, outcome: labelled(WEBHOOKS_RECEIVED, gateway, outcome).inc(),
-        ),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -170,15 +192,11 @@ def create_app(settings: Settings) -> Starlette:
         # Only enabled packages contribute routes, and production refuses the development-only ones.
         if gateway_routes := list(gateway.routes(host)):
             routes.append(Mount(f"/{name}", routes=gateway_routes))
+    # Every answer's layers: each request's id, its metrics, the shopper's address from a trusted
+    # proxy only, the security headers.
+    every_answer = _every_answers_layers(settings)
     middleware = [
-        # Before all else: every log line of the request carries its id, and every answer too.
-        Middleware(RequestIdMiddleware),
-        Middleware(HttpMetricsMiddleware),
-        # Then, so everything after it (per-IP limits, audit records, dispute evidence, webhook
-        # rows) reads the shopper's address from a trusted proxy's X-Forwarded-For, and only then.
-        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
-        # Pure ASGI: every HTTP answer (CORS preflights and 429s included) gets the headers.
-        Middleware(SecurityHeadersMiddleware),
+        *every_answer,
         Middleware(RetryAfterMiddleware),
         Middleware(
             CORSMiddleware,
@@ -192,18 +210,24 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(RetryLaterMiddleware),
         Middleware(LoadShedding, gate=in_flight, path="/graphql"),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = _traced(Starlette(routes=routes, middleware=middleware, lifespan=lifespan))
     app.state.in_flight = in_flight
-    # Outermost: the server span encloses every other span of the request. Passed through while no
-    # SDK is installed (`ServerSpansWhenTracing`), and without its per-message spans: a span for
-    # every websocket frame costs each live subscriber more than the frame itself (a live update to
-    # N subscribers made N spans); the request's and the socket's own server spans stay.
-    StarletteInstrumentor.instrument_app(app)
-    for layer in app.user_middleware:
-        if cast(object, layer.cls) is OpenTelemetryMiddleware:
-            layer.cls = ServerSpansWhenTracing  # type: ignore[assignment]  # a subclass, typed as its own
-            layer.kwargs["exclude_spans"] = ["receive", "send"]
-    # Outside even that: a shared live frame is sent through the server's own send, not through
-    # every layer's wrapper of it (none of them does anything with a websocket frame).
+    # Gateways' deliveries go through the layers every answer gets and the 503 of an exhausted pool,
+    # not through those a browser's GraphQL request needs (CORS, a resolver's Retry-After, shedding:
+    # a gateway's delivery is never shed), nor past this app's other routes: a webhook is the
+    # busiest request after a checkout, and each layer is a few per cent of it.
+    webhooks = _traced(
+        Starlette(
+            routes=webhook_routes(
+                gateways=lambda: state["services"].deps.gateways,
+                deliveries=lambda: state["services"].deliveries,
+                count=lambda gateway, outcome: labelled(WEBHOOKS_RECEIVED, gateway, outcome).inc(),
+            ),
+            middleware=[*every_answer, Middleware(RetryLaterMiddleware)],
+        )
+    )
+    app.add_middleware(PathLane, prefix=WEBHOOKS_PREFIX, lane=webhooks)
+    # Outermost: a shared live frame is sent through the server's own send, not through every
+    # layer's wrapper of it (none of them does anything with a websocket frame).
     app.add_middleware(KeepWebSocketSend)
     return app

@@ -25,6 +25,7 @@ from webhooks.store import VerifiedDelivery
 
 logger = logging.getLogger(__name__)
 
+WEBHOOKS_PREFIX = "/webhooks/"
 MAX_BODY_BYTES = 512 * 1024
 # The two acknowledgements, by whether the delivery was new: written once, not encoded per delivery.
 _ACKNOWLEDGEMENTS = {
@@ -92,4 +93,4 @@ def webhook_routes(
         count(name, "stored" if created else "duplicate")
         return Response(_ACKNOWLEDGEMENTS[created], media_type="application/json")
 
-    return [Route("/webhooks/{gateway}", receive, methods=["POST"])]
+    return [Route(f"{WEBHOOKS_PREFIX}{{gateway}}", receive, methods=["POST"])]
