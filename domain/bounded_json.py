@@ -27,6 +27,10 @@ def nested_deeper_than(raw: bytes, max_depth: int) -> bool:
     Stops at the first level too deep, so a hostile body costs at most `max_depth` steps more than
     the brackets before it; garbage gets a rough count, which is all it needs.
     """
+    # No more opening brackets in all (strings' included) than the bound: nothing can nest past it,
+    # and two counts in C spare the scan (most events).
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return False
     depth = 0
     for match in _STRING_OR_BRACKET.finditer(raw):
         token = match.group()
