@@ -44,6 +44,7 @@ bench: install
 	$(VENV)/bin/python -m bench.receipt_mime
 	$(VENV)/bin/python -m bench.sent_statements
 	$(VENV)/bin/python -m bench.webhooks
+	$(VENV)/bin/python -m bench.webhooks --jobs deferred
 	$(VENV)/bin/python -m bench.webhooks --jobs worker
 	$(VENV)/bin/python -m bench.worker
 	$(VENV)/bin/python -m bench.scaling
