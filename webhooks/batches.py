@@ -19,8 +19,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from db.models import WebhookEvent, WebhookStatus
-from webhooks.store import RetryPolicy, claim_events, finish_events
+from db.models import WebhookStatus
+from webhooks.store import ClaimedEvent, RetryPolicy, claim_events, finish_events
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -36,8 +36,8 @@ BATCH_LIMIT = 100
 # second (250 for a worker's 10 jobs, whatever its CPU could do).
 BATCH_SPACING_SECONDS = 0.02
 
-ClaimEvents = Callable[[list[int], RetryPolicy], Awaitable[list[WebhookEvent]]]
-FinishEvents = Callable[[list[tuple[WebhookEvent, WebhookStatus]]], Awaitable[None]]
+ClaimEvents = Callable[[list[int], RetryPolicy], Awaitable[list[ClaimedEvent]]]
+FinishEvents = Callable[[list[tuple[ClaimedEvent, WebhookStatus]]], Awaitable[None]]
 
 
 class BatchFailed(RuntimeError):
@@ -159,8 +159,8 @@ class EventBatches:
         self._policy = policy
         self._claim_statement = claim
         self._finish_statement = finish
-        self._claims: Batched[int, WebhookEvent | None] = Batched(self._claim_batch, could_grow=self._any_at_work)
-        self._finishes: Batched[tuple[WebhookEvent, WebhookStatus], None] = Batched(
+        self._claims: Batched[int, ClaimedEvent | None] = Batched(self._claim_batch, could_grow=self._any_at_work)
+        self._finishes: Batched[tuple[ClaimedEvent, WebhookStatus], None] = Batched(
             self._finish_batch, could_grow=self._any_at_work
         )
         self._attempts = 0
@@ -188,31 +188,31 @@ class EventBatches:
         self._attempts -= events
         self._reconsider()
 
-    async def claim(self, event_row_id: int) -> WebhookEvent | None:
+    async def claim(self, event_row_id: int) -> ClaimedEvent | None:
         """The event taken for one attempt, or None if it is final or another attempt holds it."""
         self._reconsider()  # heard once this submit has queued the event and yielded
         return await self._claims.submit(event_row_id)
 
-    async def claim_many(self, event_row_ids: list[int]) -> list[WebhookEvent | None]:
+    async def claim_many(self, event_row_ids: list[int]) -> list[ClaimedEvent | None]:
         """`claim` for each of the events (one job's), in order."""
         self._reconsider()
         return await self._claims.submit_many(event_row_ids)
 
-    async def finish(self, row: WebhookEvent, status: WebhookStatus) -> None:
+    async def finish(self, row: ClaimedEvent, status: WebhookStatus) -> None:
         """The claimed event is PROCESSED or IGNORED."""
         self._reconsider()  # heard once this submit has queued the event and yielded
         await self._finishes.submit((row, status))
 
-    async def finish_many(self, finished: list[tuple[WebhookEvent, WebhookStatus]]) -> None:
+    async def finish_many(self, finished: list[tuple[ClaimedEvent, WebhookStatus]]) -> None:
         """`finish` for each of the claimed events (one job's)."""
         self._reconsider()
         await self._finishes.submit_many(finished)
 
-    async def _claim_batch(self, event_row_ids: list[int]) -> list[WebhookEvent | None]:
+    async def _claim_batch(self, event_row_ids: list[int]) -> list[ClaimedEvent | None]:
         claimed = {row.id: row for row in await self._claim_statement(sorted(set(event_row_ids)), self._policy)}
         # Two jobs of one event in one batch (a rerun queued while its job waited): one attempt takes it.
         return [claimed.pop(event_row_id, None) for event_row_id in event_row_ids]
 
-    async def _finish_batch(self, finished: list[tuple[WebhookEvent, WebhookStatus]]) -> list[None]:
+    async def _finish_batch(self, finished: list[tuple[ClaimedEvent, WebhookStatus]]) -> list[None]:
         await self._finish_statement(finished)
         return [None] * len(finished)

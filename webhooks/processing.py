@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeGuard
 
-from db.models import EventSource, Refund, WebhookEvent, WebhookStatus
+from db.models import EventSource, Refund, WebhookStatus
 from db.transitions import Actor
 from domain.dunning import BillingPolicy
 from domain.log_context import log_scope
@@ -44,7 +44,7 @@ from resolvers.subscription_sync import (
     sync_subscription,
 )
 from webhooks.batches import EventBatches
-from webhooks.store import RetryPolicy, mark_failed
+from webhooks.store import ClaimedEvent, RetryPolicy, mark_failed
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ async def process_webhook_events(
         claimed = [row for row in await batches.claim_many(event_row_ids) if row is not None]
         at_work.ended(len(event_row_ids) - len(claimed))
 
-        async def attempt(row: WebhookEvent) -> WebhookStatus | None:
+        async def attempt(row: ClaimedEvent) -> WebhookStatus | None:
             status = await _attempt(row, gateways, policy, schedule_retry, billing)
             if status is None:
                 at_work.ended(1)
@@ -107,7 +107,7 @@ async def process_webhook_events(
 
 
 async def _attempt(
-    row: WebhookEvent,
+    row: ClaimedEvent,
     gateways: GatewayRegistry,
     policy: RetryPolicy,
     schedule_retry: ScheduleRetry,
@@ -147,7 +147,7 @@ def _reads_stored_events(gateway: PaymentGateway) -> TypeGuard[StoredEventReader
     return reads
 
 
-async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:
+async def apply_event(row: ClaimedEvent, gateway: PaymentGateway, billing: BillingPolicy) -> bool:
     """Apply every effect of the event; False when there was nothing to apply."""
     # A gateway that does not post JSON reads its own stored bodies.
     payload = gateway.stored_payload(row.body) if _reads_stored_events(gateway) else json.loads(row.body)
@@ -170,7 +170,7 @@ async def apply_event(row: WebhookEvent, gateway: PaymentGateway, billing: Billi
     return applied
 
 
-async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: PaymentObserved, actor: Actor) -> None:
+async def _apply_payment(row: ClaimedEvent, gateway: PaymentGateway, effect: PaymentObserved, actor: Actor) -> None:
     payment = await find_payment(row.gateway, effect.result)
     if payment is None:
         logger.info("webhook event %s is about a payment PayQL did not create; ignored", row.id)
@@ -183,7 +183,7 @@ async def _apply_payment(row: WebhookEvent, gateway: PaymentGateway, effect: Pay
     await sync_payment(payment.id, result, source=EventSource.WEBHOOK, actor=actor, dedupe_key=key)
 
 
-async def _apply_refund(row: WebhookEvent, effect: RefundObserved, actor: Actor) -> None:
+async def _apply_refund(row: ClaimedEvent, effect: RefundObserved, actor: Actor) -> None:
     refund = await Refund.get_or_none(gateway_reference=effect.result.reference, payment__gateway=row.gateway)
     if refund is None:
         # Not (yet) known by reference: a refund made at the gateway directly, or one whose API
@@ -194,7 +194,7 @@ async def _apply_refund(row: WebhookEvent, effect: RefundObserved, actor: Actor)
 
 
 async def _apply_billing(
-    row: WebhookEvent,
+    row: ClaimedEvent,
     gateway: PaymentGateway,
     effect: SubscriptionObserved | InvoiceObserved | SubscriptionNotice,
     policy: BillingPolicy,
@@ -230,7 +230,7 @@ async def _apply_billing(
         return False
 
 
-async def _apply_dispute(row: WebhookEvent, gateway: PaymentGateway, effect: DisputeObserved, actor: Actor) -> bool:
+async def _apply_dispute(row: ClaimedEvent, gateway: PaymentGateway, effect: DisputeObserved, actor: Actor) -> bool:
     # As for payments: the gateway's current copy is applied, not the event's (which may be older).
     # It is read first because it may name our payment where the event does not (Stripe's events
     # carry only the payment intent's id, and a hosted payment is known to us by its session).

@@ -24,7 +24,7 @@ from tests.webhooks.test_claim import stored_event
 from webhooks import batches as batches_module
 from webhooks import processing
 from webhooks.batches import BatchFailed, EventBatches
-from webhooks.store import RetryPolicy, claim_events, due_event_ids, finish_events, now
+from webhooks.store import ClaimedEvent, RetryPolicy, claim_events, due_event_ids, finish_events, now
 
 POLICY = RetryPolicy(lease_seconds=120.0)
 
@@ -45,7 +45,7 @@ class Statements:
     claiming: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def claim(self, event_row_ids: list[int], policy: RetryPolicy) -> list[WebhookEvent]:
+    async def claim(self, event_row_ids: list[int], policy: RetryPolicy) -> list[ClaimedEvent]:
         self.claims.append(event_row_ids)
         if self.hold_first_claim and len(self.claims) == 1:
             self.claiming.set()
@@ -55,7 +55,7 @@ class Statements:
             raise Crash
         return rows
 
-    async def finish(self, finished: list[tuple[WebhookEvent, WebhookStatus]]) -> None:
+    async def finish(self, finished: list[tuple[ClaimedEvent, WebhookStatus]]) -> None:
         self.finishes.append([row.id for row, _ in finished])
         await finish_events(finished)
 
@@ -96,7 +96,7 @@ async def test_events_waiting_during_a_claim_are_claimed_by_one_statement(servic
     first, *others = await ids_of(9)
     statements = Statements()
     batches = statements.batches()
-    claimed: dict[int, WebhookEvent | None] = {}
+    claimed: dict[int, ClaimedEvent | None] = {}
 
     async def claim(event_id: int) -> None:
         claimed[event_id] = await batches.claim(event_id)
@@ -126,7 +126,7 @@ async def test_one_event_twice_in_a_batch_is_claimed_once(services: Services) ->
     first, twice = await ids_of(2)
     statements = Statements()
     batches = statements.batches()
-    claims: list[WebhookEvent | None] = []
+    claims: list[ClaimedEvent | None] = []
 
     async def claim(event_id: int) -> None:
         claims.append(await batches.claim(event_id))

@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +31,7 @@ from tests.gateways.stripe.recorded_stripe import RecordedStripe, recorded
 from tests.gateways.stripe.servers import Answer, serve
 from tests.testkit import CHECKOUT, Shopper, checkout_input, make_price, new_key
 from webhooks.processing import apply_event
+from webhooks.store import ClaimedEvent, RetryPolicy, claim_events
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "stripe"
 SESSION_URL = "https://checkout.stripe.com/c/pay/cs_test_recorded0001"
@@ -45,6 +47,13 @@ async def stripe_deps(services: Services) -> AsyncIterator[tuple[RecordedStripe,
         stripe = StripeGateway("sk_test_recorded_flow", webhook_secrets=["whsec_x"], base_url=base_url, timeout=5)
         yield server, dataclasses.replace(services.deps, gateways=GatewayRegistry([stripe]))
         await stripe.aclose()
+
+
+async def claimed(**fields: Any) -> ClaimedEvent:
+    """A stored event, taken for an attempt as a job takes it."""
+    stored = await WebhookEvent.create(**fields)
+    (row,) = await claim_events([stored.id], RetryPolicy())
+    return row
 
 
 def caller() -> Caller:
@@ -212,7 +221,7 @@ async def test_the_checkout_webhook_is_applied_from_a_fresh_read_of_the_session(
     event = json.loads((FIXTURES / f"{event_type}.json").read_text())
     # The event's own copy says nothing was paid yet: what is applied is the read, not the copy.
     event["data"]["object"].update(id=session_id, client_reference_id=payment_id, metadata={}, status="open")
-    row = await WebhookEvent.create(
+    row = await claimed(
         gateway="stripe", event_id=f"evt_{uuid.uuid4().hex}", event_type=event_type, body=json.dumps(event)
     )
 
@@ -256,7 +265,7 @@ async def test_a_dispute_on_a_hosted_payment_is_found_through_the_read_of_the_di
     )
     event = json.loads((FIXTURES / "charge.dispute.created.json").read_text())
     event["data"]["object"].update(id=dispute_id, payment_intent=intent_id, amount=3000, metadata={})
-    row = await WebhookEvent.create(
+    row = await claimed(
         gateway="stripe",
         event_id=f"evt_{uuid.uuid4().hex}",
         event_type="charge.dispute.created",
