@@ -8,7 +8,7 @@ or store a header it has not checked that way.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Mapping
 from contextvars import ContextVar
 
@@ -29,7 +29,8 @@ def accepted_request_id(given: str | None) -> str:
     printable, or carries a card number: then a fresh one."""
     if given and len(given) <= MAX_REQUEST_ID_LENGTH and given.isprintable() and not looks_like_card_number(given):
         return given
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, as a UUID4's hex, for less than half its cost on every request.
+    return secrets.token_hex(16)
 
 
 def current_request_id() -> str | None:
