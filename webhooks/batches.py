@@ -48,19 +48,19 @@ class BatchFailed(RuntimeError):
 @dataclass(slots=True, eq=False)
 class _Slot(Generic[T, R]):
     item: T
-    # Set once its batch ran: its result (in a tuple, as a result may be None) or the batch's error.
-    result: tuple[R] | None = None
-    error: BaseException | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.result is not None or self.error is not None
+    # Its batch's result for it, or the batch's failure.
+    outcome: asyncio.Future[R]
 
 
 class Batched(Generic[T, R]):
     """`submit(item)` runs `run(items)` for the item and every other item waiting with it, one run at a
     time: the items submitted while a run is under way all go into the next one. `run` returns one
-    result per item, in order."""
+    result per item, in order.
+
+    The runs are made by a task of their own, not by a submitter's: a submitter cancelled while its
+    batch's statement runs (its job timed out, its worker is stopping) takes no other item's statement
+    with it. Its own item is applied or not with its batch, as an item whose job was lost after its
+    statement is: an event claimed for nobody holds a lease, which lapses for the sweeper."""
 
     def __init__(self, run: Callable[[list[T]], Awaitable[list[R]]], *, could_grow: Callable[[], bool]) -> None:
         self._run = run
@@ -68,7 +68,7 @@ class Batched(Generic[T, R]):
         self._could_grow = could_grow
         self._last_start = float("-inf")
         self._waiting: list[_Slot[T, R]] = []
-        self._turn = asyncio.Lock()
+        self._running: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
     @property
@@ -85,33 +85,48 @@ class Batched(Generic[T, R]):
 
     async def submit_many(self, items: list[T]) -> list[R]:
         """`submit` for several items at once (one job's events): their results, in order. If the
-        statement of any of them failed, raises: that statement's own error if this call ran it,
-        else `BatchFailed`; its items not yet taken by a statement are taken by none."""
-        slots: list[_Slot[T, R]] = [_Slot(item) for item in items]
+        statement of any of them failed, raises `BatchFailed` from its error; its items not yet taken
+        by a statement are taken by none."""
+        loop = asyncio.get_running_loop()
+        slots: list[_Slot[T, R]] = [_Slot(item, loop.create_future()) for item in items]
         self._waiting.extend(slots)
+        if self._running is None:
+            # Scheduled after the tasks already ready: items submitted by tasks started together all
+            # join the first batch instead of the first item running alone.
+            self._running = asyncio.create_task(self._run_waiting(), name="webhooks:batches")
         try:
-            # One pass of the loop first: items submitted by tasks started together all join the
-            # first batch instead of the first item running alone.
-            await asyncio.sleep(0)
-            # Whoever holds the turn runs the next batch for everybody waiting; the others find their
-            # result when their turn comes, or run the batch their item is in.
-            while not all(slot.done for slot in slots):
-                async with self._turn:
-                    if not all(slot.done for slot in slots):
-                        await self._run_next()
+            # `wait`, not `gather`: a submitter that is cancelled leaves its items' outcomes alone.
+            await asyncio.wait([slot.outcome for slot in slots])
         finally:
             for slot in slots:
-                if not slot.done and slot in self._waiting:
+                if not slot.outcome.done() and slot in self._waiting:
                     # Cancelled before its batch ran: no statement must take its event for nobody.
                     self._waiting.remove(slot)
         results: list[R] = []
         for slot in slots:
-            if slot.result is None:
-                raise BatchFailed(str(slot.error)) from slot.error
-            results.append(slot.result[0])
+            error = slot.outcome.exception()
+            if error is not None:
+                raise BatchFailed(str(error)) from error
+            results.append(slot.outcome.result())
         return results
 
-    async def _run_next(self) -> None:
+    async def _run_waiting(self) -> None:
+        try:
+            while self._waiting:
+                await self._pause()
+                batch = self._waiting[:BATCH_LIMIT]
+                del self._waiting[:BATCH_LIMIT]
+                if batch:  # all of them may have been cancelled during the pause
+                    await self._run_batch(batch)
+        finally:
+            self._running = None
+            # Cancelled (the process is stopping): nothing is left waiting for a batch that will not run.
+            stopped = BatchFailed("the batches stopped before this one ran")
+            for slot in self._waiting:
+                _fail(slot, stopped)
+            self._waiting.clear()
+
+    async def _pause(self) -> None:
         loop = asyncio.get_running_loop()
         pause = self._last_start + BATCH_SPACING_SECONDS - loop.time()
         if pause > 0:
@@ -121,16 +136,27 @@ class Batched(Generic[T, R]):
                         self._changed.clear()
                         await self._changed.wait()
         self._last_start = loop.time()
-        batch = self._waiting[:BATCH_LIMIT]
-        del self._waiting[:BATCH_LIMIT]
+
+    async def _run_batch(self, batch: list[_Slot[T, R]]) -> None:
         try:
             results = await self._run([slot.item for slot in batch])
         except BaseException as error:
             for slot in batch:
-                slot.error = error
-            raise
+                _fail(slot, error)
+            if not isinstance(error, Exception):
+                raise
+            return
         for slot, result in zip(batch, results, strict=True):
-            slot.result = (result,)
+            if not slot.outcome.done():
+                slot.outcome.set_result(result)
+
+
+def _fail(slot: _Slot[T, R], error: BaseException) -> None:
+    if not slot.outcome.done():
+        # A cancellation is told as a failure: the submitter is not the one cancelled.
+        slot.outcome.set_exception(error if isinstance(error, Exception) else BatchFailed("the batch was interrupted"))
+        # Retrieved here, so a submitter that is gone leaves no "never retrieved" warning.
+        slot.outcome.exception()
 
 
 @dataclass(slots=True, eq=False)

@@ -23,7 +23,7 @@ from tests.database_held import BOUND_SECONDS
 from tests.webhooks.test_claim import stored_event
 from webhooks import batches as batches_module
 from webhooks import processing
-from webhooks.batches import BatchFailed, EventBatches
+from webhooks.batches import Batched, BatchFailed, EventBatches
 from webhooks.store import ClaimedEvent, RetryPolicy, claim_events, due_event_ids, finish_events, now
 
 POLICY = RetryPolicy(lease_seconds=120.0)
@@ -153,6 +153,47 @@ async def test_a_job_cancelled_before_its_batch_runs_claims_nothing(services: Se
     assert (await WebhookEvent.get(id=cancelled)).attempts == 0
 
 
+async def test_a_job_cancelled_while_its_batch_runs_takes_no_other_jobs_claim_with_it(services: Services) -> None:
+    # The first job is the one whose claim started the batch: the one that ran its statement, before.
+    cancelled, first, kept = await ids_of(3)
+    statements = Statements(hold_first_claim=True)
+    batches = statements.batches()
+    jobs = [asyncio.create_task(batches.claim(event_id)) for event_id in (cancelled, first, kept)]
+    await statements.claiming.wait()
+    assert statements.claims == [[cancelled, first, kept]]
+    jobs[0].cancel()  # its job timed out, or its worker is stopping, during the statement
+    statements.release.set()
+    _, one, other = await asyncio.gather(*jobs, return_exceptions=True)
+    assert jobs[0].cancelled()
+    assert isinstance(one, ClaimedEvent) and one.id == first
+    assert isinstance(other, ClaimedEvent) and other.id == kept
+    # The cancelled job's event was claimed with its batch, for nobody: its lease lapses for the sweeper.
+    assert (await WebhookEvent.get(id=cancelled)).attempts == 1
+    assert cancelled not in await due_event_ids(grace_seconds=0)
+    await lease_lapses([cancelled])
+    assert cancelled in await due_event_ids(grace_seconds=0)
+
+
+async def test_batches_stopped_mid_statement_fail_their_waiting_submitters_instead_of_leaving_them_waiting() -> None:
+    running, never = asyncio.Event(), asyncio.Event()
+
+    async def run(items: list[int]) -> list[int]:
+        running.set()
+        await never.wait()
+        return items
+
+    batched: Batched[int, int] = Batched(run, could_grow=lambda: False)
+    in_statement = asyncio.create_task(batched.submit(1))
+    await running.wait()
+    waiting = asyncio.create_task(batched.submit(2))
+    await started([waiting])
+    (runner,) = [task for task in asyncio.all_tasks() if task.get_name() == "webhooks:batches"]
+    runner.cancel()  # the process stopping
+    async with asyncio.timeout(BOUND_SECONDS):
+        outcomes = await asyncio.gather(in_statement, waiting, return_exceptions=True)
+    assert all(isinstance(outcome, BatchFailed) for outcome in outcomes)
+
+
 class Jobs:
     """`process_webhook_event` for several events on one process's batches, with the events in
     `failing` raising in their handler and those in `slow` waiting for `go_on` there."""
@@ -275,11 +316,10 @@ async def test_a_crash_after_a_batch_is_claimed_leaves_every_event_to_the_sweepe
     jobs = Jobs(services, statements, monkeypatch)
     outcomes = await held_batch(statements, first, jobs.run, others)
     assert jobs.applied == []
-    # Two statements, each its own batch's only one: the job that ran each crashed with it, and the
-    # others of the second batch were told of its failure rather than running statements of their own.
+    # Two statements, each its own batch's only one: every job of each was told of its failure,
+    # rather than running a statement of its own.
     assert statements.claims == [[first], sorted(others)]
-    assert isinstance(outcomes[0], Crash)
-    assert sorted(type(outcome).__name__ for outcome in outcomes[1:]) == ["BatchFailed"] * 2 + ["Crash"]
+    assert all(isinstance(outcome, BatchFailed) and isinstance(outcome.__cause__, Crash) for outcome in outcomes)
     for row in await WebhookEvent.filter(id__in=ids):
         assert (row.status, row.attempts) == (WebhookStatus.RECEIVED, 1)
         assert row.next_attempt_at is not None
@@ -404,8 +444,9 @@ async def test_a_batch_job_whose_claim_fails_raises_for_the_sweeper_and_applies_
     ids = await ids_of(3)
     statements = Statements(crash_claims=True)
     jobs = Jobs(services, statements, monkeypatch)
-    with pytest.raises(Crash):  # the job ran its claim's statement itself: its own error
+    with pytest.raises(BatchFailed) as failed:
         await jobs.run_batch(ids)
+    assert isinstance(failed.value.__cause__, Crash)  # the statement's own error, told
     assert jobs.applied == []
     assert {(row.status, row.attempts) for row in await WebhookEvent.filter(id__in=ids)} == {
         (WebhookStatus.RECEIVED, 1)
