@@ -87,6 +87,8 @@ class Batched(Generic[T, R]):
         """`submit` for several items at once (one job's events): their results, in order. If the
         statement of any of them failed, raises `BatchFailed` from its error; its items not yet taken
         by a statement are taken by none."""
+        if not items:
+            return []
         loop = asyncio.get_running_loop()
         slots: list[_Slot[T, R]] = [_Slot(item, loop.create_future()) for item in items]
         self._waiting.extend(slots)

@@ -174,6 +174,19 @@ async def test_a_job_cancelled_while_its_batch_runs_takes_no_other_jobs_claim_wi
     assert cancelled in await due_event_ids(grace_seconds=0)
 
 
+async def test_nothing_submitted_runs_nothing() -> None:
+    ran: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        ran.append(items)
+        return items
+
+    batched: Batched[int, int] = Batched(run, could_grow=lambda: False)
+    assert await batched.submit_many([]) == []
+    assert await batched.submit_many([7]) == [7]
+    assert ran == [[7]]
+
+
 async def test_batches_stopped_mid_statement_fail_their_waiting_submitters_instead_of_leaving_them_waiting() -> None:
     running, never = asyncio.Event(), asyncio.Event()
 
