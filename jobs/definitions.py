@@ -20,7 +20,7 @@ from jobs.sweeper import sweep_once
 from notifications.dispatch import LEASE_SECONDS, dispatch_outbox_message, due_outbox_ids
 from notifications.mailer import Mailer
 from webhooks.batches import EventBatches
-from webhooks.processing import process_webhook_event, process_webhook_events
+from webhooks.processing import WebhookProcessing
 from webhooks.store import RetryPolicy
 
 
@@ -48,10 +48,16 @@ class JobContext:
     on_reconciled: Callable[[ReconciliationReport], None] | None = None
     merchant_webhooks: DeliveryPolicy | None = None
     # Every webhook job of this process shares its claim and final-status statements with the others.
-    webhook_batches: EventBatches = field(init=False)
+    webhooks: WebhookProcessing = field(init=False)
 
     def __post_init__(self) -> None:
-        self.webhook_batches = EventBatches(self.retry)
+        self.webhooks = WebhookProcessing(
+            gateways=self.gateways,
+            policy=self.retry,
+            schedule_retry=self.schedule_webhook_retry,
+            billing=self.billing,
+            batches=EventBatches(self.retry),
+        )
 
     def require_queue(self) -> JobQueue:
         if self.queue is None:
@@ -59,26 +65,12 @@ class JobContext:
         return self.queue
 
     async def process_webhook(self, event_row_id: int) -> None:
-        await process_webhook_event(
-            event_row_id,
-            gateways=self.gateways,
-            policy=self.retry,
-            schedule_retry=self.schedule_webhook_retry,
-            billing=self.billing,
-            batches=self.webhook_batches,
-        )
+        await self.webhooks.event(event_row_id)
 
     async def process_webhooks(self, event_row_ids: list[int]) -> None:
         """The events one batch of deliveries stored, at once: their claims and final statuses share
         statements (`webhooks.batches`); each event's failure and retry stay its own."""
-        await process_webhook_events(
-            event_row_ids,
-            gateways=self.gateways,
-            policy=self.retry,
-            schedule_retry=self.schedule_webhook_retry,
-            billing=self.billing,
-            batches=self.webhook_batches,
-        )
+        await self.webhooks.events(event_row_ids)
 
     async def schedule_webhook_retry(self, event_row_id: int, delay: float) -> None:
         await self.require_queue().enqueue(

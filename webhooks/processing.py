@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeGuard
 
 from db.models import EventSource, Refund, WebhookStatus
@@ -51,87 +52,78 @@ logger = logging.getLogger(__name__)
 ScheduleRetry = Callable[[int, float], Awaitable[None]]
 
 
-async def process_webhook_event(
-    event_row_id: int,
-    *,
-    gateways: GatewayRegistry,
-    policy: RetryPolicy,
-    schedule_retry: ScheduleRetry,
-    billing: BillingPolicy,
-    batches: EventBatches,
-) -> None:
-    """One attempt at the event, unless it is final or another attempt holds it. Its claim and its
-    final status go into this process's batches; its failure and its retry are its own."""
-    async with batches.attempt():
-        row = await batches.claim(event_row_id)
-        if row is None:
-            return
-        status = await _attempt(row, gateways, policy, schedule_retry, billing)
-        if status is not None:
-            await batches.finish(row, status)
+@dataclass(frozen=True, slots=True)
+class WebhookProcessing:
+    """A process's processing of stored events: by the gateways, under the retry policy, with the
+    process's shared claim and final-status batches. `event` is one event's job (a retry, a
+    sweeper's requeue), `events` one batch of deliveries' job."""
 
+    gateways: GatewayRegistry
+    policy: RetryPolicy
+    schedule_retry: ScheduleRetry
+    billing: BillingPolicy
+    batches: EventBatches
 
-async def process_webhook_events(
-    event_row_ids: list[int],
-    *,
-    gateways: GatewayRegistry,
-    policy: RetryPolicy,
-    schedule_retry: ScheduleRetry,
-    billing: BillingPolicy,
-    batches: EventBatches,
-) -> None:
-    """One attempt at each of the events (one batch of deliveries), all at once: their claims and
-    their final statuses are submitted together, so that they share statements; one event's failure
-    is its own and stops no other."""
-    async with batches.attempt(len(event_row_ids)) as at_work:
-        claimed = [row for row in await batches.claim_many(event_row_ids) if row is not None]
-        at_work.ended(len(event_row_ids) - len(claimed))
+    async def event(self, event_row_id: int) -> None:
+        """One attempt at the event, unless it is final or another attempt holds it. Its claim and
+        its final status go into this process's batches; its failure and its retry are its own."""
+        async with self.batches.attempt():
+            row = await self.batches.claim(event_row_id)
+            if row is None:
+                return
+            status = await self._attempt(row)
+            if status is not None:
+                await self.batches.finish(row, status)
 
-        async def attempt(row: ClaimedEvent) -> WebhookStatus | None:
-            status = await _attempt(row, gateways, policy, schedule_retry, billing)
-            if status is None:
-                at_work.ended(1)
-            return status
+    async def events(self, event_row_ids: list[int]) -> None:
+        """One attempt at each of the events (one batch of deliveries), all at once: their claims
+        and their final statuses are submitted together, so that they share statements; one event's
+        failure is its own and stops no other."""
+        async with self.batches.attempt(len(event_row_ids)) as at_work:
+            claimed = [row for row in await self.batches.claim_many(event_row_ids) if row is not None]
+            at_work.ended(len(event_row_ids) - len(claimed))
 
-        outcomes = await asyncio.gather(*(attempt(row) for row in claimed), return_exceptions=True)
-        finished = [
-            (row, outcome) for row, outcome in zip(claimed, outcomes, strict=True) if isinstance(outcome, WebhookStatus)
-        ]
-        if finished:
-            await batches.finish_many(finished)
-    # An event whose failure could not even be recorded (the database gone) holds its lease: the
-    # sweeper takes it again once it lapses.
-    unrecorded = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-    if unrecorded:
-        raise ExceptionGroup(f"{len(unrecorded)} of {len(claimed)} webhook events not processed", unrecorded)
+            async def attempt(row: ClaimedEvent) -> WebhookStatus | None:
+                status = await self._attempt(row)
+                if status is None:
+                    at_work.ended(1)
+                return status
 
+            outcomes = await asyncio.gather(*(attempt(row) for row in claimed), return_exceptions=True)
+            finished = [
+                (row, outcome)
+                for row, outcome in zip(claimed, outcomes, strict=True)
+                if isinstance(outcome, WebhookStatus)
+            ]
+            if finished:
+                await self.batches.finish_many(finished)
+        # An event whose failure could not even be recorded (the database gone) holds its lease: the
+        # sweeper takes it again once it lapses.
+        unrecorded = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if unrecorded:
+            raise ExceptionGroup(f"{len(unrecorded)} of {len(claimed)} webhook events not processed", unrecorded)
 
-async def _attempt(
-    row: ClaimedEvent,
-    gateways: GatewayRegistry,
-    policy: RetryPolicy,
-    schedule_retry: ScheduleRetry,
-    billing: BillingPolicy,
-) -> WebhookStatus | None:
-    """The claimed event applied: its final status; or its failure recorded, its retry scheduled, and None."""
-    # The event's id on its own log lines: a batch's job runs several events at once.
-    with log_scope(webhook_event_id=row.id):
-        try:
-            applied = await apply_event(row, gateways.get(row.gateway), billing)
-        except Exception as error:
-            delay = await mark_failed(row, error, policy)
-            logger.warning(
-                "webhook event %s (%s %s) failed on attempt %d%s",
-                row.id,
-                row.gateway,
-                row.event_type,
-                row.attempts,
-                "" if delay is None else f"; retrying in {delay:.1f}s",
-            )
-            if delay is not None:
-                await schedule_retry(row.id, delay)
-            return None
-    return WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED
+    async def _attempt(self, row: ClaimedEvent) -> WebhookStatus | None:
+        """The claimed event applied: its final status; or its failure recorded, its retry
+        scheduled, and None."""
+        # The event's id on its own log lines: a batch's job runs several events at once.
+        with log_scope(webhook_event_id=row.id):
+            try:
+                applied = await apply_event(row, self.gateways.get(row.gateway), self.billing)
+            except Exception as error:
+                delay = await mark_failed(row, error, self.policy)
+                logger.warning(
+                    "webhook event %s (%s %s) failed on attempt %d%s",
+                    row.id,
+                    row.gateway,
+                    row.event_type,
+                    row.attempts,
+                    "" if delay is None else f"; retrying in {delay:.1f}s",
+                )
+                if delay is not None:
+                    await self.schedule_retry(row.id, delay)
+                return None
+        return WebhookStatus.PROCESSED if applied else WebhookStatus.IGNORED
 
 
 # By class: `isinstance` against a runtime protocol walks the protocol's members on every call, and

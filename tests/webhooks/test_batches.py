@@ -208,7 +208,7 @@ async def test_batches_stopped_mid_statement_fail_their_waiting_submitters_inste
 
 
 class Jobs:
-    """`process_webhook_event` for several events on one process's batches, with the events in
+    """`WebhookProcessing.event` for several events on one process's batches, with the events in
     `failing` raising in their handler and those in `slow` waiting for `go_on` there."""
 
     def __init__(self, services: Services, statements: Statements, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,9 +231,8 @@ class Jobs:
 
         monkeypatch.setattr(processing, "apply_event", apply_event)
 
-    async def run(self, event_row_id: int) -> None:
-        await processing.process_webhook_event(
-            event_row_id,
+    def processor(self) -> processing.WebhookProcessing:
+        return processing.WebhookProcessing(
             gateways=self.services.deps.gateways,
             policy=POLICY,
             schedule_retry=self.schedule_retry,
@@ -241,16 +240,12 @@ class Jobs:
             batches=self.batches,
         )
 
+    async def run(self, event_row_id: int) -> None:
+        await self.processor().event(event_row_id)
+
     async def run_batch(self, event_row_ids: list[int]) -> None:
-        """The job of one batch of deliveries (`process_webhook_events`)."""
-        await processing.process_webhook_events(
-            event_row_ids,
-            gateways=self.services.deps.gateways,
-            policy=POLICY,
-            schedule_retry=self.schedule_retry,
-            billing=BillingPolicy(),
-            batches=self.batches,
-        )
+        """The job of one batch of deliveries (`WebhookProcessing.events`)."""
+        await self.processor().events(event_row_ids)
 
     async def schedule_retry(self, event_row_id: int, delay: float) -> None:
         self.retries.append(event_row_id)
