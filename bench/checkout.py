@@ -30,6 +30,14 @@ more than the floor's.
 (`payql worker` with `PAYQL_JOB_QUEUE=redis`; the floor's `bench.checkout_floor_worker`, fed from a
 Redis list) instead of in the server. After each round it waits until every receipt is sent, and
 prints each worker's CPU a checkout and the ratio of server and worker together.
+
+`--profile FILE` runs PayQL's server (and, with `--jobs worker`, its worker: FILE.worker) under
+`bench.cpu_profile`: cProfile timed by the event loop thread's CPU clock. A wall-clock profile (py-spy's
+samples, cProfile's default) misleads here: with both cores busy, a server's thread waits runnable for
+a core, and the wait is charged to whatever ran last, most often a socket write that woke PostgreSQL.
+Measured so (perf, on-CPU samples), 70% of PayQL's server CPU is the interpreter running Python and 2-3%
+is asyncpg's protocol; py-spy had put 24% in asyncpg. cProfile's own cost is a few microseconds a call,
+so read its profile for shares of calls and of CPU between parts, not for milliseconds.
 """
 
 from __future__ import annotations
@@ -228,7 +236,9 @@ async def main(
     async with BenchDatabase.create() as bench:
         token = customer_token(bench.jwt_secret)
         payql_port, floor_port = free_port(), free_port()
-        profiler = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
+        profiler = [sys.executable, "-m", "bench.cpu_profile", str(profile)] if profile else []
+        worker_profile = profile.with_name(f"{profile.name}.worker") if profile else None
+        worker_profiler = [sys.executable, "-m", "bench.cpu_profile", str(worker_profile)] if worker_profile else []
         in_workers = jobs == "worker"
         payql_jobs = {"PAYQL_JOB_QUEUE": "redis"} if in_workers else {}
         environment = payql_environment(bench, bench.work, payql_port, **payql_jobs)
@@ -247,7 +257,9 @@ async def main(
         # With --jobs worker, each side's receipts run in a worker process of its own.
         workers = (
             {
-                "PayQL": start_process([PAYQL, "worker"], environment | PERIODIC_OFF, bench.work / "worker.log"),
+                "PayQL": start_process(
+                    [*worker_profiler, PAYQL, "worker"], environment | PERIODIC_OFF, bench.work / "worker.log"
+                ),
                 "floor": start_process(
                     [sys.executable, "-m", "bench.checkout_floor_worker"],
                     environment | floor_environment,
@@ -372,7 +384,7 @@ async def main(
                 )
         finally:
             for process in workers.values():
-                stop_process(process)
+                stop_process(process, interrupt=profile is not None)
             if served_without_work is not None:
                 stop_process(served_without_work)
             stop_process(floor)
@@ -399,7 +411,11 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--ceiling", action="store_true", help="also serve checkouts with their work taken out")
-    parser.add_argument("--profile", type=Path, help="write a cProfile of the PayQL server here (read with pstats)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a profile of the PayQL server's CPU here, and its worker's to FILE.worker (read with pstats)",
+    )
     parser.add_argument(
         "--jobs",
         choices=("server", "worker"),

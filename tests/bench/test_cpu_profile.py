@@ -1,0 +1,53 @@
+"""`bench.cpu_profile`: a script run under it gets its own arguments, and its profile, written when it
+ends (interrupted included), charges a function the CPU its thread spent in it, not the time it waited."""
+
+from __future__ import annotations
+
+import pstats
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import sys, time
+
+def waits():
+    time.sleep(0.5)
+
+def spins():
+    return sum(i * i for i in range(20_000))
+
+waits()
+spins()
+print(" ".join(sys.argv))
+if "--interrupt" in sys.argv:
+    raise KeyboardInterrupt
+"""
+
+
+def profiled(tmp_path: Path, *arguments: str) -> tuple[str, dict[str, float]]:
+    script, out = tmp_path / "script.py", tmp_path / "script.prof"
+    script.write_text(SCRIPT)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.cpu_profile", str(out), str(script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
+    cumulative = {name: row[3] for (file, _, name), row in stats.items() if file == str(script)}
+    return run.stdout, cumulative
+
+
+def test_the_script_gets_its_arguments_and_a_wait_costs_no_cpu(tmp_path: Path) -> None:
+    printed, cumulative = profiled(tmp_path, "--rounds", "2")
+    assert printed.split()[1:] == ["--rounds", "2"]
+    assert {"waits", "spins"} <= cumulative.keys()
+    # Half a second asleep on the wall clock; on the thread's CPU clock, next to nothing.
+    assert cumulative["waits"] < 0.1
+
+
+def test_an_interrupted_script_still_leaves_its_profile(tmp_path: Path) -> None:
+    _, cumulative = profiled(tmp_path, "--interrupt")
+    assert "spins" in cumulative
