@@ -42,6 +42,13 @@ A job's start is not announced (`WorkerRedisQueue.notify`): saq publishes every 
 the job's channel, and only a job's end is ever waited for (`Job.refresh(until_complete=…)`, the
 sweep's wait for an aborted job). The PUBLISH for each job becoming ACTIVE was about 5% of a
 worker's CPU while it drained a backlog, and no one read it.
+
+Fewer round trips a job (`WorkerRedisQueue.dequeue`, `_finish`): saq takes a job in two (BLMOVE, then
+GET its record) and ends it in two (its transaction, then the PUBLISH of its end). A job already
+queued is taken by one script (LMOVE and GET, atomic, so no window between the two either), and
+BLMOVE waits only when none is; the end is published inside the ending transaction. A receipt's job
+took 6 round trips from the worker and now takes 4; each costs the worker about 0.1 ms of CPU and
+Redis its own.
 """
 
 from __future__ import annotations
@@ -95,17 +102,29 @@ return id_jobs
 """
 
 
+# A job already queued, taken as saq's BLMOVE and GET take it, in one round trip: its id moved from
+# `queued` to `active`, and its record; nil when none is queued.
+_TAKE_QUEUED = """
+local job_id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+if not job_id then
+    return false
+end
+return {job_id, redis.call('GET', job_id)}
+"""
+
+
 class WorkerRedisQueue(RedisQueue):
     """saq's Redis queue for workers: the sweep leaves alone a job a worker may be taking right
-    now, a dequeue during a Redis outage pauses instead of spinning, and only a job's end is
-    announced on its channel."""
+    now, a dequeue during a Redis outage pauses instead of spinning, only a job's end is
+    announced on its channel, and a job is taken and ended in a round trip each."""
 
     _snapshot_script: AsyncScript | None = None
+    _take_script: AsyncScript | None = None
     _redis_down = False
 
     async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> Job | None:  # noqa: ASYNC109 - saq's signature
         try:
-            job = await super().dequeue(timeout, poll_interval)
+            job = await self._take_queued() or await super().dequeue(timeout, poll_interval)
         except (RedisConnectionError, RedisTimeoutError) as error:
             if not self._redis_down:
                 logger.error("queue %s: Redis is unreachable, retrying every second: %s", self.name, error)
@@ -117,9 +136,33 @@ class WorkerRedisQueue(RedisQueue):
             self._redis_down = False
         return job
 
+    async def _take_queued(self) -> Job | None:
+        """The next queued job, or None when none is queued (or its record is gone: saq's dequeue
+        answers None then too, and the sweep clears its id from `active`)."""
+        if await self.version() < (6, 2, 0):
+            return None  # no LMOVE: saq's own dequeue (BRPOPLPUSH, then GET) takes it
+        if self._take_script is None:
+            self._take_script = self.redis.register_script(_TAKE_QUEUED)
+        async with self._op_sem:
+            taken = await self._take_script(keys=[self._queued, self._active], client=self.redis)
+        return None if taken is None else self.deserialize(taken[1])
+
     async def notify(self, job: Job) -> None:
         if job.status in TERMINAL_STATUSES:
             await super().notify(job)
+
+    async def _finish(self, job: Job, status: Status, *, result: object = None, error: str | None = None) -> None:
+        """saq's end of a job, its announcement (a job's end, the one status `notify` publishes)
+        sent in the same transaction."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrem(self._active, 1, job.id)
+            pipe.zrem(self._incomplete, job.id)
+            if job.ttl >= 0:
+                pipe.set(job.id, self.serialize(job), ex=job.ttl or None)
+            else:
+                pipe.delete(job.id)
+            pipe.publish(job.id, job.status)
+            await pipe.execute()
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         if self._snapshot_script is None:

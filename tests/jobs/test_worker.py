@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from redis.asyncio.connection import AbstractConnection
 from saq import Job, Status
 from saq.queue.redis import RedisQueue
 from saq.utils import now
@@ -194,3 +198,60 @@ async def test_a_worker_announces_a_job_s_end_and_not_its_start(
         assert announced == [b"complete"]
     finally:
         await listener.aclose()
+
+
+class RoundTrips:
+    """The sends of every Redis client in this process: one a command, one a pipeline."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        send = AbstractConnection.send_packed_command
+
+        async def counted(connection: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+            self.count += 1
+            await send(connection, *args, **kwargs)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+
+    @contextlib.contextmanager
+    def during(self) -> Iterator[list[int]]:
+        """The block's round trips, in the list's one item once the block ends."""
+        before, counted = self.count, [0]
+        yield counted
+        counted[0] = self.count - before
+
+
+async def test_a_queued_job_is_taken_in_one_round_trip_and_ended_in_one_that_announces_it(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = WorkerRedisQueue(redis_client(redis_server.url), name=NAME)
+    listener = redis_client(redis_server.url).pubsub()
+    try:
+        for n in range(2):
+            await queue.enqueue(Job("record", key=f"k{n}", kwargs={"n": n}, retries=1))
+        first = await queue.dequeue(timeout=1)  # the script is loaded on the first take
+        assert first is not None
+        await listener.subscribe(queue.job_id("k1"))
+        round_trips = RoundTrips(monkeypatch)
+        with round_trips.during() as taking:
+            job = await queue.dequeue(timeout=1)
+        assert job is not None
+        assert (job.key, job.status, taking) == ("k1", Status.QUEUED, [1])
+        assert await queue.redis.lrange(queue.namespace("active"), 0, -1) == [first.id.encode(), job.id.encode()]
+        with round_trips.during() as ending:
+            await queue.finish(job, Status.COMPLETE)
+        assert ending == [1]
+        async with asyncio.timeout(30):
+            message = await listener.get_message(ignore_subscribe_messages=True, timeout=None)
+            while message is None:
+                message = await listener.get_message(ignore_subscribe_messages=True, timeout=None)
+        assert message["data"] == b"complete"
+        stored = await queue.job("k1")
+        assert stored is not None
+        assert stored.status == Status.COMPLETE
+        assert await queue.redis.lrange(queue.namespace("active"), 0, -1) == [first.id.encode()]
+        # Nothing queued: the take finds none and saq's BLMOVE waits, as before.
+        assert await queue.dequeue(timeout=0.1) is None
+    finally:
+        await listener.aclose()
+        await queue.disconnect()
