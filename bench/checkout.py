@@ -31,7 +31,8 @@ more than the floor's.
 Redis list) instead of in the server. After each round it waits until every receipt is sent, and
 prints each worker's CPU a checkout and the ratio of server and worker together.
 
-`--profile FILE` runs PayQL's server (and, with `--jobs worker`, its worker: FILE.worker) under
+`--profile FILE` runs PayQL's server (with `--jobs worker` its worker too, FILE.worker; with `--ceiling`
+the served-without-work side, FILE.ceiling) under
 `bench.cpu_profile`: cProfile timed by the event loop thread's CPU clock. A wall-clock profile (py-spy's
 samples, cProfile's default) misleads here: with both cores busy, a server's thread waits runnable for
 a core, and the wait is charged to whatever ran last, most often a socket write that woke PostgreSQL.
@@ -82,6 +83,7 @@ CHECKOUT = """mutation($input: CheckoutInput!) { checkout(input: $input) {
   order { id status total { amount currency } } payment { id status } userErrors { code message } } }"""
 CUSTOMER = "bench-customer"
 NO_WORK = "PayQL, no work"
+CEILING_APP = "bench.checkout_ceiling:ceiling_app"
 FLOOR_NO_WORK = "floor, no work"
 
 
@@ -237,6 +239,11 @@ async def main(
         token = customer_token(bench.jwt_secret)
         payql_port, floor_port = free_port(), free_port()
         profiler = [sys.executable, "-m", "bench.cpu_profile", str(profile)] if profile else []
+        ceiling_profiler = (
+            [sys.executable, "-m", "bench.cpu_profile", str(profile.with_name(f"{profile.name}.ceiling"))]
+            if profile
+            else [sys.executable]
+        )
         worker_profile = profile.with_name(f"{profile.name}.worker") if profile else None
         worker_profiler = [sys.executable, "-m", "bench.cpu_profile", str(worker_profile)] if worker_profile else []
         in_workers = jobs == "worker"
@@ -274,7 +281,7 @@ async def main(
         ceiling_options = ("--port", str(ceiling_port), "--no-proxy-headers", *QUIET)
         served_without_work = (
             start_process(
-                [sys.executable, "-m", "uvicorn", "bench.checkout_ceiling:ceiling_app", "--factory", *ceiling_options],
+                [*ceiling_profiler, "-m", "uvicorn", CEILING_APP, "--factory", *ceiling_options],
                 payql_environment(bench, bench.work, ceiling_port),
                 bench.work / "ceiling.log",
             )
@@ -386,7 +393,7 @@ async def main(
             for process in workers.values():
                 stop_process(process, interrupt=profile is not None)
             if served_without_work is not None:
-                stop_process(served_without_work)
+                stop_process(served_without_work, interrupt=profile is not None)
             stop_process(floor)
             stop_process(payql, interrupt=profile is not None)
 

@@ -1,6 +1,7 @@
 """Run a Python script under cProfile timed by its thread's CPU clock, not the wall clock.
 
-Run: python -m bench.cpu_profile OUT SCRIPT [ARGS…]   (the benchmarks' `--profile FILE` starts servers so)
+Run: python -m bench.cpu_profile OUT SCRIPT [ARGS…]   or   python -m bench.cpu_profile OUT -m MODULE [ARGS…]
+(the benchmarks' `--profile FILE` starts servers so)
 On a machine whose cores are all busy, a server's thread spends part of every second runnable but not
 running; a wall-clock profile (cProfile's default timer, py-spy's samples) charges that wait to whatever
 was on the stack when the scheduler took the core away, which is most often just after a socket write
@@ -20,11 +21,15 @@ import time
 
 def main() -> None:
     out, script, *arguments = sys.argv[1:]
-    sys.argv = [script, *arguments]
+    module = arguments.pop(0) if script == "-m" else None
+    sys.argv = [module or script, *arguments]
     profiler = cProfile.Profile(time.thread_time)
     profiler.enable()
     try:
-        runpy.run_path(script, run_name="__main__")
+        if module is None:
+            runpy.run_path(script, run_name="__main__")
+        else:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:

@@ -3,6 +3,7 @@ ends (interrupted included), charges a function the CPU its thread spent in it, 
 
 from __future__ import annotations
 
+import os
 import pstats
 import subprocess
 import sys
@@ -25,15 +26,17 @@ if "--interrupt" in sys.argv:
 """
 
 
-def profiled(tmp_path: Path, *arguments: str) -> tuple[str, dict[str, float]]:
+def profiled(tmp_path: Path, *arguments: str, as_module: bool = False) -> tuple[str, dict[str, float]]:
     script, out = tmp_path / "script.py", tmp_path / "script.prof"
     script.write_text(SCRIPT)
+    target = ["-m", "script"] if as_module else [str(script)]
     run = subprocess.run(
-        [sys.executable, "-m", "bench.cpu_profile", str(out), str(script), *arguments],
+        [sys.executable, "-m", "bench.cpu_profile", str(out), *target, *arguments],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+        env=os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
     )
     stats = pstats.Stats(str(out)).stats  # type: ignore[attr-defined]
     cumulative = {name: row[3] for (file, _, name), row in stats.items() if file == str(script)}
@@ -50,4 +53,10 @@ def test_the_script_gets_its_arguments_and_a_wait_costs_no_cpu(tmp_path: Path) -
 
 def test_an_interrupted_script_still_leaves_its_profile(tmp_path: Path) -> None:
     _, cumulative = profiled(tmp_path, "--interrupt")
+    assert "spins" in cumulative
+
+
+def test_a_module_runs_as_python_m_runs_it(tmp_path: Path) -> None:
+    printed, cumulative = profiled(tmp_path, "--port", "8000", as_module=True)
+    assert printed.split()[1:] == ["--port", "8000"]
     assert "spins" in cumulative
