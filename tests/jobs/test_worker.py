@@ -255,3 +255,33 @@ async def test_a_queued_job_is_taken_in_one_round_trip_and_ended_in_one_that_ann
     finally:
         await listener.aclose()
         await queue.disconnect()
+
+
+async def test_a_worker_keeping_up_waits_in_blmove_and_one_falling_behind_takes_by_script(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = WorkerRedisQueue(redis_client(redis_server.url), name=NAME)
+    try:
+        await queue.enqueue(Job("record", key="warm", retries=1))
+        assert await queue.dequeue(timeout=1) is not None  # loads the script; the queue is empty after it
+        round_trips = RoundTrips(monkeypatch)
+        await queue.enqueue(Job("record", key="one", retries=1))
+        with round_trips.during() as arriving:
+            job = await queue.dequeue(timeout=1)
+        # Kept up: BLMOVE, then the record with the queue's length; no script tried first.
+        assert job is not None
+        assert (job.key, arriving) == ("one", [2])
+        for n in range(3):
+            await queue.enqueue(Job("record", key=f"behind{n}", retries=1))
+        with round_trips.during() as first:
+            job = await queue.dequeue(timeout=1)
+        assert job is not None
+        assert (job.key, first) == ("behind0", [2])  # the length read with it: 2 more are queued
+        with round_trips.during() as backlog:
+            taken = [await queue.dequeue(timeout=1), await queue.dequeue(timeout=1)]
+        assert [job.key for job in taken if job is not None] == ["behind1", "behind2"]
+        assert backlog == [2]  # one script each
+        active = await queue.redis.lrange(queue.namespace("active"), 0, -1)
+        assert len(active) == 5
+    finally:
+        await queue.disconnect()
