@@ -120,7 +120,7 @@ return {job_id, redis.call('GET', job_id), redis.call('LLEN', KEYS[1])}
 class WorkerRedisQueue(RedisQueue):
     """saq's Redis queue for workers: the sweep leaves alone a job a worker may be taking right
     now, a dequeue during a Redis outage pauses instead of spinning, only a job's end is
-    announced on its channel, and a job is taken and ended in a round trip each."""
+    announced on its channel, a job is ended in one round trip, and over a backlog taken in one."""
 
     _snapshot_script: AsyncScript | None = None
     _take_script: AsyncScript | None = None
