@@ -227,6 +227,14 @@ async def receipts_sent(database_url: str, workers: Iterable[subprocess.Popen[by
         await connection.close()
 
 
+def python(profile: Path | None, suffix: str) -> list[str]:
+    """The interpreter that runs one of the benchmark's Python processes: under `bench.cpu_profile`, its
+    profile written beside `profile` with `suffix` added to the name, when there is a profile to write."""
+    if profile is None:
+        return [sys.executable]
+    return [sys.executable, "-m", "bench.cpu_profile", str(profile.with_name(profile.name + suffix))]
+
+
 async def main(
     requests: int,
     concurrency: int,
@@ -238,18 +246,10 @@ async def main(
     async with BenchDatabase.create() as bench:
         token = customer_token(bench.jwt_secret)
         payql_port, floor_port = free_port(), free_port()
-        profiler = [sys.executable, "-m", "bench.cpu_profile", str(profile)] if profile else []
-        ceiling_profiler = (
-            [sys.executable, "-m", "bench.cpu_profile", str(profile.with_name(f"{profile.name}.ceiling"))]
-            if profile
-            else [sys.executable]
-        )
-        worker_profile = profile.with_name(f"{profile.name}.worker") if profile else None
-        worker_profiler = [sys.executable, "-m", "bench.cpu_profile", str(worker_profile)] if worker_profile else []
         in_workers = jobs == "worker"
         payql_jobs = {"PAYQL_JOB_QUEUE": "redis"} if in_workers else {}
         environment = payql_environment(bench, bench.work, payql_port, **payql_jobs)
-        payql = start_process([*profiler, PAYQL, "serve"], environment, bench.work / "payql.log")
+        payql = start_process([*python(profile, ""), PAYQL, "serve"], environment, bench.work / "payql.log")
         floor_environment = {"FLOOR_DATABASE_URL": bench.asyncpg_url, "FLOOR_CUSTOMER": CUSTOMER}
         if in_workers:
             floor_environment |= {
@@ -265,7 +265,9 @@ async def main(
         workers = (
             {
                 "PayQL": start_process(
-                    [*worker_profiler, PAYQL, "worker"], environment | PERIODIC_OFF, bench.work / "worker.log"
+                    [*python(profile, ".worker"), PAYQL, "worker"],
+                    environment | PERIODIC_OFF,
+                    bench.work / "worker.log",
                 ),
                 "floor": start_process(
                     [sys.executable, "-m", "bench.checkout_floor_worker"],
@@ -281,7 +283,7 @@ async def main(
         ceiling_options = ("--port", str(ceiling_port), "--no-proxy-headers", *QUIET)
         served_without_work = (
             start_process(
-                [*ceiling_profiler, "-m", "uvicorn", CEILING_APP, "--factory", *ceiling_options],
+                [*python(profile, ".ceiling"), "-m", "uvicorn", CEILING_APP, "--factory", *ceiling_options],
                 payql_environment(bench, bench.work, ceiling_port),
                 bench.work / "ceiling.log",
             )
@@ -421,7 +423,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         type=Path,
-        help="write a profile of the PayQL server's CPU here, and its worker's to FILE.worker (read with pstats)",
+        help="write a profile of the PayQL server's CPU here (its worker's to FILE.worker, the ceiling's to"
+        " FILE.ceiling; read with pstats)",
     )
     parser.add_argument(
         "--jobs",
