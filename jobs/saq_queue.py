@@ -15,6 +15,9 @@ It behaves like the embedded `InProcessQueue`:
   so a delayed job starts up to about two seconds late, never early.
 - `enqueue` does not raise when Redis is unreachable. It logs the error and drops the job,
   which the sweeper finds again.
+- `enqueue_many` queues several jobs and sends PUBLISHes of the caller's in one round trip (what a
+  committed transaction announces and enqueues): saq's own enqueue script, sent by its hash in a
+  pipeline. A key that is held (a job waiting or running) is then offered again as `enqueue` offers it.
 
 Job kwargs must be JSON values (a job carries ids, not objects).
 """
@@ -24,16 +27,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq import Job, Status
 from saq.job import TERMINAL_STATUSES
 from saq.queue.redis import RedisQueue
 from saq.types import Context
+from saq.utils import now
 
 from jobs.heartbeat import beating
 from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobSpec
@@ -51,18 +56,40 @@ JOB_HEARTBEAT_SECONDS = 30
 
 SaqFunction = Callable[..., Awaitable[None]]
 
+# saq 0.26.4's enqueue (`RedisQueue._enqueue`), sent by `enqueue_many` by its hash inside a pipeline: a job
+# is queued unless its key is incomplete (waiting, scheduled or running) or an abort marker blocks it.
+# KEYS: incomplete, the job's id, queued, its abort marker; ARGV: the job's record, its scheduled time.
+_SAQ_ENQUEUE = """
+if not redis.call('ZSCORE', KEYS[1], KEYS[2]) and redis.call('EXISTS', KEYS[4]) == 0 then
+    redis.call('SET', KEYS[2], ARGV[1])
+    redis.call('ZADD', KEYS[1], ARGV[2], KEYS[2])
+    if ARGV[2] == '0' then redis.call('RPUSH', KEYS[3], KEYS[2]) end
+    return 1
+else
+    return nil
+end
+"""
+
+# One job to queue now: its name, its key and its arguments (`JobQueue.enqueue`'s).
+JobOffer = tuple[str, str, dict[str, Any]]
+
 
 def redis_client(
-    redis_url: str, *, max_connections: int = SAQ_MAX_CONNECTIONS, wait_seconds: float = SOCKET_TIMEOUT_SECONDS
+    redis_url: str,
+    *,
+    max_connections: int = SAQ_MAX_CONNECTIONS,
+    wait_seconds: float = SOCKET_TIMEOUT_SECONDS,
+    client_name: str = "payql-jobs",
 ) -> aioredis.Redis:
     """A Redis client with explicit timeouts, so an unreachable Redis fails fast instead of hanging,
     over a bounded pool that makes a burst wait for a connection instead of failing (saq owns and
-    closes this client, so it is not the web process's shared pool)."""
+    closes this client, so it is not the web process's shared pool). `CLIENT LIST` names its
+    connections `client_name`: "payql-jobs" where jobs are queued, "payql-worker" where they run."""
     return bounded_redis(
         redis_url,
         max_connections=max_connections,
         wait_seconds=wait_seconds,
-        client_name="payql-jobs",
+        client_name=client_name,
         socket_timeout=SOCKET_TIMEOUT_SECONDS,
     )
 
@@ -104,6 +131,7 @@ class SaqJobQueue:
         # the job functions' wrapper (`payql.job_observation`) takes it out again.
         self._trace_context = trace_context
         self._queue = RedisQueue(redis_client(redis_url), name=name)
+        self._enqueue_sha = self._queue.redis.register_script(_SAQ_ENQUEUE).sha
         self._closed = False
 
     @property
@@ -119,30 +147,66 @@ class SaqJobQueue:
     async def enqueue(self, job: str, *, key: str, delay_seconds: float = 0.0, **kwargs: Any) -> None:
         if self._closed:
             return
-        spec = self._jobs[job]
+        spec, key, kwargs = self._carrying_trace(job, key, kwargs)
         scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
-        carried = self._trace_context() if self._trace_context is not None else {}
-        if carried:
-            kwargs = {**kwargs, TRACE_CONTEXT_ARGUMENT: carried}
         try:
             await self._offer(spec, key, scheduled, kwargs)
         except (RedisConnectionError, RedisTimeoutError) as error:
             logger.error("job %s (%s) not queued, Redis is unreachable: %s; the sweeper will find it", job, key, error)
 
+    async def enqueue_many(self, jobs: Sequence[JobOffer], *, publish: Sequence[tuple[str, str]] = ()) -> None:
+        """Queue each job as `enqueue` does (now, no delay) and PUBLISH each (channel, message) on this
+        queue's Redis, in one round trip while every key is free. Never raises for an unreachable Redis:
+        it logs, and the sweeper finds the jobs' work again."""
+        offers = [] if self._closed else [self._carrying_trace(name, key, kwargs) for name, key, kwargs in jobs]
+        saq_jobs = [self._saq_job(spec, key, 0, kwargs) for spec, key, kwargs in offers]
+        queue = self._queue
+        try:
+            async with queue.redis.pipeline(transaction=False) as pipe:
+                for saq_job in saq_jobs:
+                    saq_job.queue, saq_job.queued, saq_job.status = queue, now(), Status.QUEUED
+                    script_keys = (
+                        queue.namespace("incomplete"),
+                        saq_job.id,
+                        queue.namespace("queued"),
+                        saq_job.abort_id,
+                    )
+                    pipe.evalsha(self._enqueue_sha, len(script_keys), *script_keys, queue.serialize(saq_job), 0)
+                for channel, message in publish:
+                    pipe.publish(channel, message)
+                answers = await pipe.execute(raise_on_error=False)
+            if any(isinstance(answer, NoScriptError) for answer in answers):
+                await queue.redis.script_load(_SAQ_ENQUEUE)  # Redis restarted or flushed its scripts
+            for (spec, key, kwargs), answer in zip(offers, answers[: len(offers)], strict=True):
+                if isinstance(answer, Exception) and not isinstance(answer, NoScriptError):
+                    raise answer
+                if answer != 1:  # the key is held, or the script was not loaded: offer it as `enqueue` does
+                    await self._offer(spec, key, 0, kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            keys = [key for _, key, _ in jobs]
+            logger.error("jobs %s not queued, Redis is unreachable: %s; the sweeper will find them", keys, error)
+
+    def _carrying_trace(self, job: str, key: str, kwargs: dict[str, Any]) -> tuple[JobSpec, str, dict[str, Any]]:
+        carried = self._trace_context() if self._trace_context is not None else {}
+        return self._jobs[job], key, {**kwargs, TRACE_CONTEXT_ARGUMENT: carried} if carried else kwargs
+
+    def _saq_job(self, spec: JobSpec, saq_key: str, scheduled: int, kwargs: dict[str, Any]) -> Job:
+        # A Job, not `enqueue(name, **kwargs)`: saq would take kwargs named like Job fields
+        # (`status`, `meta`, `timeout`...) as job settings instead of function arguments.
+        return Job(
+            function=spec.name,
+            kwargs=dict(kwargs),
+            key=saq_key,
+            timeout=saq_timeout(spec),
+            retries=ONE_ATTEMPT,
+            scheduled=scheduled,
+            heartbeat=self._heartbeat_seconds,
+        )
+
     async def _offer(self, spec: JobSpec, key: str, scheduled: int, kwargs: dict[str, Any]) -> None:
         for saq_key in (key, key + RERUN_SUFFIX):
             for _ in range(2):
-                # A Job, not `enqueue(name, **kwargs)`: saq would take kwargs named like Job fields
-                # (`status`, `meta`, `timeout`...) as job settings instead of function arguments.
-                saq_job = Job(
-                    function=spec.name,
-                    kwargs=dict(kwargs),
-                    key=saq_key,
-                    timeout=saq_timeout(spec),
-                    retries=ONE_ATTEMPT,
-                    scheduled=scheduled,
-                    heartbeat=self._heartbeat_seconds,
-                )
+                saq_job = self._saq_job(spec, saq_key, scheduled, kwargs)
                 if await self._queue.enqueue(saq_job) is not None:
                     return
                 holder = await self._queue.job(saq_key)
@@ -154,10 +218,11 @@ class SaqJobQueue:
         logger.info("job %s (%s) not queued: it is running and its rerun is running too", spec.name, key)
 
     async def start(self) -> None:
-        """Connect only: `payql worker` processes consume. An unreachable Redis is logged, not fatal."""
+        """Connect only: `payql worker` processes consume. An unreachable Redis is logged, not fatal.
+        The enqueue script is loaded here, so that the first `enqueue_many` is one round trip too."""
         await self._queue.connect()
         try:
-            await self._queue.redis.ping()
+            await self._queue.redis.script_load(_SAQ_ENQUEUE)
         except (RedisConnectionError, RedisTimeoutError) as error:
             logger.warning("Redis for the job queue %s is unreachable: %s", self._queue.name, error)
 

@@ -285,7 +285,7 @@ def build_worker(
             )
         )
     return Worker(
-        WorkerRedisQueue(redis_client(redis_url), name=name),
+        WorkerRedisQueue(redis_client(redis_url, client_name="payql-worker"), name=name),
         functions=list(functions.items()),
         cron_jobs=cron_jobs,
         concurrency=concurrency,

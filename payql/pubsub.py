@@ -168,7 +168,11 @@ class RedisBroker:
     control_channel: Final = "_broker"
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        await self._redis.publish(self._prefix + channel, json.dumps(message))
+        await self._redis.publish(*self.wire(channel, message))
+
+    def wire(self, channel: str, message: dict[str, Any]) -> tuple[str, str]:
+        """The Redis channel and payload `publish` sends, for a caller that sends them in a pipeline of its own."""
+        return self._prefix + channel, json.dumps(message)
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:

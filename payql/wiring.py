@@ -25,7 +25,7 @@ from jobs.in_process import InProcessQueue
 from jobs.merchant_delivery import DeliveryPolicy
 from jobs.periodic import PeriodicJobs
 from jobs.queue import JobQueue, JobSpec
-from jobs.saq_queue import SaqJobQueue
+from jobs.saq_queue import JobOffer, SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
 from payql.gateway_observation import observe_gateway
@@ -93,14 +93,26 @@ class Services:
             )
             for change in work.changes:
                 labelled(STATUS_CHANGES, change.entity, change.status_after).inc()
-            for channel in channels:
-                await self.broker.publish(channel, {"channel": channel})
-            for message_id in work.outbox_ids:
-                await self.queue.enqueue("dispatch_outbox_message", key=f"outbox:{message_id}", message_id=message_id)
-            for job in work.jobs:
-                await self.queue.enqueue(job.job, key=job.key, **job.kwargs)
+            jobs: list[JobOffer] = [
+                ("dispatch_outbox_message", f"outbox:{message_id}", {"message_id": message_id})
+                for message_id in work.outbox_ids
+            ]
+            jobs.extend((job.job, job.key, job.kwargs) for job in work.jobs)
+            await self.announce_and_enqueue(list(channels), jobs)
         except Exception:
             logger.exception("after-commit notification failed; the sweeper will catch up")
+
+    async def announce_and_enqueue(self, channels: list[str], jobs: list[JobOffer]) -> None:
+        """Announce a change on each channel and queue each job: in one Redis round trip when both go to
+        Redis (the same server: both use `redis_url`), else one by one."""
+        if isinstance(self.broker, RedisBroker) and isinstance(self.queue, SaqJobQueue):
+            announced = [self.broker.wire(channel, {"channel": channel}) for channel in channels]
+            await self.queue.enqueue_many(jobs, publish=announced)
+            return
+        for channel in channels:
+            await self.broker.publish(channel, {"channel": channel})
+        for job, key, kwargs in jobs:
+            await self.queue.enqueue(job, key=key, **kwargs)
 
     async def enqueue_webhooks(self, event_row_ids: list[int]) -> None:
         """One job for the events one batch of deliveries stored (`webhooks.delivery_batches`); never raises."""

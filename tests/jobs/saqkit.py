@@ -1,15 +1,19 @@
-"""Test jobs that record their runs, and a saq worker running as a task in the test loop."""
+"""Test jobs that record their runs, a saq worker running as a task in the test loop, a count of
+the Redis round trips a block makes, and the next message a pub/sub connection receives."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection
 from saq import Status, Worker
 from saq.queue import Queue
 
@@ -134,3 +138,36 @@ async def running_worker(
         await worker.stop()
         await asyncio.wait_for(task, 30)
         await worker.queue.disconnect()
+
+
+async def next_message(listener: PubSub) -> bytes:
+    """The data of the next message a subscribed pub/sub connection receives (30 s at most)."""
+    async with asyncio.timeout(30):
+        while True:
+            message = await listener.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is not None:
+                data: bytes = message["data"]
+                return data
+
+
+class RoundTrips:
+    """The sends of every Redis client in this process (with `client_name`, of the clients of that name
+    only): one a command, one a pipeline."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, client_name: str | None = None) -> None:
+        self.count = 0
+        send = AbstractConnection.send_packed_command
+
+        async def counted(connection: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+            if client_name is None or connection.client_name == client_name:
+                self.count += 1
+            await send(connection, *args, **kwargs)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+
+    @contextlib.contextmanager
+    def during(self) -> Iterator[list[int]]:
+        """The block's round trips, in the list's one item once the block ends."""
+        before, counted = self.count, [0]
+        yield counted
+        counted[0] = self.count - before

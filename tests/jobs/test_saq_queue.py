@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
+import pytest
 from saq import Status
 
 from jobs.queue import JobSpec
-from jobs.saq_queue import JOB_HEARTBEAT_SECONDS, RERUN_SUFFIX, SaqJobQueue
+from jobs.saq_queue import JOB_HEARTBEAT_SECONDS, RERUN_SUFFIX, SaqJobQueue, redis_client
 from tests.jobs.conftest import RedisServer
-from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, recording_specs, running_worker, wait_for_status
+from tests.jobs.saqkit import (
+    NAME,
+    SAQ_SETEX_DEPRECATION,
+    RoundTrips,
+    Runs,
+    next_message,
+    recording_specs,
+    running_worker,
+    wait_for_status,
+)
 
 pytestmark = [SAQ_SETEX_DEPRECATION]
 
@@ -115,3 +127,93 @@ async def test_enqueue_after_aclose_is_ignored(redis_server: RedisServer, specs:
     await queue.start()
     await queue.aclose()
     await queue.enqueue("record", key="late")
+
+
+async def test_jobs_and_announcements_go_in_one_round_trip_and_the_jobs_run(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a committed transaction queues and announces: one round trip while the keys are free."""
+    listener = redis_client(redis_server.url).pubsub()
+    try:
+        await listener.subscribe("orders:1")
+        round_trips = RoundTrips(monkeypatch)
+        with round_trips.during() as sending:
+            await queue.enqueue_many(
+                [("record", "outbox:1", {"n": 1}), ("record", "outbox:2", {"n": 2, "status": "raw"})],
+                publish=[("orders:1", '{"channel": "orders:1"}')],
+            )
+        assert sending == [1]
+        assert await next_message(listener) == b'{"channel": "orders:1"}'
+        async with running_worker(redis_server.url, specs):
+            await runs.wait_for("record", count=2)
+            await wait_for_status(queue.saq_queue, "outbox:2", Status.COMPLETE)
+        ran = sorted((run.kwargs["n"], run.kwargs.get("status")) for run in runs.of("record"))
+        assert ran == [(1, None), (2, "raw")]
+        job = await queue.saq_queue.job("outbox:1")
+        assert job is not None
+        assert (job.attempts, job.retries, job.timeout, job.heartbeat) == (1, 1, 60, JOB_HEARTBEAT_SECONDS)
+    finally:
+        await listener.aclose()
+
+
+async def test_a_held_key_in_a_batch_is_offered_as_enqueue_offers_it(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs
+) -> None:
+    """A key already waiting keeps its one waiting job; the rest of the batch is queued all the same."""
+    await queue.enqueue("record", key="outbox:7", n=1)
+    await queue.enqueue_many([("record", "outbox:7", {"n": 2}), ("record", "after", {"n": 3})])
+    async with running_worker(redis_server.url, specs, concurrency=1):
+        await runs.wait_for("record", n=3)
+    assert [run.kwargs["n"] for run in runs.of("record")] == [1, 3]
+
+
+async def test_a_running_key_in_a_batch_gets_its_one_rerun(redis_server: RedisServer, runs: Runs) -> None:
+    """As `enqueue`: a key whose job is running queues one rerun under the next key."""
+    release = asyncio.Event()
+
+    async def gate(n: int) -> None:
+        runs.record("gate", {"n": n})
+        if n == 1:
+            await release.wait()
+
+    specs = [JobSpec("gate", gate), *recording_specs(runs)]
+    queue = SaqJobQueue(redis_server.url, specs, name=NAME)
+    await queue.start()
+    try:
+        async with running_worker(redis_server.url, specs):
+            await queue.enqueue("gate", key="outbox:9", n=1)
+            await runs.wait_for("gate", n=1)
+            await queue.enqueue_many([("gate", "outbox:9", {"n": 2})])
+            release.set()
+            await runs.wait_for("gate", n=2)
+            await wait_for_status(queue.saq_queue, "outbox:9" + RERUN_SUFFIX, Status.COMPLETE)
+    finally:
+        await queue.aclose()
+    assert [run.kwargs["n"] for run in runs.of("gate")] == [1, 2]
+
+
+async def test_a_batch_after_redis_lost_its_scripts_is_queued_and_loads_the_script(
+    redis_server: RedisServer, queue: SaqJobQueue, specs: list[JobSpec], runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await queue.saq_queue.redis.script_flush()
+    await queue.enqueue_many([("record", "first", {"n": 1})])
+    round_trips = RoundTrips(monkeypatch)
+    with round_trips.during() as sending:
+        await queue.enqueue_many([("record", "second", {"n": 2})])
+    assert sending == [1]
+    async with running_worker(redis_server.url, specs):
+        await runs.wait_for("record", count=2)
+    assert sorted(run.kwargs["n"] for run in runs.of("record")) == [1, 2]
+
+
+async def test_a_batch_for_an_unreachable_redis_is_logged_not_raised(
+    redis_server: RedisServer, queue: SaqJobQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis_server.stop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="jobs.saq_queue"):
+            await queue.enqueue_many([("record", "lost", {"n": 1})], publish=[("orders:1", "{}")])
+    finally:
+        redis_server.start()  # the queue's own close needs it
+    assert "not queued, Redis is unreachable" in caplog.text
+    assert "lost" in caplog.text

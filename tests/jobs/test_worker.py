@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from redis.asyncio.connection import AbstractConnection
 from saq import Job, Status
 from saq.queue.redis import RedisQueue
 from saq.utils import now
@@ -17,7 +13,15 @@ from jobs.queue import JobSpec
 from jobs.saq_queue import JOB_HEARTBEAT_SECONDS, SaqJobQueue, redis_client
 from jobs.worker import WorkerRedisQueue, build_worker
 from tests.jobs.conftest import RedisServer
-from tests.jobs.saqkit import NAME, SAQ_SETEX_DEPRECATION, Runs, running_worker, wait_for_status
+from tests.jobs.saqkit import (
+    NAME,
+    SAQ_SETEX_DEPRECATION,
+    RoundTrips,
+    Runs,
+    next_message,
+    running_worker,
+    wait_for_status,
+)
 
 pytestmark = [SAQ_SETEX_DEPRECATION]
 
@@ -200,27 +204,6 @@ async def test_a_worker_announces_a_job_s_end_and_not_its_start(
         await listener.aclose()
 
 
-class RoundTrips:
-    """The sends of every Redis client in this process: one a command, one a pipeline."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        send = AbstractConnection.send_packed_command
-
-        async def counted(connection: AbstractConnection, *args: Any, **kwargs: Any) -> None:
-            self.count += 1
-            await send(connection, *args, **kwargs)
-
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
-
-    @contextlib.contextmanager
-    def during(self) -> Iterator[list[int]]:
-        """The block's round trips, in the list's one item once the block ends."""
-        before, counted = self.count, [0]
-        yield counted
-        counted[0] = self.count - before
-
-
 async def test_a_queued_job_is_taken_in_one_round_trip_and_ended_in_one_that_announces_it(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,11 +224,7 @@ async def test_a_queued_job_is_taken_in_one_round_trip_and_ended_in_one_that_ann
         with round_trips.during() as ending:
             await queue.finish(job, Status.COMPLETE)
         assert ending == [1]
-        async with asyncio.timeout(30):
-            message = await listener.get_message(ignore_subscribe_messages=True, timeout=None)
-            while message is None:
-                message = await listener.get_message(ignore_subscribe_messages=True, timeout=None)
-        assert message["data"] == b"complete"
+        assert await next_message(listener) == b"complete"
         stored = await queue.job("k1")
         assert stored is not None
         assert stored.status == Status.COMPLETE
