@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = """
-import sys, time
+import os, signal, sys, time
 
 def waits():
     time.sleep(0.5)
@@ -18,7 +18,13 @@ def waits():
 def spins():
     return sum(i * i for i in range(20_000))
 
+def after_the_restart():
+    return None
+
 waits()
+if "--restart" in sys.argv:
+    os.kill(os.getpid(), signal.SIGUSR1)
+    after_the_restart()
 spins()
 print(" ".join(sys.argv))
 if "--interrupt" in sys.argv:
@@ -60,3 +66,9 @@ def test_a_module_runs_as_python_m_runs_it(tmp_path: Path) -> None:
     printed, cumulative = profiled(tmp_path, "--port", "8000", as_module=True)
     assert printed.split()[1:] == ["--port", "8000"]
     assert "spins" in cumulative
+
+
+def test_sigusr1_leaves_out_what_ran_before_it(tmp_path: Path) -> None:
+    _, cumulative = profiled(tmp_path, "--restart")
+    assert {"after_the_restart", "spins"} <= cumulative.keys()
+    assert "waits" not in cumulative
