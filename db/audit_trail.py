@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from db.models import AuditRecord
+from db.new_rows import new_row
 from db.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ def record_audit(
     data: dict[str, Any] | None = None,
 ) -> None:
     """`reason` defaults to the actor's; `amount` and `currency` are None for a change that moves no money."""
-    record = AuditRecord(
+    record = new_row(
+        AuditRecord,
         actor=actor.name,
         action=action,
         entity_type=entity_type,

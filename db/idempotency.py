@@ -20,6 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.insert_once import insert_once
 from db.models import IdempotencyRecord, IdempotencyState
+from db.new_rows import new_row
 from db.row_updates import update_columns
 
 _POLL_SECONDS = 0.05
@@ -67,7 +68,8 @@ async def claim_or_replay(
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         now = _now()
-        record = IdempotencyRecord(
+        record = new_row(
+            IdempotencyRecord,
             scope=scope,
             key=key,
             request_hash=request_hash,

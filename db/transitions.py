@@ -20,6 +20,7 @@ from db import merchant_events
 from db.audit_trail import record_audit
 from db.insert_once import insert_once
 from db.models import EventSource, Order, Payment, PaymentEvent, PaymentEventType
+from db.new_rows import new_row
 from db.outbox import add_message
 from db.row_inserts import insert_rows
 from db.row_reads import read_rows
@@ -201,7 +202,8 @@ async def record_payment_created(
 ) -> None:
     """Ledger and audit for a payment row just inserted as PENDING; the order follows. `others`: the
     order's other payments, read under the order's lock (so not read again here)."""
-    created = PaymentEvent(
+    created = new_row(
+        PaymentEvent,
         payment=payment,
         type=PaymentEventType.CREATED,
         dedupe_key="created",
@@ -270,7 +272,8 @@ async def apply_payment_update(
     if new_refunded > refunded_before:
         entries.append((PaymentEventType.REFUNDED, new_refunded - refunded_before))
     events = [
-        PaymentEvent(
+        new_row(
+            PaymentEvent,
             payment_id=payment.id,
             type=event_type,
             dedupe_key=key if index == 0 else f"{key}:{event_type.lower()}",

@@ -37,6 +37,7 @@ from tortoise.exceptions import IntegrityError
 from db import transitions
 from db.idempotency import Claim, save_recovery_point
 from db.models import Customer, EventSource, LineItem, Order, Payment
+from db.new_rows import new_row
 from db.row_inserts import insert_rows
 from db.transaction import transaction
 from db.transitions import PaymentUpdate
@@ -156,7 +157,8 @@ async def create_payment(
     refuse_if_not_payable(order, payments)
     payment_id = uuid.uuid4()
     try:
-        payment = Payment(
+        payment = new_row(
+            Payment,
             id=payment_id,
             order_id=order.id,
             gateway=gateway_name(choice),

@@ -18,6 +18,7 @@ from tortoise import connections
 from db.create_or_read import create_or_read
 from db.idempotency import Claim
 from db.models import Customer, LineItem, Order, Payment, Price, PriceType
+from db.new_rows import new_row
 from db.one_connection import one_connection
 from db.row_inserts import insert_rows
 from db.row_reads import read_rows_with
@@ -95,7 +96,8 @@ async def _create_order(
     choice = validated_choice(gateways[0], request.choice, return_url)
     customer = await customer_for(caller.require_principal())
     async with unit_of_work() as uow:
-        order = Order(
+        order = new_row(
+            Order,
             customer=customer,
             currency=currency,
             total_amount=sum(price.unit_amount * quantity for price, quantity in lines),
@@ -108,7 +110,8 @@ async def _create_order(
         uow.created_orders.add(order.id)
         await insert_rows(
             [
-                LineItem(
+                new_row(
+                    LineItem,
                     order_id=order.id,
                     price_id=price.id,
                     product_name=price.product.name,
