@@ -162,7 +162,9 @@ class SaqJobQueue:
         saq_jobs = [self._saq_job(spec, key, 0, kwargs) for spec, key, kwargs in offers]
         queue = self._queue
         try:
-            async with queue.redis.pipeline(transaction=False) as pipe:
+            # Within saq's own bound on its client's concurrent operations (its `_op_sem`, which its enqueue
+            # takes too): a burst of commits waits its turn instead of running its pool dry.
+            async with queue._op_sem, queue.redis.pipeline(transaction=False) as pipe:
                 for saq_job in saq_jobs:
                     saq_job.queue, saq_job.queued, saq_job.status = queue, now(), Status.QUEUED
                     script_keys = (

@@ -217,3 +217,14 @@ async def test_a_batch_for_an_unreachable_redis_is_logged_not_raised(
         redis_server.start()  # the queue's own close needs it
     assert "not queued, Redis is unreachable" in caplog.text
     assert "lost" in caplog.text
+
+
+async def test_a_burst_of_batches_keeps_within_saqs_bound_on_its_clients_operations(
+    redis_server: RedisServer, queue: SaqJobQueue
+) -> None:
+    """saq runs at most 20 operations of its client at once; a burst of commits' batches waits its turn
+    within that bound instead of opening the pool's every connection (and, past it, waiting on a timeout)."""
+    await asyncio.gather(*(queue.enqueue_many([("record", f"burst:{n}", {"n": n})]) for n in range(100)))
+    clients = await queue.saq_queue.redis.client_list()
+    assert 1 <= len([client for client in clients if client["name"] == "payql-jobs"]) <= 20
+    assert await queue.saq_queue.redis.llen(queue.saq_queue.namespace("queued")) == 100
