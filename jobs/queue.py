@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 JobFunction = Callable[..., Awaitable[None]]
+# One job to queue now: its name, its key and its arguments (`JobQueue.enqueue`'s).
+JobOffer = tuple[str, str, dict[str, Any]]
 
 # A job argument a queue may add: the enqueuing trace's W3C headers, for the run to continue it.
 TRACE_CONTEXT_ARGUMENT = "_trace_context"

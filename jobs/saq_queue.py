@@ -41,7 +41,7 @@ from saq.types import Context
 from saq.utils import now
 
 from jobs.heartbeat import beating
-from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobSpec
+from jobs.queue import TRACE_CONTEXT_ARGUMENT, JobOffer, JobSpec
 from payql.redis_pool import bounded_redis
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,6 @@ else
     return nil
 end
 """
-
-# One job to queue now: its name, its key and its arguments (`JobQueue.enqueue`'s).
-JobOffer = tuple[str, str, dict[str, Any]]
 
 
 def redis_client(

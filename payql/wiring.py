@@ -24,8 +24,8 @@ from jobs.definitions import JobContext, SchedulePolicy
 from jobs.in_process import InProcessQueue
 from jobs.merchant_delivery import DeliveryPolicy
 from jobs.periodic import PeriodicJobs
-from jobs.queue import JobQueue, JobSpec
-from jobs.saq_queue import JobOffer, SaqJobQueue
+from jobs.queue import JobOffer, JobQueue, JobSpec
+from jobs.saq_queue import SaqJobQueue
 from notifications.mailer import MailboxMailer, Mailer, SmtpMailer
 from payql.auth import TokenVerifier
 from payql.gateway_observation import observe_gateway

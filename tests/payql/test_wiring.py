@@ -11,7 +11,8 @@ import pytest
 from gateways.call_guard import CallLimits
 from gateways.errors import GatewayTimeout
 from gateways.sandbox.package import PreparedSandbox
-from jobs.saq_queue import JobOffer, SaqJobQueue
+from jobs.queue import JobOffer
+from jobs.saq_queue import SaqJobQueue
 from payql.settings import Settings
 from payql.wiring import Services, build_gateways, prepare_gateways
 from resolvers.order_status import order_channel
