@@ -45,6 +45,8 @@ class _Plan:
     defaults: dict[str, _Default]
     # The model must be built by its constructor: it has a save-time default.
     constructor_only: bool
+    # The primary key's name when the database generates it (a given one is marked, as the constructor does).
+    generated_pk: str | None
 
 
 def _default(field: Any) -> _Default:
@@ -77,7 +79,9 @@ def _plan(model: type[Model]) -> _Plan:
         if inspect.iscoroutinefunction(field.default):
             constructor_only = True
         defaults[name] = _default(field)
-    return _Plan(given, relations, defaults, constructor_only)
+    pk = meta.fields_map.get(meta.pk_attr)  # none on an abstract model
+    generated_pk = meta.pk_attr if pk is not None and pk.generated else None
+    return _Plan(given, relations, defaults, constructor_only, generated_pk)
 
 
 def new_row(model: type[M], **fields: Any) -> M:
@@ -106,8 +110,7 @@ def new_row(model: type[M], **fields: Any) -> M:
             set_by_relations.add(plan.relations[name])
         else:
             return model(**fields)  # a name the constructor refuses or ignores: let it
-    pk = model._meta.pk_attr
-    if pk in fields and model._meta.fields_map[pk].generated:
+    if plan.generated_pk is not None and plan.generated_pk in fields:
         put(row, "_custom_generated_pk", True)
     for name, default in plan.defaults.items():
         if name not in fields and name not in set_by_relations:

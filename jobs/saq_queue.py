@@ -144,7 +144,7 @@ class SaqJobQueue:
     async def enqueue(self, job: str, *, key: str, delay_seconds: float = 0.0, **kwargs: Any) -> None:
         if self._closed:
             return
-        spec, key, kwargs = self._carrying_trace(job, key, kwargs)
+        spec, kwargs = self._carrying_trace(job, kwargs)
         scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
         try:
             await self._offer(spec, key, scheduled, kwargs)
@@ -155,8 +155,8 @@ class SaqJobQueue:
         """Queue each job as `enqueue` does (now, no delay) and PUBLISH each (channel, message) on this
         queue's Redis, in one round trip while every key is free. Never raises for an unreachable Redis:
         it logs, and the sweeper finds the jobs' work again."""
-        offers = [] if self._closed else [self._carrying_trace(name, key, kwargs) for name, key, kwargs in jobs]
-        saq_jobs = [self._saq_job(spec, key, 0, kwargs) for spec, key, kwargs in offers]
+        offers = [] if self._closed else [(key, *self._carrying_trace(name, kwargs)) for name, key, kwargs in jobs]
+        saq_jobs = [self._saq_job(spec, key, 0, kwargs) for key, spec, kwargs in offers]
         queue = self._queue
         try:
             # Within saq's own bound on its client's concurrent operations (its `_op_sem`, which its enqueue
@@ -176,7 +176,7 @@ class SaqJobQueue:
                 answers = await pipe.execute(raise_on_error=False)
             if any(isinstance(answer, NoScriptError) for answer in answers):
                 await queue.redis.script_load(_SAQ_ENQUEUE)  # Redis restarted or flushed its scripts
-            for (spec, key, kwargs), answer in zip(offers, answers[: len(offers)], strict=True):
+            for (key, spec, kwargs), answer in zip(offers, answers[: len(offers)], strict=True):
                 if isinstance(answer, Exception) and not isinstance(answer, NoScriptError):
                     raise answer
                 if answer != 1:  # the key is held, or the script was not loaded: offer it as `enqueue` does
@@ -185,9 +185,10 @@ class SaqJobQueue:
             keys = [key for _, key, _ in jobs]
             logger.error("jobs %s not queued, Redis is unreachable: %s; the sweeper will find them", keys, error)
 
-    def _carrying_trace(self, job: str, key: str, kwargs: dict[str, Any]) -> tuple[JobSpec, str, dict[str, Any]]:
+    def _carrying_trace(self, job: str, kwargs: dict[str, Any]) -> tuple[JobSpec, dict[str, Any]]:
+        """The job's spec, and its arguments with the enqueuing trace added when there is one."""
         carried = self._trace_context() if self._trace_context is not None else {}
-        return self._jobs[job], key, {**kwargs, TRACE_CONTEXT_ARGUMENT: carried} if carried else kwargs
+        return self._jobs[job], {**kwargs, TRACE_CONTEXT_ARGUMENT: carried} if carried else kwargs
 
     def _saq_job(self, spec: JobSpec, saq_key: str, scheduled: int, kwargs: dict[str, Any]) -> Job:
         # A Job, not `enqueue(name, **kwargs)`: saq would take kwargs named like Job fields
