@@ -296,6 +296,9 @@ async def main(
             if ceiling
             else None
         )
+        # The processes run under `bench.cpu_profile` (with --profile), by their profile's suffix.
+        candidates = {"": payql, ".worker": workers.get("PayQL"), ".ceiling": served_without_work}
+        profiled = {suffix: process for suffix, process in candidates.items() if profile and process is not None}
         try:
             payql_url, floor_url = f"http://127.0.0.1:{payql_port}", f"http://127.0.0.1:{floor_port}"
             ceiling_url = f"http://127.0.0.1:{ceiling_port}"
@@ -321,7 +324,8 @@ async def main(
                     sides.append((FLOOR_NO_WORK, floor_http, floor_answered, floor))
                 if profile is not None:
                     # The profiles leave out start-up and this set-up from here on.
-                    restart_profiles([payql, workers.get("PayQL"), served_without_work])
+                    for process in profiled.values():
+                        process.send_signal(signal.SIGUSR1)
                     await payql_http.get("/healthz")  # a turn of the server's loop: the restart is in
                 results: dict[str, list[Round]] = {name: [] for name, _, _, _ in sides}
                 cpu_ms: dict[str, list[float]] = {name: [] for name, _, _, _ in sides}
@@ -409,34 +413,22 @@ async def main(
             stop_process(floor)
             stop_process(payql, interrupt=profile is not None)
         if profile is not None:
-            print_calls(
-                profile,
-                requests * rounds,
-                ["", *([".worker"] if in_workers else []), *([".ceiling"] if ceiling else [])],
-            )
+            print_calls(profile, requests * rounds, profiled)
 
 
-def restart_profiles(processes: list[subprocess.Popen[bytes] | None]) -> None:
-    """SIGUSR1 to each profiled process: `bench.cpu_profile` starts its profile again."""
-    for process in processes:
-        if process is not None:
-            process.send_signal(signal.SIGUSR1)
-
-
-# Each profiled process: its name in the output, and what its profile's file name adds to FILE's.
-PROFILED = (("server", ""), ("worker", ".worker"), ("served without its work", ".ceiling"))
-
-
-def print_calls(profile: Path, checkouts: int, profiled: list[str]) -> None:
-    """Python calls a checkout in each of the `profiled` processes (their suffixes), from its profile's
-    total: a measure of a change to PayQL's own work that does not move with the machine (cProfile counts a
+def print_calls(profile: Path, checkouts: int, profiled: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Python calls a checkout in each profiled process (by its profile's suffix), from its profile's total:
+    a measure of a change to PayQL's own work that does not move with the machine (cProfile counts a
     coroutine's every resumption as a call)."""
-    counts = [
-        f"{label} {pstats.Stats(str(profile.with_name(profile.name + suffix))).total_calls / checkouts:,.0f}"  # type: ignore[attr-defined]
-        for label, suffix in PROFILED
-        if suffix in profiled
-    ]
+    counts = []
+    for suffix in profiled:
+        stats = pstats.Stats(str(profile.with_name(profile.name + suffix)))
+        counts.append(f"{PROFILED_NAMES[suffix]} {stats.total_calls / checkouts:,.0f}")  # type: ignore[attr-defined]
     print("Python calls a checkout (the measured rounds only): " + ", ".join(counts))
+
+
+# Each profiled process's name in the output, by what its profile's file name adds to FILE's.
+PROFILED_NAMES = {"": "server", ".worker": "worker", ".ceiling": "served without its work"}
 
 
 async def wait_until_floor(url: str, process: Any) -> None:
