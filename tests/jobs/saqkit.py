@@ -1,19 +1,18 @@
 """Test jobs that record their runs, a saq worker running as a task in the test loop, a count of
-the Redis round trips a block makes, and the next message a pub/sub connection receives."""
+the Redis round trips a block's task makes, and the next message a pub/sub connection receives."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from redis.asyncio.client import PubSub
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.client import Pipeline, PubSub, Redis
 from saq import Status, Worker
 from saq.queue import Queue
 
@@ -151,23 +150,49 @@ async def next_message(listener: PubSub) -> bytes:
 
 
 class RoundTrips:
-    """The sends of every Redis client in this process (with `client_name`, of the clients of that name
-    only): one a command, one a pipeline."""
+    """The requests a block's own task makes to Redis through every client in this process (with
+    `client_name`, through the clients of that name only): one a command, one a pipeline.
+
+    Counted where a client sends a request, not on the socket: a new connection's handshake and an
+    idle one's health-check PING are the pool's, made whenever the block's request finds no connection
+    ready (another task holding the only one, say). Requests of other tasks are not the block's: a
+    server in the test process may be queuing a late webhook's job on a client of the same name."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, client_name: str | None = None) -> None:
-        self.count = 0
-        send = AbstractConnection.send_packed_command
+        self._watched: dict[asyncio.Task[Any], int] = {}
+        self._client_name = client_name
+        execute_command: Callable[..., Awaitable[Any]] = Redis.execute_command  # untyped in redis-py
+        execute_pipeline = Pipeline.execute
 
-        async def counted(connection: AbstractConnection, *args: Any, **kwargs: Any) -> None:
-            if client_name is None or connection.client_name == client_name:
-                self.count += 1
-            await send(connection, *args, **kwargs)
+        async def command(client: Redis, *args: Any, **options: Any) -> Any:
+            self._count(client)
+            return await execute_command(client, *args, **options)
 
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+        async def pipeline(pipe: Pipeline, raise_on_error: bool = True) -> list[Any]:
+            if pipe.command_stack:  # an empty pipeline sends nothing
+                self._count(pipe)
+            return await execute_pipeline(pipe, raise_on_error)
+
+        monkeypatch.setattr(Redis, "execute_command", command)
+        monkeypatch.setattr(Pipeline, "execute", pipeline)
+
+    def _count(self, client: Redis) -> None:
+        task = asyncio.current_task()
+        if task is None or task not in self._watched:
+            return
+        if (
+            self._client_name is None
+            or client.connection_pool.connection_kwargs.get("client_name") == self._client_name
+        ):
+            self._watched[task] += 1
 
     @contextlib.contextmanager
     def during(self) -> Iterator[list[int]]:
         """The block's round trips, in the list's one item once the block ends."""
-        before, counted = self.count, [0]
-        yield counted
-        counted[0] = self.count - before
+        task = asyncio.current_task()
+        assert task is not None, "RoundTrips.during() counts a task's requests: enter it in one"
+        self._watched[task], counted = 0, [0]
+        try:
+            yield counted
+        finally:
+            counted[0] = self._watched.pop(task)
