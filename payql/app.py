@@ -8,13 +8,14 @@ and the services and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import cast
 
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -65,25 +66,26 @@ async def healthz(_: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     """200 when the database (and Redis, when configured) answer within a few seconds; 503 naming
-    what does not."""
-    checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            await connections.get("default").execute_query("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "unreachable"
+    what does not, and how: "timeout" when it did not answer in time (busy, or its pool held by a
+    burst of requests), "unreachable" when it refused or failed."""
+    checks = {"database": await _readiness(connections.get("default").execute_query("SELECT 1"))}
     redis = request.app.state.services.redis
     if redis is not None:
-        try:
-            async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-                await redis.ping()
-            checks["redis"] = "ok"
-        except Exception:
-            checks["redis"] = "unreachable"
+        checks["redis"] = await _readiness(redis.ping())
     if any(value != "ok" for value in checks.values()):
         return JSONResponse({"status": "unavailable", **checks}, status_code=503)
     return JSONResponse({"status": "ok", **checks})
+
+
+async def _readiness(check: Awaitable[object]) -> str:
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            await check
+    except (TimeoutError, RedisTimeoutError):
+        return "timeout"
+    except Exception:
+        return "unreachable"
+    return "ok"
 
 
 def app_from_environment() -> Starlette:

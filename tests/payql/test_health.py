@@ -1,15 +1,27 @@
 """/healthz says the process answers; /readyz says its database, and Redis when configured, answer
-too (a load balancer sends traffic only to a ready instance)."""
+too (a load balancer sends traffic only to a ready instance), and of one that does not, whether it
+failed or did not answer in time."""
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from tortoise import connections
 
+from db.transaction import transaction
+from payql import app
 from payql.wiring import Services
 from tests.backends import Backend
+from tests.database_held import every_pooled_connection, is_sqlite
 from tests.ports import free_port
+
+# Instead of 3 s: what the tests below wait out.
+SHORT_READINESS_SECONDS = 0.3
 
 
 async def test_ready_names_each_backing_service(http: httpx.AsyncClient, backend: Backend) -> None:
@@ -31,3 +43,55 @@ async def test_an_unreachable_redis_makes_the_instance_unready(
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "database": "ok", "redis": "unreachable"}
     assert (await http.get("/healthz")).status_code == 200
+
+
+@asynccontextmanager
+async def every_database_connection_held() -> AsyncIterator[None]:
+    """The database as a burst leaves it: every pooled connection taken (PostgreSQL), or the one
+    connection inside a transaction (SQLite)."""
+    client = connections.get("default")
+    if is_sqlite(client):
+        async with transaction("default"):
+            yield
+    else:
+        async with every_pooled_connection(client._pool):
+            yield
+
+
+async def test_a_database_with_every_connection_held_is_unready_by_timeout(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
+    async with every_database_connection_held():
+        ready = await http.get("/readyz")
+        alive = await http.get("/healthz")
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "timeout"
+    assert alive.status_code == 200
+    assert (await http.get("/readyz")).status_code == 200  # ready again once they are given back
+
+
+async def test_a_redis_that_does_not_answer_is_unready_by_timeout(
+    http: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis that takes the connection and never replies: its ping is cut at the readiness timeout."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    unanswering = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=30)
+    monkeypatch.setattr(app, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
+    monkeypatch.setattr(services, "redis", unanswering)
+    try:
+        ready = await http.get("/readyz")
+    finally:
+        await unanswering.aclose()
+        for writer in accepted:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "database": "ok", "redis": "timeout"}
