@@ -7,15 +7,13 @@ and the services and closes them on shutdown.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import cast
 
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.starlette import StarletteInstrumentor
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -23,7 +21,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from tortoise import connections
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from db.config import close_database, open_database
@@ -43,6 +40,7 @@ from payql.metrics import WEBHOOKS_RECEIVED, labelled
 from payql.metrics_endpoint import metrics_route
 from payql.path_lane import PathLane
 from payql.rate_limit import RetryAfterMiddleware
+from payql.readiness import Readiness
 from payql.request_context import RequestIdMiddleware
 from payql.retry_later import RetryLaterErrors, RetryLaterMiddleware, answered_code
 from payql.route_host import route_host
@@ -57,35 +55,9 @@ from schema.query_cost import QueryLimits
 from schema.run_to_completion import finish_mutations
 from webhooks.endpoint import WEBHOOKS_PREFIX, webhook_routes
 
-READINESS_TIMEOUT_SECONDS = 3.0
-
 
 async def healthz(_: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> JSONResponse:
-    """200 when the database (and Redis, when configured) answer within a few seconds; 503 naming
-    what does not, and how: "timeout" when it did not answer in time (busy, or its pool held by a
-    burst of requests), "unreachable" when it refused or failed."""
-    checks = {"database": await _readiness(connections.get("default").execute_query("SELECT 1"))}
-    redis = request.app.state.services.redis
-    if redis is not None:
-        checks["redis"] = await _readiness(redis.ping())
-    if any(value != "ok" for value in checks.values()):
-        return JSONResponse({"status": "unavailable", **checks}, status_code=503)
-    return JSONResponse({"status": "ok", **checks})
-
-
-async def _readiness(check: Awaitable[object]) -> str:
-    try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            await check
-    except (TimeoutError, RedisTimeoutError):
-        return "timeout"
-    except Exception:
-        return "unreachable"
-    return "ok"
 
 
 def app_from_environment() -> Starlette:
@@ -177,12 +149,13 @@ def create_app(settings: Settings) -> Starlette:
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
     )
     in_flight = InFlightLimit(settings.max_in_flight_requests)
+    readiness = Readiness(redis=lambda: state["services"].redis)
     # The busiest routes first: Starlette tries each route's pattern in turn, on every request.
     routes: list[BaseRoute] = [
         Route("/graphql", BodySizeLimit(graphql, settings.graphql_max_body_bytes), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
-        Route("/readyz", readyz),
+        Route("/readyz", readiness.endpoint),
         *console_routes(),
         *shop_routes(settings),
     ]

@@ -1,12 +1,13 @@
 """/healthz says the process answers; /readyz says its database, and Redis when configured, answer
 too (a load balancer sends traffic only to a ready instance), and of one that does not, whether it
-failed or did not answer in time."""
+failed or did not answer in time. Probes that come while a check runs share it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from redis.asyncio import Redis
 from tortoise import connections
 
 from db.transaction import transaction
-from payql import app
+from payql import readiness
 from payql.wiring import Services
 from tests.backends import Backend
 from tests.database_held import every_pooled_connection, is_sqlite
@@ -61,7 +62,7 @@ async def every_database_connection_held() -> AsyncIterator[None]:
 async def test_a_database_with_every_connection_held_is_unready_by_timeout(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
+    monkeypatch.setattr(readiness, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
     async with every_database_connection_held():
         ready = await http.get("/readyz")
         alive = await http.get("/healthz")
@@ -83,7 +84,7 @@ async def test_a_redis_that_does_not_answer_is_unready_by_timeout(
     silent = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     unanswering = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=30)
-    monkeypatch.setattr(app, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
+    monkeypatch.setattr(readiness, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
     monkeypatch.setattr(services, "redis", unanswering)
     try:
         ready = await http.get("/readyz")
@@ -95,3 +96,26 @@ async def test_a_redis_that_does_not_answer_is_unready_by_timeout(
         await silent.wait_closed()
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "database": "ok", "redis": "timeout"}
+
+
+async def test_probes_that_come_while_a_check_runs_share_it(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of probes while the database is held: one SELECT 1 waits on it, not one a probe."""
+    # Long enough for every probe below to arrive while the first one's check waits.
+    monkeypatch.setattr(readiness, "READINESS_TIMEOUT_SECONDS", 2.0)
+    client = connections.get("default")
+    sent: list[str] = []
+    execute_query = client.execute_query
+
+    async def counted(query: str, values: list[Any] | None = None) -> Any:
+        sent.append(query)
+        return await execute_query(query, values)
+
+    monkeypatch.setattr(client, "execute_query", counted)
+    async with every_database_connection_held():
+        probes = await asyncio.gather(*(http.get("/readyz") for _ in range(20)))
+    assert [probe.json()["database"] for probe in probes] == ["timeout"] * 20
+    assert sent.count("SELECT 1") == 1
+    assert (await http.get("/readyz")).status_code == 200  # a check after that one ended is a new one
+    assert sent.count("SELECT 1") == 2
