@@ -75,8 +75,10 @@ async def destroy_backend(backend: Backend) -> None:
     if backend.redis_url:
         client = aioredis.Redis.from_url(backend.redis_url)
         try:
-            keys = [key async for key in client.scan_iter(match=backend.redis_prefix + "*")]
-            if keys:
-                await client.delete(*keys)
+            # The prefix's own keys, and saq's for the job queue named after it (its list, its jobs).
+            for pattern in (backend.redis_prefix, f"saq:{backend.redis_prefix}", f"saq:job:{backend.redis_prefix}"):
+                keys = [key async for key in client.scan_iter(match=pattern + "*")]
+                if keys:
+                    await client.delete(*keys)
         finally:
             await client.aclose()
