@@ -117,6 +117,25 @@ return {job_id, redis.call('GET', job_id), redis.call('LLEN', KEYS[1])}
 """
 
 
+# A job's end as saq's `_finish` writes it (off `active` and `incomplete`; its record kept for its ttl in
+# seconds, without expiry when 0, deleted when negative) and announced on its channel, atomically, as
+# one command: its one reply costs the client half the CPU of a transaction's six (MULTI, four QUEUED,
+# EXEC). KEYS: active, incomplete, the job's id; ARGV: its record, its ttl, its status.
+_FINISH = """
+redis.call('LREM', KEYS[1], 1, KEYS[3])
+redis.call('ZREM', KEYS[2], KEYS[3])
+local ttl = tonumber(ARGV[2])
+if ttl < 0 then
+    redis.call('DEL', KEYS[3])
+elseif ttl == 0 then
+    redis.call('SET', KEYS[3], ARGV[1])
+else
+    redis.call('SET', KEYS[3], ARGV[1], 'EX', ttl)
+end
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+"""
+
+
 class WorkerRedisQueue(RedisQueue):
     """saq's Redis queue for workers: the sweep leaves alone a job a worker may be taking right
     now, a dequeue during a Redis outage pauses instead of spinning, only a job's end is
@@ -124,6 +143,7 @@ class WorkerRedisQueue(RedisQueue):
 
     _snapshot_script: AsyncScript | None = None
     _take_script: AsyncScript | None = None
+    _finish_script: AsyncScript | None = None
     # Whether jobs were left queued when the last one was taken: then the next is taken by script.
     _backlog = True
     _redis_down = False
@@ -172,17 +192,14 @@ class WorkerRedisQueue(RedisQueue):
             await super().notify(job)
 
     async def _finish(self, job: Job, status: Status, *, result: object = None, error: str | None = None) -> None:
-        """saq's end of a job, its announcement (a job's end, the one status `notify` publishes)
-        sent in the same transaction."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lrem(self._active, 1, job.id)
-            pipe.zrem(self._incomplete, job.id)
-            if job.ttl >= 0:
-                pipe.set(job.id, self.serialize(job), ex=job.ttl or None)
-            else:
-                pipe.delete(job.id)
-            pipe.publish(job.id, job.status)
-            await pipe.execute()
+        """saq's end of a job, with its announcement (a job's end, the one status `notify` publishes),
+        in one script."""
+        if self._finish_script is None:
+            self._finish_script = self.redis.register_script(_FINISH)
+        record = self.serialize(job) if job.ttl >= 0 else ""
+        await self._finish_script(
+            keys=[self._active, self._incomplete, job.id], args=[record, job.ttl, job.status], client=self.redis
+        )
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         if self._snapshot_script is None:

@@ -212,15 +212,16 @@ async def test_a_queued_job_is_taken_in_one_round_trip_and_ended_in_one_that_ann
     try:
         for n in range(2):
             await queue.enqueue(Job("record", key=f"k{n}", kwargs={"n": n}, retries=1))
-        first = await queue.dequeue(timeout=1)  # the script is loaded on the first take
+        first = await queue.dequeue(timeout=1)  # the take's script is loaded on the first take
         assert first is not None
+        await queue.finish(first, Status.COMPLETE)  # and the end's on the first end
         await listener.subscribe(queue.job_id("k1"))
         round_trips = RoundTrips(monkeypatch)
         with round_trips.during() as taking:
             job = await queue.dequeue(timeout=1)
         assert job is not None
         assert (job.key, job.status, taking) == ("k1", Status.QUEUED, [1])
-        assert await queue.redis.lrange(queue.namespace("active"), 0, -1) == [first.id.encode(), job.id.encode()]
+        assert await queue.redis.lrange(queue.namespace("active"), 0, -1) == [job.id.encode()]
         with round_trips.during() as ending:
             await queue.finish(job, Status.COMPLETE)
         assert ending == [1]
@@ -228,12 +229,42 @@ async def test_a_queued_job_is_taken_in_one_round_trip_and_ended_in_one_that_ann
         stored = await queue.job("k1")
         assert stored is not None
         assert stored.status == Status.COMPLETE
-        assert await queue.redis.lrange(queue.namespace("active"), 0, -1) == [first.id.encode()]
+        assert await queue.redis.lrange(queue.namespace("active"), 0, -1) == []
+        assert await queue.redis.zrange(queue.namespace("incomplete"), 0, -1) == []
         # Nothing queued: the take finds none and saq's BLMOVE waits, as before.
         assert await queue.dequeue(timeout=0.1) is None
     finally:
         await listener.aclose()
         await queue.disconnect()
+
+
+@pytest.mark.parametrize("ttl", [-1, 0, 30])
+async def test_a_jobs_end_leaves_what_saqs_own_end_leaves(redis_server: RedisServer, ttl: int) -> None:
+    """saq's end (a transaction) and the worker's (a script) leave the same: the record kept for its
+    ttl, without expiry when 0, deleted when negative; the id off `active` and `incomplete`."""
+    ends: dict[str, tuple[object, ...]] = {}
+    for kind, queue in (
+        ("saq", RedisQueue(redis_client(redis_server.url), name=f"{NAME}-saq")),
+        ("worker", WorkerRedisQueue(redis_client(redis_server.url), name=f"{NAME}-worker")),
+    ):
+        try:
+            await queue.enqueue(Job("record", key="k", ttl=ttl, retries=1))
+            job = await queue.dequeue(timeout=1)
+            assert job is not None
+            await queue.finish(job, Status.COMPLETE, result={"n": 1})
+            stored = await queue.job("k")
+            expiry = await queue.redis.ttl(job.id)
+            ends[kind] = (
+                None if stored is None else (stored.status, stored.result, stored.completed > 0),
+                expiry if expiry < 0 else 0 < expiry <= ttl,
+                await queue.redis.lrange(queue.namespace("active"), 0, -1),
+                await queue.redis.zrange(queue.namespace("incomplete"), 0, -1),
+            )
+        finally:
+            await queue.disconnect()
+    assert ends["worker"] == ends["saq"]
+    kept = None if ttl < 0 else (Status.COMPLETE, {"n": 1}, True)
+    assert ends["worker"] == (kept, {-1: -2, 0: -1, 30: True}[ttl], [], [])
 
 
 async def test_a_worker_keeping_up_waits_in_blmove_and_one_falling_behind_takes_by_script(
