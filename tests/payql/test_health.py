@@ -13,6 +13,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from tortoise import connections
+from tortoise.exceptions import ConfigurationError
 
 from db.transaction import transaction
 from payql import readiness
@@ -119,3 +120,19 @@ async def test_probes_that_come_while_a_check_runs_share_it(
     assert sent.count("SELECT 1") == 1
     assert (await http.get("/readyz")).status_code == 200  # a check after that one ended is a new one
     assert sent.count("SELECT 1") == 2
+
+
+class ClosedConnections:
+    """Tortoise's connections once `close_database` ran, as a probe during shutdown finds them."""
+
+    def get(self, name: str) -> None:
+        raise ConfigurationError(f"Unable to get db settings for alias '{name}'")
+
+
+async def test_a_database_whose_connections_are_closed_is_unreachable_not_an_error(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readiness, "connections", ClosedConnections())
+    ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "unreachable"
