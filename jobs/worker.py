@@ -44,8 +44,8 @@ sweep's wait for an aborted job). The PUBLISH for each job becoming ACTIVE was a
 worker's CPU while it drained a backlog, and no one read it.
 
 Fewer round trips a job (`WorkerRedisQueue.dequeue`, `_finish`): saq takes a job in two (BLMOVE, then
-GET its record) and ends it in two (its transaction, then the PUBLISH of its end). The end is now
-published inside the ending transaction. Over a backlog, a job is taken by one script (LMOVE and GET,
+GET its record) and ends it in two (its transaction, then the PUBLISH of its end). The end and its
+PUBLISH are now one script (`_FINISH`): one reply to read where a transaction has six. Over a backlog, a job is taken by one script (LMOVE and GET,
 atomic, so no window between the two either), which also tells whether more are queued; once
 none are, the worker waits in BLMOVE again, as saq does, because a worker that keeps up with its queue
 finds it empty at nearly every take and the script would only add a round trip to each (measured:
