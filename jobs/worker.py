@@ -43,16 +43,16 @@ the job's channel, and only a job's end is ever waited for (`Job.refresh(until_c
 sweep's wait for an aborted job). The PUBLISH for each job becoming ACTIVE was about 5% of a
 worker's CPU while it drained a backlog, and no one read it.
 
-Fewer round trips a job (`WorkerRedisQueue.dequeue`, `_finish`): saq takes a job in two (BLMOVE, then
-GET its record) and ends it in two (its transaction, then the PUBLISH of its end). The end and its
-PUBLISH are now one script (`_FINISH`): one reply to read where a transaction has six. Over a backlog, a job is taken by one script (LMOVE and GET,
-atomic, so no window between the two either), which also tells whether more are queued; once
-none are, the worker waits in BLMOVE again, as saq does, because a worker that keeps up with its queue
-finds it empty at nearly every take and the script would only add a round trip to each (measured:
-BLMOVE after 8 takes in 10 during `bench.checkout --jobs worker`). The record's GET after a BLMOVE
-reads the queue's length in the same round trip, so a worker that falls behind finds out. A job took
-the worker 5 round trips (BLMOVE, GET, the ACTIVE record, the end, its PUBLISH); now 3 over a
-backlog, 4 as jobs arrive.
+Fewer round trips a job (`WorkerRedisQueue.dequeue`, `_finish`): saq takes a job in two (BLMOVE,
+then GET its record) and ends it in two (its transaction, then the PUBLISH of its end). The end and
+its PUBLISH are now one script (`_FINISH`): one reply to read where a transaction has six. Over a
+backlog, a job is taken by one script (LMOVE and GET, atomic, so no window between the two either),
+which also tells whether more are queued; once none are, the worker waits in BLMOVE again, as saq
+does, because a worker that keeps up with its queue finds it empty at nearly every take and the
+script would only add a round trip to each (measured: BLMOVE after 8 takes in 10 during
+`bench.checkout --jobs worker`). The record's GET after a BLMOVE reads the queue's length in the
+same round trip, so a worker that falls behind finds out. A job took the worker 5 round trips
+(BLMOVE, GET, the ACTIVE record, the end, its PUBLISH); now 3 over a backlog, 4 as jobs arrive.
 """
 
 from __future__ import annotations
