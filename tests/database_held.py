@@ -1,5 +1,6 @@
 """Whether the database is held: the SQLite lock, or a pooled PostgreSQL connection, that nobody
-gives back, or a transaction left open. Shared by the cancellation tests."""
+gives back, or a transaction left open; and the database held on purpose for a block. Shared by the
+cancellation, transaction and readiness tests."""
 
 from __future__ import annotations
 
@@ -53,6 +54,20 @@ async def every_pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[list[asyn
     finally:
         for connection in taken:
             await pool.release(connection)
+
+
+@asynccontextmanager
+async def holding_the_database() -> AsyncIterator[None]:
+    """The SQLite lock, or every pooled connection, taken for the block: the database as a burst of
+    requests leaves it."""
+    client = connections.get("default")
+    await client.execute_query("SELECT 1")  # the pool is made on first use
+    if is_sqlite(client):
+        async with client._lock:
+            yield
+        return
+    async with every_pooled_connection(client._pool):
+        yield
 
 
 async def until_blocked_on_a_lock_or(database_url: str, got_through: asyncio.Event) -> None:

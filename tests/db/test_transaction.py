@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from tortoise import connections
 
 from db.models import Customer
 from db.transaction import transaction
-from tests.database_held import assert_nothing_held, is_sqlite, within_bound
+from tests.database_held import assert_nothing_held, holding_the_database, is_sqlite, within_bound
 
 # Loop turns before the cancellation; the sweep stops at the first transaction that ends first.
 MAX_TURNS = 20_000
@@ -92,24 +92,6 @@ async def test_the_block_commits_or_rolls_back_as_tortoise_does(server: str) -> 
 
     assert await Customer.filter(external_id__startswith=marker).count() == 2
     await assert_nothing_held()
-
-
-@asynccontextmanager
-async def holding_the_database() -> AsyncIterator[None]:
-    """The SQLite lock, or every pooled connection, taken for the block."""
-    client = connections.get("default")
-    await client.execute_query("SELECT 1")  # the pool is made on first use
-    if is_sqlite(client):
-        async with client._lock:
-            yield
-        return
-    pool = client._pool
-    taken = [await pool.acquire() for _ in range(pool.get_max_size())]
-    try:
-        yield
-    finally:
-        for connection in taken:
-            await pool.release(connection)
 
 
 async def test_a_sqlite_transaction_takes_the_write_lock_as_it_opens_so_another_process_cannot_make_it_stale() -> None:

@@ -5,8 +5,6 @@ failed or did not answer in time. Probes that come while a check runs share it."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -15,11 +13,10 @@ from redis.asyncio import Redis
 from tortoise import connections
 from tortoise.exceptions import ConfigurationError
 
-from db.transaction import transaction
 from payql import readiness
 from payql.wiring import Services
 from tests.backends import Backend
-from tests.database_held import every_pooled_connection, is_sqlite
+from tests.database_held import holding_the_database
 from tests.ports import free_port
 
 # Instead of 3 s: what the tests below wait out.
@@ -47,24 +44,11 @@ async def test_an_unreachable_redis_makes_the_instance_unready(
     assert (await http.get("/healthz")).status_code == 200
 
 
-@asynccontextmanager
-async def every_database_connection_held() -> AsyncIterator[None]:
-    """The database as a burst leaves it: every pooled connection taken (PostgreSQL), or the one
-    connection inside a transaction (SQLite)."""
-    client = connections.get("default")
-    if is_sqlite(client):
-        async with transaction("default"):
-            yield
-    else:
-        async with every_pooled_connection(client._pool):
-            yield
-
-
 async def test_a_database_with_every_connection_held_is_unready_by_timeout(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readiness, "READINESS_TIMEOUT_SECONDS", SHORT_READINESS_SECONDS)
-    async with every_database_connection_held():
+    async with holding_the_database():
         ready = await http.get("/readyz")
         alive = await http.get("/healthz")
     assert ready.status_code == 503
@@ -113,8 +97,8 @@ async def test_probes_that_come_while_a_check_runs_share_it(
         sent.append(query)
         return await execute_query(query, values)
 
-    monkeypatch.setattr(client, "execute_query", counted)
-    async with every_database_connection_held():
+    async with holding_the_database():
+        monkeypatch.setattr(client, "execute_query", counted)  # the probes' statements, not the hold's
         probes = await asyncio.gather(*(http.get("/readyz") for _ in range(20)))
     assert [probe.json()["database"] for probe in probes] == ["timeout"] * 20
     assert sent.count("SELECT 1") == 1
