@@ -1,5 +1,7 @@
-"""What Strawberry does for each streamed result (every live update of every subscriber), without
-asking the extensions that have nothing to do then.
+"""The runner of every operation's extension hooks: those of the operation, its parsing, validation and
+execution looked up once per extension class (`schema.extension_hooks`), and what Strawberry does for
+each streamed result (every live update of every subscriber), without asking the extensions that have
+nothing to do then.
 
 Strawberry's own runner looks up every extension's `on_stream_result` and `get_results` hook for
 each result, and `MaskErrors` checks each result against a runtime Protocol: with a dozen
@@ -17,6 +19,8 @@ from strawberry.extensions.context import StreamResultContextManager
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.utils.await_maybe import await_maybe
 
+from schema.extension_hooks import ExecutingHooks, OperationHooks, ParsingHooks, ValidationHooks
+
 if TYPE_CHECKING:
     from strawberry.types import ExecutionContext, StreamExecutionResult
 
@@ -33,6 +37,18 @@ def _implements(extension: type[SchemaExtension], hook: str) -> bool:
 
 
 class HookedOnlyRunner(SchemaExtensionsRunner):
+    def operation(self) -> OperationHooks:
+        return OperationHooks(self.extensions)
+
+    def validation(self) -> ValidationHooks:
+        return ValidationHooks(self.extensions)
+
+    def parsing(self) -> ParsingHooks:
+        return ParsingHooks(self.extensions)
+
+    def executing(self) -> ExecutingHooks:
+        return ExecutingHooks(self.extensions)
+
     def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
         has_errors = bool(getattr(result, "errors", None))
         hooked = [
