@@ -4,10 +4,10 @@ per extension class instead of once per request.
 Strawberry's context managers ask every extension of every request what kind of hook it has
 (`inspect.isgeneratorfunction`, then `isasyncgenfunction`, `iscoroutinefunction`) and wrap the bound
 method in a new `contextlib.contextmanager`, which copies the function's name, doc and dict onto a new
-wrapper each time: eleven hooks a request here, about 3% of a checkout's CPU. A class's hooks never
-change, so the kind and the wrapper are worked out once per (class, hook) and each request only binds
-its own extension instance to them. The hooks that run, their order, and how each is entered and left
-are Strawberry's own: only the lookup is shared.
+wrapper each time: 11 hooks a checkout here, 3% of the server's Python calls a checkout. A class's
+hooks never change, so the kind and the wrapper are worked out once per (class, hook) and each
+request only binds its own extension instance to them. The hooks that run, their order, and how each
+is entered and left are Strawberry's own: only the lookup is shared.
 
 What must never happen here: a wrapper that holds an extension instance (each request's extensions
 are its own), or a hook run that Strawberry would not run.
