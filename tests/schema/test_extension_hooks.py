@@ -17,6 +17,7 @@ from strawberry.extensions.context import (
     ValidationContextManager,
 )
 
+from schema.error_logging import PayQLSchema
 from schema.extension_hooks import ExecutingHooks, OperationHooks, ParsingHooks, ValidationHooks
 
 PAIRS: list[tuple[type[ExtensionContextManagerBase], type[ExtensionContextManagerBase]]] = [
@@ -105,7 +106,7 @@ async def test_each_kind_of_hook_runs_as_strawberrys_own_manager_runs_it(
         seen: list[str] = []
         await _run(ours, _extensions(seen), seen, fail)
         assert seen == expected
-    assert "none in" not in expected and len(expected) > 4
+    assert expected.index("body") == 4  # every hook but the default one entered before the body
 
 
 @pytest.mark.parametrize(("strawberrys", "ours"), PAIRS, ids=HOOKS)
@@ -144,8 +145,6 @@ def test_a_hook_that_cannot_be_called_is_refused_as_strawberry_refuses_it() -> N
 
 
 async def test_payqls_schema_runs_an_operations_hooks_through_them() -> None:
-    from schema.error_logging import PayQLSchema
-
     log: list[str] = []
 
     class Tracked(SchemaExtension):
