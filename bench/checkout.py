@@ -24,7 +24,10 @@ payment) and the floor with its work taken out (`POST /checkout/answered`). It p
 served without work against the floor's whole checkout (the share of PayQL's cost that is serving
 the request rather than doing the checkout) and a bound (`serving_bound`): the least CPU ratio and
 the highest throughput ratio PayQL could reach served as it is, were its checkout's work to cost no
-more than the floor's.
+more than the floor's. Then, its servers stopped, it measures what a checkout must do beyond the
+floor's statements (`bench.obligations`: the payment limit, the gateway call, encryption at rest, the
+receipt's job and message), each part alone, and prints the highest throughput ratio PayQL could reach
+were the rest of its code free: served as it is, doing only those parts besides the statements.
 
 `--jobs worker` runs each side's receipts as production runs PayQL's: in a worker process of its own
 (`payql worker` with `PAYQL_JOB_QUEUE=redis`; the floor's `bench.checkout_floor_worker`, fed from a
@@ -69,6 +72,8 @@ import httpx
 
 from bench.fanout import PRODUCTS, QUIET
 from bench.load import LOAD_ERRORS, load_client
+from bench.obligations import measure as measure_obligations
+from bench.obligations import print_obligations
 from bench.servers import (
     PAYQL,
     PERIODIC_OFF,
@@ -154,15 +159,17 @@ async def floor_answered(http: aiohttp.ClientSession, price_id: str) -> bool:
 
 @dataclass(frozen=True)
 class SideCost:
-    """One side's CPU a checkout (medians of rounds): its server, the tiers behind it, this process."""
+    """One side's CPU a checkout (medians of rounds): its server, the tiers behind it, this process, and
+    with `--jobs worker` its worker."""
 
     server_ms: float
     tiers_ms: float
     client_ms: float
+    worker_ms: float = 0.0
 
     @property
     def total_ms(self) -> float:
-        return self.server_ms + self.tiers_ms + self.client_ms
+        return self.server_ms + self.tiers_ms + self.client_ms + self.worker_ms
 
 
 @dataclass(frozen=True)
@@ -171,13 +178,17 @@ class ServingBound:
     throughput_ratio: float  # the highest PayQL / floor throughput, the machine's CPU the limit
 
 
-def serving_bound(floor: SideCost, floor_serving_ms: float, payql_serving: SideCost) -> ServingBound:
+def serving_bound(
+    floor: SideCost, floor_serving_ms: float, payql_serving: SideCost, obligations_ms: float = 0.0
+) -> ServingBound:
     """The best PayQL's checkout could do served as it is (`--ceiling`) if its work cost no more than the
     floor's: the floor's checkout plus what PayQL's serving adds above the floor's (`payql_serving`, PayQL
     served without work, less `floor_serving_ms`, the floor served without work). Behind the server, the
-    floor's tiers; in this process, what a PayQL request costs the load generator."""
+    floor's tiers (and worker); in this process, what a PayQL request costs the load generator. With
+    `obligations_ms` (`bench.obligations`: what a checkout must do beyond the floor's statements, the
+    least each part costs), the best it could do were the rest of PayQL's code free."""
     least_server_ms = floor.server_ms + payql_serving.server_ms - floor_serving_ms
-    least_total_ms = least_server_ms + floor.tiers_ms + payql_serving.client_ms
+    least_total_ms = least_server_ms + floor.tiers_ms + floor.worker_ms + payql_serving.client_ms + obligations_ms
     return ServingBound(least_server_ms / floor.server_ms, floor.total_ms / least_total_ms)
 
 
@@ -299,6 +310,8 @@ async def main(
         # The processes run under `bench.cpu_profile` (with --profile), by their profile's suffix.
         candidates = {"": payql, ".worker": workers.get("PayQL"), ".ceiling": served_without_work}
         profiled = {suffix: process for suffix, process in candidates.items() if profile and process is not None}
+        # With --ceiling, what the bound is computed from: the floor's cost, its serving alone, PayQL's serving alone.
+        serving_costs: tuple[SideCost, float, SideCost] | None = None
         try:
             payql_url, floor_url = f"http://127.0.0.1:{payql_port}", f"http://127.0.0.1:{floor_port}"
             ceiling_url = f"http://127.0.0.1:{ceiling_port}"
@@ -397,9 +410,11 @@ async def main(
 
                 def cost(name: str) -> SideCost:
                     tiers = sum(statistics.median(tier_ms[(name, tier)]) for tier in TIERS)
-                    return SideCost(statistics.median(cpu_ms[name]), tiers, statistics.median(client_ms[name]))
+                    worker = statistics.median(worker_ms[name]) if name in worker_ms else 0.0
+                    return SideCost(statistics.median(cpu_ms[name]), tiers, statistics.median(client_ms[name]), worker)
 
-                bound = serving_bound(cost("floor"), statistics.median(cpu_ms[FLOOR_NO_WORK]), cost(NO_WORK))
+                serving_costs = (cost("floor"), statistics.median(cpu_ms[FLOOR_NO_WORK]), cost(NO_WORK))
+                bound = serving_bound(*serving_costs)
                 print(
                     "were PayQL's checkout work to cost what the floor's does, served as it is:"
                     f" CPU a checkout {bound.cpu_ratio:.2f}x the floor's at least,"
@@ -414,6 +429,17 @@ async def main(
             stop_process(payql, interrupt=profile is not None)
         if profile is not None:
             print_calls(profile, requests * rounds, profiled)
+        if serving_costs is not None:
+            # Measured once the servers are gone, each part alone: the least it costs (see `bench.obligations`).
+            obligations = await measure_obligations(bench.redis_url, bench.redis_prefix, bench.work, requests, jobs)
+            print_obligations(obligations)
+            bound = serving_bound(*serving_costs, obligations_ms=obligations.total_ms)
+            without_mailbox = serving_bound(*serving_costs, obligations_ms=obligations.production_ms)
+            print(
+                "and were the rest of PayQL's code free, doing only that besides the floor's statements:"
+                f" throughput {bound.throughput_ratio:.2f}x at most"
+                f" ({without_mailbox.throughput_ratio:.2f}x with production's SMTP in the mailbox's place, free)"
+            )
 
 
 def print_calls(profile: Path, checkouts: int, profiled: dict[str, subprocess.Popen[bytes]]) -> None:
