@@ -42,14 +42,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from email.message import Message
-from email.utils import format_datetime
 from pathlib import Path
 
 from saq.types import Context
 
-from bench.receipt_mime import HTML, SUBJECT, TEXT, TO
+from bench import receipt_mime
 from bench.servers import UNLIMITED, tier_cpu_seconds
 from db.encryption import DataKeys
 from domain.money import Money
@@ -61,8 +59,6 @@ from jobs.queue import JobSpec
 from jobs.saq_queue import SaqJobQueue
 from jobs.worker import build_worker
 from notifications.mailer import MailboxMailer
-from notifications.mime import build_message
-from notifications.templates import DEDUPE_KEY_HEADER, message_id_for
 from payql.rate_limit import PaymentRateLimiter
 from payql.redis_pool import bounded_redis
 
@@ -220,16 +216,8 @@ async def receipt_job(redis_url: str, prefix: str, checkouts: int) -> list[Part]
 
 
 def receipt(index: int) -> Message:
-    dedupe_key = f"receipt:{index}:{uuid.uuid4()}"
-    return build_message(
-        to=TO,
-        subject=SUBJECT,
-        text=TEXT,
-        html=HTML,
-        date=format_datetime(datetime.now(UTC)),
-        message_id=message_id_for(dedupe_key),
-        extra={DEDUPE_KEY_HEADER: dedupe_key},
-    )
+    """A receipt of its own (its Message-ID names its mailbox file)."""
+    return receipt_mime.receipt_message(f"receipt:{index}:{uuid.uuid4()}")
 
 
 async def receipt_message(work: Path, checkouts: int) -> list[Part]:

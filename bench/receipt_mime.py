@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import format_datetime
 
 from notifications.addresses import parse_mailbox
@@ -45,16 +45,21 @@ HTML = (
 )
 
 
-def payql_receipt() -> bytes:
-    message = build_message(
+def receipt_message(dedupe_key: str = DEDUPE_KEY) -> Message:
+    """The receipt's message as `notifications.templates.render` builds it, From left to the mailer."""
+    return build_message(
         to=TO,
         subject=SUBJECT,
         text=TEXT,
         html=HTML,
         date=format_datetime(datetime.now(UTC)),
-        message_id=message_id_for(DEDUPE_KEY),
-        extra={DEDUPE_KEY_HEADER: DEDUPE_KEY},
+        message_id=message_id_for(dedupe_key),
+        extra={DEDUPE_KEY_HEADER: dedupe_key},
     )
+
+
+def payql_receipt() -> bytes:
+    message = receipt_message()
     message["From"] = SENDER
     return wire_bytes(message)
 
