@@ -199,7 +199,9 @@ async def receipt_job(redis_url: str, prefix: str, checkouts: int) -> list[Part]
     running = asyncio.create_task(worker.start())
     try:
         await asyncio.wait_for(done.wait(), timeout=120)
-        # The warm-up's jobs ran in this drain too: the worker's CPU is counted for all of them.
+        # The warm-up's jobs ran in this drain too: the worker's CPU is counted for all of them. Its
+        # start-up is counted as well (a few milliseconds, against hundreds of jobs' taken over a backlog,
+        # the cheapest way a worker takes them).
         taken = await spent("receipt job run by the worker", WARM_UP + checkouts, process, redis)
     finally:
         # Its process tasks wait in a blocking take: saq warns that it cancels them, as it must.
